@@ -1,0 +1,147 @@
+/* config/config.h — corral.yaml parsed into an immutable, validated model.
+ * Every node keeps file:line:col so that errors (and later reload diffs) can
+ * point at the YAML that caused them. The model lives in one allocation arena
+ * and is freed with one cfg_free(). */
+#ifndef CORRAL_CONFIG_CONFIG_H
+#define CORRAL_CONFIG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "util/diag.h"
+
+#define CFG_MAX_SERVICES    4096
+#define CFG_MAX_NAME        64 /* service names: [A-Za-z0-9_.-], not starting with '.' or '-' */
+#define CFG_MAX_ARGV        4096
+#define CFG_MAX_ENV         4096
+#define CFG_MAX_DEPS        256
+
+enum cfg_kind { CFG_KIND_LONGRUN, CFG_KIND_ONESHOT, CFG_KIND__COUNT };
+
+enum cfg_restart_policy {
+    CFG_RESTART_NO,
+    CFG_RESTART_ON_FAILURE,
+    CFG_RESTART_ALWAYS,
+    CFG_RESTART__COUNT
+};
+
+/* ready/healthy are accepted by the type but rejected by the parser until probes
+ * exist, so that a later issue only removes the check. */
+enum cfg_dep_cond { CFG_DEP_STARTED, CFG_DEP_COMPLETED, CFG_DEP_READY, CFG_DEP_HEALTHY, CFG_DEP__COUNT };
+
+/* How service trees are contained. AUTO picks cgroup when a writable cgroup v2
+ * hierarchy is found, else pgroup (process group + subreaper + env tag). */
+enum cfg_containment { CFG_CONTAIN_AUTO, CFG_CONTAIN_CGROUP, CFG_CONTAIN_PGROUP, CFG_CONTAIN__COUNT };
+
+struct cfg_pos {
+    int line; /* 1-based; 0 when the value is a default */
+    int col;
+};
+
+struct cfg_restart {
+    enum cfg_restart_policy policy;
+    uint64_t initial_ms;
+    uint64_t max_ms;
+    double multiplier;      /* >= 1.0 */
+    double jitter;          /* fraction of the delay, 0.0 .. 1.0 ("10%" -> 0.10) */
+    uint64_t reset_after_ms; /* a run this long resets the backoff */
+    unsigned max_restarts;  /* within window_ms, then failed; 0 = unlimited */
+    uint64_t window_ms;
+};
+
+struct cfg_stop {
+    int signal; /* signal number */
+    uint64_t timeout_ms;
+};
+
+struct cfg_logs {
+    uint64_t max_size_bytes; /* rotate when the file would pass this; 0 = never */
+    unsigned keep;           /* rotated files kept: name.log.1 .. name.log.keep */
+    bool timestamps;         /* prefix each line with time and stream */
+};
+
+struct cfg_dep {
+    const char *name;
+    size_t index; /* into cfg_model.services */
+    enum cfg_dep_cond cond;
+    struct cfg_pos pos;
+};
+
+struct cfg_env {
+    const char *key;
+    const char *value;
+};
+
+struct cfg_service {
+    const char *name;
+    struct cfg_pos pos;
+    enum cfg_kind kind;
+    char *const *argv; /* NULL-terminated; with shell: {"/bin/sh", "-c", cmd, NULL} */
+    size_t argc;
+    bool shell;
+    const char *cwd; /* absolute; defaults to the config file's directory */
+    /* Final environment additions: env_file entries, then env entries (env wins).
+     * corral's own environment is inherited underneath. */
+    const struct cfg_env *env;
+    size_t n_env;
+    const char *env_file; /* absolute path or NULL; already read into env */
+    const char *user;     /* NULL when unset */
+    const char *group;    /* NULL when unset */
+    uid_t uid;            /* valid when user != NULL */
+    gid_t gid;            /* user's primary group, or group's gid when group != NULL */
+    const struct cfg_dep *deps;
+    size_t n_deps;
+    struct cfg_restart restart;
+    struct cfg_stop stop;
+    struct cfg_logs logs;
+    bool autostart;
+};
+
+struct cfg_model {
+    const char *path;      /* absolute path of the config file */
+    const char *dir;       /* its directory */
+    const char *state_dir; /* absolute; default <dir>/.corral */
+    enum cfg_containment containment;
+    const struct cfg_service *services; /* in file order */
+    size_t n_services;
+    const size_t *start_order; /* topological: every dependency before its dependants */
+    void *arena;               /* owns everything above */
+};
+
+/* Load and validate a config file. Returns a new model; caller frees with
+ * cfg_free(). On error returns NULL and fills dg with file, line, col, field
+ * and a message (with a "did you mean" suggestion for misspelt keys). */
+struct cfg_model *cfg_load(const char *path, struct diag *dg);
+
+/* Same as cfg_load() for text already in memory; name is used in messages and
+ * base_dir resolves relative paths (cwd, env_file). */
+struct cfg_model *cfg_load_string(const char *text, size_t len, const char *name,
+                                  const char *base_dir, struct diag *dg);
+
+void cfg_free(struct cfg_model *m);
+
+/* Index of the service called name, or -1. */
+long cfg_find(const struct cfg_model *m, const char *name);
+
+/* "250ms", "10s", "5m", "1h", "1h30m", plain "0"; returns 0 or -EINVAL. */
+int cfg_parse_duration(const char *s, uint64_t *out_ms);
+/* "512", "10K", "10M", "1G" (powers of 1024, optional trailing B/iB); 0 or -EINVAL. */
+int cfg_parse_size(const char *s, uint64_t *out_bytes);
+/* "TERM", "SIGTERM", "term", "15"; returns the signal number or -EINVAL. */
+int cfg_signal_parse(const char *s);
+/* "TERM" for SIGTERM; "?" for an unknown number. */
+const char *cfg_signal_name(int sig);
+
+const char *cfg_kind_name(enum cfg_kind k);
+const char *cfg_restart_policy_name(enum cfg_restart_policy p);
+const char *cfg_dep_cond_name(enum cfg_dep_cond c);
+const char *cfg_containment_name(enum cfg_containment c);
+
+/* The resolved model, human-readable or as JSON (jansson), for `corral check`. */
+int cfg_dump_text(const struct cfg_model *m, FILE *out);
+int cfg_dump_json(const struct cfg_model *m, FILE *out);
+
+#endif

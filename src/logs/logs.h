@@ -1,0 +1,58 @@
+/* logs/logs.h — per-service log capture: a line splitter with a bounded line
+ * length, and a log file sink with per-line timestamps and size-based rotation
+ * by rename. Nothing here blocks on anything but a regular-file write, and no
+ * error is fatal: bytes that cannot be written are counted as lost. */
+#ifndef CORRAL_LOGS_LOGS_H
+#define CORRAL_LOGS_LOGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "config/config.h"
+#include "util/diag.h"
+
+#define LOGS_MAX_LINE 16384 /* longer lines are cut into pieces of this size */
+
+enum logs_stream { LOGS_OUT, LOGS_ERR, LOGS__COUNT };
+
+const char *logs_stream_name(enum logs_stream st); /* "out" / "err" */
+
+/* Called once per line; complete is false for a piece of an over-long line or
+ * an unterminated tail flushed at EOF. line excludes the '\n'. */
+typedef void (*logs_line_fn)(void *ctx, const char *line, size_t len, bool complete);
+
+/* Splits a byte stream into lines. Holds at most max_line bytes of a partial
+ * line, so memory stays bounded whatever the input (binary, no newlines). */
+struct logs_linebuf {
+    char *buf;
+    size_t len;
+    size_t cap;
+};
+
+int logs_linebuf_init(struct logs_linebuf *lb, size_t max_line);
+void logs_linebuf_feed(struct logs_linebuf *lb, const char *data, size_t len, logs_line_fn fn,
+                       void *ctx);
+/* Emit any held partial line (complete = false) and empty the buffer. */
+void logs_linebuf_flush(struct logs_linebuf *lb, logs_line_fn fn, void *ctx);
+void logs_linebuf_free(struct logs_linebuf *lb);
+
+/* One service's log file: <dir>/<name>.log, rotated to <name>.log.1 .. .keep.
+ * Returns a new sink; caller frees with logs_sink_close(). dirfd is borrowed. */
+struct logs_sink *logs_sink_open(int dirfd, const char *name, const struct cfg_logs *opts,
+                                 struct diag *dg);
+
+/* Append bytes read from one stream of the service. With timestamps each line
+ * is written as "2026-11-28T19:53:43.123456Z out <line>\n" (UTC, realtime is
+ * the wall-clock time of the read); without them the bytes go as they came. */
+void logs_sink_write(struct logs_sink *s, enum logs_stream st, const char *data, size_t len,
+                     const struct timespec *realtime);
+
+/* Bytes dropped so far because a write failed (disk full, I/O error). */
+uint64_t logs_sink_lost_bytes(const struct logs_sink *s);
+
+/* Flushes partial lines and closes. NULL is a no-op. */
+void logs_sink_close(struct logs_sink *s);
+
+#endif
