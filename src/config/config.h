@@ -5,19 +5,20 @@
 #ifndef CORRAL_CONFIG_CONFIG_H
 #define CORRAL_CONFIG_CONFIG_H
 
+#include "util/diag.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
 
-#include "util/diag.h"
-
-#define CFG_MAX_SERVICES    4096
-#define CFG_MAX_NAME        64 /* service names: [A-Za-z0-9_.-], not starting with '.' or '-' */
-#define CFG_MAX_ARGV        4096
-#define CFG_MAX_ENV         4096
-#define CFG_MAX_DEPS        256
+#define CFG_MAX_SERVICES 4096
+#define CFG_MAX_NAME     64 /* service names: [A-Za-z0-9_.-], not starting with '.' or '-' */
+#define CFG_MAX_ARGV     4096
+#define CFG_MAX_ENV      4096
+#define CFG_MAX_DEPS     256
+#define CFG_MAX_RESTARTS 1000 /* restart.max_restarts; the give-up window holds this many */
 
 enum cfg_kind { CFG_KIND_LONGRUN, CFG_KIND_ONESHOT, CFG_KIND__COUNT };
 
@@ -30,11 +31,22 @@ enum cfg_restart_policy {
 
 /* ready/healthy are accepted by the type but rejected by the parser until probes
  * exist, so that a later issue only removes the check. */
-enum cfg_dep_cond { CFG_DEP_STARTED, CFG_DEP_COMPLETED, CFG_DEP_READY, CFG_DEP_HEALTHY, CFG_DEP__COUNT };
+enum cfg_dep_cond {
+    CFG_DEP_STARTED,
+    CFG_DEP_COMPLETED,
+    CFG_DEP_READY,
+    CFG_DEP_HEALTHY,
+    CFG_DEP__COUNT
+};
 
 /* How service trees are contained. AUTO picks cgroup when a writable cgroup v2
  * hierarchy is found, else pgroup (process group + subreaper + env tag). */
-enum cfg_containment { CFG_CONTAIN_AUTO, CFG_CONTAIN_CGROUP, CFG_CONTAIN_PGROUP, CFG_CONTAIN__COUNT };
+enum cfg_containment {
+    CFG_CONTAIN_AUTO,
+    CFG_CONTAIN_CGROUP,
+    CFG_CONTAIN_PGROUP,
+    CFG_CONTAIN__COUNT
+};
 
 struct cfg_pos {
     int line; /* 1-based; 0 when the value is a default */
@@ -45,10 +57,10 @@ struct cfg_restart {
     enum cfg_restart_policy policy;
     uint64_t initial_ms;
     uint64_t max_ms;
-    double multiplier;      /* >= 1.0 */
-    double jitter;          /* fraction of the delay, 0.0 .. 1.0 ("10%" -> 0.10) */
+    double multiplier;       /* >= 1.0 */
+    double jitter;           /* fraction of the delay, 0.0 .. 1.0 ("10%" -> 0.10) */
     uint64_t reset_after_ms; /* a run this long resets the backoff */
-    unsigned max_restarts;  /* within window_ms, then failed; 0 = unlimited */
+    unsigned max_restarts;   /* within window_ms, then failed; 0 = unlimited */
     uint64_t window_ms;
 };
 

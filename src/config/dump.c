@@ -1,1 +1,278 @@
-/* placeholder */
+/* config/dump.c — the resolved model for `corral check`: what each service will
+ * actually run with once defaults are merged, as text or as one JSON object. */
+#include "config/config.h"
+#include "config/internal.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool plain_word(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c <= ' ' || c == '"' || c == '\'' || c == '\\' || c == '$' || c == '`' || c == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+/* Quoted only when needed, so that the common argv reads as it was written. */
+static void put_word(FILE *out, const char *s)
+{
+    if (plain_word(s)) {
+        fputs(s, out);
+        return;
+    }
+    fputc('"', out);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(out, "\\%c", c);
+        else if (c == '\n')
+            fputs("\\n", out);
+        else if (c == '\t')
+            fputs("\\t", out);
+        else if (c < ' ' || c == 0x7f)
+            fprintf(out, "\\x%02x", c);
+        else
+            fputc(c, out);
+    }
+    fputc('"', out);
+}
+
+static void text_ids(const struct cfg_service *s, FILE *out)
+{
+    if (s->user)
+        fprintf(out, "  user         %s (uid %u)\n", s->user, (unsigned)s->uid);
+    if (s->group)
+        fprintf(out, "  group        %s (gid %u)\n", s->group, (unsigned)s->gid);
+    else if (s->user)
+        fprintf(out, "  group        primary (gid %u)\n", (unsigned)s->gid);
+}
+
+static void text_env_deps(const struct cfg_service *s, FILE *out)
+{
+    for (size_t i = 0; i < s->n_env; i++) {
+        fprintf(out, "  %-12s %s=", i ? "" : "env", s->env[i].key);
+        put_word(out, s->env[i].value);
+        fputc('\n', out);
+    }
+    if (s->env_file)
+        fprintf(out, "  env_file     %s\n", s->env_file);
+    for (size_t i = 0; i < s->n_deps; i++)
+        fprintf(out, "  %-12s %s (%s)\n", i ? "" : "depends_on", s->deps[i].name,
+                cfg_dep_cond_name(s->deps[i].cond));
+}
+
+static void text_policies(const struct cfg_service *s, FILE *out)
+{
+    const struct cfg_restart *r = &s->restart;
+    char a[32], b[32], c[32], d[32];
+    cfg_format_duration(r->initial_ms, a, sizeof(a));
+    cfg_format_duration(r->max_ms, b, sizeof(b));
+    cfg_format_duration(r->reset_after_ms, c, sizeof(c));
+    cfg_format_duration(r->window_ms, d, sizeof(d));
+    fprintf(out, "  restart      %s: delay %s, x%g per failure, up to %s, jitter %g%%\n",
+            cfg_restart_policy_name(r->policy), a, r->multiplier, b, r->jitter * 100.0);
+    fprintf(out, "               backoff resets after %s up; ", c);
+    if (r->max_restarts)
+        fprintf(out, "gives up after %u restarts in %s\n", r->max_restarts, d);
+    else
+        fprintf(out, "never gives up\n");
+    cfg_format_duration(s->stop.timeout_ms, a, sizeof(a));
+    fprintf(out, "  stop         %s, then KILL after %s\n", cfg_signal_name(s->stop.signal), a);
+    cfg_format_size(s->logs.max_size_bytes, a, sizeof(a));
+    if (s->logs.max_size_bytes)
+        fprintf(out, "  logs         rotate at %s, keep %u, timestamps %s\n", a, s->logs.keep,
+                s->logs.timestamps ? "on" : "off");
+    else
+        fprintf(out, "  logs         never rotated, timestamps %s\n",
+                s->logs.timestamps ? "on" : "off");
+}
+
+static void text_service(const struct cfg_service *s, FILE *out)
+{
+    fprintf(out, "\nservice %s (line %d)\n", s->name, s->pos.line);
+    fprintf(out, "  kind         %s\n", cfg_kind_name(s->kind));
+    fprintf(out, "  argv        ");
+    for (size_t i = 0; i < s->argc; i++) {
+        fputc(' ', out);
+        put_word(out, s->argv[i]);
+    }
+    fprintf(out, "%s\n", s->shell ? "  (shell)" : "");
+    fprintf(out, "  cwd          %s\n", s->cwd);
+    text_ids(s, out);
+    text_env_deps(s, out);
+    text_policies(s, out);
+    fprintf(out, "  autostart    %s\n", s->autostart ? "true" : "false");
+}
+
+int cfg_dump_text(const struct cfg_model *m, FILE *out)
+{
+    if (!m || !out)
+        return -EINVAL;
+    fprintf(out, "config       %s\n", m->path);
+    fprintf(out, "state_dir    %s\n", m->state_dir);
+    fprintf(out, "containment  %s\n", cfg_containment_name(m->containment));
+    for (size_t i = 0; i < m->n_services; i++)
+        text_service(&m->services[i], out);
+    fprintf(out, "\nstart order:");
+    for (size_t i = 0; i < m->n_services; i++)
+        fprintf(out, "%s %s", i ? "," : "", m->services[m->start_order[i]].name);
+    fputc('\n', out);
+    return ferror(out) ? -EIO : 0;
+}
+
+/* Paths come from the caller and may not be UTF-8; JSON must be. */
+static json_t *jstr(const char *s)
+{
+    size_t len, ok;
+    char *copy;
+    json_t *j;
+    if (!s)
+        return json_null();
+    len = strlen(s);
+    ok = cfg_utf8_check(s, len);
+    if (ok == len)
+        return json_string(s);
+    copy = strdup(s);
+    if (!copy)
+        return NULL;
+    for (size_t i = ok; i < len; i += 1 + cfg_utf8_check(copy + i + 1, len - i - 1))
+        copy[i] = '?';
+    j = json_string(copy);
+    free(copy);
+    return j;
+}
+
+/* Builders below collect failures in *bad instead of checking each call. */
+static void put(json_t *obj, const char *key, json_t *val, bool *bad)
+{
+    /* The _new setters release val themselves when they fail. */
+    if (!val || json_object_set_new(obj, key, val) < 0)
+        *bad = true;
+}
+
+static void push(json_t *arr, json_t *val, bool *bad)
+{
+    if (!val || json_array_append_new(arr, val) < 0)
+        *bad = true;
+}
+
+static json_t *json_restart(const struct cfg_restart *r, bool *bad)
+{
+    json_t *o = json_object();
+    put(o, "policy", json_string(cfg_restart_policy_name(r->policy)), bad);
+    put(o, "initial_ms", json_integer((json_int_t)r->initial_ms), bad);
+    put(o, "max_ms", json_integer((json_int_t)r->max_ms), bad);
+    put(o, "multiplier", json_real(r->multiplier), bad);
+    put(o, "jitter", json_real(r->jitter), bad);
+    put(o, "reset_after_ms", json_integer((json_int_t)r->reset_after_ms), bad);
+    put(o, "max_restarts", json_integer(r->max_restarts), bad);
+    put(o, "window_ms", json_integer((json_int_t)r->window_ms), bad);
+    return o;
+}
+
+static json_t *json_stop_logs(const struct cfg_service *s, bool logs, bool *bad)
+{
+    json_t *o = json_object();
+    if (!logs) {
+        put(o, "signal", json_string(cfg_signal_name(s->stop.signal)), bad);
+        put(o, "timeout_ms", json_integer((json_int_t)s->stop.timeout_ms), bad);
+        return o;
+    }
+    put(o, "max_size_bytes", json_integer((json_int_t)s->logs.max_size_bytes), bad);
+    put(o, "keep", json_integer(s->logs.keep), bad);
+    put(o, "timestamps", json_boolean(s->logs.timestamps), bad);
+    return o;
+}
+
+static json_t *json_argv(const struct cfg_service *s, bool *bad)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < s->argc; i++)
+        push(a, jstr(s->argv[i]), bad);
+    return a;
+}
+
+static json_t *json_env(const struct cfg_service *s, bool *bad)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < s->n_env; i++)
+        put(o, s->env[i].key, jstr(s->env[i].value), bad);
+    return o;
+}
+
+static json_t *json_deps(const struct cfg_service *s, bool *bad)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < s->n_deps; i++) {
+        json_t *d = json_object();
+        put(d, "name", json_string(s->deps[i].name), bad);
+        put(d, "condition", json_string(cfg_dep_cond_name(s->deps[i].cond)), bad);
+        push(a, d, bad);
+    }
+    return a;
+}
+
+static json_t *json_service(const struct cfg_service *s, bool *bad)
+{
+    json_t *o = json_object();
+    bool ids = s->user || s->group;
+    put(o, "name", json_string(s->name), bad);
+    put(o, "line", json_integer(s->pos.line), bad);
+    put(o, "col", json_integer(s->pos.col), bad);
+    put(o, "kind", json_string(cfg_kind_name(s->kind)), bad);
+    put(o, "argv", json_argv(s, bad), bad);
+    put(o, "shell", json_boolean(s->shell), bad);
+    put(o, "cwd", jstr(s->cwd), bad);
+    put(o, "env", json_env(s, bad), bad);
+    put(o, "env_file", jstr(s->env_file), bad);
+    put(o, "user", jstr(s->user), bad);
+    put(o, "uid", s->user ? json_integer(s->uid) : json_null(), bad);
+    put(o, "group", jstr(s->group), bad);
+    put(o, "gid", ids ? json_integer(s->gid) : json_null(), bad);
+    put(o, "depends_on", json_deps(s, bad), bad);
+    put(o, "restart", json_restart(&s->restart, bad), bad);
+    put(o, "stop", json_stop_logs(s, false, bad), bad);
+    put(o, "logs", json_stop_logs(s, true, bad), bad);
+    put(o, "autostart", json_boolean(s->autostart), bad);
+    return o;
+}
+
+static json_t *json_model(const struct cfg_model *m, bool *bad)
+{
+    json_t *o = json_object(), *svcs = json_array(), *order = json_array();
+    put(o, "path", jstr(m->path), bad);
+    put(o, "dir", jstr(m->dir), bad);
+    put(o, "state_dir", jstr(m->state_dir), bad);
+    put(o, "containment", json_string(cfg_containment_name(m->containment)), bad);
+    for (size_t i = 0; i < m->n_services; i++) {
+        push(svcs, json_service(&m->services[i], bad), bad);
+        push(order, json_string(m->services[m->start_order[i]].name), bad);
+    }
+    put(o, "services", svcs, bad);
+    put(o, "start_order", order, bad);
+    return o;
+}
+
+int cfg_dump_json(const struct cfg_model *m, FILE *out)
+{
+    bool bad = false;
+    json_t *root;
+    int r = 0;
+    if (!m || !out)
+        return -EINVAL;
+    root = json_model(m, &bad);
+    if (bad || !root)
+        r = -ENOMEM;
+    else if (json_dumpf(root, out, JSON_INDENT(2) | JSON_REAL_PRECISION(12)) < 0 ||
+             fputc('\n', out) == EOF || ferror(out))
+        r = -EIO;
+    json_decref(root);
+    return r;
+}

@@ -1,17 +1,798 @@
+/* tests/unit/test_config.c — corral.yaml into the model: one test per error
+ * class with its exact file:line:col and field, and the merge, ordering and
+ * path rules on good configs. */
+#include "config/config.h"
+
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+/* cmocka.h uses setjmp.h, stdarg.h and stddef.h without including them. */
 #include <cmocka.h>
+#include <jansson.h>
 
-static void placeholder(void **state)
+#define CONFIG_DIR FIXTURES "/config"
+/* A valid service; a case appends its own keys from line 4 on. */
+#define WEB "services:\n  web:\n    command: [a]\n"
+
+static struct cfg_model *load_in(const char *yaml, const char *dir, struct diag *dg)
+{
+    return cfg_load_string(yaml, strlen(yaml), "test.yaml", dir, dg);
+}
+
+static struct cfg_model *load_ok(const char *yaml)
+{
+    struct diag dg;
+    struct cfg_model *m = load_in(yaml, CONFIG_DIR, &dg);
+    if (!m) {
+        char buf[2048];
+        diag_format(&dg, buf, sizeof(buf));
+        fail_msg("config rejected: %s", buf);
+    }
+    return m;
+}
+
+/* Fails with the whole diagnostic in view when any part differs. */
+static void expect_error_in(const char *yaml, const char *file, int line, int col,
+                            const char *field, const char *want)
+{
+    struct diag dg;
+    char buf[2048];
+    struct cfg_model *m = load_in(yaml, CONFIG_DIR, &dg);
+    if (m) {
+        cfg_free(m);
+        fail_msg("config accepted; wanted %d:%d %s: ...%s...", line, col, field, want);
+    }
+    diag_format(&dg, buf, sizeof(buf));
+    if (strcmp(dg.file, file) != 0 || dg.line != line || dg.col != col ||
+        strcmp(dg.field, field) != 0 || !strstr(dg.msg, want))
+        fail_msg("got:  %s\nwant: %s:%d:%d: %s: ...%s...", buf, file, line, col, field, want);
+    assert_int_not_equal(dg.code, 0);
+}
+
+static void expect_error(const char *yaml, int line, int col, const char *field, const char *want)
+{
+    expect_error_in(yaml, "test.yaml", line, col, field, want);
+}
+
+static void unknown_key_suggests(void **state)
 {
     (void)state;
+    expect_error("services:\n"
+                 "  web:\n"
+                 "    comand: [a]\n",
+                 3, 5, "services.web.comand", "unknown key 'comand' (did you mean 'command'?)");
+    expect_error(WEB "    restart: {polcy: always}\n", 4, 15, "services.web.restart.polcy",
+                 "did you mean 'policy'?");
+    expect_error("servics: {}\n", 1, 1, "servics", "did you mean 'services'?");
+    /* Nothing close: list the valid keys instead of guessing. */
+    expect_error(WEB "    frobnicate: 1\n", 4, 5, "services.web.frobnicate",
+                 "unknown key 'frobnicate' (valid keys: command,");
+    /* defaults only holds what services inherit. */
+    expect_error("defaults:\n"
+                 "  command: [a]\n"
+                 "services: {a: {command: [b]}}\n",
+                 2, 3, "defaults.command", "unknown key 'command' (valid keys: restart,");
+}
+
+static void wrong_type(void **state)
+{
+    (void)state;
+    expect_error(WEB "    env: [A=1]\n", 4, 10, "services.web.env",
+                 "expected a mapping, got a list");
+    expect_error("services:\n"
+                 "  web:\n"
+                 "    command: {a: 1}\n",
+                 3, 14, "services.web.command", "got a mapping");
+    expect_error("services:\n"
+                 "  web:\n"
+                 "    command: [a, [b]]\n",
+                 3, 18, "services.web.command[1]", "expected a string, got a list");
+    expect_error(WEB "    stop:\n"
+                     "      - signal\n",
+                 5, 7, "services.web.stop", "expected a mapping, got a list");
+    expect_error("services: [a, b]\n", 1, 11, "services", "expected a mapping, got a list");
+    expect_error("- services\n", 1, 1, "", "expected a mapping, got a list");
+    expect_error(WEB "    autostart: yes\n", 4, 16, "services.web.autostart",
+                 "expected true or false, got 'yes'");
+}
+
+static void bad_values(void **state)
+{
+    (void)state;
+    expect_error(WEB "    restart: {initial: -1s}\n", 4, 24, "services.web.restart.initial",
+                 "cannot be negative");
+    expect_error(WEB "    stop:\n"
+                     "      timeout: 10\n",
+                 5, 16, "services.web.stop.timeout", "missing unit");
+    expect_error(WEB "    restart: {policy: alway}\n", 4, 23, "services.web.restart.policy",
+                 "invalid value 'alway' (expected one of: no, on-failure, always)");
+    expect_error("services:\n"
+                 "  web:\n"
+                 "    kind: daemon\n"
+                 "    command: [a]\n",
+                 3, 11, "services.web.kind", "expected one of: longrun, oneshot");
+    expect_error("containment: docker\nservices: {a: {command: [b]}}\n", 1, 14, "containment",
+                 "expected one of: auto, cgroup, pgroup");
+    expect_error(WEB "    logs: {max_size: 10X}\n", 4, 22, "services.web.logs.max_size",
+                 "invalid size '10X'");
+    expect_error(WEB "    logs: {keep: 1001}\n", 4, 18, "services.web.logs.keep", "from 0 to 1000");
+    expect_error(WEB "    restart: {jitter: 150%}\n", 4, 23, "services.web.restart.jitter",
+                 "invalid jitter '150%'");
+    expect_error(WEB "    restart: {multiplier: 0.5}\n", 4, 27, "services.web.restart.multiplier",
+                 "from 1 to 100");
+    expect_error(WEB "    restart: {max_restarts: -1}\n", 4, 29,
+                 "services.web.restart.max_restarts", "invalid number '-1'");
+}
+
+static void missing_command(void **state)
+{
+    (void)state;
+    expect_error("services:\n"
+                 "  web:\n"
+                 "    cwd: site\n",
+                 2, 3, "services.web.command", "missing 'command'");
+    expect_error("services:\n"
+                 "  web:\n"
+                 "    command: []\n",
+                 2, 3, "services.web.command", "command is empty");
+    expect_error("services:\n"
+                 "  web:\n"
+                 "    command:\n",
+                 2, 3, "services.web.command", "command is empty");
+    expect_error("services:\n"
+                 "  web:\n"
+                 "    command: ['', x]\n",
+                 3, 15, "services.web.command", "the program (the first item) is empty");
+    expect_error("services:\n"
+                 "  web:\n",
+                 2, 3, "services.web", "expected a mapping, got an empty value");
+}
+
+static void unknown_signal(void **state)
+{
+    (void)state;
+    expect_error(WEB "    stop: {signal: TERMM, timeout: 5s}\n", 4, 20, "services.web.stop.signal",
+                 "unknown signal 'TERMM'");
+    expect_error("defaults:\n"
+                 "  stop:\n"
+                 "    signal: 0\n"
+                 "services: {a: {command: [b]}}\n",
+                 3, 13, "defaults.stop.signal", "unknown signal '0'");
+}
+
+static void dependency_cycle(void **state)
+{
+    (void)state;
+    expect_error("services:\n"
+                 "  a: {command: [x], depends_on: [b]}\n"
+                 "  b: {command: [x], depends_on: [c]}\n"
+                 "  c: {command: [x], depends_on: [a]}\n",
+                 4, 34, "services.c.depends_on", "dependency cycle: a -> b -> c -> a");
+    /* The cycle need not start at the first service. */
+    expect_error("services:\n"
+                 "  z: {command: [x], depends_on: [b]}\n"
+                 "  b: {command: [x], depends_on: {c: {condition: started}}}\n"
+                 "  c:\n"
+                 "    command: [x]\n"
+                 "    depends_on:\n"
+                 "      - b\n",
+                 7, 9, "services.c.depends_on", "dependency cycle: b -> c -> b");
+    expect_error("services:\n"
+                 "  a: {command: [x], depends_on: [a]}\n",
+                 2, 34, "services.a.depends_on",
+                 "dependency cycle: a -> a (a service cannot depend on itself)");
+}
+
+static void unknown_dependency(void **state)
+{
+    (void)state;
+    expect_error("services:\n"
+                 "  web: {command: [x], depends_on: [dbb]}\n"
+                 "  db: {command: [x]}\n",
+                 2, 36, "services.web.depends_on", "unknown service 'dbb' (did you mean 'db'?)");
+    expect_error("services:\n"
+                 "  web: {command: [x], depends_on: {cache: {condition: started}}}\n",
+                 2, 36, "services.web.depends_on", "unknown service 'cache'");
+    expect_error("services:\n"
+                 "  web: {command: [x], depends_on: [db, db]}\n"
+                 "  db: {command: [x]}\n",
+                 2, 40, "services.web.depends_on", "duplicate dependency 'db'");
+    expect_error("services:\n"
+                 "  web: {command: [x], depends_on: db}\n"
+                 "  db: {command: [x]}\n",
+                 2, 35, "services.web.depends_on", "expected a list or a mapping, got a string");
+}
+
+static void bad_service_name(void **state)
+{
+    char yaml[256];
+    (void)state;
+    expect_error("services:\n"
+                 "  .hidden: {command: [x]}\n",
+                 2, 3, "services", "invalid service name '.hidden'");
+    expect_error("services:\n"
+                 "  ok: {command: [x]}\n"
+                 "  -dash: {command: [x]}\n",
+                 3, 3, "services", "invalid service name '-dash'");
+    expect_error("services:\n"
+                 "  \"we b\": {command: [x]}\n",
+                 2, 3, "services", "invalid service name 'we b'");
+    expect_error("services:\n"
+                 "  a/b: {command: [x]}\n",
+                 2, 3, "services", "invalid service name 'a/b'");
+    snprintf(yaml, sizeof(yaml), "services:\n  %065d: {command: [x]}\n", 0);
+    expect_error(yaml, 2, 3, "services", "invalid service name");
+    snprintf(yaml, sizeof(yaml), "services:\n  %064d: {command: [x]}\n", 0);
+    cfg_free(load_ok(yaml));
+}
+
+static void duplicate_service(void **state)
+{
+    (void)state;
+    expect_error("services:\n"
+                 "  web: {command: [x]}\n"
+                 "  db: {command: [x]}\n"
+                 "  web: {command: [y]}\n",
+                 4, 3, "services", "duplicate service 'web' (first defined at line 2)");
+    expect_error(WEB "    command: [y]\n", 4, 5, "services.web.command",
+                 "duplicate key 'command' (first at line 3)");
+    expect_error(WEB "    env: {A: 1, B: 2, A: 3}\n", 4, 23, "services.web.env",
+                 "duplicate variable 'A' (first at line 4)");
+}
+
+static void string_command_needs_shell(void **state)
+{
+    (void)state;
+    expect_error("services:\n"
+                 "  web:\n"
+                 "    command: python3 -m http.server\n",
+                 3, 14, "services.web.command", "write it as a list");
+    expect_error("services:\n"
+                 "  web:\n"
+                 "    shell: false\n"
+                 "    command: \"echo hi\"\n",
+                 4, 14, "services.web.command", "or set shell: true");
+    expect_error("services:\n"
+                 "  web:\n"
+                 "    shell: true\n"
+                 "    command: [echo, hi]\n",
+                 4, 14, "services.web.command", "shell: true needs command as a single string");
+}
+
+static void completed_needs_oneshot(void **state)
+{
+    (void)state;
+    expect_error("services:\n"
+                 "  db: {command: [x]}\n"
+                 "  web:\n"
+                 "    command: [x]\n"
+                 "    depends_on:\n"
+                 "      db: {condition: completed}\n",
+                 6, 23, "services.web.depends_on.db.condition",
+                 "needs a oneshot service, but 'db' is longrun");
+    expect_error("services:\n"
+                 "  db: {command: [x]}\n"
+                 "  web:\n"
+                 "    command: [x]\n"
+                 "    depends_on:\n"
+                 "      db: {condition: ready}\n",
+                 6, 23, "services.web.depends_on.db.condition",
+                 "condition 'ready' needs a readiness probe, which this version does not support "
+                 "yet");
+    expect_error("services:\n"
+                 "  db: {command: [x]}\n"
+                 "  web:\n"
+                 "    command: [x]\n"
+                 "    depends_on:\n"
+                 "      db: {condition: healthy}\n",
+                 6, 23, "services.web.depends_on.db.condition",
+                 "condition 'healthy' needs a readiness probe");
+    expect_error("services:\n"
+                 "  db: {command: [x]}\n"
+                 "  web:\n"
+                 "    command: [x]\n"
+                 "    depends_on:\n"
+                 "      db: {conditon: started}\n",
+                 6, 12, "services.web.depends_on.db.conditon", "did you mean 'condition'?");
+}
+
+static void bad_env_file(void **state)
+{
+    (void)state;
+    expect_error_in(WEB "    env_file: bad.env\n", CONFIG_DIR "/bad.env", 3, 5,
+                    "services.web.env_file", "expected '=' after 'BAD'");
+    expect_error(WEB "    env_file: missing.env\n", 4, 15, "services.web.env_file",
+                 "cannot read env file '" CONFIG_DIR "/missing.env': No such file");
+    expect_error(WEB "    env:\n"
+                     "      MY-VAR: x\n",
+                 5, 7, "services.web.env.MY-VAR", "invalid variable name 'MY-VAR'");
+    expect_error(WEB "    env:\n"
+                     "      EMPTY:\n",
+                 5, 7, "services.web.env.EMPTY", "write \"\" for an empty string");
+}
+
+static void yaml_syntax_error(void **state)
+{
+    (void)state;
+    expect_error("services:\n"
+                 "  web: {command: [a]\n",
+                 3, 1, "", "invalid YAML: ");
+    expect_error("services:\n"
+                 "  web:\n"
+                 "\tcommand: [a]\n",
+                 3, 1, "", "invalid YAML: ");
+    expect_error("services:\n"
+                 "  web: {command: \"a\\qb\"}\n",
+                 2, 20, "", "invalid YAML: invalid escape 'q'");
+    expect_error("services:\n"
+                 "  web: &w {command: [a]}\n"
+                 "  api: *w\n",
+                 3, 8, "", "aliases");
+    expect_error("services: {a: {command: [b]}}\n"
+                 "---\n"
+                 "services: {}\n",
+                 2, 1, "", "only one YAML document");
+    expect_error("", 1, 1, "", "the config is empty");
+}
+
+static void bad_bytes(void **state)
+{
+    static const char nul[] = "services:\n  a: {command: [x\0y]}\n";
+    struct diag dg;
+    (void)state;
+    assert_null(cfg_load_string(nul, sizeof(nul) - 1, "t.yaml", "/", &dg));
+    assert_int_equal(dg.line, 2);
+    assert_int_equal(dg.col, 18);
+    assert_non_null(strstr(dg.msg, "NUL"));
+    expect_error("services:\n  a: {command: [\"x\\0y\"]}\n", 2, 18, "", "NUL character");
+    expect_error("services:\n  a: {command: [\xff]}\n", 2, 17, "", "not valid UTF-8");
+}
+
+static void limits(void **state)
+{
+    size_t cap = (CFG_MAX_SERVICES + 1) * 32 + 32, off = 0;
+    char *yaml = malloc(cap);
+    char deep[256] = "services: ";
+    (void)state;
+    assert_non_null(yaml);
+    off += (size_t)snprintf(yaml, cap, "services:\n");
+    for (int i = 0; i <= CFG_MAX_SERVICES; i++)
+        off += (size_t)snprintf(yaml + off, cap - off, "  s%d: {command: [x]}\n", i);
+    expect_error(yaml, 2, 3, "services", "more than 4096 services");
+    free(yaml);
+    for (int i = 0; i < 40; i++)
+        strcat(deep, "[");
+    expect_error(deep, 1, 42, "", "nesting is too deep"); /* the 32nd level */
+}
+
+static void merge_over_defaults(void **state)
+{
+    struct cfg_model *m =
+        load_ok("defaults:\n"
+                "  restart: {initial: 1s, max: 1m, jitter: 0.2}\n"
+                "  stop: {signal: INT}\n"
+                "  logs: {keep: 2}\n"
+                "  autostart: false\n" WEB "    restart: {policy: always, initial: 250ms}\n"
+                "    stop: {timeout: 3s}\n"
+                "  plain:\n"
+                "    command: [y]\n"
+                "    autostart: true\n");
+    const struct cfg_service *web = &m->services[0], *plain = &m->services[1];
+    (void)state;
+    assert_int_equal(web->restart.policy, CFG_RESTART_ALWAYS);
+    assert_int_equal(web->restart.initial_ms, 250); /* service */
+    assert_int_equal(web->restart.max_ms, 60000);   /* defaults */
+    assert_float_equal(web->restart.jitter, 0.2, 1e-9);
+    assert_float_equal(web->restart.multiplier, 2.0, 1e-9); /* builtin */
+    assert_int_equal(web->restart.reset_after_ms, 60000);
+    assert_int_equal(web->restart.max_restarts, 10);
+    assert_int_equal(web->restart.window_ms, 60000);
+    assert_int_equal(web->stop.signal, SIGINT);   /* defaults */
+    assert_int_equal(web->stop.timeout_ms, 3000); /* service */
+    assert_int_equal(web->logs.keep, 2);
+    assert_int_equal(web->logs.max_size_bytes, 10u << 20);
+    assert_true(web->logs.timestamps);
+    assert_false(web->autostart);
+    assert_int_equal(plain->restart.policy, CFG_RESTART_ON_FAILURE);
+    assert_int_equal(plain->restart.initial_ms, 1000);
+    assert_int_equal(plain->stop.timeout_ms, 10000);
+    assert_true(plain->autostart);
+    assert_int_equal(plain->kind, CFG_KIND_LONGRUN);
+    cfg_free(m);
+}
+
+static void builtin_defaults(void **state)
+{
+    struct cfg_model *m = load_ok("services: {a: {command: [x]}}\n");
+    const struct cfg_service *a = &m->services[0];
+    (void)state;
+    assert_int_equal(m->containment, CFG_CONTAIN_AUTO);
+    assert_int_equal(a->restart.policy, CFG_RESTART_ON_FAILURE);
+    assert_int_equal(a->restart.initial_ms, 100);
+    assert_int_equal(a->restart.max_ms, 30000);
+    assert_float_equal(a->restart.multiplier, 2.0, 1e-9);
+    assert_float_equal(a->restart.jitter, 0.10, 1e-9);
+    assert_int_equal(a->restart.reset_after_ms, 60000);
+    assert_int_equal(a->restart.max_restarts, 10);
+    assert_int_equal(a->restart.window_ms, 60000);
+    assert_int_equal(a->stop.signal, SIGTERM);
+    assert_int_equal(a->stop.timeout_ms, 10000);
+    assert_int_equal(a->logs.max_size_bytes, 10u << 20);
+    assert_int_equal(a->logs.keep, 5);
+    assert_true(a->logs.timestamps);
+    assert_true(a->autostart);
+    assert_int_equal(a->n_env, 0);
+    assert_int_equal(a->n_deps, 0);
+    assert_null(a->user);
+    assert_null(a->env_file);
+    cfg_free(m);
+}
+
+static void oneshot_restart_default(void **state)
+{
+    struct cfg_model *m = load_ok("defaults:\n"
+                                  "  restart: {policy: always, initial: 2s}\n"
+                                  "services:\n"
+                                  "  migrate:\n"
+                                  "    kind: oneshot\n"
+                                  "    command: [x]\n"
+                                  "  retried:\n"
+                                  "    restart: {policy: on-failure}\n"
+                                  "    kind: oneshot\n"
+                                  "    command: [x]\n"
+                                  "  daemon:\n"
+                                  "    command: [x]\n");
+    (void)state;
+    assert_int_equal(m->services[0].kind, CFG_KIND_ONESHOT);
+    assert_int_equal(m->services[0].restart.policy, CFG_RESTART_NO);
+    assert_int_equal(m->services[0].restart.initial_ms, 2000); /* other fields still inherit */
+    assert_int_equal(m->services[1].restart.policy, CFG_RESTART_ON_FAILURE);
+    assert_int_equal(m->services[2].restart.policy, CFG_RESTART_ALWAYS);
+    cfg_free(m);
+}
+
+static void assert_env(const struct cfg_service *s, size_t i, const char *key, const char *value)
+{
+    assert_true(i < s->n_env);
+    assert_string_equal(s->env[i].key, key);
+    assert_string_equal(s->env[i].value, value);
+}
+
+static void env_merge_order(void **state)
+{
+    struct cfg_model *m =
+        load_ok("defaults:\n"
+                "  env: {A: defaults, B: defaults, C: defaults}\n" WEB "    env_file: merge.env\n"
+                "    env: {C: service, E: 5, F: true}\n"
+                "  bare:\n"
+                "    command: [x]\n");
+    const struct cfg_service *web = &m->services[0], *bare = &m->services[1];
+    (void)state;
+    assert_int_equal(web->n_env, 6);
+    assert_env(web, 0, "A", "defaults");
+    assert_env(web, 1, "B", "from-file"); /* env_file over defaults */
+    assert_env(web, 2, "C", "service");   /* env over env_file */
+    assert_env(web, 3, "D", "from-file");
+    assert_env(web, 4, "E", "5"); /* scalars kept as written */
+    assert_env(web, 5, "F", "true");
+    assert_string_equal(web->env_file, CONFIG_DIR "/merge.env");
+    assert_int_equal(bare->n_env, 3);
+    assert_env(bare, 2, "C", "defaults");
+    cfg_free(m);
+}
+
+static void dotenv_syntax(void **state)
+{
+    struct cfg_model *m = load_ok("services: {a: {command: [x], env_file: dotenv.env}}\n");
+    const struct cfg_service *a = &m->services[0];
+    (void)state;
+    assert_int_equal(a->n_env, 9);
+    assert_env(a, 0, "EXPORTED", "1");
+    assert_env(a, 1, "PLAIN", "some value");
+    assert_env(a, 2, "HASH", "a#b");
+    assert_env(a, 3, "EMPTY", "");
+    assert_env(a, 4, "SPACED_EMPTY", "");
+    assert_env(a, 5, "SINGLE", "literal $HOME \\n # kept");
+    assert_env(a, 6, "DOUBLE", "tab\there\nnewline \"quoted\" back\\slash \\q");
+    assert_env(a, 7, "CRLF", "windows");
+    assert_env(a, 8, "DUP", "second");
+    cfg_free(m);
+}
+
+static void paths_resolve_against_config_dir(void **state)
+{
+    struct diag dg;
+    struct cfg_model *m = load_in("state_dir: state\n"
+                                  "defaults: {cwd: ./site}\n"
+                                  "services:\n"
+                                  "  a: {command: [x]}\n"
+                                  "  b: {command: [x], cwd: ../other//dir/.}\n"
+                                  "  c: {command: [x], cwd: /var//lib/./c/}\n",
+                                  "/srv/app", &dg);
+    (void)state;
+    assert_non_null(m);
+    assert_string_equal(m->path, "/srv/app/test.yaml");
+    assert_string_equal(m->dir, "/srv/app");
+    assert_string_equal(m->state_dir, "/srv/app/state");
+    assert_string_equal(m->services[0].cwd, "/srv/app/site");
+    assert_string_equal(m->services[1].cwd, "/srv/app/../other/dir");
+    assert_string_equal(m->services[2].cwd, "/var/lib/c");
+    cfg_free(m);
+    m = load_in("services: {a: {command: [x]}}\n", "/srv/app/", &dg);
+    assert_non_null(m);
+    assert_string_equal(m->state_dir, "/srv/app/.corral");
+    assert_string_equal(m->services[0].cwd, "/srv/app");
+    cfg_free(m);
+}
+
+static void load_from_file(void **state)
+{
+    struct diag dg;
+    struct cfg_model *m = cfg_load(CONFIG_DIR "/corral.yaml", &dg);
+    (void)state;
+    assert_non_null(m);
+    assert_string_equal(m->path, CONFIG_DIR "/corral.yaml");
+    assert_string_equal(m->dir, CONFIG_DIR);
+    assert_string_equal(m->services[0].cwd, CONFIG_DIR);
+    assert_string_equal(m->services[0].env_file, CONFIG_DIR "/merge.env");
+    assert_int_equal(m->services[0].n_env, 3);
+    assert_int_equal(cfg_find(m, "hello"), 0);
+    assert_int_equal(cfg_find(m, "nope"), -1);
+    cfg_free(m);
+    assert_null(cfg_load(CONFIG_DIR "/absent.yaml", &dg));
+    assert_string_equal(dg.file, CONFIG_DIR "/absent.yaml");
+    assert_int_equal(dg.line, 0);
+    assert_non_null(strstr(dg.msg, "No such file"));
+    assert_null(cfg_load(CONFIG_DIR, &dg));
+    assert_non_null(strstr(dg.msg, "directory"));
+    cfg_free(NULL);
+}
+
+static const char *order_name(const struct cfg_model *m, size_t i)
+{
+    return m->services[m->start_order[i]].name;
+}
+
+static void start_order_is_stable(void **state)
+{
+    struct cfg_model *m = load_ok("services:\n"
+                                  "  app: {command: [x], depends_on: [db, cache]}\n"
+                                  "  worker: {command: [x], depends_on: [db]}\n"
+                                  "  db: {command: [x], depends_on: {migrate: {condition: "
+                                  "completed}}}\n"
+                                  "  cache: {command: [x]}\n"
+                                  "  migrate: {command: [x], kind: oneshot}\n"
+                                  "  docs: {command: [x]}\n");
+    (void)state;
+    assert_int_equal(m->n_services, 6);
+    assert_string_equal(order_name(m, 0), "migrate");
+    assert_string_equal(order_name(m, 1), "db");
+    assert_string_equal(order_name(m, 2), "cache");
+    assert_string_equal(order_name(m, 3), "app");
+    assert_string_equal(order_name(m, 4), "worker");
+    assert_string_equal(order_name(m, 5), "docs");
+    assert_int_equal(m->services[0].n_deps, 2);
+    assert_string_equal(m->services[0].deps[1].name, "cache");
+    assert_int_equal(m->services[0].deps[1].index, 3);
+    assert_int_equal(m->services[0].deps[1].cond, CFG_DEP_STARTED);
+    assert_int_equal(m->services[0].deps[1].pos.line, 2);
+    assert_int_equal(m->services[2].deps[0].cond, CFG_DEP_COMPLETED);
+    cfg_free(m);
+    /* Independent services start in file order. */
+    m = load_ok("services:\n  c: {command: [x]}\n  a: {command: [x]}\n  b: {command: [x]}\n");
+    assert_string_equal(order_name(m, 0), "c");
+    assert_string_equal(order_name(m, 1), "a");
+    assert_string_equal(order_name(m, 2), "b");
+    cfg_free(m);
+}
+
+static void commands(void **state)
+{
+    struct cfg_model *m = load_ok("services:\n"
+                                  "  sh: {shell: true, command: \"echo $HOME && exit 3\"}\n"
+                                  "  nums: {command: [sleep, 10, 1.50, true, 0x1F, '', 'it''s']}\n"
+                                  "  folded:\n"
+                                  "    command:\n"
+                                  "      - 'a ''''quoted''''\n"
+                                  "\n"
+                                  "        word   '\n");
+    const struct cfg_service *sh = &m->services[0], *nums = &m->services[1];
+    (void)state;
+    assert_true(sh->shell);
+    assert_int_equal(sh->argc, 3);
+    assert_string_equal(sh->argv[0], "/bin/sh");
+    assert_string_equal(sh->argv[1], "-c");
+    assert_string_equal(sh->argv[2], "echo $HOME && exit 3");
+    assert_null(sh->argv[3]);
+    assert_int_equal(nums->argc, 7);
+    assert_string_equal(nums->argv[1], "10");
+    assert_string_equal(nums->argv[2], "1.50");
+    assert_string_equal(nums->argv[3], "true");
+    assert_string_equal(nums->argv[4], "0x1F");
+    assert_string_equal(nums->argv[5], "");
+    assert_string_equal(nums->argv[6], "it's");
+    assert_null(nums->argv[7]);
+    /* Single-quoted folding, decoded by corral rather than libfyaml. */
+    assert_string_equal(m->services[2].argv[0], "a ''quoted''\nword   ");
+    cfg_free(m);
+}
+
+static void users_and_groups(void **state)
+{
+    struct cfg_model *m = load_ok("services:\n"
+                                  "  a: {command: [x], user: root}\n"
+                                  "  b: {command: [x], user: '0', group: '12345'}\n"
+                                  "  c: {command: [x], group: root}\n");
+    (void)state;
+    assert_string_equal(m->services[0].user, "root");
+    assert_int_equal(m->services[0].uid, 0);
+    assert_int_equal(m->services[0].gid, 0);
+    assert_int_equal(m->services[1].uid, 0);
+    assert_int_equal(m->services[1].gid, 12345);
+    assert_null(m->services[2].user);
+    assert_int_equal(m->services[2].gid, 0);
+    cfg_free(m);
+    expect_error("services:\n"
+                 "  a:\n"
+                 "    command: [x]\n"
+                 "    user: no-such-user-here\n",
+                 4, 11, "services.a.user", "unknown user 'no-such-user-here'");
+    expect_error("services:\n"
+                 "  a:\n"
+                 "    command: [x]\n"
+                 "    group: no-such-group-here\n",
+                 4, 12, "services.a.group", "unknown group 'no-such-group-here'");
+}
+
+static const char issue_example[] =
+    "state_dir: .corral          # optional\n"
+    "containment: auto           # auto | cgroup | pgroup\n"
+    "defaults:\n"
+    "  stop: {signal: TERM, timeout: 10s}\n"
+    "  restart: {policy: on-failure, initial: 100ms, multiplier: 2, max: 30s, jitter: 10%, "
+    "reset_after: 60s, max_restarts: 10, window: 60s}\n"
+    "services:\n"
+    "  migrate:\n"
+    "    kind: oneshot\n"
+    "    command: [python3, migrate.py]\n"
+    "  web:\n"
+    "    command: [python3, -m, http.server, \"8000\"]\n"
+    "    cwd: ./site\n"
+    "    env: {PYTHONUNBUFFERED: \"1\"}\n"
+    "    env_file: .env\n"
+    "    depends_on: {migrate: {condition: completed}}   # a plain list [a, b] means started\n"
+    "    restart: {policy: always, initial: 250ms}\n"
+    "    stop: {signal: INT, timeout: 5s}\n"
+    "    logs: {max_size: 10M, keep: 5, timestamps: true}\n"
+    "    autostart: true\n";
+
+static void issue_example_parses(void **state)
+{
+    struct cfg_model *m = load_ok(issue_example);
+    const struct cfg_service *mig = &m->services[0], *web = &m->services[1];
+    (void)state;
+    assert_int_equal(m->n_services, 2);
+    assert_string_equal(m->state_dir, CONFIG_DIR "/.corral");
+    assert_int_equal(mig->restart.policy, CFG_RESTART_NO);
+    assert_int_equal(mig->pos.line, 7);
+    assert_int_equal(mig->pos.col, 3);
+    assert_int_equal(web->argc, 4);
+    assert_string_equal(web->argv[3], "8000");
+    assert_string_equal(web->cwd, CONFIG_DIR "/site");
+    assert_int_equal(web->n_env, 2);
+    assert_env(web, 0, "PYTHONUNBUFFERED", "1"); /* env wins over the file's 0 */
+    assert_env(web, 1, "FROM_FILE", "yes");
+    assert_int_equal(web->deps[0].cond, CFG_DEP_COMPLETED);
+    assert_int_equal(web->restart.max_ms, 30000);
+    assert_int_equal(web->stop.signal, SIGINT);
+    assert_string_equal(order_name(m, 0), "migrate");
+    assert_string_equal(order_name(m, 1), "web");
+    cfg_free(m);
+}
+
+static char *dump(const struct cfg_model *m, bool json)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    assert_int_equal(json ? cfg_dump_json(m, f) : cfg_dump_text(m, f), 0);
+    fclose(f);
+    return buf;
+}
+
+static json_t *get(json_t *o, const char *path)
+{
+    char key[64];
+    while (o && *path) {
+        size_t n = strcspn(path, ".");
+        snprintf(key, sizeof(key), "%.*s", (int)n, path);
+        o = json_is_array(o) ? json_array_get(o, strtoul(key, NULL, 10)) : json_object_get(o, key);
+        path += n + (path[n] == '.');
+    }
+    if (!o)
+        fail_msg("no JSON value at %s", path);
+    return o;
+}
+
+static void dump_json_round_trip(void **state)
+{
+    struct cfg_model *m = load_ok(issue_example);
+    char *text = dump(m, true);
+    json_error_t err;
+    json_t *root = json_loads(text, 0, &err);
+    (void)state;
+    if (!root)
+        fail_msg("dump is not JSON: %s at line %d\n%s", err.text, err.line, text);
+    assert_string_equal(json_string_value(get(root, "containment")), "auto");
+    assert_string_equal(json_string_value(get(root, "state_dir")), CONFIG_DIR "/.corral");
+    assert_string_equal(json_string_value(get(root, "services.1.name")), "web");
+    assert_string_equal(json_string_value(get(root, "services.1.kind")), "longrun");
+    assert_string_equal(json_string_value(get(root, "services.1.argv.3")), "8000");
+    assert_string_equal(json_string_value(get(root, "services.1.env.PYTHONUNBUFFERED")), "1");
+    assert_string_equal(json_string_value(get(root, "services.1.depends_on.0.name")), "migrate");
+    assert_string_equal(json_string_value(get(root, "services.1.depends_on.0.condition")),
+                        "completed");
+    assert_string_equal(json_string_value(get(root, "services.1.restart.policy")), "always");
+    assert_int_equal(json_integer_value(get(root, "services.1.restart.initial_ms")), 250);
+    assert_int_equal(json_integer_value(get(root, "services.1.restart.max_ms")), 30000);
+    assert_float_equal(json_real_value(get(root, "services.1.restart.jitter")), 0.1, 1e-9);
+    assert_string_equal(json_string_value(get(root, "services.1.stop.signal")), "INT");
+    assert_int_equal(json_integer_value(get(root, "services.1.stop.timeout_ms")), 5000);
+    assert_int_equal(json_integer_value(get(root, "services.1.logs.max_size_bytes")), 10485760);
+    assert_true(json_is_true(get(root, "services.1.autostart")));
+    assert_true(json_is_null(get(root, "services.1.user")));
+    assert_string_equal(json_string_value(get(root, "services.0.restart.policy")), "no");
+    assert_string_equal(json_string_value(get(root, "start_order.0")), "migrate");
+    assert_string_equal(json_string_value(get(root, "start_order.1")), "web");
+    assert_int_equal(json_array_size(get(root, "start_order")), 2);
+    json_decref(root);
+    free(text);
+    text = dump(m, false);
+    assert_non_null(strstr(text, "service web (line 10)"));
+    assert_non_null(strstr(text, "argv         python3 -m http.server 8000"));
+    assert_non_null(strstr(text, "depends_on   migrate (completed)"));
+    assert_non_null(strstr(text, "stop         INT, then KILL after 5s"));
+    assert_non_null(strstr(text, "start order: migrate, web"));
+    free(text);
+    cfg_free(m);
 }
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(placeholder)};
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(unknown_key_suggests),
+        cmocka_unit_test(wrong_type),
+        cmocka_unit_test(bad_values),
+        cmocka_unit_test(missing_command),
+        cmocka_unit_test(unknown_signal),
+        cmocka_unit_test(dependency_cycle),
+        cmocka_unit_test(unknown_dependency),
+        cmocka_unit_test(bad_service_name),
+        cmocka_unit_test(duplicate_service),
+        cmocka_unit_test(string_command_needs_shell),
+        cmocka_unit_test(completed_needs_oneshot),
+        cmocka_unit_test(bad_env_file),
+        cmocka_unit_test(yaml_syntax_error),
+        cmocka_unit_test(bad_bytes),
+        cmocka_unit_test(limits),
+        cmocka_unit_test(merge_over_defaults),
+        cmocka_unit_test(builtin_defaults),
+        cmocka_unit_test(oneshot_restart_default),
+        cmocka_unit_test(env_merge_order),
+        cmocka_unit_test(dotenv_syntax),
+        cmocka_unit_test(paths_resolve_against_config_dir),
+        cmocka_unit_test(load_from_file),
+        cmocka_unit_test(start_order_is_stable),
+        cmocka_unit_test(commands),
+        cmocka_unit_test(users_and_groups),
+        cmocka_unit_test(issue_example_parses),
+        cmocka_unit_test(dump_json_round_trip),
+    };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,441 @@
+/* config/sections.c — the settings a service inherits (restart, stop, logs, env,
+ * autostart, cwd, user, group), parsed the same way under defaults and under a
+ * service so that each level only overrides the fields it names. */
+#include "config/internal.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char *const cfg_base_key_names[CFG_BK__COUNT] = {
+    [CFG_BK_RESTART] = "restart", [CFG_BK_STOP] = "stop",           [CFG_BK_LOGS] = "logs",
+    [CFG_BK_ENV] = "env",         [CFG_BK_AUTOSTART] = "autostart", [CFG_BK_CWD] = "cwd",
+    [CFG_BK_USER] = "user",       [CFG_BK_GROUP] = "group",
+};
+
+enum restart_key {
+    RK_POLICY,
+    RK_INITIAL,
+    RK_MULTIPLIER,
+    RK_MAX,
+    RK_JITTER,
+    RK_RESET_AFTER,
+    RK_MAX_RESTARTS,
+    RK_WINDOW,
+    RK__COUNT
+};
+static const char *const restart_keys[RK__COUNT] = {
+    "policy", "initial", "multiplier", "max", "jitter", "reset_after", "max_restarts", "window",
+};
+
+enum stop_key { STK_SIGNAL, STK_TIMEOUT, STK__COUNT };
+static const char *const stop_keys[STK__COUNT] = {"signal", "timeout"};
+
+enum logs_key { LK_MAX_SIZE, LK_KEEP, LK_TIMESTAMPS, LK__COUNT };
+static const char *const logs_keys[LK__COUNT] = {"max_size", "keep", "timestamps"};
+
+/* Big enough for any passwd or group entry we would accept. */
+#define PW_BUF_MAX_BYTES (1u << 20)
+
+void cfg_base_init_builtin(struct cfg_base *b, const char *dir)
+{
+    memset(b, 0, sizeof(*b));
+    b->restart = (struct cfg_restart){
+        .policy = CFG_RESTART_ON_FAILURE,
+        .initial_ms = 100,
+        .max_ms = 30000,
+        .multiplier = 2.0,
+        .jitter = 0.10,
+        .reset_after_ms = 60000,
+        .max_restarts = 10,
+        .window_ms = 60000,
+    };
+    b->stop = (struct cfg_stop){.signal = SIGTERM, .timeout_ms = 10000};
+    b->logs = (struct cfg_logs){.max_size_bytes = 10u << 20, .keep = 5, .timestamps = true};
+    b->autostart = true;
+    b->cwd = dir;
+}
+
+static int duration_value(struct cfg_ctx *pc, const struct cfg_node *v, const char *field,
+                          uint64_t *out)
+{
+    const char *s;
+    int r = cfg_yaml_scalar(pc, v, field, &s);
+    if (r < 0 || cfg_parse_duration(s, out) == 0)
+        return r;
+    if (s[0] == '-')
+        return cfg_err(pc, v, field, "invalid duration '%s': it cannot be negative", s);
+    if (strspn(s, "0123456789.") == strlen(s))
+        return cfg_err(pc, v, field,
+                       "invalid duration '%s': missing unit (ms, s, m or h), e.g. %ss", s, s);
+    return cfg_err(pc, v, field,
+                   "invalid duration '%s' (expected e.g. 250ms, 10s, 1m30s or 1.5h, at most "
+                   "100000h)",
+                   s);
+}
+
+static int uint_value(struct cfg_ctx *pc, const struct cfg_node *v, const char *field, uint64_t max,
+                      uint64_t *out)
+{
+    const char *s;
+    int r = cfg_yaml_scalar(pc, v, field, &s);
+    if (r < 0 || cfg_parse_uint(s, max, out) == 0)
+        return r;
+    return cfg_err(pc, v, field, "invalid number '%s' (expected a whole number from 0 to %llu)", s,
+                   (unsigned long long)max);
+}
+
+static int bool_value(struct cfg_ctx *pc, const struct cfg_node *v, const char *field, bool *out)
+{
+    const char *s;
+    int r = cfg_yaml_scalar(pc, v, field, &s);
+    if (r < 0 || cfg_parse_bool(s, out) == 0)
+        return r;
+    return cfg_err(pc, v, field, "expected true or false, got '%s'", s);
+}
+
+static int restart_number(struct cfg_ctx *pc, struct cfg_restart *rs, int key,
+                          const struct cfg_node *v, const char *field)
+{
+    const char *s;
+    uint64_t n;
+    int r = cfg_yaml_scalar(pc, v, field, &s);
+    if (r < 0)
+        return r;
+    if (key == RK_JITTER && cfg_parse_fraction(s, &rs->jitter) < 0)
+        return cfg_err(pc, v, field,
+                       "invalid jitter '%s' (expected a percentage such as 10%% or "
+                       "a fraction from 0 to 1)",
+                       s);
+    if (key == RK_MULTIPLIER && (cfg_parse_decimal(s, &rs->multiplier) < 0 ||
+                                 rs->multiplier < 1.0 || rs->multiplier > CFG_MAX_MULTIPLIER))
+        return cfg_err(pc, v, field, "invalid multiplier '%s' (expected a number from 1 to 100)",
+                       s);
+    if (key == RK_MAX_RESTARTS) {
+        r = uint_value(pc, v, field, CFG_MAX_RESTARTS, &n);
+        rs->max_restarts = (unsigned)n;
+    }
+    return r;
+}
+
+static int restart_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_node *k,
+                       const struct cfg_node *v, const char *field)
+{
+    struct cfg_base *b = obj;
+    struct cfg_restart *rs = &b->restart;
+    int policy = 0, r = 0;
+    (void)k;
+    switch ((enum restart_key)key) {
+    case RK_POLICY:
+        r = cfg_yaml_enum(pc, v, field, cfg_restart_policy_names, CFG_RESTART__COUNT, &policy);
+        rs->policy = (enum cfg_restart_policy)policy;
+        b->policy_set = true;
+        return r;
+    case RK_INITIAL:
+        return duration_value(pc, v, field, &rs->initial_ms);
+    case RK_MAX:
+        return duration_value(pc, v, field, &rs->max_ms);
+    case RK_RESET_AFTER:
+        return duration_value(pc, v, field, &rs->reset_after_ms);
+    case RK_WINDOW:
+        return duration_value(pc, v, field, &rs->window_ms);
+    case RK_MULTIPLIER:
+    case RK_JITTER:
+    case RK_MAX_RESTARTS:
+        return restart_number(pc, rs, key, v, field);
+    case RK__COUNT:
+        break;
+    }
+    return 0;
+}
+
+static int stop_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_node *k,
+                    const struct cfg_node *v, const char *field)
+{
+    struct cfg_stop *st = obj;
+    const char *s;
+    int r;
+    (void)k;
+    switch ((enum stop_key)key) {
+    case STK_SIGNAL:
+        r = cfg_yaml_scalar(pc, v, field, &s);
+        if (r < 0)
+            return r;
+        st->signal = cfg_signal_parse(s);
+        if (st->signal > 0)
+            return 0;
+        return cfg_err(pc, v, field,
+                       "unknown signal '%s' (expected a name such as TERM, INT, HUP, QUIT, "
+                       "KILL, USR1, or its number)",
+                       s);
+    case STK_TIMEOUT:
+        return duration_value(pc, v, field, &st->timeout_ms);
+    case STK__COUNT:
+        break;
+    }
+    return 0;
+}
+
+static int logs_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_node *k,
+                    const struct cfg_node *v, const char *field)
+{
+    struct cfg_logs *lg = obj;
+    const char *s;
+    uint64_t n;
+    int r;
+    (void)k;
+    switch ((enum logs_key)key) {
+    case LK_MAX_SIZE:
+        r = cfg_yaml_scalar(pc, v, field, &s);
+        if (r < 0 || cfg_parse_size(s, &lg->max_size_bytes) == 0)
+            return r;
+        return cfg_err(pc, v, field,
+                       "invalid size '%s' (expected bytes, or a number with K, M, G or T, "
+                       "e.g. 10M)",
+                       s);
+    case LK_KEEP:
+        r = uint_value(pc, v, field, CFG_MAX_KEEP, &n);
+        lg->keep = (unsigned)n;
+        return r;
+    case LK_TIMESTAMPS:
+        return bool_value(pc, v, field, &lg->timestamps);
+    case LK__COUNT:
+        break;
+    }
+    return 0;
+}
+
+/* getpwnam_r(3) lists these as "not found" from some NSS backends. */
+static bool not_found(int e)
+{
+    return e == ENOENT || e == ESRCH || e == EBADF || e == EPERM;
+}
+
+/* getpwnam_r and friends want a caller buffer of unknown size; grow on ERANGE. */
+static int pw_lookup(const char *name, uid_t uid, bool by_id, struct passwd *pw)
+{
+    size_t size = 1024;
+    for (;;) {
+        struct passwd *res = NULL;
+        char *buf = malloc(size);
+        int r;
+        if (!buf)
+            return -ENOMEM;
+        r = by_id ? getpwuid_r(uid, pw, buf, size, &res) : getpwnam_r(name, pw, buf, size, &res);
+        /* Only the ids are kept, so the strings may go with the buffer. */
+        free(buf);
+        if (r == ERANGE && size < PW_BUF_MAX_BYTES) {
+            size *= 2;
+            continue;
+        }
+        return r && !not_found(r) ? -r : res ? 0 : -ENOENT;
+    }
+}
+
+static int gr_lookup(const char *name, gid_t gid, bool by_id, gid_t *out)
+{
+    size_t size = 1024;
+    for (;;) {
+        struct group gr, *res = NULL;
+        char *buf = malloc(size);
+        int r;
+        if (!buf)
+            return -ENOMEM;
+        r = by_id ? getgrgid_r(gid, &gr, buf, size, &res) : getgrnam_r(name, &gr, buf, size, &res);
+        if (res)
+            *out = gr.gr_gid;
+        free(buf);
+        if (r == ERANGE && size < PW_BUF_MAX_BYTES) {
+            size *= 2;
+            continue;
+        }
+        return r && !not_found(r) ? -r : res ? 0 : -ENOENT;
+    }
+}
+
+static bool numeric_id(const char *s, uint64_t *id)
+{
+    /* (uid_t)-1 means "no change" to setresuid, so it is never an id. */
+    return cfg_parse_uint(s, UINT32_MAX - 1, id) == 0;
+}
+
+static int user_value(struct cfg_ctx *pc, struct cfg_base *b, const struct cfg_node *v,
+                      const char *field)
+{
+    struct passwd pw;
+    const char *s;
+    uint64_t id = 0;
+    bool num;
+    int r = cfg_yaml_scalar(pc, v, field, &s);
+    if (r < 0)
+        return r;
+    num = numeric_id(s, &id);
+    r = pw_lookup(s, (uid_t)id, num, &pw);
+    if (r == -ENOENT && num) {
+        b->uid = (uid_t)id;
+        b->user_gid_known = false;
+    } else if (r == -ENOENT) {
+        return cfg_err(pc, v, field, "unknown user '%s'", s);
+    } else if (r < 0) {
+        return cfg_err(pc, v, field, "cannot look up user '%s': %s", s, strerror(-r));
+    } else {
+        b->uid = pw.pw_uid;
+        b->user_gid = pw.pw_gid;
+        b->user_gid_known = true;
+    }
+    b->user = cfg_arena_strdup(pc->ar, s);
+    b->user_pos = v->pos;
+    return b->user ? 0 : cfg_nomem(pc);
+}
+
+static int group_value(struct cfg_ctx *pc, struct cfg_base *b, const struct cfg_node *v,
+                       const char *field)
+{
+    const char *s;
+    uint64_t id = 0;
+    bool num;
+    int r = cfg_yaml_scalar(pc, v, field, &s);
+    if (r < 0)
+        return r;
+    num = numeric_id(s, &id);
+    r = gr_lookup(s, (gid_t)id, num, &b->group_gid);
+    if (r == -ENOENT && num)
+        b->group_gid = (gid_t)id;
+    else if (r == -ENOENT)
+        return cfg_err(pc, v, field, "unknown group '%s'", s);
+    else if (r < 0)
+        return cfg_err(pc, v, field, "cannot look up group '%s': %s", s, strerror(-r));
+    b->group = cfg_arena_strdup(pc->ar, s);
+    return b->group ? 0 : cfg_nomem(pc);
+}
+
+int cfg_path_value(struct cfg_ctx *pc, const struct cfg_node *v, const char *field,
+                   const char **out)
+{
+    const char *s;
+    int r = cfg_yaml_scalar(pc, v, field, &s);
+    if (r < 0)
+        return r;
+    if (!s[0])
+        return cfg_err(pc, v, field, "expected a path, got an empty string");
+    *out = cfg_path_resolve(pc->ar, pc->dir, s);
+    return *out ? 0 : cfg_nomem(pc);
+}
+
+int cfg_base_parse_key(struct cfg_ctx *pc, struct cfg_base *b, enum cfg_base_key key,
+                       const struct cfg_node *v, const char *field)
+{
+    switch (key) {
+    case CFG_BK_RESTART:
+        return cfg_yaml_walk(pc, v, field, restart_keys, RK__COUNT, restart_key, b);
+    case CFG_BK_STOP:
+        return cfg_yaml_walk(pc, v, field, stop_keys, STK__COUNT, stop_key, &b->stop);
+    case CFG_BK_LOGS:
+        return cfg_yaml_walk(pc, v, field, logs_keys, LK__COUNT, logs_key, &b->logs);
+    case CFG_BK_ENV:
+        return cfg_env_parse_map(pc, v, field, &b->env, &b->n_env);
+    case CFG_BK_AUTOSTART:
+        return bool_value(pc, v, field, &b->autostart);
+    case CFG_BK_CWD:
+        return cfg_path_value(pc, v, field, &b->cwd);
+    case CFG_BK_USER:
+        return user_value(pc, b, v, field);
+    case CFG_BK_GROUP:
+        return group_value(pc, b, v, field);
+    case CFG_BK__COUNT:
+        break;
+    }
+    return 0;
+}
+
+bool cfg_env_key_valid(const char *s, size_t len)
+{
+    if (!len || (s[0] >= '0' && s[0] <= '9'))
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '_'))
+            return false;
+    }
+    return true;
+}
+
+static int env_pair(struct cfg_ctx *pc, const struct cfg_node *k, const struct cfg_node *v,
+                    const char *field, struct cfg_env *e)
+{
+    char sub[DIAG_FIELD_MAX];
+    int r;
+    if (k->type != CFG_NODE_SCALAR)
+        return cfg_err(pc, k, field, "expected a variable name, got %s", cfg_yaml_type_name(k));
+    cfg_yaml_field(sub, sizeof(sub), field, k->text);
+    if (!cfg_env_key_valid(k->text, k->len))
+        return cfg_err(pc, k, sub,
+                       "invalid variable name '%s' (use letters, digits and _, not starting "
+                       "with a digit)",
+                       k->text);
+    if (v->type == CFG_NODE_NULL)
+        return cfg_err(pc, v, sub, "'%s' has no value; write \"\" for an empty string", k->text);
+    r = cfg_yaml_scalar(pc, v, sub, &e->value);
+    if (r < 0)
+        return r;
+    e->key = cfg_arena_strdup(pc->ar, k->text);
+    e->value = cfg_arena_strdup(pc->ar, e->value);
+    return e->key && e->value ? 0 : cfg_nomem(pc);
+}
+
+int cfg_env_parse_map(struct cfg_ctx *pc, const struct cfg_node *map, const char *field,
+                      const struct cfg_env **out, size_t *n_out)
+{
+    struct cfg_strset seen;
+    struct cfg_env *env;
+    size_t n = 0;
+    int r = cfg_yaml_expect(pc, map, CFG_NODE_MAP, field);
+    if (r < 0)
+        return r;
+    if (map->n / 2 > CFG_MAX_ENV)
+        return cfg_err(pc, map, field, "more than %d environment variables", CFG_MAX_ENV);
+    env = cfg_arena_array(pc->ar, map->n / 2, sizeof(*env));
+    if (!env || cfg_strset_init(&seen, pc->tmp, map->n / 2) < 0)
+        return cfg_nomem(pc);
+    for (const struct cfg_node *k = map->child; k && k->next; k = k->next->next, n++) {
+        r = env_pair(pc, k, k->next, field, &env[n]);
+        if (r < 0)
+            return r;
+        if (cfg_strset_put(&seen, env[n].key, n) >= 0)
+            return cfg_err(pc, k, field, "duplicate variable '%s' (first at line %d)", env[n].key,
+                           cfg_yaml_find_key(map, k->text)->pos.line);
+    }
+    *out = env;
+    *n_out = n;
+    return 0;
+}
+
+int cfg_env_merge(struct cfg_ctx *pc, const struct cfg_env *const *lists, const size_t *counts,
+                  size_t n_lists, const struct cfg_env **out, size_t *n_out)
+{
+    struct cfg_strset idx;
+    struct cfg_env *env;
+    size_t total = 0, n = 0;
+    for (size_t l = 0; l < n_lists; l++)
+        total += counts[l];
+    env = cfg_arena_array(pc->ar, total, sizeof(*env));
+    if (!env || cfg_strset_init(&idx, pc->tmp, total) < 0)
+        return cfg_nomem(pc);
+    for (size_t l = 0; l < n_lists; l++) {
+        for (size_t i = 0; i < counts[l]; i++) {
+            long at = cfg_strset_put(&idx, lists[l][i].key, n);
+            if (at >= 0)
+                env[at].value = lists[l][i].value;
+            else
+                env[n++] = lists[l][i];
+        }
+    }
+    *out = env;
+    *n_out = n;
+    return 0;
+}
