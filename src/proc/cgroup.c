@@ -1,1 +1,177 @@
-/* placeholder */
+/* proc/cgroup.c — cgroup v2 detection and the few files corral uses. */
+#include "proc/cgroup.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int read_fd_file(int dirfd, const char *name, char *buf, size_t size)
+{
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+    size_t got = 0;
+    ssize_t n = 0;
+    if (fd < 0)
+        return -errno;
+    while (got < size - 1) {
+        n = read(fd, buf + got, size - 1 - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    if (n < 0)
+        n = -errno;
+    close(fd);
+    buf[got] = '\0';
+    return n < 0 ? (int)n : (int)got;
+}
+
+int proc_cgroup_mount_parse(const char *mountinfo, char *out, size_t size)
+{
+    const char *line = mountinfo;
+    out[0] = '\0';
+    while (line && *line) {
+        const char *nl = strchr(line, '\n');
+        const char *sep = strstr(line, " - ");
+        char mnt[PATH_MAX];
+        char fstype[32];
+        if (sep && (!nl || sep < nl) && sscanf(sep, " - %31s", fstype) == 1 &&
+            strcmp(fstype, "cgroup2") == 0 && sscanf(line, "%*s %*s %*s %*s %4095s", mnt) == 1) {
+            if (strlen(mnt) >= size)
+                return -ENAMETOOLONG;
+            strcpy(out, mnt);
+            return 0;
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    return -ENOENT;
+}
+
+int proc_cgroup_self_parse(const char *text, char *out, size_t size)
+{
+    const char *line = text;
+    while (line && *line) {
+        const char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen(line);
+        if (len >= 3 && strncmp(line, "0::", 3) == 0) {
+            if (len - 3 >= size)
+                return -ENAMETOOLONG;
+            memcpy(out, line + 3, len - 3);
+            out[len - 3] = '\0';
+            return 0;
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    return -ENOENT;
+}
+
+static int read_path(const char *path, char *buf, size_t size)
+{
+    return read_fd_file(AT_FDCWD, path, buf, size);
+}
+
+int proc_cgroup_detect(char *dir, size_t size, struct diag *dg)
+{
+    enum { MOUNTINFO_MAX = 1 << 18 };
+    char self[PATH_MAX];
+    char mnt[PATH_MAX];
+    char text[4096];
+    char *mountinfo = malloc(MOUNTINFO_MAX);
+    int r = mountinfo ? read_path("/proc/self/mountinfo", mountinfo, MOUNTINFO_MAX) : -ENOMEM;
+    if (r >= 0)
+        r = proc_cgroup_mount_parse(mountinfo, mnt, sizeof(mnt));
+    free(mountinfo);
+    if (r < 0) {
+        diag_set(dg, -ENOENT, "no cgroup v2 hierarchy is mounted");
+        return -ENOENT;
+    }
+    r = read_path("/proc/self/cgroup", text, sizeof(text));
+    if (r < 0 || proc_cgroup_self_parse(text, self, sizeof(self)) < 0) {
+        diag_set(dg, -ENOENT, "corral is not in a cgroup v2 hierarchy (/proc/self/cgroup)");
+        return -ENOENT;
+    }
+    if ((size_t)snprintf(dir, size, "%s%s", mnt, strcmp(self, "/") == 0 ? "" : self) >= size) {
+        diag_set(dg, -ENAMETOOLONG, "cgroup path too long");
+        return -ENAMETOOLONG;
+    }
+    if (access(dir, W_OK) < 0) {
+        r = -errno;
+        diag_set(dg, r, "cgroup %s is not writable: %s", dir, strerror(-r));
+        return r;
+    }
+    return 0;
+}
+
+int proc_cgroup_make(int parent_fd, const char *name)
+{
+    int fd;
+    if (mkdirat(parent_fd, name, 0755) < 0 && errno != EEXIST)
+        return -errno;
+    fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+int proc_cgroup_kill(int cg_fd)
+{
+    int fd = openat(cg_fd, "cgroup.kill", O_WRONLY | O_CLOEXEC);
+    int r = 0;
+    if (fd < 0)
+        return -errno;
+    if (write(fd, "1", 1) != 1)
+        r = -errno;
+    close(fd);
+    return r;
+}
+
+int proc_cgroup_populated(int cg_fd)
+{
+    char buf[256];
+    const char *p;
+    int r = read_fd_file(cg_fd, "cgroup.events", buf, sizeof(buf));
+    if (r < 0)
+        return r;
+    p = strstr(buf, "populated ");
+    if (!p)
+        return -EINVAL;
+    return p[10] == '1';
+}
+
+int proc_cgroup_pids(int cg_fd, pid_t *pids, size_t max)
+{
+    char buf[1 << 14];
+    size_t n = 0;
+    char *p;
+    int r = read_fd_file(cg_fd, "cgroup.procs", buf, sizeof(buf));
+    if (r < 0)
+        return r;
+    p = buf;
+    while (*p && n < max) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p)
+            break;
+        pids[n++] = (pid_t)v;
+        p = end;
+        while (*p == '\n')
+            p++;
+    }
+    return (int)n;
+}
+
+bool proc_cgroup_contains(pid_t pid, const char *rel_path)
+{
+    char path[64];
+    char text[4096];
+    char self[PATH_MAX];
+    snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+    if (read_path(path, text, sizeof(text)) < 0)
+        return false;
+    if (proc_cgroup_self_parse(text, self, sizeof(self)) < 0)
+        return false;
+    return strcmp(self, rel_path) == 0;
+}

@@ -1,0 +1,36 @@
+/* proc/tree.h — find a corral instance's processes without a cgroup: every
+ * process whose environment carries CORRAL_INSTANCE=<id>, and the service named
+ * by its CORRAL_SERVICE. Found processes are signalled only through a pidfd
+ * opened before their identity is re-checked. */
+#ifndef CORRAL_PROC_TREE_H
+#define CORRAL_PROC_TREE_H
+
+#include "proc/ident.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct proc_member {
+    pid_t pid;
+    uint64_t start_ticks;
+    char state;
+};
+
+/* Called for each tagged process; service is the CORRAL_SERVICE value. */
+typedef void (*proc_tree_fn)(void *ctx, const char *service, const struct proc_member *m);
+
+/* Walk /proc once. Zombies and processes that vanish mid-walk are skipped.
+ * Returns the number of tagged processes found or -errno. */
+int proc_tree_scan(const char *instance, proc_tree_fn fn, void *ctx);
+
+/* Walk only corral's own children (/proc/self/task/ * /children): cheap, and
+ * enough to tell whether a tree whose members keep the tag has anything left
+ * after its main process exited, since orphans reparent to corral. */
+int proc_tree_scan_children(const char *instance, proc_tree_fn fn, void *ctx);
+
+/* Open a pidfd on the member, verify it is still the process that was found
+ * (start time), and send sig through the pidfd. 0, or -ESRCH if it is gone. */
+int proc_member_signal(const struct proc_member *m, int sig);
+
+#endif
