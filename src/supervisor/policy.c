@@ -1,1 +1,96 @@
-/* placeholder */
+/* supervisor/policy.c — restart decisions, backoff and the give-up window. */
+#include "supervisor/policy.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+int sup_exit_code(int cld_code, int status)
+{
+    if (cld_code == CLD_EXITED)
+        return status;
+    return 128 + status; /* killed or dumped: as a shell reports it */
+}
+
+bool sup_should_restart(const struct cfg_restart *r, enum cfg_kind kind, int exit_code)
+{
+    if (kind == CFG_KIND_ONESHOT && exit_code == 0)
+        return false;
+    switch (r->policy) {
+    case CFG_RESTART_NO:
+        return false;
+    case CFG_RESTART_ON_FAILURE:
+        return exit_code != 0;
+    case CFG_RESTART_ALWAYS:
+        return true;
+    case CFG_RESTART__COUNT:
+        break;
+    }
+    return false;
+}
+
+uint64_t sup_backoff_ms(const struct cfg_restart *r, unsigned attempt, uint32_t rnd)
+{
+    double d = (double)r->initial_ms * pow(r->multiplier, (double)attempt);
+    double u = (double)rnd / (double)UINT32_MAX; /* 0..1 */
+    if (d > (double)r->max_ms || !isfinite(d))
+        d = (double)r->max_ms;
+    d += d * r->jitter * (2.0 * u - 1.0);
+    if (d < 0.0)
+        d = 0.0;
+    return (uint64_t)llround(d);
+}
+
+void sup_window_reset(struct sup_window *w)
+{
+    w->head = 0;
+    w->count = 0;
+}
+
+void sup_window_free(struct sup_window *w)
+{
+    free(w->times_ms);
+    w->times_ms = NULL;
+    w->cap = 0;
+    sup_window_reset(w);
+}
+
+static int window_grow(struct sup_window *w, unsigned cap)
+{
+    uint64_t *t;
+    if (w->cap == cap)
+        return 0;
+    t = calloc(cap, sizeof(*t));
+    if (!t)
+        return -1;
+    free(w->times_ms);
+    w->times_ms = t;
+    w->cap = cap;
+    sup_window_reset(w);
+    return 0;
+}
+
+unsigned sup_window_note(struct sup_window *w, const struct cfg_restart *r, uint64_t now_ms)
+{
+    unsigned cap = r->max_restarts + 1 < SUP_WINDOW_MAX ? r->max_restarts + 1 : SUP_WINDOW_MAX;
+    unsigned in_window = 0;
+    if (!r->max_restarts || window_grow(w, cap) < 0)
+        return 0;
+    w->times_ms[w->head] = now_ms;
+    w->head = (w->head + 1) % w->cap;
+    if (w->count < w->cap)
+        w->count++;
+    for (unsigned i = 0; i < w->count; i++) {
+        unsigned idx = (w->head + w->cap - 1 - i) % w->cap;
+        if (r->window_ms && now_ms - w->times_ms[idx] >= r->window_ms)
+            break;
+        in_window++;
+    }
+    return in_window;
+}
+
+bool sup_window_exceeded(const struct cfg_restart *r, unsigned restarts_in_window)
+{
+    return r->max_restarts && restarts_in_window > r->max_restarts;
+}

@@ -1,1 +1,639 @@
-/* placeholder */
+/* supervisor/sup.c — the service state machine: start in dependency order,
+ * reap, restart with backoff, stop in reverse order, and declare a stop done
+ * only when the tree is empty. Every transition goes through set_state(). */
+#include "supervisor/sup.h"
+
+#include "supervisor/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *const state_names[SVC__COUNT] = {
+    [SVC_STOPPED] = "stopped", [SVC_WAITING] = "waiting",   [SVC_RUNNING] = "running",
+    [SVC_BACKOFF] = "backoff", [SVC_STOPPING] = "stopping", [SVC_COMPLETED] = "completed",
+    [SVC_EXITED] = "exited",   [SVC_FAILED] = "failed",
+};
+
+const char *sup_state_name(enum svc_state st)
+{
+    return st < SVC__COUNT ? state_names[st] : "?";
+}
+
+void sup_emit(struct sup *s, enum sup_event_kind kind, const struct service *svc, pid_t pid,
+              const char *text)
+{
+    struct sup_event ev = {
+        .kind = kind,
+        .service = svc ? svc->cfg->name : NULL,
+        .pid = pid,
+        .exit_code = svc ? svc->exit_code : 0,
+        .text = text,
+    };
+    if (s->h.on_event)
+        s->h.on_event(s->h.ctx, &ev);
+}
+
+static void kick(struct sup *s)
+{
+    if (!loop_timer_armed(&s->kick))
+        loop_timer_arm(s->lp, &s->kick, 0);
+}
+
+void sup_want_check(struct sup *s, uint64_t delay_ms)
+{
+    if (!loop_timer_armed(&s->check) || s->check.due_ms > loop_now_ms() + delay_ms)
+        loop_timer_arm(s->lp, &s->check, delay_ms);
+}
+
+static void set_state(struct service *svc, enum svc_state st)
+{
+    svc->state = st;
+    kick(svc->sup);
+}
+
+static void fail(struct service *svc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void fail(struct service *svc, const char *fmt, ...)
+{
+    char reason[SUP_REASON_MAX];
+    va_list ap;
+    /* Formatted aside first: callers may pass svc->reason itself. */
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    memcpy(svc->reason, reason, sizeof(reason));
+    svc->sup->any_failed = true;
+    set_state(svc, SVC_FAILED);
+    sup_emit(svc->sup, SUP_EV_FAILED, svc, 0, svc->reason);
+}
+
+static int cmp_name(const void *a, const void *b, void *arg)
+{
+    const struct service *svcs = arg;
+    return strcmp(svcs[*(const size_t *)a].cfg->name, svcs[*(const size_t *)b].cfg->name);
+}
+
+struct service *sup_by_name(struct sup *s, const char *name)
+{
+    size_t lo = 0;
+    size_t hi = s->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(name, s->svcs[s->by_name[mid]].cfg->name);
+        if (c == 0)
+            return &s->svcs[s->by_name[mid]];
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return NULL;
+}
+
+/* --- exits and stops ------------------------------------------------------------ */
+
+static void describe_exit(int code, char *buf, size_t size)
+{
+    if (code > 128 && code < 128 + NSIG)
+        snprintf(buf, size, "killed by SIG%s", cfg_signal_name(code - 128));
+    else
+        snprintf(buf, size, "exited %d", code);
+}
+
+static void on_timer(struct loop *lp, void *data);
+
+static void start_backoff(struct service *svc)
+{
+    struct sup *s = svc->sup;
+    uint64_t delay;
+    s->rng = s->rng * 1664525u + 1013904223u;
+    delay = sup_backoff_ms(&svc->cfg->restart, svc->attempt, s->rng);
+    if (svc->attempt < 64)
+        svc->attempt++;
+    svc->restarts++;
+    set_state(svc, SVC_BACKOFF);
+    loop_timer_arm(s->lp, &svc->timer, delay);
+    struct sup_event ev = {.kind = SUP_EV_RESTARTING,
+                           .service = svc->cfg->name,
+                           .exit_code = svc->exit_code,
+                           .delay_ms = delay,
+                           .text = svc->reason};
+    if (s->h.on_event)
+        s->h.on_event(s->h.ctx, &ev);
+}
+
+/* The tree is verifiably empty: finish whatever the stop was for. */
+void svc_tree_empty(struct service *svc)
+{
+    loop_timer_disarm(svc->sup->lp, &svc->timer);
+    run_close_pipes(svc);
+    svc->kill_sent = false;
+    svc->term_swept = false;
+    switch (svc->after) {
+    case AFTER_STOPPED:
+        set_state(svc, SVC_STOPPED);
+        sup_emit(svc->sup, SUP_EV_STOPPED, svc, 0, NULL);
+        break;
+    case AFTER_RESTART:
+        if (svc->sup->shutting_down || svc->want_stop) {
+            set_state(svc, SVC_STOPPED);
+            sup_emit(svc->sup, SUP_EV_STOPPED, svc, 0, NULL);
+        } else {
+            start_backoff(svc);
+        }
+        break;
+    case AFTER_COMPLETED:
+        set_state(svc, SVC_COMPLETED);
+        sup_emit(svc->sup, SUP_EV_COMPLETED, svc, 0, NULL);
+        break;
+    case AFTER_EXITED:
+        set_state(svc, SVC_EXITED);
+        break;
+    case AFTER_FAILED:
+        fail(svc, "%s", svc->reason);
+        break;
+    case AFTER__COUNT:
+        break;
+    }
+}
+
+static void begin_stop(struct service *svc, enum after_stop after)
+{
+    struct sup *s = svc->sup;
+    svc->after = after;
+    set_state(svc, SVC_STOPPING);
+    svc->term_swept = false;
+    contain_signal(svc, svc->cfg->stop.signal);
+    loop_timer_arm(s->lp, &svc->timer, svc->cfg->stop.timeout_ms);
+    sup_want_check(s, 0);
+}
+
+static void kill_tree(struct service *svc)
+{
+    if (svc->kill_sent)
+        return;
+    svc->kill_sent = true;
+    svc->kill_ms = loop_now_ms();
+    sup_emit(svc->sup, SUP_EV_KILLING, svc, svc->pid, NULL);
+    contain_signal(svc, SIGKILL);
+    sup_want_check(svc->sup, 0);
+}
+
+/* Decide what a main-process exit leads to, per kind and restart policy. */
+static enum after_stop after_exit(struct service *svc, int code)
+{
+    const struct cfg_service *c = svc->cfg;
+    struct sup *s = svc->sup;
+    if (c->kind == CFG_KIND_ONESHOT && code == 0)
+        return AFTER_COMPLETED;
+    if (!s->shutting_down && !svc->want_stop && sup_should_restart(&c->restart, c->kind, code)) {
+        unsigned n = sup_window_note(&svc->window, &c->restart, loop_now_ms());
+        if (!sup_window_exceeded(&c->restart, n))
+            return AFTER_RESTART;
+        char last[SUP_REASON_MAX];
+        snprintf(last, sizeof(last), "%s", svc->reason);
+        snprintf(svc->reason, sizeof(svc->reason), "gave up after %u restarts in %llus (last: %s)",
+                 n - 1, (unsigned long long)(c->restart.window_ms / 1000), last);
+        return AFTER_FAILED;
+    }
+    if (c->kind == CFG_KIND_ONESHOT)
+        return AFTER_FAILED;
+    return AFTER_EXITED;
+}
+
+static void on_main_exit(struct service *svc, int code)
+{
+    uint64_t ran_ms = loop_now_ms() - svc->started_ms;
+    close(svc->pidfd);
+    svc->pidfd = -1;
+    svc->pid = 0;
+    svc->exit_code = code;
+    if (ran_ms >= svc->cfg->restart.reset_after_ms) {
+        svc->attempt = 0;
+        sup_window_reset(&svc->window);
+    }
+    if (svc->state == SVC_STOPPING) {
+        sup_want_check(svc->sup, 0);
+        return;
+    }
+    describe_exit(code, svc->reason, sizeof(svc->reason));
+    sup_emit(svc->sup, SUP_EV_EXITED, svc, 0, svc->reason);
+    svc->after = after_exit(svc, code);
+    if (contain_leftover(svc)) {
+        sup_emit(svc->sup, SUP_EV_LEFTOVER, svc, 0, NULL);
+        begin_stop(svc, svc->after);
+        return;
+    }
+    svc_tree_empty(svc);
+}
+
+static void spawn_now(struct service *svc)
+{
+    struct diag dg;
+    diag_clear(&dg);
+    svc->started_ms = loop_now_ms();
+    if (run_spawn(svc, &dg) < 0) {
+        /* Nothing ran: treat it as a run that failed at once, so the restart
+         * policy (and its give-up) applies exactly as to an exit. */
+        snprintf(svc->reason, sizeof(svc->reason), "%s", dg.msg);
+        svc->exit_code = 127;
+        sup_emit(svc->sup, SUP_EV_EXITED, svc, 0, svc->reason);
+        svc->after = after_exit(svc, 127);
+        svc_tree_empty(svc);
+        return;
+    }
+    set_state(svc, SVC_RUNNING);
+    sup_emit(svc->sup, SUP_EV_STARTED, svc, svc->pid, NULL);
+}
+
+static void on_timer(struct loop *lp, void *data)
+{
+    struct service *svc = data;
+    (void)lp;
+    if (svc->state == SVC_BACKOFF)
+        spawn_now(svc);
+    else if (svc->state == SVC_STOPPING)
+        kill_tree(svc);
+}
+
+void sup_reap(struct sup *s)
+{
+    for (;;) {
+        siginfo_t si;
+        struct service *svc = NULL;
+        memset(&si, 0, sizeof(si));
+        if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG) < 0 || si.si_pid == 0)
+            break;
+        for (size_t i = 0; i < s->n && !svc; i++)
+            if (s->svcs[i].pid == si.si_pid)
+                svc = &s->svcs[i];
+        if (svc)
+            on_main_exit(svc, sup_exit_code(si.si_code, si.si_status));
+        /* Else an orphaned descendant, reparented to us as subreaper: reaped
+         * above so it never lingers as a zombie; its tree's check follows. */
+    }
+    for (size_t i = 0; i < s->n; i++)
+        if (s->svcs[i].state == SVC_STOPPING) {
+            sup_want_check(s, 0);
+            break;
+        }
+}
+
+/* --- ordering -------------------------------------------------------------------- */
+
+static bool dep_met(const struct service *dep, enum cfg_dep_cond cond)
+{
+    if (cond == CFG_DEP_COMPLETED)
+        return dep->state == SVC_COMPLETED;
+    return dep->state == SVC_RUNNING || dep->state == SVC_COMPLETED;
+}
+
+/* A dependency that can no longer become met. */
+static bool dep_dead(const struct service *dep, enum cfg_dep_cond cond)
+{
+    switch (dep->state) {
+    case SVC_FAILED:
+    case SVC_EXITED:
+    case SVC_STOPPED:
+        return true;
+    case SVC_COMPLETED:
+        return cond != CFG_DEP_COMPLETED && cond != CFG_DEP_STARTED;
+    case SVC_WAITING:
+    case SVC_RUNNING:
+    case SVC_BACKOFF:
+    case SVC_STOPPING:
+    case SVC__COUNT:
+        return false;
+    }
+    return false;
+}
+
+static void try_start(struct service *svc)
+{
+    const struct cfg_service *c = svc->cfg;
+    for (size_t d = 0; d < c->n_deps; d++) {
+        const struct service *dep = &svc->sup->svcs[c->deps[d].index];
+        if (dep_dead(dep, c->deps[d].cond)) {
+            fail(svc, "dependency '%s' %s%s%s", dep->cfg->name, sup_state_name(dep->state),
+                 dep->reason[0] ? ": " : "", dep->reason);
+            return;
+        }
+        if (!dep_met(dep, c->deps[d].cond))
+            return;
+    }
+    spawn_now(svc);
+}
+
+static bool has_live_dependant(const struct sup *s, size_t idx)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        const struct service *o = &s->svcs[i];
+        if (o->state != SVC_RUNNING && o->state != SVC_STOPPING)
+            continue;
+        for (size_t d = 0; d < o->cfg->n_deps; d++)
+            if (o->cfg->deps[d].index == idx)
+                return true;
+    }
+    return false;
+}
+
+static void try_stop(struct service *svc, size_t idx)
+{
+    struct sup *s = svc->sup;
+    switch (svc->state) {
+    case SVC_WAITING:
+    case SVC_BACKOFF:
+        loop_timer_disarm(s->lp, &svc->timer);
+        svc->want_stop = false;
+        set_state(svc, SVC_STOPPED);
+        sup_emit(s, SUP_EV_STOPPED, svc, 0, NULL);
+        return;
+    case SVC_RUNNING:
+        if (has_live_dependant(s, idx))
+            return;
+        svc->want_stop = false;
+        sup_emit(s, SUP_EV_STOPPING, svc, svc->pid, NULL);
+        begin_stop(svc, AFTER_STOPPED);
+        return;
+    case SVC_STOPPING:
+        svc->after = AFTER_STOPPED;
+        svc->want_stop = false;
+        return;
+    case SVC_STOPPED:
+    case SVC_COMPLETED:
+    case SVC_EXITED:
+    case SVC_FAILED:
+    case SVC__COUNT:
+        svc->want_stop = false;
+        return;
+    }
+}
+
+/* One forward pass starts what can start (start_order is topological, so a
+ * chain of "started" dependencies goes in one pass); one reverse pass stops
+ * what no live dependant needs any more. */
+static void advance(struct loop *lp, void *data)
+{
+    struct sup *s = data;
+    const size_t *order = s->m->start_order;
+    (void)lp;
+    for (size_t k = 0; k < s->n; k++) {
+        struct service *svc = &s->svcs[order[k]];
+        if (svc->state == SVC_WAITING && !svc->want_stop)
+            try_start(svc);
+    }
+    for (size_t k = s->n; k-- > 0;) {
+        struct service *svc = &s->svcs[order[k]];
+        if (svc->want_stop)
+            try_stop(svc, order[k]);
+    }
+    if (!loop_timer_armed(&s->kick) && sup_settled(s) && s->h.on_settled)
+        s->h.on_settled(s->h.ctx);
+}
+
+static void on_check(struct loop *lp, void *data)
+{
+    (void)lp;
+    contain_check(data);
+}
+
+/* --- public ------------------------------------------------------------------------ */
+
+static int make_dirs(struct sup *s, struct diag *dg)
+{
+    char path[PATH_MAX];
+    if (mkdir(s->m->state_dir, 0750) < 0 && errno != EEXIST) {
+        diag_set(dg, -errno, "cannot create state directory %s: %s", s->m->state_dir,
+                 strerror(errno));
+        return -errno;
+    }
+    snprintf(path, sizeof(path), "%s/logs", s->m->state_dir);
+    if (mkdir(path, 0750) < 0 && errno != EEXIST) {
+        diag_set(dg, -errno, "cannot create %s: %s", path, strerror(errno));
+        return -errno;
+    }
+    s->logs_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (s->logs_fd < 0) {
+        diag_set(dg, -errno, "cannot open %s: %s", path, strerror(errno));
+        return -errno;
+    }
+    return 0;
+}
+
+static int make_identity(struct sup *s, struct diag *dg)
+{
+    unsigned char raw[SUP_INSTANCE_LEN / 2];
+    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+        diag_set(dg, -errno, "getrandom: %s", strerror(errno));
+        return -errno;
+    }
+    for (size_t i = 0; i < sizeof(raw); i++)
+        snprintf(s->instance + 2 * i, 3, "%02x", raw[i]);
+    memcpy(&s->rng, raw, sizeof(s->rng));
+    if (proc_boot_id_read(s->boot_id) < 0) {
+        diag_set(dg, -EIO, "cannot read the boot id");
+        return -EIO;
+    }
+    return 0;
+}
+
+/* Each service holds a few fds (pipes, pidfd, cgroup); a stack of a thousand
+ * needs more than the usual soft limit of 1024. Children get the original. */
+static void raise_nofile(struct sup *s)
+{
+    struct rlimit want;
+    if (getrlimit(RLIMIT_NOFILE, &s->nofile) < 0)
+        return;
+    want = s->nofile;
+    want.rlim_cur = want.rlim_max;
+    (void)setrlimit(RLIMIT_NOFILE, &want);
+}
+
+static int services_init(struct sup *s)
+{
+    s->svcs = calloc(s->m->n_services, sizeof(*s->svcs));
+    s->by_name = calloc(s->m->n_services, sizeof(*s->by_name));
+    if (!s->svcs || !s->by_name)
+        return -ENOMEM;
+    s->n = s->m->n_services;
+    for (size_t i = 0; i < s->n; i++) {
+        struct service *svc = &s->svcs[i];
+        svc->sup = s;
+        svc->cfg = &s->m->services[i];
+        svc->pidfd = -1;
+        svc->cg_fd = -1;
+        svc->cg_wd = -1;
+        svc->pipe[LOGS_OUT] = svc->pipe[LOGS_ERR] = -1;
+        loop_timer_init(&svc->timer, on_timer, svc);
+        s->by_name[i] = i;
+    }
+    qsort_r(s->by_name, s->n, sizeof(*s->by_name), cmp_name, s->svcs);
+    return 0;
+}
+
+struct sup *sup_new(struct loop *lp, const struct cfg_model *m, const struct sup_hooks *h,
+                    struct diag *dg)
+{
+    struct sup *s = calloc(1, sizeof(*s));
+    if (!s) {
+        diag_set(dg, -ENOMEM, "out of memory");
+        return NULL;
+    }
+    s->lp = lp;
+    s->m = m;
+    s->h = *h;
+    s->logs_fd = -1;
+    s->cg_base_fd = -1;
+    s->inotify_fd = -1;
+    loop_timer_init(&s->kick, advance, s);
+    loop_timer_init(&s->check, on_check, s);
+    if (services_init(s) < 0) {
+        diag_set(dg, -ENOMEM, "out of memory");
+        goto fail;
+    }
+    if (make_identity(s, dg) < 0 || make_dirs(s, dg) < 0 || contain_init(s, dg) < 0)
+        goto fail;
+    /* Descendants that double-fork reparent to us, not to init: still ours to
+     * reap, find and stop. */
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+        diag_set(dg, -errno, "PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+        goto fail;
+    }
+    raise_nofile(s);
+    return s;
+fail:
+    sup_free(s);
+    return NULL;
+}
+
+void sup_free(struct sup *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n; i++) {
+        struct service *svc = &s->svcs[i];
+        loop_timer_disarm(s->lp, &svc->timer);
+        run_close_pipes(svc);
+        if (svc->pidfd >= 0)
+            close(svc->pidfd);
+        sup_window_free(&svc->window);
+        run_free(svc);
+    }
+    contain_cleanup(s);
+    loop_timer_disarm(s->lp, &s->kick);
+    loop_timer_disarm(s->lp, &s->check);
+    if (s->logs_fd >= 0)
+        close(s->logs_fd);
+    free(s->svcs);
+    free(s->by_name);
+    free(s);
+}
+
+static void mark_wanted(struct sup *s, size_t idx, bool *wanted)
+{
+    if (wanted[idx])
+        return;
+    wanted[idx] = true;
+    for (size_t d = 0; d < s->svcs[idx].cfg->n_deps; d++)
+        mark_wanted(s, s->svcs[idx].cfg->deps[d].index, wanted);
+}
+
+int sup_start(struct sup *s, const char *const *names, size_t n, struct diag *dg)
+{
+    bool *wanted = calloc(s->n ? s->n : 1, sizeof(*wanted));
+    if (!wanted)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        struct service *svc = sup_by_name(s, names[i]);
+        if (!svc) {
+            diag_set(dg, -ENOENT, "unknown service '%s'", names[i]);
+            free(wanted);
+            return -ENOENT;
+        }
+        mark_wanted(s, (size_t)(svc - s->svcs), wanted);
+    }
+    for (size_t i = 0; i < s->n && n == 0; i++)
+        if (s->svcs[i].cfg->autostart)
+            mark_wanted(s, i, wanted);
+    for (size_t i = 0; i < s->n; i++) {
+        struct service *svc = &s->svcs[i];
+        bool idle = svc->state == SVC_STOPPED || svc->state == SVC_EXITED ||
+                    svc->state == SVC_FAILED || svc->state == SVC_COMPLETED;
+        if (wanted[i] && idle) {
+            svc->reason[0] = '\0';
+            svc->attempt = 0;
+            sup_window_reset(&svc->window);
+            set_state(svc, SVC_WAITING);
+        }
+    }
+    free(wanted);
+    kick(s);
+    return 0;
+}
+
+void sup_shutdown(struct sup *s)
+{
+    s->shutting_down = true;
+    for (size_t i = 0; i < s->n; i++)
+        s->svcs[i].want_stop = true;
+    kick(s);
+}
+
+void sup_kill_all(struct sup *s)
+{
+    s->shutting_down = true;
+    for (size_t i = 0; i < s->n; i++) {
+        struct service *svc = &s->svcs[i];
+        svc->want_stop = true;
+        if (svc->state == SVC_RUNNING) {
+            svc->after = AFTER_STOPPED;
+            set_state(svc, SVC_STOPPING);
+        }
+        if (svc->state == SVC_STOPPING) {
+            svc->after = AFTER_STOPPED;
+            kill_tree(svc);
+        }
+    }
+    kick(s);
+}
+
+bool sup_settled(const struct sup *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        enum svc_state st = s->svcs[i].state;
+        if (st == SVC_WAITING || st == SVC_RUNNING || st == SVC_BACKOFF || st == SVC_STOPPING)
+            return false;
+    }
+    return true;
+}
+
+bool sup_any_failed(const struct sup *s)
+{
+    return s->any_failed;
+}
+
+bool sup_any_survivor(const struct sup *s)
+{
+    return s->any_survivor;
+}
+
+const char *sup_containment(const struct sup *s, const char **why)
+{
+    if (why)
+        *why = s->contain_why;
+    return s->use_cgroup ? "cgroup" : "pgroup";
+}
+
+const char *sup_instance(const struct sup *s)
+{
+    return s->instance;
+}

@@ -1,17 +1,126 @@
+/* test_policy.c — restart decisions, backoff with jitter bounds, give-up window. */
+#include "supervisor/policy.h"
+
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-
+#include <sys/wait.h>
+/* cmocka.h uses setjmp.h, stdarg.h and stddef.h without including them. */
 #include <cmocka.h>
 
-static void placeholder(void **state)
+static struct cfg_restart policy(void)
+{
+    struct cfg_restart r = {
+        .policy = CFG_RESTART_ON_FAILURE,
+        .initial_ms = 100,
+        .max_ms = 30000,
+        .multiplier = 2.0,
+        .jitter = 0.10,
+        .reset_after_ms = 60000,
+        .max_restarts = 10,
+        .window_ms = 60000,
+    };
+    return r;
+}
+
+static void exit_codes(void **state)
 {
     (void)state;
+    assert_int_equal(sup_exit_code(CLD_EXITED, 3), 3);
+    assert_int_equal(sup_exit_code(CLD_KILLED, SIGKILL), 137);
+    assert_int_equal(sup_exit_code(CLD_DUMPED, SIGSEGV), 139);
+}
+
+static void should_restart(void **state)
+{
+    struct cfg_restart r = policy();
+    (void)state;
+    assert_true(sup_should_restart(&r, CFG_KIND_LONGRUN, 1));
+    assert_false(sup_should_restart(&r, CFG_KIND_LONGRUN, 0));
+    r.policy = CFG_RESTART_ALWAYS;
+    assert_true(sup_should_restart(&r, CFG_KIND_LONGRUN, 0));
+    assert_false(sup_should_restart(&r, CFG_KIND_ONESHOT, 0)); /* completed */
+    assert_true(sup_should_restart(&r, CFG_KIND_ONESHOT, 2));
+    r.policy = CFG_RESTART_NO;
+    assert_false(sup_should_restart(&r, CFG_KIND_LONGRUN, 1));
+}
+
+static void backoff_without_jitter(void **state)
+{
+    struct cfg_restart r = policy();
+    const uint64_t want[] = {100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600, 30000, 30000};
+    (void)state;
+    r.jitter = 0.0;
+    for (unsigned i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        assert_int_equal(sup_backoff_ms(&r, i, 12345), want[i]);
+    assert_int_equal(sup_backoff_ms(&r, 5000, 0), 30000); /* huge exponent: capped */
+}
+
+static void backoff_jitter_bounds(void **state)
+{
+    struct cfg_restart r = policy();
+    uint32_t rnd = 1;
+    uint64_t lo = UINT64_MAX;
+    uint64_t hi = 0;
+    (void)state;
+    for (int i = 0; i < 10000; i++) {
+        uint64_t d;
+        rnd = rnd * 1664525u + 1013904223u;
+        d = sup_backoff_ms(&r, 3, rnd); /* nominal 800 */
+        assert_in_range(d, 720, 880);
+        lo = d < lo ? d : lo;
+        hi = d > hi ? d : hi;
+    }
+    /* The jitter really spreads: both ends of the band are reached. */
+    assert_true(lo < 730);
+    assert_true(hi > 870);
+    assert_int_equal(sup_backoff_ms(&r, 0, 0), 90);
+    assert_int_equal(sup_backoff_ms(&r, 0, UINT32_MAX), 110);
+    assert_in_range(sup_backoff_ms(&r, 40, UINT32_MAX), 30000, 33000);
+}
+
+static void window_gives_up(void **state)
+{
+    struct cfg_restart r = policy();
+    struct sup_window w = {0};
+    unsigned n = 0;
+    (void)state;
+    r.max_restarts = 3;
+    r.window_ms = 1000;
+    for (uint64_t t = 0; t < 4; t++) {
+        n = sup_window_note(&w, &r, 100 * t);
+        assert_int_equal(n, t + 1);
+    }
+    assert_true(sup_window_exceeded(&r, n)); /* a 4th restart within 1 s */
+    /* Long after, the old restarts have left the window. */
+    n = sup_window_note(&w, &r, 5000);
+    assert_int_equal(n, 1);
+    assert_false(sup_window_exceeded(&r, n));
+    sup_window_free(&w);
+}
+
+static void window_unlimited(void **state)
+{
+    struct cfg_restart r = policy();
+    struct sup_window w = {0};
+    (void)state;
+    r.max_restarts = 0;
+    for (int i = 0; i < 5000; i++)
+        assert_false(sup_window_exceeded(&r, sup_window_note(&w, &r, (uint64_t)i)));
+    assert_null(w.times_ms); /* nothing allocated when there is no limit */
 }
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(placeholder)};
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(exit_codes),
+        cmocka_unit_test(should_restart),
+        cmocka_unit_test(backoff_without_jitter),
+        cmocka_unit_test(backoff_jitter_bounds),
+        cmocka_unit_test(window_gives_up),
+        cmocka_unit_test(window_unlimited),
+    };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

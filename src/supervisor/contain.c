@@ -1,0 +1,274 @@
+/* supervisor/contain.c — what "the whole tree of a service" means: its cgroup
+ * when a writable cgroup v2 hierarchy exists, else its process group while the
+ * leader is unreaped plus every process tagged with this instance and service. */
+#include "proc/cgroup.h"
+#include "proc/tree.h"
+#include "supervisor/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SURVIVOR_REPORT_MS 5000
+#define CG_PIDS_MAX        4096
+
+/* cgroup.events is modified when "populated" flips: wake the check then
+ * instead of waiting for the fallback timer. */
+static void on_inotify(struct loop *lp, int fd, uint32_t events, void *data)
+{
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    struct sup *s = data;
+    (void)lp;
+    (void)events;
+    while (read(fd, buf, sizeof(buf)) > 0)
+        ;
+    sup_want_check(s, 0);
+}
+
+static int watch_events_init(struct sup *s, struct diag *dg)
+{
+    s->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (s->inotify_fd < 0) {
+        diag_set(dg, -errno, "inotify: %s", strerror(errno));
+        return -errno;
+    }
+    s->inotify_watch = loop_watch_add(s->lp, s->inotify_fd, EPOLLIN, on_inotify, s);
+    if (!s->inotify_watch) {
+        diag_set(dg, -errno, "epoll: %s", strerror(errno));
+        return -errno;
+    }
+    return 0;
+}
+
+int contain_init(struct sup *s, struct diag *dg)
+{
+    struct diag why;
+    char own[PATH_MAX];
+    int r;
+    s->cg_base_fd = -1;
+    s->use_cgroup = false;
+    if (s->m->containment == CFG_CONTAIN_PGROUP) {
+        snprintf(s->contain_why, sizeof(s->contain_why),
+                 "process groups + subreaper + environment tag (containment: pgroup in config)");
+        return 0;
+    }
+    diag_clear(&why);
+    r = proc_cgroup_detect(own, sizeof(own), &why);
+    if (r >= 0) {
+        if ((size_t)snprintf(s->cg_base, sizeof(s->cg_base), "%s/corral-%s", own, s->instance) >=
+            sizeof(s->cg_base))
+            r = -ENAMETOOLONG;
+        else
+            r = s->cg_base_fd = proc_cgroup_make(AT_FDCWD, s->cg_base);
+        if (r < 0)
+            diag_set(&why, r, "cannot create %s: %s", s->cg_base, strerror(-r));
+    }
+    if (r >= 0) {
+        snprintf(s->contain_why, sizeof(s->contain_why), "cgroup v2 at %s", s->cg_base);
+        s->use_cgroup = true;
+        return watch_events_init(s, dg);
+    }
+    if (s->m->containment == CFG_CONTAIN_CGROUP) {
+        diag_set(dg, r, "containment: cgroup was asked for, but %s", why.msg);
+        return r;
+    }
+    snprintf(s->contain_why, sizeof(s->contain_why),
+             "process groups + subreaper + environment tag (no usable cgroup v2: %s)", why.msg);
+    return 0;
+}
+
+void contain_cleanup(struct sup *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        struct service *svc = &s->svcs[i];
+        if (svc->cg_fd < 0)
+            continue;
+        close(svc->cg_fd);
+        svc->cg_fd = -1;
+        (void)unlinkat(s->cg_base_fd, svc->cfg->name, AT_REMOVEDIR);
+    }
+    loop_watch_del(s->lp, s->inotify_watch);
+    s->inotify_watch = NULL;
+    if (s->inotify_fd >= 0) {
+        close(s->inotify_fd);
+        s->inotify_fd = -1;
+    }
+    if (s->cg_base_fd >= 0) {
+        close(s->cg_base_fd);
+        s->cg_base_fd = -1;
+        (void)rmdir(s->cg_base);
+    }
+}
+
+int contain_prepare(struct service *svc)
+{
+    struct sup *s = svc->sup;
+    char path[PATH_MAX];
+    if (!s->use_cgroup || svc->cg_fd >= 0)
+        return 0;
+    svc->cg_fd = proc_cgroup_make(s->cg_base_fd, svc->cfg->name);
+    if (svc->cg_fd < 0)
+        return svc->cg_fd;
+    snprintf(path, sizeof(path), "%s/%s/cgroup.events", s->cg_base, svc->cfg->name);
+    svc->cg_wd = inotify_add_watch(s->inotify_fd, path, IN_MODIFY);
+    return 0;
+}
+
+/* Every member by pidfd, each checked to still be in the cgroup after its
+ * pidfd is open, so a PID reused since cgroup.procs was read is never hit. */
+static void cgroup_signal_members(struct service *svc, int sig)
+{
+    pid_t pids[CG_PIDS_MAX];
+    char rel[PATH_MAX];
+    const char *mnt_rel = strstr(svc->sup->cg_base, "/corral-");
+    int n = proc_cgroup_pids(svc->cg_fd, pids, CG_PIDS_MAX);
+    if (!mnt_rel || n <= 0)
+        return;
+    snprintf(rel, sizeof(rel), "%s/%s", mnt_rel, svc->cfg->name);
+    for (int i = 0; i < n; i++) {
+        struct proc_stat st;
+        struct proc_id id = {.pid = pids[i]};
+        int fd;
+        if (proc_stat_read(pids[i], &st) < 0)
+            continue;
+        snprintf(id.boot_id, sizeof(id.boot_id), "%s", svc->sup->boot_id);
+        id.start_ticks = st.start_ticks;
+        fd = proc_ident_open(&id, svc->sup->boot_id);
+        if (fd < 0)
+            continue;
+        if (proc_cgroup_contains(pids[i], rel))
+            (void)proc_pidfd_signal(fd, sig);
+        close(fd);
+    }
+}
+
+void contain_signal(struct service *svc, int sig)
+{
+    if (svc->pidfd >= 0)
+        (void)proc_pidfd_signal(svc->pidfd, sig);
+    /* The leader is our unreaped child, so its PID still names this group. */
+    if (svc->pid > 0)
+        (void)kill(-svc->pid, sig);
+    if (svc->cg_fd >= 0) {
+        if (sig == SIGKILL)
+            (void)proc_cgroup_kill(svc->cg_fd);
+        else
+            cgroup_signal_members(svc, sig);
+        svc->term_swept = true;
+    }
+    /* Without a cgroup, tagged members outside the group are reached by the
+     * next contain_check() scan. */
+}
+
+static bool report_due(const struct service *svc, uint64_t now)
+{
+    return svc->kill_sent && now - svc->kill_ms >= SURVIVOR_REPORT_MS;
+}
+
+static void emit_survivor(struct service *svc, pid_t pid)
+{
+    char cmd[512];
+    if (proc_cmdline_read(pid, cmd, sizeof(cmd)) < 0)
+        cmd[0] = '\0';
+    sup_emit(svc->sup, SUP_EV_SURVIVOR, svc, pid, cmd);
+}
+
+/* SIGKILL went out a while ago and the tree is still not empty (a process in
+ * uninterruptible sleep, say): name every survivor, then again each period. */
+struct scan_ctx {
+    struct sup *s;
+    uint64_t now;
+    struct service *only; /* count for one service only */
+};
+
+static void on_member(void *ctx, const char *service, const struct proc_member *m)
+{
+    struct scan_ctx *sc = ctx;
+    struct service *svc = sc->only ? sc->only : sup_by_name(sc->s, service);
+    if (!svc || strcmp(svc->cfg->name, service) != 0)
+        return;
+    if (m->pid == svc->pid)
+        return;
+    svc->members++;
+    if (svc->state != SVC_STOPPING)
+        return;
+    if (svc->kill_sent && report_due(svc, sc->now))
+        emit_survivor(svc, m->pid);
+    if (svc->kill_sent)
+        (void)proc_member_signal(m, SIGKILL);
+    else if (!svc->term_swept)
+        (void)proc_member_signal(m, svc->cfg->stop.signal);
+}
+
+int contain_leftover(struct service *svc)
+{
+    struct scan_ctx sc = {.s = svc->sup, .only = svc};
+    if (svc->cg_fd >= 0)
+        return proc_cgroup_populated(svc->cg_fd) > 0;
+    svc->members = 0;
+    (void)proc_tree_scan_children(svc->sup->instance, on_member, &sc);
+    return svc->members > 0;
+}
+
+static void report_survivors(struct service *svc, uint64_t now)
+{
+    pid_t pids[64];
+    int n = 0;
+    svc->kill_ms = now;
+    svc->survivor = true;
+    svc->sup->any_survivor = true;
+    if (svc->cg_fd >= 0)
+        n = proc_cgroup_pids(svc->cg_fd, pids, 64);
+    for (int i = 0; i < n; i++)
+        emit_survivor(svc, pids[i]);
+    if (svc->pid > 0)
+        emit_survivor(svc, svc->pid);
+}
+
+static bool check_one(struct service *svc, uint64_t now)
+{
+    bool left = svc->cg_fd >= 0 ? proc_cgroup_populated(svc->cg_fd) > 0 : svc->members > 0;
+    if (left || svc->pid > 0) {
+        if (report_due(svc, now))
+            report_survivors(svc, now);
+        return true;
+    }
+    svc_tree_empty(svc);
+    return false;
+}
+
+void contain_check(struct sup *s)
+{
+    struct scan_ctx sc = {.s = s, .now = loop_now_ms()};
+    bool need_scan = false;
+    bool pending = false;
+    for (size_t i = 0; i < s->n; i++) {
+        s->svcs[i].members = 0;
+        /* While a main process is unreaped the stop cannot be complete, and
+         * SIGCHLD will bring us back: scan only for trees that might be done. */
+        if (s->svcs[i].state == SVC_STOPPING && s->svcs[i].cg_fd < 0 &&
+            (s->svcs[i].pid == 0 || !s->svcs[i].term_swept || s->svcs[i].kill_sent))
+            need_scan = true;
+    }
+    if (need_scan)
+        (void)proc_tree_scan(s->instance, on_member, &sc);
+    for (size_t i = 0; i < s->n; i++) {
+        struct service *svc = &s->svcs[i];
+        if (svc->state != SVC_STOPPING)
+            continue;
+        if (need_scan && svc->cg_fd < 0)
+            svc->term_swept = true;
+        if (check_one(svc, sc.now))
+            pending = true;
+    }
+    /* Without a cgroup nothing announces an emptied tree but SIGCHLD from the
+     * orphans we reap, so poll briefly while a stop is in progress. */
+    if (pending)
+        sup_want_check(s, need_scan ? 100 : 1000);
+}

@@ -1,0 +1,107 @@
+/* supervisor/internal.h — the supervisor's private structs, shared by its .c
+ * files only. */
+#ifndef CORRAL_SUPERVISOR_INTERNAL_H
+#define CORRAL_SUPERVISOR_INTERNAL_H
+
+#include "proc/ident.h"
+#include "supervisor/policy.h"
+#include "supervisor/sup.h"
+
+#include <limits.h>
+#include <sys/resource.h>
+
+#define SUP_INSTANCE_LEN 16
+#define SUP_REASON_MAX   256
+
+/* What a stop in progress leads to once the tree is empty. */
+enum after_stop {
+    AFTER_STOPPED,
+    AFTER_RESTART,
+    AFTER_COMPLETED,
+    AFTER_EXITED,
+    AFTER_FAILED,
+    AFTER__COUNT
+};
+
+struct service {
+    struct sup *sup;
+    const struct cfg_service *cfg;
+    enum svc_state state;
+    enum after_stop after;
+    bool want_stop;  /* stop once no dependant is alive */
+    bool term_swept; /* stop signal sent to the tagged members found by a scan */
+    bool kill_sent;
+    bool survivor; /* SIGKILL did not empty the tree in time */
+    pid_t pid;     /* main process while unreaped, else 0 */
+    int pidfd;
+    int exit_code;
+    int pipe[LOGS__COUNT];
+    struct loop_watch *watch[LOGS__COUNT];
+    struct logs_linebuf echo[LOGS__COUNT];
+    struct logs_sink *sink;
+    int cg_fd;
+    int cg_wd;               /* inotify watch on its cgroup.events, or -1 */
+    struct loop_timer timer; /* backoff delay or stop deadline */
+    uint64_t started_ms;
+    uint64_t lost_reported; /* log bytes lost, as last reported */
+    uint64_t lost_report_ms;
+    uint64_t kill_ms;
+    unsigned attempt;
+    unsigned restarts;
+    struct sup_window window;
+    char **envp; /* built at the first spawn */
+    gid_t *groups;
+    size_t n_groups;
+    unsigned members; /* scratch: tree members seen by the current scan */
+    char reason[SUP_REASON_MAX];
+};
+
+struct sup {
+    struct loop *lp;
+    const struct cfg_model *m;
+    struct sup_hooks h;
+    struct service *svcs;
+    size_t n;
+    size_t *by_name; /* indices sorted by name, for scan callbacks */
+    char instance[SUP_INSTANCE_LEN + 1];
+    char boot_id[PROC_BOOT_ID_LEN + 1];
+    bool use_cgroup;
+    int cg_base_fd;
+    int inotify_fd; /* cgroup.events changes: a tree emptied */
+    struct loop_watch *inotify_watch;
+    char cg_base[PATH_MAX]; /* absolute directory of corral's subtree */
+    char contain_why[512];
+    int logs_fd;
+    struct loop_timer kick;  /* runs advance() after state changes */
+    struct loop_timer check; /* re-checks stopping trees */
+    bool shutting_down;
+    bool any_failed;
+    bool any_survivor;
+    struct rlimit nofile; /* corral's original limit, restored in children */
+    uint32_t rng;
+};
+
+/* sup.c */
+void svc_tree_empty(struct service *svc);
+void sup_want_check(struct sup *s, uint64_t delay_ms);
+void sup_emit(struct sup *s, enum sup_event_kind kind, const struct service *svc, pid_t pid,
+              const char *text);
+struct service *sup_by_name(struct sup *s, const char *name);
+
+/* run.c: environment, output pipes and the spawn of one run. */
+int run_spawn(struct service *svc, struct diag *dg);
+void run_close_pipes(struct service *svc);
+void run_free(struct service *svc);
+
+/* contain.c: the tree of one service, by cgroup or by tag. */
+int contain_init(struct sup *s, struct diag *dg);
+void contain_cleanup(struct sup *s);
+int contain_prepare(struct service *svc);
+void contain_signal(struct service *svc, int sig);
+/* 1 when something of the tree is left besides the main process, 0 if not.
+ * Cheap: used right after the main process exits. */
+int contain_leftover(struct service *svc);
+/* Check every STOPPING service; calls svc_tree_empty() for emptied ones. */
+void contain_check(struct sup *s);
+
+#endif

@@ -1,0 +1,44 @@
+/* supervisor/policy.h — the restart policy as pure functions: whether an exit
+ * calls for a restart, the backoff delay with jitter, and the give-up window.
+ * No clocks are read here; callers pass the time in. */
+#ifndef CORRAL_SUPERVISOR_POLICY_H
+#define CORRAL_SUPERVISOR_POLICY_H
+
+#include "config/config.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define SUP_WINDOW_MAX (CFG_MAX_RESTARTS + 1) /* restart times the give-up window holds */
+
+/* An exit status as corral reports it: the exit code, or 128 + signal. */
+int sup_exit_code(int cld_code, int status);
+
+/* True when policy says this exit should be followed by a restart. A oneshot
+ * that exited 0 has completed and is never restarted. */
+bool sup_should_restart(const struct cfg_restart *r, enum cfg_kind kind, int exit_code);
+
+/* Delay before restart number attempt (0-based): initial * multiplier^attempt,
+ * capped at max, then moved by up to ±jitter of itself; rnd is a uniform
+ * random 32-bit value. The result never exceeds max * (1 + jitter). */
+uint64_t sup_backoff_ms(const struct cfg_restart *r, unsigned attempt, uint32_t rnd);
+
+/* The last max_restarts + 1 restart times, allocated on the first restart so
+ * that a service that never restarts costs nothing. */
+struct sup_window {
+    uint64_t *times_ms;
+    unsigned cap;
+    unsigned head;
+    unsigned count;
+};
+
+void sup_window_reset(struct sup_window *w);
+void sup_window_free(struct sup_window *w);
+/* Record a restart at now_ms; returns how many restarts fall in the last
+ * window_ms, this one included (0 when max_restarts is 0 = unlimited). */
+unsigned sup_window_note(struct sup_window *w, const struct cfg_restart *r, uint64_t now_ms);
+
+/* True when a restart now would pass max_restarts within the window. */
+bool sup_window_exceeded(const struct cfg_restart *r, unsigned restarts_in_window);
+
+#endif

@@ -1,0 +1,303 @@
+/* supervisor/run.c — one run of a service: its environment, its output pipes
+ * into the log file (and the foreground echo), and the spawn itself. */
+#include "proc/spawn.h"
+#include "supervisor/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#define READ_CHUNK     (64 * 1024)
+#define READ_BUDGET    (1024 * 1024) /* per wake-up, so one flood cannot starve the loop */
+#define SUP_GROUPS_MAX 256
+#define LOST_REPORT_MS 10000 /* a full disk is reported, but not once per read */
+
+extern char **environ;
+
+static bool env_overridden(const struct cfg_service *c, const char *entry)
+{
+    const char *eq = strchr(entry, '=');
+    size_t klen = eq ? (size_t)(eq - entry) : strlen(entry);
+    if (klen >= 7 && strncmp(entry, "CORRAL_", 7) == 0)
+        return true; /* never leak a parent corral's tag into our services */
+    for (size_t i = 0; i < c->n_env; i++)
+        if (strlen(c->env[i].key) == klen && strncmp(c->env[i].key, entry, klen) == 0)
+            return true;
+    return false;
+}
+
+static char *env_entry(const char *key, const char *value)
+{
+    size_t n = strlen(key) + strlen(value) + 2;
+    char *e = malloc(n);
+    if (e)
+        snprintf(e, n, "%s=%s", key, value);
+    return e;
+}
+
+static void env_free(char **envp)
+{
+    if (!envp)
+        return;
+    for (char **p = envp; *p; p++)
+        free(*p);
+    free(envp);
+}
+
+/* corral's environment minus what the service overrides, then the service's
+ * env, then the identity tag that lets corral find the tree without a cgroup. */
+static char **env_build(const struct service *svc)
+{
+    const struct cfg_service *c = svc->cfg;
+    size_t n = 0;
+    size_t i = 0;
+    char **envp;
+    for (char **p = environ; *p; p++)
+        n++;
+    envp = calloc(n + c->n_env + 3, sizeof(*envp));
+    if (!envp)
+        return NULL;
+    for (char **p = environ; *p; p++)
+        if (!env_overridden(c, *p) && !(envp[i++] = strdup(*p)))
+            goto fail;
+    for (size_t k = 0; k < c->n_env; k++)
+        if (!(envp[i++] = env_entry(c->env[k].key, c->env[k].value)))
+            goto fail;
+    if (!(envp[i++] = env_entry("CORRAL_SERVICE", c->name)))
+        goto fail;
+    if (!(envp[i++] = env_entry("CORRAL_INSTANCE", svc->sup->instance)))
+        goto fail;
+    return envp;
+fail:
+    env_free(envp);
+    return NULL;
+}
+
+static int groups_build(struct service *svc, struct diag *dg)
+{
+    struct passwd pw;
+    struct passwd *res = NULL;
+    char buf[4096];
+    int n = SUP_GROUPS_MAX;
+    svc->groups = calloc(SUP_GROUPS_MAX, sizeof(gid_t));
+    if (!svc->groups)
+        return -ENOMEM;
+    if (getpwuid_r(svc->cfg->uid, &pw, buf, sizeof(buf), &res) != 0 || !res) {
+        /* A numeric uid without a passwd entry: no supplementary groups. */
+        svc->groups[0] = svc->cfg->gid;
+        svc->n_groups = 1;
+        return 0;
+    }
+    if (getgrouplist(pw.pw_name, svc->cfg->gid, svc->groups, &n) < 0) {
+        diag_set(dg, -E2BIG, "user '%s' is in more than %d groups", pw.pw_name, SUP_GROUPS_MAX);
+        return -E2BIG;
+    }
+    svc->n_groups = (size_t)n;
+    return 0;
+}
+
+void run_free(struct service *svc)
+{
+    env_free(svc->envp);
+    svc->envp = NULL;
+    free(svc->groups);
+    svc->groups = NULL;
+    for (int st = 0; st < LOGS__COUNT; st++)
+        logs_linebuf_free(&svc->echo[st]);
+    logs_sink_close(svc->sink);
+    svc->sink = NULL;
+}
+
+/* --- output ------------------------------------------------------------------ */
+
+struct echo_ctx {
+    struct sup *s;
+    const struct service *svc;
+    enum logs_stream st;
+};
+
+static void echo_line(void *ctx, const char *line, size_t len, bool complete)
+{
+    struct echo_ctx *ec = ctx;
+    ec->s->h.on_output(ec->s->h.ctx, ec->svc->cfg->name, ec->st, line, len, complete);
+}
+
+static void report_lost(struct service *svc)
+{
+    uint64_t lost = logs_sink_lost_bytes(svc->sink);
+    uint64_t now = loop_now_ms();
+    char text[128];
+    if (lost == svc->lost_reported ||
+        (svc->lost_report_ms && now - svc->lost_report_ms < LOST_REPORT_MS))
+        return;
+    svc->lost_reported = lost;
+    svc->lost_report_ms = now;
+    snprintf(text, sizeof(text), "%llu bytes of log output lost so far (log file write failed)",
+             (unsigned long long)lost);
+    sup_emit(svc->sup, SUP_EV_LOGS_LOST, svc, 0, text);
+}
+
+static void output_chunk(struct service *svc, enum logs_stream st, const char *buf, size_t n)
+{
+    struct sup *s = svc->sup;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (svc->sink) {
+        logs_sink_write(svc->sink, st, buf, n, &now);
+        report_lost(svc);
+    }
+    if (s->h.on_output) {
+        struct echo_ctx ec = {.s = s, .svc = svc, .st = st};
+        logs_linebuf_feed(&svc->echo[st], buf, n, echo_line, &ec);
+    }
+}
+
+static void pipe_close(struct service *svc, enum logs_stream st)
+{
+    struct sup *s = svc->sup;
+    if (svc->pipe[st] < 0)
+        return;
+    if (s->h.on_output) {
+        struct echo_ctx ec = {.s = s, .svc = svc, .st = st};
+        logs_linebuf_flush(&svc->echo[st], echo_line, &ec);
+    }
+    loop_watch_del(s->lp, svc->watch[st]);
+    svc->watch[st] = NULL;
+    close(svc->pipe[st]);
+    svc->pipe[st] = -1;
+}
+
+/* Read until EAGAIN or the budget is spent; returns false at EOF. */
+static bool pipe_drain(struct service *svc, enum logs_stream st, size_t budget)
+{
+    char buf[READ_CHUNK];
+    size_t done = 0;
+    while (done < budget) {
+        ssize_t n = read(svc->pipe[st], buf, sizeof(buf));
+        if (n > 0) {
+            output_chunk(svc, st, buf, (size_t)n);
+            done += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        return n < 0 && errno == EAGAIN;
+    }
+    return true;
+}
+
+static void on_pipe(struct loop *lp, int fd, uint32_t events, void *data)
+{
+    struct service *svc = data;
+    enum logs_stream st = fd == svc->pipe[LOGS_OUT] ? LOGS_OUT : LOGS_ERR;
+    (void)lp;
+    (void)events;
+    if (!pipe_drain(svc, st, READ_BUDGET))
+        pipe_close(svc, st);
+}
+
+void run_close_pipes(struct service *svc)
+{
+    for (int st = 0; st < LOGS__COUNT; st++) {
+        if (svc->pipe[st] < 0)
+            continue;
+        /* Every writer is gone once the tree is empty; take what is left. */
+        (void)pipe_drain(svc, st, SIZE_MAX);
+        pipe_close(svc, st);
+    }
+}
+
+static int pipes_open(struct service *svc, int child_ends[LOGS__COUNT])
+{
+    for (int st = 0; st < LOGS__COUNT; st++) {
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0)
+            return -errno;
+        /* Only our end is nonblocking: the child's must stay blocking. */
+        if (fcntl(p[0], F_SETFL, O_NONBLOCK) < 0) {
+            int r = -errno;
+            close(p[0]);
+            close(p[1]);
+            return r;
+        }
+        svc->pipe[st] = p[0];
+        child_ends[st] = p[1];
+        svc->watch[st] = loop_watch_add(svc->sup->lp, p[0], EPOLLIN, on_pipe, svc);
+        if (!svc->watch[st])
+            return -errno;
+    }
+    return 0;
+}
+
+/* --- spawn ------------------------------------------------------------------- */
+
+static int run_prepare(struct service *svc, struct diag *dg)
+{
+    struct sup *s = svc->sup;
+    int r;
+    if (!svc->sink) {
+        svc->sink = logs_sink_open(s->logs_fd, svc->cfg->name, &svc->cfg->logs, dg);
+        if (!svc->sink)
+            return -errno ? -errno : -EIO;
+    }
+    if (s->h.on_output && !svc->echo[LOGS_OUT].cap)
+        for (int st = 0; st < LOGS__COUNT; st++)
+            if (logs_linebuf_init(&svc->echo[st], LOGS_MAX_LINE) < 0)
+                return -ENOMEM;
+    if (!svc->envp && !(svc->envp = env_build(svc))) {
+        diag_set(dg, -ENOMEM, "out of memory building the environment");
+        return -ENOMEM;
+    }
+    if (svc->cfg->user && !svc->groups && (r = groups_build(svc, dg)) < 0)
+        return r;
+    if ((r = contain_prepare(svc)) < 0) {
+        diag_set(dg, r, "cannot create cgroup for %s: %s", svc->cfg->name, strerror(-r));
+        return r;
+    }
+    return 0;
+}
+
+int run_spawn(struct service *svc, struct diag *dg)
+{
+    const struct cfg_service *c = svc->cfg;
+    int child_ends[LOGS__COUNT] = {-1, -1};
+    struct proc_spawn_opts o = {
+        .argv = c->argv,
+        .cwd = c->cwd,
+        .set_ids = c->user && c->uid != geteuid(),
+        .uid = c->uid,
+        .gid = c->gid,
+        .cgroup_fd = svc->cg_fd,
+        .nofile = &svc->sup->nofile,
+    };
+    struct proc_child child;
+    int r = run_prepare(svc, dg);
+    if (r >= 0 && (r = pipes_open(svc, child_ends)) < 0)
+        diag_set(dg, r, "pipe: %s", strerror(-r));
+    if (r >= 0) {
+        o.envp = svc->envp;
+        o.groups = svc->groups;
+        o.n_groups = svc->n_groups;
+        o.cgroup_fd = svc->cg_fd;
+        o.stdout_fd = child_ends[LOGS_OUT];
+        o.stderr_fd = child_ends[LOGS_ERR];
+        r = proc_spawn(&o, &child, dg);
+    }
+    for (int st = 0; st < LOGS__COUNT; st++)
+        if (child_ends[st] >= 0)
+            close(child_ends[st]);
+    if (r < 0) {
+        run_close_pipes(svc);
+        return r;
+    }
+    svc->pid = child.pid;
+    svc->pidfd = child.pidfd;
+    return 0;
+}

@@ -1,0 +1,105 @@
+/* supervisor/sup.h — the supervisor: one struct service per configured entry,
+ * each driven by a small state machine:
+ *
+ *   STOPPED ─start→ WAITING ─deps met→ RUNNING ─exit→ (tree empty?) ─┬→ BACKOFF ─timer→ RUNNING
+ *                                        │                           ├→ COMPLETED (oneshot, 0)
+ *                                        └─stop→ STOPPING ─empty→    ├→ EXITED (no restart)
+ *                                                                    ├→ FAILED (gave up / oneshot)
+ *                                                                    └→ STOPPED
+ *
+ * A service whose main process exits while other processes of its tree live
+ * passes through STOPPING first: nothing is restarted or declared done until
+ * its tree is verifiably empty. All state changes happen on the loop. */
+#ifndef CORRAL_SUPERVISOR_SUP_H
+#define CORRAL_SUPERVISOR_SUP_H
+
+#include "config/config.h"
+#include "logs/logs.h"
+#include "loop/loop.h"
+#include "util/diag.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum svc_state {
+    SVC_STOPPED,
+    SVC_WAITING,
+    SVC_RUNNING,
+    SVC_BACKOFF,
+    SVC_STOPPING,
+    SVC_COMPLETED,
+    SVC_EXITED,
+    SVC_FAILED,
+    SVC__COUNT
+};
+
+const char *sup_state_name(enum svc_state st);
+
+enum sup_event_kind {
+    SUP_EV_INFO,       /* corral-wide note, e.g. containment mode */
+    SUP_EV_STARTED,    /* pid */
+    SUP_EV_EXITED,     /* exit_code, text = "exited 1" / "killed by SIGKILL" */
+    SUP_EV_LEFTOVER,   /* main exited, other processes of the tree are being stopped */
+    SUP_EV_RESTARTING, /* delay_ms */
+    SUP_EV_COMPLETED,  /* oneshot exited 0 */
+    SUP_EV_FAILED,     /* text = reason */
+    SUP_EV_STOPPING,
+    SUP_EV_KILLING,  /* stop timeout passed: SIGKILL to the tree */
+    SUP_EV_SURVIVOR, /* pid, text = command line: still alive after SIGKILL */
+    SUP_EV_STOPPED,
+    SUP_EV_LOGS_LOST, /* text = how many bytes the log file could not take */
+    SUP_EV__COUNT
+};
+
+struct sup_event {
+    enum sup_event_kind kind;
+    const char *service; /* NULL for corral-wide events */
+    pid_t pid;
+    int exit_code;
+    uint64_t delay_ms;
+    const char *text;
+};
+
+struct sup_hooks {
+    void (*on_event)(void *ctx, const struct sup_event *ev);
+    /* Each line of service output; NULL when output is not echoed. */
+    void (*on_output)(void *ctx, const char *service, enum logs_stream st, const char *line,
+                      size_t len, bool complete);
+    /* Nothing is running, waiting, backing off or stopping any more. */
+    void (*on_settled)(void *ctx);
+    void *ctx;
+};
+
+struct sup;
+
+/* Returns a new supervisor for model m (borrowed; must outlive it): creates the
+ * state and log directories, decides containment, becomes a child subreaper.
+ * NULL with dg filled on failure. Caller frees with sup_free(). */
+struct sup *sup_new(struct loop *lp, const struct cfg_model *m, const struct sup_hooks *h,
+                    struct diag *dg);
+void sup_free(struct sup *s);
+
+/* Start the named services and what they depend on (all autostart services
+ * when n == 0). -ENOENT with dg filled for an unknown name. */
+int sup_start(struct sup *s, const char *const *names, size_t n, struct diag *dg);
+
+/* Graceful stop of everything, dependants before their dependencies. */
+void sup_shutdown(struct sup *s);
+/* SIGKILL every live tree now, ignoring order and timeouts. */
+void sup_kill_all(struct sup *s);
+
+/* Call on SIGCHLD: reaps every exited child, services' and orphans'. */
+void sup_reap(struct sup *s);
+
+bool sup_settled(const struct sup *s);
+/* True when a service ended FAILED, or a stop left a survivor. */
+bool sup_any_failed(const struct sup *s);
+bool sup_any_survivor(const struct sup *s);
+
+/* "cgroup" or "pgroup", and why it was chosen. */
+const char *sup_containment(const struct sup *s, const char **why);
+const char *sup_instance(const struct sup *s);
+
+#endif
