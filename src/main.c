@@ -1,4 +1,40 @@
-int main(void)
+/* main.c — argv to a command. */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *out)
 {
-    return 0;
+    fprintf(out, "usage: corral <command> [options]\n"
+                 "\n"
+                 "commands:\n"
+                 "  up [-f FILE] [-q] [-t] [--no-color] [SERVICE...]\n"
+                 "                 start the stack in the foreground; Ctrl-C stops everything\n"
+                 "  check [-f FILE] [--json]\n"
+                 "                 validate the config and print the resolved model\n"
+                 "  version        print the version\n"
+                 "\n"
+                 "exit status: 0 ok, 1 a service failed, 2 usage or config error,\n"
+                 "             3 a stop left a process alive\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *cmd = argc > 1 ? argv[1] : NULL;
+    if (!cmd || strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(cmd ? stdout : stderr);
+        return cmd ? CLI_OK : CLI_USAGE;
+    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("corral %s\n", CORRAL_VERSION);
+        return CLI_OK;
+    }
+    if (strcmp(cmd, "up") == 0)
+        return cli_up(argc - 1, argv + 1);
+    if (strcmp(cmd, "check") == 0)
+        return cli_check(argc - 1, argv + 1);
+    fprintf(stderr, "corral: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return CLI_USAGE;
 }

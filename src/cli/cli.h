@@ -1,0 +1,22 @@
+/* cli/cli.h — the commands of the corral binary. Each returns the process exit
+ * status: 0 success, 1 runtime failure, 2 usage or config error, 3 a stop left
+ * a survivor. */
+#ifndef CORRAL_CLI_CLI_H
+#define CORRAL_CLI_CLI_H
+
+enum cli_exit {
+    CLI_OK = 0,
+    CLI_FAILED = 1,
+    CLI_USAGE = 2,
+    CLI_SURVIVOR = 3,
+};
+
+int cli_up(int argc, char **argv);
+int cli_check(int argc, char **argv);
+
+/* Load the config named by -f (default ./corral.yaml); prints the error and
+ * returns NULL on failure. */
+struct cfg_model;
+struct cfg_model *cli_load_config(const char *path);
+
+#endif
