@@ -1,0 +1,18 @@
+#!/bin/sh
+# Install the Debian packages corral needs to build and test, if any is missing.
+set -eu
+PKGS="meson ninja-build pkg-config gcc clang libfyaml-dev libjansson-dev libcmocka-dev
+python3 python3-pytest python3-psutil procps"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    echo "installing:$missing"
+    if [ "$(id -u)" != 0 ]; then
+        echo "corral: run as root (or install these packages yourself):$missing" >&2
+        exit 1
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+fi

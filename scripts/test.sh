@@ -1,0 +1,44 @@
+#!/bin/sh
+# One command for every test: install what is missing, build the normal, clang
+# and ASan+UBSan flavours, run the cmocka unit tests in each, and the pytest
+# integration suite against the normal and the sanitizer build.
+set -eu
+cd "$(dirname "$0")/.."
+./scripts/deps.sh
+
+build() { # dir, then meson options
+    dir=$1
+    shift
+    [ -d "$dir" ] || meson setup "$dir" "$@" >/dev/null
+    ninja -C "$dir" >/dev/null
+}
+build build
+CC=clang build build-clang
+build build-san -Db_sanitize=address,undefined -Db_lundef=false
+
+unit_pass=0
+unit_fail=0
+for dir in build build-clang build-san; do
+    for t in "$dir"/test_*; do
+        [ -f "$t" ] && [ -x "$t" ] || continue
+        echo "== $t"
+        if out=$("$t" 2>&1); then
+            unit_pass=$((unit_pass + 1))
+        else
+            unit_fail=$((unit_fail + 1))
+        fi
+        printf '%s\n' "$out" | grep -E '^\[  (PASSED|FAILED|  OK  |  ERROR  )|FAILED|ERROR' || true
+    done
+done
+echo "unit test programs: $unit_pass passed, $unit_fail failed"
+
+status=0
+[ "$unit_fail" = 0 ] || status=1
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=98
+for dir in build build-san; do
+    echo "== integration tests against $dir/corral"
+    CORRAL_BIN="$PWD/$dir/corral" /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+        tests/integration "$@" || status=1
+done
+exit $status

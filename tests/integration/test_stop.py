@@ -1,0 +1,108 @@
+"""Stops reach the whole tree, escalate to SIGKILL, and are verified."""
+import signal
+import time
+
+import psutil
+import pytest
+
+from conftest import MODES, wait_for
+
+DAEMON = """
+containment: {mode}
+services:
+  daemon:
+    # The main process starts a setsid'd, double-forked daemon, then waits.
+    shell: true
+    command: |
+      setsid sh -c 'sleep 1000 & echo $! > daemon.pid; wait' &
+      echo spawned
+      exec sleep 1000
+    stop: {{timeout: 5s}}
+"""
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_double_forked_daemon_is_stopped(corral, tmp_path, mode):
+    c = corral(DAEMON.format(mode=mode))
+    c.wait_output(rf"containment: {'cgroup' if mode == 'cgroup' else 'process groups'}")
+    wait_for(lambda: len(c.pids("daemon")) >= 3, what="main, setsid shell and its sleep")
+    members = [psutil.Process(p) for p in c.pids("daemon")]
+    # The daemon really escaped: another session than the main process.
+    sids = {m.pid: __import__("os").getsid(m.pid) for m in members}
+    assert len(set(sids.values())) >= 2
+    assert c.stop() == 0
+    for m in members:
+        assert not m.is_running() or m.status() == psutil.STATUS_ZOMBIE
+    assert c.tagged() == {}
+    assert "daemon stopped" in c.output()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_term_ignoring_service_is_killed_after_timeout(corral, mode):
+    c = corral(f"""
+containment: {mode}
+services:
+  stubborn:
+    command: [sh, -c, 'trap "echo got TERM" TERM; while true; do sleep 0.1; done']
+    stop: {{signal: TERM, timeout: 1s}}
+""")
+    wait_for(lambda: c.pids("stubborn"), what="stubborn running")
+    t0 = time.monotonic()
+    c.signal(signal.SIGTERM)
+    c.wait_output(r"got TERM")
+    assert c.wait_exit() == 0
+    assert time.monotonic() - t0 >= 1.0  # not killed before its grace period
+    assert "did not stop in time: SIGKILL" in c.output()
+    assert c.tagged() == {}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_second_interrupt_kills_at_once(corral, mode):
+    c = corral(f"""
+containment: {mode}
+services:
+  stubborn:
+    command: [sh, -c, 'trap "" TERM INT; while true; do sleep 0.1; done']
+    stop: {{timeout: 60s}}
+""")
+    wait_for(lambda: c.pids("stubborn"), what="stubborn running")
+    c.signal(signal.SIGINT)
+    c.wait_output(r"stopping everything")
+    c.signal(signal.SIGINT)
+    assert c.wait_exit(timeout=15) == 0
+    assert "killing every tree now" in c.output()
+    assert c.tagged() == {}
+
+
+def test_stop_order_is_reverse_dependency_order(corral, tmp_path):
+    c = corral("""
+defaults:
+  stop: {timeout: 5s}
+services:
+  db:
+    command: [sh, -c, 'trap "echo db-term >> order.log; exit 0" TERM; while true; do sleep 0.05; done']
+  api:
+    command: [sh, -c, 'trap "sleep 0.3; echo api-term >> order.log; exit 0" TERM; while true; do sleep 0.05; done']
+    depends_on: [db]
+  web:
+    command: [sh, -c, 'trap "sleep 0.3; echo web-term >> order.log; exit 0" TERM; while true; do sleep 0.05; done']
+    depends_on: [api]
+""")
+    wait_for(lambda: all(c.pids(s) for s in ("db", "api", "web")), what="all running")
+    assert c.stop() == 0
+    assert (tmp_path / "order.log").read_text().split() == ["web-term", "api-term", "db-term"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_many_services_start_and_stop_without_survivors(corral, mode):
+    n = 500
+    services = "\n".join(f"  s{i:03d}:\n    command: [sleep, '1000']" for i in range(n))
+    c = corral(f"containment: {mode}\nservices:\n{services}\n", args=["-q"])
+    found = wait_for(lambda: (lambda t: t if sum(len(v) for v in t.values()) == n else None)(
+        c.tagged()), timeout=60, what=f"{n} services running")
+    assert set(found) == {f"s{i:03d}" for i in range(n)}
+    members = [p for procs in found.values() for p in procs]
+    assert c.stop(timeout=120) == 0
+    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in members)
+    assert c.tagged() == {}
+    assert c.zombies_under_corral() == []
