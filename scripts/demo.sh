@@ -3,7 +3,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh
-[ -d build ] || meson setup build >/dev/null
+[ -f build/build.ninja ] || meson setup build >/dev/null
 ninja -C build corral >/dev/null
 echo "corral: demo stack from examples/corral.yaml — open http://127.0.0.1:8000/ ; Ctrl-C stops everything"
 exec ./build/corral up -f examples/corral.yaml "$@"

@@ -9,8 +9,13 @@ cd "$(dirname "$0")/.."
 build() { # dir, then meson options
     dir=$1
     shift
-    [ -d "$dir" ] || meson setup "$dir" "$@" >/dev/null
-    ninja -C "$dir" >/dev/null
+    if [ ! -f "$dir/build.ninja" ]; then
+        rm -rf "$dir"
+        meson setup "$dir" "$@" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; exit 1; }
+        rm -f "$dir.setup.log"
+    fi
+    ninja -C "$dir" >"$dir.ninja.log" 2>&1 || { cat "$dir.ninja.log"; exit 1; }
+    rm -f "$dir.ninja.log"
 }
 build build
 CC=clang build build-clang

@@ -169,3 +169,81 @@ def test_check_prints_model_and_containment(tmp_path):
     r = check(cfg)
     assert r.returncode == 2
     assert "corral.yaml:4:" in r.stderr
+
+
+def test_stable_run_resets_backoff(corral, tmp_path):
+    c = corral("""
+services:
+  steady:
+    # Runs 1 s, longer than reset_after, then fails: every restart is a first one.
+    command: [sh, -c, 'date +%s.%N >> spawns.txt; sleep 1; exit 1']
+    restart: {policy: on-failure, initial: 100ms, multiplier: 4, max: 10s, jitter: 0%, reset_after: 500ms, max_restarts: 0}
+""")
+    wait_for(lambda: len((tmp_path / "spawns.txt").read_text().split()) >= 4
+             if (tmp_path / "spawns.txt").exists() else False, timeout=20, what="4 runs")
+    assert c.stop() == 0
+    times = [float(x) for x in (tmp_path / "spawns.txt").read_text().split()]
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    # Without the reset the third gap would be 1 s + 1.6 s.
+    assert all(g < 2.0 for g in gaps[:3]), gaps
+
+
+def test_named_services_start_with_their_dependencies_only(corral):
+    c = corral("""
+services:
+  db:
+    command: [sleep, '1000']
+  api:
+    command: [sleep, '1000']
+    depends_on: [db]
+  other:
+    command: [sleep, '1000']
+""", args=["api"])
+    wait_for(lambda: c.pids("api") and c.pids("db"), what="api and db")
+    assert c.pids("other") == []
+    assert c.stop() == 0
+
+
+def test_autostart_false_is_not_started(corral):
+    c = corral("""
+services:
+  on:
+    command: [sleep, '1000']
+  off:
+    command: [sleep, '1000']
+    autostart: false
+""")
+    wait_for(lambda: c.pids("on"), what="on running")
+    assert c.pids("off") == []
+    assert c.stop() == 0
+
+
+def test_colour_and_alignment_on_a_terminal(tmp_path):
+    import pty
+    import subprocess
+    from conftest import CORRAL
+    (tmp_path / "corral.yaml").write_text("""
+services:
+  a-long-name:
+    kind: oneshot
+    command: [echo, hello]
+""")
+    master, slave = pty.openpty()
+    p = subprocess.Popen([CORRAL, "up", "-f", str(tmp_path / "corral.yaml")],
+                         stdout=slave, stderr=slave, cwd=tmp_path)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    assert p.wait(10) == 0
+    os.close(master)
+    text = out.decode()
+    assert "\033[" in text  # coloured on a terminal
+    assert "a-long-name |\033[0m hello" in text
+    assert "corral      |" in text  # names padded to the longest
