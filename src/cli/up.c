@@ -141,6 +141,9 @@ static void on_event(void *ctx, const struct sup_event *ev)
     case SUP_EV_LOGS_LOST:
         say(u, "%s: %s", n, ev->text);
         break;
+    case SUP_EV_REAPED:
+        say(u, "reaped orphaned descendant pid %d (status %d)", (int)ev->pid, ev->exit_code);
+        break;
     case SUP_EV__COUNT:
         break;
     }

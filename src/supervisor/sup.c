@@ -276,10 +276,16 @@ void sup_reap(struct sup *s)
         for (size_t i = 0; i < s->n && !svc; i++)
             if (s->svcs[i].pid == si.si_pid)
                 svc = &s->svcs[i];
-        if (svc)
+        if (svc) {
             on_main_exit(svc, sup_exit_code(si.si_code, si.si_status));
-        /* Else an orphaned descendant, reparented to us as subreaper: reaped
-         * above so it never lingers as a zombie; its tree's check follows. */
+        } else if (s->h.on_event) {
+            /* An orphaned descendant, reparented to us as subreaper: reaped
+             * above so it never lingers as a zombie; its tree's check follows. */
+            struct sup_event ev = {.kind = SUP_EV_REAPED,
+                                   .pid = si.si_pid,
+                                   .exit_code = sup_exit_code(si.si_code, si.si_status)};
+            s->h.on_event(s->h.ctx, &ev);
+        }
     }
     for (size_t i = 0; i < s->n; i++)
         if (s->svcs[i].state == SVC_STOPPING) {

@@ -50,6 +50,7 @@ enum sup_event_kind {
     SUP_EV_SURVIVOR, /* pid, text = command line: still alive after SIGKILL */
     SUP_EV_STOPPED,
     SUP_EV_LOGS_LOST, /* text = how many bytes the log file could not take */
+    SUP_EV_REAPED,    /* an orphaned descendant reparented to corral: pid, exit_code */
     SUP_EV__COUNT
 };
 

@@ -119,7 +119,7 @@ services:
       exec sleep 1000
 """)
     wait_for(lambda: c.pids("zombies"), what="running")
-    time.sleep(1.0)  # let every orphan exit
+    wait_for(lambda: c.output().count("reaped orphaned descendant") >= 30, what="30 orphans reaped")
     assert c.zombies_under_corral() == []
     assert c.stop() == 0
 
