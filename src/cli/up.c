@@ -3,6 +3,7 @@
  * and on Ctrl-C stop everything (a second Ctrl-C kills, a third gives up
  * waiting and reports what is left). */
 #include "cli/cli.h"
+#include "cli/out.h"
 #include "config/config.h"
 #include "loop/loop.h"
 #include "supervisor/sup.h"
@@ -17,8 +18,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define OUT_BUF (256 * 1024)
-
 static const char *const colours[] = {"\033[36m", "\033[33m", "\033[32m", "\033[35m",
                                       "\033[34m", "\033[96m", "\033[93m", "\033[92m"};
 #define N_COLOURS (sizeof(colours) / sizeof(colours[0]))
@@ -32,24 +31,8 @@ struct up {
     bool timestamps;
     int width;
     int interrupts;
-    struct loop_timer flush;
-    char *outbuf;
+    struct out *out;
 };
-
-static void on_flush(struct loop *lp, void *data)
-{
-    (void)lp;
-    (void)data;
-    fflush(stdout);
-}
-
-/* Output is fully buffered and flushed once per loop turn, so a chatty stack
- * costs one write per wake-up rather than one per line. */
-static void want_flush(struct up *u)
-{
-    if (!loop_timer_armed(&u->flush))
-        loop_timer_arm(u->lp, &u->flush, 0);
-}
 
 static const char *colour_of(const struct up *u, const char *service)
 {
@@ -68,11 +51,11 @@ static void prefix(struct up *u, const char *name)
         struct tm tm;
         gettimeofday(&tv, NULL);
         localtime_r(&tv.tv_sec, &tm);
-        printf("%02d:%02d:%02d.%03ld ", tm.tm_hour, tm.tm_min, tm.tm_sec,
-               (long)(tv.tv_usec / 1000));
+        out_printf(u->out, "%02d:%02d:%02d.%03ld ", tm.tm_hour, tm.tm_min, tm.tm_sec,
+                   (long)(tv.tv_usec / 1000));
     }
-    printf("%s%-*s |%s ", colour_of(u, name), u->width, name ? name : "corral",
-           u->colour ? "\033[0m" : "");
+    out_printf(u->out, "%s%-*s |%s ", colour_of(u, name), u->width, name ? name : "corral",
+               u->colour ? "\033[0m" : "");
 }
 
 static void on_output(void *ctx, const char *service, enum logs_stream st, const char *line,
@@ -82,9 +65,8 @@ static void on_output(void *ctx, const char *service, enum logs_stream st, const
     (void)st;
     (void)complete;
     prefix(u, service);
-    fwrite(line, 1, len, stdout);
-    putchar('\n');
-    want_flush(u);
+    out_write(u->out, line, len);
+    out_write(u->out, "\n", 1);
 }
 
 static void say(struct up *u, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -94,10 +76,9 @@ static void say(struct up *u, const char *fmt, ...)
     va_list ap;
     prefix(u, NULL);
     va_start(ap, fmt);
-    vprintf(fmt, ap);
+    out_vprintf(u->out, fmt, ap);
     va_end(ap);
-    putchar('\n');
-    want_flush(u);
+    out_write(u->out, "\n", 1);
 }
 
 static void on_event(void *ctx, const struct sup_event *ev)
@@ -162,13 +143,11 @@ static void on_signal(struct loop *lp, const struct signalfd_siginfo *si, void *
         sup_reap(u->sup);
         return;
     }
-    if (si->ssi_signo == SIGHUP) {
-        say(u, "SIGHUP: reload is not available in the foreground yet; ignored");
-        return;
-    }
     u->interrupts++;
     if (u->interrupts == 1) {
-        say(u, "stopping everything (%s again to kill)",
+        /* SIGHUP here means the terminal went away: a foreground stack must
+         * not live on unseen behind a closed window. */
+        say(u, "SIG%s: stopping everything (%s again to kill)", cfg_signal_name((int)si->ssi_signo),
             si->ssi_signo == SIGINT ? "Ctrl-C" : "signal");
         sup_shutdown(u->sup);
     } else if (u->interrupts == 2) {
@@ -257,7 +236,6 @@ static int run(struct up *u, char **names, size_t n_names)
     }
     if (loop_run(u->lp) < 0)
         return CLI_FAILED;
-    fflush(stdout);
     if (sup_any_survivor(u->sup) || !sup_settled(u->sup))
         return CLI_SURVIVOR;
     return sup_any_failed(u->sup) ? CLI_FAILED : CLI_OK;
@@ -284,22 +262,22 @@ int cli_up(int argc, char **argv)
         }
     u.m = m;
     set_width(&u);
-    u.outbuf = malloc(OUT_BUF);
-    if (u.outbuf)
-        setvbuf(stdout, u.outbuf, _IOFBF, OUT_BUF);
+    /* A reader that went away must cost corral its output, not its life and
+     * with it every service's supervision. */
+    signal(SIGPIPE, SIG_IGN);
     u.lp = loop_new();
-    if (!u.lp) {
-        perror("corral: epoll");
+    u.out = u.lp ? out_new(u.lp, STDOUT_FILENO) : NULL;
+    if (!u.out) {
+        perror("corral: set-up");
+        loop_free(u.lp);
         cfg_free(m);
         return CLI_FAILED;
     }
-    loop_timer_init(&u.flush, on_flush, &u);
     r = run(&u, argv + optind, (size_t)(argc - optind));
-    fflush(stdout);
+    out_drain(u.out, 2000);
     sup_free(u.sup);
+    out_free(u.out);
     loop_free(u.lp);
     cfg_free(m);
-    setvbuf(stdout, NULL, _IONBF, 0);
-    free(u.outbuf);
     return r;
 }

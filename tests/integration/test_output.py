@@ -1,0 +1,86 @@
+"""The foreground view never stalls or kills supervision: a stdout nobody
+reads, a reader that goes away, a terminal that hangs up."""
+import os
+import signal
+import subprocess
+import time
+
+import psutil
+
+from conftest import CORRAL, tagged, wait_for
+
+CRASHER = """
+services:
+  chatty:
+    command: [sh, -c, 'while true; do echo aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa; done']
+  crash:
+    command: [sh, -c, 'echo x >> spawns.txt; exit 1']
+    restart: {policy: always, initial: 50ms, multiplier: 1, max: 50ms, jitter: 0%, max_restarts: 0}
+"""
+
+
+def spawns(tmp_path):
+    f = tmp_path / "spawns.txt"
+    return len(f.read_text().split()) if f.exists() else 0
+
+
+def instance_of(text):
+    import re
+    m = re.search(rb"instance ([0-9a-f]{16})", text)
+    return m.group(1).decode() if m else None
+
+
+def test_unread_stdout_does_not_stall_supervision(tmp_path):
+    (tmp_path / "corral.yaml").write_text(CRASHER)
+    r, w = os.pipe()
+    p = subprocess.Popen([CORRAL, "up", "--no-color"], stdout=w, stderr=w, cwd=tmp_path)
+    os.close(w)
+    try:
+        head = os.read(r, 200)  # then never read again: the pipe fills up
+        inst = instance_of(head)
+        assert inst
+        wait_for(lambda: spawns(tmp_path) >= 5, what="first restarts")
+        time.sleep(1.0)  # by now the 64 KiB pipe is long full
+        n = spawns(tmp_path)
+        wait_for(lambda: spawns(tmp_path) >= n + 10, timeout=10,
+                 what="restarts to go on while stdout is blocked")
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(20) == 0
+        assert tagged(inst) == {}
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(r)
+
+
+def test_reader_going_away_does_not_kill_corral(tmp_path):
+    (tmp_path / "corral.yaml").write_text(CRASHER)
+    r, w = os.pipe()
+    p = subprocess.Popen([CORRAL, "up", "--no-color"], stdout=w, stderr=w, cwd=tmp_path)
+    os.close(w)
+    try:
+        inst = instance_of(os.read(r, 200))
+        os.close(r)  # like `corral up | head -1` after head exits
+        r = None
+        n = spawns(tmp_path)
+        wait_for(lambda: spawns(tmp_path) >= n + 10, what="supervision to go on")
+        assert p.poll() is None  # no SIGPIPE death
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(20) == 0
+        assert tagged(inst) == {}
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        if r is not None:
+            os.close(r)
+
+
+def test_hangup_stops_everything(corral):
+    c = corral("services:\n  s:\n    command: [sleep, '1000']\n")
+    pid = wait_for(lambda: c.pids("s"), what="s running")[0]
+    c.signal(signal.SIGHUP)
+    assert c.wait_exit() == 0
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert c.tagged() == {}
