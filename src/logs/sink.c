@@ -286,6 +286,12 @@ void logs_sink_write(struct logs_sink *s, enum logs_stream st, const char *data,
         write_raw(s, data, len);
         return;
     }
+    /* The batch buffer is allocated at the first line: a thousand services
+     * that print nothing must not each hold a resident page of it. */
+    if (!s->out && !(s->out = malloc(SINK_OUT_BYTES))) {
+        s->lost_bytes += len;
+        return;
+    }
     if (realtime)
         s->now = *realtime;
     else
@@ -370,11 +376,6 @@ struct logs_sink *logs_sink_open(int dirfd, const char *name, const struct cfg_l
             r = logs_linebuf_init(&s->lines[st], LOGS_MAX_LINE);
             if (r < 0)
                 goto fail_mem;
-        }
-        s->out = malloc(SINK_OUT_BYTES);
-        if (!s->out) {
-            r = -ENOMEM;
-            goto fail_mem;
         }
     }
     r = open_file(s);
