@@ -1,6 +1,8 @@
 /* proc/cgroup.c — cgroup v2 detection and the few files corral uses. */
 #include "proc/cgroup.h"
 
+#include "proc/ident.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -8,28 +10,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static int read_fd_file(int dirfd, const char *name, char *buf, size_t size)
-{
-    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-    size_t got = 0;
-    ssize_t n = 0;
-    if (fd < 0)
-        return -errno;
-    while (got < size - 1) {
-        n = read(fd, buf + got, size - 1 - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    if (n < 0)
-        n = -errno;
-    close(fd);
-    buf[got] = '\0';
-    return n < 0 ? (int)n : (int)got;
-}
 
 int proc_cgroup_mount_parse(const char *mountinfo, char *out, size_t size)
 {
@@ -72,7 +52,7 @@ int proc_cgroup_self_parse(const char *text, char *out, size_t size)
 
 static int read_path(const char *path, char *buf, size_t size)
 {
-    return read_fd_file(AT_FDCWD, path, buf, size);
+    return proc_read_at(AT_FDCWD, path, buf, size);
 }
 
 int proc_cgroup_detect(char *dir, size_t size, struct diag *dg)
@@ -132,7 +112,7 @@ int proc_cgroup_populated(int cg_fd)
 {
     char buf[256];
     const char *p;
-    int r = read_fd_file(cg_fd, "cgroup.events", buf, sizeof(buf));
+    int r = proc_read_at(cg_fd, "cgroup.events", buf, sizeof(buf));
     if (r < 0)
         return r;
     p = strstr(buf, "populated ");
@@ -146,7 +126,7 @@ int proc_cgroup_pids(int cg_fd, pid_t *pids, size_t max)
     char buf[1 << 14];
     size_t n = 0;
     char *p;
-    int r = read_fd_file(cg_fd, "cgroup.procs", buf, sizeof(buf));
+    int r = proc_read_at(cg_fd, "cgroup.procs", buf, sizeof(buf));
     if (r < 0)
         return r;
     p = buf;

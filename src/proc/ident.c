@@ -16,9 +16,9 @@
 #define STAT_FIELD_RSS     24
 #define STAT_FIELD_STARTTM 22
 
-static int read_small(const char *path, char *buf, size_t size)
+int proc_read_at(int dirfd, const char *path, char *buf, size_t size)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
     ssize_t n = 0;
     size_t got = 0;
     if (fd < 0)
@@ -35,6 +35,11 @@ static int read_small(const char *path, char *buf, size_t size)
     close(fd);
     buf[got] = '\0';
     return n < 0 ? (int)n : (int)got;
+}
+
+static int read_small(const char *path, char *buf, size_t size)
+{
+    return proc_read_at(AT_FDCWD, path, buf, size);
 }
 
 static int parse_field(const char *p, int field, struct proc_stat *st)

@@ -29,6 +29,10 @@ struct proc_stat {
     int64_t rss_pages;
 };
 
+/* Read a small file (relative to dirfd, or AT_FDCWD) into buf, NUL-terminated
+ * after at most size - 1 bytes. Returns the length or -errno. */
+int proc_read_at(int dirfd, const char *path, char *buf, size_t size);
+
 /* Parse the text of /proc/PID/stat. The command name may hold spaces and ')',
  * so fields are counted after the last ')'. Returns 0 or -EINVAL. */
 int proc_stat_parse(const char *text, size_t len, struct proc_stat *out);

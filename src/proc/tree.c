@@ -22,36 +22,17 @@ struct scan {
     int found;
 };
 
-static ssize_t read_environ(pid_t pid, char *buf, size_t size)
-{
-    char path[64];
-    ssize_t got = 0;
-    int fd;
-    snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    while ((size_t)got < size) {
-        ssize_t n = read(fd, buf + got, size - (size_t)got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += n;
-    }
-    close(fd);
-    return got;
-}
-
 static void visit(struct scan *sc, pid_t pid)
 {
     char service[SERVICE_MAX];
     struct proc_stat st;
     struct proc_member m;
-    ssize_t n;
+    char path[64];
+    int n;
     if (pid == getpid())
         return;
-    n = read_environ(pid, sc->env, ENVIRON_MAX);
+    snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+    n = proc_read_at(AT_FDCWD, path, sc->env, ENVIRON_MAX);
     if (n <= 0 || !proc_environ_tag(sc->env, (size_t)n, sc->instance, service, sizeof(service)))
         return;
     if (proc_stat_read(pid, &st) < 0 || st.state == 'Z')
@@ -63,58 +44,22 @@ static void visit(struct scan *sc, pid_t pid)
     sc->fn(sc->ctx, service, &m);
 }
 
-static int scan_init(struct scan *sc, const char *instance, proc_tree_fn fn, void *ctx)
+static void visit_pid_entry(struct scan *sc, int dirfd, const char *name)
 {
-    sc->instance = instance;
-    sc->fn = fn;
-    sc->ctx = ctx;
-    sc->found = 0;
-    sc->env = malloc(ENVIRON_MAX);
-    return sc->env ? 0 : -ENOMEM;
+    (void)dirfd;
+    visit(sc, (pid_t)atoi(name));
 }
 
-int proc_tree_scan(const char *instance, proc_tree_fn fn, void *ctx)
-{
-    struct scan sc;
-    struct dirent *de;
-    DIR *d;
-    int r = scan_init(&sc, instance, fn, ctx);
-    if (r < 0)
-        return r;
-    d = opendir("/proc");
-    if (!d) {
-        free(sc.env);
-        return -errno;
-    }
-    while ((de = readdir(d))) {
-        if (!isdigit((unsigned char)de->d_name[0]))
-            continue;
-        visit(&sc, (pid_t)atoi(de->d_name));
-    }
-    closedir(d);
-    free(sc.env);
-    return sc.found;
-}
-
-static void scan_children_file(struct scan *sc, int dirfd, const char *tid)
+static void visit_children_file(struct scan *sc, int dirfd, const char *tid)
 {
     char path[64];
     char buf[1 << 14];
-    ssize_t n;
-    int fd;
+    int n;
     snprintf(path, sizeof(path), "%s/children", tid);
-    fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    /* A partial last read can cut a PID; the file is small for a supervisor
-     * whose children are mostly known mains, and a cut PID is revisited on
-     * the next check. */
-    n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return;
-    buf[n] = '\0';
-    for (char *p = buf; *p;) {
+    /* A child list longer than the buffer is cut; the cut PIDs are seen by
+     * the next check, and a supervisor's own children are mostly known mains. */
+    n = proc_read_at(dirfd, path, buf, sizeof(buf));
+    for (char *p = buf; n > 0 && *p;) {
         char *end;
         long pid = strtol(p, &end, 10);
         if (end == p)
@@ -126,25 +71,37 @@ static void scan_children_file(struct scan *sc, int dirfd, const char *tid)
     }
 }
 
-int proc_tree_scan_children(const char *instance, proc_tree_fn fn, void *ctx)
+/* Call each() for every numeric entry of dir. */
+static int scan_dir(const char *dir, const char *instance, proc_tree_fn fn, void *ctx,
+                    void (*each)(struct scan *, int, const char *))
 {
-    struct scan sc;
+    struct scan sc = {.instance = instance, .fn = fn, .ctx = ctx};
     struct dirent *de;
     DIR *d;
-    int r = scan_init(&sc, instance, fn, ctx);
-    if (r < 0)
-        return r;
-    d = opendir("/proc/self/task");
+    sc.env = malloc(ENVIRON_MAX);
+    if (!sc.env)
+        return -ENOMEM;
+    d = opendir(dir);
     if (!d) {
         free(sc.env);
         return -errno;
     }
     while ((de = readdir(d)))
         if (isdigit((unsigned char)de->d_name[0]))
-            scan_children_file(&sc, dirfd(d), de->d_name);
+            each(&sc, dirfd(d), de->d_name);
     closedir(d);
     free(sc.env);
     return sc.found;
+}
+
+int proc_tree_scan(const char *instance, proc_tree_fn fn, void *ctx)
+{
+    return scan_dir("/proc", instance, fn, ctx, visit_pid_entry);
+}
+
+int proc_tree_scan_children(const char *instance, proc_tree_fn fn, void *ctx)
+{
+    return scan_dir("/proc/self/task", instance, fn, ctx, visit_children_file);
 }
 
 int proc_member_signal(const struct proc_member *m, int sig)
