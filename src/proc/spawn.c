@@ -120,14 +120,24 @@ static pid_t do_clone(const struct proc_spawn_opts *o, int *pidfd, bool *join_cg
     return pid;
 }
 
-static int wait_exec(int errfd, struct spawn_err *e)
+int proc_spawn_result(int exec_fd, const char *argv0, const char *cwd, struct diag *dg)
 {
-    for (;;) {
-        ssize_t n = read(errfd, e, sizeof(*e));
-        if (n < 0 && errno == EINTR)
-            continue;
-        return n == (ssize_t)sizeof(*e) ? -1 : 0;
+    struct spawn_err e;
+    ssize_t n;
+    do
+        n = read(exec_fd, &e, sizeof(e));
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return errno == EAGAIN ? -EAGAIN : -errno;
+    if (n == 0)
+        return 0; /* closed by exec: the command runs */
+    if (n != (ssize_t)sizeof(e) || e.step < 0 || e.step > STEP_EXEC || e.err <= 0) {
+        diag_set(dg, -EIO, "child failed before exec");
+        return -EIO;
     }
+    diag_set(dg, -e.err, "%s '%s': %s", step_names[e.step],
+             e.step == STEP_CHDIR && cwd ? cwd : argv0, strerror(e.err));
+    return -e.err;
 }
 
 int proc_spawn(const struct proc_spawn_opts *o, struct proc_child *child, struct diag *dg)
@@ -135,11 +145,13 @@ int proc_spawn(const struct proc_spawn_opts *o, struct proc_child *child, struct
     int pipefd[2];
     int pidfd = -1;
     bool join_cgroup;
-    struct spawn_err e;
     pid_t pid;
     child->pid = 0;
     child->pidfd = -1;
-    if (pipe2(pipefd, O_CLOEXEC) < 0) {
+    child->exec_fd = -1;
+    /* Our end is nonblocking; the child's end is closed by exec or written
+     * once, and the flag does not matter to it. */
+    if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0) {
         diag_set(dg, -errno, "pipe: %s", strerror(errno));
         return -errno;
     }
@@ -155,17 +167,8 @@ int proc_spawn(const struct proc_spawn_opts *o, struct proc_child *child, struct
         diag_set(dg, r, "clone: %s", strerror(-r));
         return r;
     }
-    if (wait_exec(pipefd[0], &e) < 0) {
-        close(pipefd[0]);
-        (void)waitpid(pid, NULL, 0);
-        if (pidfd >= 0)
-            close(pidfd);
-        diag_set(dg, -e.err, "%s '%s': %s", step_names[e.step],
-                 e.step == STEP_CHDIR ? o->cwd : o->argv[0], strerror(e.err));
-        return -e.err;
-    }
-    close(pipefd[0]);
     child->pid = pid;
     child->pidfd = pidfd;
+    child->exec_fd = pipefd[0];
     return 0;
 }

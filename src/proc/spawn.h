@@ -1,7 +1,8 @@
 /* proc/spawn.h — start one process: its own session and process group,
  * optionally born inside a cgroup (CLONE_INTO_CGROUP, so not even its first
- * instruction runs outside), with a pidfd from clone3. exec failures come back
- * through a close-on-exec pipe, so the caller knows the command really ran. */
+ * instruction runs outside), with a pidfd from clone3. Whether exec worked
+ * comes back later through a close-on-exec pipe, so the caller never waits for
+ * a child to exec and many children exec in parallel. */
 #ifndef CORRAL_PROC_SPAWN_H
 #define CORRAL_PROC_SPAWN_H
 
@@ -29,12 +30,19 @@ struct proc_spawn_opts {
 
 struct proc_child {
     pid_t pid;
-    int pidfd; /* O_CLOEXEC; owned by the caller */
+    int pidfd;   /* O_CLOEXEC; owned by the caller */
+    int exec_fd; /* O_CLOEXEC | O_NONBLOCK; readable once the child exec'd or failed */
 };
 
-/* Returns 0 with child filled once the child has exec'd. On failure returns
- * -errno and explains in dg (e.g. "exec 'pyhton3': No such file or
- * directory"); a child that failed before exec has already been reaped. */
+/* Returns 0 with child filled as soon as the child exists; -errno with dg
+ * filled if it could not be created. The caller watches exec_fd and calls
+ * proc_spawn_result() when it is readable, then closes it. */
 int proc_spawn(const struct proc_spawn_opts *o, struct proc_child *child, struct diag *dg);
+
+/* 0 when the child exec'd, -EAGAIN when it has not got that far yet, or the
+ * child's -errno with dg explaining the failed step (e.g. "exec 'pyhton3': No
+ * such file or directory"); such a child exits 127 and is reaped as usual.
+ * argv0 and cwd are only used in the message. */
+int proc_spawn_result(int exec_fd, const char *argv0, const char *cwd, struct diag *dg);
 
 #endif

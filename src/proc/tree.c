@@ -38,6 +38,7 @@ static void visit(struct scan *sc, pid_t pid)
     if (proc_stat_read(pid, &st) < 0 || st.state == 'Z')
         return;
     m.pid = pid;
+    m.pgid = st.pgid;
     m.start_ticks = st.start_ticks;
     m.state = st.state;
     sc->found++;

@@ -13,6 +13,7 @@
 
 struct proc_member {
     pid_t pid;
+    pid_t pgid;
     uint64_t start_ticks;
     char state;
 };

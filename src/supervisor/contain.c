@@ -135,6 +135,8 @@ static void cgroup_signal_members(struct service *svc, int sig)
         struct proc_stat st;
         struct proc_id id = {.pid = pids[i]};
         int fd;
+        if (pids[i] == svc->pid)
+            continue; /* signalled through its own pidfd already */
         if (proc_stat_read(pids[i], &st) < 0)
             continue;
         snprintf(id.boot_id, sizeof(id.boot_id), "%s", svc->sup->boot_id);
@@ -148,22 +150,23 @@ static void cgroup_signal_members(struct service *svc, int sig)
     }
 }
 
+/* Each process gets the stop signal once: a second SIGINT means "force quit"
+ * to many programs. Here the main process (through its pidfd) or the whole
+ * process group; the rest of the tree is swept once by the next check. */
 void contain_signal(struct service *svc, int sig)
 {
-    if (svc->pidfd >= 0)
-        (void)proc_pidfd_signal(svc->pidfd, sig);
-    /* The leader is our unreaped child, so its PID still names this group. */
-    if (svc->pid > 0)
-        (void)kill(-svc->pid, sig);
     if (svc->cg_fd >= 0) {
         if (sig == SIGKILL)
             (void)proc_cgroup_kill(svc->cg_fd);
-        else
-            cgroup_signal_members(svc, sig);
-        svc->term_swept = true;
+        else if (svc->pidfd >= 0)
+            (void)proc_pidfd_signal(svc->pidfd, sig);
+        return;
     }
-    /* Without a cgroup, tagged members outside the group are reached by the
-     * next contain_check() scan. */
+    /* The leader is our unreaped child, so its PID still names this group. */
+    if (svc->pid > 0) {
+        (void)kill(-svc->pid, sig);
+        svc->signalled_pgid = svc->pid;
+    }
 }
 
 static bool report_due(const struct service *svc, uint64_t now)
@@ -202,7 +205,7 @@ static void on_member(void *ctx, const char *service, const struct proc_member *
         emit_survivor(svc, m->pid);
     if (svc->kill_sent)
         (void)proc_member_signal(m, SIGKILL);
-    else if (!svc->term_swept)
+    else if (!svc->term_swept && m->pgid != svc->signalled_pgid)
         (void)proc_member_signal(m, svc->cfg->stop.signal);
 }
 
@@ -262,7 +265,9 @@ void contain_check(struct sup *s)
         struct service *svc = &s->svcs[i];
         if (svc->state != SVC_STOPPING)
             continue;
-        if (need_scan && svc->cg_fd < 0)
+        if (svc->cg_fd >= 0 && !svc->term_swept && !svc->kill_sent)
+            cgroup_signal_members(svc, svc->cfg->stop.signal);
+        if (svc->cg_fd >= 0 || need_scan)
             svc->term_swept = true;
         if (check_one(svc, sc.now))
             pending = true;

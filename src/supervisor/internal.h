@@ -31,9 +31,13 @@ struct service {
     bool want_stop;  /* stop once no dependant is alive */
     bool term_swept; /* stop signal sent to the tagged members found by a scan */
     bool kill_sent;
-    bool survivor; /* SIGKILL did not empty the tree in time */
-    pid_t pid;     /* main process while unreaped, else 0 */
+    bool survivor;    /* SIGKILL did not empty the tree in time */
+    bool exec_failed; /* reason holds why exec failed; the exit adds nothing */
+    pid_t pid;        /* main process while unreaped, else 0 */
     int pidfd;
+    int exec_fd; /* until the exec outcome is known, else -1 */
+    struct loop_watch *exec_watch;
+    pid_t signalled_pgid; /* group signalled with kill(-pgid) during this stop */
     int exit_code;
     int pipe[LOGS__COUNT];
     struct loop_watch *watch[LOGS__COUNT];
@@ -49,8 +53,7 @@ struct service {
     unsigned attempt;
     unsigned restarts;
     struct sup_window window;
-    char **envp; /* built at the first spawn */
-    gid_t *groups;
+    gid_t *groups; /* supplementary groups of cfg->user, at the first spawn */
     size_t n_groups;
     unsigned members; /* scratch: tree members seen by the current scan */
     char reason[SUP_REASON_MAX];
@@ -83,6 +86,8 @@ struct sup {
 
 /* sup.c */
 void svc_tree_empty(struct service *svc);
+void svc_exec_outcome(struct service *svc);
+void svc_exec_outcome(struct service *svc);
 void sup_want_check(struct sup *s, uint64_t delay_ms);
 void sup_emit(struct sup *s, enum sup_event_kind kind, const struct service *svc, pid_t pid,
               const char *text);
@@ -90,6 +95,10 @@ struct service *sup_by_name(struct sup *s, const char *name);
 
 /* run.c: environment, output pipes and the spawn of one run. */
 int run_spawn(struct service *svc, struct diag *dg);
+/* Stop watching for the exec outcome and close its fd. */
+void run_exec_done(struct service *svc);
+/* Stop watching for the exec outcome and close its fd. */
+void run_exec_done(struct service *svc);
 void run_close_pipes(struct service *svc);
 void run_free(struct service *svc);
 

@@ -33,51 +33,63 @@ static bool env_overridden(const struct cfg_service *c, const char *entry)
     return false;
 }
 
-static char *env_entry(const char *key, const char *value)
+/* The environment of one spawn: corral's own entries (borrowed, not copied)
+ * minus what the service overrides, then the service's env, then the identity
+ * tag that lets corral find the tree without a cgroup. Built per spawn and
+ * freed after it, so a thousand idle services hold no copies. */
+struct spawn_env {
+    char **envp;
+    char *own; /* one block for the service's own entries and the tag */
+};
+
+static size_t own_size(const struct service *svc)
 {
-    size_t n = strlen(key) + strlen(value) + 2;
-    char *e = malloc(n);
-    if (e)
-        snprintf(e, n, "%s=%s", key, value);
+    const struct cfg_service *c = svc->cfg;
+    size_t n =
+        sizeof("CORRAL_SERVICE=") + strlen(c->name) + sizeof("CORRAL_INSTANCE=") + SUP_INSTANCE_LEN;
+    for (size_t k = 0; k < c->n_env; k++)
+        n += strlen(c->env[k].key) + strlen(c->env[k].value) + 2;
+    return n;
+}
+
+static char *own_entry(char **cursor, const char *key, const char *value)
+{
+    char *e = *cursor;
+    *cursor += sprintf(e, "%s=%s", key, value) + 1;
     return e;
 }
 
-static void env_free(char **envp)
-{
-    if (!envp)
-        return;
-    for (char **p = envp; *p; p++)
-        free(*p);
-    free(envp);
-}
-
-/* corral's environment minus what the service overrides, then the service's
- * env, then the identity tag that lets corral find the tree without a cgroup. */
-static char **env_build(const struct service *svc)
+static int env_build(const struct service *svc, struct spawn_env *se)
 {
     const struct cfg_service *c = svc->cfg;
     size_t n = 0;
     size_t i = 0;
-    char **envp;
+    char *cursor;
     for (char **p = environ; *p; p++)
         n++;
-    envp = calloc(n + c->n_env + 3, sizeof(*envp));
-    if (!envp)
-        return NULL;
+    se->envp = malloc((n + c->n_env + 3) * sizeof(*se->envp));
+    se->own = malloc(own_size(svc));
+    if (!se->envp || !se->own) {
+        free(se->envp);
+        free(se->own);
+        return -ENOMEM;
+    }
+    cursor = se->own;
     for (char **p = environ; *p; p++)
-        if (!env_overridden(c, *p) && !(envp[i++] = strdup(*p)))
-            goto fail;
+        if (!env_overridden(c, *p))
+            se->envp[i++] = *p;
     for (size_t k = 0; k < c->n_env; k++)
-        if (!(envp[i++] = env_entry(c->env[k].key, c->env[k].value)))
-            goto fail;
-    if (!(envp[i++] = env_entry("CORRAL_SERVICE", c->name)))
-        goto fail;
-    if (!(envp[i++] = env_entry("CORRAL_INSTANCE", svc->sup->instance)))
-        goto fail;
-    return envp;
-fail:
-    env_free(envp);
-    return NULL;
+        se->envp[i++] = own_entry(&cursor, c->env[k].key, c->env[k].value);
+    se->envp[i++] = own_entry(&cursor, "CORRAL_SERVICE", c->name);
+    se->envp[i++] = own_entry(&cursor, "CORRAL_INSTANCE", svc->sup->instance);
+    se->envp[i] = NULL;
+    return 0;
+}
+
+static void env_free(struct spawn_env *se)
+{
+    free(se->envp);
+    free(se->own);
 }
 
 static int groups_build(struct service *svc, struct diag *dg)
@@ -105,8 +117,6 @@ static int groups_build(struct service *svc, struct diag *dg)
 
 void run_free(struct service *svc)
 {
-    env_free(svc->envp);
-    svc->envp = NULL;
     free(svc->groups);
     svc->groups = NULL;
     for (int st = 0; st < LOGS__COUNT; st++)
@@ -251,10 +261,6 @@ static int run_prepare(struct service *svc, struct diag *dg)
         for (int st = 0; st < LOGS__COUNT; st++)
             if (logs_linebuf_init(&svc->echo[st], LOGS_MAX_LINE) < 0)
                 return -ENOMEM;
-    if (!svc->envp && !(svc->envp = env_build(svc))) {
-        diag_set(dg, -ENOMEM, "out of memory building the environment");
-        return -ENOMEM;
-    }
     if (svc->cfg->user && !svc->groups && (r = groups_build(svc, dg)) < 0)
         return r;
     if ((r = contain_prepare(svc)) < 0) {
@@ -264,25 +270,44 @@ static int run_prepare(struct service *svc, struct diag *dg)
     return 0;
 }
 
+static void on_exec(struct loop *lp, int fd, uint32_t events, void *data)
+{
+    (void)lp;
+    (void)fd;
+    (void)events;
+    svc_exec_outcome(data);
+}
+
+void run_exec_done(struct service *svc)
+{
+    loop_watch_del(svc->sup->lp, svc->exec_watch);
+    svc->exec_watch = NULL;
+    if (svc->exec_fd >= 0)
+        close(svc->exec_fd);
+    svc->exec_fd = -1;
+}
+
 int run_spawn(struct service *svc, struct diag *dg)
 {
     const struct cfg_service *c = svc->cfg;
     int child_ends[LOGS__COUNT] = {-1, -1};
+    struct spawn_env se = {0};
     struct proc_spawn_opts o = {
         .argv = c->argv,
         .cwd = c->cwd,
         .set_ids = c->user && c->uid != geteuid(),
         .uid = c->uid,
         .gid = c->gid,
-        .cgroup_fd = svc->cg_fd,
         .nofile = &svc->sup->nofile,
     };
     struct proc_child child;
     int r = run_prepare(svc, dg);
+    if (r >= 0 && (r = env_build(svc, &se)) < 0)
+        diag_set(dg, r, "out of memory building the environment");
     if (r >= 0 && (r = pipes_open(svc, child_ends)) < 0)
         diag_set(dg, r, "pipe: %s", strerror(-r));
     if (r >= 0) {
-        o.envp = svc->envp;
+        o.envp = se.envp;
         o.groups = svc->groups;
         o.n_groups = svc->n_groups;
         o.cgroup_fd = svc->cg_fd;
@@ -290,6 +315,7 @@ int run_spawn(struct service *svc, struct diag *dg)
         o.stderr_fd = child_ends[LOGS_ERR];
         r = proc_spawn(&o, &child, dg);
     }
+    env_free(&se);
     for (int st = 0; st < LOGS__COUNT; st++)
         if (child_ends[st] >= 0)
             close(child_ends[st]);
@@ -299,5 +325,8 @@ int run_spawn(struct service *svc, struct diag *dg)
     }
     svc->pid = child.pid;
     svc->pidfd = child.pidfd;
+    svc->exec_fd = child.exec_fd;
+    svc->exec_watch = loop_watch_add(svc->sup->lp, child.exec_fd, EPOLLIN, on_exec, svc);
+    /* Without the watch the outcome is still read when the child is reaped. */
     return 0;
 }

@@ -3,6 +3,7 @@
  * only when the tree is empty. Every transition goes through set_state(). */
 #include "supervisor/sup.h"
 
+#include "proc/spawn.h"
 #include "supervisor/internal.h"
 
 #include <errno.h>
@@ -18,9 +19,9 @@
 #include <unistd.h>
 
 static const char *const state_names[SVC__COUNT] = {
-    [SVC_STOPPED] = "stopped", [SVC_WAITING] = "waiting",   [SVC_RUNNING] = "running",
-    [SVC_BACKOFF] = "backoff", [SVC_STOPPING] = "stopping", [SVC_COMPLETED] = "completed",
-    [SVC_EXITED] = "exited",   [SVC_FAILED] = "failed",
+    [SVC_STARTING] = "starting",   [SVC_STOPPED] = "stopped", [SVC_WAITING] = "waiting",
+    [SVC_RUNNING] = "running",     [SVC_BACKOFF] = "backoff", [SVC_STOPPING] = "stopping",
+    [SVC_COMPLETED] = "completed", [SVC_EXITED] = "exited",   [SVC_FAILED] = "failed",
 };
 
 const char *sup_state_name(enum svc_state st)
@@ -172,6 +173,7 @@ static void begin_stop(struct service *svc, enum after_stop after)
     svc->after = after;
     set_state(svc, SVC_STOPPING);
     svc->term_swept = false;
+    svc->signalled_pgid = 0;
     contain_signal(svc, svc->cfg->stop.signal);
     loop_timer_arm(s->lp, &svc->timer, svc->cfg->stop.timeout_ms);
     sup_want_check(s, 0);
@@ -210,9 +212,35 @@ static enum after_stop after_exit(struct service *svc, int code)
     return AFTER_EXITED;
 }
 
+/* The exec outcome is in (or the child is gone, which settles it too). */
+void svc_exec_outcome(struct service *svc)
+{
+    struct diag dg;
+    int r;
+    if (svc->exec_fd < 0)
+        return;
+    diag_clear(&dg);
+    r = proc_spawn_result(svc->exec_fd, svc->cfg->argv[0], svc->cfg->cwd, &dg);
+    if (r == -EAGAIN)
+        return;
+    run_exec_done(svc);
+    if (r < 0) {
+        /* The child exits 127 next; its exit reports this reason. */
+        snprintf(svc->reason, sizeof(svc->reason), "%s", dg.msg);
+        svc->exec_failed = true;
+        return;
+    }
+    if (svc->state == SVC_STARTING) {
+        set_state(svc, SVC_RUNNING);
+        sup_emit(svc->sup, SUP_EV_STARTED, svc, svc->pid, NULL);
+    }
+}
+
 static void on_main_exit(struct service *svc, int code)
 {
     uint64_t ran_ms = loop_now_ms() - svc->started_ms;
+    svc_exec_outcome(svc); /* a dead child has settled it: EOF or an error */
+    run_exec_done(svc);
     close(svc->pidfd);
     svc->pidfd = -1;
     svc->pid = 0;
@@ -225,7 +253,9 @@ static void on_main_exit(struct service *svc, int code)
         sup_want_check(svc->sup, 0);
         return;
     }
-    describe_exit(code, svc->reason, sizeof(svc->reason));
+    if (!svc->exec_failed)
+        describe_exit(code, svc->reason, sizeof(svc->reason));
+    svc->exec_failed = false;
     sup_emit(svc->sup, SUP_EV_EXITED, svc, 0, svc->reason);
     svc->after = after_exit(svc, code);
     if (contain_leftover(svc)) {
@@ -241,6 +271,7 @@ static void spawn_now(struct service *svc)
     struct diag dg;
     diag_clear(&dg);
     svc->started_ms = loop_now_ms();
+    svc->exec_failed = false;
     if (run_spawn(svc, &dg) < 0) {
         /* Nothing ran: treat it as a run that failed at once, so the restart
          * policy (and its give-up) applies exactly as to an exit. */
@@ -251,8 +282,7 @@ static void spawn_now(struct service *svc)
         svc_tree_empty(svc);
         return;
     }
-    set_state(svc, SVC_RUNNING);
-    sup_emit(svc->sup, SUP_EV_STARTED, svc, svc->pid, NULL);
+    set_state(svc, SVC_STARTING);
 }
 
 static void on_timer(struct loop *lp, void *data)
@@ -314,6 +344,7 @@ static bool dep_dead(const struct service *dep, enum cfg_dep_cond cond)
     case SVC_COMPLETED:
         return cond != CFG_DEP_COMPLETED && cond != CFG_DEP_STARTED;
     case SVC_WAITING:
+    case SVC_STARTING:
     case SVC_RUNNING:
     case SVC_BACKOFF:
     case SVC_STOPPING:
@@ -343,7 +374,7 @@ static bool has_live_dependant(const struct sup *s, size_t idx)
 {
     for (size_t i = 0; i < s->n; i++) {
         const struct service *o = &s->svcs[i];
-        if (o->state != SVC_RUNNING && o->state != SVC_STOPPING)
+        if (o->state != SVC_STARTING && o->state != SVC_RUNNING && o->state != SVC_STOPPING)
             continue;
         for (size_t d = 0; d < o->cfg->n_deps; d++)
             if (o->cfg->deps[d].index == idx)
@@ -363,6 +394,7 @@ static void try_stop(struct service *svc, size_t idx)
         set_state(svc, SVC_STOPPED);
         sup_emit(s, SUP_EV_STOPPED, svc, 0, NULL);
         return;
+    case SVC_STARTING:
     case SVC_RUNNING:
         if (has_live_dependant(s, idx))
             return;
@@ -476,6 +508,7 @@ static int services_init(struct sup *s)
         svc->sup = s;
         svc->cfg = &s->m->services[i];
         svc->pidfd = -1;
+        svc->exec_fd = -1;
         svc->cg_fd = -1;
         svc->cg_wd = -1;
         svc->pipe[LOGS_OUT] = svc->pipe[LOGS_ERR] = -1;
@@ -529,6 +562,7 @@ void sup_free(struct sup *s)
         struct service *svc = &s->svcs[i];
         loop_timer_disarm(s->lp, &svc->timer);
         run_close_pipes(svc);
+        run_exec_done(svc);
         if (svc->pidfd >= 0)
             close(svc->pidfd);
         sup_window_free(&svc->window);
@@ -600,7 +634,7 @@ void sup_kill_all(struct sup *s)
     for (size_t i = 0; i < s->n; i++) {
         struct service *svc = &s->svcs[i];
         svc->want_stop = true;
-        if (svc->state == SVC_RUNNING) {
+        if (svc->state == SVC_RUNNING || svc->state == SVC_STARTING) {
             svc->after = AFTER_STOPPED;
             set_state(svc, SVC_STOPPING);
         }
@@ -616,7 +650,8 @@ bool sup_settled(const struct sup *s)
 {
     for (size_t i = 0; i < s->n; i++) {
         enum svc_state st = s->svcs[i].state;
-        if (st == SVC_WAITING || st == SVC_RUNNING || st == SVC_BACKOFF || st == SVC_STOPPING)
+        if (st == SVC_WAITING || st == SVC_STARTING || st == SVC_RUNNING || st == SVC_BACKOFF ||
+            st == SVC_STOPPING)
             return false;
     }
     return true;

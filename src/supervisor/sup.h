@@ -1,11 +1,12 @@
 /* supervisor/sup.h — the supervisor: one struct service per configured entry,
  * each driven by a small state machine:
  *
- *   STOPPED ─start→ WAITING ─deps met→ RUNNING ─exit→ (tree empty?) ─┬→ BACKOFF ─timer→ RUNNING
- *                                        │                           ├→ COMPLETED (oneshot, 0)
- *                                        └─stop→ STOPPING ─empty→    ├→ EXITED (no restart)
- *                                                                    ├→ FAILED (gave up / oneshot)
- *                                                                    └→ STOPPED
+ *   STOPPED ─start→ WAITING ─deps met→ STARTING ─exec'd→ RUNNING ─exit→ (tree empty?) ─┐
+ *                                          (STARTING and RUNNING ─stop→ STOPPING ─empty→) │
+ *     ┌───────────────────────────────────────────────────────────────────────────────────┘
+ *     ├→ BACKOFF ─timer→ STARTING        ├→ EXITED (no restart)
+ *     ├→ COMPLETED (oneshot, exit 0)     ├→ FAILED (gave up, oneshot failed, dependency)
+ *     └→ STOPPED
  *
  * A service whose main process exits while other processes of its tree live
  * passes through STOPPING first: nothing is restarted or declared done until
@@ -26,6 +27,7 @@
 enum svc_state {
     SVC_STOPPED,
     SVC_WAITING,
+    SVC_STARTING, /* spawned; exec not yet confirmed */
     SVC_RUNNING,
     SVC_BACKOFF,
     SVC_STOPPING,
