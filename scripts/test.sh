@@ -6,20 +6,21 @@ set -eu
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh
 
-build() { # dir, then meson options
+build() { # dir, compiler, then meson options
     dir=$1
-    shift
+    cc=$2
+    shift 2
     if [ ! -f "$dir/build.ninja" ]; then
         rm -rf "$dir"
-        meson setup "$dir" "$@" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; exit 1; }
+        CC=$cc meson setup "$dir" "$@" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; exit 1; }
         rm -f "$dir.setup.log"
     fi
     ninja -C "$dir" >"$dir.ninja.log" 2>&1 || { cat "$dir.ninja.log"; exit 1; }
     rm -f "$dir.ninja.log"
 }
-build build
-CC=clang build build-clang
-build build-san -Db_sanitize=address,undefined -Db_lundef=false
+build build gcc
+build build-clang clang
+build build-san gcc -Db_sanitize=address,undefined -Db_lundef=false
 
 unit_pass=0
 unit_fail=0
@@ -37,8 +38,25 @@ for dir in build build-clang build-san; do
 done
 echo "unit test programs: $unit_pass passed, $unit_fail failed"
 
+# A short libFuzzer run over the config parser: any input gives a model or an
+# error, never a crash, a hang or a leak.
+build build-fuzz clang -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
+    -Dtests=disabled
+corpus=$(mktemp -d)
+cp tests/fuzz/corpus/config/* "$corpus"/
+if ./build-fuzz/fuzz_config -max_total_time=20 -max_len=4096 -print_final_stats=0 \
+    "$corpus" >"$corpus.log" 2>&1; then
+    echo "fuzz_config: $(grep -Eo 'Done [0-9]+ runs' "$corpus.log"), 0 crashes"
+    fuzz_fail=0
+else
+    tail -40 "$corpus.log"
+    echo "fuzz_config: FAILED"
+    fuzz_fail=1
+fi
+rm -rf "$corpus" "$corpus.log"
+
 status=0
-[ "$unit_fail" = 0 ] || status=1
+[ "$unit_fail" = 0 ] && [ "$fuzz_fail" = 0 ] || status=1
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=98
 for dir in build build-san; do

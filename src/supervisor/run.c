@@ -218,8 +218,9 @@ void run_close_pipes(struct service *svc)
     for (int st = 0; st < LOGS__COUNT; st++) {
         if (svc->pipe[st] < 0)
             continue;
-        /* Every writer is gone once the tree is empty; take what is left. */
-        (void)pipe_drain(svc, st, SIZE_MAX);
+        /* Every writer of the tree is gone; take what is left, bounded in
+         * case something that escaped the tree still holds the pipe. */
+        (void)pipe_drain(svc, st, 4 * READ_BUDGET);
         pipe_close(svc, st);
     }
 }
