@@ -36,9 +36,10 @@ struct up {
 
 static const char *colour_of(const struct up *u, const char *service)
 {
-    long idx = service ? cfg_find(u->m, service) : -1;
+    long idx;
     if (!u->colour)
         return "";
+    idx = service ? cfg_find(u->m, service) : -1;
     if (idx < 0)
         return "\033[1m";
     return colours[(size_t)idx % N_COLOURS];

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/close_range.h>
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
@@ -45,19 +46,14 @@ static void child_reset_signals(void)
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
-static int child_stdio(const struct proc_spawn_opts *o)
+static int child_stdio(const struct proc_spawner *sp, const struct proc_spawn_opts *o)
 {
-    int null = open("/dev/null", O_RDWR);
-    if (null < 0)
+    if (dup2(sp->devnull, 0) < 0)
         return -1;
-    if (dup2(null, 0) < 0)
+    if (dup2(o->stdout_fd >= 0 ? sp->slot[SLOT_OUT] : sp->devnull, 1) < 0)
         return -1;
-    if (dup2(o->stdout_fd >= 0 ? o->stdout_fd : null, 1) < 0)
+    if (dup2(o->stderr_fd >= 0 ? sp->slot[SLOT_ERR] : sp->devnull, 2) < 0)
         return -1;
-    if (dup2(o->stderr_fd >= 0 ? o->stderr_fd : null, 2) < 0)
-        return -1;
-    if (null > 2)
-        close(null);
     return 0;
 }
 
@@ -70,20 +66,36 @@ static int child_ids(const struct proc_spawn_opts *o)
     return setuid(o->uid);
 }
 
-static void __attribute__((noreturn))
-child_run(const struct proc_spawn_opts *o, int errfd, bool join_cgroup)
+/* The fd table is still ours (CLONE_FILES): take a private copy of only the
+ * fds up to the slots. Copying, then closing at exec, corral's thousands of
+ * fds in every child made starting N services cost O(N^2). */
+static int child_own_fds(const struct proc_spawner *sp)
 {
+    if (syscall(SYS_close_range, sp->max_slot + 1, ~0U, CLOSE_RANGE_UNSHARE) == 0)
+        return 0;
+    return unshare(CLONE_FILES); /* before 5.9: a full copy, closed at exec */
+}
+
+struct child_args {
+    const struct proc_spawner *sp;
+    const struct proc_spawn_opts *o;
+    bool shared_files;
+};
+
+static void __attribute__((noreturn)) child_run(const struct child_args *ca)
+{
+    const struct proc_spawn_opts *o = ca->o;
+    int errfd = ca->sp->slot[SLOT_EXEC];
+    /* Nothing before this may touch the fd table: it is still corral's. */
+    if (ca->shared_files && child_own_fds(ca->sp) < 0)
+        child_fail(errfd, STEP_STDIO);
     child_reset_signals();
     if (setsid() < 0)
         child_fail(errfd, STEP_SETSID);
-    if (child_stdio(o) < 0)
+    if (child_stdio(ca->sp, o) < 0)
         child_fail(errfd, STEP_STDIO);
-    if (join_cgroup) {
-        int fd = openat(o->cgroup_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
-        if (fd < 0 || write(fd, "0", 1) != 1)
-            child_fail(errfd, STEP_CGROUP);
-        close(fd);
-    }
+    if (o->cgroup_fd >= 0 && write(ca->sp->slot[SLOT_CGROUP], "0", 1) != 1)
+        child_fail(errfd, STEP_CGROUP);
     if (o->cwd && chdir(o->cwd) < 0)
         child_fail(errfd, STEP_CHDIR);
     if (o->nofile)
@@ -95,29 +107,95 @@ child_run(const struct proc_spawn_opts *o, int errfd, bool join_cgroup)
     _exit(127);
 }
 
-/* clone3 straight into the cgroup; fall back to fork + pidfd_open (and the
- * child joining the cgroup itself) on kernels without it. */
-static pid_t do_clone(const struct proc_spawn_opts *o, int *pidfd, bool *join_cgroup)
+static int child_entry(void *arg)
 {
-    struct clone_args args;
+    child_run(arg);
+}
+
+/* Like posix_spawn: the child shares our memory and fd table, so there are no
+ * page tables or fds to copy and no copy-on-write faults in corral afterwards,
+ * and we are suspended until it has exec'd or failed; so it may run on a stack
+ * in our frame, and the slots stay put until it has its own fds. It joins its
+ * cgroup itself before exec. Without CLONE_PIDFD (before 5.2): fork +
+ * pidfd_open, safe because the child cannot be reaped in between. */
+static pid_t do_clone(struct child_args *ca, int *pidfd)
+{
+    char stack[64 * 1024] __attribute__((aligned(16)));
     pid_t pid;
-    memset(&args, 0, sizeof(args));
-    args.flags = CLONE_PIDFD | (o->cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0);
-    args.pidfd = (uint64_t)(uintptr_t)pidfd;
-    args.exit_signal = SIGCHLD;
-    args.cgroup = o->cgroup_fd >= 0 ? (uint64_t)o->cgroup_fd : 0;
-    *join_cgroup = false;
-    pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
-    if (pid >= 0 || (errno != ENOSYS && errno != E2BIG && errno != EINVAL))
+    ca->shared_files = true;
+    pid = clone(child_entry, stack + sizeof(stack),
+                CLONE_VM | CLONE_VFORK | CLONE_FILES | CLONE_PIDFD | SIGCHLD, ca, pidfd);
+    if (pid >= 0 || errno != EINVAL)
         return pid;
-    *join_cgroup = o->cgroup_fd >= 0;
+    ca->shared_files = false;
     pid = fork();
+    if (pid == 0)
+        child_run(ca);
     if (pid > 0) {
         *pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
         if (*pidfd < 0)
             *pidfd = -1;
     }
     return pid;
+}
+
+int proc_spawner_init(struct proc_spawner *sp)
+{
+    sp->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    sp->max_slot = sp->devnull;
+    for (int i = 0; i < SLOT__COUNT; i++) {
+        sp->slot[i] = sp->devnull < 0 ? -1 : fcntl(sp->devnull, F_DUPFD_CLOEXEC, 0);
+        if (sp->slot[i] > sp->max_slot)
+            sp->max_slot = sp->slot[i];
+    }
+    for (int i = 0; i < SLOT__COUNT; i++)
+        if (sp->slot[i] < 0) {
+            int r = -errno;
+            proc_spawner_close(sp);
+            return r;
+        }
+    return 0;
+}
+
+void proc_spawner_close(struct proc_spawner *sp)
+{
+    for (int i = 0; i < SLOT__COUNT; i++) {
+        if (sp->slot[i] >= 0)
+            close(sp->slot[i]);
+        sp->slot[i] = -1;
+    }
+    if (sp->devnull >= 0)
+        close(sp->devnull);
+    sp->devnull = -1;
+}
+
+/* Put fd (or /dev/null) into a slot. Close-on-exec stays on: the child
+ * dup2()s what it needs onto 0, 1 and 2. */
+static int slot_fill(const struct proc_spawner *sp, int slot, int fd)
+{
+    return dup3(fd >= 0 ? fd : sp->devnull, sp->slot[slot], O_CLOEXEC) < 0 ? -errno : 0;
+}
+
+/* The cgroup's procs file, which the child writes "0" to, joining it. */
+static int slot_cgroup(const struct proc_spawner *sp, int cgroup_fd)
+{
+    int fd;
+    int r;
+    if (cgroup_fd < 0)
+        return 0;
+    fd = openat(cgroup_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    r = slot_fill(sp, SLOT_CGROUP, fd);
+    close(fd);
+    return r;
+}
+
+static void slots_clear(const struct proc_spawner *sp)
+{
+    /* Our references to the pipe ends must go, or their readers never see EOF. */
+    for (int i = 0; i < SLOT__COUNT; i++)
+        (void)slot_fill(sp, i, -1);
 }
 
 int proc_spawn_result(int exec_fd, const char *argv0, const char *cwd, struct diag *dg)
@@ -140,12 +218,14 @@ int proc_spawn_result(int exec_fd, const char *argv0, const char *cwd, struct di
     return -e.err;
 }
 
-int proc_spawn(const struct proc_spawn_opts *o, struct proc_child *child, struct diag *dg)
+int proc_spawn(const struct proc_spawner *sp, const struct proc_spawn_opts *o,
+               struct proc_child *child, struct diag *dg)
 {
+    struct child_args ca = {.sp = sp, .o = o};
     int pipefd[2];
     int pidfd = -1;
-    bool join_cgroup;
     pid_t pid;
+    int r;
     child->pid = 0;
     child->pidfd = -1;
     child->exec_fd = -1;
@@ -155,20 +235,27 @@ int proc_spawn(const struct proc_spawn_opts *o, struct proc_child *child, struct
         diag_set(dg, -errno, "pipe: %s", strerror(errno));
         return -errno;
     }
-    pid = do_clone(o, &pidfd, &join_cgroup);
-    if (pid == 0) {
-        close(pipefd[0]);
-        child_run(o, pipefd[1], join_cgroup);
+    if ((r = slot_fill(sp, SLOT_OUT, o->stdout_fd)) < 0 ||
+        (r = slot_fill(sp, SLOT_ERR, o->stderr_fd)) < 0 ||
+        (r = slot_fill(sp, SLOT_EXEC, pipefd[1])) < 0 || (r = slot_cgroup(sp, o->cgroup_fd)) < 0) {
+        diag_set(dg, r, "spawn set-up: %s", strerror(-r));
+        goto fail;
     }
-    close(pipefd[1]);
+    pid = do_clone(&ca, &pidfd);
     if (pid < 0) {
-        int r = -errno;
-        close(pipefd[0]);
+        r = -errno;
         diag_set(dg, r, "clone: %s", strerror(-r));
-        return r;
+        goto fail;
     }
+    slots_clear(sp);
+    close(pipefd[1]);
     child->pid = pid;
     child->pidfd = pidfd;
     child->exec_fd = pipefd[0];
     return 0;
+fail:
+    slots_clear(sp);
+    close(pipefd[0]);
+    close(pipefd[1]);
+    return r;
 }

@@ -1,8 +1,9 @@
 /* proc/spawn.h — start one process: its own session and process group,
  * optionally born inside a cgroup (CLONE_INTO_CGROUP, so not even its first
- * instruction runs outside), with a pidfd from clone3. Whether exec worked
- * comes back later through a close-on-exec pipe, so the caller never waits for
- * a child to exec and many children exec in parallel. */
+ * instruction runs outside), with a pidfd from clone3. Like posix_spawn the
+ * child borrows our fd table until it has a small private one, so a spawn
+ * costs the same with ten services or ten thousand open fds. Whether exec
+ * worked comes back through a close-on-exec pipe that the caller watches. */
 #ifndef CORRAL_PROC_SPAWN_H
 #define CORRAL_PROC_SPAWN_H
 
@@ -28,16 +29,33 @@ struct proc_spawn_opts {
     const struct rlimit *nofile; /* restored in the child; NULL: inherit */
 };
 
+/* A few low fds reserved at start-up. Each spawn places the child's stdout,
+ * stderr and exec-status ends there, and the child, which shares our fd table
+ * until then, keeps a private copy of only the fds up to the highest slot. */
+enum proc_slot { SLOT_OUT, SLOT_ERR, SLOT_EXEC, SLOT_CGROUP, SLOT__COUNT };
+
+struct proc_spawner {
+    int devnull;
+    int slot[SLOT__COUNT];
+    int max_slot;
+};
+
+/* Call early, while low fd numbers are free. Returns 0 or -errno. */
+int proc_spawner_init(struct proc_spawner *sp);
+void proc_spawner_close(struct proc_spawner *sp);
+
 struct proc_child {
     pid_t pid;
     int pidfd;   /* O_CLOEXEC; owned by the caller */
     int exec_fd; /* O_CLOEXEC | O_NONBLOCK; readable once the child exec'd or failed */
 };
 
-/* Returns 0 with child filled as soon as the child exists; -errno with dg
+/* Returns 0 with child filled once the child has exec'd or failed (the call
+ * is suspended meanwhile, as with vfork); -errno with dg
  * filled if it could not be created. The caller watches exec_fd and calls
  * proc_spawn_result() when it is readable, then closes it. */
-int proc_spawn(const struct proc_spawn_opts *o, struct proc_child *child, struct diag *dg);
+int proc_spawn(const struct proc_spawner *sp, const struct proc_spawn_opts *o,
+               struct proc_child *child, struct diag *dg);
 
 /* 0 when the child exec'd, -EAGAIN when it has not got that far yet, or the
  * child's -errno with dg explaining the failed step (e.g. "exec 'pyhton3': No

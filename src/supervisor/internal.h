@@ -4,6 +4,7 @@
 #define CORRAL_SUPERVISOR_INTERNAL_H
 
 #include "proc/ident.h"
+#include "proc/spawn.h"
 #include "supervisor/policy.h"
 #include "supervisor/sup.h"
 
@@ -81,6 +82,7 @@ struct sup {
     bool any_failed;
     bool any_survivor;
     struct rlimit nofile; /* corral's original limit, restored in children */
+    struct proc_spawner spawner;
     uint32_t rng;
 };
 

@@ -314,7 +314,7 @@ int run_spawn(struct service *svc, struct diag *dg)
         o.cgroup_fd = svc->cg_fd;
         o.stdout_fd = child_ends[LOGS_OUT];
         o.stderr_fd = child_ends[LOGS_ERR];
-        r = proc_spawn(&o, &child, dg);
+        r = proc_spawn(&svc->sup->spawner, &o, &child, dg);
     }
     env_free(&se);
     for (int st = 0; st < LOGS__COUNT; st++)

@@ -533,6 +533,12 @@ struct sup *sup_new(struct loop *lp, const struct cfg_model *m, const struct sup
     s->logs_fd = -1;
     s->cg_base_fd = -1;
     s->inotify_fd = -1;
+    /* First, while low fd numbers are still free: the spawn slots. */
+    if (proc_spawner_init(&s->spawner) < 0) {
+        diag_set(dg, -errno, "cannot reserve spawn fds: %s", strerror(errno));
+        free(s);
+        return NULL;
+    }
     loop_timer_init(&s->kick, advance, s);
     loop_timer_init(&s->check, on_check, s);
     if (services_init(s) < 0) {
@@ -569,6 +575,7 @@ void sup_free(struct sup *s)
         run_free(svc);
     }
     contain_cleanup(s);
+    proc_spawner_close(&s->spawner);
     loop_timer_disarm(s->lp, &s->kick);
     loop_timer_disarm(s->lp, &s->check);
     if (s->logs_fd >= 0)
