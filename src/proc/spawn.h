@@ -1,9 +1,9 @@
-/* proc/spawn.h — start one process: its own session and process group,
- * optionally born inside a cgroup (CLONE_INTO_CGROUP, so not even its first
- * instruction runs outside), with a pidfd from clone3. Like posix_spawn the
- * child borrows our fd table until it has a small private one, so a spawn
- * costs the same with ten services or ten thousand open fds. Whether exec
- * worked comes back through a close-on-exec pipe that the caller watches. */
+/* proc/spawn.h — start one process: its own session and process group, in its
+ * cgroup before exec, with a pidfd from clone(CLONE_PIDFD). Like posix_spawn
+ * the child borrows our memory and fd table until it has a small private fd
+ * table, so a spawn costs the same with ten services or ten thousand open
+ * fds. Whether exec worked comes back through a close-on-exec pipe that the
+ * caller watches. */
 #ifndef CORRAL_PROC_SPAWN_H
 #define CORRAL_PROC_SPAWN_H
 
