@@ -22,8 +22,8 @@ int proc_cgroup_mount_parse(const char *mountinfo, char *out, size_t size);
 /* The "0::/path" entry from /proc/PID/cgroup text. Pure. */
 int proc_cgroup_self_parse(const char *text, char *out, size_t size);
 
-/* mkdir parent/name (an existing one is reused) and return an O_PATH-free
- * directory fd usable with CLONE_INTO_CGROUP, or -errno. */
+/* mkdir parent/name (an existing one is reused) and return a directory fd,
+ * or -errno. */
 int proc_cgroup_make(int parent_fd, const char *name);
 
 /* Write "1" to cgroup.kill: SIGKILL to every process in the cgroup, atomically
