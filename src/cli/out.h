@@ -21,7 +21,7 @@ struct out *out_new(struct loop *lp, int fd);
 
 void out_write(struct out *o, const char *buf, size_t len);
 void out_printf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void out_vprintf(struct out *o, const char *fmt, va_list ap);
+void out_vprintf(struct out *o, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 /* At exit: write what is buffered, waiting at most timeout_ms for the reader. */
 void out_drain(struct out *o, int timeout_ms);
