@@ -32,7 +32,7 @@ static void print_containment(const struct cfg_model *m)
         printf("containment: pgroup (set in config)\n");
         return;
     }
-    if (proc_cgroup_detect(dir, sizeof(dir), &dg) >= 0)
+    if (proc_cgroup_detect(dir, sizeof(dir), NULL, &dg) >= 0)
         printf("containment: cgroup (cgroup v2 at %s)\n", dir);
     else if (m->containment == CFG_CONTAIN_CGROUP)
         printf("containment: cgroup asked for, but unavailable: %s\n", dg.msg);

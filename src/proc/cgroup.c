@@ -55,7 +55,7 @@ static int read_path(const char *path, char *buf, size_t size)
     return proc_read_at(AT_FDCWD, path, buf, size);
 }
 
-int proc_cgroup_detect(char *dir, size_t size, struct diag *dg)
+int proc_cgroup_detect(char *dir, size_t size, size_t *mount_len, struct diag *dg)
 {
     enum { MOUNTINFO_MAX = 1 << 18 };
     char self[PATH_MAX];
@@ -75,6 +75,8 @@ int proc_cgroup_detect(char *dir, size_t size, struct diag *dg)
         diag_set(dg, -ENOENT, "corral is not in a cgroup v2 hierarchy (/proc/self/cgroup)");
         return -ENOENT;
     }
+    if (mount_len)
+        *mount_len = strlen(mnt);
     if ((size_t)snprintf(dir, size, "%s%s", mnt, strcmp(self, "/") == 0 ? "" : self) >= size) {
         diag_set(dg, -ENAMETOOLONG, "cgroup path too long");
         return -ENAMETOOLONG;

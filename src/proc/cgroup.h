@@ -14,8 +14,10 @@
 /* Find corral's own cgroup v2 directory (from /proc/self/cgroup's "0::" line
  * and the cgroup2 mount in /proc/self/mountinfo, which a hybrid host puts at
  * /sys/fs/cgroup/unified) and check it can hold child cgroups. Returns 0 and
- * fills dir, or -errno and explains why in dg. */
-int proc_cgroup_detect(char *dir, size_t size, struct diag *dg);
+ * fills dir, and mount_len (may be NULL) with the length of its mount-point
+ * prefix: dir + mount_len is the path /proc/PID/cgroup shows. Else -errno
+ * with the reason in dg. */
+int proc_cgroup_detect(char *dir, size_t size, size_t *mount_len, struct diag *dg);
 
 /* The cgroup2 mount point from mountinfo text, or "" when there is none. Pure. */
 int proc_cgroup_mount_parse(const char *mountinfo, char *out, size_t size);

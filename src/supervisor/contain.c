@@ -59,7 +59,7 @@ int contain_init(struct sup *s, struct diag *dg)
         return 0;
     }
     diag_clear(&why);
-    r = proc_cgroup_detect(own, sizeof(own), &why);
+    r = proc_cgroup_detect(own, sizeof(own), &s->cg_mount_len, &why);
     if (r >= 0) {
         if ((size_t)snprintf(s->cg_base, sizeof(s->cg_base), "%s/corral-%s", own, s->instance) >=
             sizeof(s->cg_base))
@@ -126,11 +126,11 @@ static void cgroup_signal_members(struct service *svc, int sig)
 {
     pid_t pids[CG_PIDS_MAX];
     char rel[PATH_MAX];
-    const char *mnt_rel = strstr(svc->sup->cg_base, "/corral-");
     int n = proc_cgroup_pids(svc->cg_fd, pids, CG_PIDS_MAX);
-    if (!mnt_rel || n <= 0)
+    if (n <= 0)
         return;
-    snprintf(rel, sizeof(rel), "%s/%s", mnt_rel, svc->cfg->name);
+    /* As /proc/PID/cgroup names it: below the mount point, not below "/". */
+    snprintf(rel, sizeof(rel), "%s/%s", svc->sup->cg_base + svc->sup->cg_mount_len, svc->cfg->name);
     for (int i = 0; i < n; i++) {
         struct proc_stat st;
         struct proc_id id = {.pid = pids[i]};

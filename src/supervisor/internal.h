@@ -74,6 +74,7 @@ struct sup {
     int inotify_fd; /* cgroup.events changes: a tree emptied */
     struct loop_watch *inotify_watch;
     char cg_base[PATH_MAX]; /* absolute directory of corral's subtree */
+    size_t cg_mount_len;    /* cg_base + this = the path /proc/PID/cgroup shows */
     char contain_why[512];
     int logs_fd;
     struct loop_timer kick;  /* runs advance() after state changes */

@@ -106,3 +106,64 @@ def test_many_services_start_and_stop_without_survivors(corral, mode):
     assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in members)
     assert c.tagged() == {}
     assert c.zombies_under_corral() == []
+
+
+def test_stop_signal_reaches_the_tree_when_corral_runs_in_a_nested_cgroup(tmp_path):
+    """/proc/PID/cgroup paths are relative to the cgroup2 mount: a corral that is
+    not in the root cgroup must still recognise its members and TERM them, not
+    leave them to the SIGKILL after the timeout."""
+    import os
+    import subprocess
+
+    from conftest import CORRAL, tagged
+
+    mount = None
+    for line in open("/proc/self/mountinfo"):
+        if " - cgroup2 " in line:
+            mount = line.split()[4]
+            break
+    if mount is None:
+        pytest.skip("no cgroup v2 hierarchy")
+    nest = os.path.join(mount, f"nested-test-{os.getpid()}")
+    try:
+        os.mkdir(nest)
+    except OSError as e:
+        pytest.skip(f"cgroup v2 not writable: {e}")
+    (tmp_path / "corral.yaml").write_text("""
+containment: cgroup
+services:
+  d:
+    shell: true
+    command: |
+      setsid sh -c 'trap "echo TERM > got; exit 0" TERM; while true; do sleep 0.05; done' &
+      exec sleep 1000
+    stop: {timeout: 30s}
+""")
+    out = open(tmp_path / "out", "wb")
+    p = subprocess.Popen(["sh", "-c", f'echo $$ > {nest}/cgroup.procs && exec "$0" "$@"', CORRAL,
+                          "up", "--no-color", "-f", str(tmp_path / "corral.yaml")],
+                         stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
+    inst = None
+    try:
+        wait_for(lambda: "d started" in (tmp_path / "out").read_text(), what="d started")
+        inst = (tmp_path / "out").read_text().split("instance ")[1][:16]
+        wait_for(lambda: len(tagged(inst).get("d", [])) >= 2, what="daemon running")
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(20) == 0  # long before the 30 s timeout: TERM reached the daemon
+        assert (tmp_path / "got").read_text().strip() == "TERM"
+        assert tagged(inst) == {}
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        if inst:
+            for procs in tagged(inst).values():
+                for q in procs:
+                    q.kill()
+        out.close()
+        # Empty cgroups only: a corral killed above may have left its subtree.
+        for root, dirs, _ in sorted(os.walk(nest), key=lambda w: -len(w[0])):
+            try:
+                os.rmdir(root)
+            except OSError:
+                pass
