@@ -5,13 +5,13 @@
 #ifndef CORRAL_LOGS_LOGS_H
 #define CORRAL_LOGS_LOGS_H
 
+#include "config/config.h"
+#include "util/diag.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
-
-#include "config/config.h"
-#include "util/diag.h"
 
 #define LOGS_MAX_LINE 16384 /* longer lines are cut into pieces of this size */
 

@@ -1,10 +1,10 @@
 /* fuzz_config.c — libFuzzer target: any bytes as corral.yaml must give a model
  * or a diag with a message, never a crash, a hang or a leak. */
+#include "config/config.h"
+
 #include <assert.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "config/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
