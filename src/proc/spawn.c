@@ -120,7 +120,8 @@ static int child_entry(void *arg)
  * pidfd_open, safe because the child cannot be reaped in between. */
 static pid_t do_clone(struct child_args *ca, int *pidfd)
 {
-    char stack[64 * 1024] __attribute__((aligned(16)));
+    /* execvpe keeps a PATH candidate and, for scripts, a new argv on it. */
+    char stack[256 * 1024] __attribute__((aligned(16)));
     pid_t pid;
     ca->shared_files = true;
     pid = clone(child_entry, stack + sizeof(stack),
