@@ -87,9 +87,6 @@ static void on_event(void *ctx, const struct sup_event *ev)
     struct up *u = ctx;
     const char *n = ev->service;
     switch (ev->kind) {
-    case SUP_EV_INFO:
-        say(u, "%s", ev->text);
-        break;
     case SUP_EV_STARTED:
         say(u, "%s started (pid %d)", n, (int)ev->pid);
         break;

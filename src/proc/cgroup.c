@@ -50,11 +50,6 @@ int proc_cgroup_self_parse(const char *text, char *out, size_t size)
     return -ENOENT;
 }
 
-static int read_path(const char *path, char *buf, size_t size)
-{
-    return proc_read_at(AT_FDCWD, path, buf, size);
-}
-
 int proc_cgroup_detect(char *dir, size_t size, size_t *mount_len, struct diag *dg)
 {
     enum { MOUNTINFO_MAX = 1 << 18 };
@@ -62,7 +57,8 @@ int proc_cgroup_detect(char *dir, size_t size, size_t *mount_len, struct diag *d
     char mnt[PATH_MAX];
     char text[4096];
     char *mountinfo = malloc(MOUNTINFO_MAX);
-    int r = mountinfo ? read_path("/proc/self/mountinfo", mountinfo, MOUNTINFO_MAX) : -ENOMEM;
+    int r = mountinfo ? proc_read_at(AT_FDCWD, "/proc/self/mountinfo", mountinfo, MOUNTINFO_MAX)
+                      : -ENOMEM;
     if (r >= 0)
         r = proc_cgroup_mount_parse(mountinfo, mnt, sizeof(mnt));
     free(mountinfo);
@@ -70,7 +66,7 @@ int proc_cgroup_detect(char *dir, size_t size, size_t *mount_len, struct diag *d
         diag_set(dg, -ENOENT, "no cgroup v2 hierarchy is mounted");
         return -ENOENT;
     }
-    r = read_path("/proc/self/cgroup", text, sizeof(text));
+    r = proc_read_at(AT_FDCWD, "/proc/self/cgroup", text, sizeof(text));
     if (r < 0 || proc_cgroup_self_parse(text, self, sizeof(self)) < 0) {
         diag_set(dg, -ENOENT, "corral is not in a cgroup v2 hierarchy (/proc/self/cgroup)");
         return -ENOENT;
@@ -151,7 +147,7 @@ bool proc_cgroup_contains(pid_t pid, const char *rel_path)
     char text[4096];
     char self[PATH_MAX];
     snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
-    if (read_path(path, text, sizeof(text)) < 0)
+    if (proc_read_at(AT_FDCWD, path, text, sizeof(text)) < 0)
         return false;
     if (proc_cgroup_self_parse(text, self, sizeof(self)) < 0)
         return false;

@@ -37,11 +37,6 @@ int proc_read_at(int dirfd, const char *path, char *buf, size_t size)
     return n < 0 ? (int)n : (int)got;
 }
 
-static int read_small(const char *path, char *buf, size_t size)
-{
-    return proc_read_at(AT_FDCWD, path, buf, size);
-}
-
 static int parse_field(const char *p, int field, struct proc_stat *st)
 {
     char *end;
@@ -107,7 +102,7 @@ int proc_stat_read(pid_t pid, struct proc_stat *out)
     char buf[1024];
     int n;
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    n = read_small(path, buf, sizeof(buf));
+    n = proc_read_at(AT_FDCWD, path, buf, sizeof(buf));
     if (n < 0)
         return n == -ENOENT ? -ESRCH : n;
     return proc_stat_parse(buf, (size_t)n, out);
@@ -116,7 +111,7 @@ int proc_stat_read(pid_t pid, struct proc_stat *out)
 int proc_boot_id_read(char out[PROC_BOOT_ID_LEN + 1])
 {
     char buf[64];
-    int n = read_small("/proc/sys/kernel/random/boot_id", buf, sizeof(buf));
+    int n = proc_read_at(AT_FDCWD, "/proc/sys/kernel/random/boot_id", buf, sizeof(buf));
     if (n < PROC_BOOT_ID_LEN)
         return n < 0 ? n : -EINVAL;
     memcpy(out, buf, PROC_BOOT_ID_LEN);
@@ -165,7 +160,7 @@ int proc_cmdline_read(pid_t pid, char *buf, size_t size)
     char path[64];
     int n;
     snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-    n = read_small(path, buf, size);
+    n = proc_read_at(AT_FDCWD, path, buf, size);
     if (n < 0)
         return n;
     while (n > 0 && buf[n - 1] == '\0')

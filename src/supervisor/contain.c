@@ -116,7 +116,8 @@ int contain_prepare(struct service *svc)
     if (svc->cg_fd < 0)
         return svc->cg_fd;
     snprintf(path, sizeof(path), "%s/%s/cgroup.events", s->cg_base, svc->cfg->name);
-    svc->cg_wd = inotify_add_watch(s->inotify_fd, path, IN_MODIFY);
+    /* No wd is kept: any change means "check the stopping trees". */
+    (void)inotify_add_watch(s->inotify_fd, path, IN_MODIFY);
     return 0;
 }
 
@@ -224,7 +225,6 @@ static void report_survivors(struct service *svc, uint64_t now)
     pid_t pids[64];
     int n = 0;
     svc->kill_ms = now;
-    svc->survivor = true;
     svc->sup->any_survivor = true;
     if (svc->cg_fd >= 0)
         n = proc_cgroup_pids(svc->cg_fd, pids, 64);

@@ -32,7 +32,6 @@ struct service {
     bool want_stop;  /* stop once no dependant is alive */
     bool term_swept; /* stop signal sent to the tagged members found by a scan */
     bool kill_sent;
-    bool survivor;    /* SIGKILL did not empty the tree in time */
     bool exec_failed; /* reason holds why exec failed; the exit adds nothing */
     pid_t pid;        /* main process while unreaped, else 0 */
     int pidfd;
@@ -45,7 +44,6 @@ struct service {
     struct logs_linebuf echo[LOGS__COUNT];
     struct logs_sink *sink;
     int cg_fd;
-    int cg_wd;               /* inotify watch on its cgroup.events, or -1 */
     struct loop_timer timer; /* backoff delay or stop deadline */
     uint64_t started_ms;
     uint64_t lost_reported; /* log bytes lost, as last reported */

@@ -510,7 +510,6 @@ static int services_init(struct sup *s)
         svc->pidfd = -1;
         svc->exec_fd = -1;
         svc->cg_fd = -1;
-        svc->cg_wd = -1;
         svc->pipe[LOGS_OUT] = svc->pipe[LOGS_ERR] = -1;
         loop_timer_init(&svc->timer, on_timer, svc);
         s->by_name[i] = i;

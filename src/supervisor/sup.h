@@ -40,7 +40,6 @@ enum svc_state {
 const char *sup_state_name(enum svc_state st);
 
 enum sup_event_kind {
-    SUP_EV_INFO,       /* corral-wide note, e.g. containment mode */
     SUP_EV_STARTED,    /* pid */
     SUP_EV_EXITED,     /* exit_code, text = "exited 1" / "killed by SIGKILL" */
     SUP_EV_LEFTOVER,   /* main exited, other processes of the tree are being stopped */
@@ -97,8 +96,9 @@ void sup_kill_all(struct sup *s);
 void sup_reap(struct sup *s);
 
 bool sup_settled(const struct sup *s);
-/* True when a service ended FAILED, or a stop left a survivor. */
+/* True when a service ended FAILED (gave up, oneshot or dependency failed). */
 bool sup_any_failed(const struct sup *s);
+/* True when a stop left a process alive after SIGKILL. */
 bool sup_any_survivor(const struct sup *s);
 
 /* "cgroup" or "pgroup", and why it was chosen. */
