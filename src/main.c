@@ -9,14 +9,24 @@ static void usage(FILE *out)
     fprintf(out, "usage: corral <command> [options]\n"
                  "\n"
                  "commands:\n"
-                 "  up [-f FILE] [-q] [-t] [--no-color] [SERVICE...]\n"
-                 "                 start the stack in the foreground; Ctrl-C stops everything\n"
+                 "  up [-f FILE] [-d] [-q] [-t] [--no-color] [SERVICE...]\n"
+                 "                 start the stack (in the foreground; -d: as a daemon)\n"
+                 "  status, ps [--json]      every service's state\n"
+                 "  start|stop|restart [--no-wait] [--timeout S] NAME...\n"
+                 "  signal NAME SIGNAL       send a signal to a service's main process\n"
+                 "  logs [-f] [-n N] [NAME...]   tail (and follow) service logs\n"
+                 "  tree [--json] [NAME...]  every service's process tree\n"
+                 "  events [-f] [--since ID] [--json]   state changes, then follow\n"
+                 "  reload                   re-read the config; restart only what changed\n"
+                 "  down [--no-wait]         stop everything and the daemon\n"
+                 "    these pick the instance with -f FILE (--file for logs and events)\n"
+                 "    or --state-dir DIR\n"
                  "  check [-f FILE] [--json]\n"
                  "                 validate the config and print the resolved model\n"
                  "  version        print the version\n"
                  "\n"
                  "exit status: 0 ok, 1 a service failed, 2 usage or config error,\n"
-                 "             3 a stop left a process alive\n");
+                 "             3 a stop left a process alive, 4 corral is not running\n");
 }
 
 int main(int argc, char **argv)
@@ -34,6 +44,8 @@ int main(int argc, char **argv)
         return cli_up(argc - 1, argv + 1);
     if (strcmp(cmd, "check") == 0)
         return cli_check(argc - 1, argv + 1);
+    if (cli_is_ctl(cmd))
+        return cli_ctl(argc - 1, argv + 1);
     fprintf(stderr, "corral: unknown command '%s'\n", cmd);
     usage(stderr);
     return CLI_USAGE;

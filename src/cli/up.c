@@ -1,14 +1,19 @@
-/* cli/up.c — `corral up` in the foreground: start the stack, print every
- * service's output merged with a name prefix and corral's own state changes,
- * and on Ctrl-C stop everything (a second Ctrl-C kills, a third gives up
- * waiting and reports what is left). */
+/* cli/up.c — `corral up`: start the stack and serve the API, in the
+ * foreground (every service's output merged with a name prefix, Ctrl-C stops
+ * everything, a second Ctrl-C kills, a third gives up waiting) or, with -d,
+ * as a daemon that the command returns from once the stack has started. */
+#include "api/api.h"
 #include "cli/cli.h"
+#include "cli/lock.h"
 #include "cli/out.h"
 #include "config/config.h"
 #include "loop/loop.h"
 #include "supervisor/sup.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -22,17 +27,31 @@ static const char *const colours[] = {"\033[36m", "\033[33m", "\033[32m", "\033[
                                       "\033[34m", "\033[96m", "\033[93m", "\033[92m"};
 #define N_COLOURS (sizeof(colours) / sizeof(colours[0]))
 
+#define START_WAIT_MS 60000 /* up -d: how long to wait for the stack to come up */
+#define USAGE         "usage: corral up [-f FILE] [-d] [-q] [-t] [--no-color] [SERVICE...]\n"
+
 struct up {
     struct loop *lp;
     struct sup *sup;
-    const struct cfg_model *m;
+    struct api *api;
+    struct cfg_model *m;
+    const char *file;
+    char **names;
+    size_t n_names;
+    bool daemon;
     bool colour;
     bool quiet;
     bool timestamps;
+    bool controlled; /* the API started or stopped something: stay up */
     int width;
     int interrupts;
-    struct out *out;
+    int log_fd;    /* <state_dir>/corral.log */
+    int status_fd; /* up -d: the waiting parent, until the stack is up */
+    struct loop_timer start_wait;
+    struct out *out; /* foreground only */
 };
+
+/* --- messages ------------------------------------------------------------------------ */
 
 static const char *colour_of(const struct up *u, const char *service)
 {
@@ -63,28 +82,46 @@ static void on_output(void *ctx, const char *service, enum logs_stream st, const
                       size_t len, bool complete)
 {
     struct up *u = ctx;
-    (void)st;
-    (void)complete;
+    api_output(u->api, service, st, line, len, complete);
+    if (!u->out || u->quiet)
+        return;
     prefix(u, service);
     out_write(u->out, line, len);
     out_write(u->out, "\n", 1);
 }
 
+/* corral's own messages: to corral.log always, and to the terminal. */
 static void say(struct up *u, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void say(struct up *u, const char *fmt, ...)
 {
+    char msg[1024];
     va_list ap;
-    prefix(u, NULL);
     va_start(ap, fmt);
-    out_vprintf(u->out, fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    out_write(u->out, "\n", 1);
+    if (u->out) {
+        prefix(u, NULL);
+        out_printf(u->out, "%s\n", msg);
+    }
+    if (u->log_fd >= 0) {
+        char line[1200];
+        struct timespec ts;
+        struct tm tm;
+        int n;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        gmtime_r(&ts.tv_sec, &tm);
+        n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s\n",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     ts.tv_nsec / 1000000, msg);
+        /* A full disk must not stop supervision: a lost line is let go. */
+        if (n > 0)
+            (void)!write(u->log_fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+    }
 }
 
-static void on_event(void *ctx, const struct sup_event *ev)
+static void say_event(struct up *u, const struct sup_event *ev)
 {
-    struct up *u = ctx;
     const char *n = ev->service;
     switch (ev->kind) {
     case SUP_EV_STARTED:
@@ -128,10 +165,139 @@ static void on_event(void *ctx, const struct sup_event *ev)
     }
 }
 
+/* --- up -d: tell the waiting parent how the start went ------------------------------- */
+
+static void report(struct up *u, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void report(struct up *u, int code, const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+    int n;
+    if (u->status_fd < 0)
+        return;
+    n = snprintf(msg, sizeof(msg), "%d ", code);
+    va_start(ap, fmt);
+    vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+    va_end(ap);
+    (void)!write(u->status_fd, msg, strlen(msg)); /* a parent gone has nobody to tell */
+    close(u->status_fd);
+    u->status_fd = -1;
+    loop_timer_disarm(u->lp, &u->start_wait);
+}
+
+static bool wanted(const struct up *u, const struct sup_info *in)
+{
+    if (u->n_names == 0)
+        return in->autostart;
+    for (size_t k = 0; k < u->n_names; k++)
+        if (strcmp(u->names[k], in->name) == 0)
+            return true;
+    return false;
+}
+
+/* Up when every wanted service runs (or completed, for a oneshot); a failed
+ * one ends the wait at once. Dependencies of named services are not checked:
+ * their dependants cannot run without them. */
+static void check_started(struct up *u, bool timed_out)
+{
+    char pending[1024] = "";
+    size_t used = 0;
+    if (u->status_fd < 0)
+        return;
+    for (size_t i = 0; i < sup_count(u->sup); i++) {
+        struct sup_info in;
+        sup_info(u->sup, i, &in);
+        if (!wanted(u, &in) || in.state == SVC_RUNNING || in.state == SVC_COMPLETED)
+            continue;
+        if (in.state == SVC_FAILED) {
+            report(u, CLI_FAILED, "corral: %s failed: %s (the daemon keeps running, pid %d)\n",
+                   in.name, in.reason, (int)getpid());
+            return;
+        }
+        if (used < sizeof(pending))
+            used += (size_t)snprintf(pending + used, sizeof(pending) - used, "%s%s (%s)",
+                                     used ? ", " : "", in.name, sup_state_name(in.state));
+    }
+    if (!used)
+        report(u, CLI_OK, "corral started %zu services (pid %d, state %s)\n", sup_count(u->sup),
+               (int)getpid(), u->m->state_dir);
+    else if (timed_out)
+        report(u, CLI_FAILED, "corral: not up after %ds: %s (the daemon keeps running, pid %d)\n",
+               START_WAIT_MS / 1000, pending, (int)getpid());
+}
+
+static void on_start_wait(struct loop *lp, void *data)
+{
+    (void)lp;
+    check_started(data, true);
+}
+
+/* --- hooks ------------------------------------------------------------------------- */
+
+static void on_event(void *ctx, const struct sup_event *ev)
+{
+    struct up *u = ctx;
+    say_event(u, ev);
+    api_event(u->api, ev);
+    if (ev->kind == SUP_EV_STARTED || ev->kind == SUP_EV_COMPLETED || ev->kind == SUP_EV_FAILED)
+        check_started(u, false);
+}
+
 static void on_settled(void *ctx)
 {
     struct up *u = ctx;
-    loop_quit(u->lp);
+    check_started(u, false);
+    /* In the foreground a stack that has run its course ends corral, as it
+     * always did; once an operator has started or stopped something through
+     * the API, or as a daemon, corral waits for more until told to go. */
+    if (sup_shutting_down(u->sup) || (!u->daemon && !u->controlled))
+        loop_quit(u->lp);
+}
+
+static void begin_shutdown(struct up *u, const char *why)
+{
+    say(u, "%s: stopping everything", why);
+    api_note(u->api, "shutdown", why);
+    report(u, CLI_FAILED, "corral: stopped during start-up (%s)\n", why);
+    sup_shutdown(u->sup);
+}
+
+static void api_shutdown(void *ctx)
+{
+    struct up *u = ctx;
+    u->interrupts = u->interrupts ? u->interrupts : 1;
+    begin_shutdown(u, "shutdown requested through the API");
+}
+
+static void api_controlled(void *ctx)
+{
+    struct up *u = ctx;
+    u->controlled = true;
+}
+
+static void api_want_output(void *ctx, bool on)
+{
+    struct up *u = ctx;
+    /* The foreground view needs lines anyway. */
+    if (u->daemon || u->quiet)
+        sup_set_output(u->sup, on);
+}
+
+/* A SIGHUP means "reload" to a daemon, but to a foreground corral whose
+ * terminal is gone it means the window closed: a stack nobody can see or stop
+ * with Ctrl-C any more must not live on. */
+static bool terminal_gone(const struct up *u)
+{
+    int fd;
+    if (u->daemon)
+        return false;
+    fd = open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return true;
+    close(fd);
+    return false;
 }
 
 static void on_signal(struct loop *lp, const struct signalfd_siginfo *si, void *data)
@@ -141,13 +307,16 @@ static void on_signal(struct loop *lp, const struct signalfd_siginfo *si, void *
         sup_reap(u->sup);
         return;
     }
+    if (si->ssi_signo == SIGHUP && !terminal_gone(u) && !sup_shutting_down(u->sup)) {
+        say(u, "SIGHUP: reload is not available yet");
+        return;
+    }
     u->interrupts++;
     if (u->interrupts == 1) {
-        /* SIGHUP here means the terminal went away: a foreground stack must
-         * not live on unseen behind a closed window. */
-        say(u, "SIG%s: stopping everything (%s again to kill)", cfg_signal_name((int)si->ssi_signo),
-            si->ssi_signo == SIGINT ? "Ctrl-C" : "signal");
-        sup_shutdown(u->sup);
+        char why[64];
+        snprintf(why, sizeof(why), "SIG%s (%s again to kill)", cfg_signal_name((int)si->ssi_signo),
+                 si->ssi_signo == SIGINT ? "Ctrl-C" : "signal");
+        begin_shutdown(u, why);
     } else if (u->interrupts == 2) {
         say(u, "killing every tree now");
         sup_kill_all(u->sup);
@@ -157,20 +326,29 @@ static void on_signal(struct loop *lp, const struct signalfd_siginfo *si, void *
     }
 }
 
-static int parse_args(struct up *u, int argc, char **argv, const char **file)
+/* --- set-up ----------------------------------------------------------------------- */
+
+static int parse_args(struct up *u, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"file", required_argument, NULL, 'f'}, {"quiet", no_argument, NULL, 'q'},
-        {"timestamps", no_argument, NULL, 't'}, {"no-color", no_argument, NULL, 'C'},
-        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
+        {"file", required_argument, NULL, 'f'},
+        {"detach", no_argument, NULL, 'd'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"timestamps", no_argument, NULL, 't'},
+        {"no-color", no_argument, NULL, 'C'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     int c;
     const char *term = getenv("TERM");
     u->colour = isatty(STDOUT_FILENO) && !getenv("NO_COLOR") && !(term && !strcmp(term, "dumb"));
-    while ((c = getopt_long(argc, argv, "f:qth", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "f:dqth", opts, NULL)) != -1) {
         switch (c) {
         case 'f':
-            *file = optarg;
+            u->file = optarg;
+            break;
+        case 'd':
+            u->daemon = true;
             break;
         case 'q':
             u->quiet = true;
@@ -182,10 +360,10 @@ static int parse_args(struct up *u, int argc, char **argv, const char **file)
             u->colour = false;
             break;
         case 'h':
-            printf("usage: corral up [-f FILE] [-q] [-t] [--no-color] [SERVICE...]\n");
+            printf(USAGE);
             return CLI_OK;
         default:
-            fprintf(stderr, "usage: corral up [-f FILE] [-q] [-t] [--no-color] [SERVICE...]\n");
+            fprintf(stderr, USAGE);
             return CLI_USAGE;
         }
     }
@@ -202,80 +380,191 @@ static void set_width(struct up *u)
     }
 }
 
-static int run(struct up *u, char **names, size_t n_names)
+static int open_log(struct up *u, struct diag *dg)
 {
-    struct sup_hooks h = {.on_event = on_event, .on_settled = on_settled, .ctx = u};
-    struct diag dg;
-    const char *why;
-    sigset_t set;
-    if (!u->quiet)
-        h.on_output = on_output;
-    diag_clear(&dg);
-    u->sup = sup_new(u->lp, u->m, &h, &dg);
-    if (!u->sup) {
-        fprintf(stderr, "corral: %s\n", dg.msg);
-        return CLI_FAILED;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/corral.log", u->m->state_dir);
+    u->log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
+    if (u->log_fd < 0) {
+        diag_set(dg, -errno, "cannot open %s: %s", path, strerror(errno));
+        return -errno;
     }
+    return 0;
+}
+
+static int start_signals(struct up *u)
+{
+    sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGCHLD);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGHUP);
-    if (loop_signals(u->lp, &set, on_signal, u) < 0) {
-        fprintf(stderr, "corral: cannot set up signals\n");
+    return loop_signals(u->lp, &set, on_signal, u);
+}
+
+static int start_api(struct up *u, struct diag *dg)
+{
+    struct api_hooks ah = {.shutdown = api_shutdown,
+                           .controlled = api_controlled,
+                           .want_output = api_want_output,
+                           .ctx = u};
+    u->api = api_new(u->lp, u->sup, u->m, &ah, (long long)time(NULL), dg);
+    return u->api ? 0 : -1;
+}
+
+/* Everything after the lock: supervisor, API, start, loop. */
+static int serve(struct up *u, struct diag *dg)
+{
+    struct sup_hooks h = {
+        .on_event = on_event, .on_output = on_output, .on_settled = on_settled, .ctx = u};
+    const char *why;
+    u->sup = sup_new(u->lp, u->m, &h, dg);
+    if (!u->sup)
+        return CLI_FAILED;
+    if (u->daemon || u->quiet)
+        sup_set_output(u->sup, false);
+    if (start_signals(u) < 0) {
+        diag_set(dg, -EIO, "cannot set up signals");
         return CLI_FAILED;
     }
+    if (start_api(u, dg) < 0)
+        return CLI_FAILED;
     sup_containment(u->sup, &why);
     say(u, "corral %s, instance %s, pid %d", CORRAL_VERSION, sup_instance(u->sup), (int)getpid());
     say(u, "containment: %s", why);
-    if (sup_start(u->sup, (const char *const *)names, n_names, &dg) < 0) {
-        fprintf(stderr, "corral: %s\n", dg.msg);
+    say(u, "api: %s/corral.sock%s%s", u->m->state_dir, u->m->api.listen ? ", http://" : "",
+        u->m->api.listen ? u->m->api.listen : "");
+    if (sup_start(u->sup, (const char *const *)u->names, u->n_names, dg) < 0)
         return CLI_USAGE;
+    if (u->status_fd >= 0) {
+        loop_timer_init(&u->start_wait, on_start_wait, u);
+        loop_timer_arm(u->lp, &u->start_wait, START_WAIT_MS);
     }
     if (loop_run(u->lp) < 0)
         return CLI_FAILED;
+    say(u, "corral exits");
     if (sup_any_survivor(u->sup) || !sup_settled(u->sup))
         return CLI_SURVIVOR;
     return sup_any_failed(u->sup) ? CLI_FAILED : CLI_OK;
 }
 
+static int run(struct up *u)
+{
+    struct diag dg;
+    int lock_fd, r;
+    diag_clear(&dg);
+    lock_fd = cli_lock(u->m->state_dir, &dg);
+    if (lock_fd < 0) {
+        bool busy = dg.code == -EBUSY;
+        /* up -d on a running instance just reports it. */
+        if (u->status_fd >= 0)
+            report(u, busy ? CLI_OK : CLI_FAILED, "corral: %s\n", dg.msg);
+        else
+            fprintf(stderr, "corral: %s\n", dg.msg);
+        return CLI_FAILED;
+    }
+    u->lp = loop_new();
+    if (!u->lp || open_log(u, &dg) < 0 ||
+        (!u->daemon && !(u->out = out_new(u->lp, STDOUT_FILENO)))) {
+        if (!dg.msg[0])
+            diag_set(&dg, -errno, "set-up: %s", strerror(errno));
+        r = CLI_FAILED;
+    } else {
+        r = serve(u, &dg);
+    }
+    if (dg.msg[0]) {
+        say(u, "%s", dg.msg);
+        report(u, r, "corral: %s\n", dg.msg);
+        if (!u->out)
+            fprintf(stderr, "corral: %s\n", dg.msg);
+    }
+    report(u, r, "corral: exited during start-up\n");
+    if (u->out)
+        out_drain(u->out, 2000);
+    api_free(u->api);
+    sup_free(u->sup);
+    out_free(u->out);
+    loop_free(u->lp);
+    if (u->log_fd >= 0)
+        close(u->log_fd);
+    close(lock_fd);
+    return r;
+}
+
+/* up -d: the child becomes the daemon; the parent waits on a pipe for its
+ * verdict on the start and exits with it. */
+static int detach(struct up *u)
+{
+    int p[2];
+    pid_t pid;
+    char buf[2048];
+    size_t got = 0;
+    ssize_t n;
+    fflush(NULL);
+    if (pipe2(p, O_CLOEXEC) < 0 || (pid = fork()) < 0) {
+        perror("corral: up -d");
+        return CLI_FAILED;
+    }
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        close(p[0]);
+        setsid();
+        if (null >= 0) {
+            dup2(null, STDIN_FILENO);
+            dup2(null, STDOUT_FILENO);
+            dup2(null, STDERR_FILENO);
+            close(null);
+        }
+        u->status_fd = p[1];
+        _exit(run(u));
+    }
+    close(p[1]);
+    while (got < sizeof(buf) - 1 && (n = read(p[0], buf + got, sizeof(buf) - 1 - got)) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            break;
+        got += (size_t)n;
+    }
+    close(p[0]);
+    buf[got] = '\0';
+    if (got < 2) {
+        fprintf(stderr, "corral: the daemon exited during start-up; see %s/corral.log\n",
+                u->m->state_dir);
+        return CLI_FAILED;
+    }
+    fputs(buf + 2, buf[0] == '0' ? stdout : stderr);
+    return buf[0] - '0';
+}
+
 int cli_up(int argc, char **argv)
 {
     struct up u;
-    const char *file = "corral.yaml";
-    struct cfg_model *m;
     int r;
     memset(&u, 0, sizeof(u));
-    r = parse_args(&u, argc, argv, &file);
+    u.file = "corral.yaml";
+    u.log_fd = -1;
+    u.status_fd = -1;
+    r = parse_args(&u, argc, argv);
     if (r >= 0)
         return r;
-    m = cli_load_config(file);
-    if (!m)
+    u.m = cli_load_config(u.file);
+    if (!u.m)
         return CLI_USAGE;
     for (int i = optind; i < argc; i++)
-        if (cfg_find(m, argv[i]) < 0) {
-            fprintf(stderr, "corral: %s: unknown service '%s'\n", file, argv[i]);
-            cfg_free(m);
+        if (cfg_find(u.m, argv[i]) < 0) {
+            fprintf(stderr, "corral: %s: unknown service '%s'\n", u.file, argv[i]);
+            cfg_free(u.m);
             return CLI_USAGE;
         }
-    u.m = m;
+    u.names = argv + optind;
+    u.n_names = (size_t)(argc - optind);
     set_width(&u);
     /* A reader that went away must cost corral its output, not its life and
      * with it every service's supervision. */
     signal(SIGPIPE, SIG_IGN);
-    u.lp = loop_new();
-    u.out = u.lp ? out_new(u.lp, STDOUT_FILENO) : NULL;
-    if (!u.out) {
-        perror("corral: set-up");
-        loop_free(u.lp);
-        cfg_free(m);
-        return CLI_FAILED;
-    }
-    r = run(&u, argv + optind, (size_t)(argc - optind));
-    out_drain(u.out, 2000);
-    sup_free(u.sup);
-    out_free(u.out);
-    loop_free(u.lp);
-    cfg_free(m);
+    r = u.daemon ? detach(&u) : run(&u);
+    cfg_free(u.m);
     return r;
 }

@@ -112,11 +112,21 @@ struct cfg_service {
     bool autostart;
 };
 
+/* The control API. The Unix socket <state_dir>/corral.sock is always on; a
+ * TCP listener only when listen is set, and it requires the bearer token. */
+struct cfg_api {
+    const char *listen;     /* "127.0.0.1:7070" or "[::1]:7070" as written; NULL = off */
+    char listen_addr[64];   /* the address part, without brackets */
+    unsigned listen_port;   /* 1..65535 when listen is set */
+    const char *token_file; /* absolute; default <state_dir>/api.token */
+};
+
 struct cfg_model {
     const char *path;      /* absolute path of the config file */
     const char *dir;       /* its directory */
     const char *state_dir; /* absolute; default <dir>/.corral */
     enum cfg_containment containment;
+    struct cfg_api api;
     const struct cfg_service *services; /* in file order */
     size_t n_services;
     const size_t *start_order; /* topological: every dependency before its dependants */
@@ -155,5 +165,9 @@ const char *cfg_containment_name(enum cfg_containment c);
 /* The resolved model, human-readable or as JSON (jansson), for `corral check`. */
 int cfg_dump_text(const struct cfg_model *m, FILE *out);
 int cfg_dump_json(const struct cfg_model *m, FILE *out);
+/* One service as the JSON object `check --json` prints; a reload compares two
+ * of these to tell a changed service from an unchanged one. NULL on ENOMEM. */
+struct json_t;
+struct json_t *cfg_service_json(const struct cfg_service *s);
 
 #endif

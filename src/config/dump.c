@@ -118,6 +118,8 @@ int cfg_dump_text(const struct cfg_model *m, FILE *out)
     fprintf(out, "config       %s\n", m->path);
     fprintf(out, "state_dir    %s\n", m->state_dir);
     fprintf(out, "containment  %s\n", cfg_containment_name(m->containment));
+    fprintf(out, "api          %s/corral.sock%s%s\n", m->state_dir, m->api.listen ? ", " : "",
+            m->api.listen ? m->api.listen : "");
     for (size_t i = 0; i < m->n_services; i++)
         text_service(&m->services[i], out);
     fprintf(out, "\nstart order:");
@@ -244,6 +246,25 @@ static json_t *json_service(const struct cfg_service *s, bool *bad)
     return o;
 }
 
+static json_t *json_api(const struct cfg_api *api, bool *bad)
+{
+    json_t *o = json_object();
+    put(o, "listen", api->listen ? jstr(api->listen) : json_null(), bad);
+    put(o, "token_file", jstr(api->token_file), bad);
+    return o;
+}
+
+json_t *cfg_service_json(const struct cfg_service *s)
+{
+    bool bad = false;
+    json_t *o = json_service(s, &bad);
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
 static json_t *json_model(const struct cfg_model *m, bool *bad)
 {
     json_t *o = json_object(), *svcs = json_array(), *order = json_array();
@@ -251,6 +272,7 @@ static json_t *json_model(const struct cfg_model *m, bool *bad)
     put(o, "dir", jstr(m->dir), bad);
     put(o, "state_dir", jstr(m->state_dir), bad);
     put(o, "containment", json_string(cfg_containment_name(m->containment)), bad);
+    put(o, "api", json_api(&m->api, bad), bad);
     for (size_t i = 0; i < m->n_services; i++) {
         push(svcs, json_service(&m->services[i], bad), bad);
         push(order, json_string(m->services[m->start_order[i]].name), bad);

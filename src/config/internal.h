@@ -182,6 +182,12 @@ int cfg_deps_resolve(struct cfg_ctx *pc, struct cfg_model *m, struct cfg_service
                      const struct cfg_node *const *dep_nodes, const struct cfg_strset *names);
 
 /* The whole document into m (allocated by the caller in pc->ar). */
+/* The api: section (sections.c). */
+int cfg_api_parse(struct cfg_ctx *pc, const struct cfg_node *v, const char *field,
+                  struct cfg_api *api);
+/* "127.0.0.1:7070", "[::1]:7070": an IP literal and a port; 0 or -EINVAL. */
+int cfg_parse_listen(const char *s, char *addr, size_t size, unsigned *port);
+
 int cfg_parse_model(struct cfg_ctx *pc, const struct cfg_node *root, struct cfg_model *m);
 
 #endif

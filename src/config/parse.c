@@ -5,8 +5,9 @@
 #include <errno.h>
 #include <string.h>
 
-enum top_key { TK_STATE_DIR, TK_CONTAINMENT, TK_DEFAULTS, TK_SERVICES, TK__COUNT };
-static const char *const top_keys[TK__COUNT] = {"state_dir", "containment", "defaults", "services"};
+enum top_key { TK_STATE_DIR, TK_CONTAINMENT, TK_API, TK_DEFAULTS, TK_SERVICES, TK__COUNT };
+static const char *const top_keys[TK__COUNT] = {"state_dir", "containment", "api", "defaults",
+                                                "services"};
 
 enum svc_key {
     SK_COMMAND,
@@ -63,6 +64,8 @@ static int top_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_node
         r = cfg_yaml_enum(pc, v, field, cfg_containment_names, CFG_CONTAIN__COUNT, &c);
         t->m->containment = (enum cfg_containment)c;
         return r;
+    case TK_API:
+        return cfg_api_parse(pc, v, field, &t->m->api);
     case TK_DEFAULTS:
         t->defaults = v;
         return 0;
@@ -370,6 +373,10 @@ int cfg_parse_model(struct cfg_ctx *pc, const struct cfg_node *root, struct cfg_
     if (!m->state_dir)
         m->state_dir = cfg_path_resolve(pc->ar, m->dir, ".corral");
     if (!m->state_dir)
+        return cfg_nomem(pc);
+    if (!m->api.token_file)
+        m->api.token_file = cfg_path_resolve(pc->ar, m->state_dir, "api.token");
+    if (!m->api.token_file)
         return cfg_nomem(pc);
     cfg_base_init_builtin(&t.base, m->dir);
     if (t.defaults) {

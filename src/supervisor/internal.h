@@ -21,6 +21,7 @@ enum after_stop {
     AFTER_COMPLETED,
     AFTER_EXITED,
     AFTER_FAILED,
+    AFTER_START, /* an operator's restart: start again at once */
     AFTER__COUNT
 };
 
@@ -46,11 +47,15 @@ struct service {
     int cg_fd;
     struct loop_timer timer; /* backoff delay or stop deadline */
     uint64_t started_ms;
+    uint64_t state_ms;
     uint64_t lost_reported; /* log bytes lost, as last reported */
     uint64_t lost_report_ms;
     uint64_t kill_ms;
     unsigned attempt;
     unsigned restarts;
+    unsigned runs;
+    bool exited; /* exit_code is that of a finished run */
+    bool operator_stopped;
     struct sup_window window;
     gid_t *groups; /* supplementary groups of cfg->user, at the first spawn */
     size_t n_groups;
@@ -62,6 +67,7 @@ struct sup {
     struct loop *lp;
     const struct cfg_model *m;
     struct sup_hooks h;
+    bool echo; /* output lines go to h.on_output */
     struct service *svcs;
     size_t n;
     size_t *by_name; /* indices sorted by name, for scan callbacks */
@@ -88,16 +94,15 @@ struct sup {
 /* sup.c */
 void svc_tree_empty(struct service *svc);
 void svc_exec_outcome(struct service *svc);
-void svc_exec_outcome(struct service *svc);
 void sup_want_check(struct sup *s, uint64_t delay_ms);
 void sup_emit(struct sup *s, enum sup_event_kind kind, const struct service *svc, pid_t pid,
               const char *text);
 struct service *sup_by_name(struct sup *s, const char *name);
+void svc_begin_stop(struct service *svc, enum after_stop after);
+void sup_kick(struct sup *s);
 
 /* run.c: environment, output pipes and the spawn of one run. */
 int run_spawn(struct service *svc, struct diag *dg);
-/* Stop watching for the exec outcome and close its fd. */
-void run_exec_done(struct service *svc);
 /* Stop watching for the exec outcome and close its fd. */
 void run_exec_done(struct service *svc);
 void run_close_pipes(struct service *svc);

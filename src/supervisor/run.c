@@ -163,7 +163,7 @@ static void output_chunk(struct service *svc, enum logs_stream st, const char *b
         logs_sink_write(svc->sink, st, buf, n, &now);
         report_lost(svc);
     }
-    if (s->h.on_output) {
+    if (s->echo && (svc->echo[st].cap || logs_linebuf_init(&svc->echo[st], LOGS_MAX_LINE) == 0)) {
         struct echo_ctx ec = {.s = s, .svc = svc, .st = st};
         logs_linebuf_feed(&svc->echo[st], buf, n, echo_line, &ec);
     }
@@ -174,7 +174,7 @@ static void pipe_close(struct service *svc, enum logs_stream st)
     struct sup *s = svc->sup;
     if (svc->pipe[st] < 0)
         return;
-    if (s->h.on_output) {
+    if (s->echo) {
         struct echo_ctx ec = {.s = s, .svc = svc, .st = st};
         logs_linebuf_flush(&svc->echo[st], echo_line, &ec);
     }
@@ -258,10 +258,6 @@ static int run_prepare(struct service *svc, struct diag *dg)
         if (!svc->sink)
             return -errno ? -errno : -EIO;
     }
-    if (s->h.on_output && !svc->echo[LOGS_OUT].cap)
-        for (int st = 0; st < LOGS__COUNT; st++)
-            if (logs_linebuf_init(&svc->echo[st], LOGS_MAX_LINE) < 0)
-                return -ENOMEM;
     if (svc->cfg->user && !svc->groups && (r = groups_build(svc, dg)) < 0)
         return r;
     if ((r = contain_prepare(svc)) < 0) {

@@ -43,7 +43,7 @@ void sup_emit(struct sup *s, enum sup_event_kind kind, const struct service *svc
         s->h.on_event(s->h.ctx, &ev);
 }
 
-static void kick(struct sup *s)
+void sup_kick(struct sup *s)
 {
     if (!loop_timer_armed(&s->kick))
         loop_timer_arm(s->lp, &s->kick, 0);
@@ -57,8 +57,10 @@ void sup_want_check(struct sup *s, uint64_t delay_ms)
 
 static void set_state(struct service *svc, enum svc_state st)
 {
+    if (svc->state != st)
+        svc->state_ms = loop_now_ms();
     svc->state = st;
-    kick(svc->sup);
+    sup_kick(svc->sup);
 }
 
 static void fail(struct service *svc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -162,12 +164,21 @@ void svc_tree_empty(struct service *svc)
     case AFTER_FAILED:
         fail(svc, "%s", svc->reason);
         break;
+    case AFTER_START:
+        if (svc->sup->shutting_down || svc->want_stop) {
+            set_state(svc, SVC_STOPPED);
+            sup_emit(svc->sup, SUP_EV_STOPPED, svc, 0, NULL);
+        } else {
+            svc->attempt = 0;
+            set_state(svc, SVC_WAITING);
+        }
+        break;
     case AFTER__COUNT:
         break;
     }
 }
 
-static void begin_stop(struct service *svc, enum after_stop after)
+void svc_begin_stop(struct service *svc, enum after_stop after)
 {
     struct sup *s = svc->sup;
     svc->after = after;
@@ -245,6 +256,7 @@ static void on_main_exit(struct service *svc, int code)
     svc->pidfd = -1;
     svc->pid = 0;
     svc->exit_code = code;
+    svc->exited = true;
     if (ran_ms >= svc->cfg->restart.reset_after_ms) {
         svc->attempt = 0;
         sup_window_reset(&svc->window);
@@ -260,7 +272,7 @@ static void on_main_exit(struct service *svc, int code)
     svc->after = after_exit(svc, code);
     if (contain_leftover(svc)) {
         sup_emit(svc->sup, SUP_EV_LEFTOVER, svc, 0, NULL);
-        begin_stop(svc, svc->after);
+        svc_begin_stop(svc, svc->after);
         return;
     }
     svc_tree_empty(svc);
@@ -272,11 +284,13 @@ static void spawn_now(struct service *svc)
     diag_clear(&dg);
     svc->started_ms = loop_now_ms();
     svc->exec_failed = false;
+    svc->runs++;
     if (run_spawn(svc, &dg) < 0) {
         /* Nothing ran: treat it as a run that failed at once, so the restart
          * policy (and its give-up) applies exactly as to an exit. */
         snprintf(svc->reason, sizeof(svc->reason), "%s", dg.msg);
         svc->exit_code = 127;
+        svc->exited = true;
         sup_emit(svc->sup, SUP_EV_EXITED, svc, 0, svc->reason);
         svc->after = after_exit(svc, 127);
         svc_tree_empty(svc);
@@ -400,7 +414,7 @@ static void try_stop(struct service *svc, size_t idx)
             return;
         svc->want_stop = false;
         sup_emit(s, SUP_EV_STOPPING, svc, svc->pid, NULL);
-        begin_stop(svc, AFTER_STOPPED);
+        svc_begin_stop(svc, AFTER_STOPPED);
         return;
     case SVC_STOPPING:
         svc->after = AFTER_STOPPED;
@@ -529,6 +543,7 @@ struct sup *sup_new(struct loop *lp, const struct cfg_model *m, const struct sup
     s->lp = lp;
     s->m = m;
     s->h = *h;
+    s->echo = h->on_output != NULL;
     s->logs_fd = -1;
     s->cg_base_fd = -1;
     s->inotify_fd = -1;
@@ -584,6 +599,28 @@ void sup_free(struct sup *s)
     free(s);
 }
 
+static void make_waiting(struct service *svc)
+{
+    bool idle = svc->state == SVC_STOPPED || svc->state == SVC_EXITED || svc->state == SVC_FAILED ||
+                svc->state == SVC_COMPLETED;
+    svc->want_stop = false;
+    svc->operator_stopped = false;
+    if (svc->state == SVC_STOPPING && svc->after == AFTER_STOPPED)
+        svc->after = AFTER_START;
+    if (svc->state == SVC_BACKOFF) {
+        /* Asked for by name: no reason to sit out the delay. */
+        loop_timer_disarm(svc->sup->lp, &svc->timer);
+        svc->attempt = 0;
+        set_state(svc, SVC_WAITING);
+    }
+    if (!idle)
+        return;
+    svc->reason[0] = '\0';
+    svc->attempt = 0;
+    sup_window_reset(&svc->window);
+    set_state(svc, SVC_WAITING);
+}
+
 static void mark_wanted(struct sup *s, size_t idx, bool *wanted)
 {
     if (wanted[idx])
@@ -610,19 +647,11 @@ int sup_start(struct sup *s, const char *const *names, size_t n, struct diag *dg
     for (size_t i = 0; i < s->n && n == 0; i++)
         if (s->svcs[i].cfg->autostart)
             mark_wanted(s, i, wanted);
-    for (size_t i = 0; i < s->n; i++) {
-        struct service *svc = &s->svcs[i];
-        bool idle = svc->state == SVC_STOPPED || svc->state == SVC_EXITED ||
-                    svc->state == SVC_FAILED || svc->state == SVC_COMPLETED;
-        if (wanted[i] && idle) {
-            svc->reason[0] = '\0';
-            svc->attempt = 0;
-            sup_window_reset(&svc->window);
-            set_state(svc, SVC_WAITING);
-        }
-    }
+    for (size_t i = 0; i < s->n; i++)
+        if (wanted[i])
+            make_waiting(&s->svcs[i]);
     free(wanted);
-    kick(s);
+    sup_kick(s);
     return 0;
 }
 
@@ -631,7 +660,7 @@ void sup_shutdown(struct sup *s)
     s->shutting_down = true;
     for (size_t i = 0; i < s->n; i++)
         s->svcs[i].want_stop = true;
-    kick(s);
+    sup_kick(s);
 }
 
 void sup_kill_all(struct sup *s)
@@ -649,7 +678,7 @@ void sup_kill_all(struct sup *s)
             kill_tree(svc);
         }
     }
-    kick(s);
+    sup_kick(s);
 }
 
 bool sup_settled(const struct sup *s)
@@ -683,4 +712,15 @@ const char *sup_containment(const struct sup *s, const char **why)
 const char *sup_instance(const struct sup *s)
 {
     return s->instance;
+}
+
+void sup_set_output(struct sup *s, bool on)
+{
+    if (on == s->echo || (on && !s->h.on_output))
+        return;
+    s->echo = on;
+    if (!on)
+        for (size_t i = 0; i < s->n; i++)
+            for (int st = 0; st < LOGS__COUNT; st++)
+                logs_linebuf_free(&s->svcs[i].echo[st]); /* partial lines go too */
 }

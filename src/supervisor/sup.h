@@ -95,11 +95,65 @@ void sup_kill_all(struct sup *s);
 /* Call on SIGCHLD: reaps every exited child, services' and orphans'. */
 void sup_reap(struct sup *s);
 
+/* Deliver output lines to h.on_output (on by default when it is set), or
+ * stop doing so: splitting output into lines costs, and a daemon needs them
+ * only while someone follows its logs. */
+void sup_set_output(struct sup *s, bool on);
+
 bool sup_settled(const struct sup *s);
 /* True when a service ended FAILED (gave up, oneshot or dependency failed). */
 bool sup_any_failed(const struct sup *s);
 /* True when a stop left a process alive after SIGKILL. */
 bool sup_any_survivor(const struct sup *s);
+
+/* --- control (the API's view) ------------------------------------------------ */
+
+struct sup_info {
+    const char *name;
+    enum cfg_kind kind;
+    enum svc_state state;
+    pid_t pid;             /* main process, 0 when none */
+    uint64_t uptime_ms;    /* of the current run; 0 when none */
+    uint64_t state_age_ms; /* time in the current state */
+    unsigned runs;         /* spawns since corral started */
+    unsigned restarts;     /* automatic restarts by the policy */
+    bool exited;           /* exit_code holds the last run's status */
+    int exit_code;         /* like a shell's $?: 128+N for signal N */
+    const char *reason;    /* why it failed or last exited; "" when none */
+    bool autostart;
+    bool operator_stopped; /* stopped through stop, not by itself */
+};
+
+size_t sup_count(const struct sup *s);
+/* The i-th service in config order; i < sup_count(). */
+void sup_info(const struct sup *s, size_t i, struct sup_info *out);
+/* Index of the named service, or -1. */
+long sup_find(const struct sup *s, const char *name);
+
+/* Stop the named services, and first every service that depends on them, so
+ * nothing is left running without what it needs. Returns 0, or -ENOENT /
+ * -ESHUTDOWN with dg filled. */
+int sup_stop(struct sup *s, const char *const *names, size_t n, struct diag *dg);
+/* Stop (if live) and start again, with what they depend on; dependants keep
+ * running. A service in backoff is spawned now. */
+int sup_restart(struct sup *s, const char *const *names, size_t n, struct diag *dg);
+/* Send sig to the service's main process through its pidfd. -ESRCH when it
+ * has none. */
+int sup_signal(struct sup *s, const char *name, int sig, struct diag *dg);
+/* True once sup_shutdown() or sup_kill_all() has been called. */
+bool sup_shutting_down(const struct sup *s);
+
+/* One process of a service's tree, for `corral tree`. */
+struct sup_proc {
+    pid_t pid;
+    pid_t ppid;
+    char state; /* R, S, D, Z, ... */
+    bool main;
+    char cmdline[256];
+};
+/* Every live process of the service's tree (its cgroup, or its process group
+ * and tagged processes). Returns the count (at most max are stored) or -errno. */
+int sup_tree(const struct sup *s, size_t i, struct sup_proc *procs, size_t max);
 
 /* "cgroup" or "pgroup", and why it was chosen. */
 const char *sup_containment(const struct sup *s, const char **why);

@@ -1,0 +1,54 @@
+/* api/api.h — the control API: HTTP/1.1 + JSON on <state_dir>/corral.sock
+ * (owner only) and optionally on TCP with a bearer token, served by
+ * libmicrohttpd inside corral's one event loop. Routes: docs/api.md. */
+#ifndef CORRAL_API_API_H
+#define CORRAL_API_API_H
+
+#include "config/config.h"
+#include "logs/logs.h"
+#include "loop/loop.h"
+#include "supervisor/sup.h"
+#include "util/diag.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct json_t;
+
+struct api_hooks {
+    /* POST /v1/reload: re-read the config. 0 and *summary (a JSON object the
+     * API returns and then releases), or -errno with dg filled; on error
+     * nothing may have changed. */
+    int (*reload)(void *ctx, struct json_t **summary, struct diag *dg);
+    /* POST /v1/shutdown. */
+    void (*shutdown)(void *ctx);
+    /* Someone started, stopped or restarted a service through the API. */
+    void (*controlled)(void *ctx);
+    /* Service output lines are wanted (a client follows logs) or no longer. */
+    void (*want_output)(void *ctx, bool on);
+    void *ctx;
+};
+
+struct api;
+
+/* Listen on the Unix socket (and TCP when m->api.listen is set) and serve
+ * requests from lp. s and m are borrowed; api_retarget() replaces them after a
+ * reload. NULL with dg filled on failure (e.g. the socket path is too long,
+ * the TCP port is taken). started_at is corral's start (realtime seconds). */
+struct api *api_new(struct loop *lp, struct sup *s, const struct cfg_model *m,
+                    const struct api_hooks *h, long long started_at, struct diag *dg);
+/* Closes every connection and removes the socket file. NULL is a no-op. */
+void api_free(struct api *a);
+void api_retarget(struct api *a, struct sup *s, const struct cfg_model *m);
+
+/* Record a supervisor event in the history and send it to event streams. */
+void api_event(struct api *a, const struct sup_event *ev);
+/* Record a corral-wide event (kind such as "reload"), text may be NULL. */
+void api_note(struct api *a, const char *kind, const char *text);
+/* A line of a service's output, for clients following its logs. */
+void api_output(struct api *a, const char *service, enum logs_stream st, const char *line,
+                size_t len, bool complete);
+/* True while some client follows logs, i.e. api_output() is wanted. */
+bool api_wants_output(const struct api *a);
+
+#endif

@@ -1,0 +1,34 @@
+/* api/events.h — the bounded in-memory history of events, each a JSON text
+ * with an id that only grows, so that a client can resume after the last id it
+ * saw (SSE Last-Event-ID) for as long as that event is still retained. */
+#ifndef CORRAL_API_EVENTS_H
+#define CORRAL_API_EVENTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define API_EVENTS_KEEP 1000
+
+struct api_event_rec {
+    uint64_t id;
+    char *json; /* one line, no newline */
+};
+
+struct api_events {
+    struct api_event_rec ring[API_EVENTS_KEEP];
+    size_t head; /* index of the oldest */
+    size_t n;
+    uint64_t next_id; /* the first event gets id 1 */
+};
+
+void api_events_init(struct api_events *ev);
+void api_events_free(struct api_events *ev);
+/* Takes ownership of json (malloc'd); returns the id given to it, 0 on ENOMEM. */
+uint64_t api_events_add(struct api_events *ev, char *json);
+/* The k-th retained event, oldest first, k < ev->n. */
+const struct api_event_rec *api_events_at(const struct api_events *ev, size_t k);
+/* Index (for api_events_at) of the first event with an id greater than
+ * after; ev->n when there is none. */
+size_t api_events_after(const struct api_events *ev, uint64_t after);
+
+#endif

@@ -1,0 +1,606 @@
+/* api/handlers.c — what each route does, in JSON. */
+#include "api/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TAIL_DEFAULT   100
+#define TAIL_MAX_BYTES (4 * 1024 * 1024)
+#define TREE_MAX       4096
+
+static const char *const event_names[SUP_EV__COUNT] = {
+    [SUP_EV_STARTED] = "started",     [SUP_EV_EXITED] = "exited",
+    [SUP_EV_LEFTOVER] = "leftover",   [SUP_EV_RESTARTING] = "restarting",
+    [SUP_EV_COMPLETED] = "completed", [SUP_EV_FAILED] = "failed",
+    [SUP_EV_STOPPING] = "stopping",   [SUP_EV_KILLING] = "killing",
+    [SUP_EV_SURVIVOR] = "survivor",   [SUP_EV_STOPPED] = "stopped",
+    [SUP_EV_LOGS_LOST] = "logs_lost", [SUP_EV_REAPED] = "reaped",
+};
+
+static void iso_time(const struct timespec *ts, char *buf, size_t size)
+{
+    struct tm tm;
+    gmtime_r(&ts->tv_sec, &tm);
+    snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts->tv_nsec / 1000000);
+}
+
+static json_t *jstr(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+/* JSON strings must be UTF-8; service output need not be. Invalid bytes
+ * become '?'. out holds at least len + 1 bytes. */
+static void utf8_clean(const char *s, size_t len, char *out)
+{
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = (unsigned char)s[i];
+        size_t need = c < 0x80         ? 0
+                      : (c >> 5) == 6  ? 1
+                      : (c >> 4) == 14 ? 2
+                      : (c >> 3) == 30 ? 3
+                                       : 9;
+        bool ok = need != 9 && c != 0 && i + need < len + (need ? 0 : 1);
+        for (size_t k = 1; ok && k <= need; k++)
+            ok = ((unsigned char)s[i + k] >> 6) == 2;
+        if (ok && need == 1 && c < 0xc2)
+            ok = false; /* overlong */
+        if (!ok) {
+            out[i++] = '?';
+            continue;
+        }
+        memcpy(out + i, s + i, need + 1);
+        i += need + 1;
+    }
+    out[len] = '\0';
+}
+
+static json_t *jstrn(const char *s, size_t len)
+{
+    char *clean = malloc(len + 1);
+    json_t *j;
+    if (!clean)
+        return NULL;
+    utf8_clean(s, len, clean);
+    j = json_stringn(clean, len);
+    free(clean);
+    return j;
+}
+
+/* --- services ---------------------------------------------------------------------- */
+
+json_t *api_service_json(const struct api *a, size_t i)
+{
+    struct sup_info in;
+    json_t *o, *last = json_null();
+    sup_info(a->sup, i, &in);
+    if (in.exited) {
+        char text[64];
+        if (in.exit_code > 128 && in.exit_code < 128 + 65)
+            snprintf(text, sizeof(text), "killed by SIG%s", cfg_signal_name(in.exit_code - 128));
+        else
+            snprintf(text, sizeof(text), "exited %d", in.exit_code);
+        last = json_pack("{s:i,s:s}", "code", in.exit_code, "text", text);
+    }
+    o = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:o,s:s,s:b,s:b,s:s}", "name", in.name, "kind",
+                  cfg_kind_name(in.kind), "state", sup_state_name(in.state), "pid",
+                  (json_int_t)in.pid, "uptime_ms", (json_int_t)in.uptime_ms, "state_age_ms",
+                  (json_int_t)in.state_age_ms, "runs", (json_int_t)in.runs, "restarts",
+                  (json_int_t)in.restarts, "last_exit", last, "reason", in.reason, "autostart",
+                  in.autostart, "stopped_by_operator", in.operator_stopped, "containment",
+                  sup_containment(a->sup, NULL));
+    if (o && in.pid == 0)
+        json_object_set_new(o, "pid", json_null());
+    return o;
+}
+
+static enum MHD_Result h_services(struct api *a, struct MHD_Connection *c)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; i < sup_count(a->sup); i++)
+        json_array_append_new(list, api_service_json(a, i));
+    return api_respond_json(c, MHD_HTTP_OK, json_pack("{s:o}", "services", list));
+}
+
+static long service_index(struct api *a, struct MHD_Connection *c, const char *name)
+{
+    long i = sup_find(a->sup, name);
+    if (i < 0)
+        api_respond_error(c, MHD_HTTP_NOT_FOUND, "unknown_service", "service",
+                          "unknown service '%s'", name);
+    return i;
+}
+
+static unsigned status_of(int err)
+{
+    switch (err) {
+    case -ENOENT:
+        return MHD_HTTP_NOT_FOUND;
+    case -ESHUTDOWN:
+    case -ESRCH:
+        return MHD_HTTP_CONFLICT;
+    default:
+        return MHD_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+static const char *code_of(int err)
+{
+    switch (err) {
+    case -ENOENT:
+        return "unknown_service";
+    case -ESHUTDOWN:
+        return "shutting_down";
+    case -ESRCH:
+        return "not_running";
+    default:
+        return "internal";
+    }
+}
+
+static enum MHD_Result h_control(struct api *a, struct MHD_Connection *c, const struct api_route *r)
+{
+    const char *names[1] = {r->service};
+    struct diag dg;
+    long i;
+    int err;
+    diag_clear(&dg);
+    if ((i = service_index(a, c, r->service)) < 0)
+        return MHD_YES;
+    if (r->id == API_R_START)
+        err = sup_shutting_down(a->sup) ? -ESHUTDOWN : sup_start(a->sup, names, 1, &dg);
+    else if (r->id == API_R_STOP)
+        err = sup_stop(a->sup, names, 1, &dg);
+    else
+        err = sup_restart(a->sup, names, 1, &dg);
+    if (err == -ESHUTDOWN)
+        diag_set(&dg, err, "corral is shutting down");
+    if (err < 0)
+        return api_respond_error(c, status_of(err), code_of(err), NULL, "%s", dg.msg);
+    if (a->h.controlled)
+        a->h.controlled(a->h.ctx);
+    return api_respond_json(c, MHD_HTTP_ACCEPTED,
+                            json_pack("{s:o}", "service", api_service_json(a, (size_t)i)));
+}
+
+static enum MHD_Result h_signal(struct api *a, struct MHD_Connection *c, const struct api_route *r,
+                                const struct api_req *req)
+{
+    char msg[256] = "";
+    struct diag dg;
+    int sig = 0, err;
+    long i;
+    if ((i = service_index(a, c, r->service)) < 0)
+        return MHD_YES;
+    if (api_parse_signal_body(req->body ? req->body : "", req->len, &sig, msg, sizeof(msg)) < 0)
+        return api_respond_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "signal", "%s", msg);
+    diag_clear(&dg);
+    err = sup_signal(a->sup, r->service, sig, &dg);
+    if (err < 0)
+        return api_respond_error(c, status_of(err), code_of(err), NULL, "%s", dg.msg);
+    return api_respond_json(c, MHD_HTTP_OK,
+                            json_pack("{s:s,s:o}", "signal", cfg_signal_name(sig), "service",
+                                      api_service_json(a, (size_t)i)));
+}
+
+/* --- trees -------------------------------------------------------------------------- */
+
+static json_t *tree_json(struct api *a, size_t i, struct sup_proc *procs)
+{
+    int n = sup_tree(a->sup, i, procs, TREE_MAX);
+    json_t *list = json_array();
+    struct sup_info in;
+    sup_info(a->sup, i, &in);
+    for (int k = 0; k < n && k < TREE_MAX; k++) {
+        char st[2] = {procs[k].state, '\0'};
+        json_array_append_new(list,
+                              json_pack("{s:I,s:I,s:s,s:b,s:s}", "pid", (json_int_t)procs[k].pid,
+                                        "ppid", (json_int_t)procs[k].ppid, "state", st, "main",
+                                        procs[k].main, "cmdline", procs[k].cmdline));
+    }
+    return json_pack("{s:s,s:s,s:o}", "name", in.name, "state", sup_state_name(in.state),
+                     "processes", list);
+}
+
+static enum MHD_Result h_tree(struct api *a, struct MHD_Connection *c, const struct api_route *r)
+{
+    struct sup_proc *procs = calloc(TREE_MAX, sizeof(*procs));
+    json_t *body;
+    long i = -1;
+    if (!procs)
+        return MHD_NO;
+    if (r->id == API_R_SERVICE_TREE && (i = service_index(a, c, r->service)) < 0) {
+        free(procs);
+        return MHD_YES;
+    }
+    if (i >= 0) {
+        body = tree_json(a, (size_t)i, procs);
+    } else {
+        json_t *list = json_array();
+        for (size_t k = 0; k < sup_count(a->sup); k++)
+            json_array_append_new(list, tree_json(a, k, procs));
+        body = json_pack("{s:o}", "services", list);
+    }
+    free(procs);
+    return api_respond_json(c, MHD_HTTP_OK, body);
+}
+
+/* --- logs ------------------------------------------------------------------------------ */
+
+static bool wants_sse(struct MHD_Connection *c)
+{
+    const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept");
+    const char *format = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "format");
+    if (format)
+        return strcmp(format, "sse") == 0;
+    return accept && strstr(accept, "text/event-stream");
+}
+
+static void push_log_line(struct api_stream *st, const char *service, const char *line, size_t len)
+{
+    if (st->sse) {
+        json_t *o = json_pack("{s:s,s:o}", "service", service, "line", jstrn(line, len));
+        char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        if (text) {
+            size_t tn = strlen(text);
+            char *msg = malloc(tn + 9);
+            if (msg) {
+                memcpy(msg, "data: ", 6);
+                memcpy(msg + 6, text, tn);
+                memcpy(msg + 6 + tn, "\n\n", 2);
+                api_stream_push(st, msg, tn + 8);
+                free(msg);
+            }
+            free(text);
+        }
+        return;
+    }
+    {
+        size_t pre = st->prefix ? (size_t)st->width + 3 : 0;
+        char *msg = malloc(pre + len + 2);
+        if (!msg)
+            return;
+        if (st->prefix)
+            snprintf(msg, pre + 1, "%-*s | ", st->width, service);
+        memcpy(msg + pre, line, len);
+        msg[pre + len] = '\n';
+        api_stream_push(st, msg, pre + len + 1);
+        free(msg);
+    }
+}
+
+/* The last n lines of the service's current log file, oldest first. */
+static void push_tail(struct api *a, struct api_stream *st, const char *service, uint64_t n)
+{
+    char path[PATH_MAX];
+    struct stat sb;
+    char *buf;
+    size_t len, start;
+    off_t from;
+    int fd;
+    if (n == 0)
+        return;
+    snprintf(path, sizeof(path), "%s/logs/%s.log", a->m->state_dir, service);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    if (fstat(fd, &sb) < 0 || sb.st_size == 0) {
+        close(fd);
+        return;
+    }
+    from = sb.st_size > TAIL_MAX_BYTES ? sb.st_size - TAIL_MAX_BYTES : 0;
+    len = (size_t)(sb.st_size - from);
+    buf = malloc(len);
+    if (!buf || pread(fd, buf, len, from) != (ssize_t)len) {
+        free(buf);
+        close(fd);
+        return;
+    }
+    close(fd);
+    if (len && buf[len - 1] == '\n')
+        len--;
+    start = len;
+    for (uint64_t seen = 0; start > 0; start--)
+        if (buf[start - 1] == '\n' && ++seen == n)
+            break;
+    while (start <= len) {
+        char *nl = memchr(buf + start, '\n', len - start);
+        size_t end = nl ? (size_t)(nl - buf) : len;
+        if (from == 0 || start > 0) /* a first line cut by the byte limit is left out */
+            push_log_line(st, service, buf + start, end - start);
+        start = end + 1;
+    }
+    free(buf);
+}
+
+static enum MHD_Result h_logs(struct api *a, struct MHD_Connection *c, const struct api_route *r)
+{
+    const char *q_tail = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "tail");
+    const char *q_follow = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "follow");
+    const char *q_svc = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "service");
+    const char *names[API_NAMES_MAX];
+    char buf[API_NAMES_MAX * API_NAME_MAX];
+    struct api_stream *st;
+    uint64_t tail;
+    bool follow;
+    int n = 0;
+    if (api_parse_uint(q_tail, API_TAIL_MAX, TAIL_DEFAULT, &tail) < 0)
+        return api_respond_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "tail",
+                                 "tail must be a number of lines from 0 to %d", API_TAIL_MAX);
+    if (api_parse_flag(q_follow, false, &follow) < 0)
+        return api_respond_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "follow",
+                                 "follow must be 1 or 0");
+    if (r->id == API_R_SERVICE_LOGS) {
+        names[n++] = r->service;
+    } else if (q_svc && *q_svc) {
+        n = api_parse_names(q_svc, buf, sizeof(buf), names, API_NAMES_MAX);
+        if (n < 0)
+            return api_respond_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "service",
+                                     "service must be a comma-separated list of names");
+    } else {
+        for (size_t i = 0; i < sup_count(a->sup) && n < API_NAMES_MAX; i++) {
+            struct sup_info in;
+            sup_info(a->sup, i, &in);
+            names[n++] = in.name;
+        }
+    }
+    st = api_stream_new(a, API_STREAM_LOGS);
+    if (!st || !(st->want = calloc(sup_count(a->sup) + 1, sizeof(bool)))) {
+        free(st);
+        return MHD_NO;
+    }
+    st->n_want = sup_count(a->sup);
+    st->sse = wants_sse(c);
+    st->follow = follow;
+    st->prefix = r->id == API_R_LOGS;
+    for (int k = 0; k < n; k++) {
+        long i = sup_find(a->sup, names[k]);
+        if (i < 0) {
+            free(st->want);
+            free(st);
+            return api_respond_error(c, MHD_HTTP_NOT_FOUND, "unknown_service", "service",
+                                     "unknown service '%s'", names[k]);
+        }
+        st->want[i] = true;
+        if ((int)strlen(names[k]) > st->width)
+            st->width = (int)strlen(names[k]);
+    }
+    for (int k = 0; k < n; k++)
+        push_tail(a, st, names[k], tail);
+    return api_stream_start(a, c, st);
+}
+
+void api_output(struct api *a, const char *service, enum logs_stream stream, const char *line,
+                size_t len, bool complete)
+{
+    long i;
+    char prefix[64];
+    size_t pn = 0;
+    char *text;
+    (void)complete;
+    if (!a || !a->log_followers || (i = sup_find(a->sup, service)) < 0)
+        return;
+    if (a->m->services[i].logs.timestamps) {
+        /* As the log file has it, so that tail and follow read the same. */
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        struct tm tm;
+        gmtime_r(&now.tv_sec, &tm);
+        pn = (size_t)snprintf(prefix, sizeof(prefix), "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ %s ",
+                              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                              tm.tm_sec, now.tv_nsec / 1000, logs_stream_name(stream));
+    }
+    text = malloc(pn + len + 1);
+    if (!text)
+        return;
+    memcpy(text, prefix, pn);
+    memcpy(text + pn, line, len);
+    for (struct api_stream *st = a->streams; st; st = st->next)
+        if (st->kind == API_STREAM_LOGS && st->follow && (size_t)i < st->n_want && st->want[i])
+            push_log_line(st, service, text, pn + len);
+    free(text);
+}
+
+bool api_wants_output(const struct api *a)
+{
+    return a && a->log_followers > 0;
+}
+
+/* --- events ------------------------------------------------------------------------------ */
+
+static void record(struct api *a, json_t *o)
+{
+    struct timespec now;
+    char when[40];
+    char *text;
+    uint64_t id;
+    if (!o)
+        return;
+    clock_gettime(CLOCK_REALTIME, &now);
+    iso_time(&now, when, sizeof(when));
+    json_object_set_new(o, "id", json_integer((json_int_t)a->ev.next_id));
+    json_object_set_new(o, "time", json_string(when));
+    text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    id = api_events_add(&a->ev, text);
+    if (id)
+        api_streams_broadcast_event(a, id, text);
+}
+
+void api_event(struct api *a, const struct sup_event *ev)
+{
+    json_t *o;
+    if (!a || ev->kind >= SUP_EV__COUNT)
+        return;
+    o = json_pack("{s:s,s:o}", "kind", event_names[ev->kind], "service", jstr(ev->service));
+    if (!o)
+        return;
+    if (ev->pid)
+        json_object_set_new(o, "pid", json_integer(ev->pid));
+    if (ev->kind == SUP_EV_EXITED || ev->kind == SUP_EV_REAPED)
+        json_object_set_new(o, "exit_code", json_integer(ev->exit_code));
+    if (ev->kind == SUP_EV_RESTARTING)
+        json_object_set_new(o, "delay_ms", json_integer((json_int_t)ev->delay_ms));
+    if (ev->text)
+        json_object_set_new(o, "text", jstrn(ev->text, strlen(ev->text)));
+    record(a, o);
+}
+
+void api_note(struct api *a, const char *kind, const char *text)
+{
+    if (a)
+        record(a, json_pack("{s:s,s:n,s:s?}", "kind", kind, "service", "text", text));
+}
+
+static enum MHD_Result h_events(struct api *a, struct MHD_Connection *c)
+{
+    const char *q_since = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "since");
+    const char *q_follow = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "follow");
+    const char *last_id = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID");
+    struct api_stream *st;
+    uint64_t since;
+    bool follow, sse = wants_sse(c);
+    if (api_parse_uint(last_id ? last_id : q_since, UINT64_MAX / 10, 0, &since) < 0)
+        return api_respond_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "since",
+                                 "since (or Last-Event-ID) must be an event id");
+    if (api_parse_flag(q_follow, sse, &follow) < 0)
+        return api_respond_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "follow",
+                                 "follow must be 1 or 0");
+    if (!follow && !sse) {
+        json_t *list = json_array();
+        for (size_t k = api_events_after(&a->ev, since); k < a->ev.n; k++)
+            json_array_append_new(list, json_loads(api_events_at(&a->ev, k)->json, 0, NULL));
+        return api_respond_json(c, MHD_HTTP_OK, json_pack("{s:o}", "events", list));
+    }
+    st = api_stream_new(a, API_STREAM_EVENTS);
+    if (!st)
+        return MHD_NO;
+    st->sse = sse;
+    st->follow = true; /* so that the history goes out through the same path */
+    st->conn = c;
+    for (size_t k = api_events_after(&a->ev, since); k < a->ev.n; k++) {
+        const struct api_event_rec *rec = api_events_at(&a->ev, k);
+        char head[48];
+        int hn =
+            sse ? snprintf(head, sizeof(head), "id: %llu\ndata: ", (unsigned long long)rec->id) : 0;
+        api_stream_push(st, head, (size_t)hn);
+        api_stream_push(st, rec->json, strlen(rec->json));
+        api_stream_push(st, sse ? "\n\n" : "\n", sse ? 2 : 1);
+    }
+    st->follow = follow;
+    return api_stream_start(a, c, st);
+}
+
+/* --- the rest ----------------------------------------------------------------------------- */
+
+static enum MHD_Result h_info(struct api *a, struct MHD_Connection *c)
+{
+    const char *why;
+    const char *mode = sup_containment(a->sup, &why);
+    char since[40];
+    struct timespec ts = {.tv_sec = (time_t)a->started_at};
+    iso_time(&ts, since, sizeof(since));
+    return api_respond_json(
+        c, MHD_HTTP_OK,
+        json_pack("{s:s,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:b}", "version", CORRAL_VERSION, "pid",
+                  (json_int_t)getpid(), "instance", sup_instance(a->sup), "since", since, "config",
+                  a->m->path, "state_dir", a->m->state_dir, "containment", mode,
+                  "containment_reason", why, "services", (json_int_t)sup_count(a->sup),
+                  "shutting_down", sup_shutting_down(a->sup)));
+}
+
+static bool service_ready(const struct sup_info *in)
+{
+    if (!in->autostart)
+        return true;
+    if (in->kind == CFG_KIND_ONESHOT)
+        return in->state == SVC_COMPLETED;
+    return in->state == SVC_RUNNING;
+}
+
+static enum MHD_Result h_ready(struct api *a, struct MHD_Connection *c)
+{
+    json_t *waiting = json_array();
+    bool ready = !sup_shutting_down(a->sup);
+    for (size_t i = 0; i < sup_count(a->sup); i++) {
+        struct sup_info in;
+        sup_info(a->sup, i, &in);
+        if (!service_ready(&in)) {
+            ready = false;
+            json_array_append_new(waiting, json_pack("{s:s,s:s}", "name", in.name, "state",
+                                                     sup_state_name(in.state)));
+        }
+    }
+    return api_respond_json(
+        c, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
+        json_pack("{s:s,s:o}", "status", ready ? "ready" : "not ready", "waiting", waiting));
+}
+
+static enum MHD_Result h_reload(struct api *a, struct MHD_Connection *c)
+{
+    json_t *summary = NULL;
+    struct diag dg;
+    if (!a->h.reload)
+        return api_respond_error(c, MHD_HTTP_NOT_IMPLEMENTED, "not_implemented", NULL,
+                                 "reload is not available");
+    diag_clear(&dg);
+    if (a->h.reload(a->h.ctx, &summary, &dg) < 0) {
+        json_t *err =
+            json_pack("{s:{s:s,s:s,s:s?,s:s?,s:i,s:i}}", "error", "code", "config_invalid",
+                      "message", dg.msg, "field", dg.field[0] ? dg.field : NULL, "file",
+                      dg.file[0] ? dg.file : NULL, "line", dg.line, "column", dg.col);
+        return api_respond_json(c, MHD_HTTP_UNPROCESSABLE_CONTENT, err);
+    }
+    return api_respond_json(c, MHD_HTTP_OK, summary ? summary : json_object());
+}
+
+enum MHD_Result api_dispatch(struct api *a, struct MHD_Connection *c, const struct api_route *r,
+                             const struct api_req *req)
+{
+    switch (r->id) {
+    case API_R_HEALTH_LIVE:
+        return api_respond_json(c, MHD_HTTP_OK, json_pack("{s:s}", "status", "live"));
+    case API_R_HEALTH_READY:
+        return h_ready(a, c);
+    case API_R_INFO:
+        return h_info(a, c);
+    case API_R_SERVICES:
+        return h_services(a, c);
+    case API_R_SERVICE: {
+        long i = service_index(a, c, r->service);
+        return i < 0 ? MHD_YES : api_respond_json(c, MHD_HTTP_OK, api_service_json(a, (size_t)i));
+    }
+    case API_R_START:
+    case API_R_STOP:
+    case API_R_RESTART:
+        return h_control(a, c, r);
+    case API_R_SIGNAL:
+        return h_signal(a, c, r, req);
+    case API_R_SERVICE_LOGS:
+    case API_R_LOGS:
+        return h_logs(a, c, r);
+    case API_R_SERVICE_TREE:
+    case API_R_TREE:
+        return h_tree(a, c, r);
+    case API_R_EVENTS:
+        return h_events(a, c);
+    case API_R_RELOAD:
+        return h_reload(a, c);
+    case API_R_SHUTDOWN:
+        if (a->h.shutdown)
+            a->h.shutdown(a->h.ctx);
+        return api_respond_json(c, MHD_HTTP_ACCEPTED, json_pack("{s:s}", "status", "stopping"));
+    case API_R__COUNT:
+        break;
+    }
+    return api_respond_error(c, MHD_HTTP_NOT_FOUND, "not_found", NULL, "no such route");
+}

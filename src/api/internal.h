@@ -1,0 +1,96 @@
+/* api/internal.h — shared by the api/ files only. */
+#ifndef CORRAL_API_INTERNAL_H
+#define CORRAL_API_INTERNAL_H
+
+#include "api/api.h"
+#include "api/events.h"
+#include "api/route.h"
+
+#include <jansson.h>
+#include <limits.h>
+#include <microhttpd.h>
+
+#define API_TOKEN_LEN     64 /* hex characters */
+#define API_STREAM_BUFFER (1024 * 1024)
+
+enum api_stream_kind { API_STREAM_EVENTS, API_STREAM_LOGS };
+
+/* A response that stays open: the event stream or followed logs. Data is
+ * queued here and handed to libmicrohttpd when the socket takes it; a client
+ * that reads too slowly loses data (counted and told), never stalls corral. */
+struct api_stream {
+    struct api *api;
+    struct MHD_Connection *conn;
+    struct api_stream *prev, *next;
+    enum api_stream_kind kind;
+    bool sse;
+    bool follow;    /* else the stream ends once the buffer is sent */
+    bool suspended; /* waiting for data */
+    bool counted;   /* in api.log_followers */
+    bool prefix;    /* text logs of several services: "name | line" */
+    int width;      /* of the name column */
+    bool *want;     /* per service index, for logs; NULL = every service */
+    size_t n_want;
+    char *buf;
+    size_t off, len, cap;
+    uint64_t dropped;
+};
+
+struct api_listener {
+    struct api *api;
+    struct MHD_Daemon *d;
+    struct loop_watch *watch;
+    bool tcp;
+};
+
+struct api {
+    struct loop *lp;
+    struct sup *sup;
+    const struct cfg_model *m;
+    struct api_hooks h;
+    struct api_listener unix_l;
+    struct api_listener tcp_l;
+    struct loop_timer mhd_timer; /* libmicrohttpd's own timeouts */
+    struct loop_timer ping;      /* SSE keep-alive, only while a stream is open */
+    struct api_stream *streams;
+    unsigned log_followers;
+    struct api_events ev;
+    long long started_at;
+    char token[API_TOKEN_LEN + 1];
+    char sock_path[PATH_MAX];
+};
+
+/* One request in progress (MHD's per-request context). */
+struct api_req {
+    char *body;
+    size_t len;
+    bool too_big;
+};
+
+/* server.c */
+enum MHD_Result api_respond_json(struct MHD_Connection *c, unsigned status, json_t *body);
+enum MHD_Result api_respond_error(struct MHD_Connection *c, unsigned status, const char *code,
+                                  const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* Run libmicrohttpd now (after a resume) and re-arm its timer. */
+void api_poke(struct api *a);
+/* The same, from the next turn of the loop. */
+void api_poke_soon(struct api *a);
+
+/* handlers.c */
+enum MHD_Result api_dispatch(struct api *a, struct MHD_Connection *c, const struct api_route *r,
+                             const struct api_req *req);
+json_t *api_service_json(const struct api *a, size_t i);
+
+/* stream.c */
+/* Queue a streaming response on c; the stream is owned by the response. */
+enum MHD_Result api_stream_start(struct api *a, struct MHD_Connection *c, struct api_stream *st);
+struct api_stream *api_stream_new(struct api *a, enum api_stream_kind kind);
+void api_stream_push(struct api_stream *st, const char *data, size_t len);
+/* Push to every stream of kind. */
+void api_streams_broadcast_event(struct api *a, uint64_t id, const char *json);
+/* Resume every suspended stream so that libmicrohttpd can close them. */
+void api_streams_end_all(struct api *a);
+void api_ping(struct loop *lp, void *data);
+
+#endif

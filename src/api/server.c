@@ -1,0 +1,483 @@
+/* api/server.c — the listeners and libmicrohttpd inside corral's loop: each
+ * daemon runs in external-epoll mode, its epoll fd watched by our loop and its
+ * timeouts kept in our timer heap, so the API adds no thread and, with no
+ * client connected, no wake-up. Authentication happens before any body is
+ * read: the Unix socket admits only corral's own uid or root (SO_PEERCRED),
+ * TCP only a request with the bearer token. */
+#include "api/internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define API_CONN_LIMIT   256
+#define API_IDLE_TIMEOUT 60          /* seconds without traffic on a request/response */
+#define API_CONN_MEMORY  (32 * 1024) /* request line + headers per connection */
+
+/* --- responses ----------------------------------------------------------------------- */
+
+static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, struct MHD_Response *resp)
+{
+    enum MHD_Result r;
+    if (!resp)
+        return MHD_NO;
+    r = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+    return r;
+}
+
+enum MHD_Result api_respond_json(struct MHD_Connection *c, unsigned status, json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    struct MHD_Response *resp;
+    size_t len;
+    json_decref(body);
+    if (!text)
+        return MHD_NO;
+    len = strlen(text);
+    text[len] = '\0';
+    {
+        /* A trailing newline keeps curl output readable. */
+        char *t = realloc(text, len + 2);
+        if (!t) {
+            free(text);
+            return MHD_NO;
+        }
+        text = t;
+        text[len++] = '\n';
+        text[len] = '\0';
+    }
+    resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    return queue(c, status, resp);
+}
+
+enum MHD_Result api_respond_error(struct MHD_Connection *c, unsigned status, const char *code,
+                                  const char *field, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    json_t *err;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    err = json_pack("{s:{s:s,s:s,s:s?}}", "error", "code", code, "message", msg, "field", field);
+    return api_respond_json(c, status, err);
+}
+
+static enum MHD_Result respond_with_header(struct MHD_Connection *c, unsigned status,
+                                           const char *header, const char *value, const char *code,
+                                           const char *msg)
+{
+    json_t *err = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
+    char *text = err ? json_dumps(err, JSON_COMPACT) : NULL;
+    struct MHD_Response *resp;
+    json_decref(err);
+    if (!text)
+        return MHD_NO;
+    resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, header, value);
+    return queue(c, status, resp);
+}
+
+/* --- authentication ------------------------------------------------------------------ */
+
+static bool peer_allowed(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    if (!ci || getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+        return false;
+    return cred.uid == 0 || cred.uid == geteuid();
+}
+
+static enum MHD_Result deny(struct api_listener *l, struct MHD_Connection *c)
+{
+    if (!l->tcp)
+        return api_respond_error(c, MHD_HTTP_FORBIDDEN, "forbidden", NULL,
+                                 "only root and corral's own user may use this socket");
+    return respond_with_header(c, MHD_HTTP_UNAUTHORIZED, "WWW-Authenticate", "Bearer",
+                               "unauthorized",
+                               "missing or wrong bearer token (see api.token_file)");
+}
+
+static bool authorized(struct api_listener *l, struct MHD_Connection *c)
+{
+    if (!l->tcp)
+        return peer_allowed(c);
+    return api_token_ok(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"),
+                        l->api->token);
+}
+
+/* --- requests ------------------------------------------------------------------------ */
+
+static bool body_too_big(struct MHD_Connection *c)
+{
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    uint64_t n;
+    return cl && (api_parse_uint(cl, UINT64_MAX / 10, 0, &n) < 0 || n > API_BODY_MAX);
+}
+
+static enum MHD_Result first_call(struct api_listener *l, struct MHD_Connection *c, void **con_cls)
+{
+    struct api_req *req = calloc(1, sizeof(*req));
+    if (!req)
+        return MHD_NO;
+    *con_cls = req;
+    if (!authorized(l, c))
+        return deny(l, c);
+    if (body_too_big(c)) {
+        req->too_big = true;
+        return api_respond_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large", NULL,
+                                 "request bodies are limited to %d bytes", API_BODY_MAX);
+    }
+    return MHD_YES;
+}
+
+static void take_body(struct api_req *req, const char *data, size_t *size)
+{
+    if (!req->too_big && req->len + *size <= API_BODY_MAX) {
+        char *b = realloc(req->body, req->len + *size + 1);
+        if (b) {
+            memcpy(b + req->len, data, *size);
+            req->body = b;
+            req->len += *size;
+            b[req->len] = '\0';
+        } else {
+            req->too_big = true;
+        }
+    } else {
+        req->too_big = true;
+    }
+    *size = 0;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    struct api_listener *l = cls;
+    struct api_req *req = *con_cls;
+    struct api_route route;
+    const char *allow, *msg;
+    int status;
+    (void)version;
+    if (!req)
+        return first_call(l, c, con_cls);
+    if (*upload_data_size) {
+        take_body(req, upload_data, upload_data_size);
+        return MHD_YES;
+    }
+    if (req->too_big)
+        return api_respond_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "payload_too_large", NULL,
+                                 "request bodies are limited to %d bytes", API_BODY_MAX);
+    status = api_route_match(method, url, &route, &allow, &msg);
+    if (status == 405) {
+        char text[128];
+        snprintf(text, sizeof(text), "%s %s is not allowed; use %s", method, url, allow);
+        return respond_with_header(c, MHD_HTTP_METHOD_NOT_ALLOWED, "Allow", allow,
+                                   "method_not_allowed", text);
+    }
+    if (status != 0)
+        return api_respond_error(c, MHD_HTTP_NOT_FOUND, "not_found", NULL, "%s: %s", url, msg);
+    return api_dispatch(l->api, c, &route, req);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct api_req *req = *con_cls;
+    (void)cls;
+    (void)c;
+    (void)toe;
+    if (req) {
+        free(req->body);
+        free(req);
+        *con_cls = NULL;
+    }
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    /* libmicrohttpd reports client errors (bad requests, resets) here; they
+     * are the client's business and already answered, so they are dropped. */
+    (void)cls;
+    (void)fmt;
+    (void)ap;
+}
+
+/* --- the loop ---------------------------------------------------------------------- */
+
+static void arm_timer(struct api *a)
+{
+    MHD_UNSIGNED_LONG_LONG t, best = 0;
+    bool any = false;
+    struct api_listener *ls[2] = {&a->unix_l, &a->tcp_l};
+    for (int i = 0; i < 2; i++)
+        if (ls[i]->d && MHD_get_timeout(ls[i]->d, &t) == MHD_YES && (!any || t < best)) {
+            best = t;
+            any = true;
+        }
+    if (any)
+        loop_timer_arm(a->lp, &a->mhd_timer, best);
+    else
+        loop_timer_disarm(a->lp, &a->mhd_timer);
+}
+
+void api_poke(struct api *a)
+{
+    if (a->unix_l.d)
+        MHD_run(a->unix_l.d);
+    if (a->tcp_l.d)
+        MHD_run(a->tcp_l.d);
+    arm_timer(a);
+}
+
+void api_poke_soon(struct api *a)
+{
+    if (!loop_timer_armed(&a->mhd_timer) || a->mhd_timer.due_ms > loop_now_ms())
+        loop_timer_arm(a->lp, &a->mhd_timer, 0);
+}
+
+static void on_mhd(struct loop *lp, int fd, uint32_t events, void *data)
+{
+    struct api_listener *l = data;
+    (void)lp;
+    (void)fd;
+    (void)events;
+    MHD_run(l->d);
+    arm_timer(l->api);
+}
+
+static void on_mhd_timer(struct loop *lp, void *data)
+{
+    (void)lp;
+    api_poke(data);
+}
+
+static int listener_start(struct api *a, struct api_listener *l, int fd, bool tcp, struct diag *dg)
+{
+    const union MHD_DaemonInfo *info;
+    l->api = a;
+    l->tcp = tcp;
+    l->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, on_request, l,
+                            MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
+                            (unsigned)API_CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
+                            (unsigned)API_IDLE_TIMEOUT, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                            (size_t)API_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+                            NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+    if (!l->d) {
+        close(fd);
+        diag_set(dg, -EIO, "cannot start the HTTP server");
+        return -EIO;
+    }
+    info = MHD_get_daemon_info(l->d, MHD_DAEMON_INFO_EPOLL_FD);
+    l->watch = info ? loop_watch_add(a->lp, info->epoll_fd, EPOLLIN, on_mhd, l) : NULL;
+    if (!l->watch) {
+        diag_set(dg, -EIO, "cannot watch the HTTP server");
+        return -EIO;
+    }
+    return 0;
+}
+
+/* --- sockets ------------------------------------------------------------------------ */
+
+static int listen_unix(const char *path, struct diag *dg)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    mode_t old;
+    int fd, r;
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        diag_set(dg, -ENAMETOOLONG,
+                 "socket path %s is %zu bytes, more than the %zu a Unix socket allows; set "
+                 "state_dir to a shorter path",
+                 path, strlen(path), sizeof(sa.sun_path) - 1);
+        return -ENAMETOOLONG;
+    }
+    strcpy(sa.sun_path, path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        diag_set(dg, -errno, "socket: %s", strerror(errno));
+        return -errno;
+    }
+    /* The caller holds the state directory's lock: a socket file left here is
+     * from a corral that is gone. */
+    (void)unlink(path);
+    old = umask(0177); /* created 0600: nobody else may even connect */
+    r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+    umask(old);
+    if (r < 0 || listen(fd, 128) < 0) {
+        diag_set(dg, -errno, "cannot listen on %s: %s", path, strerror(errno));
+        close(fd);
+        return -errno;
+    }
+    return fd;
+}
+
+static int listen_tcp(const struct cfg_api *api, struct diag *dg)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    bool v6 = strchr(api->listen_addr, ':') != NULL;
+    int one = 1, fd;
+    memset(&ss, 0, sizeof(ss));
+    if (v6) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)api->listen_port);
+        inet_pton(AF_INET6, api->listen_addr, &s6->sin6_addr);
+        len = sizeof(*s6);
+    } else {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)api->listen_port);
+        inet_pton(AF_INET, api->listen_addr, &s4->sin_addr);
+        len = sizeof(*s4);
+    }
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        diag_set(dg, -errno, "socket: %s", strerror(errno));
+        return -errno;
+    }
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (v6)
+        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 128) < 0) {
+        diag_set(dg, -errno, "api.listen %s: %s", api->listen, strerror(errno));
+        close(fd);
+        return -errno;
+    }
+    return fd;
+}
+
+/* The token file is read if it exists, else created 0600 with 32 random bytes
+ * in hex, so that a client can read it once and keep using it. */
+static int token_load(const char *path, char *token, struct diag *dg)
+{
+    unsigned char raw[API_TOKEN_LEN / 2];
+    ssize_t n;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd >= 0) {
+        n = read(fd, token, API_TOKEN_LEN);
+        close(fd);
+        while (n > 0 && (token[n - 1] == '\n' || token[n - 1] == '\r' || token[n - 1] == ' '))
+            n--;
+        if (n < 16) {
+            diag_set(dg, -EINVAL, "%s: a token needs at least 16 characters", path);
+            return -EINVAL;
+        }
+        token[n] = '\0';
+        return 0;
+    }
+    if (errno != ENOENT) {
+        diag_set(dg, -errno, "cannot read %s: %s", path, strerror(errno));
+        return -errno;
+    }
+    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+        diag_set(dg, -EIO, "getrandom: %s", strerror(errno));
+        return -EIO;
+    }
+    for (size_t i = 0; i < sizeof(raw); i++)
+        snprintf(token + 2 * i, 3, "%02x", raw[i]);
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 || write(fd, token, API_TOKEN_LEN) != API_TOKEN_LEN || write(fd, "\n", 1) != 1) {
+        diag_set(dg, -errno, "cannot write %s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -EIO;
+    }
+    close(fd);
+    return 0;
+}
+
+/* --- public ------------------------------------------------------------------------- */
+
+struct api *api_new(struct loop *lp, struct sup *s, const struct cfg_model *m,
+                    const struct api_hooks *h, long long started_at, struct diag *dg)
+{
+    struct api *a = calloc(1, sizeof(*a));
+    int fd;
+    if (!a) {
+        diag_set(dg, -ENOMEM, "out of memory");
+        return NULL;
+    }
+    a->lp = lp;
+    a->sup = s;
+    a->m = m;
+    a->h = *h;
+    a->started_at = started_at;
+    api_events_init(&a->ev);
+    loop_timer_init(&a->mhd_timer, on_mhd_timer, a);
+    loop_timer_init(&a->ping, api_ping, a);
+    snprintf(a->sock_path, sizeof(a->sock_path), "%s/corral.sock", m->state_dir);
+    fd = listen_unix(a->sock_path, dg);
+    if (fd < 0) {
+        a->sock_path[0] = '\0';
+        goto fail;
+    }
+    if (listener_start(a, &a->unix_l, fd, false, dg) < 0)
+        goto fail;
+    if (m->api.listen) {
+        if (token_load(m->api.token_file, a->token, dg) < 0)
+            goto fail;
+        fd = listen_tcp(&m->api, dg);
+        if (fd < 0 || listener_start(a, &a->tcp_l, fd, true, dg) < 0)
+            goto fail;
+    }
+    return a;
+fail:
+    api_free(a);
+    return NULL;
+}
+
+static void listener_stop(struct api *a, struct api_listener *l)
+{
+    if (!l->d)
+        return;
+    loop_watch_del(a->lp, l->watch);
+    MHD_stop_daemon(l->d);
+    l->d = NULL;
+}
+
+void api_free(struct api *a)
+{
+    if (!a)
+        return;
+    api_streams_end_all(a);
+    listener_stop(a, &a->unix_l);
+    listener_stop(a, &a->tcp_l);
+    loop_timer_disarm(a->lp, &a->mhd_timer);
+    loop_timer_disarm(a->lp, &a->ping);
+    if (a->sock_path[0])
+        (void)unlink(a->sock_path);
+    api_events_free(&a->ev);
+    free(a);
+}
+
+void api_retarget(struct api *a, struct sup *s, const struct cfg_model *m)
+{
+    a->sup = s;
+    a->m = m;
+}

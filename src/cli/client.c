@@ -1,0 +1,203 @@
+/* cli/client.c — HTTP to the daemon over its Unix socket, through libcurl. */
+#include "cli/client.h"
+
+#include "cli/cli.h"
+#include "config/config.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define RESPONSE_MAX (64 * 1024 * 1024)
+
+static int pick_state_dir(struct client *c, const char *file, const char *state_dir)
+{
+    struct diag dg;
+    struct cfg_model *m;
+    char copy[PATH_MAX];
+    if (state_dir) {
+        snprintf(c->state_dir, sizeof(c->state_dir), "%s", state_dir);
+        return 0;
+    }
+    diag_clear(&dg);
+    m = cfg_load(file, &dg);
+    if (m) {
+        snprintf(c->state_dir, sizeof(c->state_dir), "%s", m->state_dir);
+        cfg_free(m);
+        return 0;
+    }
+    if (access(file, F_OK) < 0) {
+        fprintf(stderr, "corral: no %s here; use -f FILE or --state-dir DIR to name the instance\n",
+                file);
+        return CLI_USAGE;
+    }
+    /* A config broken since corral started must not lock the operator out:
+     * assume the default state directory beside it. */
+    snprintf(copy, sizeof(copy), "%s", file);
+    snprintf(c->state_dir, sizeof(c->state_dir), "%s/.corral", dirname(copy));
+    fprintf(stderr, "corral: warning: %s has errors (%s); assuming state directory %s\n", file,
+            dg.msg, c->state_dir);
+    return 0;
+}
+
+int client_open(struct client *c, const char *file, const char *state_dir)
+{
+    int r;
+    memset(c, 0, sizeof(*c));
+    r = pick_state_dir(c, file ? file : "corral.yaml", state_dir);
+    if (r)
+        return r;
+    snprintf(c->sock, sizeof(c->sock), "%s/corral.sock", c->state_dir);
+    if (curl_global_init(CURL_GLOBAL_NOTHING) != CURLE_OK || !(c->curl = curl_easy_init())) {
+        fprintf(stderr, "corral: cannot initialise libcurl\n");
+        return CLI_FAILED;
+    }
+    return 0;
+}
+
+void client_close(struct client *c)
+{
+    if (c->curl)
+        curl_easy_cleanup(c->curl);
+    c->curl = NULL;
+    curl_global_cleanup();
+}
+
+struct buf {
+    char *data;
+    size_t len;
+    bool too_big;
+};
+
+static size_t collect(char *p, size_t size, size_t n, void *ctx)
+{
+    struct buf *b = ctx;
+    size_t len = size * n;
+    char *d;
+    if (b->len + len > RESPONSE_MAX) {
+        b->too_big = true;
+        return 0;
+    }
+    d = realloc(b->data, b->len + len + 1);
+    if (!d)
+        return 0;
+    memcpy(d + b->len, p, len);
+    b->data = d;
+    b->len += len;
+    d[b->len] = '\0';
+    return len;
+}
+
+static void not_running(const struct client *c, CURLcode rc)
+{
+    if (rc == CURLE_COULDNT_CONNECT)
+        fprintf(stderr, "corral: not running for %s (nothing listens on %s)\n", c->state_dir,
+                c->sock);
+    else
+        fprintf(stderr, "corral: cannot talk to the daemon at %s: %s\n", c->sock,
+                curl_easy_strerror(rc));
+}
+
+static void prepare(struct client *c, const char *method, const char *path, const char *url_path)
+{
+    char url[PATH_MAX + 64];
+    CURL *h = c->curl;
+    (void)path;
+    curl_easy_reset(h);
+    snprintf(url, sizeof(url), "http://corral%s", url_path);
+    curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->sock);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+}
+
+long client_call(struct client *c, const char *method, const char *path, const char *body,
+                 json_t **out)
+{
+    struct buf b = {0};
+    struct curl_slist *hdr = NULL;
+    CURLcode rc;
+    long status = -1;
+    *out = NULL;
+    prepare(c, method, path, path);
+    if (body) {
+        hdr = curl_slist_append(hdr, "Content-Type: application/json");
+        curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdr);
+        curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
+    } else if (strcmp(method, "POST") == 0) {
+        curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, "");
+    }
+    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, 120L);
+    rc = curl_easy_perform(c->curl);
+    curl_slist_free_all(hdr);
+    if (rc != CURLE_OK) {
+        not_running(c, rc);
+    } else {
+        curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+        if (b.data)
+            *out = json_loadb(b.data, b.len, 0, NULL);
+    }
+    free(b.data);
+    return status;
+}
+
+struct stream_ctx {
+    bool (*fn)(void *ctx, const char *data, size_t len);
+    void *ctx;
+};
+
+static size_t pass_on(char *p, size_t size, size_t n, void *ctx)
+{
+    struct stream_ctx *sc = ctx;
+    return sc->fn(sc->ctx, p, size * n) ? size * n : 0;
+}
+
+long client_stream(struct client *c, const char *path,
+                   bool (*fn)(void *ctx, const char *data, size_t len), void *ctx)
+{
+    struct stream_ctx sc = {.fn = fn, .ctx = ctx};
+    CURLcode rc;
+    long status = -1;
+    prepare(c, "GET", path, path);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, pass_on);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &sc);
+    rc = curl_easy_perform(c->curl);
+    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (rc != CURLE_OK && rc != CURLE_WRITE_ERROR && status == 0) {
+        not_running(c, rc);
+        return -1;
+    }
+    return status;
+}
+
+const char *client_error(const json_t *body, long status)
+{
+    static char fallback[64];
+    const char *msg = json_string_value(json_object_get(json_object_get(body, "error"), "message"));
+    if (msg)
+        return msg;
+    snprintf(fallback, sizeof(fallback), "HTTP status %ld", status);
+    return fallback;
+}
+
+bool client_daemon_gone(const struct client *c)
+{
+    char path[PATH_MAX + 16];
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    int fd;
+    bool gone;
+    snprintf(path, sizeof(path), "%s/corral.lock", c->state_dir);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT;
+    gone = fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type == F_UNLCK;
+    close(fd);
+    return gone;
+}

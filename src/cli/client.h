@@ -1,0 +1,40 @@
+/* cli/client.h — the CLI's side of the API: HTTP over the instance's Unix
+ * socket (libcurl), JSON in and out. */
+#ifndef CORRAL_CLI_CLIENT_H
+#define CORRAL_CLI_CLIENT_H
+
+#include <jansson.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct client {
+    char state_dir[PATH_MAX];
+    char sock[PATH_MAX];
+    void *curl;
+};
+
+/* Pick the instance: state_dir when given, else the config file's state_dir
+ * (file defaults to ./corral.yaml). Returns 0, or a CLI exit status after
+ * printing why. */
+int client_open(struct client *c, const char *file, const char *state_dir);
+void client_close(struct client *c);
+
+/* One request with an optional JSON body; *out gets the parsed response (or
+ * NULL) and the HTTP status is returned, or -1 after printing why the daemon
+ * could not be reached. */
+long client_call(struct client *c, const char *method, const char *path, const char *body,
+                 json_t **out);
+
+/* GET path and hand each piece of the body to fn as it arrives, until the
+ * server ends it or fn returns false. Returns the HTTP status or -1. */
+long client_stream(struct client *c, const char *path,
+                   bool (*fn)(void *ctx, const char *data, size_t len), void *ctx);
+
+/* The "message" of an API error body, or a fallback. */
+const char *client_error(const json_t *body, long status);
+
+/* True when no corral holds the instance's lock. */
+bool client_daemon_gone(const struct client *c);
+
+#endif

@@ -1,0 +1,603 @@
+/* cli/ctl.c — the commands that drive a running corral through its API:
+ * status, start, stop, restart, signal, logs, tree, events, reload, down. */
+#include "cli/cli.h"
+#include "cli/client.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define WAIT_POLL_MS    50
+#define WAIT_DEFAULT_S  120
+#define NAMES_PARAM_MAX 8192
+
+struct ctl {
+    const char *cmd;
+    const char *file;
+    const char *state_dir;
+    bool json;
+    bool no_wait;
+    bool follow;
+    long tail;
+    long timeout_s;
+    const char *since;
+    char **args;
+    int n_args;
+    struct client c;
+};
+
+/* --- options -------------------------------------------------------------------------- */
+
+static void usage(const struct ctl *t, FILE *out)
+{
+    bool stream = !strcmp(t->cmd, "logs") || !strcmp(t->cmd, "events");
+    fprintf(out, "usage: corral %s [%s FILE] [--state-dir DIR] ...\n       (see corral help)\n",
+            t->cmd, stream ? "--file" : "-f");
+}
+
+static int parse(struct ctl *t, int argc, char **argv)
+{
+    /* logs and events read -f as "follow", like tail -f; the file is --file. */
+    bool stream = !strcmp(t->cmd, "logs") || !strcmp(t->cmd, "events");
+    static const struct option opts[] = {
+        {"file", required_argument, NULL, 'F'},  {"state-dir", required_argument, NULL, 'S'},
+        {"json", no_argument, NULL, 'j'},        {"no-wait", no_argument, NULL, 'W'},
+        {"follow", no_argument, NULL, 'L'},      {"lines", required_argument, NULL, 'n'},
+        {"since", required_argument, NULL, 's'}, {"timeout", required_argument, NULL, 'T'},
+        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+    };
+    int c;
+    t->tail = -1;
+    t->timeout_s = WAIT_DEFAULT_S;
+    while ((c = getopt_long(argc, argv, "f:n:h", opts, NULL)) != -1) {
+        char *end;
+        switch (c) {
+        case 'f':
+            if (stream)
+                t->follow = true;
+            else
+                t->file = optarg;
+            break;
+        case 'F':
+            t->file = optarg;
+            break;
+        case 'S':
+            t->state_dir = optarg;
+            break;
+        case 'j':
+            t->json = true;
+            break;
+        case 'W':
+            t->no_wait = true;
+            break;
+        case 'L':
+            t->follow = true;
+            break;
+        case 'n':
+            t->tail = strtol(optarg, &end, 10);
+            if (*end || t->tail < 0) {
+                fprintf(stderr, "corral %s: -n takes a number of lines\n", t->cmd);
+                return CLI_USAGE;
+            }
+            break;
+        case 's':
+            t->since = optarg;
+            break;
+        case 'T':
+            t->timeout_s = strtol(optarg, &end, 10);
+            if (*end || t->timeout_s <= 0) {
+                fprintf(stderr, "corral %s: --timeout takes seconds\n", t->cmd);
+                return CLI_USAGE;
+            }
+            break;
+        case 'h':
+            usage(t, stdout);
+            return CLI_OK;
+        default:
+            usage(t, stderr);
+            return CLI_USAGE;
+        }
+    }
+    if (stream && optind < argc && !strcmp(argv[optind], "-f")) {
+        t->follow = true; /* "corral logs web -f" */
+        optind++;
+    }
+    t->args = argv + optind;
+    t->n_args = argc - optind;
+    return -1;
+}
+
+/* --- formatting ----------------------------------------------------------------------- */
+
+static void human_ms(json_int_t ms, char *buf, size_t size)
+{
+    long long s = (long long)(ms / 1000);
+    if (ms <= 0)
+        snprintf(buf, size, "-");
+    else if (s < 60)
+        snprintf(buf, size, "%llds", s);
+    else if (s < 3600)
+        snprintf(buf, size, "%lldm%llds", s / 60, s % 60);
+    else if (s < 86400)
+        snprintf(buf, size, "%lldh%lldm", s / 3600, (s % 3600) / 60);
+    else
+        snprintf(buf, size, "%lldd%lldh", s / 86400, (s % 86400) / 3600);
+}
+
+static const char *jget(const json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "";
+}
+
+static json_int_t jint(const json_t *o, const char *k)
+{
+    return json_integer_value(json_object_get(o, k));
+}
+
+static void print_table(const json_t *list)
+{
+    size_t i, w = 4;
+    json_t *s;
+    json_array_foreach(list, i, s) if (strlen(jget(s, "name")) > w) w = strlen(jget(s, "name"));
+    printf("%-*s  %-9s  %7s  %8s  %8s  %-18s  %s\n", (int)w, "NAME", "STATE", "PID", "UPTIME",
+           "RESTARTS", "LAST EXIT", "REASON");
+    json_array_foreach(list, i, s)
+    {
+        char pid[16] = "-", up[32];
+        const json_t *last = json_object_get(s, "last_exit");
+        if (json_is_integer(json_object_get(s, "pid")))
+            snprintf(pid, sizeof(pid), "%lld", (long long)jint(s, "pid"));
+        human_ms(jint(s, "uptime_ms"), up, sizeof(up));
+        printf("%-*s  %-9s  %7s  %8s  %8lld  %-18s  %s%s\n", (int)w, jget(s, "name"),
+               jget(s, "state"), pid, up, (long long)jint(s, "restarts"),
+               json_is_object(last) ? jget(last, "text") : "-", jget(s, "reason"),
+               json_is_true(json_object_get(s, "stopped_by_operator")) ? " (stopped by operator)"
+                                                                       : "");
+    }
+}
+
+static int api_failed(const json_t *body, long status)
+{
+    if (status < 0)
+        return CLI_NOT_RUNNING;
+    fprintf(stderr, "corral: %s\n", client_error(body, status));
+    return status == 404 || status == 400 || status == 422 ? CLI_USAGE : CLI_FAILED;
+}
+
+/* --- status ------------------------------------------------------------------------- */
+
+static int cmd_status(struct ctl *t)
+{
+    json_t *body;
+    long st = client_call(&t->c, "GET", "/v1/services", NULL, &body);
+    int r = CLI_OK;
+    if (st != 200) {
+        r = api_failed(body, st);
+    } else if (t->json) {
+        json_dumpf(body, stdout, JSON_INDENT(2));
+        putchar('\n');
+    } else {
+        print_table(json_object_get(body, "services"));
+    }
+    json_decref(body);
+    return r;
+}
+
+/* --- start / stop / restart ------------------------------------------------------- */
+
+static bool live(const char *state)
+{
+    return !strcmp(state, "waiting") || !strcmp(state, "starting") || !strcmp(state, "running") ||
+           !strcmp(state, "backoff") || !strcmp(state, "stopping");
+}
+
+/* 1 done well, -1 done badly, 0 not yet. */
+static int judge(const char *cmd, const json_t *s, json_int_t runs_before)
+{
+    const char *state = jget(s, "state");
+    if (!strcmp(cmd, "stop"))
+        return live(state) ? 0 : 1;
+    if (!strcmp(cmd, "restart") && jint(s, "runs") <= runs_before)
+        return 0;
+    if (!strcmp(state, "running") || !strcmp(state, "completed"))
+        return 1;
+    if (!strcmp(state, "failed") || !strcmp(state, "exited") || !strcmp(state, "stopped") ||
+        !strcmp(state, "backoff"))
+        return -1;
+    return 0;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int wait_one(struct ctl *t, const char *name, json_int_t runs_before)
+{
+    char path[512];
+    long waited = 0;
+    snprintf(path, sizeof(path), "/v1/services/%s", name);
+    for (;;) {
+        json_t *s;
+        long st = client_call(&t->c, "GET", path, NULL, &s);
+        int v;
+        if (st != 200) {
+            int r = api_failed(s, st);
+            json_decref(s);
+            return r;
+        }
+        v = judge(t->cmd, s, runs_before);
+        if (v != 0 || waited >= t->timeout_s * 1000) {
+            const char *reason = jget(s, "reason");
+            if (v > 0 && json_is_integer(json_object_get(s, "pid")))
+                printf("%s %s (pid %lld)\n", name, jget(s, "state"), (long long)jint(s, "pid"));
+            else if (v > 0)
+                printf("%s %s\n", name, jget(s, "state"));
+            else
+                fprintf(stderr, "corral: %s %s%s%s%s\n", name, jget(s, "state"),
+                        *reason ? ": " : "", reason,
+                        v == 0 ? " (still not done; gave up waiting)" : "");
+            json_decref(s);
+            return v > 0 ? CLI_OK : CLI_FAILED;
+        }
+        json_decref(s);
+        sleep_ms(WAIT_POLL_MS);
+        waited += WAIT_POLL_MS;
+    }
+}
+
+static int cmd_control(struct ctl *t)
+{
+    int r = CLI_OK;
+    if (t->n_args == 0) {
+        fprintf(stderr, "corral %s: name at least one service\n", t->cmd);
+        return CLI_USAGE;
+    }
+    for (int i = 0; i < t->n_args; i++) {
+        char path[512];
+        json_t *body;
+        long st;
+        snprintf(path, sizeof(path), "/v1/services/%s/%s", t->args[i], t->cmd);
+        st = client_call(&t->c, "POST", path, NULL, &body);
+        if (st != 202) {
+            int e = api_failed(body, st);
+            json_decref(body);
+            if (st < 0)
+                return e;
+            r = r == CLI_OK ? e : r;
+            continue;
+        }
+        if (!t->no_wait) {
+            int e = wait_one(t, t->args[i], jint(json_object_get(body, "service"), "runs"));
+            r = r == CLI_OK ? e : r;
+        }
+        json_decref(body);
+    }
+    return r;
+}
+
+static int cmd_signal(struct ctl *t)
+{
+    char path[512], body_text[128];
+    json_t *body;
+    long st;
+    if (t->n_args != 2) {
+        fprintf(stderr, "usage: corral signal NAME SIGNAL\n");
+        return CLI_USAGE;
+    }
+    snprintf(path, sizeof(path), "/v1/services/%s/signal", t->args[0]);
+    body = json_pack("{s:s}", "signal", t->args[1]);
+    snprintf(body_text, sizeof(body_text), "%s", body ? json_dumps(body, JSON_COMPACT) : "{}");
+    json_decref(body);
+    st = client_call(&t->c, "POST", path, body_text, &body);
+    if (st != 200) {
+        int r = api_failed(body, st);
+        json_decref(body);
+        return r;
+    }
+    printf("SIG%s sent to %s (pid %lld)\n", jget(body, "signal"), t->args[0],
+           (long long)jint(json_object_get(body, "service"), "pid"));
+    json_decref(body);
+    return CLI_OK;
+}
+
+/* --- streams ------------------------------------------------------------------------ */
+
+static bool print_raw(void *ctx, const char *data, size_t len)
+{
+    (void)ctx;
+    fwrite(data, 1, len, stdout);
+    fflush(stdout);
+    return !ferror(stdout);
+}
+
+static int names_param(const struct ctl *t, char *buf, size_t size)
+{
+    size_t used = 0;
+    for (int i = 0; i < t->n_args; i++) {
+        int n = snprintf(buf + used, size - used, "%s%s", i ? "," : "", t->args[i]);
+        if (n < 0 || (size_t)n >= size - used)
+            return -1;
+        used += (size_t)n;
+    }
+    return 0;
+}
+
+static int cmd_logs(struct ctl *t)
+{
+    char path[NAMES_PARAM_MAX + 128], names[NAMES_PARAM_MAX];
+    long tail = t->tail >= 0 ? t->tail : (t->follow ? 10 : 100);
+    long st;
+    if (names_param(t, names, sizeof(names)) < 0) {
+        fprintf(stderr, "corral logs: too many names\n");
+        return CLI_USAGE;
+    }
+    if (t->n_args == 1)
+        snprintf(path, sizeof(path), "/v1/services/%s/logs?tail=%ld&follow=%d", names, tail,
+                 t->follow);
+    else
+        snprintf(path, sizeof(path), "/v1/logs?tail=%ld&follow=%d%s%s", tail, t->follow,
+                 t->n_args ? "&service=" : "", names);
+    st = client_stream(&t->c, path, print_raw, NULL);
+    if (st == 200)
+        return CLI_OK;
+    if (st > 0) {
+        /* The error body was printed as it came; that is the message. */
+        return st == 404 || st == 400 ? CLI_USAGE : CLI_FAILED;
+    }
+    return CLI_NOT_RUNNING;
+}
+
+static void print_event(const json_t *e)
+{
+    const char *svc = jget(e, "service"), *text = jget(e, "text");
+    printf("%6lld  %s  %-10s  %s", (long long)jint(e, "id"), jget(e, "time"), jget(e, "kind"),
+           *svc ? svc : "corral");
+    if (json_is_integer(json_object_get(e, "pid")))
+        printf("  pid %lld", (long long)jint(e, "pid"));
+    if (json_is_integer(json_object_get(e, "delay_ms")))
+        printf("  in %lldms", (long long)jint(e, "delay_ms"));
+    printf("%s%s\n", *text ? "  " : "", text);
+}
+
+struct lines {
+    char buf[65536];
+    size_t len;
+    bool json;
+};
+
+static bool event_lines(void *ctx, const char *data, size_t len)
+{
+    struct lines *l = ctx;
+    for (size_t i = 0; i < len; i++) {
+        if (data[i] != '\n') {
+            if (l->len < sizeof(l->buf) - 1)
+                l->buf[l->len++] = data[i];
+            continue;
+        }
+        l->buf[l->len] = '\0';
+        if (l->json) {
+            printf("%s\n", l->buf);
+        } else {
+            json_t *e = json_loads(l->buf, 0, NULL);
+            if (e)
+                print_event(e);
+            else
+                printf("%s\n", l->buf);
+            json_decref(e);
+        }
+        fflush(stdout);
+        l->len = 0;
+    }
+    return !ferror(stdout);
+}
+
+static int cmd_events(struct ctl *t)
+{
+    char path[256];
+    struct lines *l = calloc(1, sizeof(*l));
+    long st;
+    if (!l)
+        return CLI_FAILED;
+    l->json = t->json;
+    snprintf(path, sizeof(path), "/v1/events?follow=1&since=%s", t->since ? t->since : "0");
+    if (!t->follow) {
+        json_t *body, *e;
+        size_t i;
+        snprintf(path, sizeof(path), "/v1/events?since=%s", t->since ? t->since : "0");
+        st = client_call(&t->c, "GET", path, NULL, &body);
+        if (st == 200)
+            json_array_foreach(json_object_get(body, "events"), i, e)
+            {
+                if (t->json) {
+                    json_dumpf(e, stdout, JSON_COMPACT);
+                    putchar('\n');
+                } else {
+                    print_event(e);
+                }
+            }
+        free(l);
+        if (st != 200) {
+            int r = api_failed(body, st);
+            json_decref(body);
+            return r;
+        }
+        json_decref(body);
+        return CLI_OK;
+    }
+    st = client_stream(&t->c, path, event_lines, l);
+    free(l);
+    return st == 200 ? CLI_OK : st < 0 ? CLI_NOT_RUNNING : CLI_FAILED;
+}
+
+/* --- tree --------------------------------------------------------------------------- */
+
+static void print_children(const json_t *procs, json_int_t parent, int depth)
+{
+    size_t i;
+    json_t *p;
+    json_array_foreach(procs, i, p)
+    {
+        if (jint(p, "ppid") != parent)
+            continue;
+        printf("%*s%-7lld %s  %s%s\n", 2 + 2 * depth, "", (long long)jint(p, "pid"),
+               jget(p, "state"), jget(p, "cmdline"),
+               json_is_true(json_object_get(p, "main")) ? "  (main)" : "");
+        if (depth < 32)
+            print_children(procs, jint(p, "pid"), depth + 1);
+    }
+}
+
+static bool listed(const json_t *procs, json_int_t pid)
+{
+    size_t i;
+    json_t *p;
+    json_array_foreach(procs, i, p) if (jint(p, "pid") == pid) return true;
+    return false;
+}
+
+static int cmd_tree(struct ctl *t)
+{
+    json_t *body, *s;
+    size_t i;
+    long st = client_call(&t->c, "GET", "/v1/tree", NULL, &body);
+    if (st != 200) {
+        int r = api_failed(body, st);
+        json_decref(body);
+        return r;
+    }
+    if (t->json) {
+        json_dumpf(body, stdout, JSON_INDENT(2));
+        putchar('\n');
+    } else {
+        json_array_foreach(json_object_get(body, "services"), i, s)
+        {
+            const json_t *procs = json_object_get(s, "processes");
+            size_t k;
+            json_t *p;
+            bool match = t->n_args == 0;
+            for (int a = 0; a < t->n_args; a++)
+                match = match || !strcmp(t->args[a], jget(s, "name"));
+            if (!match)
+                continue;
+            printf("%s (%s)\n", jget(s, "name"), jget(s, "state"));
+            /* Roots: processes whose parent is not in the tree (corral). */
+            json_array_foreach(procs, k, p)
+            {
+                if (listed(procs, jint(p, "ppid")))
+                    continue;
+                printf("  %-7lld %s  %s%s\n", (long long)jint(p, "pid"), jget(p, "state"),
+                       jget(p, "cmdline"),
+                       json_is_true(json_object_get(p, "main")) ? "  (main)" : "");
+                print_children(procs, jint(p, "pid"), 1);
+            }
+        }
+    }
+    json_decref(body);
+    return CLI_OK;
+}
+
+/* --- reload, down ---------------------------------------------------------------------- */
+
+static int cmd_reload(struct ctl *t)
+{
+    json_t *body;
+    long st = client_call(&t->c, "POST", "/v1/reload", NULL, &body);
+    if (st != 200) {
+        int r = api_failed(body, st);
+        json_decref(body);
+        return r;
+    }
+    if (t->json) {
+        json_dumpf(body, stdout, JSON_INDENT(2));
+        putchar('\n');
+    } else {
+        static const char *const keys[] = {"added", "removed", "changed", "unchanged"};
+        for (size_t k = 0; k < 4; k++) {
+            const json_t *list = json_object_get(body, keys[k]);
+            size_t i;
+            json_t *n;
+            printf("%-10s", keys[k]);
+            json_array_foreach(list, i, n) printf(" %s", json_string_value(n));
+            printf("%s\n", json_array_size(list) ? "" : " -");
+        }
+    }
+    json_decref(body);
+    return CLI_OK;
+}
+
+static int cmd_down(struct ctl *t)
+{
+    json_t *body;
+    long waited = 0;
+    long st = client_call(&t->c, "POST", "/v1/shutdown", NULL, &body);
+    if (st != 202) {
+        int r = api_failed(body, st);
+        json_decref(body);
+        return r;
+    }
+    json_decref(body);
+    if (t->no_wait)
+        return CLI_OK;
+    /* Done when the daemon's lock is free: it exits only once every tree is
+     * empty (or it gave up on a survivor, which its log names). */
+    while (!client_daemon_gone(&t->c)) {
+        if (waited >= t->timeout_s * 1000) {
+            fprintf(stderr, "corral: still stopping after %lds; see %s/corral.log\n", t->timeout_s,
+                    t->c.state_dir);
+            return CLI_FAILED;
+        }
+        sleep_ms(WAIT_POLL_MS);
+        waited += WAIT_POLL_MS;
+    }
+    printf("corral stopped (%s)\n", t->c.state_dir);
+    return CLI_OK;
+}
+
+/* --- dispatch ------------------------------------------------------------------------ */
+
+struct command {
+    const char *name;
+    int (*fn)(struct ctl *t);
+};
+
+static const struct command commands[] = {
+    {"status", cmd_status}, {"ps", cmd_status},       {"start", cmd_control},
+    {"stop", cmd_control},  {"restart", cmd_control}, {"signal", cmd_signal},
+    {"logs", cmd_logs},     {"events", cmd_events},   {"tree", cmd_tree},
+    {"reload", cmd_reload}, {"down", cmd_down},
+};
+
+bool cli_is_ctl(const char *cmd)
+{
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (!strcmp(cmd, commands[i].name))
+            return true;
+    return false;
+}
+
+int cli_ctl(int argc, char **argv)
+{
+    struct ctl t;
+    int r;
+    memset(&t, 0, sizeof(t));
+    t.cmd = argv[0];
+    r = parse(&t, argc, argv);
+    if (r >= 0)
+        return r;
+    r = client_open(&t.c, t.file, t.state_dir);
+    if (r)
+        return r;
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (!strcmp(t.cmd, commands[i].name)) {
+            r = commands[i].fn(&t);
+            break;
+        }
+    client_close(&t.c);
+    return r;
+}

@@ -1,0 +1,72 @@
+/* config/api.c — the api: section: where the control API listens besides its
+ * Unix socket, and where the TCP listener's bearer token lives. */
+#include "config/internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+enum api_key { AK_LISTEN, AK_TOKEN_FILE, AK__COUNT };
+static const char *const api_keys[AK__COUNT] = {"listen", "token_file"};
+
+int cfg_parse_listen(const char *s, char *addr, size_t size, unsigned *port)
+{
+    const char *colon = strrchr(s, ':');
+    const char *host = s;
+    size_t host_len;
+    uint64_t p;
+    unsigned char bin[16];
+    if (!colon || colon == s)
+        return -EINVAL;
+    host_len = (size_t)(colon - s);
+    if (s[0] == '[') {
+        if (host_len < 3 || s[host_len - 1] != ']')
+            return -EINVAL;
+        host = s + 1;
+        host_len -= 2;
+    }
+    if (host_len >= size)
+        return -EINVAL;
+    memcpy(addr, host, host_len);
+    addr[host_len] = '\0';
+    if (cfg_parse_uint(colon + 1, 65535, &p) < 0 || p == 0)
+        return -EINVAL;
+    if (inet_pton(s[0] == '[' ? AF_INET6 : AF_INET, addr, bin) != 1)
+        return -EINVAL;
+    *port = (unsigned)p;
+    return 0;
+}
+
+static int api_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_node *k,
+                   const struct cfg_node *v, const char *field)
+{
+    struct cfg_api *api = obj;
+    const char *s;
+    int r;
+    (void)k;
+    switch ((enum api_key)key) {
+    case AK_LISTEN:
+        r = cfg_yaml_scalar(pc, v, field, &s);
+        if (r < 0)
+            return r;
+        if (cfg_parse_listen(s, api->listen_addr, sizeof(api->listen_addr), &api->listen_port) < 0)
+            return cfg_err(pc, v, field,
+                           "expected an IP address and a port, such as 127.0.0.1:7070 or "
+                           "[::1]:7070, got '%s'",
+                           s);
+        api->listen = s;
+        return 0;
+    case AK_TOKEN_FILE:
+        return cfg_path_value(pc, v, field, &api->token_file);
+    case AK__COUNT:
+        break;
+    }
+    return 0;
+}
+
+int cfg_api_parse(struct cfg_ctx *pc, const struct cfg_node *v, const char *field,
+                  struct cfg_api *api)
+{
+    return cfg_yaml_walk(pc, v, field, api_keys, AK__COUNT, api_key, api);
+}
