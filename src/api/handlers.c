@@ -126,6 +126,7 @@ static unsigned status_of(int err)
         return MHD_HTTP_NOT_FOUND;
     case -ESHUTDOWN:
     case -ESRCH:
+    case -EBUSY:
         return MHD_HTTP_CONFLICT;
     default:
         return MHD_HTTP_INTERNAL_SERVER_ERROR;
@@ -141,6 +142,8 @@ static const char *code_of(int err)
         return "shutting_down";
     case -ESRCH:
         return "not_running";
+    case -EBUSY:
+        return "reload_in_progress";
     default:
         return "internal";
     }
@@ -547,20 +550,23 @@ static enum MHD_Result h_ready(struct api *a, struct MHD_Connection *c)
 
 static enum MHD_Result h_reload(struct api *a, struct MHD_Connection *c)
 {
-    json_t *summary = NULL;
+    json_t *summary = NULL, *body;
     struct diag dg;
+    int err;
     if (!a->h.reload)
         return api_respond_error(c, MHD_HTTP_NOT_IMPLEMENTED, "not_implemented", NULL,
                                  "reload is not available");
     diag_clear(&dg);
-    if (a->h.reload(a->h.ctx, &summary, &dg) < 0) {
-        json_t *err =
-            json_pack("{s:{s:s,s:s,s:s?,s:s?,s:i,s:i}}", "error", "code", "config_invalid",
-                      "message", dg.msg, "field", dg.field[0] ? dg.field : NULL, "file",
-                      dg.file[0] ? dg.file : NULL, "line", dg.line, "column", dg.col);
-        return api_respond_json(c, MHD_HTTP_UNPROCESSABLE_CONTENT, err);
-    }
-    return api_respond_json(c, MHD_HTTP_OK, summary ? summary : json_object());
+    err = a->h.reload(a->h.ctx, &summary, &dg);
+    if (err >= 0)
+        return api_respond_json(c, MHD_HTTP_OK, summary ? summary : json_object());
+    /* A config error names its place, as `corral check` would. */
+    body = json_pack("{s:{s:s,s:s,s:s?,s:s?,s:i,s:i}}", "error", "code",
+                     err == -EINVAL ? "config_invalid" : code_of(err), "message", dg.msg, "field",
+                     dg.field[0] ? dg.field : NULL, "file", dg.file[0] ? dg.file : NULL, "line",
+                     dg.line, "column", dg.col);
+    return api_respond_json(c, err == -EINVAL ? MHD_HTTP_UNPROCESSABLE_CONTENT : status_of(err),
+                            body);
 }
 
 enum MHD_Result api_dispatch(struct api *a, struct MHD_Connection *c, const struct api_route *r,

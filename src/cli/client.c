@@ -38,7 +38,8 @@ static int pick_state_dir(struct client *c, const char *file, const char *state_
     }
     /* A config broken since corral started must not lock the operator out:
      * assume the default state directory beside it. */
-    snprintf(copy, sizeof(copy), "%s", file);
+    if (!realpath(file, copy))
+        snprintf(copy, sizeof(copy), "%s", file);
     snprintf(c->state_dir, sizeof(c->state_dir), "%s/.corral", dirname(copy));
     fprintf(stderr, "corral: warning: %s has errors (%s); assuming state directory %s\n", file,
             dg.msg, c->state_dir);

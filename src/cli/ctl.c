@@ -508,6 +508,15 @@ static int cmd_reload(struct ctl *t)
 {
     json_t *body;
     long st = client_call(&t->c, "POST", "/v1/reload", NULL, &body);
+    const json_t *err = json_object_get(body, "error");
+    if (st != 200 && json_is_string(json_object_get(err, "file"))) {
+        /* Where the config is wrong, as `corral check` says it. */
+        fprintf(stderr, "corral: %s:%lld:%lld: %s%s%s\nnothing changed\n", jget(err, "file"),
+                (long long)jint(err, "line"), (long long)jint(err, "column"), jget(err, "field"),
+                *jget(err, "field") ? ": " : "", jget(err, "message"));
+        json_decref(body);
+        return CLI_USAGE;
+    }
     if (st != 200) {
         int r = api_failed(body, st);
         json_decref(body);

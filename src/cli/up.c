@@ -35,6 +35,7 @@ struct up {
     struct sup *sup;
     struct api *api;
     struct cfg_model *m;
+    struct cfg_model *next_m; /* loaded by a reload, until the supervisor swaps it in */
     const char *file;
     char **names;
     size_t n_names;
@@ -277,6 +278,72 @@ static void api_controlled(void *ctx)
     u->controlled = true;
 }
 
+static json_t *names_json(const char **names, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_string(names[i]));
+    return a;
+}
+
+/* Load the config again and hand it to the supervisor; on any error nothing
+ * changes. */
+static int reload(struct up *u, json_t **summary, struct diag *dg)
+{
+    struct sup_plan plan;
+    struct cfg_model *nm;
+    char text[256];
+    int r;
+    nm = cfg_load(u->m->path, dg);
+    if (!nm)
+        return -EINVAL;
+    r = sup_reload(u->sup, nm, &plan, dg);
+    if (r < 0) {
+        cfg_free(nm);
+        return r;
+    }
+    u->next_m = nm;
+    snprintf(text, sizeof(text), "%zu added, %zu removed, %zu changed, %zu unchanged", plan.n_added,
+             plan.n_removed, plan.n_changed, plan.n_unchanged);
+    say(u, "reload: %s", text);
+    api_note(u->api, "reload", text);
+    if (!nm->api.listen != !u->m->api.listen ||
+        (nm->api.listen && strcmp(nm->api.listen, u->m->api.listen) != 0))
+        say(u, "reload: api.listen changed; that takes effect when corral restarts");
+    if (summary)
+        *summary = json_pack("{s:o,s:o,s:o,s:o}", "added", names_json(plan.added, plan.n_added),
+                             "removed", names_json(plan.removed, plan.n_removed), "changed",
+                             names_json(plan.changed, plan.n_changed), "unchanged",
+                             names_json(plan.unchanged, plan.n_unchanged));
+    sup_plan_free(&plan);
+    return 0;
+}
+
+static int api_reload(void *ctx, json_t **summary, struct diag *dg)
+{
+    struct up *u = ctx;
+    int r = reload(u, summary, dg);
+    if (r < 0)
+        say(u, "reload refused, nothing changed: %s", dg->msg);
+    return r;
+}
+
+static void set_width(struct up *u);
+
+static void on_swap(void *ctx, const struct cfg_model *now, const struct cfg_model *old)
+{
+    struct up *u = ctx;
+    (void)now;
+    if (old == u->m) {
+        cfg_free(u->m);
+        u->m = u->next_m;
+        u->next_m = NULL;
+    }
+    api_retarget(u->api, u->sup, u->m);
+    set_width(u);
+    say(u, "reload done");
+}
+
 static void api_want_output(void *ctx, bool on)
 {
     struct up *u = ctx;
@@ -308,7 +375,14 @@ static void on_signal(struct loop *lp, const struct signalfd_siginfo *si, void *
         return;
     }
     if (si->ssi_signo == SIGHUP && !terminal_gone(u) && !sup_shutting_down(u->sup)) {
-        say(u, "SIGHUP: reload is not available yet");
+        struct diag dg;
+        char msg[DIAG_MSG_MAX + DIAG_FILE_MAX + DIAG_FIELD_MAX + 32];
+        diag_clear(&dg);
+        say(u, "SIGHUP: reloading %s", u->m->path);
+        if (reload(u, NULL, &dg) < 0) {
+            diag_format(&dg, msg, sizeof(msg));
+            say(u, "reload refused, nothing changed: %s", msg);
+        }
         return;
     }
     u->interrupts++;
@@ -405,7 +479,8 @@ static int start_signals(struct up *u)
 
 static int start_api(struct up *u, struct diag *dg)
 {
-    struct api_hooks ah = {.shutdown = api_shutdown,
+    struct api_hooks ah = {.reload = api_reload,
+                           .shutdown = api_shutdown,
                            .controlled = api_controlled,
                            .want_output = api_want_output,
                            .ctx = u};
@@ -416,8 +491,11 @@ static int start_api(struct up *u, struct diag *dg)
 /* Everything after the lock: supervisor, API, start, loop. */
 static int serve(struct up *u, struct diag *dg)
 {
-    struct sup_hooks h = {
-        .on_event = on_event, .on_output = on_output, .on_settled = on_settled, .ctx = u};
+    struct sup_hooks h = {.on_event = on_event,
+                          .on_output = on_output,
+                          .on_settled = on_settled,
+                          .on_swap = on_swap,
+                          .ctx = u};
     const char *why;
     u->sup = sup_new(u->lp, u->m, &h, dg);
     if (!u->sup)
@@ -486,6 +564,7 @@ static int run(struct up *u)
     sup_free(u->sup);
     out_free(u->out);
     loop_free(u->lp);
+    cfg_free(u->next_m);
     if (u->log_fd >= 0)
         close(u->log_fd);
     close(lock_fd);

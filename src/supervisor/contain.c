@@ -83,16 +83,17 @@ int contain_init(struct sup *s, struct diag *dg)
     return 0;
 }
 
+void contain_release(struct service *svc)
+{
+    if (svc->cg_fd < 0)
+        return;
+    close(svc->cg_fd);
+    svc->cg_fd = -1;
+    (void)unlinkat(svc->sup->cg_base_fd, svc->cfg->name, AT_REMOVEDIR);
+}
+
 void contain_cleanup(struct sup *s)
 {
-    for (size_t i = 0; i < s->n; i++) {
-        struct service *svc = &s->svcs[i];
-        if (svc->cg_fd < 0)
-            continue;
-        close(svc->cg_fd);
-        svc->cg_fd = -1;
-        (void)unlinkat(s->cg_base_fd, svc->cfg->name, AT_REMOVEDIR);
-    }
     loop_watch_del(s->lp, s->inotify_watch);
     s->inotify_watch = NULL;
     if (s->inotify_fd >= 0) {
@@ -252,17 +253,17 @@ void contain_check(struct sup *s)
     bool need_scan = false;
     bool pending = false;
     for (size_t i = 0; i < s->n; i++) {
-        s->svcs[i].members = 0;
+        s->svcs[i]->members = 0;
         /* While a main process is unreaped the stop cannot be complete, and
          * SIGCHLD will bring us back: scan only for trees that might be done. */
-        if (s->svcs[i].state == SVC_STOPPING && s->svcs[i].cg_fd < 0 &&
-            (s->svcs[i].pid == 0 || !s->svcs[i].term_swept || s->svcs[i].kill_sent))
+        if (s->svcs[i]->state == SVC_STOPPING && s->svcs[i]->cg_fd < 0 &&
+            (s->svcs[i]->pid == 0 || !s->svcs[i]->term_swept || s->svcs[i]->kill_sent))
             need_scan = true;
     }
     if (need_scan)
         (void)proc_tree_scan(s->instance, on_member, &sc);
     for (size_t i = 0; i < s->n; i++) {
-        struct service *svc = &s->svcs[i];
+        struct service *svc = s->svcs[i];
         if (svc->state != SVC_STOPPING)
             continue;
         if (svc->cg_fd >= 0 && !svc->term_swept && !svc->kill_sent)

@@ -21,7 +21,7 @@ size_t sup_count(const struct sup *s)
 long sup_find(const struct sup *s, const char *name)
 {
     const struct service *svc = sup_by_name((struct sup *)s, name);
-    return svc ? svc - s->svcs : -1;
+    return svc ? (long)svc->idx : -1;
 }
 
 bool sup_shutting_down(const struct sup *s)
@@ -31,7 +31,7 @@ bool sup_shutting_down(const struct sup *s)
 
 void sup_info(const struct sup *s, size_t i, struct sup_info *out)
 {
-    const struct service *svc = &s->svcs[i];
+    const struct service *svc = s->svcs[i];
     uint64_t now = loop_now_ms();
     memset(out, 0, sizeof(*out));
     out->name = svc->cfg->name;
@@ -56,13 +56,17 @@ static int resolve(struct sup *s, const char *const *names, size_t n, size_t *id
         diag_set(dg, -ESHUTDOWN, "corral is shutting down");
         return -ESHUTDOWN;
     }
+    if (s->next_m) {
+        diag_set(dg, -EBUSY, "a reload is in progress");
+        return -EBUSY;
+    }
     for (size_t i = 0; i < n; i++) {
         struct service *svc = sup_by_name(s, names[i]);
         if (!svc) {
             diag_set(dg, -ENOENT, "unknown service '%s'", names[i]);
             return -ENOENT;
         }
-        idx[i] = (size_t)(svc - s->svcs);
+        idx[i] = (size_t)(svc->idx);
     }
     return 0;
 }
@@ -91,11 +95,11 @@ int sup_stop(struct sup *s, const char *const *names, size_t n, struct diag *dg)
     /* start_order is topological: one pass marks every transitive dependant. */
     for (size_t k = 0; k < s->n; k++) {
         size_t i = s->m->start_order[k];
-        if (!marked[i] && depends_on(&s->svcs[i], marked))
+        if (!marked[i] && depends_on(s->svcs[i], marked))
             marked[i] = true;
     }
     for (size_t i = 0; i < s->n; i++) {
-        struct service *svc = &s->svcs[i];
+        struct service *svc = s->svcs[i];
         if (!marked[i])
             continue;
         svc->want_stop = true;
@@ -145,7 +149,7 @@ int sup_restart(struct sup *s, const char *const *names, size_t n, struct diag *
     }
     r = resolve(s, names, n, idx, dg);
     for (size_t i = 0; i < n && r == 0; i++)
-        restart_one(&s->svcs[idx[i]]);
+        restart_one(s->svcs[idx[i]]);
     free(idx);
     if (r < 0 || n == 0)
         return r;
@@ -244,7 +248,7 @@ static void tree_tagged(void *ctx, const char *service, const struct proc_member
 
 int sup_tree(const struct sup *s, size_t i, struct sup_proc *procs, size_t max)
 {
-    const struct service *svc = &s->svcs[i];
+    const struct service *svc = s->svcs[i];
     struct tree_acc t = {.procs = procs, .max = max, .main = svc->pid};
     if (svc->pid)
         tree_add(&t, svc->pid);

@@ -28,6 +28,7 @@ enum after_stop {
 struct service {
     struct sup *sup;
     const struct cfg_service *cfg;
+    size_t idx; /* in sup.svcs, which is config order */
     enum svc_state state;
     enum after_stop after;
     bool want_stop;  /* stop once no dependant is alive */
@@ -56,6 +57,8 @@ struct service {
     unsigned runs;
     bool exited; /* exit_code is that of a finished run */
     bool operator_stopped;
+    bool reload_stop;    /* removed or changed by a pending reload */
+    bool reload_restart; /* changed, and was running: start it again after */
     struct sup_window window;
     gid_t *groups; /* supplementary groups of cfg->user, at the first spawn */
     size_t n_groups;
@@ -66,9 +69,10 @@ struct service {
 struct sup {
     struct loop *lp;
     const struct cfg_model *m;
+    const struct cfg_model *next_m; /* a reload waiting for its stops */
     struct sup_hooks h;
-    bool echo; /* output lines go to h.on_output */
-    struct service *svcs;
+    bool echo;             /* output lines go to h.on_output */
+    struct service **svcs; /* one allocation each: timers and watches point at them */
     size_t n;
     size_t *by_name; /* indices sorted by name, for scan callbacks */
     char instance[SUP_INSTANCE_LEN + 1];
@@ -100,6 +104,16 @@ void sup_emit(struct sup *s, enum sup_event_kind kind, const struct service *svc
 struct service *sup_by_name(struct sup *s, const char *name);
 void svc_begin_stop(struct service *svc, enum after_stop after);
 void sup_kick(struct sup *s);
+struct service *service_new(struct sup *s, const struct cfg_service *cfg, size_t idx);
+void service_free(struct service *svc);
+void index_by_name(struct sup *s);
+/* From an idle state (or backoff) to WAITING; clears stop wishes. */
+void make_waiting(struct service *svc);
+void mark_wanted(struct sup *s, size_t idx, bool *wanted);
+
+/* reload.c */
+bool reload_stopped(const struct sup *s);
+void reload_swap(struct sup *s);
 
 /* run.c: environment, output pipes and the spawn of one run. */
 int run_spawn(struct service *svc, struct diag *dg);
@@ -110,7 +124,10 @@ void run_free(struct service *svc);
 
 /* contain.c: the tree of one service, by cgroup or by tag. */
 int contain_init(struct sup *s, struct diag *dg);
+/* After every service is released: the subtree and the inotify watch. */
 void contain_cleanup(struct sup *s);
+/* Close the service's cgroup and remove it (it is empty by then). */
+void contain_release(struct service *svc);
 int contain_prepare(struct service *svc);
 void contain_signal(struct service *svc, int sig);
 /* 1 when something of the tree is left besides the main process, 0 if not.

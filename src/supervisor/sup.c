@@ -81,8 +81,8 @@ static void fail(struct service *svc, const char *fmt, ...)
 
 static int cmp_name(const void *a, const void *b, void *arg)
 {
-    const struct service *svcs = arg;
-    return strcmp(svcs[*(const size_t *)a].cfg->name, svcs[*(const size_t *)b].cfg->name);
+    struct service *const *svcs = arg;
+    return strcmp(svcs[*(const size_t *)a]->cfg->name, svcs[*(const size_t *)b]->cfg->name);
 }
 
 struct service *sup_by_name(struct sup *s, const char *name)
@@ -91,9 +91,9 @@ struct service *sup_by_name(struct sup *s, const char *name)
     size_t hi = s->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(name, s->svcs[s->by_name[mid]].cfg->name);
+        int c = strcmp(name, s->svcs[s->by_name[mid]]->cfg->name);
         if (c == 0)
-            return &s->svcs[s->by_name[mid]];
+            return s->svcs[s->by_name[mid]];
         if (c < 0)
             hi = mid;
         else
@@ -318,8 +318,8 @@ void sup_reap(struct sup *s)
         if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG) < 0 || si.si_pid == 0)
             break;
         for (size_t i = 0; i < s->n && !svc; i++)
-            if (s->svcs[i].pid == si.si_pid)
-                svc = &s->svcs[i];
+            if (s->svcs[i]->pid == si.si_pid)
+                svc = s->svcs[i];
         if (svc) {
             on_main_exit(svc, sup_exit_code(si.si_code, si.si_status));
         } else if (s->h.on_event) {
@@ -332,7 +332,7 @@ void sup_reap(struct sup *s)
         }
     }
     for (size_t i = 0; i < s->n; i++)
-        if (s->svcs[i].state == SVC_STOPPING) {
+        if (s->svcs[i]->state == SVC_STOPPING) {
             sup_want_check(s, 0);
             break;
         }
@@ -372,7 +372,7 @@ static void try_start(struct service *svc)
 {
     const struct cfg_service *c = svc->cfg;
     for (size_t d = 0; d < c->n_deps; d++) {
-        const struct service *dep = &svc->sup->svcs[c->deps[d].index];
+        const struct service *dep = svc->sup->svcs[c->deps[d].index];
         if (dep_dead(dep, c->deps[d].cond)) {
             fail(svc, "dependency '%s' %s%s%s", dep->cfg->name, sup_state_name(dep->state),
                  dep->reason[0] ? ": " : "", dep->reason);
@@ -384,11 +384,15 @@ static void try_start(struct service *svc)
     spawn_now(svc);
 }
 
-static bool has_live_dependant(const struct sup *s, size_t idx)
+/* A service stopped for a reload waits only for dependants that are stopped
+ * too; the others keep running across the restart, as with `restart`. */
+static bool has_live_dependant(const struct sup *s, size_t idx, bool reload)
 {
     for (size_t i = 0; i < s->n; i++) {
-        const struct service *o = &s->svcs[i];
+        const struct service *o = s->svcs[i];
         if (o->state != SVC_STARTING && o->state != SVC_RUNNING && o->state != SVC_STOPPING)
+            continue;
+        if (reload && !o->reload_stop)
             continue;
         for (size_t d = 0; d < o->cfg->n_deps; d++)
             if (o->cfg->deps[d].index == idx)
@@ -410,7 +414,7 @@ static void try_stop(struct service *svc, size_t idx)
         return;
     case SVC_STARTING:
     case SVC_RUNNING:
-        if (has_live_dependant(s, idx))
+        if (has_live_dependant(s, idx, svc->reload_stop))
             return;
         svc->want_stop = false;
         sup_emit(s, SUP_EV_STOPPING, svc, svc->pid, NULL);
@@ -439,15 +443,17 @@ static void advance(struct loop *lp, void *data)
     const size_t *order = s->m->start_order;
     (void)lp;
     for (size_t k = 0; k < s->n; k++) {
-        struct service *svc = &s->svcs[order[k]];
+        struct service *svc = s->svcs[order[k]];
         if (svc->state == SVC_WAITING && !svc->want_stop)
             try_start(svc);
     }
     for (size_t k = s->n; k-- > 0;) {
-        struct service *svc = &s->svcs[order[k]];
+        struct service *svc = s->svcs[order[k]];
         if (svc->want_stop)
             try_stop(svc, order[k]);
     }
+    if (s->next_m && !s->shutting_down && reload_stopped(s))
+        reload_swap(s);
     if (!loop_timer_armed(&s->kick) && sup_settled(s) && s->h.on_settled)
         s->h.on_settled(s->h.ctx);
 }
@@ -510,25 +516,59 @@ static void raise_nofile(struct sup *s)
     (void)setrlimit(RLIMIT_NOFILE, &want);
 }
 
+struct service *service_new(struct sup *s, const struct cfg_service *cfg, size_t idx)
+{
+    struct service *svc = calloc(1, sizeof(*svc));
+    if (!svc)
+        return NULL;
+    svc->sup = s;
+    svc->cfg = cfg;
+    svc->idx = idx;
+    svc->pidfd = -1;
+    svc->exec_fd = -1;
+    svc->cg_fd = -1;
+    svc->pipe[LOGS_OUT] = svc->pipe[LOGS_ERR] = -1;
+    loop_timer_init(&svc->timer, on_timer, svc);
+    return svc;
+}
+
+void service_free(struct service *svc)
+{
+    struct sup *s;
+    if (!svc)
+        return;
+    s = svc->sup;
+    loop_timer_disarm(s->lp, &svc->timer);
+    run_close_pipes(svc);
+    run_exec_done(svc);
+    if (svc->pidfd >= 0)
+        close(svc->pidfd);
+    sup_window_free(&svc->window);
+    run_free(svc);
+    contain_release(svc);
+    free(svc);
+}
+
+void index_by_name(struct sup *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        s->by_name[i] = i;
+    qsort_r(s->by_name, s->n, sizeof(*s->by_name), cmp_name, s->svcs);
+}
+
 static int services_init(struct sup *s)
 {
-    s->svcs = calloc(s->m->n_services, sizeof(*s->svcs));
-    s->by_name = calloc(s->m->n_services, sizeof(*s->by_name));
+    s->svcs = calloc(s->m->n_services ? s->m->n_services : 1, sizeof(*s->svcs));
+    s->by_name = calloc(s->m->n_services ? s->m->n_services : 1, sizeof(*s->by_name));
     if (!s->svcs || !s->by_name)
         return -ENOMEM;
-    s->n = s->m->n_services;
-    for (size_t i = 0; i < s->n; i++) {
-        struct service *svc = &s->svcs[i];
-        svc->sup = s;
-        svc->cfg = &s->m->services[i];
-        svc->pidfd = -1;
-        svc->exec_fd = -1;
-        svc->cg_fd = -1;
-        svc->pipe[LOGS_OUT] = svc->pipe[LOGS_ERR] = -1;
-        loop_timer_init(&svc->timer, on_timer, svc);
-        s->by_name[i] = i;
+    for (size_t i = 0; i < s->m->n_services; i++) {
+        s->svcs[i] = service_new(s, &s->m->services[i], i);
+        if (!s->svcs[i])
+            return -ENOMEM;
+        s->n = i + 1;
     }
-    qsort_r(s->by_name, s->n, sizeof(*s->by_name), cmp_name, s->svcs);
+    index_by_name(s);
     return 0;
 }
 
@@ -578,16 +618,8 @@ void sup_free(struct sup *s)
 {
     if (!s)
         return;
-    for (size_t i = 0; i < s->n; i++) {
-        struct service *svc = &s->svcs[i];
-        loop_timer_disarm(s->lp, &svc->timer);
-        run_close_pipes(svc);
-        run_exec_done(svc);
-        if (svc->pidfd >= 0)
-            close(svc->pidfd);
-        sup_window_free(&svc->window);
-        run_free(svc);
-    }
+    for (size_t i = 0; i < s->n; i++)
+        service_free(s->svcs[i]);
     contain_cleanup(s);
     proc_spawner_close(&s->spawner);
     loop_timer_disarm(s->lp, &s->kick);
@@ -599,7 +631,7 @@ void sup_free(struct sup *s)
     free(s);
 }
 
-static void make_waiting(struct service *svc)
+void make_waiting(struct service *svc)
 {
     bool idle = svc->state == SVC_STOPPED || svc->state == SVC_EXITED || svc->state == SVC_FAILED ||
                 svc->state == SVC_COMPLETED;
@@ -621,17 +653,21 @@ static void make_waiting(struct service *svc)
     set_state(svc, SVC_WAITING);
 }
 
-static void mark_wanted(struct sup *s, size_t idx, bool *wanted)
+void mark_wanted(struct sup *s, size_t idx, bool *wanted)
 {
     if (wanted[idx])
         return;
     wanted[idx] = true;
-    for (size_t d = 0; d < s->svcs[idx].cfg->n_deps; d++)
-        mark_wanted(s, s->svcs[idx].cfg->deps[d].index, wanted);
+    for (size_t d = 0; d < s->svcs[idx]->cfg->n_deps; d++)
+        mark_wanted(s, s->svcs[idx]->cfg->deps[d].index, wanted);
 }
 
 int sup_start(struct sup *s, const char *const *names, size_t n, struct diag *dg)
 {
+    if (s->next_m) {
+        diag_set(dg, -EBUSY, "a reload is in progress");
+        return -EBUSY;
+    }
     bool *wanted = calloc(s->n ? s->n : 1, sizeof(*wanted));
     if (!wanted)
         return -ENOMEM;
@@ -642,14 +678,14 @@ int sup_start(struct sup *s, const char *const *names, size_t n, struct diag *dg
             free(wanted);
             return -ENOENT;
         }
-        mark_wanted(s, (size_t)(svc - s->svcs), wanted);
+        mark_wanted(s, (size_t)(svc->idx), wanted);
     }
     for (size_t i = 0; i < s->n && n == 0; i++)
-        if (s->svcs[i].cfg->autostart)
+        if (s->svcs[i]->cfg->autostart)
             mark_wanted(s, i, wanted);
     for (size_t i = 0; i < s->n; i++)
         if (wanted[i])
-            make_waiting(&s->svcs[i]);
+            make_waiting(s->svcs[i]);
     free(wanted);
     sup_kick(s);
     return 0;
@@ -659,7 +695,7 @@ void sup_shutdown(struct sup *s)
 {
     s->shutting_down = true;
     for (size_t i = 0; i < s->n; i++)
-        s->svcs[i].want_stop = true;
+        s->svcs[i]->want_stop = true;
     sup_kick(s);
 }
 
@@ -667,7 +703,7 @@ void sup_kill_all(struct sup *s)
 {
     s->shutting_down = true;
     for (size_t i = 0; i < s->n; i++) {
-        struct service *svc = &s->svcs[i];
+        struct service *svc = s->svcs[i];
         svc->want_stop = true;
         if (svc->state == SVC_RUNNING || svc->state == SVC_STARTING) {
             svc->after = AFTER_STOPPED;
@@ -684,7 +720,7 @@ void sup_kill_all(struct sup *s)
 bool sup_settled(const struct sup *s)
 {
     for (size_t i = 0; i < s->n; i++) {
-        enum svc_state st = s->svcs[i].state;
+        enum svc_state st = s->svcs[i]->state;
         if (st == SVC_WAITING || st == SVC_STARTING || st == SVC_RUNNING || st == SVC_BACKOFF ||
             st == SVC_STOPPING)
             return false;
@@ -722,5 +758,5 @@ void sup_set_output(struct sup *s, bool on)
     if (!on)
         for (size_t i = 0; i < s->n; i++)
             for (int st = 0; st < LOGS__COUNT; st++)
-                logs_linebuf_free(&s->svcs[i].echo[st]); /* partial lines go too */
+                logs_linebuf_free(&s->svcs[i]->echo[st]); /* partial lines go too */
 }

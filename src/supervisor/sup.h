@@ -71,6 +71,8 @@ struct sup_hooks {
                       size_t len, bool complete);
     /* Nothing is running, waiting, backing off or stopping any more. */
     void (*on_settled)(void *ctx);
+    /* A reload took effect: now is in use, old is no longer referenced. */
+    void (*on_swap)(void *ctx, const struct cfg_model *now, const struct cfg_model *old);
     void *ctx;
 };
 
@@ -140,6 +142,23 @@ int sup_restart(struct sup *s, const char *const *names, size_t n, struct diag *
 /* Send sig to the service's main process through its pidfd. -ESRCH when it
  * has none. */
 int sup_signal(struct sup *s, const char *name, int sig, struct diag *dg);
+/* What a reload does to each service, by name. */
+struct sup_plan {
+    const char **added, **removed, **changed, **unchanged;
+    size_t n_added, n_removed, n_changed, n_unchanged;
+};
+void sup_plan_free(struct sup_plan *p);
+
+/* Move to model next (borrowed; must outlive the supervisor or be handed
+ * back through h.on_swap): removed and changed services stop first (their
+ * dependants that changed too before them, the others keep running), then the
+ * model is swapped, and new and changed services start, all in dependency
+ * order. Unchanged services are not touched. Returns 0 with plan filled (the
+ * names are valid until on_swap), or -EBUSY (a reload is in progress),
+ * -ESHUTDOWN, -EINVAL (state_dir or containment changed: they need a restart
+ * of corral) with dg filled. */
+int sup_reload(struct sup *s, const struct cfg_model *next, struct sup_plan *plan, struct diag *dg);
+
 /* True once sup_shutdown() or sup_kill_all() has been called. */
 bool sup_shutting_down(const struct sup *s);
 
