@@ -1,8 +1,11 @@
 """Integration fixtures: run the real corral binary in a temp dir and judge
 from /proc (psutil), never from what corral says about itself."""
+import http.client
+import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 
@@ -131,3 +134,108 @@ def corral(tmp_path):
 def check(config_path, *args):
     return subprocess.run([CORRAL, "check", "-f", str(config_path), *args],
                           capture_output=True, text=True)
+
+
+class UnixHTTP(http.client.HTTPConnection):
+    """HTTP/1.1 over corral's Unix socket."""
+
+    def __init__(self, path, timeout=10.0):
+        super().__init__("corral", timeout=timeout)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+
+
+class Daemon:
+    """corral up -d in a temp dir, driven through its API and its CLI."""
+
+    def __init__(self, tmp_path, text, args=()):
+        self.dir = tmp_path
+        self.cfg = tmp_path / "corral.yaml"
+        self.cfg.write_text(text)
+        self.state = tmp_path / ".corral"
+        self.sock = str(self.state / "corral.sock")
+        self.up = self.cli("up", "-d", *args)
+        self.info = self.json("GET", "/v1")[1] if self.up.returncode in (0, 1) else None
+        # The daemon's identity, for cleanup should `down` fail: the PID it
+        # reports, kept only with its start time so a reused PID is never hit.
+        self.ps = psutil.Process(self.info["pid"]) if self.info else None
+
+    def cli(self, *args, timeout=60, **kw):
+        return subprocess.run([CORRAL, *args[:1], *(["-f", str(self.cfg)] if args[0] not in (
+            "logs", "events") else ["--file", str(self.cfg)]), *args[1:]],
+            capture_output=True, text=True, cwd=self.dir, timeout=timeout, **kw)
+
+    def request(self, method, path, body=None, headers=None):
+        c = UnixHTTP(self.sock)
+        try:
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            return r.status, r.read(), dict(r.getheaders())
+        finally:
+            c.close()
+
+    def json(self, method, path, body=None):
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
+        status, data, _ = self.request(method, path, body)
+        return status, json.loads(data) if data else None
+
+    def service(self, name):
+        return self.json("GET", f"/v1/services/{name}")[1]
+
+    def wait_state(self, name, state, timeout=10.0):
+        return wait_for(lambda: (s := self.service(name))["state"] == state and s,
+                        timeout, what=f"{name} {state}")
+
+    def events(self, since=0):
+        return self.json("GET", f"/v1/events?since={since}")[1]["events"]
+
+    @property
+    def instance(self):
+        return self.info["instance"]
+
+    def tagged(self):
+        return tagged(self.instance)
+
+    def pids(self, service):
+        return sorted(p.pid for p in self.tagged().get(service, []))
+
+    def down(self):
+        r = self.cli("down")
+        assert r.returncode == 0, r.stderr
+        wait_for(lambda: not self.ps.is_running(), what="daemon gone")
+        return r
+
+    def cleanup(self):
+        if self.ps and self.ps.is_running():
+            self.cli("down", "--timeout", "20")
+            try:
+                self.ps.wait(20)
+            except psutil.TimeoutExpired:
+                self.ps.kill()
+        if self.info:
+            for procs in tagged(self.info["instance"]).values():
+                for p in procs:
+                    try:
+                        p.kill()
+                    except psutil.NoSuchProcess:
+                        pass
+
+
+@pytest.fixture
+def daemon(tmp_path):
+    started = []
+
+    def run(text, args=()):
+        d = Daemon(tmp_path, text, args)
+        started.append(d)
+        assert d.up.returncode == 0, d.up.stderr + d.up.stdout
+        return d
+
+    yield run
+    for d in started:
+        d.cleanup()
