@@ -52,7 +52,7 @@ static int parse(struct ctl *t, int argc, char **argv)
     int c;
     t->tail = -1;
     t->timeout_s = WAIT_DEFAULT_S;
-    while ((c = getopt_long(argc, argv, "f:n:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, stream ? "fn:h" : "f:n:h", opts, NULL)) != -1) {
         char *end;
         switch (c) {
         case 'f':

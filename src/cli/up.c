@@ -27,8 +27,9 @@ static const char *const colours[] = {"\033[36m", "\033[33m", "\033[32m", "\033[
                                       "\033[34m", "\033[96m", "\033[93m", "\033[92m"};
 #define N_COLOURS (sizeof(colours) / sizeof(colours[0]))
 
-#define START_WAIT_MS 60000 /* up -d: how long to wait for the stack to come up */
-#define USAGE         "usage: corral up [-f FILE] [-d] [-q] [-t] [--no-color] [SERVICE...]\n"
+#define START_WAIT_MS   60000 /* up -d: how long to wait for the stack to come up */
+#define START_STABLE_MS 1000  /* up -d: a run this long counts as started */
+#define USAGE           "usage: corral up [-f FILE] [-d] [-q] [-t] [--no-color] [SERVICE...]\n"
 
 struct up {
     struct loop *lp;
@@ -49,6 +50,7 @@ struct up {
     int log_fd;    /* <state_dir>/corral.log */
     int status_fd; /* up -d: the waiting parent, until the stack is up */
     struct loop_timer start_wait;
+    struct loop_timer start_recheck;
     struct out *out; /* foreground only */
 };
 
@@ -186,7 +188,10 @@ static void report(struct up *u, int code, const char *fmt, ...)
     close(u->status_fd);
     u->status_fd = -1;
     loop_timer_disarm(u->lp, &u->start_wait);
+    loop_timer_disarm(u->lp, &u->start_recheck);
 }
+
+static void on_start_recheck(struct loop *lp, void *data);
 
 static bool wanted(const struct up *u, const struct sup_info *in)
 {
@@ -198,19 +203,25 @@ static bool wanted(const struct up *u, const struct sup_info *in)
     return false;
 }
 
-/* Up when every wanted service runs (or completed, for a oneshot); a failed
- * one ends the wait at once. Dependencies of named services are not checked:
- * their dependants cannot run without them. */
+/* Up when every wanted service has run for START_STABLE_MS (or completed, for
+ * a oneshot), so that one crashing at once is not reported as started; a
+ * failed one ends the wait at once. Dependencies of named services are not
+ * checked: their dependants cannot run without them. */
 static void check_started(struct up *u, bool timed_out)
 {
     char pending[1024] = "";
     size_t used = 0;
+    uint64_t young = 0;
     if (u->status_fd < 0)
         return;
     for (size_t i = 0; i < sup_count(u->sup); i++) {
         struct sup_info in;
         sup_info(u->sup, i, &in);
-        if (!wanted(u, &in) || in.state == SVC_RUNNING || in.state == SVC_COMPLETED)
+        if (in.state == SVC_RUNNING && in.uptime_ms < START_STABLE_MS && wanted(u, &in) &&
+            START_STABLE_MS - in.uptime_ms > young)
+            young = START_STABLE_MS - in.uptime_ms;
+        if (!wanted(u, &in) || in.state == SVC_COMPLETED ||
+            (in.state == SVC_RUNNING && in.uptime_ms >= START_STABLE_MS))
             continue;
         if (in.state == SVC_FAILED) {
             report(u, CLI_FAILED, "corral: %s failed: %s (the daemon keeps running, pid %d)\n",
@@ -221,6 +232,8 @@ static void check_started(struct up *u, bool timed_out)
             used += (size_t)snprintf(pending + used, sizeof(pending) - used, "%s%s (%s)",
                                      used ? ", " : "", in.name, sup_state_name(in.state));
     }
+    if (young && !loop_timer_armed(&u->start_recheck))
+        loop_timer_arm(u->lp, &u->start_recheck, young);
     if (!used)
         report(u, CLI_OK, "corral started %zu services (pid %d, state %s)\n", sup_count(u->sup),
                (int)getpid(), u->m->state_dir);
@@ -233,6 +246,12 @@ static void on_start_wait(struct loop *lp, void *data)
 {
     (void)lp;
     check_started(data, true);
+}
+
+static void on_start_recheck(struct loop *lp, void *data)
+{
+    (void)lp;
+    check_started(data, false);
 }
 
 /* --- hooks ------------------------------------------------------------------------- */
@@ -517,6 +536,7 @@ static int serve(struct up *u, struct diag *dg)
         return CLI_USAGE;
     if (u->status_fd >= 0) {
         loop_timer_init(&u->start_wait, on_start_wait, u);
+        loop_timer_init(&u->start_recheck, on_start_recheck, u);
         loop_timer_arm(u->lp, &u->start_wait, START_WAIT_MS);
     }
     if (loop_run(u->lp) < 0)

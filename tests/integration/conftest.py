@@ -204,14 +204,20 @@ class Daemon:
     def pids(self, service):
         return sorted(p.pid for p in self.tagged().get(service, []))
 
+    def alive(self):
+        try:
+            return self.ps.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
     def down(self):
         r = self.cli("down")
         assert r.returncode == 0, r.stderr
-        wait_for(lambda: not self.ps.is_running(), what="daemon gone")
+        wait_for(lambda: not self.alive(), what="daemon gone")
         return r
 
     def cleanup(self):
-        if self.ps and self.ps.is_running():
+        if self.ps and self.alive():
             self.cli("down", "--timeout", "20")
             try:
                 self.ps.wait(20)

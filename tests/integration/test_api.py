@@ -204,7 +204,7 @@ def test_shutdown_route(daemon):
     d = daemon(STACK)
     pids = [d.wait_state(n, "running")["pid"] for n in ("db", "web")]
     assert d.json("POST", "/v1/shutdown") == (202, {"status": "stopping"})
-    d.ps.wait(20)
+    wait_for(lambda: not d.alive(), 20, what="daemon gone")
     assert not any(psutil.pid_exists(p) for p in pids)
     assert d.tagged() == {}
     assert not os.path.exists(d.sock)

@@ -1,0 +1,261 @@
+"""The CLI against a real daemon, and reload: every command, its output and
+exit status, and that a reload touches only what changed (checked by PID)."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import psutil
+
+from conftest import CORRAL, wait_for
+
+STACK = """
+services:
+  db:
+    command: [sleep, '1000']
+  web:
+    command: [sh, -c, 'echo web says hi; exec sleep 1001']
+    depends_on: [db]
+  cron:
+    command: [sleep, '1002']
+"""
+
+
+def test_status_table_and_json(daemon):
+    d = daemon(STACK)
+    d.wait_state("web", "running")
+    r = d.cli("status")
+    assert r.returncode == 0
+    lines = r.stdout.splitlines()
+    assert lines[0].split()[:4] == ["NAME", "STATE", "PID", "UPTIME"]
+    rows = {l.split()[0]: l.split() for l in lines[1:]}
+    assert set(rows) == {"db", "web", "cron"}
+    assert rows["web"][1] == "running" and int(rows["web"][2]) == d.pids("web")[0]
+    r = d.cli("ps", "--json")
+    assert {s["name"]: s["pid"] for s in json.loads(r.stdout)["services"]}["db"] == d.pids("db")[0]
+
+
+def test_start_stop_restart_wait_and_report(daemon):
+    d = daemon(STACK)
+    d.wait_state("web", "running")
+    old = d.pids("web")
+    r = d.cli("restart", "web")
+    assert r.returncode == 0, r.stderr
+    new = d.pids("web")
+    assert r.stdout.strip() == f"web running (pid {new[0]})"
+    assert new != old and not psutil.pid_exists(old[0])
+    r = d.cli("stop", "db")
+    assert r.returncode == 0 and r.stdout.strip() == "db stopped"
+    assert d.pids("db") == [] and d.pids("web") == []  # its dependant went first
+    r = d.cli("start", "web")
+    assert r.returncode == 0 and r.stdout.startswith("web running (pid ")
+    assert len(d.pids("db")) == 1
+    r = d.cli("stop", "--no-wait", "cron")
+    assert r.returncode == 0 and r.stdout == ""
+    d.wait_state("cron", "stopped")
+    r = d.cli("start", "ghost")
+    assert r.returncode == 2 and "unknown service 'ghost'" in r.stderr
+
+
+def test_start_reports_a_failure(daemon):
+    d = daemon("""
+services:
+  ok:
+    command: [sleep, '1000']
+  bad:
+    command: [sh, -c, 'exit 3']
+    autostart: false
+    restart: {policy: no}
+""")
+    r = d.cli("start", "bad")
+    assert r.returncode == 1 and "bad exited" in r.stderr and "exited 3" in r.stderr
+
+
+def test_signal(daemon):
+    d = daemon("""
+services:
+  h:
+    command: [sh, -c, 'trap "echo hupped" HUP; while true; do sleep 0.1; done']
+""")
+    pid = d.wait_state("h", "running")["pid"]
+    r = d.cli("signal", "h", "HUP")
+    assert r.returncode == 0 and r.stdout.strip() == f"SIGHUP sent to h (pid {pid})"
+    wait_for(lambda: "hupped" in d.cli("logs", "h").stdout, what="HUP handled")
+    assert d.cli("signal", "h", "BOGUS").returncode == 2
+    assert d.cli("signal", "h").returncode == 2
+
+
+def test_logs_tail_and_follow(daemon):
+    d = daemon("""
+services:
+  a:
+    command: [sh, -c, 'for i in 1 2 3 4 5; do echo a$i; done; exec sleep 1000']
+    logs: {timestamps: false}
+  b:
+    command: [sh, -c, 'i=0; while true; do i=$((i+1)); echo b$i; sleep 0.05; done']
+    logs: {timestamps: false}
+""")
+    wait_for(lambda: "a5" in d.cli("logs", "a").stdout, what="a logged")
+    assert d.cli("logs", "-n", "2", "a").stdout == "a4\na5\n"
+    merged = d.cli("logs", "-n", "1").stdout.splitlines()
+    assert merged[0] == "a | a5" and merged[1].startswith("b | b")
+    p = subprocess.Popen([CORRAL, "logs", "--file", str(d.cfg), "-f", "-n", "0", "b"],
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        got = [p.stdout.readline().strip() for _ in range(5)]
+    finally:
+        p.kill()
+        p.wait()
+    nums = [int(x[1:]) for x in got]
+    assert nums == list(range(nums[0], nums[0] + 5))
+    assert d.json("GET", "/v1")[0] == 200
+
+
+def test_tree_prints_every_generation(daemon):
+    d = daemon("""
+services:
+  fam:
+    command: [sh, -c, 'sh -c "sleep 1001" & exec sleep 1000']
+""")
+    wait_for(lambda: len(d.pids("fam")) == 3, what="family up")
+    out = d.cli("tree").stdout.splitlines()
+    assert out[0] == "fam (running)"
+    main = [l for l in out if "(main)" in l]
+    grand = [l for l in out if l.rstrip().endswith("  sleep 1001")]
+    assert main and "sleep 1000" in main[0] and grand
+    indent = lambda l: len(l) - len(l.lstrip())
+    assert indent(grand[0]) > indent([l for l in out if "sh -c sleep 1001" in l][0])
+
+
+def test_events_history_and_follow(daemon):
+    d = daemon(STACK)
+    d.wait_state("web", "running")
+    r = d.cli("events")
+    assert r.returncode == 0
+    assert any(" started " in l and " web " in l for l in r.stdout.splitlines())
+    last = d.events()[-1]["id"]
+    p = subprocess.Popen([CORRAL, "events", "--file", str(d.cfg), "-f", "--json",
+                          "--since", str(last)], stdout=subprocess.PIPE, text=True)
+    try:
+        d.cli("restart", "--no-wait", "cron")
+        seen = []
+        while not any(e["kind"] == "started" for e in seen):
+            seen.append(json.loads(p.stdout.readline()))
+    finally:
+        p.kill()
+        p.wait()
+    assert seen[0]["id"] == last + 1 and all(e["service"] == "cron" for e in seen)
+
+
+def test_reload_touches_only_what_changed(daemon):
+    d = daemon(STACK)
+    for n in ("db", "web", "cron"):
+        d.wait_state(n, "running")
+    before = {n: d.pids(n) for n in ("db", "web", "cron")}
+    d.cfg.write_text("""
+services:
+  db:
+    command: [sleep, '1000']
+  web:
+    command: [sh, -c, 'echo web says hi; exec sleep 1001']
+    depends_on: [db]
+  cron:
+    command: [sleep, '2002']
+  extra:
+    command: [sleep, '1003']
+    depends_on: [db]
+""")
+    r = d.cli("reload")
+    assert r.returncode == 0, r.stderr
+    assert "added      extra" in r.stdout and "changed    cron" in r.stdout
+    wait_for(lambda: d.pids("extra") and d.pids("cron") and d.pids("cron") != before["cron"],
+             what="cron restarted, extra started")
+    assert d.pids("db") == before["db"] and d.pids("web") == before["web"]
+    assert psutil.Process(d.pids("cron")[0]).cmdline() == ["sleep", "2002"]
+    # Removing a service stops it; the rest stays.
+    d.cfg.write_text(STACK.replace("  cron:\n    command: [sleep, '1002']\n", ""))
+    r = d.cli("reload", "--json")
+    plan = json.loads(r.stdout)
+    assert plan["removed"] == ["cron", "extra"] and plan["changed"] == []
+    wait_for(lambda: not d.pids("cron") and not d.pids("extra"), what="removed ones stopped")
+    assert d.pids("db") == before["db"] and d.pids("web") == before["web"]
+    assert [s["name"] for s in json.loads(d.cli("ps", "--json").stdout)["services"]] == [
+        "db", "web"]
+
+
+def test_reload_with_a_broken_config_changes_nothing(daemon):
+    d = daemon(STACK)
+    d.wait_state("web", "running")
+    before = {n: d.pids(n) for n in ("db", "web", "cron")}
+    good = d.cfg.read_text()
+    d.cfg.write_text(good.replace("command: [sleep, '1002']", "comand: [sleep, '1002']"))
+    r = d.cli("reload")
+    assert r.returncode == 2
+    assert "corral.yaml:9:5: services.cron.comand: unknown key 'comand'" in r.stderr
+    assert "nothing changed" in r.stderr
+    # SIGHUP is a reload too: refused the same way, logged.
+    os.kill(d.ps.pid, signal.SIGHUP)
+    wait_for(lambda: "reload refused" in (d.state / "corral.log").read_text(), what="logged")
+    assert {n: d.pids(n) for n in before} == before
+    # Fixed, the same SIGHUP applies it.
+    d.cfg.write_text(good.replace("'1002'", "'1004'"))
+    os.kill(d.ps.pid, signal.SIGHUP)
+    wait_for(lambda: cmdlines(d, "cron") == [["sleep", "1004"]], what="cron changed by SIGHUP")
+    assert d.pids("db") == before["db"]
+
+
+def cmdlines(d, name):
+    out = []
+    for pid in d.pids(name):
+        try:
+            out.append(psutil.Process(pid).cmdline())
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
+def test_down_stops_everything(daemon):
+    d = daemon(STACK)
+    d.wait_state("web", "running")
+    pids = [p for n in ("db", "web", "cron") for p in d.pids(n)]
+    r = d.cli("down")
+    assert r.returncode == 0 and "corral stopped" in r.stdout
+    assert not d.alive()
+    assert not any(psutil.pid_exists(p) for p in pids)
+    r = d.cli("status")
+    assert r.returncode == 4 and "not running" in r.stderr
+
+
+def test_no_daemon_says_so(tmp_path):
+    cfg = tmp_path / "corral.yaml"
+    cfg.write_text(STACK)
+    for args in (["status"], ["stop", "web"], ["down"], ["tree"], ["events"]):
+        r = subprocess.run([CORRAL, *args, *(["--file"] if args[0] == "events" else ["-f"]),
+                            str(cfg)], capture_output=True, text=True, timeout=10)
+        assert r.returncode == 4, (args, r)
+        assert f"not running for {tmp_path}/.corral" in r.stderr
+    r = subprocess.run([CORRAL, "status"], capture_output=True, text=True, cwd=tmp_path.parent)
+    assert r.returncode == 2 and "no corral.yaml here" in r.stderr
+
+
+def test_up_d_returns_once_started_and_reports_failure(tmp_path):
+    cfg = tmp_path / "corral.yaml"
+    cfg.write_text("""
+services:
+  bad:
+    command: [sh, -c, 'exit 1']
+    restart: {policy: on-failure, initial: 10ms, max_restarts: 2, window: 10s}
+""")
+    r = subprocess.run([CORRAL, "up", "-d", "-f", str(cfg)], capture_output=True, text=True,
+                       timeout=30)
+    try:
+        assert r.returncode == 1 and "bad failed: gave up after 2 restarts" in r.stderr
+        assert "the daemon keeps running" in r.stderr
+    finally:
+        subprocess.run([CORRAL, "down", "-f", str(cfg)], capture_output=True, timeout=30)
+    cfg.write_text("services:\n  s:\n    comand: [true]\n")
+    r = subprocess.run([CORRAL, "up", "-d", "-f", str(cfg)], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 2 and "unknown key 'comand'" in r.stderr
+    assert not (tmp_path / ".corral" / "corral.sock").exists()
