@@ -38,22 +38,24 @@ for dir in build build-clang build-san; do
 done
 echo "unit test programs: $unit_pass passed, $unit_fail failed"
 
-# A short libFuzzer run over the config parser: any input gives a model or an
-# error, never a crash, a hang or a leak.
+# Short libFuzzer runs over the config parser and the API's request
+# handling: any input gives an answer, never a crash, a hang or a leak.
 build build-fuzz clang -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
     -Dtests=disabled
-corpus=$(mktemp -d)
-cp tests/fuzz/corpus/config/* "$corpus"/
-if ./build-fuzz/fuzz_config -max_total_time=20 -max_len=4096 -print_final_stats=0 \
-    "$corpus" >"$corpus.log" 2>&1; then
-    echo "fuzz_config: $(grep -Eo 'Done [0-9]+ runs' "$corpus.log"), 0 crashes"
-    fuzz_fail=0
-else
-    tail -40 "$corpus.log"
-    echo "fuzz_config: FAILED"
-    fuzz_fail=1
-fi
-rm -rf "$corpus" "$corpus.log"
+fuzz_fail=0
+for target in config route; do
+    corpus=$(mktemp -d)
+    cp tests/fuzz/corpus/$target/* "$corpus"/
+    if ./build-fuzz/fuzz_$target -max_total_time=15 -max_len=4096 -print_final_stats=0 \
+        "$corpus" >"$corpus.log" 2>&1; then
+        echo "fuzz_$target: $(grep -Eo 'Done [0-9]+ runs' "$corpus.log"), 0 crashes"
+    else
+        tail -40 "$corpus.log"
+        echo "fuzz_$target: FAILED"
+        fuzz_fail=1
+    fi
+    rm -rf "$corpus" "$corpus.log"
+done
 
 status=0
 [ "$unit_fail" = 0 ] && [ "$fuzz_fail" = 0 ] || status=1

@@ -1,0 +1,201 @@
+/* test_route.c — the API's routing and parameter checks, and the event ring. */
+#include "api/events.h"
+#include "api/route.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+/* cmocka.h uses setjmp.h, stdarg.h and stddef.h without including them. */
+#include <cmocka.h>
+
+static int match(const char *method, const char *path, struct api_route *r)
+{
+    const char *allow, *msg;
+    return api_route_match(method, path, r, &allow, &msg);
+}
+
+static void fixed_routes(void **state)
+{
+    struct api_route r;
+    (void)state;
+    assert_int_equal(match("GET", "/v1/services", &r), 0);
+    assert_int_equal(r.id, API_R_SERVICES);
+    assert_int_equal(match("GET", "/v1/services/", &r), 0);
+    assert_int_equal(r.id, API_R_SERVICES);
+    assert_int_equal(match("HEAD", "/health/ready", &r), 0);
+    assert_int_equal(r.id, API_R_HEALTH_READY);
+    assert_int_equal(match("POST", "/v1/reload", &r), 0);
+    assert_int_equal(r.id, API_R_RELOAD);
+    assert_int_equal(match("GET", "/v1/events", &r), 0);
+    assert_int_equal(r.id, API_R_EVENTS);
+    assert_int_equal(match("GET", "/", &r), 404);
+    assert_int_equal(match("GET", "/v1/servicesx", &r), 404);
+    assert_int_equal(match("GET", "/v1/services//", &r), 404);
+    assert_int_equal(match("GET", "/v2/services", &r), 404);
+}
+
+static void wrong_method_names_the_right_one(void **state)
+{
+    struct api_route r;
+    const char *allow, *msg;
+    (void)state;
+    assert_int_equal(api_route_match("GET", "/v1/shutdown", &r, &allow, &msg), 405);
+    assert_string_equal(allow, "POST");
+    assert_int_equal(api_route_match("DELETE", "/v1/services/web", &r, &allow, &msg), 405);
+    assert_string_equal(allow, "GET");
+    assert_int_equal(api_route_match("POST", "/v1/services/web/logs", &r, &allow, &msg), 405);
+    assert_string_equal(allow, "GET");
+}
+
+static void service_routes(void **state)
+{
+    struct api_route r;
+    (void)state;
+    assert_int_equal(match("GET", "/v1/services/web", &r), 0);
+    assert_int_equal(r.id, API_R_SERVICE);
+    assert_string_equal(r.service, "web");
+    assert_int_equal(match("POST", "/v1/services/db-1.x_y/restart", &r), 0);
+    assert_int_equal(r.id, API_R_RESTART);
+    assert_string_equal(r.service, "db-1.x_y");
+    assert_int_equal(match("POST", "/v1/services/web/signal", &r), 0);
+    assert_int_equal(r.id, API_R_SIGNAL);
+    assert_int_equal(match("GET", "/v1/services/web/tree", &r), 0);
+    assert_int_equal(r.id, API_R_SERVICE_TREE);
+    assert_int_equal(match("POST", "/v1/services/web/explode", &r), 404);
+    assert_int_equal(match("GET", "/v1/services/../etc", &r), 404);
+    assert_int_equal(match("GET", "/v1/services/.hidden", &r), 404);
+    assert_int_equal(match("GET", "/v1/services/a b", &r), 404);
+    assert_int_equal(match("POST", "/v1/services/web/start/more", &r), 404);
+}
+
+static void long_names_are_refused(void **state)
+{
+    char path[API_NAME_MAX + 64];
+    struct api_route r;
+    (void)state;
+    memset(path, 'a', sizeof(path) - 1);
+    path[sizeof(path) - 1] = '\0';
+    memcpy(path, "/v1/services/", 13);
+    assert_int_equal(match("GET", path, &r), 404);
+}
+
+static void numbers_and_flags(void **state)
+{
+    uint64_t v;
+    bool f;
+    (void)state;
+    assert_int_equal(api_parse_uint(NULL, 10, 7, &v), 0);
+    assert_int_equal(v, 7);
+    assert_int_equal(api_parse_uint("10", 10, 0, &v), 0);
+    assert_int_equal(v, 10);
+    assert_int_equal(api_parse_uint("11", 10, 0, &v), -EINVAL);
+    assert_int_equal(api_parse_uint("-1", 10, 0, &v), -EINVAL);
+    assert_int_equal(api_parse_uint("", 10, 0, &v), -EINVAL);
+    assert_int_equal(api_parse_uint("99999999999999999999999", UINT64_MAX / 10, 0, &v), -EINVAL);
+    assert_int_equal(api_parse_flag(NULL, false, &f), 0);
+    assert_false(f);
+    assert_int_equal(api_parse_flag("1", false, &f), 0);
+    assert_true(f);
+    assert_int_equal(api_parse_flag("", false, &f), 0);
+    assert_true(f);
+    assert_int_equal(api_parse_flag("no", true, &f), 0);
+    assert_false(f);
+    assert_int_equal(api_parse_flag("maybe", true, &f), -EINVAL);
+}
+
+static void name_lists(void **state)
+{
+    const char *names[3];
+    char buf[64];
+    (void)state;
+    assert_int_equal(api_parse_names("a,b", buf, sizeof(buf), names, 3), 2);
+    assert_string_equal(names[0], "a");
+    assert_string_equal(names[1], "b");
+    assert_int_equal(api_parse_names("a,,b", buf, sizeof(buf), names, 3), 2);
+    assert_int_equal(api_parse_names("a,../b", buf, sizeof(buf), names, 3), -EINVAL);
+    assert_int_equal(api_parse_names("a,b,c,d", buf, sizeof(buf), names, 3), -E2BIG);
+}
+
+static void signal_bodies(void **state)
+{
+    char msg[256];
+    int sig = 0;
+    (void)state;
+    assert_int_equal(api_parse_signal_body("{\"signal\": \"HUP\"}", 17, &sig, msg, sizeof(msg)), 0);
+    assert_int_equal(sig, SIGHUP);
+    assert_int_equal(api_parse_signal_body("{\"signal\": \"SIGUSR1\"}", 21, &sig, msg, sizeof(msg)),
+                     0);
+    assert_int_equal(sig, SIGUSR1);
+    assert_int_equal(api_parse_signal_body("{\"signal\": 15}", 14, &sig, msg, sizeof(msg)), 0);
+    assert_int_equal(sig, SIGTERM);
+    assert_int_equal(api_parse_signal_body("{\"signal\": 0}", 13, &sig, msg, sizeof(msg)), -EINVAL);
+    assert_int_equal(api_parse_signal_body("{\"signal\": \"NOPE\"}", 18, &sig, msg, sizeof(msg)),
+                     -EINVAL);
+    assert_non_null(strstr(msg, "unknown signal"));
+    assert_int_equal(api_parse_signal_body("{\"sig\": 1}", 10, &sig, msg, sizeof(msg)), -EINVAL);
+    assert_non_null(strstr(msg, "missing field 'signal'"));
+    assert_int_equal(api_parse_signal_body("{\"signal\": 1", 12, &sig, msg, sizeof(msg)), -EINVAL);
+    assert_non_null(strstr(msg, "malformed JSON"));
+    assert_int_equal(api_parse_signal_body("", 0, &sig, msg, sizeof(msg)), -EINVAL);
+    assert_int_equal(api_parse_signal_body("[]", 2, &sig, msg, sizeof(msg)), -EINVAL);
+    assert_int_equal(api_parse_signal_body("{\"signal\": \"HUP\", \"signal\": \"HUP\"}", 34, &sig,
+                                           msg, sizeof(msg)),
+                     -EINVAL);
+}
+
+static void tokens(void **state)
+{
+    (void)state;
+    assert_true(api_token_ok("Bearer abcdef0123456789", "abcdef0123456789"));
+    assert_false(api_token_ok("Bearer abcdef012345678", "abcdef0123456789"));
+    assert_false(api_token_ok("Bearer abcdef01234567890", "abcdef0123456789"));
+    assert_false(api_token_ok("Bearer abcdef0123456788", "abcdef0123456789"));
+    assert_false(api_token_ok("abcdef0123456789", "abcdef0123456789"));
+    assert_false(api_token_ok("Basic abcdef0123456789", "abcdef0123456789"));
+    assert_false(api_token_ok(NULL, "abcdef0123456789"));
+    assert_false(api_token_ok("Bearer ", ""));
+}
+
+static void event_ring(void **state)
+{
+    struct api_events *ev = malloc(sizeof(*ev));
+    char text[32];
+    (void)state;
+    api_events_init(ev);
+    assert_int_equal(api_events_after(ev, 0), 0);
+    for (int i = 1; i <= API_EVENTS_KEEP + 10; i++) {
+        snprintf(text, sizeof(text), "{\"n\":%d}", i);
+        assert_int_equal(api_events_add(ev, strdup(text)), (uint64_t)i);
+    }
+    assert_int_equal(ev->n, API_EVENTS_KEEP);
+    assert_int_equal(api_events_at(ev, 0)->id, 11);
+    assert_string_equal(api_events_at(ev, 0)->json, "{\"n\":11}");
+    assert_int_equal(api_events_at(ev, API_EVENTS_KEEP - 1)->id, API_EVENTS_KEEP + 10);
+    /* Resume points: before the oldest retained, inside, at the end, beyond. */
+    assert_int_equal(api_events_after(ev, 0), 0);
+    assert_int_equal(api_events_after(ev, 10), 0);
+    assert_int_equal(api_events_after(ev, 11), 1);
+    assert_int_equal(api_events_after(ev, 500), 490);
+    assert_int_equal(api_events_after(ev, API_EVENTS_KEEP + 10), API_EVENTS_KEEP);
+    assert_int_equal(api_events_after(ev, 1u << 30), API_EVENTS_KEEP);
+    assert_int_equal(api_events_add(ev, NULL), 0);
+    api_events_free(ev);
+    free(ev);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(fixed_routes),      cmocka_unit_test(wrong_method_names_the_right_one),
+        cmocka_unit_test(service_routes),    cmocka_unit_test(long_names_are_refused),
+        cmocka_unit_test(numbers_and_flags), cmocka_unit_test(name_lists),
+        cmocka_unit_test(signal_bodies),     cmocka_unit_test(tokens),
+        cmocka_unit_test(event_ring),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
