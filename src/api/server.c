@@ -21,8 +21,9 @@
 #include <unistd.h>
 
 #define API_CONN_LIMIT   256
-#define API_IDLE_TIMEOUT 60          /* seconds without traffic on a request/response */
+#define API_IDLE_TIMEOUT 15          /* seconds without traffic on a request/response */
 #define API_CONN_MEMORY  (32 * 1024) /* request line + headers per connection */
+#define API_PER_IP_LIMIT 64          /* TCP: one host cannot take every slot */
 
 /* --- responses ----------------------------------------------------------------------- */
 
@@ -286,8 +287,10 @@ static int listener_start(struct api *a, struct api_listener *l, int fd, bool tc
                             MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
                             (unsigned)API_CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
                             (unsigned)API_IDLE_TIMEOUT, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                            (size_t)API_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-                            NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+                            (size_t)API_CONN_MEMORY, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                            (unsigned)(tcp ? API_PER_IP_LIMIT : 0), MHD_OPTION_NOTIFY_COMPLETED,
+                            on_completed, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                            MHD_OPTION_END);
     if (!l->d) {
         close(fd);
         diag_set(dg, -EIO, "cannot start the HTTP server");
