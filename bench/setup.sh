@@ -1,7 +1,7 @@
 #!/bin/sh
 # bench/setup.sh — install the anchors the benchmark compares corral with
 # (supervisord, runit, s6 from Debian; PM2 from npm into bench/.work) and
-# build the C helpers (floor, stamp, flood) with meson into build-bench/.
+# build the C helpers (floor, stamp, flood, reqfloor) with meson into build-bench/.
 #
 # Services are never started by the package install: a policy-rc.d that
 # refuses (exit 101) is put in place for the apt run if none exists. The
@@ -15,11 +15,11 @@ mkdir -p "$work"
 
 need_apt=
 for b in supervisord runsvdir runsv sv svlogd s6-svscan s6-svc s6-log node npm meson ninja gcc \
-    pkg-config; do
+    pkg-config wrk; do
     command -v "$b" >/dev/null 2>&1 || need_apt=1
 done
 /usr/bin/python3 -c 'import psutil' 2>/dev/null || need_apt=1
-pkg-config --exists libfyaml jansson 2>/dev/null || need_apt=1
+pkg-config --exists libfyaml jansson libmicrohttpd libcurl 2>/dev/null || need_apt=1
 [ -e /usr/lib/x86_64-linux-gnu/libc.a ] || [ -e /usr/lib/libc.a ] || need_apt=1
 if [ -n "$need_apt" ]; then
     made_policy=
@@ -33,7 +33,7 @@ if [ -n "$need_apt" ]; then
     apt-get update -q || true
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
         supervisor runit s6 python3-psutil nodejs npm meson ninja-build gcc libc6-dev \
-        pkg-config libfyaml-dev libjansson-dev
+        pkg-config libfyaml-dev libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev wrk
     if [ -n "$made_policy" ]; then
         rm -f /usr/sbin/policy-rc.d
     fi
@@ -47,7 +47,7 @@ cd "$root"
 if [ ! -d build-bench ]; then
     meson setup build-bench -Dbench=true -Dtests=disabled
 fi
-ninja -C build-bench floor stamp flood
+ninja -C build-bench floor stamp flood reqfloor
 
 # Versions without running pm2: any pm2 command starts a daemon in ~/.pm2.
 pm2_version=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$work/node_modules/pm2/package.json" | head -n1)

@@ -284,6 +284,7 @@ static int cmd_control(struct ctl *t)
 static int cmd_signal(struct ctl *t)
 {
     char path[512], body_text[128];
+    char *text;
     json_t *body;
     long st;
     if (t->n_args != 2) {
@@ -292,7 +293,9 @@ static int cmd_signal(struct ctl *t)
     }
     snprintf(path, sizeof(path), "/v1/services/%s/signal", t->args[0]);
     body = json_pack("{s:s}", "signal", t->args[1]);
-    snprintf(body_text, sizeof(body_text), "%s", body ? json_dumps(body, JSON_COMPACT) : "{}");
+    text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    snprintf(body_text, sizeof(body_text), "%s", text ? text : "{}");
+    free(text);
     json_decref(body);
     st = client_call(&t->c, "POST", path, body_text, &body);
     if (st != 200) {

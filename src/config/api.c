@@ -55,8 +55,8 @@ static int api_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_node
                            "expected an IP address and a port, such as 127.0.0.1:7070 or "
                            "[::1]:7070, got '%s'",
                            s);
-        api->listen = s;
-        return 0;
+        api->listen = cfg_arena_strdup(pc->ar, s); /* s lives in the scratch arena */
+        return api->listen ? 0 : cfg_nomem(pc);
     case AK_TOKEN_FILE:
         return cfg_path_value(pc, v, field, &api->token_file);
     case AK__COUNT:

@@ -9,7 +9,7 @@ import time
 
 import psutil
 
-from conftest import wait_for
+from conftest import CORRAL, wait_for
 
 STACK = """
 services:
@@ -133,9 +133,11 @@ def test_abuse_leaves_the_daemon_serving_and_supervising(daemon):
     assert d.json("POST", "/v1/services/b/restart")[0] == 202
     wait_for(lambda: d.service("b")["runs"] == 2 and d.service("b")["state"] == "running",
              what="b restarted through the API")
-    # The daemon's own footprint came back down.
+    # The daemon's own footprint came back down (ASan's quarantine keeps freed
+    # memory on purpose, so only the connections are judged there).
     assert len(psutil.Process(d.ps.pid).connections(kind="unix")) < 20
-    assert psutil.Process(d.ps.pid).memory_info().rss < 64 * 1024 * 1024
+    if "build-san" not in CORRAL:
+        assert psutil.Process(d.ps.pid).memory_info().rss < 64 * 1024 * 1024
     assert time.monotonic() - started < 240
 
 

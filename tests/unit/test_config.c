@@ -763,6 +763,32 @@ static void dump_json_round_trip(void **state)
     cfg_free(m);
 }
 
+static void api_listener(void **state)
+{
+    struct cfg_model *m;
+    (void)state;
+    m = load_ok(WEB);
+    assert_null(m->api.listen);
+    assert_non_null(strstr(m->api.token_file, "/.corral/api.token"));
+    cfg_free(m);
+    m = load_ok("api: {listen: '127.0.0.1:7070', token_file: tok}\n" WEB);
+    assert_string_equal(m->api.listen, "127.0.0.1:7070");
+    assert_string_equal(m->api.listen_addr, "127.0.0.1");
+    assert_int_equal(m->api.listen_port, 7070);
+    assert_string_equal(m->api.token_file, CONFIG_DIR "/tok");
+    cfg_free(m);
+    m = load_ok("api: {listen: '[::1]:80'}\n" WEB);
+    assert_string_equal(m->api.listen_addr, "::1");
+    assert_int_equal(m->api.listen_port, 80);
+    cfg_free(m);
+    expect_error("api: {listen: 'localhost:7070'}\n" WEB, 1, 15, "api.listen",
+                 "expected an IP address and a port");
+    expect_error("api: {listen: '127.0.0.1:0'}\n" WEB, 1, 15, "api.listen", "got '127.0.0.1:0'");
+    expect_error("api: {listen: '127.0.0.1'}\n" WEB, 1, 15, "api.listen", "and a port");
+    expect_error("api: {listen: '::1:80'}\n" WEB, 1, 15, "api.listen", "and a port");
+    expect_error("api: {lisen: '127.0.0.1:1'}\n" WEB, 1, 7, "api.lisen", "did you mean 'listen'");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -793,6 +819,7 @@ int main(void)
         cmocka_unit_test(users_and_groups),
         cmocka_unit_test(issue_example_parses),
         cmocka_unit_test(dump_json_round_trip),
+        cmocka_unit_test(api_listener),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
