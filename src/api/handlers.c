@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #define TAIL_DEFAULT   100
-#define TAIL_MAX_BYTES (4 * 1024 * 1024)
+#define TAIL_MAX_BYTES API_STREAM_BUFFER /* more could not be queued anyway */
 #define TREE_MAX       4096
 
 static const char *const event_names[SUP_EV__COUNT] = {
@@ -377,7 +377,9 @@ static enum MHD_Result h_logs(struct api *a, struct MHD_Connection *c, const str
         if ((int)strlen(names[k]) > st->width)
             st->width = (int)strlen(names[k]);
     }
-    for (int k = 0; k < n; k++)
+    /* Reading stops once the stream is full: the loop never reads more log
+     * than one response can hold. */
+    for (int k = 0; k < n && !st->dropped; k++)
         push_tail(a, st, names[k], tail);
     return api_stream_start(a, c, st);
 }

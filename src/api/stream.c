@@ -114,6 +114,8 @@ static void wake(struct api_stream *st)
 
 void api_stream_push(struct api_stream *st, const char *data, size_t len)
 {
+    if (len == 0)
+        return;
     if (st->dropped) {
         char note[160];
         int n = st->sse ? snprintf(note, sizeof(note),

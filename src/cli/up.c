@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -606,15 +607,22 @@ static int detach(struct up *u)
         return CLI_FAILED;
     }
     if (pid == 0) {
-        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        char path[4096];
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC), log;
         close(p[0]);
         setsid();
+        /* What libraries (or a sanitizer) print to stderr lands in corral.log. */
+        (void)mkdir(u->m->state_dir, 0750);
+        snprintf(path, sizeof(path), "%s/corral.log", u->m->state_dir);
+        log = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
         if (null >= 0) {
             dup2(null, STDIN_FILENO);
             dup2(null, STDOUT_FILENO);
-            dup2(null, STDERR_FILENO);
+            dup2(log >= 0 ? log : null, STDERR_FILENO);
             close(null);
         }
+        if (log >= 0)
+            close(log);
         u->status_fd = p[1];
         _exit(run(u));
     }

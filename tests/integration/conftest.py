@@ -245,3 +245,8 @@ def daemon(tmp_path):
     yield run
     for d in started:
         d.cleanup()
+    # The daemon's stderr goes to corral.log: a sanitizer report there fails the test.
+    for d in started:
+        log = d.state / "corral.log"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        assert not re.search(r"runtime error|Sanitizer", text), text[-4000:]

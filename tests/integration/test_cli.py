@@ -136,12 +136,15 @@ def test_events_history_and_follow(daemon):
     assert any(" started " in l and " web " in l for l in r.stdout.splitlines())
     last = d.events()[-1]["id"]
     p = subprocess.Popen([CORRAL, "events", "--file", str(d.cfg), "-f", "--json",
-                          "--since", str(last)], stdout=subprocess.PIPE, text=True)
+                          "--since", str(last)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
     try:
         d.cli("restart", "--no-wait", "cron")
         seen = []
         while not any(e["kind"] == "started" for e in seen):
-            seen.append(json.loads(p.stdout.readline()))
+            line = p.stdout.readline()
+            assert line, f"corral events exited {p.wait()}: {p.stderr.read()}"
+            seen.append(json.loads(line))
     finally:
         p.kill()
         p.wait()
