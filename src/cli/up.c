@@ -188,8 +188,10 @@ static void report(struct up *u, int code, const char *fmt, ...)
     (void)!write(u->status_fd, msg, strlen(msg)); /* a parent gone has nobody to tell */
     close(u->status_fd);
     u->status_fd = -1;
-    loop_timer_disarm(u->lp, &u->start_wait);
-    loop_timer_disarm(u->lp, &u->start_recheck);
+    if (u->lp) { /* none yet when the lock was refused */
+        loop_timer_disarm(u->lp, &u->start_wait);
+        loop_timer_disarm(u->lp, &u->start_recheck);
+    }
 }
 
 static void on_start_recheck(struct loop *lp, void *data);
@@ -535,11 +537,8 @@ static int serve(struct up *u, struct diag *dg)
         u->m->api.listen ? u->m->api.listen : "");
     if (sup_start(u->sup, (const char *const *)u->names, u->n_names, dg) < 0)
         return CLI_USAGE;
-    if (u->status_fd >= 0) {
-        loop_timer_init(&u->start_wait, on_start_wait, u);
-        loop_timer_init(&u->start_recheck, on_start_recheck, u);
+    if (u->status_fd >= 0)
         loop_timer_arm(u->lp, &u->start_wait, START_WAIT_MS);
-    }
     if (loop_run(u->lp) < 0)
         return CLI_FAILED;
     say(u, "corral exits");
@@ -653,6 +652,8 @@ int cli_up(int argc, char **argv)
     u.file = "corral.yaml";
     u.log_fd = -1;
     u.status_fd = -1;
+    loop_timer_init(&u.start_wait, on_start_wait, &u);
+    loop_timer_init(&u.start_recheck, on_start_recheck, &u);
     r = parse_args(&u, argc, argv);
     if (r >= 0)
         return r;
