@@ -18,31 +18,25 @@
 static int pick_state_dir(struct client *c, const char *file, const char *state_dir)
 {
     struct diag dg;
-    struct cfg_model *m;
     char copy[PATH_MAX];
     if (state_dir) {
         snprintf(c->state_dir, sizeof(c->state_dir), "%s", state_dir);
         return 0;
     }
-    diag_clear(&dg);
-    m = cfg_load(file, &dg);
-    if (m) {
-        snprintf(c->state_dir, sizeof(c->state_dir), "%s", m->state_dir);
-        cfg_free(m);
+    if (cfg_state_dir(file, c->state_dir, sizeof(c->state_dir), &dg) == 0)
         return 0;
-    }
     if (access(file, F_OK) < 0) {
         fprintf(stderr, "corral: no %s here; use -f FILE or --state-dir DIR to name the instance\n",
                 file);
         return CLI_USAGE;
     }
-    /* A config broken since corral started must not lock the operator out:
+    /* A file broken since corral started must not lock the operator out:
      * assume the default state directory beside it. */
     if (!realpath(file, copy))
         snprintf(copy, sizeof(copy), "%s", file);
     snprintf(c->state_dir, sizeof(c->state_dir), "%s/.corral", dirname(copy));
-    fprintf(stderr, "corral: warning: %s has errors (%s); assuming state directory %s\n", file,
-            dg.msg, c->state_dir);
+    fprintf(stderr, "corral: warning: %s: %s; assuming state directory %s\n", file, dg.msg,
+            c->state_dir);
     return 0;
 }
 

@@ -170,16 +170,20 @@ static int api_failed(const json_t *body, long status)
 
 /* --- status ------------------------------------------------------------------------- */
 
+static bool print_raw(void *ctx, const char *data, size_t len);
+
 static int cmd_status(struct ctl *t)
 {
     json_t *body;
-    long st = client_call(&t->c, "GET", "/v1/services", NULL, &body);
+    long st;
     int r = CLI_OK;
+    if (t->json) { /* the API's own bytes: nothing to parse or re-format */
+        st = client_stream(&t->c, "/v1/services", print_raw, NULL);
+        return st == 200 ? CLI_OK : st < 0 ? CLI_NOT_RUNNING : CLI_FAILED;
+    }
+    st = client_call(&t->c, "GET", "/v1/services", NULL, &body);
     if (st != 200) {
         r = api_failed(body, st);
-    } else if (t->json) {
-        json_dumpf(body, stdout, JSON_INDENT(2));
-        putchar('\n');
     } else {
         print_table(json_object_get(body, "services"));
     }

@@ -4,6 +4,7 @@
 
 #include "config/internal.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -488,6 +489,66 @@ struct cfg_model *cfg_load(const char *path, struct diag *dg)
         return finish(tmp, NULL, -ENOMEM, path, dg);
     r = load_text(text, len, path, abs, dir[0] ? dir : "/", tmp, &m, dg);
     return finish(tmp, m, r, path, dg);
+}
+
+/* True when the text is a block mapping at the top whose keys (the lines
+ * that start in column 0) are plain words and none is state_dir: then the
+ * default applies and a 1,000-service file need not be parsed just to learn
+ * that. Anything unusual (flow style, quotes, anchors, documents) says no. */
+static bool surely_default_state_dir(const char *text, size_t len)
+{
+    const char *p = text, *end = text + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *eol = nl ? nl : end;
+        if (*p != ' ' && *p != '\n' && *p != '\r' && *p != '#') {
+            const char *q = p;
+            if (eol - p >= 9 && strncmp(p, "state_dir", 9) == 0)
+                return false;
+            while (q < eol && (isalnum((unsigned char)*q) || *q == '_'))
+                q++;
+            if (q == p || q == eol || *q != ':')
+                return false;
+        }
+        p = eol + 1;
+    }
+    return true;
+}
+
+int cfg_state_dir(const char *path, char *out, size_t size, struct diag *dg)
+{
+    struct cfg_arena *tmp = cfg_arena_new(CFG_ARENA_CAP_BYTES);
+    struct cfg_ctx pc = {.tmp = tmp, .ar = tmp, .dg = dg, .file = path};
+    struct cfg_node *root = NULL;
+    const struct cfg_node *k;
+    char *text = NULL, *abs = NULL, *dir, *sd;
+    size_t len = 0;
+    int r;
+    diag_clear(dg);
+    if (!tmp)
+        return -ENOMEM;
+    if ((r = cwd_path(tmp, path, &abs)) < 0 ||
+        (r = cfg_read_file(tmp, path, CFG_MAX_FILE_BYTES, &text, &len)) < 0) {
+        diag_at(dg, path, 0, 0, "", "cannot read config file: %s", read_error(r));
+        cfg_arena_free(tmp);
+        return r;
+    }
+    dir = cfg_arena_strndup(tmp, abs, (size_t)(strrchr(abs, '/') - abs));
+    pc.dir = dir && dir[0] ? dir : "/";
+    if (dir && surely_default_state_dir(text, len))
+        r = 0;
+    else
+        r = dir ? cfg_yaml_load(&pc, text, len, &root) : -ENOMEM;
+    k = r >= 0 && root && root->type == CFG_NODE_MAP ? cfg_yaml_find_key(root, "state_dir") : NULL;
+    if (r >= 0) {
+        bool set = k && k->next && k->next->type == CFG_NODE_SCALAR && k->next->len;
+        sd = cfg_path_resolve(tmp, pc.dir, set ? k->next->text : ".corral");
+        r = sd ? 0 : -ENOMEM;
+        if (sd)
+            snprintf(out, size, "%s", sd);
+    }
+    cfg_arena_free(tmp);
+    return r;
 }
 
 struct cfg_model *cfg_load_string(const char *text, size_t len, const char *name,

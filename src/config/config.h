@@ -145,6 +145,12 @@ struct cfg_model *cfg_load_string(const char *text, size_t len, const char *name
 
 void cfg_free(struct cfg_model *m);
 
+/* Only the state directory the config file names (default <its dir>/.corral),
+ * without validating the rest: what a client needs to find the running
+ * instance, fast, even when the file has errors a reload would refuse.
+ * 0, or -errno with dg filled (unreadable, or not YAML at all). */
+int cfg_state_dir(const char *path, char *out, size_t size, struct diag *dg);
+
 /* Index of the service called name, or -1. */
 long cfg_find(const struct cfg_model *m, const char *name);
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 /* cmocka.h uses setjmp.h, stdarg.h and stddef.h without including them. */
 #include <cmocka.h>
 #include <jansson.h>
@@ -789,6 +790,41 @@ static void api_listener(void **state)
     expect_error("api: {lisen: '127.0.0.1:1'}\n" WEB, 1, 7, "api.lisen", "did you mean 'listen'");
 }
 
+static void state_dir_of(const char *text, const char *want_suffix)
+{
+    char dir[] = "/tmp/corral-sd-XXXXXX", path[256], out[4096], want[512];
+    struct diag dg;
+    FILE *f;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/c.yaml", dir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    assert_int_equal(cfg_state_dir(path, out, sizeof(out), &dg), 0);
+    if (want_suffix[0] == '/')
+        snprintf(want, sizeof(want), "%s", want_suffix);
+    else
+        snprintf(want, sizeof(want), "%s/%s", dir, want_suffix);
+    assert_string_equal(out, want);
+    unlink(path);
+    rmdir(dir);
+}
+
+static void state_dir_without_a_full_load(void **state)
+{
+    (void)state;
+    state_dir_of(WEB, ".corral");
+    state_dir_of("# comment\n" WEB "  db:\n    command: [b]\n", ".corral");
+    state_dir_of("state_dir: st\n" WEB, "st");
+    state_dir_of(WEB "state_dir: /var/x\n", "/var/x");
+    state_dir_of("{state_dir: fl, services: {web: {command: [a]}}}\n", "fl");
+    state_dir_of("\"state_dir\": q\n" WEB, "q");
+    state_dir_of("--- \nstate_dir: d\n" WEB, "d");
+    /* A file with errors elsewhere still names its state directory. */
+    state_dir_of("state_dir: e\nservices:\n  web:\n    comand: [a]\n", "e");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -820,6 +856,7 @@ int main(void)
         cmocka_unit_test(issue_example_parses),
         cmocka_unit_test(dump_json_round_trip),
         cmocka_unit_test(api_listener),
+        cmocka_unit_test(state_dir_without_a_full_load),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
