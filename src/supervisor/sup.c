@@ -464,6 +464,13 @@ static int make_dirs(struct sup *s, struct diag *dg)
         diag_set(dg, -errno, "cannot open %s: %s", path, strerror(errno));
         return -errno;
     }
+    /* Each log file is created at its service's first output: say now, not
+     * then, that none can be. */
+    if (faccessat(s->logs_fd, ".", W_OK | X_OK, AT_EACCESS) < 0) {
+        int r = -errno;
+        diag_set(dg, r, "cannot write log files in %s: %s", path, strerror(-r));
+        return r;
+    }
     return 0;
 }
 
