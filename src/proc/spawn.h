@@ -1,5 +1,6 @@
-/* proc/spawn.h — start one process: its own session and process group, in its
- * cgroup before exec, with a pidfd from clone(CLONE_PIDFD). Like posix_spawn
+/* proc/spawn.h — start one process: its own session and process group, created
+ * in its cgroup (or moved there before exec where clone3 cannot do that), with
+ * a pidfd from CLONE_PIDFD. Like posix_spawn
  * the child borrows our memory and fd table until it has a small private fd
  * table, so a spawn costs the same with ten services or ten thousand open
  * fds. Whether exec worked comes back through a close-on-exec pipe that the
