@@ -35,8 +35,6 @@ struct service {
     bool exec_failed; /* reason holds why exec failed; the exit adds nothing */
     pid_t pid;        /* main process while unreaped, else 0 */
     int pidfd;
-    int exec_fd; /* until the exec outcome is known, else -1 */
-    struct loop_watch *exec_watch;
     pid_t signalled_pgid; /* group signalled with kill(-pgid) during this stop */
     int exit_code;
     int pipe[LOGS__COUNT];
@@ -87,19 +85,15 @@ struct sup {
 
 /* sup.c */
 void svc_tree_empty(struct service *svc);
-void svc_exec_outcome(struct service *svc);
-void svc_exec_outcome(struct service *svc);
 void sup_want_check(struct sup *s, uint64_t delay_ms);
 void sup_emit(struct sup *s, enum sup_event_kind kind, const struct service *svc, pid_t pid,
               const char *text);
 struct service *sup_by_name(struct sup *s, const char *name);
 
-/* run.c: environment, output pipes and the spawn of one run. */
+/* run.c: environment, output pipes and the spawn of one run. Returns 0 when
+ * a child was created: it runs the command, or exec_failed is set with the
+ * reason and it exits 127 next. Else -errno with dg filled. */
 int run_spawn(struct service *svc, struct diag *dg);
-/* Stop watching for the exec outcome and close its fd. */
-void run_exec_done(struct service *svc);
-/* Stop watching for the exec outcome and close its fd. */
-void run_exec_done(struct service *svc);
 void run_close_pipes(struct service *svc);
 void run_free(struct service *svc);
 

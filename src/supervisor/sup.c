@@ -212,35 +212,9 @@ static enum after_stop after_exit(struct service *svc, int code)
     return AFTER_EXITED;
 }
 
-/* The exec outcome is in (or the child is gone, which settles it too). */
-void svc_exec_outcome(struct service *svc)
-{
-    struct diag dg;
-    int r;
-    if (svc->exec_fd < 0)
-        return;
-    diag_clear(&dg);
-    r = proc_spawn_result(svc->exec_fd, svc->cfg->argv[0], svc->cfg->cwd, &dg);
-    if (r == -EAGAIN)
-        return;
-    run_exec_done(svc);
-    if (r < 0) {
-        /* The child exits 127 next; its exit reports this reason. */
-        snprintf(svc->reason, sizeof(svc->reason), "%s", dg.msg);
-        svc->exec_failed = true;
-        return;
-    }
-    if (svc->state == SVC_STARTING) {
-        set_state(svc, SVC_RUNNING);
-        sup_emit(svc->sup, SUP_EV_STARTED, svc, svc->pid, NULL);
-    }
-}
-
 static void on_main_exit(struct service *svc, int code)
 {
     uint64_t ran_ms = loop_now_ms() - svc->started_ms;
-    svc_exec_outcome(svc); /* a dead child has settled it: EOF or an error */
-    run_exec_done(svc);
     close(svc->pidfd);
     svc->pidfd = -1;
     svc->pid = 0;
@@ -282,7 +256,12 @@ static void spawn_now(struct service *svc)
         svc_tree_empty(svc);
         return;
     }
-    set_state(svc, SVC_STARTING);
+    if (svc->exec_failed) {
+        set_state(svc, SVC_STARTING); /* its exit (127) reports the reason */
+        return;
+    }
+    set_state(svc, SVC_RUNNING);
+    sup_emit(svc->sup, SUP_EV_STARTED, svc, svc->pid, NULL);
 }
 
 static void on_timer(struct loop *lp, void *data)
@@ -515,7 +494,6 @@ static int services_init(struct sup *s)
         svc->sup = s;
         svc->cfg = &s->m->services[i];
         svc->pidfd = -1;
-        svc->exec_fd = -1;
         svc->cg_fd = -1;
         svc->pipe[LOGS_OUT] = svc->pipe[LOGS_ERR] = -1;
         loop_timer_init(&svc->timer, on_timer, svc);
@@ -574,7 +552,6 @@ void sup_free(struct sup *s)
         struct service *svc = &s->svcs[i];
         loop_timer_disarm(s->lp, &svc->timer);
         run_close_pipes(svc);
-        run_exec_done(svc);
         if (svc->pidfd >= 0)
             close(svc->pidfd);
         sup_window_free(&svc->window);
