@@ -9,6 +9,7 @@
 
 #include "util/diag.h"
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/resource.h>
@@ -39,9 +40,13 @@ struct proc_spawner {
     int devnull;
     int slot[SLOT__COUNT];
     int max_slot;
+    sigset_t reset; /* signals each child sets back to SIG_DFL */
 };
 
-/* Call early, while low fd numbers are free. Returns 0 or -errno. */
+/* Call early, while low fd numbers are free, but after the signal
+ * dispositions are set: each child resets to the default every signal that
+ * was not at its default here (a signal ignored later would stay ignored in
+ * the children). Returns 0 or -errno. */
 int proc_spawner_init(struct proc_spawner *sp);
 void proc_spawner_close(struct proc_spawner *sp);
 
