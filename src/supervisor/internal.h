@@ -32,8 +32,9 @@ struct service {
     bool want_stop;  /* stop once no dependant is alive */
     bool term_swept; /* stop signal sent to the tagged members found by a scan */
     bool kill_sent;
-    bool exec_failed; /* reason holds why exec failed; the exit adds nothing */
-    pid_t pid;        /* main process while unreaped, else 0 */
+    bool exec_failed;    /* reason holds why exec failed; the exit adds nothing */
+    bool events_watched; /* its cgroup.events is on the inotify watch list */
+    pid_t pid;           /* main process while unreaped, else 0 */
     int pidfd;
     pid_t signalled_pgid; /* group signalled with kill(-pgid) during this stop */
     int exit_code;
@@ -46,6 +47,7 @@ struct service {
     uint64_t started_ms;
     uint64_t lost_reported; /* log bytes lost, as last reported */
     uint64_t lost_report_ms;
+    uint64_t stop_ms; /* when the current stop began */
     uint64_t kill_ms;
     unsigned attempt;
     unsigned restarts;

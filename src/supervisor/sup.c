@@ -172,6 +172,7 @@ static void begin_stop(struct service *svc, enum after_stop after)
     struct sup *s = svc->sup;
     svc->after = after;
     set_state(svc, SVC_STOPPING);
+    svc->stop_ms = loop_now_ms();
     svc->term_swept = false;
     svc->signalled_pgid = 0;
     contain_signal(svc, svc->cfg->stop.signal);
