@@ -64,7 +64,8 @@ struct sup {
     struct sup_hooks h;
     struct service *svcs;
     size_t n;
-    size_t *by_name; /* indices sorted by name, for scan callbacks */
+    size_t *by_name;           /* indices sorted by name, for scan callbacks */
+    unsigned *live_dependants; /* scratch of advance(): per service */
     char instance[SUP_INSTANCE_LEN + 1];
     char boot_id[PROC_BOOT_ID_LEN + 1];
     bool use_cgroup;

@@ -350,17 +350,24 @@ static void try_start(struct service *svc)
     spawn_now(svc);
 }
 
-static bool has_live_dependant(const struct sup *s, size_t idx)
+static bool is_live(const struct service *svc)
 {
+    return svc->state == SVC_STARTING || svc->state == SVC_RUNNING || svc->state == SVC_STOPPING;
+}
+
+/* For each service, how many live services depend on it. Counted once per
+ * pass (asking per service was O(N^2): 1,000,000 steps to stop 1,000): a pass
+ * only moves services into STOPPING, which still counts as live. */
+static void count_live_dependants(struct sup *s)
+{
+    memset(s->live_dependants, 0, s->n * sizeof(*s->live_dependants));
     for (size_t i = 0; i < s->n; i++) {
         const struct service *o = &s->svcs[i];
-        if (o->state != SVC_STARTING && o->state != SVC_RUNNING && o->state != SVC_STOPPING)
+        if (!is_live(o))
             continue;
         for (size_t d = 0; d < o->cfg->n_deps; d++)
-            if (o->cfg->deps[d].index == idx)
-                return true;
+            s->live_dependants[o->cfg->deps[d].index]++;
     }
-    return false;
 }
 
 static void try_stop(struct service *svc, size_t idx)
@@ -376,7 +383,7 @@ static void try_stop(struct service *svc, size_t idx)
         return;
     case SVC_STARTING:
     case SVC_RUNNING:
-        if (has_live_dependant(s, idx))
+        if (s->live_dependants[idx] > 0)
             return;
         svc->want_stop = false;
         sup_emit(s, SUP_EV_STOPPING, svc, svc->pid, NULL);
@@ -409,6 +416,11 @@ static void advance(struct loop *lp, void *data)
         if (svc->state == SVC_WAITING && !svc->want_stop)
             try_start(svc);
     }
+    for (size_t k = 0; k < s->n; k++)
+        if (s->svcs[k].want_stop) {
+            count_live_dependants(s);
+            break;
+        }
     for (size_t k = s->n; k-- > 0;) {
         struct service *svc = &s->svcs[order[k]];
         if (svc->want_stop)
@@ -487,7 +499,8 @@ static int services_init(struct sup *s)
 {
     s->svcs = calloc(s->m->n_services, sizeof(*s->svcs));
     s->by_name = calloc(s->m->n_services, sizeof(*s->by_name));
-    if (!s->svcs || !s->by_name)
+    s->live_dependants = calloc(s->m->n_services, sizeof(*s->live_dependants));
+    if (!s->svcs || !s->by_name || !s->live_dependants)
         return -ENOMEM;
     s->n = s->m->n_services;
     for (size_t i = 0; i < s->n; i++) {
@@ -566,6 +579,7 @@ void sup_free(struct sup *s)
         close(s->logs_fd);
     free(s->svcs);
     free(s->by_name);
+    free(s->live_dependants);
     free(s);
 }
 
