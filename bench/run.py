@@ -815,7 +815,7 @@ class Session:
         self.shared = shared  # other tools run beside it (idle phase)
         self.services = ServiceSet()
         stamp_ = datetime.datetime.now().strftime("%H%M%S%f")
-        tool.wd = os.path.join(WORK, "runs", f"{tool.name}-{label}-{stamp_}")
+        tool.wd = os.path.join(tool.args.work_dir, f"{tool.name}-{label}-{stamp_}")
         os.makedirs(tool.wd)
         self.stamps = os.path.join(tool.wd, "stamps")
         self.stopped = False
@@ -1283,6 +1283,10 @@ def parse_args():
     ap.add_argument("--workloads", default="start,idle,restart,logs,logs-ts")
     ap.add_argument("--restart-gaps", type=int, default=10)
     ap.add_argument("--keep", action="store_true", help="keep work directories")
+    ap.add_argument("--work-dir", default=os.path.join(WORK, "runs"),
+                    help="where each measurement's directory (config, stamps, logs) is made, "
+                         "for every tool alike; e.g. a tmpfs to take the disk out of the log "
+                         "figures (default bench/.work/runs)")
     ap.add_argument("--cpu-shares", type=int, default=10240,
                     help="cpu.shares of the benchmark's cgroup (1024 = everyone else's; 0: none)")
     ap.add_argument("--probe-corral", action="store_true",
@@ -1319,7 +1323,7 @@ def main():
 
 
 def bench(args):
-    os.makedirs(os.path.join(WORK, "runs"), exist_ok=True)
+    os.makedirs(args.work_dir, exist_ok=True)
     become_subreaper()
     raise_nofile()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -1353,7 +1357,7 @@ def bench(args):
     workloads = set(args.workloads)
     cfg = {"runs": args.runs, "ns": args.ns, "idle_s": args.idle if "idle" in workloads else 0,
            "idle_n": args.idle_n, "log_mib": args.log_mib, "restart_gaps": args.restart_gaps,
-           "log_runs": args.log_runs,
+           "log_runs": args.log_runs, "work_dir": args.work_dir,
            "workloads": args.workloads}
     results = {}
     failures = []

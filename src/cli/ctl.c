@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #define WAIT_POLL_MS    50
+#define STABLE_MS       1000 /* a run this long counts as started */
 #define WAIT_DEFAULT_S  120
 #define NAMES_PARAM_MAX 8192
 
@@ -207,7 +208,10 @@ static int judge(const char *cmd, const json_t *s, json_int_t runs_before)
         return live(state) ? 0 : 1;
     if (!strcmp(cmd, "restart") && jint(s, "runs") <= runs_before)
         return 0;
-    if (!strcmp(state, "running") || !strcmp(state, "completed"))
+    /* A process that dies right after its exec has not started: running
+     * counts once it has lasted STABLE_MS, as for up -d. */
+    if (!strcmp(state, "completed") ||
+        (!strcmp(state, "running") && jint(s, "uptime_ms") >= STABLE_MS))
         return 1;
     if (!strcmp(state, "failed") || !strcmp(state, "exited") || !strcmp(state, "stopped") ||
         !strcmp(state, "backoff"))
@@ -221,48 +225,72 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-static int wait_one(struct ctl *t, const char *name, json_int_t runs_before)
+/* Print the outcome of one service; returns the exit status it implies. */
+static int outcome(const char *name, const json_t *s, int verdict)
 {
-    char path[512];
-    long waited = 0;
-    snprintf(path, sizeof(path), "/v1/services/%s", name);
-    for (;;) {
-        json_t *s;
-        long st = client_call(&t->c, "GET", path, NULL, &s);
-        int v;
-        if (st != 200) {
-            int r = api_failed(s, st);
-            json_decref(s);
-            return r;
-        }
-        v = judge(t->cmd, s, runs_before);
-        if (v != 0 || waited >= t->timeout_s * 1000) {
-            const char *reason = jget(s, "reason");
-            if (v > 0 && json_is_integer(json_object_get(s, "pid")))
-                printf("%s %s (pid %lld)\n", name, jget(s, "state"), (long long)jint(s, "pid"));
-            else if (v > 0)
-                printf("%s %s\n", name, jget(s, "state"));
-            else
-                fprintf(stderr, "corral: %s %s%s%s%s\n", name, jget(s, "state"),
-                        *reason ? ": " : "", reason,
-                        v == 0 ? " (still not done; gave up waiting)" : "");
-            json_decref(s);
-            return v > 0 ? CLI_OK : CLI_FAILED;
-        }
-        json_decref(s);
-        sleep_ms(WAIT_POLL_MS);
-        waited += WAIT_POLL_MS;
-    }
+    const char *reason = jget(s, "reason");
+    if (verdict > 0 && json_is_integer(json_object_get(s, "pid")))
+        printf("%s %s (pid %lld)\n", name, jget(s, "state"), (long long)jint(s, "pid"));
+    else if (verdict > 0)
+        printf("%s %s\n", name, jget(s, "state"));
+    else
+        fprintf(stderr, "corral: %s %s%s%s%s\n", name, jget(s, "state"), *reason ? ": " : "",
+                reason, verdict == 0 ? " (still not done; gave up waiting)" : "");
+    return verdict > 0 ? CLI_OK : CLI_FAILED;
 }
 
+/* Poll every requested service until each is done, well or badly. */
+static int wait_all(struct ctl *t, const json_int_t *runs_before, bool *pending)
+{
+    int r = CLI_OK, left = 0;
+    long waited = 0;
+    for (int i = 0; i < t->n_args; i++)
+        left += pending[i];
+    while (left > 0) {
+        for (int i = 0; i < t->n_args; i++) {
+            char path[512];
+            json_t *s;
+            long st;
+            int v;
+            if (!pending[i])
+                continue;
+            snprintf(path, sizeof(path), "/v1/services/%s", t->args[i]);
+            st = client_call(&t->c, "GET", path, NULL, &s);
+            if (st != 200) {
+                int e = api_failed(s, st);
+                json_decref(s);
+                return e;
+            }
+            v = judge(t->cmd, s, runs_before[i]);
+            if (v != 0 || waited >= t->timeout_s * 1000) {
+                int e = outcome(t->args[i], s, v);
+                r = r == CLI_OK ? e : r;
+                pending[i] = false;
+                left--;
+            }
+            json_decref(s);
+        }
+        if (left > 0) {
+            sleep_ms(WAIT_POLL_MS);
+            waited += WAIT_POLL_MS;
+        }
+    }
+    return r;
+}
+
+/* Ask for every service first, then wait for all of them together. */
 static int cmd_control(struct ctl *t)
 {
+    json_int_t *runs = calloc((size_t)t->n_args + 1, sizeof(*runs));
+    bool *pending = calloc((size_t)t->n_args + 1, sizeof(*pending));
     int r = CLI_OK;
-    if (t->n_args == 0) {
+    if (t->n_args == 0 || !runs || !pending) {
         fprintf(stderr, "corral %s: name at least one service\n", t->cmd);
-        return CLI_USAGE;
+        free(runs);
+        free(pending);
+        return t->n_args == 0 ? CLI_USAGE : CLI_FAILED;
     }
-    for (int i = 0; i < t->n_args; i++) {
+    for (int i = 0; i < t->n_args && r != CLI_NOT_RUNNING; i++) {
         char path[512];
         json_t *body;
         long st;
@@ -270,18 +298,19 @@ static int cmd_control(struct ctl *t)
         st = client_call(&t->c, "POST", path, NULL, &body);
         if (st != 202) {
             int e = api_failed(body, st);
-            json_decref(body);
-            if (st < 0)
-                return e;
-            r = r == CLI_OK ? e : r;
-            continue;
-        }
-        if (!t->no_wait) {
-            int e = wait_one(t, t->args[i], jint(json_object_get(body, "service"), "runs"));
-            r = r == CLI_OK ? e : r;
+            r = st < 0 || r == CLI_OK ? e : r;
+        } else {
+            runs[i] = jint(json_object_get(body, "service"), "runs");
+            pending[i] = !t->no_wait;
         }
         json_decref(body);
     }
+    if (r != CLI_NOT_RUNNING) {
+        int e = wait_all(t, runs, pending);
+        r = r == CLI_OK ? e : r;
+    }
+    free(runs);
+    free(pending);
     return r;
 }
 

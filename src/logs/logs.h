@@ -39,7 +39,11 @@ void logs_linebuf_flush(struct logs_linebuf *lb, logs_line_fn fn, void *ctx);
 void logs_linebuf_free(struct logs_linebuf *lb);
 
 /* One service's log file: <dir>/<name>.log, rotated to <name>.log.1 .. .keep.
- * Returns a new sink; caller frees with logs_sink_close(). dirfd is borrowed. */
+ * The file is created (or appended to) at the first write, not here; a file
+ * that cannot be opened then costs its bytes, counted as lost, and the open is
+ * retried at the next write. Returns a new sink, or NULL with errno and dg set
+ * for an invalid name or option; caller frees with logs_sink_close(). dirfd is
+ * borrowed. */
 struct logs_sink *logs_sink_open(int dirfd, const char *name, const struct cfg_logs *opts,
                                  struct diag *dg);
 
@@ -49,7 +53,8 @@ struct logs_sink *logs_sink_open(int dirfd, const char *name, const struct cfg_l
 void logs_sink_write(struct logs_sink *s, enum logs_stream st, const char *data, size_t len,
                      const struct timespec *realtime);
 
-/* Bytes dropped so far because a write failed (disk full, I/O error). */
+/* Bytes dropped so far because the file could not be opened or a write
+ * failed (disk full, I/O error). */
 uint64_t logs_sink_lost_bytes(const struct logs_sink *s);
 
 /* Flushes partial lines and closes. NULL is a no-op. */

@@ -378,15 +378,11 @@ struct logs_sink *logs_sink_open(int dirfd, const char *name, const struct cfg_l
                 goto fail_mem;
         }
     }
-    r = open_file(s);
-    if (r < 0) {
-        diag_set(dg, r, "open log file '%s.log'", name);
-        goto fail_sink;
-    }
+    /* The file is opened at the first write: a thousand services that print
+     * nothing cost no file creation at start-up. */
     return s;
 fail_mem:
     diag_set(dg, r, "log sink for '%s': out of memory", name);
-fail_sink:
     sink_free(s);
 fail:
     errno = -r;

@@ -1,14 +1,15 @@
-/* proc/spawn.h — start one process: its own session and process group, in its
- * cgroup before exec, with a pidfd from clone(CLONE_PIDFD). Like posix_spawn
- * the child borrows our memory and fd table until it has a small private fd
- * table, so a spawn costs the same with ten services or ten thousand open
- * fds. Whether exec worked comes back through a close-on-exec pipe that the
- * caller watches. */
+/* proc/spawn.h — start one process: its own session and process group, created
+ * in its cgroup (or moved there before exec where clone3 cannot do that), with
+ * a pidfd from CLONE_PIDFD. Like posix_spawn the child borrows our memory and
+ * fd table until it has a small private fd table, so a spawn costs the same
+ * with ten services or ten thousand open fds, and the call returns once the
+ * child has exec'd or failed, knowing which. */
 #ifndef CORRAL_PROC_SPAWN_H
 #define CORRAL_PROC_SPAWN_H
 
 #include "util/diag.h"
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/resource.h>
@@ -29,38 +30,38 @@ struct proc_spawn_opts {
     const struct rlimit *nofile; /* restored in the child; NULL: inherit */
 };
 
-/* A few low fds reserved at start-up. Each spawn places the child's stdout,
- * stderr and exec-status ends there, and the child, which shares our fd table
+/* A few low fds reserved at start-up. Each spawn places the child's stdout
+ * and stderr ends (and, where it must join its cgroup itself, cgroup.procs)
+ * there, and the child, which shares our fd table
  * until then, keeps a private copy of only the fds up to the highest slot. */
-enum proc_slot { SLOT_OUT, SLOT_ERR, SLOT_EXEC, SLOT_CGROUP, SLOT__COUNT };
+enum proc_slot { SLOT_OUT, SLOT_ERR, SLOT_CGROUP, SLOT__COUNT };
 
 struct proc_spawner {
     int devnull;
     int slot[SLOT__COUNT];
     int max_slot;
+    sigset_t reset; /* signals each child sets back to SIG_DFL */
 };
 
-/* Call early, while low fd numbers are free. Returns 0 or -errno. */
+/* Call early, while low fd numbers are free, but after the signal
+ * dispositions are set: each child resets to the default every signal that
+ * was not at its default here (a signal ignored later would stay ignored in
+ * the children). Returns 0 or -errno. */
 int proc_spawner_init(struct proc_spawner *sp);
 void proc_spawner_close(struct proc_spawner *sp);
 
 struct proc_child {
     pid_t pid;
-    int pidfd;   /* O_CLOEXEC; owned by the caller */
-    int exec_fd; /* O_CLOEXEC | O_NONBLOCK; readable once the child exec'd or failed */
+    int pidfd;    /* O_CLOEXEC; owned by the caller */
+    int exec_err; /* 0: the command runs; else the -errno of the failed step */
 };
 
 /* Returns 0 with child filled once the child has exec'd or failed (the call
- * is suspended meanwhile, as with vfork); -errno with dg
- * filled if it could not be created. The caller watches exec_fd and calls
- * proc_spawn_result() when it is readable, then closes it. */
+ * is suspended meanwhile, as with vfork). A child that failed has exec_err set
+ * and dg explaining the step (e.g. "exec 'pyhton3': No such file or
+ * directory"); it exits 127 and is reaped as usual. Returns -errno with dg
+ * filled if no child could be created. */
 int proc_spawn(const struct proc_spawner *sp, const struct proc_spawn_opts *o,
                struct proc_child *child, struct diag *dg);
-
-/* 0 when the child exec'd, -EAGAIN when it has not got that far yet, or the
- * child's -errno with dg explaining the failed step (e.g. "exec 'pyhton3': No
- * such file or directory"); such a child exits 127 and is reaped as usual.
- * argv0 and cwd are only used in the message. */
-int proc_spawn_result(int exec_fd, const char *argv0, const char *cwd, struct diag *dg);
 
 #endif

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #define SURVIVOR_REPORT_MS 5000
+#define SWEEP_AFTER_MS     100
 #define CG_PIDS_MAX        4096
 
 /* cgroup.events is modified when "populated" flips: wake the check then
@@ -110,16 +112,30 @@ void contain_cleanup(struct sup *s)
 int contain_prepare(struct service *svc)
 {
     struct sup *s = svc->sup;
-    char path[PATH_MAX];
     if (!s->use_cgroup || svc->cg_fd >= 0)
         return 0;
     svc->cg_fd = proc_cgroup_make(s->cg_base_fd, svc->cfg->name);
-    if (svc->cg_fd < 0)
-        return svc->cg_fd;
+    return svc->cg_fd < 0 ? svc->cg_fd : 0;
+}
+
+/* Is anything of the cgroup's tree left? The first time a tree outlives its
+ * main process, its cgroup.events is watched, so that its emptying wakes the
+ * check; most trees are empty once the main process is reaped, and a watch
+ * for every service at start cost ~10 us each. */
+static bool cgroup_left(struct service *svc)
+{
+    struct sup *s = svc->sup;
+    char path[PATH_MAX];
+    if (proc_cgroup_populated(svc->cg_fd) <= 0)
+        return false;
+    if (svc->events_watched)
+        return true;
+    svc->events_watched = true;
     snprintf(path, sizeof(path), "%s/%s/cgroup.events", s->cg_base, svc->cfg->name);
     /* No wd is kept: any change means "check the stopping trees". */
     (void)inotify_add_watch(s->inotify_fd, path, IN_MODIFY);
-    return 0;
+    /* It may have emptied between the read and the watch. */
+    return proc_cgroup_populated(svc->cg_fd) > 0;
 }
 
 /* Every member by pidfd, each checked to still be in the cgroup after its
@@ -235,10 +251,9 @@ static void report_survivors(struct service *svc, uint64_t now)
         emit_survivor(svc, svc->pid);
 }
 
-static bool check_one(struct service *svc, uint64_t now)
+static bool check_done(struct service *svc, bool left, uint64_t now)
 {
-    bool left = svc->cg_fd >= 0 ? proc_cgroup_populated(svc->cg_fd) > 0 : svc->members > 0;
-    if (left || svc->pid > 0) {
+    if (left) {
         if (report_due(svc, now))
             report_survivors(svc, now);
         return true;
@@ -247,9 +262,38 @@ static bool check_one(struct service *svc, uint64_t now)
     return false;
 }
 
+/* The stop signal went to the main process; the rest of a cgroup's tree gets
+ * it once, from a sweep of cgroup.procs, as soon as the main process is gone
+ * and the tree is not empty, or SWEEP_AFTER_MS after the stop began while the
+ * main process still runs. Most trees are empty once their main process is
+ * reaped and need no sweep (reading every cgroup.procs at once took the CPU
+ * that a thousand exiting services needed), and a program that passes the
+ * signal on to its own children is not overtaken. While the main process is
+ * unreaped the stop cannot be complete and its SIGCHLD brings us back, so the
+ * cgroup is not read before that. next_ms: when the next sweep is due. */
+static bool check_cgroup(struct service *svc, uint64_t now, uint64_t *next_ms)
+{
+    bool sweep = !svc->term_swept && !svc->kill_sent;
+    bool left = true;
+    if (svc->pid > 0 && sweep && now - svc->stop_ms < SWEEP_AFTER_MS) {
+        uint64_t due = SWEEP_AFTER_MS - (now - svc->stop_ms);
+        if (due < *next_ms)
+            *next_ms = due;
+        sweep = false;
+    } else if (svc->pid == 0) {
+        left = cgroup_left(svc);
+    }
+    if (left && sweep) {
+        cgroup_signal_members(svc, svc->cfg->stop.signal);
+        svc->term_swept = true;
+    }
+    return check_done(svc, left, now);
+}
+
 void contain_check(struct sup *s)
 {
     struct scan_ctx sc = {.s = s, .now = loop_now_ms()};
+    uint64_t next_ms = UINT64_MAX;
     bool need_scan = false;
     bool pending = false;
     for (size_t i = 0; i < s->n; i++) {
@@ -266,15 +310,19 @@ void contain_check(struct sup *s)
         struct service *svc = s->svcs[i];
         if (svc->state != SVC_STOPPING)
             continue;
-        if (svc->cg_fd >= 0 && !svc->term_swept && !svc->kill_sent)
-            cgroup_signal_members(svc, svc->cfg->stop.signal);
-        if (svc->cg_fd >= 0 || need_scan)
+        if (svc->cg_fd >= 0) {
+            if (check_cgroup(svc, sc.now, &next_ms))
+                pending = true;
+            continue;
+        }
+        if (need_scan)
             svc->term_swept = true;
-        if (check_one(svc, sc.now))
+        if (check_done(svc, svc->pid > 0 || svc->members > 0, sc.now))
             pending = true;
     }
     /* Without a cgroup nothing announces an emptied tree but SIGCHLD from the
-     * orphans we reap, so poll briefly while a stop is in progress. */
+     * orphans we reap, so poll briefly while a stop is in progress; with one,
+     * come back when a sweep is due, else only as a fallback. */
     if (pending)
-        sup_want_check(s, need_scan ? 100 : 1000);
+        sup_want_check(s, next_ms < (need_scan ? 100 : 1000) ? next_ms : need_scan ? 100 : 1000);
 }

@@ -34,11 +34,10 @@ struct service {
     bool want_stop;  /* stop once no dependant is alive */
     bool term_swept; /* stop signal sent to the tagged members found by a scan */
     bool kill_sent;
-    bool exec_failed; /* reason holds why exec failed; the exit adds nothing */
-    pid_t pid;        /* main process while unreaped, else 0 */
+    bool exec_failed;    /* reason holds why exec failed; the exit adds nothing */
+    bool events_watched; /* its cgroup.events is on the inotify watch list */
+    pid_t pid;           /* main process while unreaped, else 0 */
     int pidfd;
-    int exec_fd; /* until the exec outcome is known, else -1 */
-    struct loop_watch *exec_watch;
     pid_t signalled_pgid; /* group signalled with kill(-pgid) during this stop */
     int exit_code;
     int pipe[LOGS__COUNT];
@@ -51,6 +50,7 @@ struct service {
     uint64_t state_ms;
     uint64_t lost_reported; /* log bytes lost, as last reported */
     uint64_t lost_report_ms;
+    uint64_t stop_ms; /* when the current stop began */
     uint64_t kill_ms;
     unsigned attempt;
     unsigned restarts;
@@ -74,7 +74,8 @@ struct sup {
     bool echo;             /* output lines go to h.on_output */
     struct service **svcs; /* one allocation each: timers and watches point at them */
     size_t n;
-    size_t *by_name; /* indices sorted by name, for scan callbacks */
+    size_t *by_name;           /* indices sorted by name, for scan callbacks */
+    unsigned *live_dependants; /* scratch of advance(): per service */
     char instance[SUP_INSTANCE_LEN + 1];
     char boot_id[PROC_BOOT_ID_LEN + 1];
     bool use_cgroup;
@@ -97,7 +98,6 @@ struct sup {
 
 /* sup.c */
 void svc_tree_empty(struct service *svc);
-void svc_exec_outcome(struct service *svc);
 void sup_want_check(struct sup *s, uint64_t delay_ms);
 void sup_emit(struct sup *s, enum sup_event_kind kind, const struct service *svc, pid_t pid,
               const char *text);
@@ -115,10 +115,10 @@ void mark_wanted(struct sup *s, size_t idx, bool *wanted);
 bool reload_stopped(const struct sup *s);
 void reload_swap(struct sup *s);
 
-/* run.c: environment, output pipes and the spawn of one run. */
+/* run.c: environment, output pipes and the spawn of one run. Returns 0 when
+ * a child was created: it runs the command, or exec_failed is set with the
+ * reason and it exits 127 next. Else -errno with dg filled. */
 int run_spawn(struct service *svc, struct diag *dg);
-/* Stop watching for the exec outcome and close its fd. */
-void run_exec_done(struct service *svc);
 void run_close_pipes(struct service *svc);
 void run_free(struct service *svc);
 

@@ -147,12 +147,14 @@ void reload_swap(struct sup *s)
     const struct cfg_model *nm = s->next_m, *old_m = s->m;
     struct service **nsvcs = calloc(nm->n_services + 1, sizeof(*nsvcs));
     size_t *by_name = calloc(nm->n_services + 1, sizeof(*by_name));
+    unsigned *live_dependants = calloc(nm->n_services + 1, sizeof(*live_dependants));
     bool *wanted = calloc(nm->n_services + 1, sizeof(*wanted));
-    bool *start = nsvcs && by_name && wanted ? build(s, nm, nsvcs) : NULL;
+    bool *start = nsvcs && by_name && live_dependants && wanted ? build(s, nm, nsvcs) : NULL;
     if (!start) {
         /* Out of memory: try again on the next turn rather than half-swap. */
         free(nsvcs);
         free(by_name);
+        free(live_dependants);
         free(wanted);
         loop_timer_arm(s->lp, &s->kick, 100);
         return;
@@ -162,8 +164,10 @@ void reload_swap(struct sup *s)
             service_free(s->svcs[i]); /* stopped: its cgroup is empty and goes */
     free(s->svcs);
     free(s->by_name);
+    free(s->live_dependants);
     s->svcs = nsvcs;
     s->by_name = by_name;
+    s->live_dependants = live_dependants;
     s->n = nm->n_services;
     s->m = nm;
     s->next_m = NULL;

@@ -267,23 +267,6 @@ static int run_prepare(struct service *svc, struct diag *dg)
     return 0;
 }
 
-static void on_exec(struct loop *lp, int fd, uint32_t events, void *data)
-{
-    (void)lp;
-    (void)fd;
-    (void)events;
-    svc_exec_outcome(data);
-}
-
-void run_exec_done(struct service *svc)
-{
-    loop_watch_del(svc->sup->lp, svc->exec_watch);
-    svc->exec_watch = NULL;
-    if (svc->exec_fd >= 0)
-        close(svc->exec_fd);
-    svc->exec_fd = -1;
-}
-
 int run_spawn(struct service *svc, struct diag *dg)
 {
     const struct cfg_service *c = svc->cfg;
@@ -322,8 +305,8 @@ int run_spawn(struct service *svc, struct diag *dg)
     }
     svc->pid = child.pid;
     svc->pidfd = child.pidfd;
-    svc->exec_fd = child.exec_fd;
-    svc->exec_watch = loop_watch_add(svc->sup->lp, child.exec_fd, EPOLLIN, on_exec, svc);
-    /* Without the watch the outcome is still read when the child is reaped. */
+    svc->exec_failed = child.exec_err < 0;
+    if (svc->exec_failed)
+        snprintf(svc->reason, sizeof(svc->reason), "%s", dg->msg);
     return 0;
 }

@@ -183,6 +183,7 @@ void svc_begin_stop(struct service *svc, enum after_stop after)
     struct sup *s = svc->sup;
     svc->after = after;
     set_state(svc, SVC_STOPPING);
+    svc->stop_ms = loop_now_ms();
     svc->term_swept = false;
     svc->signalled_pgid = 0;
     contain_signal(svc, svc->cfg->stop.signal);
@@ -223,35 +224,9 @@ static enum after_stop after_exit(struct service *svc, int code)
     return AFTER_EXITED;
 }
 
-/* The exec outcome is in (or the child is gone, which settles it too). */
-void svc_exec_outcome(struct service *svc)
-{
-    struct diag dg;
-    int r;
-    if (svc->exec_fd < 0)
-        return;
-    diag_clear(&dg);
-    r = proc_spawn_result(svc->exec_fd, svc->cfg->argv[0], svc->cfg->cwd, &dg);
-    if (r == -EAGAIN)
-        return;
-    run_exec_done(svc);
-    if (r < 0) {
-        /* The child exits 127 next; its exit reports this reason. */
-        snprintf(svc->reason, sizeof(svc->reason), "%s", dg.msg);
-        svc->exec_failed = true;
-        return;
-    }
-    if (svc->state == SVC_STARTING) {
-        set_state(svc, SVC_RUNNING);
-        sup_emit(svc->sup, SUP_EV_STARTED, svc, svc->pid, NULL);
-    }
-}
-
 static void on_main_exit(struct service *svc, int code)
 {
     uint64_t ran_ms = loop_now_ms() - svc->started_ms;
-    svc_exec_outcome(svc); /* a dead child has settled it: EOF or an error */
-    run_exec_done(svc);
     close(svc->pidfd);
     svc->pidfd = -1;
     svc->pid = 0;
@@ -296,7 +271,12 @@ static void spawn_now(struct service *svc)
         svc_tree_empty(svc);
         return;
     }
-    set_state(svc, SVC_STARTING);
+    if (svc->exec_failed) {
+        set_state(svc, SVC_STARTING); /* its exit (127) reports the reason */
+        return;
+    }
+    set_state(svc, SVC_RUNNING);
+    sup_emit(svc->sup, SUP_EV_STARTED, svc, svc->pid, NULL);
 }
 
 static void on_timer(struct loop *lp, void *data)
@@ -384,21 +364,30 @@ static void try_start(struct service *svc)
     spawn_now(svc);
 }
 
-/* A service stopped for a reload waits only for dependants that are stopped
- * too; the others keep running across the restart, as with `restart`. */
-static bool has_live_dependant(const struct sup *s, size_t idx, bool reload)
+static bool is_live(const struct service *svc)
 {
+    return svc->state == SVC_STARTING || svc->state == SVC_RUNNING || svc->state == SVC_STOPPING;
+}
+
+/* For each service, how many live services depend on it. Counted once per
+ * pass (asking per service was O(N^2): 1,000,000 steps to stop 1,000): a pass
+ * only moves services into STOPPING, which still counts as live. */
+static void count_live_dependants(struct sup *s)
+{
+    memset(s->live_dependants, 0, s->n * sizeof(*s->live_dependants));
     for (size_t i = 0; i < s->n; i++) {
         const struct service *o = s->svcs[i];
-        if (o->state != SVC_STARTING && o->state != SVC_RUNNING && o->state != SVC_STOPPING)
+        if (!is_live(o))
             continue;
-        if (reload && !o->reload_stop)
-            continue;
-        for (size_t d = 0; d < o->cfg->n_deps; d++)
-            if (o->cfg->deps[d].index == idx)
-                return true;
+        for (size_t d = 0; d < o->cfg->n_deps; d++) {
+            size_t idx = o->cfg->deps[d].index;
+            /* A service stopped for a reload waits only for dependants that
+             * are stopped too; the others keep running across the restart,
+             * as with `restart`. */
+            if (!s->svcs[idx]->reload_stop || o->reload_stop)
+                s->live_dependants[idx]++;
+        }
     }
-    return false;
 }
 
 static void try_stop(struct service *svc, size_t idx)
@@ -414,7 +403,7 @@ static void try_stop(struct service *svc, size_t idx)
         return;
     case SVC_STARTING:
     case SVC_RUNNING:
-        if (has_live_dependant(s, idx, svc->reload_stop))
+        if (s->live_dependants[idx] > 0)
             return;
         svc->want_stop = false;
         sup_emit(s, SUP_EV_STOPPING, svc, svc->pid, NULL);
@@ -447,6 +436,11 @@ static void advance(struct loop *lp, void *data)
         if (svc->state == SVC_WAITING && !svc->want_stop)
             try_start(svc);
     }
+    for (size_t k = 0; k < s->n; k++)
+        if (s->svcs[k]->want_stop) {
+            count_live_dependants(s);
+            break;
+        }
     for (size_t k = s->n; k-- > 0;) {
         struct service *svc = s->svcs[order[k]];
         if (svc->want_stop)
@@ -483,6 +477,13 @@ static int make_dirs(struct sup *s, struct diag *dg)
     if (s->logs_fd < 0) {
         diag_set(dg, -errno, "cannot open %s: %s", path, strerror(errno));
         return -errno;
+    }
+    /* Each log file is created at its service's first output: say now, not
+     * then, that none can be. */
+    if (faccessat(s->logs_fd, ".", W_OK | X_OK, AT_EACCESS) < 0) {
+        int r = -errno;
+        diag_set(dg, r, "cannot write log files in %s: %s", path, strerror(-r));
+        return r;
     }
     return 0;
 }
@@ -525,7 +526,6 @@ struct service *service_new(struct sup *s, const struct cfg_service *cfg, size_t
     svc->cfg = cfg;
     svc->idx = idx;
     svc->pidfd = -1;
-    svc->exec_fd = -1;
     svc->cg_fd = -1;
     svc->pipe[LOGS_OUT] = svc->pipe[LOGS_ERR] = -1;
     loop_timer_init(&svc->timer, on_timer, svc);
@@ -540,7 +540,6 @@ void service_free(struct service *svc)
     s = svc->sup;
     loop_timer_disarm(s->lp, &svc->timer);
     run_close_pipes(svc);
-    run_exec_done(svc);
     if (svc->pidfd >= 0)
         close(svc->pidfd);
     sup_window_free(&svc->window);
@@ -558,9 +557,11 @@ void index_by_name(struct sup *s)
 
 static int services_init(struct sup *s)
 {
-    s->svcs = calloc(s->m->n_services ? s->m->n_services : 1, sizeof(*s->svcs));
-    s->by_name = calloc(s->m->n_services ? s->m->n_services : 1, sizeof(*s->by_name));
-    if (!s->svcs || !s->by_name)
+    size_t n = s->m->n_services ? s->m->n_services : 1;
+    s->svcs = calloc(n, sizeof(*s->svcs));
+    s->by_name = calloc(n, sizeof(*s->by_name));
+    s->live_dependants = calloc(n, sizeof(*s->live_dependants));
+    if (!s->svcs || !s->by_name || !s->live_dependants)
         return -ENOMEM;
     for (size_t i = 0; i < s->m->n_services; i++) {
         s->svcs[i] = service_new(s, &s->m->services[i], i);
@@ -628,6 +629,7 @@ void sup_free(struct sup *s)
         close(s->logs_fd);
     free(s->svcs);
     free(s->by_name);
+    free(s->live_dependants);
     free(s);
 }
 

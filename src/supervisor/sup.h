@@ -27,7 +27,7 @@
 enum svc_state {
     SVC_STOPPED,
     SVC_WAITING,
-    SVC_STARTING, /* spawned; exec not yet confirmed */
+    SVC_STARTING, /* spawned, but a step before exec failed: its exit follows */
     SVC_RUNNING,
     SVC_BACKOFF,
     SVC_STOPPING,

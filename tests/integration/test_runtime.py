@@ -1,10 +1,11 @@
-"""Idle cost, users, environment files."""
+"""Idle cost, users, environment files, signal dispositions."""
 import pwd
+import subprocess
 import time
 
 import psutil
 
-from conftest import wait_for
+from conftest import CORRAL, wait_for
 
 
 def test_idle_corral_makes_no_wakeups(corral):
@@ -61,3 +62,21 @@ services:
     pid = wait_for(lambda: c.pids("w"), what="w running")[0]
     assert psutil.Process(pid).cwd() == str(tmp_path / "site")
     assert c.stop() == 0
+
+
+def test_services_start_with_default_signal_dispositions(tmp_path):
+    """A service gets no ignored and no blocked signal: neither corral's own
+    (SIGPIPE ignored, its signalfd set blocked) nor one corral inherited
+    ignored from whoever started it (here SIGUSR1 and SIGHUP)."""
+    (tmp_path / "corral.yaml").write_text("""
+services:
+  s:
+    kind: oneshot
+    command: [sh, -c, 'grep -E "^Sig(Ign|Blk)" /proc/self/status > signals.txt']
+""")
+    p = subprocess.run(["sh", "-c", 'trap "" USR1 HUP; exec "$0" up -q -f corral.yaml', CORRAL],
+                       cwd=tmp_path, capture_output=True, timeout=30)
+    assert p.returncode == 0, p.stdout + p.stderr
+    # sh itself may ignore or block nothing before it runs grep.
+    assert (tmp_path / "signals.txt").read_text().split() == [
+        "SigBlk:", "0000000000000000", "SigIgn:", "0000000000000000"]

@@ -167,3 +167,29 @@ services:
                 os.rmdir(root)
             except OSError:
                 pass
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_rest_of_tree_gets_stop_signal_while_main_ignores_it(corral, tmp_path, mode):
+    """The main process ignores TERM and lives until SIGKILL at the timeout;
+    the rest of its tree still gets TERM long before that."""
+    c = corral(f"""
+containment: {mode}
+services:
+  main:
+    command: [sh, -c, 'sleep 1000 & echo $! > child.pid; trap "" TERM; while true; do sleep 0.1; done']
+    stop: {{timeout: 6s}}
+""")
+    child = psutil.Process(wait_for(lambda: (tmp_path / "child.pid").exists() and
+                                    int((tmp_path / "child.pid").read_text() or 0),
+                                    what="child pid"))
+    main = next(p for p in c.tagged()["main"] if p.name() == "sh")
+    t0 = time.monotonic()
+    c.signal(signal.SIGTERM)
+    wait_for(lambda: not child.is_running() or child.status() == psutil.STATUS_ZOMBIE,
+             timeout=3, what="the child gone by TERM")
+    assert time.monotonic() - t0 < 3
+    assert main.is_running() and main.status() != psutil.STATUS_ZOMBIE
+    assert c.wait_exit() == 0
+    assert "did not stop in time: SIGKILL" in c.output()
+    assert c.tagged() == {}
