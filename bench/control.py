@@ -230,7 +230,9 @@ def main():
     ap.add_argument("--wrk-runs", type=int, default=3)
     ap.add_argument("--tools", default="corral,supervisord,pm2")
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--work-dir", default=os.path.join(B.WORK, "runs"))
     args = ap.parse_args()
+    os.makedirs(args.work_dir, exist_ok=True)
     B.become_subreaper()
     B.raise_nofile()
     classes = {"corral": CorralApi, "supervisord": SupervisordApi, "pm2": Pm2Api}
