@@ -43,16 +43,7 @@ static const struct action_route actions[] = {
 
 bool api_name_valid(const char *s)
 {
-    size_t len = strlen(s);
-    if (len == 0 || len >= API_NAME_MAX || s[0] == '.' || s[0] == '-')
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == '-'))
-            return false;
-    }
-    return true;
+    return cfg_name_valid(s, strnlen(s, API_NAME_MAX));
 }
 
 /* A method that is GET is also served for HEAD. */

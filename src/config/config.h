@@ -151,6 +151,10 @@ void cfg_free(struct cfg_model *m);
  * 0, or -errno with dg filled (unreadable, or not YAML at all). */
 int cfg_state_dir(const char *path, char *out, size_t size, struct diag *dg);
 
+/* A service name: 1 to CFG_MAX_NAME of A-Z a-z 0-9 _ . -, not starting with
+ * '.' or '-' (it becomes a file and a cgroup name). */
+bool cfg_name_valid(const char *s, size_t len);
+
 /* Index of the service called name, or -1. */
 long cfg_find(const struct cfg_model *m, const char *name);
 

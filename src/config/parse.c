@@ -279,7 +279,7 @@ static int finish_service(struct cfg_ctx *pc, struct svc_build *sb)
     return 0;
 }
 
-static bool name_valid(const char *s, size_t len)
+bool cfg_name_valid(const char *s, size_t len)
 {
     if (len < 1 || len > CFG_MAX_NAME || s[0] == '.' || s[0] == '-')
         return false;
@@ -297,7 +297,7 @@ static int service_name(struct cfg_ctx *pc, const struct cfg_node *map, const st
 {
     if (k->type != CFG_NODE_SCALAR)
         return cfg_err(pc, k, "services", "expected a service name, got %s", cfg_yaml_type_name(k));
-    if (!name_valid(k->text, k->len))
+    if (!cfg_name_valid(k->text, k->len))
         return cfg_err(pc, k, "services",
                        "invalid service name '%s' (use 1 to %d of A-Z a-z 0-9 _ . -, not "
                        "starting with '.' or '-')",

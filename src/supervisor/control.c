@@ -24,6 +24,19 @@ long sup_find(const struct sup *s, const char *name)
     return svc ? (long)svc->idx : -1;
 }
 
+int sup_refuse_busy(const struct sup *s, struct diag *dg)
+{
+    if (s->shutting_down) {
+        diag_set(dg, -ESHUTDOWN, "corral is shutting down");
+        return -ESHUTDOWN;
+    }
+    if (s->next_m) {
+        diag_set(dg, -EBUSY, "a reload is in progress");
+        return -EBUSY;
+    }
+    return 0;
+}
+
 bool sup_shutting_down(const struct sup *s)
 {
     return s->shutting_down;
@@ -52,14 +65,9 @@ void sup_info(const struct sup *s, size_t i, struct sup_info *out)
 /* Resolve every name first, so that a bad one changes nothing. */
 static int resolve(struct sup *s, const char *const *names, size_t n, size_t *idx, struct diag *dg)
 {
-    if (s->shutting_down) {
-        diag_set(dg, -ESHUTDOWN, "corral is shutting down");
-        return -ESHUTDOWN;
-    }
-    if (s->next_m) {
-        diag_set(dg, -EBUSY, "a reload is in progress");
-        return -EBUSY;
-    }
+    int r = sup_refuse_busy(s, dg);
+    if (r < 0)
+        return r;
     for (size_t i = 0; i < n; i++) {
         struct service *svc = sup_by_name(s, names[i]);
         if (!svc) {

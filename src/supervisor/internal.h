@@ -104,6 +104,9 @@ void sup_emit(struct sup *s, enum sup_event_kind kind, const struct service *svc
 struct service *sup_by_name(struct sup *s, const char *name);
 void svc_begin_stop(struct service *svc, enum after_stop after);
 void sup_kick(struct sup *s);
+/* -ESHUTDOWN or -EBUSY (a reload in progress) with dg filled, else 0: when
+ * no start, stop, restart or reload may begin. */
+int sup_refuse_busy(const struct sup *s, struct diag *dg);
 struct service *service_new(struct sup *s, const struct cfg_service *cfg, size_t idx);
 void service_free(struct service *svc);
 void index_by_name(struct sup *s);

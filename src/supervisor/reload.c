@@ -51,14 +51,9 @@ static int plan_alloc(struct sup_plan *p, size_t n_old, size_t n_new)
 
 static int refuse(struct sup *s, const struct cfg_model *next, struct diag *dg)
 {
-    if (s->shutting_down) {
-        diag_set(dg, -ESHUTDOWN, "corral is shutting down");
-        return -ESHUTDOWN;
-    }
-    if (s->next_m) {
-        diag_set(dg, -EBUSY, "a reload is in progress");
-        return -EBUSY;
-    }
+    int r = sup_refuse_busy(s, dg);
+    if (r < 0)
+        return r;
     if (strcmp(next->state_dir, s->m->state_dir) != 0) {
         diag_set(dg, -EINVAL, "state_dir changed (%s -> %s): that needs a restart of corral",
                  s->m->state_dir, next->state_dir);

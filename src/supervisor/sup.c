@@ -666,10 +666,8 @@ void mark_wanted(struct sup *s, size_t idx, bool *wanted)
 
 int sup_start(struct sup *s, const char *const *names, size_t n, struct diag *dg)
 {
-    if (s->next_m) {
-        diag_set(dg, -EBUSY, "a reload is in progress");
-        return -EBUSY;
-    }
+    if (s->next_m)
+        return sup_refuse_busy(s, dg);
     bool *wanted = calloc(s->n ? s->n : 1, sizeof(*wanted));
     if (!wanted)
         return -ENOMEM;
