@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install the Debian packages corral needs to build and test, if any is missing.
 set -eu
-PKGS="meson ninja-build pkg-config gcc clang libclang-rt-14-dev libfyaml-dev libjansson-dev libcmocka-dev libmicrohttpd-dev libcurl4-openssl-dev
+PKGS="meson ninja-build pkg-config gcc clang libclang-rt-14-dev libfyaml-dev libjansson-dev libcmocka-dev libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev
 python3 python3-pytest python3-psutil procps"
 missing=""
 for p in $PKGS; do

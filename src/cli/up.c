@@ -8,6 +8,7 @@
 #include "cli/out.h"
 #include "config/config.h"
 #include "loop/loop.h"
+#include "store/store.h"
 #include "supervisor/sup.h"
 
 #include <errno.h>
@@ -36,6 +37,7 @@ struct up {
     struct loop *lp;
     struct sup *sup;
     struct api *api;
+    struct store *store; /* state.db: what the operator stopped */
     struct cfg_model *m;
     struct cfg_model *next_m; /* loaded by a reload, until the supervisor swaps it in */
     const char *file;
@@ -198,8 +200,8 @@ static void on_start_recheck(struct loop *lp, void *data);
 
 static bool wanted(const struct up *u, const struct sup_info *in)
 {
-    if (u->n_names == 0)
-        return in->autostart;
+    if (u->n_names == 0) /* a service the operator stopped is not expected up */
+        return in->autostart && !in->operator_stopped;
     for (size_t k = 0; k < u->n_names; k++)
         if (strcmp(u->names[k], in->name) == 0)
             return true;
@@ -294,10 +296,60 @@ static void api_shutdown(void *ctx)
     begin_shutdown(u, "shutdown requested through the API");
 }
 
+/* Keep every service's "stopped by the operator" in state.db, so that a
+ * stop outlives a restart of corral (a stop also holds the dependants it
+ * took down, so all are written, in one transaction). */
+static void save_wishes(struct up *u)
+{
+    size_t n = sup_count(u->sup);
+    const char **names = calloc(n + 1, sizeof(*names));
+    bool *stopped = calloc(n + 1, sizeof(*stopped));
+    for (size_t i = 0; names && stopped && i < n; i++) {
+        struct sup_info in;
+        sup_info(u->sup, i, &in);
+        names[i] = in.name;
+        stopped[i] = in.operator_stopped;
+    }
+    if (!names || !stopped || store_save_stopped(u->store, names, stopped, n) < 0)
+        say(u, "warning: could not record the operator's stops in state.db");
+    free(names);
+    free(stopped);
+}
+
 static void api_controlled(void *ctx)
 {
     struct up *u = ctx;
     u->controlled = true;
+    if (u->store)
+        save_wishes(u);
+}
+
+static void hold_one(void *ctx, const char *service)
+{
+    struct up *u = ctx;
+    if (sup_hold(u->sup, service) == 0)
+        say(u, "%s stays stopped: the operator stopped it (corral start %s to run it)", service,
+            service);
+}
+
+/* state.db, and the services an operator stopped before corral last went. A
+ * `corral up NAME` names what to run: that wins over an old stop. */
+static void open_store(struct up *u)
+{
+    char aside[1024];
+    struct diag dg;
+    diag_clear(&dg);
+    u->store = store_open(u->m->state_dir, aside, sizeof(aside), &dg);
+    if (!u->store) {
+        say(u, "warning: %s; stops will not outlive this corral", dg.msg);
+        return;
+    }
+    if (aside[0])
+        say(u, "warning: %s", aside);
+    if (u->n_names == 0 && store_each_stopped(u->store, hold_one, u) < 0)
+        say(u, "warning: could not read the operator's stops from state.db");
+    for (size_t i = 0; i < u->n_names; i++)
+        (void)store_set_stopped(u->store, u->names[i], false);
 }
 
 static json_t *names_json(const char **names, size_t n)
@@ -535,6 +587,7 @@ static int serve(struct up *u, struct diag *dg)
     say(u, "containment: %s", why);
     say(u, "api: %s/corral.sock%s%s", u->m->state_dir, u->m->api.listen ? ", http://" : "",
         u->m->api.listen ? u->m->api.listen : "");
+    open_store(u);
     if (sup_start(u->sup, (const char *const *)u->names, u->n_names, dg) < 0)
         return CLI_USAGE;
     if (u->status_fd >= 0)
@@ -582,6 +635,7 @@ static int run(struct up *u)
         out_drain(u->out, 2000);
     api_free(u->api);
     sup_free(u->sup);
+    store_close(u->store);
     out_free(u->out);
     loop_free(u->lp);
     cfg_free(u->next_m);

@@ -37,6 +37,15 @@ int sup_refuse_busy(const struct sup *s, struct diag *dg)
     return 0;
 }
 
+int sup_hold(struct sup *s, const char *name)
+{
+    struct service *svc = sup_by_name(s, name);
+    if (!svc)
+        return -ENOENT;
+    svc->operator_stopped = true;
+    return 0;
+}
+
 bool sup_shutting_down(const struct sup *s)
 {
     return s->shutting_down;

@@ -681,7 +681,7 @@ int sup_start(struct sup *s, const char *const *names, size_t n, struct diag *dg
         mark_wanted(s, (size_t)(svc->idx), wanted);
     }
     for (size_t i = 0; i < s->n && n == 0; i++)
-        if (s->svcs[i]->cfg->autostart)
+        if (s->svcs[i]->cfg->autostart && !s->svcs[i]->operator_stopped)
             mark_wanted(s, i, wanted);
     for (size_t i = 0; i < s->n; i++)
         if (wanted[i])

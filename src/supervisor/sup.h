@@ -159,6 +159,11 @@ void sup_plan_free(struct sup_plan *p);
  * of corral) with dg filled. */
 int sup_reload(struct sup *s, const struct cfg_model *next, struct sup_plan *plan, struct diag *dg);
 
+/* Mark a service as stopped by the operator before the first start, so that
+ * an all-autostart sup_start() leaves it stopped (a stop that outlived a
+ * restart of corral). -ENOENT for an unknown name. */
+int sup_hold(struct sup *s, const char *name);
+
 /* True once sup_shutdown() or sup_kill_all() has been called. */
 bool sup_shutting_down(const struct sup *s);
 

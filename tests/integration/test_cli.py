@@ -262,3 +262,33 @@ services:
                        timeout=30)
     assert r.returncode == 2 and "unknown key 'comand'" in r.stderr
     assert not (tmp_path / ".corral" / "corral.sock").exists()
+
+
+def test_an_operator_stop_outlives_corral(daemon):
+    d = daemon(STACK)
+    d.wait_state("web", "running")
+    assert d.cli("stop", "db").returncode == 0  # web goes too: it needs db
+    d.down()
+    d2 = daemon(STACK)
+    d2.wait_state("cron", "running")
+    time.sleep(0.5)
+    for name in ("db", "web"):
+        s = d2.service(name)
+        assert s["state"] == "stopped" and s["stopped_by_operator"], s
+        assert d2.pids(name) == []
+    assert "db stays stopped: the operator stopped it" in (d2.state / "corral.log").read_text()
+    assert d2.cli("start", "web").returncode == 0
+    d2.down()
+    d3 = daemon(STACK)
+    assert d3.wait_state("web", "running") and d3.wait_state("db", "running")
+
+
+def test_an_unusable_state_db_is_moved_aside(daemon, tmp_path):
+    state = tmp_path / ".corral"
+    state.mkdir()
+    (state / "state.db").write_bytes(b"\x00garbage" * 100)
+    d = daemon(STACK)
+    d.wait_state("web", "running")
+    log = (state / "corral.log").read_text()
+    assert "state.db was unusable" in log and "moved to" in log
+    assert any(p.name.startswith("state.db.bad-") for p in state.iterdir())

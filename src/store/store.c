@@ -1,0 +1,180 @@
+/* store/store.c — state.db: open, check, migrate, move aside when unusable. */
+#include "store/store.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BUSY_MS 500 /* a database held longer by another process is not ours */
+
+struct store {
+    sqlite3 *db;
+};
+
+/* Each entry takes the schema from version i to i + 1, in one transaction. */
+static const char *const migrations[STORE_SCHEMA_VERSION] = {
+    "CREATE TABLE service_wish ("
+    "  name TEXT PRIMARY KEY,"
+    "  stopped INTEGER NOT NULL CHECK (stopped IN (0, 1)),"
+    "  updated_at INTEGER NOT NULL"
+    ");",
+};
+
+static int user_version(sqlite3 *db, int *v)
+{
+    sqlite3_stmt *q;
+    int r = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL);
+    if (r == SQLITE_OK && (r = sqlite3_step(q)) == SQLITE_ROW) {
+        *v = sqlite3_column_int(q, 0);
+        r = SQLITE_OK;
+    }
+    sqlite3_finalize(q);
+    return r;
+}
+
+static int integrity_ok(sqlite3 *db)
+{
+    sqlite3_stmt *q;
+    int ok = 0;
+    if (sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &q, NULL) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW)
+        ok = strcmp((const char *)sqlite3_column_text(q, 0), "ok") == 0;
+    sqlite3_finalize(q);
+    return ok;
+}
+
+static int migrate(sqlite3 *db, int from, char *why, size_t size)
+{
+    char sql[64];
+    for (int v = from; v < STORE_SCHEMA_VERSION; v++) {
+        char *err = NULL;
+        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d;", v + 1);
+        if (sqlite3_exec(db, "BEGIN IMMEDIATE;", NULL, NULL, &err) != SQLITE_OK ||
+            sqlite3_exec(db, migrations[v], NULL, NULL, &err) != SQLITE_OK ||
+            sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK ||
+            sqlite3_exec(db, "COMMIT;", NULL, NULL, &err) != SQLITE_OK) {
+            snprintf(why, size, "migration to schema %d failed: %s", v + 1,
+                     err ? err : sqlite3_errmsg(db));
+            sqlite3_free(err);
+            sqlite3_exec(db, "ROLLBACK;", NULL, NULL, NULL);
+            return -EIO;
+        }
+    }
+    return 0;
+}
+
+/* Open and make usable, or say why not (the caller moves the file aside). */
+static int try_open(const char *path, sqlite3 **out, char *why, size_t size)
+{
+    sqlite3 *db = NULL;
+    int v = 0, r;
+    *out = NULL;
+    r = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (r == SQLITE_OK) {
+        sqlite3_busy_timeout(db, BUSY_MS);
+        r = sqlite3_exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;", NULL, NULL,
+                         NULL);
+    }
+    if (r == SQLITE_OK)
+        r = user_version(db, &v);
+    if (r != SQLITE_OK) {
+        snprintf(why, size, "%s", db ? sqlite3_errmsg(db) : sqlite3_errstr(r));
+    } else if (v > STORE_SCHEMA_VERSION) {
+        snprintf(why, size, "schema %d is newer than this corral's %d", v, STORE_SCHEMA_VERSION);
+    } else if (!integrity_ok(db)) {
+        snprintf(why, size, "integrity check failed");
+    } else if (migrate(db, v, why, size) == 0) {
+        *out = db;
+        return 0;
+    }
+    sqlite3_close(db);
+    return -EIO;
+}
+
+static void move_aside(const char *path, const char *why, char *aside, size_t size)
+{
+    static const char *const sidecars[] = {"-wal", "-shm"};
+    char to[4200], from[4200];
+    snprintf(to, sizeof(to), "%s.bad-%lld", path, (long long)time(NULL));
+    if (rename(path, to) < 0)
+        snprintf(to, sizeof(to), "(could not rename: %s)", strerror(errno));
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(from, sizeof(from), "%s%s", path, sidecars[i]);
+        (void)remove(from); /* they belong to the file moved aside */
+    }
+    snprintf(aside, size, "%s was unusable (%s); moved to %s, starting with a fresh one", path, why,
+             to);
+}
+
+struct store *store_open(const char *state_dir, char *aside, size_t aside_size, struct diag *dg)
+{
+    char path[4096], why[512] = "";
+    struct store *st = calloc(1, sizeof(*st));
+    aside[0] = '\0';
+    if (!st) {
+        diag_set(dg, -ENOMEM, "out of memory");
+        return NULL;
+    }
+    snprintf(path, sizeof(path), "%s/state.db", state_dir);
+    if (try_open(path, &st->db, why, sizeof(why)) == 0)
+        return st;
+    move_aside(path, why, aside, aside_size);
+    if (try_open(path, &st->db, why, sizeof(why)) == 0)
+        return st;
+    diag_set(dg, -EIO, "cannot create %s: %s", path, why);
+    free(st);
+    return NULL;
+}
+
+void store_close(struct store *st)
+{
+    if (!st)
+        return;
+    sqlite3_close(st->db);
+    free(st);
+}
+
+int store_set_stopped(struct store *st, const char *service, bool stopped)
+{
+    sqlite3_stmt *q;
+    int r = sqlite3_prepare_v2(st->db,
+                               "INSERT INTO service_wish (name, stopped, updated_at) "
+                               "VALUES (?1, ?2, ?3) ON CONFLICT (name) DO UPDATE SET "
+                               "stopped = excluded.stopped, updated_at = excluded.updated_at",
+                               -1, &q, NULL);
+    if (r == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, service, -1, SQLITE_STATIC);
+        sqlite3_bind_int(q, 2, stopped);
+        sqlite3_bind_int64(q, 3, (sqlite3_int64)time(NULL));
+        r = sqlite3_step(q) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+    }
+    sqlite3_finalize(q);
+    return r == SQLITE_OK ? 0 : -EIO;
+}
+
+int store_save_stopped(struct store *st, const char *const *names, const bool *stopped, size_t n)
+{
+    int r = sqlite3_exec(st->db, "BEGIN IMMEDIATE;", NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+    for (size_t i = 0; r == 0 && i < n; i++)
+        r = store_set_stopped(st, names[i], stopped[i]);
+    if (r == 0 && sqlite3_exec(st->db, "COMMIT;", NULL, NULL, NULL) == SQLITE_OK)
+        return 0;
+    sqlite3_exec(st->db, "ROLLBACK;", NULL, NULL, NULL);
+    return -EIO;
+}
+
+int store_each_stopped(struct store *st, void (*fn)(void *ctx, const char *service), void *ctx)
+{
+    sqlite3_stmt *q;
+    int r =
+        sqlite3_prepare_v2(st->db, "SELECT name FROM service_wish WHERE stopped = 1", -1, &q, NULL);
+    while (r == SQLITE_OK && (r = sqlite3_step(q)) == SQLITE_ROW) {
+        fn(ctx, (const char *)sqlite3_column_text(q, 0));
+        r = SQLITE_OK;
+    }
+    sqlite3_finalize(q);
+    return r == SQLITE_DONE ? 0 : -EIO;
+}
