@@ -37,35 +37,34 @@ static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, struct M
     return r;
 }
 
-enum MHD_Result api_respond_json(struct MHD_Connection *c, unsigned status, json_t *body)
+/* body as compact JSON and a newline (which keeps curl output readable);
+ * takes the reference. NULL when out of memory. */
+static struct MHD_Response *json_response(json_t *body)
 {
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    size_t len = text ? strlen(text) : 0;
+    char *line = text ? realloc(text, len + 2) : NULL;
     struct MHD_Response *resp;
-    size_t len;
     json_decref(body);
-    if (!text)
-        return MHD_NO;
-    len = strlen(text);
-    text[len] = '\0';
-    {
-        /* A trailing newline keeps curl output readable. */
-        char *t = realloc(text, len + 2);
-        if (!t) {
-            free(text);
-            return MHD_NO;
-        }
-        text = t;
-        text[len++] = '\n';
-        text[len] = '\0';
-    }
-    resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
+    if (!line) {
         free(text);
-        return MHD_NO;
+        return NULL;
+    }
+    line[len++] = '\n';
+    line[len] = '\0';
+    resp = MHD_create_response_from_buffer(len, line, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(line);
+        return NULL;
     }
     MHD_add_response_header(resp, "Content-Type", "application/json");
     MHD_add_response_header(resp, "Cache-Control", "no-store");
-    return queue(c, status, resp);
+    return resp;
+}
+
+enum MHD_Result api_respond_json(struct MHD_Connection *c, unsigned status, json_t *body)
+{
+    return queue(c, status, json_response(body));
 }
 
 enum MHD_Result api_respond_error(struct MHD_Connection *c, unsigned status, const char *code,
@@ -85,19 +84,10 @@ static enum MHD_Result respond_with_header(struct MHD_Connection *c, unsigned st
                                            const char *header, const char *value, const char *code,
                                            const char *msg)
 {
-    json_t *err = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
-    char *text = err ? json_dumps(err, JSON_COMPACT) : NULL;
-    struct MHD_Response *resp;
-    json_decref(err);
-    if (!text)
-        return MHD_NO;
-    resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(text);
-        return MHD_NO;
-    }
-    MHD_add_response_header(resp, "Content-Type", "application/json");
-    MHD_add_response_header(resp, header, value);
+    struct MHD_Response *resp = json_response(
+        json_pack("{s:{s:s,s:s,s:n}}", "error", "code", code, "message", msg, "field"));
+    if (resp)
+        MHD_add_response_header(resp, header, value);
     return queue(c, status, resp);
 }
 
