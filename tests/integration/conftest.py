@@ -158,7 +158,9 @@ class Daemon:
         self.cfg.write_text(text)
         self.state = tmp_path / ".corral"
         self.sock = str(self.state / "corral.sock")
-        self.up = self.cli("up", "-d", *args)
+        # Longer than up -d's own 60 s wait, so that corral reports first and
+        # the daemon it leaves is known here and cleaned up.
+        self.up = self.cli("up", "-d", *args, timeout=120)
         self.info = self.json("GET", "/v1")[1] if self.up.returncode in (0, 1) else None
         # The daemon's identity, for cleanup should `down` fail: the PID it
         # reports, kept only with its start time so a reused PID is never hit.
