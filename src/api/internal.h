@@ -89,6 +89,8 @@ struct api_stream *api_stream_new(struct api *a, enum api_stream_kind kind);
 void api_stream_push(struct api_stream *st, const char *data, size_t len);
 /* Push to every stream of kind. */
 void api_streams_broadcast_event(struct api *a, uint64_t id, const char *json);
+/* End the followed streams of one kind once what they hold is sent. */
+void api_streams_end(struct api *a, enum api_stream_kind kind);
 /* Resume every suspended stream so that libmicrohttpd can close them. */
 void api_streams_end_all(struct api *a);
 void api_ping(struct loop *lp, void *data);

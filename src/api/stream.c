@@ -216,11 +216,18 @@ void api_streams_broadcast_event(struct api *a, uint64_t id, const char *json)
     }
 }
 
+void api_streams_end(struct api *a, enum api_stream_kind kind)
+{
+    for (struct api_stream *st = a->streams; st; st = st->next)
+        if (st->kind == kind && st->follow) {
+            st->follow = false;
+            wake(st);
+        }
+}
+
 void api_streams_end_all(struct api *a)
 {
-    for (struct api_stream *st = a->streams; st; st = st->next) {
-        st->follow = false;
-        wake(st);
-    }
+    api_streams_end(a, API_STREAM_EVENTS);
+    api_streams_end(a, API_STREAM_LOGS);
     api_poke(a);
 }

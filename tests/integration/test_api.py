@@ -325,3 +325,24 @@ def test_stale_lock_and_socket_do_not_block(daemon, tmp_path):
     s.close()
     d = daemon(STACK)
     assert d.json("GET", "/v1")[0] == 200
+
+
+def test_a_reload_ends_log_follows(daemon):
+    d = daemon(STACK)
+    d.wait_state("web", "running")
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(d.sock)
+    s.sendall(b"GET /v1/logs?follow=1&tail=0 HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert s.recv(4096).startswith(b"HTTP/1.1 200")
+    d.cfg.write_text(STACK + "  extra:\n    command: [sleep, '1003']\n")
+    assert d.json("POST", "/v1/reload")[1]["added"] == ["extra"]
+    # The stream ends (its last chunk; the connection may stay for another
+    # request) instead of naming services by stale indices.
+    data = b""
+    while not data.endswith(b"0\r\n\r\n"):
+        chunk = s.recv(4096)
+        assert chunk, data
+        data += chunk
+    s.close()
+    d.wait_state("extra", "running")
