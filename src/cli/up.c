@@ -281,9 +281,9 @@ static void on_settled(void *ctx)
         loop_quit(u->lp);
 }
 
-static void begin_shutdown(struct up *u, const char *why)
+static void begin_shutdown(struct up *u, const char *why, const char *hint)
 {
-    say(u, "%s: stopping everything", why);
+    say(u, "%s: stopping everything%s", why, hint);
     api_note(u->api, "shutdown", why);
     report(u, CLI_FAILED, "corral: stopped during start-up (%s)\n", why);
     sup_shutdown(u->sup);
@@ -293,7 +293,7 @@ static void api_shutdown(void *ctx)
 {
     struct up *u = ctx;
     u->interrupts = u->interrupts ? u->interrupts : 1;
-    begin_shutdown(u, "shutdown requested through the API");
+    begin_shutdown(u, "shutdown requested through the API", "");
 }
 
 /* Keep every service's "stopped by the operator" in state.db, so that a
@@ -461,10 +461,10 @@ static void on_signal(struct loop *lp, const struct signalfd_siginfo *si, void *
     }
     u->interrupts++;
     if (u->interrupts == 1) {
-        char why[64];
-        snprintf(why, sizeof(why), "SIG%s (%s again to kill)", cfg_signal_name((int)si->ssi_signo),
-                 si->ssi_signo == SIGINT ? "Ctrl-C" : "signal");
-        begin_shutdown(u, why);
+        char why[32];
+        snprintf(why, sizeof(why), "SIG%s", cfg_signal_name((int)si->ssi_signo));
+        begin_shutdown(u, why,
+                       si->ssi_signo == SIGINT ? " (Ctrl-C again to kill)" : " (again to kill)");
     } else if (u->interrupts == 2) {
         say(u, "killing every tree now");
         sup_kill_all(u->sup);
