@@ -388,7 +388,7 @@ void api_output(struct api *a, const char *service, enum logs_stream stream, con
                 size_t len, bool complete)
 {
     long i;
-    char prefix[64];
+    char prefix[LOGS_PREFIX_MAX];
     size_t pn = 0;
     char *text;
     (void)complete;
@@ -398,11 +398,7 @@ void api_output(struct api *a, const char *service, enum logs_stream stream, con
         /* As the log file has it, so that tail and follow read the same. */
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
-        struct tm tm;
-        gmtime_r(&now.tv_sec, &tm);
-        pn = (size_t)snprintf(prefix, sizeof(prefix), "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ %s ",
-                              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                              tm.tm_sec, now.tv_nsec / 1000, logs_stream_name(stream));
+        pn = logs_line_prefix(prefix, &now, stream);
     }
     text = malloc(pn + len + 1);
     if (!text)

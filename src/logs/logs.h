@@ -57,6 +57,12 @@ void logs_sink_write(struct logs_sink *s, enum logs_stream st, const char *data,
  * failed (disk full, I/O error). */
 uint64_t logs_sink_lost_bytes(const struct logs_sink *s);
 
+/* The "2026-11-28T19:53:43.123456Z out " a timestamped log line starts with,
+ * written to buf (LOGS_PREFIX_MAX bytes, not NUL-terminated), for whoever
+ * shows live lines as the file has them. Returns its length. */
+#define LOGS_PREFIX_MAX 64
+size_t logs_line_prefix(char *buf, const struct timespec *realtime, enum logs_stream st);
+
 /* Flushes partial lines and closes. NULL is a no-op. */
 void logs_sink_close(struct logs_sink *s);
 

@@ -12,9 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SINK_OUT_BYTES  (64 * 1024) /* batch buffer of the timestamped path */
-#define SINK_STAMP_MAX  48          /* "YYYY-MM-DDTHH:MM:SS" plus room for odd years */
-#define SINK_PREFIX_MAX 64          /* stamp + ".uuuuuuZ " + "err " */
+#define SINK_OUT_BYTES  (64 * 1024)     /* batch buffer of the timestamped path */
+#define SINK_STAMP_MAX  48              /* "YYYY-MM-DDTHH:MM:SS" plus room for odd years */
+#define SINK_PREFIX_MAX LOGS_PREFIX_MAX /* stamp + ".uuuuuuZ " + "err " */
 /* Every rotation renames each kept file, so keep bounds the work done while the
  * loop waits; more than this is rejected at open. */
 #define SINK_MAX_KEEP 1000
@@ -211,6 +211,12 @@ static size_t format_prefix(struct logs_sink *s, char *p, const struct timespec 
         p[n++] = name[i];
     p[n++] = ' ';
     return n;
+}
+
+size_t logs_line_prefix(char *buf, const struct timespec *realtime, enum logs_stream st)
+{
+    struct logs_sink one = {0}; /* only its stamp cache is used, once */
+    return format_prefix(&one, buf, realtime, st);
 }
 
 /* linebuf callback: one prefixed line into the batch, rotating between lines

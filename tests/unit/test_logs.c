@@ -874,9 +874,20 @@ static void test_sink_open_errors(void **state)
 
 #define SINK_TEST(f) cmocka_unit_test_setup_teardown(f, tmpdir_setup, tmpdir_teardown)
 
+static void line_prefix_as_the_file_has_it(void **state)
+{
+    char buf[LOGS_PREFIX_MAX + 1];
+    struct timespec ts = {.tv_sec = 1, .tv_nsec = 2345};
+    size_t n = logs_line_prefix(buf, &ts, LOGS_ERR);
+    (void)state;
+    buf[n] = '\0';
+    assert_string_equal(buf, "1970-01-01T00:00:01.000002Z err ");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(line_prefix_as_the_file_has_it),
         cmocka_unit_test(test_linebuf_complete_lines),
         cmocka_unit_test(test_linebuf_split_feeds),
         cmocka_unit_test(test_linebuf_long_line),
