@@ -11,6 +11,14 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#define PROC_INSTANCE_LEN 16
+
+/* The instance id of the corral that keeps its state in state_dir: a hash of
+ * the directory's real path, so that the corral started after a crash (or a
+ * lost database) knows its predecessor's processes by their tag and cgroup.
+ * The directory must exist. Returns 0 or -errno. */
+int proc_instance_of(const char *state_dir, char out[PROC_INSTANCE_LEN + 1]);
+
 struct proc_member {
     pid_t pid;
     pid_t pgid;

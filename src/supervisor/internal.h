@@ -5,13 +5,14 @@
 
 #include "proc/ident.h"
 #include "proc/spawn.h"
+#include "proc/tree.h"
 #include "supervisor/policy.h"
 #include "supervisor/sup.h"
 
 #include <limits.h>
 #include <sys/resource.h>
 
-#define SUP_INSTANCE_LEN 16
+#define SUP_INSTANCE_LEN PROC_INSTANCE_LEN
 #define SUP_REASON_MAX   256
 
 /* What a stop in progress leads to once the tree is empty. */

@@ -488,16 +488,19 @@ static int make_dirs(struct sup *s, struct diag *dg)
     return 0;
 }
 
+/* The instance id comes from the state directory, so a corral started after
+ * a crash recognises its predecessor's processes; the RNG seed is fresh. */
 static int make_identity(struct sup *s, struct diag *dg)
 {
-    unsigned char raw[SUP_INSTANCE_LEN / 2];
-    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+    int r = proc_instance_of(s->m->state_dir, s->instance);
+    if (r < 0) {
+        diag_set(dg, r, "cannot resolve %s: %s", s->m->state_dir, strerror(-r));
+        return r;
+    }
+    if (getrandom(&s->rng, sizeof(s->rng), 0) != (ssize_t)sizeof(s->rng)) {
         diag_set(dg, -errno, "getrandom: %s", strerror(errno));
         return -errno;
     }
-    for (size_t i = 0; i < sizeof(raw); i++)
-        snprintf(s->instance + 2 * i, 3, "%02x", raw[i]);
-    memcpy(&s->rng, raw, sizeof(s->rng));
     if (proc_boot_id_read(s->boot_id) < 0) {
         diag_set(dg, -EIO, "cannot read the boot id");
         return -EIO;
@@ -600,7 +603,7 @@ struct sup *sup_new(struct loop *lp, const struct cfg_model *m, const struct sup
         diag_set(dg, -ENOMEM, "out of memory");
         goto fail;
     }
-    if (make_identity(s, dg) < 0 || make_dirs(s, dg) < 0 || contain_init(s, dg) < 0)
+    if (make_dirs(s, dg) < 0 || make_identity(s, dg) < 0 || contain_init(s, dg) < 0)
         goto fail;
     /* Descendants that double-fork reparent to us, not to init: still ours to
      * reap, find and stop. */
