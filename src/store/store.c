@@ -21,6 +21,21 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  stopped INTEGER NOT NULL CHECK (stopped IN (0, 1)),"
     "  updated_at INTEGER NOT NULL"
     ");",
+    "CREATE TABLE service_run ("
+    "  name TEXT PRIMARY KEY,"
+    "  instance TEXT NOT NULL,"
+    "  boot_id TEXT NOT NULL,"
+    "  pid INTEGER NOT NULL,"
+    "  start_ticks INTEGER NOT NULL,"
+    "  pgid INTEGER NOT NULL,"
+    "  cgroup TEXT NOT NULL,"
+    "  started_at INTEGER NOT NULL,"
+    "  runs INTEGER NOT NULL,"
+    "  restarts INTEGER NOT NULL,"
+    "  last_exit INTEGER,"
+    "  reason TEXT NOT NULL,"
+    "  updated_at INTEGER NOT NULL"
+    ");",
 };
 
 static int user_version(sqlite3 *db, int *v)
@@ -173,6 +188,99 @@ int store_each_stopped(struct store *st, void (*fn)(void *ctx, const char *servi
         sqlite3_prepare_v2(st->db, "SELECT name FROM service_wish WHERE stopped = 1", -1, &q, NULL);
     while (r == SQLITE_OK && (r = sqlite3_step(q)) == SQLITE_ROW) {
         fn(ctx, (const char *)sqlite3_column_text(q, 0));
+        r = SQLITE_OK;
+    }
+    sqlite3_finalize(q);
+    return r == SQLITE_DONE ? 0 : -EIO;
+}
+
+static int save_run(sqlite3_stmt *q, const struct store_run *r, sqlite3_int64 now)
+{
+    sqlite3_reset(q);
+    sqlite3_bind_text(q, 1, r->service, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, r->instance, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 3, r->boot_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 4, r->pid);
+    sqlite3_bind_int64(q, 5, (sqlite3_int64)r->start_ticks);
+    sqlite3_bind_int64(q, 6, r->pgid);
+    sqlite3_bind_text(q, 7, r->cgroup ? r->cgroup : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 8, r->started_at_ms);
+    sqlite3_bind_int64(q, 9, r->runs);
+    sqlite3_bind_int64(q, 10, r->restarts);
+    if (r->exited)
+        sqlite3_bind_int(q, 11, r->last_exit);
+    else
+        sqlite3_bind_null(q, 11);
+    sqlite3_bind_text(q, 12, r->reason ? r->reason : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 13, now);
+    return sqlite3_step(q) == SQLITE_DONE ? 0 : -EIO;
+}
+
+int store_save_runs(struct store *st, const struct store_run *runs, size_t n)
+{
+    sqlite3_stmt *q = NULL;
+    sqlite3_int64 now = (sqlite3_int64)time(NULL);
+    int r = sqlite3_exec(st->db, "BEGIN IMMEDIATE;", NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+    if (r == 0 &&
+        sqlite3_prepare_v2(st->db,
+                           "INSERT OR REPLACE INTO service_run (name, instance, boot_id, pid, "
+                           "start_ticks, pgid, cgroup, started_at, runs, restarts, last_exit, "
+                           "reason, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+                           "?11, ?12, ?13)",
+                           -1, &q, NULL) != SQLITE_OK)
+        r = -EIO;
+    for (size_t i = 0; r == 0 && i < n; i++)
+        r = save_run(q, &runs[i], now);
+    sqlite3_finalize(q);
+    if (r == 0 && sqlite3_exec(st->db, "COMMIT;", NULL, NULL, NULL) == SQLITE_OK)
+        return 0;
+    sqlite3_exec(st->db, "ROLLBACK;", NULL, NULL, NULL);
+    return -EIO;
+}
+
+int store_drop_run(struct store *st, const char *service)
+{
+    sqlite3_stmt *q;
+    int r = sqlite3_prepare_v2(st->db, "DELETE FROM service_run WHERE name = ?1", -1, &q, NULL);
+    if (r == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, service, -1, SQLITE_STATIC);
+        r = sqlite3_step(q) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+    }
+    sqlite3_finalize(q);
+    return r == SQLITE_OK ? 0 : -EIO;
+}
+
+static const char *text_col(sqlite3_stmt *q, int i)
+{
+    const unsigned char *t = sqlite3_column_text(q, i);
+    return t ? (const char *)t : "";
+}
+
+int store_each_run(struct store *st, void (*fn)(void *ctx, const struct store_run *r), void *ctx)
+{
+    sqlite3_stmt *q;
+    int r = sqlite3_prepare_v2(st->db,
+                               "SELECT name, instance, boot_id, pid, start_ticks, pgid, cgroup, "
+                               "started_at, runs, restarts, last_exit, reason FROM service_run "
+                               "ORDER BY name",
+                               -1, &q, NULL);
+    while (r == SQLITE_OK && (r = sqlite3_step(q)) == SQLITE_ROW) {
+        struct store_run run = {
+            .service = text_col(q, 0),
+            .instance = text_col(q, 1),
+            .boot_id = text_col(q, 2),
+            .pid = (pid_t)sqlite3_column_int64(q, 3),
+            .start_ticks = (uint64_t)sqlite3_column_int64(q, 4),
+            .pgid = (pid_t)sqlite3_column_int64(q, 5),
+            .cgroup = text_col(q, 6),
+            .started_at_ms = sqlite3_column_int64(q, 7),
+            .runs = (unsigned)sqlite3_column_int64(q, 8),
+            .restarts = (unsigned)sqlite3_column_int64(q, 9),
+            .exited = sqlite3_column_type(q, 10) != SQLITE_NULL,
+            .last_exit = sqlite3_column_int(q, 10),
+            .reason = text_col(q, 11),
+        };
+        fn(ctx, &run);
         r = SQLITE_OK;
     }
     sqlite3_finalize(q);

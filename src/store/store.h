@@ -9,8 +9,10 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 struct store;
 
@@ -29,5 +31,31 @@ int store_set_stopped(struct store *st, const char *service, bool stopped);
 int store_save_stopped(struct store *st, const char *const *names, const bool *stopped, size_t n);
 /* Calls fn for every service the operator stopped. 0 or -EIO. */
 int store_each_stopped(struct store *st, void (*fn)(void *ctx, const char *service), void *ctx);
+
+/* The last known run of a service: its main process's identity while one is
+ * live (pid 0 after its tree emptied), its last exit and its counters. What
+ * recovery after a crash of corral starts from; a record is only a lead,
+ * verified against /proc through a pidfd before anything is done with it. */
+struct store_run {
+    const char *service;
+    const char *instance; /* corral instance id (CORRAL_INSTANCE) */
+    const char *boot_id;
+    pid_t pid; /* 0 when no process is live */
+    uint64_t start_ticks;
+    pid_t pgid;
+    const char *cgroup;    /* absolute path of its cgroup, "" without one */
+    int64_t started_at_ms; /* wall clock */
+    unsigned runs, restarts;
+    bool exited; /* last_exit holds the previous run's status */
+    int last_exit;
+    const char *reason;
+};
+
+/* Write the runs of n services in one transaction. 0 or -EIO. */
+int store_save_runs(struct store *st, const struct store_run *runs, size_t n);
+/* Forget a service's record. */
+int store_drop_run(struct store *st, const char *service);
+/* Calls fn for every record (strings valid during the call). 0 or -EIO. */
+int store_each_run(struct store *st, void (*fn)(void *ctx, const struct store_run *r), void *ctx);
 
 #endif

@@ -70,6 +70,62 @@ static void stops_survive_a_reopen(void **state)
     store_close(st);
 }
 
+static void collect_run(void *ctx, const struct store_run *r)
+{
+    char *out = ctx;
+    char line[512];
+    snprintf(line, sizeof(line), "%s %s %s %d %llu %d %s %lld %u %u %d:%d %s;", r->service,
+             r->instance, r->boot_id, (int)r->pid, (unsigned long long)r->start_ticks, (int)r->pgid,
+             r->cgroup, (long long)r->started_at_ms, r->runs, r->restarts, r->exited, r->last_exit,
+             r->reason);
+    strcat(out, line);
+}
+
+static void runs_survive_a_reopen_and_are_replaced(void **state)
+{
+    char aside[512], got[1024] = "";
+    struct store_run runs[] = {
+        {.service = "web",
+         .instance = "i1",
+         .boot_id = "b",
+         .pid = 42,
+         .start_ticks = 7,
+         .pgid = 42,
+         .cgroup = "/sys/fs/cgroup/x/web",
+         .started_at_ms = 1000,
+         .runs = 2,
+         .restarts = 1,
+         .exited = true,
+         .last_exit = 137,
+         .reason = "killed by SIGKILL"},
+        {.service = "db",
+         .instance = "i1",
+         .boot_id = "b",
+         .pid = 43,
+         .start_ticks = 8,
+         .pgid = 43,
+         .runs = 1},
+    };
+    struct store *st;
+    (void)state;
+    st = open_ok(aside);
+    assert_int_equal(store_save_runs(st, runs, 2), 0);
+    runs[1].pid = 0; /* its tree emptied */
+    runs[1].exited = true;
+    assert_int_equal(store_save_runs(st, &runs[1], 1), 0);
+    store_close(st);
+    st = open_ok(aside);
+    assert_int_equal(store_each_run(st, collect_run, got), 0);
+    assert_string_equal(got,
+                        "db i1 b 0 8 43  0 1 0 1:0 ;"
+                        "web i1 b 42 7 42 /sys/fs/cgroup/x/web 1000 2 1 1:137 killed by SIGKILL;");
+    assert_int_equal(store_drop_run(st, "web"), 0);
+    got[0] = '\0';
+    assert_int_equal(store_each_run(st, collect_run, got), 0);
+    assert_string_equal(got, "db i1 b 0 8 43  0 1 0 1:0 ;");
+    store_close(st);
+}
+
 static void write_file(const char *text, size_t len)
 {
     int fd = open(db, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -166,6 +222,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(stops_survive_a_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(runs_survive_a_reopen_and_are_replaced, setup, teardown),
         cmocka_unit_test_setup_teardown(garbage_is_moved_aside, setup, teardown),
         cmocka_unit_test_setup_teardown(truncated_is_moved_aside, setup, teardown),
         cmocka_unit_test_setup_teardown(newer_schema_is_moved_aside, setup, teardown),
