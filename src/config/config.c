@@ -36,6 +36,10 @@ const char *const cfg_kind_names[CFG_KIND__COUNT] = {
     [CFG_KIND_LONGRUN] = "longrun",
     [CFG_KIND_ONESHOT] = "oneshot",
 };
+const char *const cfg_recover_names[CFG_RECOVER__COUNT] = {
+    [CFG_RECOVER_RESTART] = "restart",
+    [CFG_RECOVER_ADOPT] = "adopt",
+};
 const char *const cfg_restart_policy_names[CFG_RESTART__COUNT] = {
     [CFG_RESTART_NO] = "no",
     [CFG_RESTART_ON_FAILURE] = "on-failure",
@@ -591,6 +595,11 @@ long cfg_find(const struct cfg_model *m, const char *name)
 const char *cfg_kind_name(enum cfg_kind k)
 {
     return (unsigned)k < CFG_KIND__COUNT ? cfg_kind_names[k] : "?";
+}
+
+const char *cfg_recover_name(enum cfg_recover r)
+{
+    return (unsigned)r < CFG_RECOVER__COUNT ? cfg_recover_names[r] : "?";
 }
 
 const char *cfg_restart_policy_name(enum cfg_restart_policy p)

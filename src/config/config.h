@@ -21,6 +21,9 @@
 #define CFG_MAX_RESTARTS 1000 /* restart.max_restarts; the give-up window holds this many */
 
 enum cfg_kind { CFG_KIND_LONGRUN, CFG_KIND_ONESHOT, CFG_KIND__COUNT };
+/* What a corral started after a crash of its predecessor does with a service
+ * process that is still running: stop it and start afresh, or keep it. */
+enum cfg_recover { CFG_RECOVER_RESTART, CFG_RECOVER_ADOPT, CFG_RECOVER__COUNT };
 
 enum cfg_restart_policy {
     CFG_RESTART_NO,
@@ -110,6 +113,7 @@ struct cfg_service {
     struct cfg_stop stop;
     struct cfg_logs logs;
     bool autostart;
+    enum cfg_recover on_recover;
 };
 
 /* The control API. The Unix socket <state_dir>/corral.sock is always on; a
@@ -168,6 +172,7 @@ int cfg_signal_parse(const char *s);
 const char *cfg_signal_name(int sig);
 
 const char *cfg_kind_name(enum cfg_kind k);
+const char *cfg_recover_name(enum cfg_recover r);
 const char *cfg_restart_policy_name(enum cfg_restart_policy p);
 const char *cfg_dep_cond_name(enum cfg_dep_cond c);
 const char *cfg_containment_name(enum cfg_containment c);

@@ -109,6 +109,7 @@ static void text_service(const struct cfg_service *s, FILE *out)
     text_env_deps(s, out);
     text_policies(s, out);
     fprintf(out, "  autostart    %s\n", s->autostart ? "true" : "false");
+    fprintf(out, "  on_recover   %s\n", cfg_recover_name(s->on_recover));
 }
 
 int cfg_dump_text(const struct cfg_model *m, FILE *out)
@@ -243,6 +244,7 @@ static json_t *json_service(const struct cfg_service *s, bool *bad)
     put(o, "stop", json_stop_logs(s, false, bad), bad);
     put(o, "logs", json_stop_logs(s, true, bad), bad);
     put(o, "autostart", json_boolean(s->autostart), bad);
+    put(o, "on_recover", jstr(cfg_recover_name(s->on_recover)), bad);
     return o;
 }
 

@@ -61,6 +61,7 @@ void cfg_format_duration(uint64_t ms, char *buf, size_t size);
 void cfg_format_size(uint64_t bytes, char *buf, size_t size);
 
 extern const char *const cfg_kind_names[CFG_KIND__COUNT];
+extern const char *const cfg_recover_names[CFG_RECOVER__COUNT];
 extern const char *const cfg_restart_policy_names[CFG_RESTART__COUNT];
 extern const char *const cfg_dep_cond_names[CFG_DEP__COUNT];
 extern const char *const cfg_containment_names[CFG_CONTAIN__COUNT];
@@ -128,6 +129,7 @@ struct cfg_base {
     struct cfg_stop stop;
     struct cfg_logs logs;
     bool autostart;
+    enum cfg_recover on_recover;
     const char *cwd;
     const char *user;
     uid_t uid;
@@ -150,6 +152,7 @@ enum cfg_base_key {
     CFG_BK_CWD,
     CFG_BK_USER,
     CFG_BK_GROUP,
+    CFG_BK_ON_RECOVER,
     CFG_BK__COUNT
 };
 extern const char *const cfg_base_key_names[CFG_BK__COUNT];

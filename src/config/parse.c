@@ -23,11 +23,12 @@ enum svc_key {
     SK_STOP,
     SK_LOGS,
     SK_AUTOSTART,
+    SK_ON_RECOVER,
     SK__COUNT
 };
 static const char *const svc_keys[SK__COUNT] = {
     "command", "shell",      "cwd",     "env",  "env_file", "user",      "group",
-    "kind",    "depends_on", "restart", "stop", "logs",     "autostart",
+    "kind",    "depends_on", "restart", "stop", "logs",     "autostart", "on_recover",
 };
 
 struct top {
@@ -130,6 +131,8 @@ static int svc_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_node
         return cfg_base_parse_key(pc, &sb->b, CFG_BK_LOGS, v, field);
     case SK_AUTOSTART:
         return cfg_base_parse_key(pc, &sb->b, CFG_BK_AUTOSTART, v, field);
+    case SK_ON_RECOVER:
+        return cfg_base_parse_key(pc, &sb->b, CFG_BK_ON_RECOVER, v, field);
     case SK__COUNT:
         break;
     }
@@ -275,6 +278,7 @@ static int finish_service(struct cfg_ctx *pc, struct svc_build *sb)
     svc->stop = sb->b.stop;
     svc->logs = sb->b.logs;
     svc->autostart = sb->b.autostart;
+    svc->on_recover = sb->b.on_recover;
     svc->cwd = sb->b.cwd;
     return 0;
 }

@@ -12,9 +12,15 @@
 #include <unistd.h>
 
 const char *const cfg_base_key_names[CFG_BK__COUNT] = {
-    [CFG_BK_RESTART] = "restart", [CFG_BK_STOP] = "stop",           [CFG_BK_LOGS] = "logs",
-    [CFG_BK_ENV] = "env",         [CFG_BK_AUTOSTART] = "autostart", [CFG_BK_CWD] = "cwd",
-    [CFG_BK_USER] = "user",       [CFG_BK_GROUP] = "group",
+    [CFG_BK_RESTART] = "restart",
+    [CFG_BK_STOP] = "stop",
+    [CFG_BK_LOGS] = "logs",
+    [CFG_BK_ENV] = "env",
+    [CFG_BK_AUTOSTART] = "autostart",
+    [CFG_BK_CWD] = "cwd",
+    [CFG_BK_USER] = "user",
+    [CFG_BK_GROUP] = "group",
+    [CFG_BK_ON_RECOVER] = "on_recover",
 };
 
 enum restart_key {
@@ -346,6 +352,12 @@ int cfg_base_parse_key(struct cfg_ctx *pc, struct cfg_base *b, enum cfg_base_key
         return user_value(pc, b, v, field);
     case CFG_BK_GROUP:
         return group_value(pc, b, v, field);
+    case CFG_BK_ON_RECOVER: {
+        int r, how = 0;
+        r = cfg_yaml_enum(pc, v, field, cfg_recover_names, CFG_RECOVER__COUNT, &how);
+        b->on_recover = (enum cfg_recover)how;
+        return r;
+    }
     case CFG_BK__COUNT:
         break;
     }

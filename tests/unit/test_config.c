@@ -117,6 +117,8 @@ static void bad_values(void **state)
                  "    kind: daemon\n"
                  "    command: [a]\n",
                  3, 11, "services.web.kind", "expected one of: longrun, oneshot");
+    expect_error(WEB "    on_recover: keep\n", 4, 17, "services.web.on_recover",
+                 "expected one of: restart, adopt");
     expect_error("containment: docker\nservices: {a: {command: [b]}}\n", 1, 14, "containment",
                  "expected one of: auto, cgroup, pgroup");
     expect_error(WEB "    logs: {max_size: 10X}\n", 4, 22, "services.web.logs.max_size",
@@ -454,6 +456,18 @@ static void oneshot_restart_default(void **state)
     assert_int_equal(m->services[0].restart.initial_ms, 2000); /* other fields still inherit */
     assert_int_equal(m->services[1].restart.policy, CFG_RESTART_ON_FAILURE);
     assert_int_equal(m->services[2].restart.policy, CFG_RESTART_ALWAYS);
+    cfg_free(m);
+}
+
+static void on_recover_inherits(void **state)
+{
+    struct cfg_model *m = load_ok("defaults: {on_recover: adopt}\n"
+                                  "services:\n"
+                                  "  db: {command: [x]}\n"
+                                  "  web: {command: [x], on_recover: restart}\n");
+    (void)state;
+    assert_int_equal(m->services[0].on_recover, CFG_RECOVER_ADOPT);
+    assert_int_equal(m->services[1].on_recover, CFG_RECOVER_RESTART);
     cfg_free(m);
 }
 
@@ -846,6 +860,7 @@ int main(void)
         cmocka_unit_test(merge_over_defaults),
         cmocka_unit_test(builtin_defaults),
         cmocka_unit_test(oneshot_restart_default),
+        cmocka_unit_test(on_recover_inherits),
         cmocka_unit_test(env_merge_order),
         cmocka_unit_test(dotenv_syntax),
         cmocka_unit_test(paths_resolve_against_config_dir),
