@@ -21,6 +21,8 @@ static const char *const event_names[SUP_EV__COUNT] = {
     [SUP_EV_STOPPING] = "stopping",   [SUP_EV_KILLING] = "killing",
     [SUP_EV_SURVIVOR] = "survivor",   [SUP_EV_STOPPED] = "stopped",
     [SUP_EV_LOGS_LOST] = "logs_lost", [SUP_EV_REAPED] = "reaped",
+    [SUP_EV_ADOPTED] = "adopted",     [SUP_EV_RECOVERING] = "recovering",
+    [SUP_EV_STALE] = "stale",
 };
 
 static void iso_time(const struct timespec *ts, char *buf, size_t size)
@@ -84,7 +86,9 @@ json_t *api_service_json(const struct api *a, size_t i)
     sup_info(a->sup, i, &in);
     if (in.exited) {
         char text[64];
-        if (in.exit_code > 128 && in.exit_code < 128 + 65)
+        if (in.exit_code < 0)
+            snprintf(text, sizeof(text), "exited, status unknown (adopted)");
+        else if (in.exit_code > 128 && in.exit_code < 128 + 65)
             snprintf(text, sizeof(text), "killed by SIG%s", cfg_signal_name(in.exit_code - 128));
         else
             snprintf(text, sizeof(text), "exited %d", in.exit_code);
@@ -99,6 +103,8 @@ json_t *api_service_json(const struct api *a, size_t i)
                   sup_containment(a->sup, NULL));
     if (o && in.pid == 0)
         json_object_set_new(o, "pid", json_null());
+    if (o)
+        json_object_set_new(o, "adopted", json_boolean(in.adopted));
     return o;
 }
 

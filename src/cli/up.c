@@ -6,6 +6,7 @@
 #include "cli/cli.h"
 #include "cli/lock.h"
 #include "cli/out.h"
+#include "cli/runs.h"
 #include "config/config.h"
 #include "loop/loop.h"
 #include "store/store.h"
@@ -37,7 +38,8 @@ struct up {
     struct loop *lp;
     struct sup *sup;
     struct api *api;
-    struct store *store; /* state.db: what the operator stopped */
+    struct store *store; /* state.db: what the operator stopped, services' runs */
+    struct runs *runs;
     struct cfg_model *m;
     struct cfg_model *next_m; /* loaded by a reload, until the supervisor swaps it in */
     const char *file;
@@ -126,6 +128,11 @@ static void say(struct up *u, const char *fmt, ...)
     }
 }
 
+static void say_line(void *ctx, const char *msg)
+{
+    say(ctx, "%s", msg);
+}
+
 static void say_event(struct up *u, const struct sup_event *ev)
 {
     const char *n = ev->service;
@@ -165,6 +172,19 @@ static void say_event(struct up *u, const struct sup_event *ev)
         break;
     case SUP_EV_REAPED:
         say(u, "reaped orphaned descendant pid %d (status %d)", (int)ev->pid, ev->exit_code);
+        break;
+    case SUP_EV_ADOPTED:
+        say(u, "%s: adopted pid %d, left running by the previous corral", n, (int)ev->pid);
+        break;
+    case SUP_EV_RECOVERING:
+        if (ev->pid)
+            say(u, "%s: stopping pid %d and its tree, left by the previous corral, to start afresh",
+                n, (int)ev->pid);
+        else
+            say(u, "%s: stopping what the previous corral left of it", n);
+        break;
+    case SUP_EV_STALE:
+        say(u, "%s: stale record ignored (%s); nothing was signalled", n, ev->text);
         break;
     case SUP_EV__COUNT:
         break;
@@ -266,6 +286,7 @@ static void on_event(void *ctx, const struct sup_event *ev)
     struct up *u = ctx;
     say_event(u, ev);
     api_event(u->api, ev);
+    runs_touch(u->runs, ev->service);
     if (ev->kind == SUP_EV_STARTED || ev->kind == SUP_EV_COMPLETED || ev->kind == SUP_EV_FAILED)
         check_started(u, false);
 }
@@ -408,6 +429,7 @@ static void on_swap(void *ctx, const struct cfg_model *now, const struct cfg_mod
 {
     struct up *u = ctx;
     (void)now;
+    runs_swap(u->runs, old);
     if (old == u->m) {
         cfg_free(u->m);
         u->m = u->next_m;
@@ -588,6 +610,12 @@ static int serve(struct up *u, struct diag *dg)
     say(u, "api: %s/corral.sock%s%s", u->m->state_dir, u->m->api.listen ? ", http://" : "",
         u->m->api.listen ? u->m->api.listen : "");
     open_store(u);
+    u->runs = runs_new(u->lp, u->sup, u->store, say_line, u);
+    if (!u->runs) {
+        diag_set(dg, -ENOMEM, "out of memory");
+        return CLI_FAILED;
+    }
+    runs_recover(u->runs);
     if (sup_start(u->sup, (const char *const *)u->names, u->n_names, dg) < 0)
         return CLI_USAGE;
     if (u->status_fd >= 0)
@@ -634,6 +662,7 @@ static int run(struct up *u)
     if (u->out)
         out_drain(u->out, 2000);
     api_free(u->api);
+    runs_free(u->runs);
     sup_free(u->sup);
     store_close(u->store);
     out_free(u->out);

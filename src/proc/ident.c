@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,6 +154,12 @@ int proc_pidfd_signal(int pidfd, int sig)
     if (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0)
         return -errno;
     return 0;
+}
+
+bool proc_pidfd_exited(int pidfd)
+{
+    struct pollfd p = {.fd = pidfd, .events = POLLIN};
+    return poll(&p, 1, 0) > 0;
 }
 
 int proc_cmdline_read(pid_t pid, char *buf, size_t size)

@@ -51,6 +51,9 @@ int proc_ident_open(const struct proc_id *id, const char *boot_id);
 /* Signal through a pidfd; -ESRCH if the process already exited. */
 int proc_pidfd_signal(int pidfd, int sig);
 
+/* The process behind the pidfd has exited (it may still be a zombie). */
+bool proc_pidfd_exited(int pidfd);
+
 /* The command line with NULs as spaces, truncated to size. "" for kernel
  * threads and zombies. Returns length or -errno. */
 int proc_cmdline_read(pid_t pid, char *buf, size_t size);

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/inotify.h>
@@ -85,13 +86,34 @@ int contain_init(struct sup *s, struct diag *dg)
     return 0;
 }
 
+void contain_cg_path(const struct service *svc, char *buf, size_t size)
+{
+    if (svc->cg_path)
+        snprintf(buf, size, "%s", svc->cg_path);
+    else
+        snprintf(buf, size, "%s/%s", svc->sup->cg_base, svc->cfg->name);
+}
+
 void contain_release(struct service *svc)
 {
     if (svc->cg_fd < 0)
         return;
     close(svc->cg_fd);
     svc->cg_fd = -1;
-    (void)unlinkat(svc->sup->cg_base_fd, svc->cfg->name, AT_REMOVEDIR);
+    if (!svc->cg_path) {
+        (void)unlinkat(svc->sup->cg_base_fd, svc->cfg->name, AT_REMOVEDIR);
+        return;
+    }
+    /* A previous corral's subtree elsewhere: its parent goes with its last child. */
+    (void)rmdir(svc->cg_path);
+    char *slash = strrchr(svc->cg_path, '/');
+    if (slash && slash != svc->cg_path) {
+        *slash = '\0';
+        if (strcmp(svc->cg_path, svc->sup->cg_base) != 0)
+            (void)rmdir(svc->cg_path);
+    }
+    free(svc->cg_path);
+    svc->cg_path = NULL;
 }
 
 void contain_cleanup(struct sup *s)
@@ -114,6 +136,11 @@ int contain_prepare(struct service *svc)
     struct sup *s = svc->sup;
     if (!s->use_cgroup || svc->cg_fd >= 0)
         return 0;
+    /* A fresh directory when an old one is empty: the kernel kills every
+     * process cloned into a cgroup (CLONE_INTO_CGROUP) that once had
+     * cgroup.kill written, as its kill sequence differs from the parent's.
+     * A populated one (a tree to recover) fails with EBUSY and is kept. */
+    (void)unlinkat(s->cg_base_fd, svc->cfg->name, AT_REMOVEDIR);
     svc->cg_fd = proc_cgroup_make(s->cg_base_fd, svc->cfg->name);
     return svc->cg_fd < 0 ? svc->cg_fd : 0;
 }
@@ -131,7 +158,8 @@ static bool cgroup_left(struct service *svc)
     if (svc->events_watched)
         return true;
     svc->events_watched = true;
-    snprintf(path, sizeof(path), "%s/%s/cgroup.events", s->cg_base, svc->cfg->name);
+    contain_cg_path(svc, path, sizeof(path) - sizeof("/cgroup.events"));
+    strcat(path, "/cgroup.events");
     /* No wd is kept: any change means "check the stopping trees". */
     (void)inotify_add_watch(s->inotify_fd, path, IN_MODIFY);
     /* It may have emptied between the read and the watch. */
@@ -143,12 +171,14 @@ static bool cgroup_left(struct service *svc)
 static void cgroup_signal_members(struct service *svc, int sig)
 {
     pid_t pids[CG_PIDS_MAX];
-    char rel[PATH_MAX];
+    char path[PATH_MAX];
+    const char *rel;
     int n = proc_cgroup_pids(svc->cg_fd, pids, CG_PIDS_MAX);
     if (n <= 0)
         return;
     /* As /proc/PID/cgroup names it: below the mount point, not below "/". */
-    snprintf(rel, sizeof(rel), "%s/%s", svc->sup->cg_base + svc->sup->cg_mount_len, svc->cfg->name);
+    contain_cg_path(svc, path, sizeof(path));
+    rel = path + svc->sup->cg_mount_len;
     for (int i = 0; i < n; i++) {
         struct proc_stat st;
         struct proc_id id = {.pid = pids[i]};
@@ -180,8 +210,9 @@ void contain_signal(struct service *svc, int sig)
             (void)proc_pidfd_signal(svc->pidfd, sig);
         return;
     }
-    /* The leader is our unreaped child, so its PID still names this group. */
-    if (svc->pid > 0) {
+    /* The leader is our unreaped child (or, adopted, alive by its pidfd), so
+     * its PID still names this group. */
+    if (svc->pid > 0 && (!svc->adopted || !proc_pidfd_exited(svc->pidfd))) {
         (void)kill(-svc->pid, sig);
         svc->signalled_pgid = svc->pid;
     }
@@ -233,7 +264,11 @@ int contain_leftover(struct service *svc)
     if (svc->cg_fd >= 0)
         return proc_cgroup_populated(svc->cg_fd) > 0;
     svc->members = 0;
-    (void)proc_tree_scan_children(svc->sup->instance, on_member, &sc);
+    /* An adopted tree's orphans went to another reaper, not to us. */
+    if (svc->adopted)
+        (void)proc_tree_scan(svc->sup->instance, on_member, &sc);
+    else
+        (void)proc_tree_scan_children(svc->sup->instance, on_member, &sc);
     return svc->members > 0;
 }
 

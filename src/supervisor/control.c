@@ -69,6 +69,7 @@ void sup_info(const struct sup *s, size_t i, struct sup_info *out)
     out->reason = svc->reason;
     out->autostart = svc->cfg->autostart;
     out->operator_stopped = svc->operator_stopped;
+    out->adopted = svc->adopted;
 }
 
 /* Resolve every name first, so that a bad one changes nothing. */

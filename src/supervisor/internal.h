@@ -39,7 +39,11 @@ struct service {
     bool events_watched; /* its cgroup.events is on the inotify watch list */
     pid_t pid;           /* main process while unreaped, else 0 */
     int pidfd;
-    pid_t signalled_pgid; /* group signalled with kill(-pgid) during this stop */
+    uint64_t start_ticks;           /* of pid; 0 until read */
+    bool adopted;                   /* pid is a previous corral's: not our child */
+    struct loop_watch *pidfd_watch; /* its exit, when adopted */
+    char *cg_path;                  /* an adopted cgroup outside cg_base, else NULL */
+    pid_t signalled_pgid;           /* group signalled with kill(-pgid) during this stop */
     int exit_code;
     int pipe[LOGS__COUNT];
     struct loop_watch *watch[LOGS__COUNT];
@@ -115,6 +119,10 @@ void index_by_name(struct sup *s);
 void make_waiting(struct service *svc);
 void mark_wanted(struct sup *s, size_t idx, bool *wanted);
 
+/* sup.c: the main process is gone; code is -1 when its status is unknown. */
+void svc_main_exit(struct service *svc, int code);
+void svc_set_state(struct service *svc, enum svc_state st);
+
 /* reload.c */
 bool reload_stopped(const struct sup *s);
 void reload_swap(struct sup *s);
@@ -133,6 +141,8 @@ void contain_cleanup(struct sup *s);
 /* Close the service's cgroup and remove it (it is empty by then). */
 void contain_release(struct service *svc);
 int contain_prepare(struct service *svc);
+/* The service's cgroup directory, absolute. */
+void contain_cg_path(const struct service *svc, char *buf, size_t size);
 void contain_signal(struct service *svc, int sig);
 /* 1 when something of the tree is left besides the main process, 0 if not.
  * Cheap: used right after the main process exits. */

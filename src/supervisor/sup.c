@@ -63,6 +63,11 @@ static void set_state(struct service *svc, enum svc_state st)
     sup_kick(svc->sup);
 }
 
+void svc_set_state(struct service *svc, enum svc_state st)
+{
+    set_state(svc, st);
+}
+
 static void fail(struct service *svc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void fail(struct service *svc, const char *fmt, ...)
@@ -106,7 +111,9 @@ struct service *sup_by_name(struct sup *s, const char *name)
 
 static void describe_exit(int code, char *buf, size_t size)
 {
-    if (code > 128 && code < 128 + NSIG)
+    if (code < 0)
+        snprintf(buf, size, "exited, status unknown (adopted: not a child of this corral)");
+    else if (code > 128 && code < 128 + NSIG)
         snprintf(buf, size, "killed by SIG%s", cfg_signal_name(code - 128));
     else
         snprintf(buf, size, "exited %d", code);
@@ -139,6 +146,11 @@ void svc_tree_empty(struct service *svc)
 {
     loop_timer_disarm(svc->sup->lp, &svc->timer);
     run_close_pipes(svc);
+    svc->adopted = false;
+    /* A previous corral's cgroup, or one cgroup.kill was written to (see
+     * contain_prepare): the next run gets a fresh one. */
+    if (svc->cg_path || svc->kill_sent)
+        contain_release(svc);
     svc->kill_sent = false;
     svc->term_swept = false;
     switch (svc->after) {
@@ -224,14 +236,20 @@ static enum after_stop after_exit(struct service *svc, int code)
     return AFTER_EXITED;
 }
 
-static void on_main_exit(struct service *svc, int code)
+void svc_main_exit(struct service *svc, int code)
 {
     uint64_t ran_ms = loop_now_ms() - svc->started_ms;
+    loop_watch_del(svc->sup->lp, svc->pidfd_watch);
+    svc->pidfd_watch = NULL;
     close(svc->pidfd);
     svc->pidfd = -1;
     svc->pid = 0;
-    svc->exit_code = code;
-    svc->exited = true;
+    svc->start_ticks = 0;
+    /* An adopted process we stopped ended as asked; its status is unknown. */
+    if (code >= 0 || svc->state != SVC_STOPPING) {
+        svc->exit_code = code;
+        svc->exited = true;
+    }
     if (ran_ms >= svc->cfg->restart.reset_after_ms) {
         svc->attempt = 0;
         sup_window_reset(&svc->window);
@@ -259,6 +277,8 @@ static void spawn_now(struct service *svc)
     diag_clear(&dg);
     svc->started_ms = loop_now_ms();
     svc->exec_failed = false;
+    svc->adopted = false;
+    svc->start_ticks = 0;
     svc->runs++;
     if (run_spawn(svc, &dg) < 0) {
         /* Nothing ran: treat it as a run that failed at once, so the restart
@@ -301,7 +321,7 @@ void sup_reap(struct sup *s)
             if (s->svcs[i]->pid == si.si_pid)
                 svc = s->svcs[i];
         if (svc) {
-            on_main_exit(svc, sup_exit_code(si.si_code, si.si_status));
+            svc_main_exit(svc, sup_exit_code(si.si_code, si.si_status));
         } else if (s->h.on_event) {
             /* An orphaned descendant, reparented to us as subreaper: reaped
              * above so it never lingers as a zombie; its tree's check follows. */
@@ -542,6 +562,7 @@ void service_free(struct service *svc)
         return;
     s = svc->sup;
     loop_timer_disarm(s->lp, &svc->timer);
+    loop_watch_del(s->lp, svc->pidfd_watch);
     run_close_pipes(svc);
     if (svc->pidfd >= 0)
         close(svc->pidfd);
@@ -751,6 +772,11 @@ const char *sup_containment(const struct sup *s, const char **why)
 const char *sup_instance(const struct sup *s)
 {
     return s->instance;
+}
+
+const char *sup_boot_id(const struct sup *s)
+{
+    return s->boot_id;
 }
 
 void sup_set_output(struct sup *s, bool on)

@@ -19,6 +19,7 @@
 #include "loop/loop.h"
 #include "util/diag.h"
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -50,8 +51,11 @@ enum sup_event_kind {
     SUP_EV_KILLING,  /* stop timeout passed: SIGKILL to the tree */
     SUP_EV_SURVIVOR, /* pid, text = command line: still alive after SIGKILL */
     SUP_EV_STOPPED,
-    SUP_EV_LOGS_LOST, /* text = how many bytes the log file could not take */
-    SUP_EV_REAPED,    /* an orphaned descendant reparented to corral: pid, exit_code */
+    SUP_EV_LOGS_LOST,  /* text = how many bytes the log file could not take */
+    SUP_EV_REAPED,     /* an orphaned descendant reparented to corral: pid, exit_code */
+    SUP_EV_ADOPTED,    /* a previous corral's process kept (on_recover: adopt): pid */
+    SUP_EV_RECOVERING, /* a previous corral's tree is being stopped to start afresh: pid */
+    SUP_EV_STALE,      /* a record named a process that is gone or another one: pid, text */
     SUP_EV__COUNT
 };
 
@@ -124,6 +128,7 @@ struct sup_info {
     const char *reason;    /* why it failed or last exited; "" when none */
     bool autostart;
     bool operator_stopped; /* stopped through stop, not by itself */
+    bool adopted;          /* pid was started by a previous corral */
 };
 
 size_t sup_count(const struct sup *s);
@@ -179,8 +184,48 @@ struct sup_proc {
  * and tagged processes). Returns the count (at most max are stored) or -errno. */
 int sup_tree(const struct sup *s, size_t i, struct sup_proc *procs, size_t max);
 
+/* --- recovery after a crash of corral ---------------------------------------------- */
+
+/* What is kept on disk about a service's current run. */
+struct sup_run {
+    pid_t pid; /* main process; 0 when none */
+    uint64_t start_ticks;
+    pid_t pgid;
+    char cgroup[PATH_MAX]; /* absolute; "" without one */
+    int64_t started_at_ms; /* wall clock */
+    unsigned runs, restarts;
+    bool exited;
+    int exit_code;
+    const char *reason;
+};
+void sup_run_get(struct sup *s, size_t i, struct sup_run *out);
+
+/* A previous corral's record of a service's main process: only a lead. */
+struct sup_lead {
+    const char *service;
+    const char *boot_id;
+    pid_t pid;
+    uint64_t start_ticks;
+    const char *cgroup; /* "" without one */
+    int64_t started_at_ms;
+    unsigned runs, restarts;
+};
+
+/* Before sup_start(): open a pidfd on the process a record names, and only
+ * then check that it is the same process (boot id, PID, start time). If it
+ * is, keep it (on_recover: adopt), or stop its tree so that the service
+ * starts afresh (restart, and any service the operator stopped). Returns 1
+ * when taken over, 0 when the record is stale (nothing is signalled; why says
+ * so), -ENOENT when no such service is configured. */
+int sup_recover(struct sup *s, const struct sup_lead *lead, char *why, size_t size);
+/* After the records: stop what a previous corral left of services that have
+ * no main process now (their cgroup, or processes carrying their tag).
+ * Returns the number of trees being stopped. */
+int sup_recover_leftovers(struct sup *s);
+
 /* "cgroup" or "pgroup", and why it was chosen. */
 const char *sup_containment(const struct sup *s, const char **why);
 const char *sup_instance(const struct sup *s);
+const char *sup_boot_id(const struct sup *s);
 
 #endif

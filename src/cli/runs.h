@@ -1,0 +1,33 @@
+/* cli/runs.h — each service's current run in state.db, and the recovery of a
+ * previous corral's runs at start-up. Writes are batched: a state change marks
+ * its service, and one transaction per loop pass writes every marked one, so
+ * a thousand services starting at once cost one commit. */
+#ifndef CORRAL_CLI_RUNS_H
+#define CORRAL_CLI_RUNS_H
+
+#include "loop/loop.h"
+#include "store/store.h"
+#include "supervisor/sup.h"
+
+struct runs;
+
+typedef void (*runs_say_fn)(void *ctx, const char *msg);
+
+/* NULL when out of memory; store may be NULL (then nothing is kept). */
+struct runs *runs_new(struct loop *lp, struct sup *s, struct store *st, runs_say_fn say, void *ctx);
+/* Writes what is pending, then frees. */
+void runs_free(struct runs *r);
+
+/* A state change of the service: its record is rewritten on this loop pass. */
+void runs_touch(struct runs *r, const char *service);
+
+/* A reload swapped the model: service indices changed, and the records of
+ * services that old had and the supervisor no longer has are dropped. */
+void runs_swap(struct runs *r, const struct cfg_model *old);
+
+/* Before the first start: take over (or stop) what the records and the
+ * instance's cgroup and tag name, and drop the records of services no longer
+ * configured. Says what it did through say. */
+void runs_recover(struct runs *r);
+
+#endif

@@ -1,0 +1,172 @@
+/* supervisor/recover.c — after a crash of corral: take over what the previous
+ * corral of this state directory left running. A record is only a lead: a
+ * pidfd is opened first and the identity checked after, so that a PID reused
+ * in between is never signalled. */
+#include "proc/cgroup.h"
+#include "supervisor/internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void sup_run_get(struct sup *s, size_t i, struct sup_run *out)
+{
+    struct service *svc = s->svcs[i];
+    memset(out, 0, sizeof(*out));
+    out->runs = svc->runs;
+    out->restarts = svc->restarts;
+    out->exited = svc->exited;
+    out->exit_code = svc->exit_code;
+    out->reason = svc->reason;
+    if (svc->pid <= 0)
+        return;
+    /* Read once per run, lazily: an unreaped child's stat stays readable. */
+    if (!svc->start_ticks) {
+        struct proc_stat st;
+        if (proc_stat_read(svc->pid, &st) == 0)
+            svc->start_ticks = st.start_ticks;
+    }
+    out->pid = svc->pid;
+    out->pgid = svc->pid; /* each run is its own session and group leader */
+    out->start_ticks = svc->start_ticks;
+    out->started_at_ms = wall_ms() - (int64_t)(loop_now_ms() - svc->started_ms);
+    if (svc->cg_fd >= 0)
+        contain_cg_path(svc, out->cgroup, sizeof(out->cgroup));
+}
+
+static void on_adopted_exit(struct loop *lp, int fd, uint32_t events, void *data)
+{
+    (void)lp;
+    (void)fd;
+    (void)events;
+    /* Not our child: its status went to its new parent. */
+    svc_main_exit(data, -1);
+}
+
+/* The recorded cgroup, if it still exists; a different place than ours
+ * (corral was started from another cgroup this time) is kept by path. */
+static void adopt_cgroup(struct service *svc, const char *path)
+{
+    char ours[PATH_MAX];
+    if (!svc->sup->use_cgroup || !path[0])
+        return;
+    contain_cg_path(svc, ours, sizeof(ours));
+    if (strcmp(ours, path) == 0) {
+        (void)contain_prepare(svc);
+        return;
+    }
+    svc->cg_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (svc->cg_fd >= 0 && !(svc->cg_path = strdup(path))) {
+        close(svc->cg_fd);
+        svc->cg_fd = -1;
+    }
+}
+
+static int take_over(struct service *svc, const struct sup_lead *lead, int pidfd)
+{
+    struct sup *s = svc->sup;
+    int64_t age = wall_ms() - lead->started_at_ms;
+    svc->pidfd_watch = loop_watch_add(s->lp, pidfd, EPOLLIN, on_adopted_exit, svc);
+    if (!svc->pidfd_watch)
+        return -errno;
+    svc->pid = lead->pid;
+    svc->pidfd = pidfd;
+    svc->start_ticks = lead->start_ticks;
+    svc->adopted = true;
+    svc->runs = lead->runs;
+    svc->restarts = lead->restarts;
+    svc->started_ms =
+        loop_now_ms() - (age > 0 && (uint64_t)age < loop_now_ms() ? (uint64_t)age : 0);
+    adopt_cgroup(svc, lead->cgroup);
+    svc_set_state(svc, SVC_RUNNING);
+    return 0;
+}
+
+static int stale(struct service *svc, const struct sup_lead *lead, char *why, size_t size,
+                 const char *what)
+{
+    snprintf(why, size, "pid %d %s", (int)lead->pid, what);
+    sup_emit(svc->sup, SUP_EV_STALE, svc, lead->pid, why);
+    return 0;
+}
+
+int sup_recover(struct sup *s, const struct sup_lead *lead, char *why, size_t size)
+{
+    struct service *svc = sup_by_name(s, lead->service);
+    struct proc_id id = {.pid = lead->pid, .start_ticks = lead->start_ticks};
+    int fd;
+    why[0] = '\0';
+    if (!svc)
+        return -ENOENT;
+    if (svc->pid > 0 || lead->pid <= 0)
+        return 0;
+    if (strcmp(lead->boot_id, s->boot_id) != 0)
+        return stale(svc, lead, why, size, "recorded before the last reboot");
+    snprintf(id.boot_id, sizeof(id.boot_id), "%s", lead->boot_id);
+    /* The pidfd first: once it is open, the identity read next is that of
+     * the process it holds, or the check fails. */
+    fd = proc_ident_open(&id, s->boot_id);
+    if (fd < 0)
+        return stale(svc, lead, why, size, "gone, or the PID now names another process");
+    if (take_over(svc, lead, fd) < 0) {
+        close(fd);
+        return stale(svc, lead, why, size, "cannot be watched");
+    }
+    if (svc->cfg->on_recover == CFG_RECOVER_ADOPT && !svc->operator_stopped) {
+        sup_emit(s, SUP_EV_ADOPTED, svc, svc->pid, NULL);
+        return 1;
+    }
+    sup_emit(s, SUP_EV_RECOVERING, svc, svc->pid, NULL);
+    svc_begin_stop(svc, AFTER_STOPPED);
+    return 1;
+}
+
+/* --- leftovers: a tree without its main process -------------------------------- */
+
+static void count_tagged(void *ctx, const char *service, const struct proc_member *m)
+{
+    struct service *svc = sup_by_name(ctx, service);
+    (void)m;
+    if (svc)
+        svc->members++;
+}
+
+static bool has_leftover(struct service *svc)
+{
+    if (svc->members > 0)
+        return true;
+    if (!svc->sup->use_cgroup)
+        return false;
+    /* Opens our cgroup for the service if it exists already; a fresh one is
+     * made anyway at the first start. */
+    return contain_prepare(svc) == 0 && proc_cgroup_populated(svc->cg_fd) > 0;
+}
+
+int sup_recover_leftovers(struct sup *s)
+{
+    int n = 0;
+    for (size_t i = 0; i < s->n; i++)
+        s->svcs[i]->members = 0;
+    (void)proc_tree_scan(s->instance, count_tagged, s);
+    for (size_t i = 0; i < s->n; i++) {
+        struct service *svc = s->svcs[i];
+        if (svc->pid > 0 || svc->state != SVC_STOPPED || !has_leftover(svc))
+            continue;
+        sup_emit(s, SUP_EV_RECOVERING, svc, 0, NULL);
+        svc_begin_stop(svc, AFTER_STOPPED);
+        n++;
+    }
+    return n;
+}

@@ -1,0 +1,282 @@
+"""Recovery after a kill -9 of corral: nothing orphaned, nothing doubled, and a
+record that names someone else's process never gets it signalled."""
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from conftest import MODES, tagged, wait_for
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stack(mode, port, on_recover):
+    # Five services: a loopback listener, a double-forked daemon, one that
+    # ignores TERM, a process group of three, and a plain sleeper.
+    return f"""
+containment: {mode}
+defaults:
+  on_recover: {on_recover}
+  stop: {{timeout: 2s}}
+services:
+  web:
+    command: [{sys.executable}, -m, http.server, "{port}", --bind, 127.0.0.1]
+  daemon:
+    shell: true
+    command: "(setsid sleep 1001 &); exec sleep 1002"
+  stubborn:
+    shell: true
+    command: "trap '' TERM; while :; do sleep 0.2; done"
+  group:
+    shell: true
+    command: "sleep 1003 & sleep 1004 & wait"
+  plain:
+    command: [sleep, "1005"]
+"""
+
+
+def listening_pid(port):
+    for c in psutil.net_connections("tcp4"):
+        if c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN:
+            return c.pid
+    return None
+
+
+def snapshot(instance):
+    """Every live tagged process, by service: (pid, create time)."""
+    return {svc: sorted((p.pid, p.create_time()) for p in procs)
+            for svc, procs in tagged(instance).items()}
+
+
+def gone(pid):
+    """Exited: adopted processes are not corral's children, so once dead they
+    may linger as zombies of whoever their parent is now."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def kill9(d):
+    d.ps.send_signal(signal.SIGKILL)
+    wait_for(lambda: not d.alive(), what="corral gone")
+
+
+def settled_copies(d, names):
+    """Each service runs exactly once: one main, and its tree's usual size."""
+    def ok():
+        for n in names:
+            s = d.service(n)
+            if s["state"] != "running" or not s["pid"]:
+                return False
+        return True
+    wait_for(ok, timeout=20, what="every service running")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_restart_leaves_no_old_process_and_one_new_copy(daemon, tmp_path, mode):
+    port = free_port()
+    text = stack(mode, port, "restart")
+    d1 = daemon(text)
+    names = ["web", "daemon", "stubborn", "group", "plain"]
+    settled_copies(d1, names)
+    wait_for(lambda: listening_pid(port), what="web listening")
+    wait_for(lambda: len(snapshot(d1.instance).get("group", [])) == 3, what="group of three")
+    before = snapshot(d1.instance)
+    old = {pid for procs in before.values() for pid, _ in procs}
+    assert len(before["daemon"]) == 2  # the main and its double-forked child
+    kill9(d1)
+    # Still running without corral: the case recovery is for.
+    assert all(not gone(p) for svc, procs in before.items() if svc != "stubborn"
+               for p, _ in procs)
+
+    d2 = daemon(text)
+    settled_copies(d2, names)
+    wait_for(lambda: all(gone(p) for p in old), timeout=15, what="old processes gone")
+    after = wait_for(lambda: (s := snapshot(d2.instance)) and len(s.get("group", [])) == 3
+                     and len(s.get("daemon", [])) == 2 and s, what="new trees complete")
+    for svc in names:
+        assert not {pid for pid, _ in after[svc]} & old, svc
+    assert len(after["web"]) == 1 and len(after["plain"]) == 1
+    assert len(after["stubborn"]) >= 1 and len(after["group"]) == 3
+    holder = wait_for(lambda: listening_pid(port), what="new web listening")
+    assert holder == d2.service("web")["pid"]
+    kinds = [(e["kind"], e.get("service")) for e in d2.events()]
+    assert ("recovering", "web") in kinds and ("recovering", "stubborn") in kinds
+    d2.down()
+    assert not tagged(d2.instance)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_adopt_keeps_the_same_processes_and_controls_them(daemon, tmp_path, mode):
+    port = free_port()
+    text = stack(mode, port, "adopt")
+    d1 = daemon(text)
+    names = ["web", "daemon", "stubborn", "group", "plain"]
+    settled_copies(d1, names)
+    wait_for(lambda: listening_pid(port), what="web listening")
+    wait_for(lambda: len(snapshot(d1.instance).get("group", [])) == 3, what="group of three")
+    before = snapshot(d1.instance)
+    mains = {n: d1.service(n)["pid"] for n in names}
+    kill9(d1)
+
+    d2 = daemon(text)
+    settled_copies(d2, names)
+    for n in names:
+        s = d2.service(n)
+        assert s["pid"] == mains[n] and s["adopted"] is True, s
+    time.sleep(0.5)  # nothing more is started behind our back
+
+    def steady(snap):  # stubborn's short sleeps come and go
+        return {k: v for k, v in snap.items() if k != "stubborn"}
+    assert steady(snapshot(d2.instance)) == steady(before)
+    assert listening_pid(port) == mains["web"]
+
+    # stop works on an adopted tree: the double-forked child goes too.
+    daemon_tree = {pid for pid, _ in before["daemon"]}
+    r = d2.cli("stop", "daemon")
+    assert r.returncode == 0, r.stderr
+    assert all(gone(p) for p in daemon_tree)
+    # TERM-ignoring: the stop timeout, then SIGKILL, through the pidfd/cgroup.
+    r = d2.cli("stop", "stubborn")
+    assert r.returncode == 0, r.stderr
+    assert all(gone(p) for p, _ in before["stubborn"])
+    # restart replaces an adopted process with one corral started.
+    r = d2.cli("restart", "web")
+    assert r.returncode == 0, r.stderr
+    s = d2.service("web")
+    assert s["pid"] != mains["web"] and s["adopted"] is False
+    assert gone(mains["web"])
+    assert wait_for(lambda: listening_pid(port)) == s["pid"]
+    # An adopted process that dies is noticed through its pidfd and restarted.
+    psutil.Process(mains["plain"]).kill()
+    new = wait_for(lambda: (p := d2.service("plain")["pid"]) not in (None, mains["plain"]) and p,
+                   what="plain restarted")
+    assert psutil.Process(new).ppid() == d2.info["pid"]
+    d2.down()
+    assert not tagged(d2.instance)
+
+
+def test_pid_reuse_trap_leaves_the_stranger_alone(daemon, tmp_path):
+    text = f"""
+services:
+  web:
+    command: [sleep, "1006"]
+"""
+    d1 = daemon(text)
+    main = d1.wait_state("web", "running")["pid"]
+    kill9(d1)
+    psutil.Process(main).kill()  # corral's own process, gone while corral is down
+    wait_for(lambda: gone(main), what="web gone")
+    # A stranger: untagged, not in corral's cgroup, and it reports any signal.
+    marks = tmp_path / "signals"
+    stranger = subprocess.Popen(
+        [sys.executable, "-c",
+         "import signal, sys, time\n"
+         "def h(n, f):\n"
+         f"    open({str(marks)!r}, 'a').write(str(n) + '\\n')\n"
+         "for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):\n"
+         "    signal.signal(s, h)\n"
+         "time.sleep(600)\n"], start_new_session=True)
+    try:
+        p = psutil.Process(stranger.pid)
+        ticks = int(open(f"/proc/{stranger.pid}/stat").read().rsplit(")", 1)[1].split()[19])
+        db = sqlite3.connect(d1.state / "state.db")
+        # Same PID as the record names, a different start time: another process.
+        db.execute("UPDATE service_run SET pid = ?, pgid = ?, start_ticks = ? WHERE name = 'web'",
+                   (stranger.pid, stranger.pid, ticks + 1))
+        db.commit()
+        db.close()
+        d2 = daemon(text)
+        new = d2.wait_state("web", "running")["pid"]
+        assert new != stranger.pid
+        time.sleep(0.5)
+        assert p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+        assert not marks.exists(), marks.read_text()
+        kinds = [(e["kind"], e.get("text", "")) for e in d2.events()]
+        assert any(k == "stale" and str(stranger.pid) in t for k, t in kinds), kinds
+        assert "stale record ignored" in (d2.state / "corral.log").read_text()
+        d2.down()
+        assert p.is_running() and not marks.exists()
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_an_operator_stop_survives_a_kill_9(daemon):
+    text = """
+services:
+  web: {command: [sleep, "1007"]}
+  db: {command: [sleep, "1008"]}
+"""
+    d1 = daemon(text)
+    d1.wait_state("web", "running")
+    assert d1.cli("stop", "web").returncode == 0
+    db_pid = d1.service("db")["pid"]
+    kill9(d1)
+    d2 = daemon(text)
+    assert d2.service("web")["state"] == "stopped"
+    assert not d2.pids("web")
+    assert d2.wait_state("db", "running")["pid"] != db_pid  # restarted afresh
+    assert gone(db_pid)
+    d2.down()
+
+
+def test_kill_9_in_a_burst_of_state_changes(daemon):
+    names = [f"svc{i}" for i in range(12)]
+    text = "services:\n" + "".join(f"  {n}: {{command: [sleep, \"{1100 + i}\"]}}\n"
+                                   for i, n in enumerate(names))
+    d1 = daemon(text)
+    # Restarts of every service, back to back, and corral killed while the
+    # last ones are still stopping and starting.
+    for _ in range(5):
+        for n in names:
+            status, _ = d1.json("POST", f"/v1/services/{n}/restart")
+            assert status in (200, 202), status
+    kill9(d1)
+    d2 = daemon(text)
+    log = (d2.state / "corral.log").read_text()
+    assert "unusable" not in log and "could not" not in log, log[-2000:]
+    db = sqlite3.connect(d2.state / "state.db")
+    assert db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+    assert sorted(r[0] for r in db.execute("SELECT name FROM service_run")) == sorted(names)
+    db.close()
+    # Exactly one copy of each, and it is the one corral reports.
+    procs = tagged(d2.instance)
+    for n in names:
+        assert [p.pid for p in procs.get(n, [])] == [d2.service(n)["pid"]], n
+    d2.down()
+    assert not tagged(d2.instance)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_tree_killed_with_sigkill_restarts_cleanly(daemon, mode):
+    # The kernel kills anything cloned into a cgroup that once had
+    # cgroup.kill written: a restart must not reuse that cgroup.
+    d = daemon(f"""
+containment: {mode}
+services:
+  stubborn:
+    shell: true
+    command: "trap '' TERM; while :; do sleep 0.2; done"
+    stop: {{timeout: 300ms}}
+""")
+    first = d.wait_state("stubborn", "running")["pid"]
+    r = d.cli("restart", "stubborn")
+    assert r.returncode == 0, r.stderr + r.stdout
+    s = d.service("stubborn")
+    assert s["pid"] != first and s["last_exit"]["text"] == "killed by SIGKILL"
+    time.sleep(1.0)
+    again = d.service("stubborn")
+    assert again["pid"] == s["pid"] and again["state"] == "running" and again["restarts"] == 0
+    d.down()
