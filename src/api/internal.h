@@ -5,6 +5,7 @@
 #include "api/api.h"
 #include "api/events.h"
 #include "api/route.h"
+#include "store/store.h"
 
 #include <jansson.h>
 #include <limits.h>
@@ -43,6 +44,41 @@ struct api_listener {
     bool tcp;
 };
 
+/* The event history in state.db (history.c). */
+struct api_history {
+    struct store *store;         /* NULL: the ring is all there is */
+    struct store_event *pending; /* written at the next turn of the loop; owns its strings */
+    size_t n_pending, cap_pending;
+    struct loop_timer flush;
+    bool failing; /* the last write failed, and that was reported */
+    void (*warn)(void *ctx, const char *msg);
+    void *warn_ctx;
+};
+
+/* What GET /v1/events asks for; a zero bound is no bound. */
+struct api_events_query {
+    uint64_t after_id;  /* since=, Last-Event-ID */
+    uint64_t before_id; /* until= */
+    int64_t from_ms;    /* since_time=, inclusive */
+    int64_t to_ms;      /* until_time=, exclusive */
+    const char *const *services;
+    size_t n_services;
+    size_t limit; /* the newest this many of those that match */
+};
+
+struct api_history_item {
+    uint64_t id;
+    char *json;
+    bool owned; /* else borrowed from the ring */
+};
+
+/* Oldest first. */
+struct api_history_list {
+    struct api_history_item *items;
+    size_t n, cap;
+    bool more; /* older events match too */
+};
+
 struct api {
     struct loop *lp;
     struct sup *sup;
@@ -55,6 +91,7 @@ struct api {
     struct api_stream *streams;
     unsigned log_followers;
     struct api_events ev;
+    struct api_history hist;
     long long started_at;
     char token[API_TOKEN_LEN + 1];
     char sock_path[PATH_MAX];
@@ -94,5 +131,18 @@ void api_streams_end(struct api *a, enum api_stream_kind kind);
 /* Resume every suspended stream so that libmicrohttpd can close them. */
 void api_streams_end_all(struct api *a);
 void api_ping(struct loop *lp, void *data);
+
+/* history.c */
+void api_history_init(struct api *a);
+/* Records "corral_stopped" and writes what is pending. */
+void api_history_free(struct api *a);
+/* Queue event o (its JSON text json) for state.db. */
+void api_history_queue(struct api *a, const json_t *o, uint64_t id, int64_t time_ms,
+                       const char *json);
+/* The events q asks for, from the ring and, further back, state.db. 0 or
+ * -ENOMEM; free l with api_history_list_free() either way. */
+int api_history_collect(struct api *a, const struct api_events_query *q,
+                        struct api_history_list *l);
+void api_history_list_free(struct api_history_list *l);
 
 #endif
