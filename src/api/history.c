@@ -12,8 +12,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#define PENDING_MAX                                                                                \
-    (64 * 1024) /* events of one turn of the loop, far more than 4096 services make */
+/* Events waiting for a write that fails, or of one very busy turn. */
+#define PENDING_MAX (64 * 1024)
+/* After a failed write; each try may wait out SQLite's busy timeout. */
+#define RETRY_MS 5000
 
 static void pending_clear(struct api_history *h)
 {
@@ -84,26 +86,30 @@ static void warn(struct api *a, const char *fmt, ...)
     a->hist.warn(a->hist.warn_ctx, msg);
 }
 
-/* A failed write loses that batch from the database (the ring still has it)
- * and is reported once, until a write works again; supervision never waits
- * for it. */
+/* A failed write is reported once and tried again after RETRY_MS with what
+ * has come since, so that a database locked for a while loses nothing; the
+ * loop never waits longer than one try. Only past PENDING_MAX are events
+ * dropped from state.db (the ring still has the newest). */
 static void flush(struct api *a)
 {
     struct api_history *h = &a->hist;
-    int r;
     loop_timer_disarm(a->lp, &h->flush);
     if (!h->store || h->n_pending == 0)
         return;
-    r = store_events_add(h->store, h->pending, h->n_pending, a->m->api.events_keep);
-    if (r < 0 && !h->failing)
+    if (store_events_add(h->store, h->pending, h->n_pending, a->m->api.events_keep) == 0) {
+        if (h->failing)
+            warn(a, "events are written to state.db again");
+        h->failing = false;
+        pending_clear(h);
+        return;
+    }
+    if (!h->failing)
         warn(a,
-             "could not write %zu events to state.db (disk full or database locked?); the "
-             "history keeps only the last %d in memory until a write works again",
-             h->n_pending, API_EVENTS_KEEP);
-    else if (r == 0 && h->failing)
-        warn(a, "events are written to state.db again");
-    h->failing = r < 0;
-    pending_clear(h);
+             "could not write %zu events to state.db (disk full or database locked?); trying "
+             "again every %ds, the last %d are in memory meanwhile",
+             h->n_pending, RETRY_MS / 1000, API_EVENTS_KEEP);
+    h->failing = true;
+    loop_timer_arm(a->lp, &h->flush, RETRY_MS);
 }
 
 static void on_flush(struct loop *lp, void *data)
@@ -140,11 +146,14 @@ void api_history_queue(struct api *a, const json_t *o, uint64_t id, int64_t time
     if (!h->store)
         return;
     if (pending_add(h, o, id, time_ms, json) < 0) {
-        if (!h->failing)
-            warn(a, "out of memory for the event history; event %llu is not in state.db",
+        if (!h->dropping)
+            warn(a, "%s; event %llu and those after it are not in state.db",
+                 h->failing ? "too many events wait for state.db" : "out of memory",
                  (unsigned long long)id);
+        h->dropping = true;
         return;
     }
+    h->dropping = false;
     if (!loop_timer_armed(&h->flush))
         loop_timer_arm(a->lp, &h->flush, 0);
 }
@@ -281,7 +290,8 @@ int api_history_collect(struct api *a, const struct api_events_query *q, struct 
         };
         struct from_store fs = {.l = l};
         /* Events of this very turn may have left the ring unwritten. */
-        flush(a);
+        if (!a->hist.failing)
+            flush(a);
         if (store_events_each(a->hist.store, &sq, take_row, &fs) < 0 && !a->hist.failing)
             warn(a, "could not read the event history from state.db");
         if (fs.err < 0)
