@@ -436,7 +436,7 @@ static void record(struct api *a, json_t *o)
     id = api_events_add(&a->ev, text, time_ms, json_string_value(json_object_get(o, "service")));
     if (id) {
         api_history_queue(a, o, id, time_ms, text);
-        api_streams_broadcast_event(a, id, text);
+        api_streams_broadcast_event(a, id, json_string_value(json_object_get(o, "service")), text);
     }
     json_decref(o);
 }
@@ -520,6 +520,23 @@ static bool events_query(struct MHD_Connection *c, struct api_events_query *q, c
     return true;
 }
 
+/* ",a,b," for the live events of a stream that follows some services. */
+static char *only_list(const struct api_events_query *q)
+{
+    size_t len = 2;
+    char *s;
+    for (size_t i = 0; i < q->n_services; i++)
+        len += strlen(q->services[i]) + 1;
+    if (!(s = malloc(len)))
+        return NULL;
+    strcpy(s, ",");
+    for (size_t i = 0; i < q->n_services; i++) {
+        strcat(s, q->services[i]);
+        strcat(s, ",");
+    }
+    return s;
+}
+
 static enum MHD_Result h_events(struct api *a, struct MHD_Connection *c)
 {
     const char *q_follow = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "follow");
@@ -555,6 +572,11 @@ static enum MHD_Result h_events(struct api *a, struct MHD_Connection *c)
     st->sse = sse;
     st->follow = true; /* so that the history goes out through the same path */
     st->conn = c;
+    if (q.n_services && !(st->only = only_list(&q))) {
+        api_history_list_free(&l);
+        free(st);
+        return MHD_NO;
+    }
     for (size_t k = 0; k < l.n; k++) {
         char head[48];
         int hn = sse ? snprintf(head, sizeof(head),

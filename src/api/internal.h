@@ -32,6 +32,7 @@ struct api_stream {
     int width;      /* of the name column */
     bool *want;     /* per service index, for logs; NULL = every service */
     size_t n_want;
+    char *only; /* events: ",a,b," for service=a,b; NULL = every event */
     char *buf;
     size_t off, len, cap;
     uint64_t dropped;
@@ -125,8 +126,8 @@ json_t *api_service_json(const struct api *a, size_t i);
 enum MHD_Result api_stream_start(struct api *a, struct MHD_Connection *c, struct api_stream *st);
 struct api_stream *api_stream_new(struct api *a, enum api_stream_kind kind);
 void api_stream_push(struct api_stream *st, const char *data, size_t len);
-/* Push to every stream of kind. */
-void api_streams_broadcast_event(struct api *a, uint64_t id, const char *json);
+/* Push to every event stream that wants service's events (NULL: corral's). */
+void api_streams_broadcast_event(struct api *a, uint64_t id, const char *service, const char *json);
 /* End the followed streams of one kind once what they hold is sent. */
 void api_streams_end(struct api *a, enum api_stream_kind kind);
 /* Resume every suspended stream so that libmicrohttpd can close them. */

@@ -196,6 +196,26 @@ def test_filters_from_the_ring(daemon):
                                                 if iso_ms(e) < iso_ms(mid)]
 
 
+def test_a_followed_service_filter_holds_for_live_events(daemon):
+    d = daemon(STACK + """
+  db:
+    command: [sleep, "1001"]
+""")
+    d.wait_state("db", "running")
+    last = d.events()[-1]["id"]
+    c = UnixHTTP(d.sock)
+    try:
+        c.request("GET", f"/v1/events?follow=1&service=db&since={last}")
+        resp = c.getresponse()
+        assert resp.status == 200
+        assert d.cli("restart", "web").returncode == 0
+        assert d.cli("restart", "--no-wait", "db").returncode == 0
+        first = json.loads(resp.readline())
+        assert first["service"] == "db" and first["id"] > last + 1
+    finally:
+        c.close()
+
+
 def flap_until(d, n_events):
     st, _ = d.json("POST", "/v1/services/flap/start")
     assert st == 202
