@@ -223,7 +223,7 @@ def flap_until(d, n_events):
              what=f"{n_events} events")
     st, _ = d.json("POST", "/v1/services/flap/stop")
     assert st == 202
-    d.wait_state("flap", "stopped")
+    d.wait_state("flap", "stopped", timeout=30)
 
 
 def test_bound_holds_and_since_reaches_past_the_ring(daemon):
