@@ -41,6 +41,17 @@ struct api *api_new(struct loop *lp, struct sup *s, const struct cfg_model *m,
 void api_free(struct api *a);
 void api_retarget(struct api *a, struct sup *s, const struct cfg_model *m);
 
+/* Keep every event in st (state.db) too, written once per turn of the loop,
+ * the newest api.events_keep of them, and answer requests for events older
+ * than the in-memory ring from it. Event ids go on after the last stored one,
+ * and a "corral_started" event is recorded. warn(ctx, msg) is told once when
+ * writing starts to fail and once when it works again; supervision goes on
+ * either way. st must outlive a: api_free() records "corral_stopped" and
+ * writes what is pending. */
+struct store;
+void api_keep_history(struct api *a, struct store *st, void (*warn)(void *ctx, const char *msg),
+                      void *ctx);
+
 /* Record a supervisor event in the history and send it to event streams. */
 void api_event(struct api *a, const struct sup_event *ev);
 /* Record a corral-wide event (kind such as "reload"), text may be NULL. */

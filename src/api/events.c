@@ -12,24 +12,33 @@ void api_events_init(struct api_events *ev)
 
 void api_events_free(struct api_events *ev)
 {
-    for (size_t k = 0; k < ev->n; k++)
+    for (size_t k = 0; k < ev->n; k++) {
         free(ev->ring[(ev->head + k) % API_EVENTS_KEEP].json);
+        free(ev->ring[(ev->head + k) % API_EVENTS_KEEP].service);
+    }
     ev->n = 0;
 }
 
-uint64_t api_events_add(struct api_events *ev, char *json)
+uint64_t api_events_add(struct api_events *ev, char *json, int64_t time_ms, const char *service)
 {
     struct api_event_rec *slot;
-    if (!json)
+    char *svc = service ? strdup(service) : NULL;
+    if (!json || (service && !svc)) {
+        free(json);
+        free(svc);
         return 0;
+    }
     if (ev->n == API_EVENTS_KEEP) {
         free(ev->ring[ev->head].json);
+        free(ev->ring[ev->head].service);
         ev->head = (ev->head + 1) % API_EVENTS_KEEP;
         ev->n--;
     }
     slot = &ev->ring[(ev->head + ev->n) % API_EVENTS_KEEP];
     slot->id = ev->next_id++;
     slot->json = json;
+    slot->time_ms = time_ms;
+    slot->service = svc;
     ev->n++;
     return slot->id;
 }

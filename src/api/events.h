@@ -7,11 +7,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define API_EVENTS_KEEP 1000
+#define API_EVENTS_KEEP      1000  /* in memory; also the default limit of a request */
+#define API_EVENTS_LIMIT_MAX 10000 /* events one request may ask for */
 
 struct api_event_rec {
     uint64_t id;
-    char *json; /* one line, no newline */
+    int64_t time_ms; /* wall clock */
+    char *service;   /* NULL for corral's own events */
+    char *json;      /* one line, no newline */
 };
 
 struct api_events {
@@ -23,8 +26,9 @@ struct api_events {
 
 void api_events_init(struct api_events *ev);
 void api_events_free(struct api_events *ev);
-/* Takes ownership of json (malloc'd); returns the id given to it, 0 on ENOMEM. */
-uint64_t api_events_add(struct api_events *ev, char *json);
+/* Takes ownership of json (malloc'd), copies service (may be NULL); returns
+ * the id given to it, 0 on ENOMEM. */
+uint64_t api_events_add(struct api_events *ev, char *json, int64_t time_ms, const char *service);
 /* The k-th retained event, oldest first, k < ev->n. */
 const struct api_event_rec *api_events_at(const struct api_events *ev, size_t k);
 /* Index (for api_events_at) of the first event with an id greater than

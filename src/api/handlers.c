@@ -430,17 +430,21 @@ static void record(struct api *a, json_t *o)
     char when[40];
     char *text;
     uint64_t id;
+    int64_t time_ms;
     if (!o)
         return;
     clock_gettime(CLOCK_REALTIME, &now);
+    time_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
     iso_time(&now, when, sizeof(when));
     json_object_set_new(o, "id", json_integer((json_int_t)a->ev.next_id));
     json_object_set_new(o, "time", json_string(when));
     text = json_dumps(o, JSON_COMPACT);
+    id = api_events_add(&a->ev, text, time_ms, json_string_value(json_object_get(o, "service")));
+    if (id) {
+        api_history_queue(a, o, id, time_ms, text);
+        api_streams_broadcast_event(a, id, json_string_value(json_object_get(o, "service")), text);
+    }
     json_decref(o);
-    id = api_events_add(&a->ev, text);
-    if (id)
-        api_streams_broadcast_event(a, id, text);
 }
 
 void api_event(struct api *a, const struct sup_event *ev)
@@ -468,41 +472,127 @@ void api_note(struct api *a, const char *kind, const char *text)
         record(a, json_pack("{s:s,s:n,s:s?}", "kind", kind, "service", "text", text));
 }
 
-static enum MHD_Result h_events(struct api *a, struct MHD_Connection *c)
+/* since, until, since_time, until_time, limit and service into q; false
+ * after answering 400. names and buf hold what q->services points to. */
+static bool events_query(struct MHD_Connection *c, struct api_events_query *q, const char **names,
+                         char *buf, size_t size)
 {
     const char *q_since = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "since");
-    const char *q_follow = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "follow");
     const char *last_id = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID");
+    const char *q_until = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "until");
+    const char *q_from = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "since_time");
+    const char *q_to = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "until_time");
+    const char *q_limit = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
+    const char *q_svc = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "service");
+    const char *bad_time;
+    uint64_t limit;
+    int n;
+    memset(q, 0, sizeof(*q));
+    if (api_parse_uint(last_id ? last_id : q_since, UINT64_MAX / 10, 0, &q->after_id) < 0) {
+        api_respond_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "since",
+                          "since (or Last-Event-ID) must be an event id");
+        return false;
+    }
+    if (api_parse_uint(q_until, UINT64_MAX / 10, 0, &q->before_id) < 0) {
+        api_respond_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "until",
+                          "until must be an event id");
+        return false;
+    }
+    bad_time = q_from && api_parse_time(q_from, &q->from_ms) < 0 ? "since_time"
+               : q_to && api_parse_time(q_to, &q->to_ms) < 0     ? "until_time"
+                                                                 : NULL;
+    if (bad_time) {
+        api_respond_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", bad_time,
+                          "%s must be a time such as 2026-11-29T10:00:00Z (RFC 3339)", bad_time);
+        return false;
+    }
+    if (api_parse_uint(q_limit, API_EVENTS_LIMIT_MAX, API_EVENTS_KEEP, &limit) < 0 || limit == 0) {
+        api_respond_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "limit",
+                          "limit must be a number of events from 1 to %d", API_EVENTS_LIMIT_MAX);
+        return false;
+    }
+    q->limit = (size_t)limit;
+    if (q_svc && *q_svc) {
+        n = api_parse_names(q_svc, buf, size, names, API_NAMES_MAX);
+        if (n <= 0) {
+            api_respond_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "service",
+                              "service must be a comma-separated list of at most %d names",
+                              API_NAMES_MAX);
+            return false;
+        }
+        q->services = names;
+        q->n_services = (size_t)n;
+    }
+    return true;
+}
+
+/* ",a,b," for the live events of a stream that follows some services. */
+static char *only_list(const struct api_events_query *q)
+{
+    size_t len = 2;
+    char *s;
+    for (size_t i = 0; i < q->n_services; i++)
+        len += strlen(q->services[i]) + 1;
+    if (!(s = malloc(len)))
+        return NULL;
+    strcpy(s, ",");
+    for (size_t i = 0; i < q->n_services; i++) {
+        strcat(s, q->services[i]);
+        strcat(s, ",");
+    }
+    return s;
+}
+
+static enum MHD_Result h_events(struct api *a, struct MHD_Connection *c)
+{
+    const char *q_follow = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "follow");
+    const char *names[API_NAMES_MAX];
+    char buf[API_NAMES_MAX * API_NAME_MAX];
+    struct api_events_query q;
+    struct api_history_list l;
     struct api_stream *st;
-    uint64_t since;
     bool follow, sse = wants_sse(c);
-    if (api_parse_uint(last_id ? last_id : q_since, UINT64_MAX / 10, 0, &since) < 0)
-        return api_respond_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "since",
-                                 "since (or Last-Event-ID) must be an event id");
+    if (!events_query(c, &q, names, buf, sizeof(buf)))
+        return MHD_YES;
     if (api_parse_flag(q_follow, sse, &follow) < 0)
         return api_respond_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "follow",
                                  "follow must be 1 or 0");
+    if (api_history_collect(a, &q, &l) < 0) {
+        api_history_list_free(&l);
+        return MHD_NO;
+    }
     if (!follow && !sse) {
         json_t *list = json_array();
-        for (size_t k = api_events_after(&a->ev, since); k < a->ev.n; k++)
-            json_array_append_new(list, json_loads(api_events_at(&a->ev, k)->json, 0, NULL));
-        return api_respond_json(c, MHD_HTTP_OK, json_pack("{s:o}", "events", list));
+        bool more = l.more;
+        for (size_t k = 0; k < l.n; k++)
+            json_array_append_new(list, json_loads(l.items[k].json, 0, NULL));
+        api_history_list_free(&l);
+        return api_respond_json(c, MHD_HTTP_OK,
+                                json_pack("{s:o,s:b}", "events", list, "more", more));
     }
     st = api_stream_new(a, API_STREAM_EVENTS);
-    if (!st)
+    if (!st) {
+        api_history_list_free(&l);
         return MHD_NO;
+    }
     st->sse = sse;
     st->follow = true; /* so that the history goes out through the same path */
     st->conn = c;
-    for (size_t k = api_events_after(&a->ev, since); k < a->ev.n; k++) {
-        const struct api_event_rec *rec = api_events_at(&a->ev, k);
+    if (q.n_services && !(st->only = only_list(&q))) {
+        api_history_list_free(&l);
+        free(st);
+        return MHD_NO;
+    }
+    for (size_t k = 0; k < l.n; k++) {
         char head[48];
-        int hn =
-            sse ? snprintf(head, sizeof(head), "id: %llu\ndata: ", (unsigned long long)rec->id) : 0;
+        int hn = sse ? snprintf(head, sizeof(head),
+                                "id: %llu\ndata: ", (unsigned long long)l.items[k].id)
+                     : 0;
         api_stream_push(st, head, (size_t)hn);
-        api_stream_push(st, rec->json, strlen(rec->json));
+        api_stream_push(st, l.items[k].json, strlen(l.items[k].json));
         api_stream_push(st, sse ? "\n\n" : "\n", sse ? 2 : 1);
     }
+    api_history_list_free(&l);
     st->follow = follow;
     return api_stream_start(a, c, st);
 }

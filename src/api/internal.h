@@ -5,6 +5,7 @@
 #include "api/api.h"
 #include "api/events.h"
 #include "api/route.h"
+#include "store/store.h"
 
 #include <jansson.h>
 #include <limits.h>
@@ -31,6 +32,7 @@ struct api_stream {
     int width;      /* of the name column */
     bool *want;     /* per service index, for logs; NULL = every service */
     size_t n_want;
+    char *only; /* events: ",a,b," for service=a,b; NULL = every event */
     char *buf;
     size_t off, len, cap;
     uint64_t dropped;
@@ -41,6 +43,42 @@ struct api_listener {
     struct MHD_Daemon *d;
     struct loop_watch *watch;
     bool tcp;
+};
+
+/* The event history in state.db (history.c). */
+struct api_history {
+    struct store *store;         /* NULL: the ring is all there is */
+    struct store_event *pending; /* written at the next turn of the loop; owns its strings */
+    size_t n_pending, cap_pending;
+    struct loop_timer flush;
+    bool failing;  /* the last write failed, and that was reported */
+    bool dropping; /* events are being lost, and that was reported */
+    void (*warn)(void *ctx, const char *msg);
+    void *warn_ctx;
+};
+
+/* What GET /v1/events asks for; a zero bound is no bound. */
+struct api_events_query {
+    uint64_t after_id;  /* since=, Last-Event-ID */
+    uint64_t before_id; /* until= */
+    int64_t from_ms;    /* since_time=, inclusive */
+    int64_t to_ms;      /* until_time=, exclusive */
+    const char *const *services;
+    size_t n_services;
+    size_t limit; /* the newest this many of those that match */
+};
+
+struct api_history_item {
+    uint64_t id;
+    char *json;
+    bool owned; /* else borrowed from the ring */
+};
+
+/* Oldest first. */
+struct api_history_list {
+    struct api_history_item *items;
+    size_t n, cap;
+    bool more; /* older events match too */
 };
 
 struct api {
@@ -55,6 +93,7 @@ struct api {
     struct api_stream *streams;
     unsigned log_followers;
     struct api_events ev;
+    struct api_history hist;
     long long started_at;
     char token[API_TOKEN_LEN + 1];
     char sock_path[PATH_MAX];
@@ -87,12 +126,25 @@ json_t *api_service_json(const struct api *a, size_t i);
 enum MHD_Result api_stream_start(struct api *a, struct MHD_Connection *c, struct api_stream *st);
 struct api_stream *api_stream_new(struct api *a, enum api_stream_kind kind);
 void api_stream_push(struct api_stream *st, const char *data, size_t len);
-/* Push to every stream of kind. */
-void api_streams_broadcast_event(struct api *a, uint64_t id, const char *json);
+/* Push to every event stream that wants service's events (NULL: corral's). */
+void api_streams_broadcast_event(struct api *a, uint64_t id, const char *service, const char *json);
 /* End the followed streams of one kind once what they hold is sent. */
 void api_streams_end(struct api *a, enum api_stream_kind kind);
 /* Resume every suspended stream so that libmicrohttpd can close them. */
 void api_streams_end_all(struct api *a);
 void api_ping(struct loop *lp, void *data);
+
+/* history.c */
+void api_history_init(struct api *a);
+/* Records "corral_stopped" and writes what is pending. */
+void api_history_free(struct api *a);
+/* Queue event o (its JSON text json) for state.db. */
+void api_history_queue(struct api *a, const json_t *o, uint64_t id, int64_t time_ms,
+                       const char *json);
+/* The events q asks for, from the ring and, further back, state.db. 0 or
+ * -ENOMEM; free l with api_history_list_free() either way. */
+int api_history_collect(struct api *a, const struct api_events_query *q,
+                        struct api_history_list *l);
+void api_history_list_free(struct api_history_list *l);
 
 #endif

@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 struct fixed_route {
     const char *method;
@@ -122,6 +123,71 @@ int api_parse_uint(const char *s, uint64_t max, uint64_t def, uint64_t *out)
             return -EINVAL;
     }
     *out = v;
+    return 0;
+}
+
+/* n digits at *p into *v, within [lo, hi]. */
+static bool digits(const char **p, int n, int lo, int hi, int *v)
+{
+    *v = 0;
+    for (int i = 0; i < n; i++, (*p)++) {
+        if (**p < '0' || **p > '9')
+            return false;
+        *v = *v * 10 + (**p - '0');
+    }
+    return *v >= lo && *v <= hi;
+}
+
+static bool expect(const char **p, char c)
+{
+    if (**p != c)
+        return false;
+    (*p)++;
+    return true;
+}
+
+static int days_in(int year, int month)
+{
+    static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    return month == 2 && leap ? 29 : days[month - 1];
+}
+
+int api_parse_time(const char *s, int64_t *ms)
+{
+    struct tm tm = {0};
+    int y, mo, d, h, mi, sec, oh = 0, om = 0, frac = 0, sign = 0;
+    const char *p = s;
+    if (!s || !digits(&p, 4, 1970, 9999, &y) || !expect(&p, '-') || !digits(&p, 2, 1, 12, &mo) ||
+        !expect(&p, '-') || !digits(&p, 2, 1, 31, &d) || d > days_in(y, mo) || !expect(&p, 'T') ||
+        !digits(&p, 2, 0, 23, &h) || !expect(&p, ':') || !digits(&p, 2, 0, 59, &mi) ||
+        !expect(&p, ':') || !digits(&p, 2, 0, 60, &sec))
+        return -EINVAL;
+    if (*p == '.') {
+        int scale = 100, n = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++, n++) {
+            frac += (*p - '0') * scale;
+            scale /= 10;
+        }
+        if (n == 0 || n > 9)
+            return -EINVAL;
+    }
+    if (*p == '+' || *p == '-') {
+        sign = *p++ == '+' ? 1 : -1;
+        if (!digits(&p, 2, 0, 23, &oh) || !expect(&p, ':') || !digits(&p, 2, 0, 59, &om))
+            return -EINVAL;
+    } else if (!expect(&p, 'Z')) {
+        return -EINVAL;
+    }
+    if (*p)
+        return -EINVAL;
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    *ms = ((int64_t)timegm(&tm) - sign * (oh * 3600 + om * 60)) * 1000 + frac;
     return 0;
 }
 

@@ -48,6 +48,10 @@ bool api_name_valid(const char *s);
 
 /* A decimal in [0, max]; NULL (absent) gives def. 0 or -EINVAL. */
 int api_parse_uint(const char *s, uint64_t max, uint64_t def, uint64_t *out);
+/* An instant in RFC 3339: "2026-11-29T10:00:00Z", with an optional fraction
+ * of a second (".250") and "Z" or an offset ("+01:00"); years 1970 to 9999.
+ * 0 and *ms since the epoch, or -EINVAL. */
+int api_parse_time(const char *s, int64_t *ms);
 /* "1", "true", "yes" / "0", "false", "no"; NULL gives def. 0 or -EINVAL. */
 int api_parse_flag(const char *s, bool def, bool *out);
 /* "a,b,c" into names (pointers into buf, which receives a copy of s). Returns

@@ -422,6 +422,7 @@ struct api *api_new(struct loop *lp, struct sup *s, const struct cfg_model *m,
     a->h = *h;
     a->started_at = started_at;
     api_events_init(&a->ev);
+    api_history_init(a);
     loop_timer_init(&a->mhd_timer, on_mhd_timer, a);
     loop_timer_init(&a->ping, api_ping, a);
     snprintf(a->sock_path, sizeof(a->sock_path), "%s/corral.sock", m->state_dir);
@@ -458,6 +459,7 @@ void api_free(struct api *a)
 {
     if (!a)
         return;
+    api_history_free(a);
     api_streams_end_all(a);
     listener_stop(a, &a->unix_l);
     listener_stop(a, &a->tcp_l);

@@ -42,6 +42,7 @@ static void stream_free(void *cls)
     if (st->counted && --a->log_followers == 0 && a->h.want_output)
         a->h.want_output(a->h.ctx, false);
     free(st->want);
+    free(st->only);
     free(st->buf);
     free(st);
 }
@@ -187,13 +188,24 @@ enum MHD_Result api_stream_start(struct api *a, struct MHD_Connection *c, struct
     return r;
 }
 
-void api_streams_broadcast_event(struct api *a, uint64_t id, const char *json)
+static bool wants_event(const struct api_stream *st, const char *service)
+{
+    char key[API_NAME_MAX + 3];
+    if (!st->only)
+        return true;
+    if (!service)
+        return false;
+    snprintf(key, sizeof(key), ",%s,", service);
+    return strstr(st->only, key) != NULL;
+}
+
+void api_streams_broadcast_event(struct api *a, uint64_t id, const char *service, const char *json)
 {
     char head[48];
     int hn = snprintf(head, sizeof(head), "id: %llu\ndata: ", (unsigned long long)id);
     size_t jn = strlen(json);
     for (struct api_stream *st = a->streams; st; st = st->next) {
-        if (st->kind != API_STREAM_EVENTS || !st->follow)
+        if (st->kind != API_STREAM_EVENTS || !st->follow || !wants_event(st, service))
             continue;
         if (st->sse) {
             char *msg = malloc((size_t)hn + jn + 3);

@@ -2,6 +2,7 @@
  * status, start, stop, restart, signal, logs, tree, events, reload, down. */
 #include "cli/cli.h"
 #include "cli/client.h"
+#include "cli/since.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -25,6 +26,8 @@ struct ctl {
     long tail;
     long timeout_s;
     const char *since;
+    const char *until;
+    struct cli_when since_w, until_w; /* what since and until say */
     char **args;
     int n_args;
     struct client c;
@@ -44,11 +47,17 @@ static int parse(struct ctl *t, int argc, char **argv)
     /* logs and events read -f as "follow", like tail -f; the file is --file. */
     bool stream = !strcmp(t->cmd, "logs") || !strcmp(t->cmd, "events");
     static const struct option opts[] = {
-        {"file", required_argument, NULL, 'F'},  {"state-dir", required_argument, NULL, 'S'},
-        {"json", no_argument, NULL, 'j'},        {"no-wait", no_argument, NULL, 'W'},
-        {"follow", no_argument, NULL, 'L'},      {"lines", required_argument, NULL, 'n'},
-        {"since", required_argument, NULL, 's'}, {"timeout", required_argument, NULL, 'T'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+        {"file", required_argument, NULL, 'F'},
+        {"state-dir", required_argument, NULL, 'S'},
+        {"json", no_argument, NULL, 'j'},
+        {"no-wait", no_argument, NULL, 'W'},
+        {"follow", no_argument, NULL, 'L'},
+        {"lines", required_argument, NULL, 'n'},
+        {"since", required_argument, NULL, 's'},
+        {"timeout", required_argument, NULL, 'T'},
+        {"until", required_argument, NULL, 'U'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     int c;
     t->tail = -1;
@@ -85,8 +94,19 @@ static int parse(struct ctl *t, int argc, char **argv)
             }
             break;
         case 's':
-            t->since = optarg;
+        case 'U': {
+            char msg[256];
+            struct timespec now;
+            clock_gettime(CLOCK_REALTIME, &now);
+            if (cli_when_parse(optarg, (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000,
+                               c == 's' ? &t->since_w : &t->until_w, msg, sizeof(msg)) < 0) {
+                fprintf(stderr, "corral %s: %s: %s\n", t->cmd, c == 's' ? "--since" : "--until",
+                        msg);
+                return CLI_USAGE;
+            }
+            *(c == 's' ? &t->since : &t->until) = optarg;
             break;
+        }
         case 'T':
             t->timeout_s = strtol(optarg, &end, 10);
             if (*end || t->timeout_s <= 0) {
@@ -392,7 +412,7 @@ static int cmd_logs(struct ctl *t)
 static void print_event(const json_t *e)
 {
     const char *svc = jget(e, "service"), *text = jget(e, "text");
-    printf("%6lld  %s  %-10s  %s", (long long)jint(e, "id"), jget(e, "time"), jget(e, "kind"),
+    printf("%6lld  %s  %-14s  %s", (long long)jint(e, "id"), jget(e, "time"), jget(e, "kind"),
            *svc ? svc : "corral");
     if (json_is_integer(json_object_get(e, "pid")))
         printf("  pid %lld", (long long)jint(e, "pid"));
@@ -421,7 +441,9 @@ static bool event_lines(void *ctx, const char *data, size_t len)
             printf("%s\n", l->buf);
         } else {
             json_t *e = json_loads(l->buf, 0, NULL);
-            if (e)
+            if (e && json_object_get(e, "error"))
+                fprintf(stderr, "corral: %s\n", client_error(e, 400));
+            else if (e)
                 print_event(e);
             else
                 printf("%s\n", l->buf);
@@ -433,42 +455,69 @@ static bool event_lines(void *ctx, const char *data, size_t len)
     return !ferror(stdout);
 }
 
+/* The query of `corral events`: --since, --until, -n and service names. */
+static int events_path(const struct ctl *t, char *path, size_t size)
+{
+    char names[NAMES_PARAM_MAX], since[96] = "since=0", until[96] = "", limit[32] = "";
+    if (names_param(t, names, sizeof(names)) < 0) {
+        fprintf(stderr, "corral events: too many names\n");
+        return -1;
+    }
+    if (t->since)
+        cli_when_param(&t->since_w, "since", since, sizeof(since));
+    if (t->until) {
+        until[0] = '&';
+        cli_when_param(&t->until_w, "until", until + 1, sizeof(until) - 1);
+    }
+    if (t->tail == 0) {
+        fprintf(stderr, "corral events: -n takes a number of events from 1\n");
+        return -1;
+    }
+    if (t->tail > 0)
+        snprintf(limit, sizeof(limit), "&limit=%ld", t->tail);
+    snprintf(path, size, "/v1/events?follow=%d&%s%s%s%s%s", t->follow, since, until, limit,
+             t->n_args ? "&service=" : "", names);
+    return 0;
+}
+
 static int cmd_events(struct ctl *t)
 {
-    char path[256];
-    struct lines *l = calloc(1, sizeof(*l));
+    char path[NAMES_PARAM_MAX + 512];
+    struct lines *l;
+    json_t *body, *e;
+    size_t i;
     long st;
-    if (!l)
-        return CLI_FAILED;
-    l->json = t->json;
-    snprintf(path, sizeof(path), "/v1/events?follow=1&since=%s", t->since ? t->since : "0");
-    if (!t->follow) {
-        json_t *body, *e;
-        size_t i;
-        snprintf(path, sizeof(path), "/v1/events?since=%s", t->since ? t->since : "0");
-        st = client_call(&t->c, "GET", path, NULL, &body);
-        if (st == 200)
-            json_array_foreach(json_object_get(body, "events"), i, e)
-            {
-                if (t->json) {
-                    json_dumpf(e, stdout, JSON_COMPACT);
-                    putchar('\n');
-                } else {
-                    print_event(e);
-                }
-            }
+    if (events_path(t, path, sizeof(path)) < 0)
+        return CLI_USAGE;
+    if (t->follow) {
+        if (!(l = calloc(1, sizeof(*l))))
+            return CLI_FAILED;
+        l->json = t->json;
+        st = client_stream(&t->c, path, event_lines, l);
         free(l);
-        if (st != 200) {
-            int r = api_failed(body, st);
-            json_decref(body);
-            return r;
-        }
-        json_decref(body);
-        return CLI_OK;
+        /* An error body was printed as it came; that is the message. */
+        return st == 200 ? CLI_OK : st < 0 ? CLI_NOT_RUNNING : st == 400 ? CLI_USAGE : CLI_FAILED;
     }
-    st = client_stream(&t->c, path, event_lines, l);
-    free(l);
-    return st == 200 ? CLI_OK : st < 0 ? CLI_NOT_RUNNING : CLI_FAILED;
+    st = client_call(&t->c, "GET", path, NULL, &body);
+    if (st != 200) {
+        int r = api_failed(body, st);
+        json_decref(body);
+        return r;
+    }
+    json_array_foreach(json_object_get(body, "events"), i, e)
+    {
+        if (t->json) {
+            json_dumpf(e, stdout, JSON_COMPACT);
+            putchar('\n');
+        } else {
+            print_event(e);
+        }
+    }
+    if (json_is_true(json_object_get(body, "more")) && !t->json)
+        fprintf(stderr, "corral events: older events match too; -n raises the number shown, "
+                        "--until ID pages back\n");
+    json_decref(body);
+    return CLI_OK;
 }
 
 /* --- tree --------------------------------------------------------------------------- */

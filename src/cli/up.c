@@ -353,6 +353,11 @@ static void hold_one(void *ctx, const char *service)
             service);
 }
 
+static void history_warn(void *ctx, const char *msg)
+{
+    say(ctx, "warning: %s", msg);
+}
+
 /* state.db, and the services an operator stopped before corral last went. A
  * `corral up NAME` names what to run: that wins over an old stop. */
 static void open_store(struct up *u)
@@ -367,6 +372,7 @@ static void open_store(struct up *u)
     }
     if (aside[0])
         say(u, "warning: %s", aside);
+    api_keep_history(u->api, u->store, history_warn, u);
     if (u->n_names == 0 && store_each_stopped(u->store, hold_one, u) < 0)
         say(u, "warning: could not read the operator's stops from state.db");
     for (size_t i = 0; i < u->n_names; i++)

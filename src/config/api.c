@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
-enum api_key { AK_LISTEN, AK_TOKEN_FILE, AK__COUNT };
-static const char *const api_keys[AK__COUNT] = {"listen", "token_file"};
+enum api_key { AK_LISTEN, AK_TOKEN_FILE, AK_EVENTS_KEEP, AK__COUNT };
+static const char *const api_keys[AK__COUNT] = {"listen", "token_file", "events_keep"};
 
 int cfg_parse_listen(const char *s, char *addr, size_t size, unsigned *port)
 {
@@ -59,6 +59,15 @@ static int api_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_node
         return api->listen ? 0 : cfg_nomem(pc);
     case AK_TOKEN_FILE:
         return cfg_path_value(pc, v, field, &api->token_file);
+    case AK_EVENTS_KEEP:
+        r = cfg_yaml_scalar(pc, v, field, &s);
+        if (r < 0)
+            return r;
+        if (cfg_parse_uint(s, CFG_MAX_EVENTS_KEEP, &api->events_keep) < 0 || api->events_keep == 0)
+            return cfg_err(pc, v, field,
+                           "invalid number '%s' (expected a whole number of events from 1 to %d)",
+                           s, CFG_MAX_EVENTS_KEEP);
+        return 0;
     case AK__COUNT:
         break;
     }

@@ -20,6 +20,10 @@
 #define CFG_MAX_DEPS     256
 #define CFG_MAX_RESTARTS 1000 /* restart.max_restarts; the give-up window holds this many */
 
+/* api.events_keep: how many events state.db keeps. */
+#define CFG_EVENTS_KEEP_DEFAULT 10000
+#define CFG_MAX_EVENTS_KEEP     1000000
+
 enum cfg_kind { CFG_KIND_LONGRUN, CFG_KIND_ONESHOT, CFG_KIND__COUNT };
 /* What a corral started after a crash of its predecessor does with a service
  * process that is still running: stop it and start afresh, or keep it. */
@@ -123,6 +127,7 @@ struct cfg_api {
     char listen_addr[64];   /* the address part, without brackets */
     unsigned listen_port;   /* 1..65535 when listen is set */
     const char *token_file; /* absolute; default <state_dir>/api.token */
+    uint64_t events_keep;   /* the newest events state.db keeps */
 };
 
 struct cfg_model {

@@ -253,6 +253,7 @@ static json_t *json_api(const struct cfg_api *api, bool *bad)
     json_t *o = json_object();
     put(o, "listen", api->listen ? jstr(api->listen) : json_null(), bad);
     put(o, "token_file", jstr(api->token_file), bad);
+    put(o, "events_keep", json_integer((json_int_t)api->events_keep), bad);
     return o;
 }
 

@@ -382,6 +382,8 @@ int cfg_parse_model(struct cfg_ctx *pc, const struct cfg_node *root, struct cfg_
         m->api.token_file = cfg_path_resolve(pc->ar, m->state_dir, "api.token");
     if (!m->api.token_file)
         return cfg_nomem(pc);
+    if (!m->api.events_keep)
+        m->api.events_keep = CFG_EVENTS_KEEP_DEFAULT;
     cfg_base_init_builtin(&t.base, m->dir);
     if (t.defaults) {
         r = cfg_yaml_walk(pc, t.defaults, "defaults", cfg_base_key_names, CFG_BK__COUNT,

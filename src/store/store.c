@@ -36,6 +36,18 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  reason TEXT NOT NULL,"
     "  updated_at INTEGER NOT NULL"
     ");",
+    /* The API's events; json is what a client is sent, the other columns are
+     * there to filter on. Pruned by id, the rowid: no other index to keep. */
+    "CREATE TABLE event ("
+    "  id INTEGER PRIMARY KEY,"
+    "  time_ms INTEGER NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  service TEXT,"
+    "  pid INTEGER,"
+    "  exit_code INTEGER,"
+    "  text TEXT,"
+    "  json TEXT NOT NULL"
+    ");",
 };
 
 static int user_version(sqlite3 *db, int *v)
@@ -285,4 +297,140 @@ int store_each_run(struct store *st, void (*fn)(void *ctx, const struct store_ru
     }
     sqlite3_finalize(q);
     return r == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* --- the event history --------------------------------------------------------------- */
+
+static int add_event(sqlite3_stmt *q, const struct store_event *e)
+{
+    sqlite3_reset(q);
+    sqlite3_bind_int64(q, 1, (sqlite3_int64)e->id);
+    sqlite3_bind_int64(q, 2, e->time_ms);
+    sqlite3_bind_text(q, 3, e->kind, -1, SQLITE_STATIC);
+    if (e->service)
+        sqlite3_bind_text(q, 4, e->service, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(q, 4);
+    if (e->pid)
+        sqlite3_bind_int64(q, 5, e->pid);
+    else
+        sqlite3_bind_null(q, 5);
+    if (e->exited)
+        sqlite3_bind_int(q, 6, e->exit_code);
+    else
+        sqlite3_bind_null(q, 6);
+    if (e->text)
+        sqlite3_bind_text(q, 7, e->text, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(q, 7);
+    sqlite3_bind_text(q, 8, e->json, -1, SQLITE_STATIC);
+    return sqlite3_step(q) == SQLITE_DONE ? 0 : -EIO;
+}
+
+int store_events_add(struct store *st, const struct store_event *evs, size_t n, uint64_t keep)
+{
+    sqlite3_stmt *q = NULL;
+    uint64_t last = 0;
+    int r;
+    if (n == 0)
+        return 0;
+    r = sqlite3_exec(st->db, "BEGIN IMMEDIATE;", NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+    if (r == 0 && sqlite3_prepare_v2(st->db,
+                                     "INSERT INTO event (id, time_ms, kind, service, pid, "
+                                     "exit_code, text, json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+                                     "?8)",
+                                     -1, &q, NULL) != SQLITE_OK)
+        r = -EIO;
+    for (size_t i = 0; r == 0 && i < n; i++) {
+        r = add_event(q, &evs[i]);
+        if (evs[i].id > last)
+            last = evs[i].id;
+    }
+    sqlite3_finalize(q);
+    q = NULL;
+    /* A range of the rowid: as cheap as the few rows it removes. */
+    if (r == 0 && keep > 0 && last > keep) {
+        if (sqlite3_prepare_v2(st->db, "DELETE FROM event WHERE id <= ?1", -1, &q, NULL) ==
+            SQLITE_OK) {
+            sqlite3_bind_int64(q, 1, (sqlite3_int64)(last - keep));
+            r = sqlite3_step(q) == SQLITE_DONE ? 0 : -EIO;
+        } else {
+            r = -EIO;
+        }
+        sqlite3_finalize(q);
+    }
+    if (r == 0 && sqlite3_exec(st->db, "COMMIT;", NULL, NULL, NULL) == SQLITE_OK)
+        return 0;
+    sqlite3_exec(st->db, "ROLLBACK;", NULL, NULL, NULL);
+    return -EIO;
+}
+
+int store_events_last_id(struct store *st, uint64_t *id)
+{
+    sqlite3_stmt *q;
+    int r = sqlite3_prepare_v2(st->db, "SELECT max(id) FROM event", -1, &q, NULL);
+    *id = 0;
+    if (r == SQLITE_OK && (r = sqlite3_step(q)) == SQLITE_ROW) {
+        *id = (uint64_t)sqlite3_column_int64(q, 0); /* NULL reads as 0 */
+        r = SQLITE_OK;
+    }
+    sqlite3_finalize(q);
+    return r == SQLITE_OK ? 0 : -EIO;
+}
+
+static const char *text_or_null(sqlite3_stmt *q, int i)
+{
+    return (const char *)sqlite3_column_text(q, i);
+}
+
+static int64_t bound(uint64_t v)
+{
+    return v == 0 || v > INT64_MAX ? INT64_MAX : (int64_t)v;
+}
+
+int store_events_each(struct store *st, const struct store_event_query *qy,
+                      void (*fn)(void *ctx, const struct store_event *ev), void *ctx)
+{
+    char sql[512 + STORE_EVENT_SERVICES_MAX * 8];
+    size_t len;
+    sqlite3_stmt *q;
+    int r, count = 0;
+    if (qy->n_services > STORE_EVENT_SERVICES_MAX)
+        return -EINVAL;
+    len = (size_t)snprintf(sql, sizeof(sql),
+                           "SELECT id, time_ms, kind, service, pid, exit_code, text, json FROM "
+                           "event WHERE id > ?1 AND id < ?2 AND time_ms >= ?3 AND time_ms < ?4");
+    for (size_t i = 0; i < qy->n_services; i++)
+        len += (size_t)snprintf(sql + len, sizeof(sql) - len, "%s?%zu",
+                                i ? ", " : " AND service IN (", i + 6);
+    snprintf(sql + len, sizeof(sql) - len, "%s ORDER BY id DESC LIMIT ?5",
+             qy->n_services ? ")" : "");
+    r = sqlite3_prepare_v2(st->db, sql, -1, &q, NULL);
+    if (r == SQLITE_OK) {
+        sqlite3_bind_int64(q, 1, qy->after_id > INT64_MAX ? INT64_MAX : (int64_t)qy->after_id);
+        sqlite3_bind_int64(q, 2, bound(qy->before_id));
+        sqlite3_bind_int64(q, 3, qy->from_ms);
+        sqlite3_bind_int64(q, 4, qy->to_ms ? qy->to_ms : INT64_MAX);
+        sqlite3_bind_int64(q, 5, qy->limit ? bound(qy->limit) : -1);
+        for (size_t i = 0; i < qy->n_services; i++)
+            sqlite3_bind_text(q, (int)i + 6, qy->services[i], -1, SQLITE_STATIC);
+    }
+    while (r == SQLITE_OK && (r = sqlite3_step(q)) == SQLITE_ROW) {
+        struct store_event ev = {
+            .id = (uint64_t)sqlite3_column_int64(q, 0),
+            .time_ms = sqlite3_column_int64(q, 1),
+            .kind = text_col(q, 2),
+            .service = text_or_null(q, 3),
+            .pid = (pid_t)sqlite3_column_int64(q, 4),
+            .exited = sqlite3_column_type(q, 5) != SQLITE_NULL,
+            .exit_code = sqlite3_column_int(q, 5),
+            .text = text_or_null(q, 6),
+            .json = text_col(q, 7),
+        };
+        fn(ctx, &ev);
+        count++;
+        r = SQLITE_OK;
+    }
+    sqlite3_finalize(q);
+    return r == SQLITE_DONE ? count : -EIO;
 }

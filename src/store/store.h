@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 struct store;
 
@@ -57,5 +57,46 @@ int store_save_runs(struct store *st, const struct store_run *runs, size_t n);
 int store_drop_run(struct store *st, const char *service);
 /* Calls fn for every record (strings valid during the call). 0 or -EIO. */
 int store_each_run(struct store *st, void (*fn)(void *ctx, const struct store_run *r), void *ctx);
+
+/* The event history: every event the API announces, with the id it was
+ * given, the newest `keep` of them kept so that the history outlives a
+ * restart of corral and ids go on from the last one stored. */
+struct store_event {
+    uint64_t id;
+    int64_t time_ms;     /* wall clock */
+    const char *kind;    /* "started", "exited", ... */
+    const char *service; /* NULL for corral's own events */
+    pid_t pid;           /* 0: none */
+    bool exited;         /* exit_code is set */
+    int exit_code;
+    const char *text; /* NULL: none */
+    const char *json; /* the whole event as the API shows it */
+};
+
+/* Append n events, whose ids grow and are above every stored one, then drop
+ * all but the newest keep (keep >= 1), in one transaction. 0, or -EIO and
+ * nothing written. */
+int store_events_add(struct store *st, const struct store_event *evs, size_t n, uint64_t keep);
+/* The highest id stored, 0 when there is none. 0 or -EIO. */
+int store_events_last_id(struct store *st, uint64_t *id);
+
+#define STORE_EVENT_SERVICES_MAX 64
+
+/* Which events store_events_each() gives; a zero bound is no bound. */
+struct store_event_query {
+    uint64_t after_id;           /* ids above this */
+    uint64_t before_id;          /* ids below this */
+    int64_t from_ms;             /* times at or after this */
+    int64_t to_ms;               /* times before this */
+    const char *const *services; /* only these services' events */
+    size_t n_services;           /* 0: every event, corral's own included */
+    size_t limit;                /* the newest limit of those that match */
+};
+
+/* Calls fn for each matching event, newest first (strings valid during the
+ * call). The count, -EINVAL (more than STORE_EVENT_SERVICES_MAX services) or
+ * -EIO. */
+int store_events_each(struct store *st, const struct store_event_query *q,
+                      void (*fn)(void *ctx, const struct store_event *ev), void *ctx);
 
 #endif

@@ -33,6 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *allow, *msg, *method, *path, *value, *names[API_NAMES_MAX];
     char buf[API_NAMES_MAX * API_NAME_MAX], err[256];
     uint64_t n;
+    int64_t ms;
     bool f;
     int sig, status;
     if (!copy)
@@ -51,6 +52,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (api_parse_uint(value, API_TAIL_MAX, 0, &n) == 0)
         assert(n <= API_TAIL_MAX);
     (void)api_parse_flag(value, false, &f);
+    if (api_parse_time(value, &ms) == 0)
+        assert(ms >= 0 - 24 * 3600 * 1000LL && ms < 253402387200000LL); /* 9999-12-31T24:00+24h */
     if (api_parse_names(value, buf, sizeof(buf), names, API_NAMES_MAX) > 0)
         assert(api_name_valid(names[0]));
     err[0] = '\0';

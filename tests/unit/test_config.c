@@ -802,6 +802,15 @@ static void api_listener(void **state)
     expect_error("api: {listen: '127.0.0.1'}\n" WEB, 1, 15, "api.listen", "and a port");
     expect_error("api: {listen: '::1:80'}\n" WEB, 1, 15, "api.listen", "and a port");
     expect_error("api: {lisen: '127.0.0.1:1'}\n" WEB, 1, 7, "api.lisen", "did you mean 'listen'");
+    m = load_ok(WEB);
+    assert_int_equal(m->api.events_keep, CFG_EVENTS_KEEP_DEFAULT);
+    cfg_free(m);
+    m = load_ok("api: {events_keep: 50}\n" WEB);
+    assert_int_equal(m->api.events_keep, 50);
+    cfg_free(m);
+    expect_error("api: {events_keep: 0}\n" WEB, 1, 20, "api.events_keep", "from 1 to 1000000");
+    expect_error("api: {events_keep: 1000001}\n" WEB, 1, 20, "api.events_keep", "'1000001'");
+    expect_error("api: {events_keep: 10k}\n" WEB, 1, 20, "api.events_keep", "whole number");
 }
 
 static void state_dir_of(const char *text, const char *want_suffix)

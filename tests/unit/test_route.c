@@ -108,6 +108,50 @@ static void numbers_and_flags(void **state)
     assert_int_equal(api_parse_flag("maybe", true, &f), -EINVAL);
 }
 
+static void times(void **state)
+{
+    int64_t ms;
+    (void)state;
+    assert_int_equal(api_parse_time("1970-01-01T00:00:00Z", &ms), 0);
+    assert_int_equal(ms, 0);
+    assert_int_equal(api_parse_time("2026-11-29T10:00:00Z", &ms), 0);
+    assert_int_equal(ms, 1795946400000LL);
+    assert_int_equal(api_parse_time("2026-11-29T10:00:00.25Z", &ms), 0);
+    assert_int_equal(ms, 1795946400250LL);
+    assert_int_equal(api_parse_time("2026-11-29T10:00:00.123456789Z", &ms), 0);
+    assert_int_equal(ms, 1795946400123LL);
+    assert_int_equal(api_parse_time("2026-11-29T11:30:00+01:30", &ms), 0);
+    assert_int_equal(ms, 1795946400000LL);
+    assert_int_equal(api_parse_time("2026-11-29T08:00:00-02:00", &ms), 0);
+    assert_int_equal(ms, 1795946400000LL);
+    assert_int_equal(api_parse_time("2024-02-29T00:00:00Z", &ms), 0);
+    static const char *const bad[] = {
+        "",
+        "2026-11-29",
+        "2026-11-29T10:00:00",
+        "2026-11-29 10:00:00Z",
+        "2026-11-29T10:00Z",
+        "2026-13-01T00:00:00Z",
+        "2026-02-29T00:00:00Z",
+        "2026-04-31T00:00:00Z",
+        "2026-11-29T24:00:00Z",
+        "2026-11-29T10:60:00Z",
+        "1969-12-31T23:59:59Z",
+        "2026-11-29T10:00:00.Z",
+        "2026-11-29T10:00:00.1234567890Z",
+        "2026-11-29T10:00:00+0100",
+        "2026-11-29T10:00:00Zjunk",
+        "+2026-11-29T10:00:00Z",
+        "10m",
+        "42",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (api_parse_time(bad[i], &ms) != -EINVAL)
+            fail_msg("'%s' was accepted", bad[i]);
+    }
+    assert_int_equal(api_parse_time(NULL, &ms), -EINVAL);
+}
+
 static void name_lists(void **state)
 {
     const char *names[3];
@@ -170,11 +214,14 @@ static void event_ring(void **state)
     assert_int_equal(api_events_after(ev, 0), 0);
     for (int i = 1; i <= API_EVENTS_KEEP + 10; i++) {
         snprintf(text, sizeof(text), "{\"n\":%d}", i);
-        assert_int_equal(api_events_add(ev, strdup(text)), (uint64_t)i);
+        assert_int_equal(api_events_add(ev, strdup(text), i, i % 2 ? "web" : NULL), (uint64_t)i);
     }
     assert_int_equal(ev->n, API_EVENTS_KEEP);
     assert_int_equal(api_events_at(ev, 0)->id, 11);
     assert_string_equal(api_events_at(ev, 0)->json, "{\"n\":11}");
+    assert_string_equal(api_events_at(ev, 0)->service, "web");
+    assert_null(api_events_at(ev, 1)->service);
+    assert_int_equal(api_events_at(ev, 1)->time_ms, 12);
     assert_int_equal(api_events_at(ev, API_EVENTS_KEEP - 1)->id, API_EVENTS_KEEP + 10);
     /* Resume points: before the oldest retained, inside, at the end, beyond. */
     assert_int_equal(api_events_after(ev, 0), 0);
@@ -183,7 +230,7 @@ static void event_ring(void **state)
     assert_int_equal(api_events_after(ev, 500), 490);
     assert_int_equal(api_events_after(ev, API_EVENTS_KEEP + 10), API_EVENTS_KEEP);
     assert_int_equal(api_events_after(ev, 1u << 30), API_EVENTS_KEEP);
-    assert_int_equal(api_events_add(ev, NULL), 0);
+    assert_int_equal(api_events_add(ev, NULL, 0, NULL), 0);
     api_events_free(ev);
     free(ev);
 }
@@ -195,7 +242,7 @@ int main(void)
         cmocka_unit_test(service_routes),    cmocka_unit_test(long_names_are_refused),
         cmocka_unit_test(numbers_and_flags), cmocka_unit_test(name_lists),
         cmocka_unit_test(signal_bodies),     cmocka_unit_test(tokens),
-        cmocka_unit_test(event_ring),
+        cmocka_unit_test(event_ring),        cmocka_unit_test(times),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

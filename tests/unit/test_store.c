@@ -2,6 +2,7 @@
  * moved aside for a fresh one. */
 #include "store/store.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <sqlite3.h>
@@ -218,6 +219,223 @@ static void locked_by_another_process_is_moved_aside(void **state)
     waitpid(pid, NULL, 0);
 }
 
+/* --- the event history --------------------------------------------------------------- */
+
+static struct store_event event_at(uint64_t id, char *json, size_t size)
+{
+    static const char *const services[] = {"web", "db", NULL};
+    struct store_event e = {
+        .id = id,
+        .time_ms = 1000 * (int64_t)id,
+        .kind = id % 2 ? "started" : "exited",
+        .service = services[id % 3],
+        .pid = id % 2 ? (pid_t)(100 + id) : 0,
+        .exited = id % 2 == 0,
+        .exit_code = (int)id,
+        .text = id % 2 ? NULL : "exited 1",
+    };
+    snprintf(json, size, "{\"id\":%llu}", (unsigned long long)id);
+    e.json = json;
+    return e;
+}
+
+static int add_range(struct store *st, uint64_t from, uint64_t to, uint64_t keep)
+{
+    struct store_event evs[64];
+    char json[64][32];
+    size_t n = 0;
+    for (uint64_t id = from; id <= to && n < 64; id++, n++)
+        evs[n] = event_at(id, json[n], sizeof(json[n]));
+    return store_events_add(st, evs, n, keep);
+}
+
+static void collect_event(void *ctx, const struct store_event *e)
+{
+    char *out = ctx;
+    char line[160];
+    snprintf(line, sizeof(line), "%llu", (unsigned long long)e->id);
+    if (strlen(out) + strlen(line) + 2 < 512) {
+        strcat(out, line);
+        strcat(out, " ");
+    }
+}
+
+static void check_event_fields(void *ctx, const struct store_event *e)
+{
+    char json[32];
+    struct store_event want = event_at(e->id, json, sizeof(json));
+    (void)ctx;
+    assert_int_equal(e->time_ms, want.time_ms);
+    assert_string_equal(e->kind, want.kind);
+    if (want.service)
+        assert_string_equal(e->service, want.service);
+    else
+        assert_null(e->service);
+    assert_int_equal(e->pid, want.pid);
+    assert_int_equal(e->exited, want.exited);
+    if (want.exited)
+        assert_int_equal(e->exit_code, want.exit_code);
+    if (want.text)
+        assert_string_equal(e->text, want.text);
+    else
+        assert_null(e->text);
+    assert_string_equal(e->json, json);
+}
+
+static int query(struct store *st, const struct store_event_query *q, char *got)
+{
+    got[0] = '\0';
+    return store_events_each(st, q, collect_event, got);
+}
+
+static void events_are_kept_bounded_across_a_reopen(void **state)
+{
+    char aside[512], got[512];
+    struct store_event_query all = {0};
+    struct store *st;
+    uint64_t last;
+    (void)state;
+    st = open_ok(aside);
+    assert_int_equal(store_events_last_id(st, &last), 0);
+    assert_int_equal(last, 0);
+    assert_int_equal(store_events_add(st, NULL, 0, 5), 0);
+    assert_int_equal(add_range(st, 1, 10, 12), 0);
+    assert_int_equal(add_range(st, 11, 20, 12), 0);
+    assert_int_equal(add_range(st, 21, 25, 12), 0);
+    store_close(st);
+    st = open_ok(aside);
+    assert_int_equal(store_events_last_id(st, &last), 0);
+    assert_int_equal(last, 25);
+    assert_int_equal(query(st, &all, got), 12);
+    assert_string_equal(got, "25 24 23 22 21 20 19 18 17 16 15 14 ");
+    assert_int_equal(store_events_each(st, &all, check_event_fields, NULL), 12);
+    /* An id taken twice fails the whole batch: nothing of it is written. */
+    assert_int_equal(add_range(st, 25, 27, 12), -EIO);
+    assert_int_equal(store_events_last_id(st, &last), 0);
+    assert_int_equal(last, 25);
+    /* A smaller bound applies at the next write. */
+    assert_int_equal(add_range(st, 26, 26, 3), 0);
+    assert_int_equal(query(st, &all, got), 3);
+    assert_string_equal(got, "26 25 24 ");
+    store_close(st);
+}
+
+static void events_are_filtered(void **state)
+{
+    char aside[512], got[512];
+    const char *web[] = {"web"}, *both[] = {"web", "db"};
+    const char *many[STORE_EVENT_SERVICES_MAX + 1];
+    struct store *st;
+    (void)state;
+    st = open_ok(aside);
+    assert_int_equal(add_range(st, 1, 30, 1000), 0);
+    assert_int_equal(query(st, &(struct store_event_query){.after_id = 25}, got), 5);
+    assert_string_equal(got, "30 29 28 27 26 ");
+    assert_int_equal(query(st, &(struct store_event_query){.after_id = 2, .before_id = 6}, got), 3);
+    assert_string_equal(got, "5 4 3 ");
+    /* Times: from inclusive, to exclusive. */
+    assert_int_equal(query(st, &(struct store_event_query){.from_ms = 27000}, got), 4);
+    assert_string_equal(got, "30 29 28 27 ");
+    assert_int_equal(query(st, &(struct store_event_query){.from_ms = 3000, .to_ms = 5000}, got),
+                     2);
+    assert_string_equal(got, "4 3 ");
+    /* The newest of those that match. */
+    assert_int_equal(query(st, &(struct store_event_query){.limit = 3}, got), 3);
+    assert_string_equal(got, "30 29 28 ");
+    assert_int_equal(query(st, &(struct store_event_query){.after_id = 10, .limit = 2}, got), 2);
+    assert_string_equal(got, "30 29 ");
+    /* Services; corral's own events (no service) only without the filter. */
+    assert_int_equal(
+        query(st, &(struct store_event_query){.services = web, .n_services = 1, .after_id = 20},
+              got),
+        4);
+    assert_string_equal(got, "30 27 24 21 ");
+    assert_int_equal(
+        query(st, &(struct store_event_query){.services = both, .n_services = 2, .after_id = 24},
+              got),
+        4);
+    assert_string_equal(got, "30 28 27 25 ");
+    for (size_t i = 0; i <= STORE_EVENT_SERVICES_MAX; i++)
+        many[i] = "web";
+    assert_int_equal(
+        query(st,
+              &(struct store_event_query){.services = many, .n_services = STORE_EVENT_SERVICES_MAX},
+              got),
+        10);
+    assert_int_equal(query(st,
+                           &(struct store_event_query){.services = many,
+                                                       .n_services = STORE_EVENT_SERVICES_MAX + 1},
+                           got),
+                     -EINVAL);
+    store_close(st);
+}
+
+static void schema_2_gains_the_event_table(void **state)
+{
+    char aside[512], got[256] = "";
+    const char *names[] = {"web"};
+    bool stopped[] = {true};
+    struct store *st;
+    sqlite3 *h;
+    (void)state;
+    st = open_ok(aside);
+    assert_int_equal(store_save_stopped(st, names, stopped, 1), 0);
+    store_close(st);
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(h, "DROP TABLE event; PRAGMA user_version = 2;", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+    st = open_ok(aside);
+    assert_string_equal(aside, "");
+    assert_int_equal(store_each_stopped(st, collect, got), 0);
+    assert_string_equal(got, "web ");
+    assert_int_equal(add_range(st, 1, 2, 10), 0);
+    store_close(st);
+}
+
+/* A database another process holds fails a batch (after the busy timeout)
+ * without harm; the next batch, once it is free, is written. */
+static void a_locked_database_fails_one_batch(void **state)
+{
+    int ready[2], go[2];
+    char aside[512], got[512], c;
+    struct store *st;
+    uint64_t last;
+    pid_t pid;
+    (void)state;
+    st = open_ok(aside);
+    assert_int_equal(add_range(st, 1, 3, 100), 0);
+    assert_int_equal(pipe(ready), 0);
+    assert_int_equal(pipe(go), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        sqlite3 *h;
+        close(ready[0]);
+        close(go[1]);
+        if (sqlite3_open(db, &h) != SQLITE_OK ||
+            sqlite3_exec(h, "BEGIN IMMEDIATE;", NULL, NULL, NULL) != SQLITE_OK)
+            _exit(1);
+        (void)!write(ready[1], "r", 1);
+        (void)!read(go[0], &c, 1);
+        _exit(0);
+    }
+    close(ready[1]);
+    close(go[0]);
+    assert_int_equal(read(ready[0], &c, 1), 1);
+    assert_int_equal(add_range(st, 4, 5, 100), -EIO);
+    (void)!write(go[1], "g", 1);
+    waitpid(pid, NULL, 0);
+    assert_int_equal(add_range(st, 6, 7, 100), 0);
+    assert_int_equal(store_events_last_id(st, &last), 0);
+    assert_int_equal(last, 7);
+    assert_int_equal(query(st, &(struct store_event_query){0}, got), 5);
+    assert_string_equal(got, "7 6 3 2 1 ");
+    store_close(st);
+    close(ready[0]);
+    close(go[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -227,6 +445,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(truncated_is_moved_aside, setup, teardown),
         cmocka_unit_test_setup_teardown(newer_schema_is_moved_aside, setup, teardown),
         cmocka_unit_test_setup_teardown(locked_by_another_process_is_moved_aside, setup, teardown),
+        cmocka_unit_test_setup_teardown(events_are_kept_bounded_across_a_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(events_are_filtered, setup, teardown),
+        cmocka_unit_test_setup_teardown(schema_2_gains_the_event_table, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_locked_database_fails_one_batch, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
