@@ -16,8 +16,10 @@ struct runs {
     bool *dirty; /* per service index */
     size_t n;
     struct loop_timer flush;
-    bool failed; /* a write failed: said once */
+    bool failing; /* the last write failed: said once, retried */
 };
+
+#define RETRY_MS 5000
 
 static void say(struct runs *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -43,7 +45,6 @@ static void flush(struct loop *lp, void *data)
         struct sup_info in;
         if (!r->dirty[i])
             continue;
-        r->dirty[i] = false;
         sup_info(r->sup, i, &in);
         sup_run_get(r->sup, i, &cur[k]);
         out[k] = (struct store_run){
@@ -63,10 +64,21 @@ static void flush(struct loop *lp, void *data)
         };
         k++;
     }
-    if ((!cur || !out || store_save_runs(r->st, out, k) < 0) && !r->failed) {
-        r->failed = true;
-        say(r, "warning: could not write the services' runs to state.db; a crash of corral "
-               "now leaves recovery to the cgroup and the environment tag");
+    if (cur && out && store_save_runs(r->st, out, k) == 0) {
+        memset(r->dirty, 0, r->n * sizeof(*r->dirty));
+        if (r->failing)
+            say(r, "services' runs are written to state.db again");
+        r->failing = false;
+    } else {
+        /* Kept marked: a locked or full database is tried again. */
+        if (!r->failing)
+            say(r,
+                "warning: could not write the services' runs to state.db; trying again every "
+                "%ds, and a crash of corral meanwhile leaves recovery to the cgroup and the "
+                "environment tag",
+                RETRY_MS / 1000);
+        r->failing = true;
+        loop_timer_arm(r->lp, &r->flush, RETRY_MS);
     }
     free(cur);
     free(out);
@@ -97,9 +109,9 @@ void runs_free(struct runs *r)
     if (!r)
         return;
     if (loop_timer_armed(&r->flush)) {
-        loop_timer_disarm(r->lp, &r->flush);
         if (r->st)
             flush(r->lp, r);
+        loop_timer_disarm(r->lp, &r->flush);
     }
     free(r->dirty);
     free(r);
@@ -136,7 +148,7 @@ void runs_touch(struct runs *r, const char *service)
     if (!r || !r->st || !service || (i = sup_find(r->sup, service)) < 0 || (size_t)i >= r->n)
         return;
     r->dirty[i] = true;
-    if (!loop_timer_armed(&r->flush))
+    if (!loop_timer_armed(&r->flush) && !r->failing)
         loop_timer_arm(r->lp, &r->flush, 0);
 }
 
