@@ -26,6 +26,10 @@ static void usage(FILE *out)
                  "                 validate the config and print the resolved model\n"
                  "  port [--json] PORT...\n"
                  "                 who holds each port: PID, user, command, corral service\n"
+                 "  doctor [-f FILE] [--state-dir DIR] [--json] [--window DURATION]\n"
+                 "                 zombies, orphans, hung processes, stale state, state health\n"
+                 "  cleanup [-f FILE] [--state-dir DIR] [--dry-run] [--yes]\n"
+                 "                 stop this corral's orphans (asks first)\n"
                  "  version        print the version\n"
                  "\n"
                  "exit status: 0 ok, 1 a service failed, 2 usage or config error,\n"
@@ -49,6 +53,10 @@ int main(int argc, char **argv)
         return cli_check(argc - 1, argv + 1);
     if (strcmp(cmd, "port") == 0)
         return cli_port(argc - 1, argv + 1);
+    if (strcmp(cmd, "doctor") == 0)
+        return cli_doctor(argc - 1, argv + 1);
+    if (strcmp(cmd, "cleanup") == 0)
+        return cli_cleanup(argc - 1, argv + 1);
     if (cli_is_ctl(cmd))
         return cli_ctl(argc - 1, argv + 1);
     fprintf(stderr, "corral: unknown command '%s'\n", cmd);

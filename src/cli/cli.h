@@ -15,6 +15,8 @@ enum cli_exit {
 int cli_up(int argc, char **argv);
 int cli_check(int argc, char **argv);
 int cli_port(int argc, char **argv);
+int cli_doctor(int argc, char **argv);
+int cli_cleanup(int argc, char **argv);
 /* The commands that talk to a running corral (status, start, logs, ...). */
 #include <stdbool.h>
 bool cli_is_ctl(const char *cmd);

@@ -100,13 +100,18 @@ static int scan_dir(const char *dir, const char *instance, proc_tree_fn fn, void
 int proc_instance_of(const char *state_dir, char out[PROC_INSTANCE_LEN + 1])
 {
     char real[PATH_MAX];
-    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a: stable across versions */
     if (!realpath(state_dir, real))
         return -errno;
-    for (const unsigned char *p = (const unsigned char *)real; *p; p++)
+    proc_instance_hash(real, out);
+    return 0;
+}
+
+void proc_instance_hash(const char *real_path, char out[PROC_INSTANCE_LEN + 1])
+{
+    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a: stable across versions */
+    for (const unsigned char *p = (const unsigned char *)real_path; *p; p++)
         h = (h ^ *p) * 0x100000001b3ULL;
     snprintf(out, PROC_INSTANCE_LEN + 1, "%016llx", (unsigned long long)h);
-    return 0;
 }
 
 int proc_tree_scan(const char *instance, proc_tree_fn fn, void *ctx)

@@ -18,6 +18,9 @@
  * lost database) knows its predecessor's processes by their tag and cgroup.
  * The directory must exist. Returns 0 or -errno. */
 int proc_instance_of(const char *state_dir, char out[PROC_INSTANCE_LEN + 1]);
+/* The same id from a path already absolute and canonical, as realpath()
+ * gives it (for a state directory that no longer exists). Pure. */
+void proc_instance_hash(const char *real_path, char out[PROC_INSTANCE_LEN + 1]);
 
 struct proc_member {
     pid_t pid;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define BUSY_MS 500 /* a database held longer by another process is not ours */
 
@@ -433,4 +434,78 @@ int store_events_each(struct store *st, const struct store_event_query *qy,
     }
     sqlite3_finalize(q);
     return r == SQLITE_DONE ? count : -EIO;
+}
+
+/* A path as an SQLite URI: every byte but the unreserved ones %-encoded. */
+static int uri_path(const char *path, char *out, size_t size)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+        bool plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                     (*p >= '0' && *p <= '9') || strchr("/._-~", *p);
+        if (n + 4 >= size)
+            return -ENAMETOOLONG;
+        if (plain) {
+            out[n++] = (char)*p;
+        } else {
+            out[n++] = '%';
+            out[n++] = hex[*p >> 4];
+            out[n++] = hex[*p & 15];
+        }
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+struct store *store_open_readonly(const char *state_dir, struct diag *dg)
+{
+    char path[4096], wal[4104], enc[3 * 4096], uri[3 * 4096 + 64];
+    struct store *st;
+    int r;
+    snprintf(path, sizeof(path), "%s/state.db", state_dir);
+    snprintf(wal, sizeof(wal), "%s-wal", path);
+    if (uri_path(path, enc, sizeof(enc)) < 0) {
+        diag_set(dg, -ENAMETOOLONG, "%s: path too long", path);
+        return NULL;
+    }
+    /* Without a WAL, a read-only connection would still create -wal and -shm
+     * files and leave them behind; immutable reads the file as it is. With
+     * one (a corral runs, or died), the WAL holds the latest state and its
+     * -shm is there already. */
+    snprintf(uri, sizeof(uri), "file:%s?mode=ro%s", enc,
+             access(wal, F_OK) == 0 ? "" : "&immutable=1");
+    st = calloc(1, sizeof(*st));
+    if (!st) {
+        diag_set(dg, -ENOMEM, "out of memory");
+        return NULL;
+    }
+    r = sqlite3_open_v2(uri, &st->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+    if (r != SQLITE_OK) {
+        diag_set(dg, -EIO, "%s: %s", path, st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(r));
+        store_close(st);
+        return NULL;
+    }
+    sqlite3_busy_timeout(st->db, BUSY_MS);
+    return st;
+}
+
+int store_check(struct store *st, int *schema_version, char *why, size_t size)
+{
+    *schema_version = -1;
+    if (user_version(st->db, schema_version) != SQLITE_OK) {
+        snprintf(why, size, "%s", sqlite3_errmsg(st->db));
+        return -EIO;
+    }
+    if (!integrity_ok(st->db)) {
+        snprintf(why, size, "integrity check failed");
+        return -EIO;
+    }
+    if (*schema_version > STORE_SCHEMA_VERSION) {
+        snprintf(why, size, "schema %d is newer than this corral's %d", *schema_version,
+                 STORE_SCHEMA_VERSION);
+        return -EIO;
+    }
+    why[0] = '\0';
+    return 0;
 }

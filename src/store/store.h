@@ -98,5 +98,15 @@ struct store_event_query {
  * -EIO. */
 int store_events_each(struct store *st, const struct store_event_query *q,
                       void (*fn)(void *ctx, const struct store_event *ev), void *ctx);
+/* Open <state_dir>/state.db for reading only, changing nothing on disk: no
+ * migration, nothing moved aside, and no -wal or -shm file made (the file is
+ * opened immutable unless a corral left a WAL beside it). For `corral
+ * doctor`. NULL with dg filled when SQLite cannot open it at all; a file
+ * that is not a database opens, and store_check() says so. */
+struct store *store_open_readonly(const char *state_dir, struct diag *dg);
+/* Read the schema version and run PRAGMA quick_check. 0 when the database is
+ * usable by this corral; -EIO with why filled (not a database, integrity,
+ * unknown schema). */
+int store_check(struct store *st, int *schema_version, char *why, size_t size);
 
 #endif
