@@ -624,8 +624,11 @@ static int serve(struct up *u, struct diag *dg)
     runs_recover(u->runs);
     if (sup_start(u->sup, (const char *const *)u->names, u->n_names, dg) < 0)
         return CLI_USAGE;
-    if (u->status_fd >= 0)
+    if (u->status_fd >= 0) {
         loop_timer_arm(u->lp, &u->start_wait, START_WAIT_MS);
+        /* Adopted services run already: no start event will ask again. */
+        check_started(u, false);
+    }
     if (loop_run(u->lp) < 0)
         return CLI_FAILED;
     say(u, "corral exits");

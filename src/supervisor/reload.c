@@ -23,7 +23,11 @@ static bool same_service(const struct cfg_service *a, const struct cfg_service *
 {
     json_t *ja = cfg_service_json(a);
     json_t *jb = cfg_service_json(b);
-    bool same = ja && jb && json_equal(ja, jb);
+    bool same;
+    /* Read only after a crash of corral: no reason to touch the process. */
+    json_object_del(ja, "on_recover");
+    json_object_del(jb, "on_recover");
+    same = ja && jb && json_equal(ja, jb);
     json_decref(ja);
     json_decref(jb);
     return same;

@@ -1,5 +1,6 @@
 """Recovery after a kill -9 of corral: nothing orphaned, nothing doubled, and a
 record that names someone else's process never gets it signalled."""
+import json
 import os
 import signal
 import socket
@@ -280,3 +281,20 @@ services:
     again = d.service("stubborn")
     assert again["pid"] == s["pid"] and again["state"] == "running" and again["restarts"] == 0
     d.down()
+
+
+def test_on_recover_changes_on_reload_without_a_restart(daemon):
+    d = daemon("services:\n  web: {command: [sleep, \"1009\"]}\n")
+    pid = d.wait_state("web", "running")["pid"]
+    d.cfg.write_text("services:\n  web: {command: [sleep, \"1009\"], on_recover: adopt}\n")
+    r = d.cli("reload", "--json")
+    assert r.returncode == 0, r.stderr
+    plan = json.loads(r.stdout)
+    assert plan["unchanged"] == ["web"] and plan["changed"] == []
+    assert d.service("web")["pid"] == pid
+    # The new setting is the one a crash now meets.
+    kill9(d)
+    d2 = daemon(d.cfg.read_text())
+    assert d2.wait_state("web", "running")["pid"] == pid
+    assert d2.service("web")["adopted"] is True
+    d2.down()
