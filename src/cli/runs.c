@@ -1,11 +1,14 @@
 /* cli/runs.c — services' runs in state.db, and their recovery at start-up. */
 #include "cli/runs.h"
 
+#include "cli/hold.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct runs {
     struct loop *lp;
@@ -14,7 +17,10 @@ struct runs {
     runs_say_fn say;
     void *ctx;
     bool *dirty; /* per service index */
+    pid_t *held; /* per service index: the run whose pipes the holder has */
     size_t n;
+    struct hold *hold; /* the output holder, or NULL */
+    size_t taken;      /* pipes taken back at recovery */
     struct loop_timer flush;
     bool failing; /* the last write failed: said once, retried */
 };
@@ -33,6 +39,21 @@ static void say(struct runs *r, const char *fmt, ...)
     r->say(r->ctx, msg);
 }
 
+/* A new run's pipes go to the holder, an ended run's are let go. */
+static void hand_over(struct runs *r, size_t i, const char *name, pid_t pid)
+{
+    int fds[LOGS__COUNT];
+    if (!r->hold || r->held[i] == pid)
+        return;
+    if (r->held[i])
+        hold_drop(r->hold, name);
+    if (pid > 0) {
+        sup_output_fds(r->sup, i, fds);
+        hold_put(r->hold, name, fds);
+    }
+    r->held[i] = pid;
+}
+
 static void flush(struct loop *lp, void *data)
 {
     struct runs *r = data;
@@ -47,6 +68,7 @@ static void flush(struct loop *lp, void *data)
             continue;
         sup_info(r->sup, i, &in);
         sup_run_get(r->sup, i, &cur[k]);
+        hand_over(r, i, in.name, cur[k].pid);
         out[k] = (struct store_run){
             .service = in.name,
             .instance = instance,
@@ -64,7 +86,7 @@ static void flush(struct loop *lp, void *data)
         };
         k++;
     }
-    if (cur && out && store_save_runs(r->st, out, k) == 0) {
+    if (cur && out && (!r->st || store_save_runs(r->st, out, k) == 0)) {
         memset(r->dirty, 0, r->n * sizeof(*r->dirty));
         if (r->failing)
             say(r, "services' runs are written to state.db again");
@@ -82,22 +104,33 @@ static void flush(struct loop *lp, void *data)
     }
     free(cur);
     free(out);
+    if (hold_flush(r->hold) < 0) {
+        say(r, "warning: the output holder went away; services' output will not outlive a "
+               "crash of corral");
+        hold_close(r->hold);
+        r->hold = NULL;
+    }
 }
 
-struct runs *runs_new(struct loop *lp, struct sup *s, struct store *st, runs_say_fn fn, void *ctx)
+struct runs *runs_new(struct loop *lp, struct sup *s, struct store *st, struct hold *hold,
+                      runs_say_fn fn, void *ctx)
 {
     struct runs *r = calloc(1, sizeof(*r));
     if (!r)
         return NULL;
     r->n = sup_count(s);
     r->dirty = calloc(r->n ? r->n : 1, sizeof(*r->dirty));
-    if (!r->dirty) {
+    r->held = calloc(r->n ? r->n : 1, sizeof(*r->held));
+    if (!r->dirty || !r->held) {
+        free(r->dirty);
+        free(r->held);
         free(r);
         return NULL;
     }
     r->lp = lp;
     r->sup = s;
     r->st = st;
+    r->hold = hold;
     r->say = fn;
     r->ctx = ctx;
     loop_timer_init(&r->flush, flush, r);
@@ -113,7 +146,9 @@ void runs_free(struct runs *r)
             flush(r->lp, r);
         loop_timer_disarm(r->lp, &r->flush);
     }
+    hold_quit(r->hold);
     free(r->dirty);
+    free(r->held);
     free(r);
 }
 
@@ -121,31 +156,44 @@ void runs_swap(struct runs *r, const struct cfg_model *old)
 {
     size_t n = sup_count(r->sup);
     bool *dirty;
-    if (!r->st)
-        return;
+    pid_t *held;
     for (size_t i = 0; i < old->n_services; i++)
-        if (sup_find(r->sup, old->services[i].name) < 0)
-            (void)store_drop_run(r->st, old->services[i].name);
+        if (sup_find(r->sup, old->services[i].name) < 0) {
+            if (r->st)
+                (void)store_drop_run(r->st, old->services[i].name);
+            hold_drop(r->hold, old->services[i].name);
+        }
     dirty = calloc(n ? n : 1, sizeof(*dirty));
-    if (!dirty) {
+    held = calloc(n ? n : 1, sizeof(*held));
+    if (!dirty || !held) {
+        free(dirty);
+        free(held);
         r->n = 0; /* nothing is written rather than the wrong service */
         return;
     }
     free(r->dirty);
+    free(r->held);
     r->dirty = dirty;
+    r->held = held;
     r->n = n;
-    /* Indices changed: rewrite every record once rather than track them. */
+    /* Indices changed: rewrite every record once rather than track them. The
+     * services stopped for the reload had their pipes let go already; the
+     * others keep theirs. */
     for (size_t i = 0; i < n; i++) {
         struct sup_info in;
         sup_info(r->sup, i, &in);
+        held[i] = in.pid;
         runs_touch(r, in.name);
     }
+    if (!loop_timer_armed(&r->flush))
+        loop_timer_arm(r->lp, &r->flush, 0);
 }
 
 void runs_touch(struct runs *r, const char *service)
 {
     long i;
-    if (!r || !r->st || !service || (i = sup_find(r->sup, service)) < 0 || (size_t)i >= r->n)
+    if (!r || (!r->st && !r->hold) || !service || (i = sup_find(r->sup, service)) < 0 ||
+        (size_t)i >= r->n)
         return;
     r->dirty[i] = true;
     if (!loop_timer_armed(&r->flush) && !r->failing)
@@ -213,6 +261,40 @@ static void recover_one(struct runs *r, const struct sup_lead *lead)
     }
 }
 
+/* An adopted service's old pipe, kept by the holder: logged again. Any other
+ * is let go. */
+static void take_one(void *ctx, const struct hold_entry *e)
+{
+    struct runs *r = ctx;
+    long i = sup_find(r->sup, e->name);
+    if (i >= 0 && (size_t)i < r->n && sup_adopt_output(r->sup, e->name, e->st, e->fd) == 0) {
+        struct sup_info in;
+        sup_info(r->sup, (size_t)i, &in);
+        r->held[i] = in.pid; /* the holder has it already */
+        r->taken++;
+        return;
+    }
+    close(e->fd);
+    hold_drop(r->hold, e->name);
+}
+
+static void take_output_back(struct runs *r)
+{
+    if (!r->hold)
+        return;
+    r->taken = 0;
+    if (hold_fetch(r->hold, take_one, r) < 0) {
+        say(r, "warning: the output holder did not answer; adopted services' output is lost");
+        hold_close(r->hold);
+        r->hold = NULL;
+        return;
+    }
+    if (r->taken)
+        say(r, "took back %zu output pipes of adopted services from the output holder", r->taken);
+    if (!loop_timer_armed(&r->flush))
+        loop_timer_arm(r->lp, &r->flush, 0);
+}
+
 void runs_recover(struct runs *r)
 {
     struct leads l = {0};
@@ -227,4 +309,5 @@ void runs_recover(struct runs *r)
     free(l.strs);
     free(l.v);
     (void)sup_recover_leftovers(r->sup);
+    take_output_back(r);
 }

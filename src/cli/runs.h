@@ -13,9 +13,13 @@ struct runs;
 
 typedef void (*runs_say_fn)(void *ctx, const char *msg);
 
-/* NULL when out of memory; store may be NULL (then nothing is kept). */
-struct runs *runs_new(struct loop *lp, struct sup *s, struct store *st, runs_say_fn say, void *ctx);
-/* Writes what is pending, then frees. */
+struct hold;
+
+/* NULL when out of memory. store may be NULL (then nothing is kept), hold too
+ * (then output does not outlive a crash of corral); runs owns hold. */
+struct runs *runs_new(struct loop *lp, struct sup *s, struct store *st, struct hold *hold,
+                      runs_say_fn say, void *ctx);
+/* Writes what is pending, tells the holder to quit, then frees. */
 void runs_free(struct runs *r);
 
 /* A state change of the service: its record is rewritten on this loop pass. */
@@ -26,8 +30,9 @@ void runs_touch(struct runs *r, const char *service);
 void runs_swap(struct runs *r, const struct cfg_model *old);
 
 /* Before the first start: take over (or stop) what the records and the
- * instance's cgroup and tag name, and drop the records of services no longer
- * configured. Says what it did through say. */
+ * instance's cgroup and tag name, drop the records of services no longer
+ * configured, and give adopted services their output pipes back from the
+ * holder. Says what it did through say. */
 void runs_recover(struct runs *r);
 
 #endif

@@ -4,6 +4,7 @@
  * as a daemon that the command returns from once the stack has started. */
 #include "api/api.h"
 #include "cli/cli.h"
+#include "cli/hold.h"
 #include "cli/lock.h"
 #include "cli/out.h"
 #include "cli/runs.h"
@@ -379,6 +380,19 @@ static void open_store(struct up *u)
         (void)store_set_stopped(u->store, u->names[i], false);
 }
 
+/* The output holder: a crash of corral then breaks no service's output pipe. */
+static struct hold *open_hold(struct up *u)
+{
+    char why[512];
+    struct hold *h = hold_open(u->m->state_dir, why, sizeof(why));
+    if (!h)
+        say(u,
+            "warning: no output holder (%s); services' output will not outlive a crash of "
+            "corral",
+            why);
+    return h;
+}
+
 static json_t *names_json(const char **names, size_t n)
 {
     json_t *a = json_array();
@@ -616,7 +630,7 @@ static int serve(struct up *u, struct diag *dg)
     say(u, "api: %s/corral.sock%s%s", u->m->state_dir, u->m->api.listen ? ", http://" : "",
         u->m->api.listen ? u->m->api.listen : "");
     open_store(u);
-    u->runs = runs_new(u->lp, u->sup, u->store, say_line, u);
+    u->runs = runs_new(u->lp, u->sup, u->store, open_hold(u), say_line, u);
     if (!u->runs) {
         diag_set(dg, -ENOMEM, "out of memory");
         return CLI_FAILED;

@@ -132,6 +132,8 @@ void reload_swap(struct sup *s);
  * reason and it exits 127 next. Else -errno with dg filled. */
 int run_spawn(struct service *svc, struct diag *dg);
 void run_close_pipes(struct service *svc);
+/* Watch fd as the service's st pipe, opening its log if needed. 0 or -errno. */
+int run_attach_pipe(struct service *svc, enum logs_stream st, int fd);
 void run_free(struct service *svc);
 
 /* contain.c: the tree of one service, by cgroup or by tag. */

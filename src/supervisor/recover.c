@@ -133,6 +133,20 @@ int sup_recover(struct sup *s, const struct sup_lead *lead, char *why, size_t si
     return 1;
 }
 
+void sup_output_fds(const struct sup *s, size_t i, int fds[LOGS__COUNT])
+{
+    for (int st = 0; st < LOGS__COUNT; st++)
+        fds[st] = s->svcs[i]->pipe[st];
+}
+
+int sup_adopt_output(struct sup *s, const char *service, enum logs_stream st, int fd)
+{
+    struct service *svc = sup_by_name(s, service);
+    if (!svc || !svc->adopted || svc->pid <= 0 || svc->pipe[st] >= 0)
+        return -EBUSY;
+    return run_attach_pipe(svc, st, fd);
+}
+
 /* --- leftovers: a tree without its main process -------------------------------- */
 
 static void count_tagged(void *ctx, const char *service, const struct proc_member *m)

@@ -247,6 +247,22 @@ static int pipes_open(struct service *svc, int child_ends[LOGS__COUNT])
     return 0;
 }
 
+int run_attach_pipe(struct service *svc, enum logs_stream st, int fd)
+{
+    struct diag dg;
+    diag_clear(&dg);
+    if (!svc->sink && !(svc->sink = logs_sink_open(svc->sup->logs_fd, svc->cfg->name,
+                                                    &svc->cfg->logs, &dg)))
+        return -EIO;
+    if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
+        return -errno;
+    svc->watch[st] = loop_watch_add(svc->sup->lp, fd, EPOLLIN, on_pipe, svc);
+    if (!svc->watch[st])
+        return -errno;
+    svc->pipe[st] = fd;
+    return 0;
+}
+
 /* --- spawn ------------------------------------------------------------------- */
 
 static int run_prepare(struct service *svc, struct diag *dg)

@@ -218,6 +218,14 @@ struct sup_lead {
  * when taken over, 0 when the record is stale (nothing is signalled; why says
  * so), -ENOENT when no such service is configured. */
 int sup_recover(struct sup *s, const struct sup_lead *lead, char *why, size_t size);
+/* The reading ends of the service's output pipes (-1 where none), for the
+ * output holder. */
+void sup_output_fds(const struct sup *s, size_t i, int fds[LOGS__COUNT]);
+/* Give an adopted service the reading end of its old output pipe, taken back
+ * from the output holder: its output reaches its log again. Takes fd on 0;
+ * -EBUSY when it is not adopted or has that pipe already. */
+int sup_adopt_output(struct sup *s, const char *service, enum logs_stream st, int fd);
+
 /* After the records: stop what a previous corral left of services that have
  * no main process now (their cgroup, or processes carrying their tag).
  * Returns the number of trees being stopped. */

@@ -298,3 +298,70 @@ def test_on_recover_changes_on_reload_without_a_restart(daemon):
     assert d2.wait_state("web", "running")["pid"] == pid
     assert d2.service("web")["adopted"] is True
     d2.down()
+
+
+TALKER = """
+containment: {mode}
+services:
+  talker:
+    shell: true
+    # sh's echo dies of SIGPIPE on a broken pipe: the holder must prevent it.
+    command: "i=0; while :; do echo line $i; echo err $i >&2; i=$((i+1)); sleep 0.05; done"
+    on_recover: adopt
+"""
+
+
+def holders(state):
+    """The output holder of this state dir: the process with fdhold.sock's
+    listening socket open."""
+    sock = str(state / "fdhold.sock")
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if p.info["cmdline"] and p.info["cmdline"][:2] == ["corral", "fdhold"] and any(
+                    c.laddr == sock for c in p.connections("unix")):
+                found.append(p)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def numbers(path, word):
+    out = []
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[-2] == word:
+            out.append(int(parts[-1]))
+    return out
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_adopted_output_outlives_the_crash(daemon, mode):
+    text = TALKER.format(mode=mode)
+    d1 = daemon(text)
+    pid = d1.wait_state("talker", "running")["pid"]
+    assert len(holders(d1.state)) == 1
+    kill9(d1)
+    time.sleep(1.0)  # it goes on talking while no corral reads
+    assert not gone(pid)
+    d2 = daemon(text)
+    assert d2.service("talker")["pid"] == pid
+    log = d2.state / "logs" / "talker.log"
+    wait_for(lambda: len(numbers(log, "line")) > 40, what="output after the restart")
+    for word in ("line", "err"):
+        seen = numbers(log, word)
+        assert seen == list(range(len(seen))), f"{word}: a gap or a repeat"
+    assert "took back 2 output pipes" in (d2.state / "corral.log").read_text()
+    d2.down()
+    wait_for(lambda: not holders(d2.state), what="the holder gone after down")
+    assert not (d2.state / "fdhold.sock").exists()
+
+
+def test_the_holder_goes_when_nothing_is_left_to_hold(daemon):
+    d1 = daemon(TALKER.format(mode="cgroup"))
+    pid = d1.wait_state("talker", "running")["pid"]
+    kill9(d1)
+    holder = holders(d1.state)
+    assert len(holder) == 1
+    psutil.Process(pid).kill()  # what a `corral cleanup` would do
+    holder[0].wait(10)

@@ -1,0 +1,63 @@
+/* cli/hold.h — the output holder: a small process that keeps a second copy of
+ * the reading end of every service's stdout and stderr pipe, so that a crash
+ * of corral does not break those pipes. Services keep writing (into the pipe
+ * buffer, then blocking) instead of dying of SIGPIPE, and the corral started
+ * next takes the pipes of the services it adopts back and goes on logging.
+ *
+ * It listens on <state_dir>/fdhold.sock (SOCK_SEQPACKET, mode 0600, peers of
+ * corral's uid or root only), talks to one corral at a time, holds nothing of
+ * its own and makes no wake-up unless spoken to. It exits when told to (a
+ * clean stop of corral), or when no corral is connected and nothing is held.
+ *
+ * Messages, one per packet, with the fds as SCM_RIGHTS:
+ *   corral → holder  'P' then per fd "name\0" + stream byte   hold these
+ *                    'D' then "name\0"...                     drop a service's
+ *                    'G'                                      give all back
+ *                    'Q'                                      quit
+ *   holder → corral  'F' entries as for 'P', with fds; then 'E' ends a 'G'. */
+#ifndef CORRAL_CLI_HOLD_H
+#define CORRAL_CLI_HOLD_H
+
+#include "logs/logs.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define HOLD_FDS_MAX 250 /* per packet; the kernel allows 253 */
+#define HOLD_MSG_MAX (HOLD_FDS_MAX * (64 + 2) + 16)
+
+struct hold_entry {
+    char name[65];
+    enum logs_stream st;
+    int fd;
+};
+
+/* One packet: kind, entries (with their fds when with_fds). Returns 0 or -errno. */
+int hold_send(int sock, char kind, const struct hold_entry *e, size_t n, bool with_fds);
+/* Receive one packet: *kind, up to max entries (fds installed O_CLOEXEC).
+ * Returns the number of entries, or -errno (-EPIPE at EOF). */
+int hold_recv(int sock, char *kind, struct hold_entry *e, size_t max);
+
+/* The holder process: `corral fdhold`, listening socket on fd 3. */
+int cli_fdhold(int argc, char **argv);
+
+/* --- corral's side --------------------------------------------------------------- */
+
+struct hold;
+
+/* Connect to the holder a crashed corral left, or start one. NULL when
+ * neither works (why says so): corral runs on without it. */
+struct hold *hold_open(const char *state_dir, char *why, size_t size);
+/* Ask for everything held; fn gets each entry and owns its fd. 0 or -errno. */
+int hold_fetch(struct hold *h, void (*fn)(void *ctx, const struct hold_entry *e), void *ctx);
+/* Queue a service's reading ends (fds stay corral's; copies are sent). */
+void hold_put(struct hold *h, const char *service, const int fds[LOGS__COUNT]);
+void hold_drop(struct hold *h, const char *service);
+/* Send what is queued: one packet per kind. 0 or -errno. */
+int hold_flush(struct hold *h);
+/* A clean stop: the holder exits. */
+void hold_quit(struct hold *h);
+/* Disconnect only: the holder keeps what it holds. */
+void hold_close(struct hold *h);
+
+#endif
