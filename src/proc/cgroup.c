@@ -106,17 +106,29 @@ int proc_cgroup_kill(int cg_fd)
     return r;
 }
 
-int proc_cgroup_populated(int cg_fd)
+static int populated_in(const char *buf)
 {
-    char buf[256];
-    const char *p;
-    int r = proc_read_at(cg_fd, "cgroup.events", buf, sizeof(buf));
-    if (r < 0)
-        return r;
-    p = strstr(buf, "populated ");
+    const char *p = strstr(buf, "populated ");
     if (!p)
         return -EINVAL;
     return p[10] == '1';
+}
+
+int proc_cgroup_populated(int cg_fd)
+{
+    char buf[256];
+    int r = proc_read_at(cg_fd, "cgroup.events", buf, sizeof(buf));
+    return r < 0 ? r : populated_in(buf);
+}
+
+int proc_cgroup_populated_fd(int events_fd)
+{
+    char buf[256];
+    ssize_t n = pread(events_fd, buf, sizeof(buf) - 1, 0);
+    if (n < 0)
+        return -errno;
+    buf[n] = '\0';
+    return populated_in(buf);
 }
 
 int proc_cgroup_pids(int cg_fd, pid_t *pids, size_t max)

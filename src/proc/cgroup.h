@@ -34,6 +34,8 @@ int proc_cgroup_kill(int cg_fd);
 
 /* 1 if cgroup.events says populated, 0 if empty, -errno. */
 int proc_cgroup_populated(int cg_fd);
+/* The same from an open cgroup.events: one pread, for the hot path. */
+int proc_cgroup_populated_fd(int events_fd);
 
 /* Read up to max PIDs from cgroup.procs; returns the count or -errno. */
 int proc_cgroup_pids(int cg_fd, pid_t *pids, size_t max);

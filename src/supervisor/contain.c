@@ -94,8 +94,23 @@ void contain_cg_path(const struct service *svc, char *buf, size_t size)
         snprintf(buf, size, "%s/%s", svc->sup->cg_base, svc->cfg->name);
 }
 
+/* Read after every exit of a main process: an fd kept open makes it one
+ * pread instead of openat, read and close. */
+static int tree_populated(struct service *svc)
+{
+    if (svc->events_fd < 0)
+        svc->events_fd = openat(svc->cg_fd, "cgroup.events", O_RDONLY | O_CLOEXEC);
+    if (svc->events_fd < 0)
+        return proc_cgroup_populated(svc->cg_fd);
+    return proc_cgroup_populated_fd(svc->events_fd);
+}
+
 void contain_release(struct service *svc)
 {
+    if (svc->events_fd >= 0) {
+        close(svc->events_fd);
+        svc->events_fd = -1;
+    }
     if (svc->cg_fd < 0)
         return;
     close(svc->cg_fd);
@@ -153,7 +168,7 @@ static bool cgroup_left(struct service *svc)
 {
     struct sup *s = svc->sup;
     char path[PATH_MAX];
-    if (proc_cgroup_populated(svc->cg_fd) <= 0)
+    if (tree_populated(svc) <= 0)
         return false;
     if (svc->events_watched)
         return true;
@@ -163,7 +178,7 @@ static bool cgroup_left(struct service *svc)
     /* No wd is kept: any change means "check the stopping trees". */
     (void)inotify_add_watch(s->inotify_fd, path, IN_MODIFY);
     /* It may have emptied between the read and the watch. */
-    return proc_cgroup_populated(svc->cg_fd) > 0;
+    return tree_populated(svc) > 0;
 }
 
 /* Every member by pidfd, each checked to still be in the cgroup after its
@@ -262,7 +277,7 @@ int contain_leftover(struct service *svc)
 {
     struct scan_ctx sc = {.s = svc->sup, .only = svc};
     if (svc->cg_fd >= 0)
-        return proc_cgroup_populated(svc->cg_fd) > 0;
+        return tree_populated(svc) > 0;
     svc->members = 0;
     /* An adopted tree's orphans went to another reaper, not to us. */
     if (svc->adopted)

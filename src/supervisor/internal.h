@@ -50,6 +50,7 @@ struct service {
     struct logs_linebuf echo[LOGS__COUNT];
     struct logs_sink *sink;
     int cg_fd;
+    int events_fd;           /* its cgroup.events, opened at the first check */
     struct loop_timer timer; /* backoff delay or stop deadline */
     uint64_t started_ms;
     uint64_t state_ms;

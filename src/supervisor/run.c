@@ -251,8 +251,8 @@ int run_attach_pipe(struct service *svc, enum logs_stream st, int fd)
 {
     struct diag dg;
     diag_clear(&dg);
-    if (!svc->sink && !(svc->sink = logs_sink_open(svc->sup->logs_fd, svc->cfg->name,
-                                                    &svc->cfg->logs, &dg)))
+    if (!svc->sink &&
+        !(svc->sink = logs_sink_open(svc->sup->logs_fd, svc->cfg->name, &svc->cfg->logs, &dg)))
         return -EIO;
     if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
         return -errno;

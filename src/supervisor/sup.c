@@ -550,6 +550,7 @@ struct service *service_new(struct sup *s, const struct cfg_service *cfg, size_t
     svc->idx = idx;
     svc->pidfd = -1;
     svc->cg_fd = -1;
+    svc->events_fd = -1;
     svc->pipe[LOGS_OUT] = svc->pipe[LOGS_ERR] = -1;
     loop_timer_init(&svc->timer, on_timer, svc);
     return svc;
