@@ -251,9 +251,7 @@ static void recover_one(struct runs *r, const struct sup_lead *lead)
     char why[256];
     int got = sup_recover(r->sup, lead, why, sizeof(why));
     if (got == -ENOENT) {
-        say(r,
-            "warning: %s (pid %d) is no longer configured; if it still runs, `corral cleanup` "
-            "stops it",
+        say(r, "%s (pid %d when last seen) is no longer configured: its record is dropped",
             lead->service, (int)lead->pid);
         (void)store_drop_run(r->st, lead->service);
     } else if (got == 0) {
@@ -290,14 +288,15 @@ static void take_output_back(struct runs *r)
         return;
     }
     if (r->taken)
-        say(r, "took back %zu output pipes of adopted services from the output holder", r->taken);
+        say(r, "took back %zu output pipes from the output holder", r->taken);
     if (!loop_timer_armed(&r->flush))
         loop_timer_arm(r->lp, &r->flush, 0);
 }
 
-void runs_recover(struct runs *r)
+size_t runs_recover(struct runs *r)
 {
     struct leads l = {0};
+    size_t ghosts = 0;
     if (r->st && store_each_run(r->st, collect, &l) < 0)
         say(r, "warning: could not read the services' runs from state.db");
     if (l.oom)
@@ -308,6 +307,7 @@ void runs_recover(struct runs *r)
         free(l.strs[i]);
     free(l.strs);
     free(l.v);
-    (void)sup_recover_leftovers(r->sup);
+    (void)sup_recover_leftovers(r->sup, &ghosts);
     take_output_back(r);
+    return ghosts;
 }

@@ -18,6 +18,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -380,6 +381,44 @@ static void open_store(struct up *u)
         (void)store_set_stopped(u->store, u->names[i], false);
 }
 
+/* What a previous corral left of services that are no longer configured has
+ * no settings here to be stopped by: `corral cleanup`, which asks this
+ * corral which services it has and stops only the others' trees (through
+ * identity-checked pidfds), does it beside the loop; its report goes to
+ * corral.log. */
+static void clean_ghosts(struct up *u)
+{
+    char *argv[] = {"corral", "cleanup", "--yes", "-f", (char *)u->m->path, NULL};
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    sigset_t none;
+    pid_t pid;
+    int r;
+    sigemptyset(&none);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&at);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    if (u->log_fd >= 0) {
+        posix_spawn_file_actions_adddup2(&fa, u->log_fd, 1);
+        posix_spawn_file_actions_adddup2(&fa, u->log_fd, 2);
+    }
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSID);
+    r = posix_spawn(&pid, "/proc/self/exe", &fa, &at, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    if (r != 0)
+        say(u,
+            "warning: processes of services no longer configured are left running; "
+            "`corral cleanup` stops them (could not run it: %s)",
+            strerror(r));
+    else
+        say(u,
+            "processes of services no longer configured are left running: corral cleanup "
+            "(pid %d) stops them",
+            (int)pid);
+}
+
 /* The output holder: a crash of corral then breaks no service's output pipe. */
 static struct hold *open_hold(struct up *u)
 {
@@ -635,7 +674,8 @@ static int serve(struct up *u, struct diag *dg)
         diag_set(dg, -ENOMEM, "out of memory");
         return CLI_FAILED;
     }
-    runs_recover(u->runs);
+    if (runs_recover(u->runs) > 0)
+        clean_ghosts(u);
     if (sup_start(u->sup, (const char *const *)u->names, u->n_names, dg) < 0)
         return CLI_USAGE;
     if (u->status_fd >= 0) {

@@ -5,6 +5,7 @@
 #include "proc/cgroup.h"
 #include "supervisor/internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -149,12 +150,48 @@ int sup_adopt_output(struct sup *s, const char *service, enum logs_stream st, in
 
 /* --- leftovers: a tree without its main process -------------------------------- */
 
+struct leftover_scan {
+    struct sup *s;
+    size_t ghosts; /* processes of services no longer configured */
+};
+
 static void count_tagged(void *ctx, const char *service, const struct proc_member *m)
 {
-    struct service *svc = sup_by_name(ctx, service);
+    struct leftover_scan *ls = ctx;
+    struct service *svc = sup_by_name(ls->s, service);
     (void)m;
     if (svc)
         svc->members++;
+    else
+        ls->ghosts++;
+}
+
+/* Populated cgroups in our subtree of services that are not configured. */
+static size_t ghost_cgroups(struct sup *s)
+{
+    size_t n = 0;
+    struct dirent *de;
+    DIR *d;
+    int fd;
+    if (!s->use_cgroup || (fd = dup(s->cg_base_fd)) < 0)
+        return 0;
+    d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return 0;
+    }
+    while ((de = readdir(d))) {
+        int cg;
+        if (de->d_type != DT_DIR || de->d_name[0] == '.' || sup_by_name(s, de->d_name))
+            continue;
+        cg = openat(s->cg_base_fd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (cg >= 0 && proc_cgroup_populated(cg) > 0)
+            n++;
+        if (cg >= 0)
+            close(cg);
+    }
+    closedir(d);
+    return n;
 }
 
 static bool has_leftover(struct service *svc)
@@ -168,12 +205,14 @@ static bool has_leftover(struct service *svc)
     return contain_prepare(svc) == 0 && proc_cgroup_populated(svc->cg_fd) > 0;
 }
 
-int sup_recover_leftovers(struct sup *s)
+int sup_recover_leftovers(struct sup *s, size_t *ghosts)
 {
+    struct leftover_scan ls = {.s = s};
     int n = 0;
     for (size_t i = 0; i < s->n; i++)
         s->svcs[i]->members = 0;
-    (void)proc_tree_scan(s->instance, count_tagged, s);
+    (void)proc_tree_scan(s->instance, count_tagged, &ls);
+    *ghosts = ls.ghosts + ghost_cgroups(s);
     for (size_t i = 0; i < s->n; i++) {
         struct service *svc = s->svcs[i];
         if (svc->pid > 0 || svc->state != SVC_STOPPED || !has_leftover(svc))

@@ -228,8 +228,10 @@ int sup_adopt_output(struct sup *s, const char *service, enum logs_stream st, in
 
 /* After the records: stop what a previous corral left of services that have
  * no main process now (their cgroup, or processes carrying their tag).
- * Returns the number of trees being stopped. */
-int sup_recover_leftovers(struct sup *s);
+ * Returns the number of trees being stopped; *ghosts counts what is left of
+ * services that are no longer configured (tagged processes, populated
+ * cgroups), which the supervisor has no settings to stop by. */
+int sup_recover_leftovers(struct sup *s, size_t *ghosts);
 
 /* "cgroup" or "pgroup", and why it was chosen. */
 const char *sup_containment(const struct sup *s, const char **why);

@@ -351,7 +351,7 @@ def test_adopted_output_outlives_the_crash(daemon, mode):
     for word in ("line", "err"):
         seen = numbers(log, word)
         assert seen == list(range(len(seen))), f"{word}: a gap or a repeat"
-    assert "took back 2 output pipes" in (d2.state / "corral.log").read_text()
+    assert "took back 2 output pipes from the output holder" in (d2.state / "corral.log").read_text()
     d2.down()
     wait_for(lambda: not holders(d2.state), what="the holder gone after down")
     assert not (d2.state / "fdhold.sock").exists()
@@ -365,3 +365,26 @@ def test_the_holder_goes_when_nothing_is_left_to_hold(daemon):
     assert len(holder) == 1
     psutil.Process(pid).kill()  # what a `corral cleanup` would do
     holder[0].wait(10)
+
+
+def test_a_service_removed_while_corral_was_down_is_stopped(daemon):
+    both = """
+services:
+  keep: {command: [sleep, "1010"]}
+  gone:
+    shell: true
+    command: "(setsid sleep 1012 &); exec sleep 1011"
+"""
+    d1 = daemon(both)
+    d1.wait_state("gone", "running")
+    keep = d1.service("keep")["pid"]
+    gone_tree = wait_for(lambda: len(d1.pids("gone")) == 2 and d1.pids("gone"),
+                         what="gone's two processes")
+    kill9(d1)
+    d2 = daemon("services:\n  keep: {command: [sleep, \"1010\"]}\n")
+    wait_for(lambda: all(gone(p) for p in gone_tree), timeout=20, what="the removed tree stopped")
+    assert d2.wait_state("keep", "running")["pid"] != keep
+    log = d2.state / "corral.log"
+    wait_for(lambda: "stopped 2 processes" in log.read_text(), what="cleanup's report")
+    assert "no longer configured" in log.read_text()
+    d2.down()
