@@ -21,6 +21,7 @@ static const char *const event_names[SUP_EV__COUNT] = {
     [SUP_EV_STOPPING] = "stopping",   [SUP_EV_KILLING] = "killing",
     [SUP_EV_SURVIVOR] = "survivor",   [SUP_EV_STOPPED] = "stopped",
     [SUP_EV_LOGS_LOST] = "logs_lost", [SUP_EV_REAPED] = "reaped",
+    [SUP_EV_BLOCKED] = "blocked",     [SUP_EV_ORPHAN] = "orphan",
 };
 
 static void iso_time(const struct timespec *ts, char *buf, size_t size)

@@ -166,6 +166,13 @@ static void say_event(struct up *u, const struct sup_event *ev)
     case SUP_EV_REAPED:
         say(u, "reaped orphaned descendant pid %d (status %d)", (int)ev->pid, ev->exit_code);
         break;
+    case SUP_EV_BLOCKED:
+        say(u, "%s blocked: %s", n, ev->text);
+        break;
+    case SUP_EV_ORPHAN:
+        say(u, "%s: stopping pid %d, an orphan of corral's holding its port: %s", n, (int)ev->pid,
+            ev->text);
+        break;
     case SUP_EV__COUNT:
         break;
     }
