@@ -240,6 +240,13 @@ static void check_started(struct up *u, bool timed_out)
                    in.name, in.reason, (int)getpid());
             return;
         }
+        if (in.state == SVC_BLOCKED && in.holder && !in.holder->orphan) {
+            report(u, CLI_FAILED,
+                   "corral: %s blocked: %s (the daemon keeps running and retries, "
+                   "pid %d)\n",
+                   in.name, in.reason, (int)getpid());
+            return;
+        }
         if (used < sizeof(pending))
             used += (size_t)snprintf(pending + used, sizeof(pending) - used, "%s%s (%s)",
                                      used ? ", " : "", in.name, sup_state_name(in.state));
@@ -274,6 +281,8 @@ static void on_event(void *ctx, const struct sup_event *ev)
     say_event(u, ev);
     api_event(u->api, ev);
     if (ev->kind == SUP_EV_STARTED || ev->kind == SUP_EV_COMPLETED || ev->kind == SUP_EV_FAILED)
+        check_started(u, false);
+    if (ev->kind == SUP_EV_BLOCKED)
         check_started(u, false);
 }
 
