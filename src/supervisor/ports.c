@@ -306,7 +306,15 @@ static void stop_orphan(struct ports_block *pb, const struct found *f, char *env
     if (fd < 0)
         return;
     if (!owner_of(s, f->id.pid, env, service, sizeof(service)) ||
-        strcmp(service, f->service) != 0 || proc_pidfd_signal(fd, st->signal) < 0) {
+        strcmp(service, f->service) != 0) {
+        close(fd);
+        return;
+    }
+    /* Read while it surely still runs: the signal may end it at once. */
+    if (proc_cmdline_read(f->id.pid, cmd, sizeof(cmd)) < 0)
+        cmd[0] = '\0';
+    one_line(cmd);
+    if (proc_pidfd_signal(fd, st->signal) < 0) {
         close(fd);
         return;
     }
@@ -317,9 +325,6 @@ static void stop_orphan(struct ports_block *pb, const struct found *f, char *env
     o->watch = loop_watch_add(s->lp, fd, EPOLLIN, on_orphan_exit, o);
     /* Without a watch its exit is seen by the next retry. */
     arm_kill(pb);
-    if (proc_cmdline_read(f->id.pid, cmd, sizeof(cmd)) < 0)
-        cmd[0] = '\0';
-    one_line(cmd);
     sup_emit(s, SUP_EV_ORPHAN, svc, f->id.pid, cmd);
 }
 
