@@ -424,3 +424,35 @@ services:
         d.wait_state("side", "running")
     finally:
         held.close()
+
+
+def test_a_restart_is_checked_too(stack, tmp_path):
+    port = free_port()
+    (tmp_path / "server.py").write_text(SERVER)
+    d = stack(f"""
+services:
+  web:
+    command: [{PY}, '{tmp_path / "server.py"}', tcp, '{port}']
+    ports: [{port}]
+    restart: {{policy: always, initial: 1s, max: 1s, jitter: 0}}
+""")
+    assert d.up.returncode == 0, d.up.stderr
+    pid = d.wait_state("web", "running")["pid"]
+    assert hello("tcp", port)
+    psutil.Process(pid).kill()  # a crash: the restart waits 1 s
+    d.wait_state("web", "backoff")
+    held = socket.socket()
+    try:
+        held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        held.bind(("127.0.0.1", port))
+        held.listen()
+        s = d.wait_state("web", "blocked")
+        assert s["blocked"]["pid"] == os.getpid() and d.pids("web") == []
+        # The crash counted once; being blocked adds nothing.
+        assert s["runs"] == 1 and s["restarts"] == 1
+        held.close()
+        s = d.wait_state("web", "running")
+        assert s["runs"] == 2 and s["restarts"] == 1 and s["pid"] != pid
+        assert hello("tcp", port)
+    finally:
+        held.close()
