@@ -298,18 +298,17 @@ def test_holders_that_are_not_ours_are_never_touched(stack, tmp_path):
     ports = [free_port(), free_port(), free_port()]
     state = tmp_path / ".corral"
     state.mkdir()
-    inst = instance_of(state)
-    # Same command line as an orphan, but no tag; another corral's tag; and
-    # this corral's tag naming a service that is running.
+    # Same command line as an orphan, but no tag; another corral's tag; and a
+    # running service of this corral (keeper) holding c's port.
     plain, m_plain = stack.holder(ports[0], name="plain")
     other, m_other = stack.holder(ports[1], env={"CORRAL_INSTANCE": "0123456789abcdef",
                                                  "CORRAL_SERVICE": "ghost"}, name="other")
-    live, m_live = stack.holder(ports[2], env={"CORRAL_INSTANCE": inst,
-                                               "CORRAL_SERVICE": "keeper"}, name="live")
+    (tmp_path / "holder.py").write_text(HOLDER)
+    m_live = tmp_path / "keeper.signals"
     d = stack(f"""
 services:
   keeper:
-    command: [sleep, '1000']
+    command: [{PY}, '{tmp_path / "holder.py"}', '{ports[2]}', '{m_live}', exit]
   a:
     command: [sleep, '1001']
     ports: [{ports[0]}]
@@ -321,27 +320,36 @@ services:
   c:
     command: [sleep, '1003']
     ports: [{ports[2]}]
-    depends_on: [keeper]
+    autostart: false
     stop: {{timeout: 100ms}}
     restart: {{initial: 20ms, max: 50ms}}
 """)
     assert d.up.returncode == 1
-    for name, p in (("a", plain), ("b", other), ("c", live)):
+    live = wait_for(lambda: [c for p in d.tagged().get("keeper", [])
+                             for c in p.connections(kind="tcp") if c.laddr.port == ports[2]] and
+                    d.tagged()["keeper"][0], what="keeper listening")
+    assert d.json("POST", "/v1/services/c/start")[0] == 202
+    for name, pid in (("a", plain.pid), ("b", other.pid), ("c", live.pid)):
         s = wait_for(lambda: (s := d.service(name))["state"] == "blocked" and
                      s["blocked"]["checks"] >= 5 and s, what=f"{name} blocked")
-        assert s["blocked"]["pid"] == p.pid and not s["blocked"]["orphan"]
+        assert s["blocked"]["pid"] == pid and not s["blocked"]["orphan"]
     assert d.service("c")["blocked"]["service"] == "keeper"
     assert "(user root, of corral's service 'keeper'): " in d.service("c")["reason"]
     time.sleep(0.3)  # past every stop timeout: nothing was signalled
-    for p, m in ((plain, m_plain), (other, m_other), (live, m_live)):
+    for p, m in ((plain, m_plain), (other, m_other)):
         assert p.poll() is None and not m.exists()
+    assert live.is_running() and not m_live.exists()
+    assert d.service("keeper")["state"] == "running"
     assert not [e for e in d.events() if e["kind"] == "orphan"]
-    for p in (plain, other, live):
+    for p in (plain, other):
         p.kill()
         p.wait()
-    for name in ("a", "b", "c"):
+    for name in ("a", "b"):
         s = d.wait_state(name, "running")
         assert s["runs"] == 1 and s["restarts"] == 0
+    assert d.cli("stop", "keeper").returncode == 0
+    s = d.wait_state("c", "running")
+    assert s["runs"] == 1 and s["restarts"] == 0
 
 
 def test_an_untagged_process_in_a_dead_services_cgroup_is_an_orphan(stack, tmp_path):
