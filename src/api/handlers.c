@@ -22,7 +22,8 @@ static const char *const event_names[SUP_EV__COUNT] = {
     [SUP_EV_SURVIVOR] = "survivor",   [SUP_EV_STOPPED] = "stopped",
     [SUP_EV_LOGS_LOST] = "logs_lost", [SUP_EV_REAPED] = "reaped",
     [SUP_EV_ADOPTED] = "adopted",     [SUP_EV_RECOVERING] = "recovering",
-    [SUP_EV_STALE] = "stale",
+    [SUP_EV_STALE] = "stale",         [SUP_EV_BLOCKED] = "blocked",
+    [SUP_EV_ORPHAN] = "orphan",
 };
 
 static void iso_time(const struct timespec *ts, char *buf, size_t size)
@@ -79,6 +80,19 @@ static json_t *jstrn(const char *s, size_t len)
 
 /* --- services ---------------------------------------------------------------------- */
 
+/* What holds the port of a blocked service; null when it is not blocked. */
+static json_t *holder_json(const struct sup_holder *h)
+{
+    if (!h)
+        return json_null();
+    return json_pack("{s:I,s:s,s:s,s:o,s:s,s:o,s:o,s:b,s:I}", "port", (json_int_t)h->port, "proto",
+                     cfg_proto_name(h->proto), "address", h->address, "pid",
+                     h->pid ? json_integer(h->pid) : json_null(), "user", h->user, "command",
+                     h->pid ? jstrn(h->command, strlen(h->command)) : json_null(), "service",
+                     h->service[0] ? json_string(h->service) : json_null(), "orphan", h->orphan,
+                     "checks", (json_int_t)h->checks);
+}
+
 json_t *api_service_json(const struct api *a, size_t i)
 {
     struct sup_info in;
@@ -103,8 +117,10 @@ json_t *api_service_json(const struct api *a, size_t i)
                   sup_containment(a->sup, NULL));
     if (o && in.pid == 0)
         json_object_set_new(o, "pid", json_null());
-    if (o)
+    if (o) {
         json_object_set_new(o, "adopted", json_boolean(in.adopted));
+        json_object_set_new(o, "blocked", holder_json(in.holder));
+    }
     return o;
 }
 

@@ -217,7 +217,7 @@ static int cmd_status(struct ctl *t)
 static bool live(const char *state)
 {
     return !strcmp(state, "waiting") || !strcmp(state, "starting") || !strcmp(state, "running") ||
-           !strcmp(state, "backoff") || !strcmp(state, "stopping");
+           !strcmp(state, "backoff") || !strcmp(state, "stopping") || !strcmp(state, "blocked");
 }
 
 /* 1 done well, -1 done badly, 0 not yet. */
@@ -226,6 +226,10 @@ static int judge(const char *cmd, const json_t *s, json_int_t runs_before)
     const char *state = jget(s, "state");
     if (!strcmp(cmd, "stop"))
         return live(state) ? 0 : 1;
+    /* Held by someone else: say so now. An orphan of corral's is being
+     * stopped, and the service starts once it is gone. */
+    if (!strcmp(state, "blocked"))
+        return json_is_true(json_object_get(json_object_get(s, "blocked"), "orphan")) ? 0 : -1;
     if (!strcmp(cmd, "restart") && jint(s, "runs") <= runs_before)
         return 0;
     /* A process that dies right after its exec has not started: running

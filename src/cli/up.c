@@ -188,6 +188,13 @@ static void say_event(struct up *u, const struct sup_event *ev)
     case SUP_EV_STALE:
         say(u, "%s: stale record ignored (%s); nothing was signalled", n, ev->text);
         break;
+    case SUP_EV_BLOCKED:
+        say(u, "%s blocked: %s", n, ev->text);
+        break;
+    case SUP_EV_ORPHAN:
+        say(u, "%s: stopping pid %d, an orphan of corral's holding its port: %s", n, (int)ev->pid,
+            ev->text);
+        break;
     case SUP_EV__COUNT:
         break;
     }
@@ -255,6 +262,13 @@ static void check_started(struct up *u, bool timed_out)
                    in.name, in.reason, (int)getpid());
             return;
         }
+        if (in.state == SVC_BLOCKED && in.holder && !in.holder->orphan) {
+            report(u, CLI_FAILED,
+                   "corral: %s blocked: %s (the daemon keeps running and retries, "
+                   "pid %d)\n",
+                   in.name, in.reason, (int)getpid());
+            return;
+        }
         if (used < sizeof(pending))
             used += (size_t)snprintf(pending + used, sizeof(pending) - used, "%s%s (%s)",
                                      used ? ", " : "", in.name, sup_state_name(in.state));
@@ -290,6 +304,8 @@ static void on_event(void *ctx, const struct sup_event *ev)
     api_event(u->api, ev);
     runs_touch(u->runs, ev->service);
     if (ev->kind == SUP_EV_STARTED || ev->kind == SUP_EV_COMPLETED || ev->kind == SUP_EV_FAILED)
+        check_started(u, false);
+    if (ev->kind == SUP_EV_BLOCKED)
         check_started(u, false);
 }
 

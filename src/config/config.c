@@ -56,6 +56,10 @@ const char *const cfg_containment_names[CFG_CONTAIN__COUNT] = {
     [CFG_CONTAIN_CGROUP] = "cgroup",
     [CFG_CONTAIN_PGROUP] = "pgroup",
 };
+const char *const cfg_proto_names[CFG_PROTO__COUNT] = {
+    [CFG_PROTO_TCP] = "tcp",
+    [CFG_PROTO_UDP] = "udp",
+};
 
 struct cfg_arena *cfg_arena_new(size_t cap_bytes)
 {
@@ -615,4 +619,9 @@ const char *cfg_dep_cond_name(enum cfg_dep_cond c)
 const char *cfg_containment_name(enum cfg_containment c)
 {
     return (unsigned)c < CFG_CONTAIN__COUNT ? cfg_containment_names[c] : "?";
+}
+
+const char *cfg_proto_name(enum cfg_proto p)
+{
+    return (unsigned)p < CFG_PROTO__COUNT ? cfg_proto_names[p] : "?";
 }

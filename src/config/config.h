@@ -19,6 +19,7 @@
 #define CFG_MAX_ENV      4096
 #define CFG_MAX_DEPS     256
 #define CFG_MAX_RESTARTS 1000 /* restart.max_restarts; the give-up window holds this many */
+#define CFG_MAX_PORTS    256  /* ports: per service */
 
 /* api.events_keep: how many events state.db keeps. */
 #define CFG_EVENTS_KEEP_DEFAULT 10000
@@ -54,6 +55,9 @@ enum cfg_containment {
     CFG_CONTAIN_PGROUP,
     CFG_CONTAIN__COUNT
 };
+
+/* The protocol of a declared port; a plain number means TCP. */
+enum cfg_proto { CFG_PROTO_TCP, CFG_PROTO_UDP, CFG_PROTO__COUNT };
 
 struct cfg_pos {
     int line; /* 1-based; 0 when the value is a default */
@@ -94,6 +98,13 @@ struct cfg_env {
     const char *value;
 };
 
+/* A port the service listens on (TCP) or binds (UDP): checked before every
+ * spawn, and no two services of a model declare the same one. */
+struct cfg_port {
+    unsigned port; /* 1..65535 */
+    enum cfg_proto proto;
+};
+
 struct cfg_service {
     const char *name;
     struct cfg_pos pos;
@@ -113,6 +124,8 @@ struct cfg_service {
     gid_t gid;            /* user's primary group, or group's gid when group != NULL */
     const struct cfg_dep *deps;
     size_t n_deps;
+    const struct cfg_port *ports; /* in file order, no duplicates */
+    size_t n_ports;
     struct cfg_restart restart;
     struct cfg_stop stop;
     struct cfg_logs logs;
@@ -181,6 +194,7 @@ const char *cfg_recover_name(enum cfg_recover r);
 const char *cfg_restart_policy_name(enum cfg_restart_policy p);
 const char *cfg_dep_cond_name(enum cfg_dep_cond c);
 const char *cfg_containment_name(enum cfg_containment c);
+const char *cfg_proto_name(enum cfg_proto p); /* "tcp", "udp" */
 
 /* The resolved model, human-readable or as JSON (jansson), for `corral check`. */
 int cfg_dump_text(const struct cfg_model *m, FILE *out);

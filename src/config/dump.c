@@ -66,6 +66,9 @@ static void text_env_deps(const struct cfg_service *s, FILE *out)
     for (size_t i = 0; i < s->n_deps; i++)
         fprintf(out, "  %-12s %s (%s)\n", i ? "" : "depends_on", s->deps[i].name,
                 cfg_dep_cond_name(s->deps[i].cond));
+    for (size_t i = 0; i < s->n_ports; i++)
+        fprintf(out, "%s%u/%s%s", i ? ", " : "  ports        ", s->ports[i].port,
+                cfg_proto_name(s->ports[i].proto), i + 1 == s->n_ports ? "\n" : "");
 }
 
 static void text_policies(const struct cfg_service *s, FILE *out)
@@ -222,6 +225,18 @@ static json_t *json_deps(const struct cfg_service *s, bool *bad)
     return a;
 }
 
+static json_t *json_ports(const struct cfg_service *s, bool *bad)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < s->n_ports; i++) {
+        json_t *p = json_object();
+        put(p, "port", json_integer(s->ports[i].port), bad);
+        put(p, "proto", json_string(cfg_proto_name(s->ports[i].proto)), bad);
+        push(a, p, bad);
+    }
+    return a;
+}
+
 static json_t *json_service(const struct cfg_service *s, bool *bad)
 {
     json_t *o = json_object();
@@ -240,6 +255,7 @@ static json_t *json_service(const struct cfg_service *s, bool *bad)
     put(o, "group", jstr(s->group), bad);
     put(o, "gid", ids ? json_integer(s->gid) : json_null(), bad);
     put(o, "depends_on", json_deps(s, bad), bad);
+    put(o, "ports", json_ports(s, bad), bad);
     put(o, "restart", json_restart(&s->restart, bad), bad);
     put(o, "stop", json_stop_logs(s, false, bad), bad);
     put(o, "logs", json_stop_logs(s, true, bad), bad);

@@ -65,6 +65,7 @@ extern const char *const cfg_recover_names[CFG_RECOVER__COUNT];
 extern const char *const cfg_restart_policy_names[CFG_RESTART__COUNT];
 extern const char *const cfg_dep_cond_names[CFG_DEP__COUNT];
 extern const char *const cfg_containment_names[CFG_CONTAIN__COUNT];
+extern const char *const cfg_proto_names[CFG_PROTO__COUNT];
 
 /* The YAML document as a small tree that keeps every node's position, which
  * libfyaml 0.7's node API does not expose for collections. */
@@ -183,6 +184,15 @@ int cfg_read_file(struct cfg_arena *ar, const char *path, size_t max_bytes, char
  * that every name and kind is known, then cycles and the start order. */
 int cfg_deps_resolve(struct cfg_ctx *pc, struct cfg_model *m, struct cfg_service *svcs,
                      const struct cfg_node *const *dep_nodes, const struct cfg_strset *names);
+
+/* A service's ports: list (sections.c): numbers (TCP) or "PORT/tcp",
+ * "PORT/udp"; a port repeated within the list is an error. */
+int cfg_ports_parse(struct cfg_ctx *pc, const struct cfg_node *v, const char *field,
+                    const struct cfg_port **out, size_t *n_out);
+/* No two services declare the same port and protocol: port_nodes[i] is the
+ * ports: list of services[i], NULL when it has none. */
+int cfg_ports_unique(struct cfg_ctx *pc, const struct cfg_service *svcs, size_t n,
+                     const struct cfg_node *const *port_nodes);
 
 /* The whole document into m (allocated by the caller in pc->ar). */
 /* The api: section (sections.c). */

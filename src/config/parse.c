@@ -24,11 +24,12 @@ enum svc_key {
     SK_LOGS,
     SK_AUTOSTART,
     SK_ON_RECOVER,
+    SK_PORTS,
     SK__COUNT
 };
 static const char *const svc_keys[SK__COUNT] = {
-    "command", "shell",      "cwd",     "env",  "env_file", "user",      "group",
-    "kind",    "depends_on", "restart", "stop", "logs",     "autostart", "on_recover",
+    "command",    "shell",   "cwd",  "env",  "env_file",  "user",       "group", "kind",
+    "depends_on", "restart", "stop", "logs", "autostart", "on_recover", "ports",
 };
 
 struct top {
@@ -46,6 +47,7 @@ struct svc_build {
     const struct cfg_node *key;
     const struct cfg_node *command;
     const struct cfg_node *deps;
+    const struct cfg_node *ports;
     const struct cfg_env *own_env;
     size_t n_own_env;
     const struct cfg_env *file_env;
@@ -133,6 +135,9 @@ static int svc_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_node
         return cfg_base_parse_key(pc, &sb->b, CFG_BK_AUTOSTART, v, field);
     case SK_ON_RECOVER:
         return cfg_base_parse_key(pc, &sb->b, CFG_BK_ON_RECOVER, v, field);
+    case SK_PORTS:
+        sb->ports = v;
+        return cfg_ports_parse(pc, v, field, &sb->svc->ports, &sb->svc->n_ports);
     case SK__COUNT:
         break;
     }
@@ -313,7 +318,8 @@ static int service_name(struct cfg_ctx *pc, const struct cfg_node *map, const st
 }
 
 static int parse_service(struct cfg_ctx *pc, const struct cfg_base *base, const struct cfg_node *k,
-                         struct cfg_service *svc, const struct cfg_node **deps)
+                         struct cfg_service *svc, const struct cfg_node **deps,
+                         const struct cfg_node **ports)
 {
     struct svc_build sb = {.b = *base, .svc = svc, .key = k};
     int r;
@@ -328,12 +334,13 @@ static int parse_service(struct cfg_ctx *pc, const struct cfg_base *base, const 
     if (r < 0)
         return r;
     *deps = sb.deps;
+    *ports = sb.ports;
     return finish_service(pc, &sb);
 }
 
 static int parse_services(struct cfg_ctx *pc, struct top *t)
 {
-    const struct cfg_node *map = t->services, **dep_nodes;
+    const struct cfg_node *map = t->services, **dep_nodes, **port_nodes;
     struct cfg_service *svcs;
     struct cfg_strset names;
     size_t n, i = 0;
@@ -350,16 +357,20 @@ static int parse_services(struct cfg_ctx *pc, struct top *t)
         return cfg_err(pc, map, "services", "more than %d services", CFG_MAX_SERVICES);
     svcs = cfg_arena_array(pc->ar, n, sizeof(*svcs));
     dep_nodes = cfg_arena_array(pc->tmp, n, sizeof(*dep_nodes));
-    if (!svcs || !dep_nodes || cfg_strset_init(&names, pc->tmp, n) < 0)
+    port_nodes = cfg_arena_array(pc->tmp, n, sizeof(*port_nodes));
+    if (!svcs || !dep_nodes || !port_nodes || cfg_strset_init(&names, pc->tmp, n) < 0)
         return cfg_nomem(pc);
     for (const struct cfg_node *k = map->child; k && k->next; k = k->next->next, i++) {
         r = service_name(pc, map, k, &names, i);
         if (r < 0)
             return r;
-        r = parse_service(pc, &t->base, k, &svcs[i], &dep_nodes[i]);
+        r = parse_service(pc, &t->base, k, &svcs[i], &dep_nodes[i], &port_nodes[i]);
         if (r < 0)
             return r;
     }
+    r = cfg_ports_unique(pc, svcs, n, port_nodes);
+    if (r < 0)
+        return r;
     t->m->services = svcs;
     t->m->n_services = n;
     return cfg_deps_resolve(pc, t->m, svcs, dep_nodes, &names);

@@ -1,6 +1,7 @@
 /* config/sections.c — the settings a service inherits (restart, stop, logs, env,
  * autostart, cwd, user, group), parsed the same way under defaults and under a
- * service so that each level only overrides the fields it names. */
+ * service so that each level only overrides the fields it names; and a
+ * service's own ports, unique across the model. */
 #include "config/internal.h"
 
 #include <errno.h>
@@ -449,5 +450,129 @@ int cfg_env_merge(struct cfg_ctx *pc, const struct cfg_env *const *lists, const 
     }
     *out = env;
     *n_out = n;
+    return 0;
+}
+
+/* --- ports ----------------------------------------------------------------------- */
+
+/* "8080" (TCP), "8080/tcp", "8080/udp". */
+static int port_value(struct cfg_ctx *pc, const struct cfg_node *v, const char *field,
+                      struct cfg_port *out)
+{
+    char num[8];
+    const char *s, *slash;
+    size_t len;
+    uint64_t n;
+    int proto = CFG_PROTO_TCP;
+    if (v->type != CFG_NODE_SCALAR)
+        return cfg_err(pc, v, field,
+                       "expected a port number or \"PORT/tcp\" or \"PORT/udp\", got %s",
+                       cfg_yaml_type_name(v));
+    s = v->text;
+    slash = strchr(s, '/');
+    len = slash ? (size_t)(slash - s) : strlen(s);
+    if (slash) {
+        proto = -1;
+        for (int p = 0; p < CFG_PROTO__COUNT; p++)
+            if (!strcmp(slash + 1, cfg_proto_names[p]))
+                proto = p;
+        if (proto < 0)
+            return cfg_err(pc, v, field, "invalid protocol '%s' in '%s' (expected tcp or udp)",
+                           slash + 1, s);
+    }
+    if (len == 0 || len >= sizeof(num) || strspn(s, "0123456789") != len)
+        return cfg_err(pc, v, field,
+                       "invalid port '%s' (expected a number from 1 to 65535, or \"PORT/tcp\" "
+                       "or \"PORT/udp\")",
+                       s);
+    memcpy(num, s, len);
+    num[len] = '\0';
+    if (cfg_parse_uint(num, 65535, &n) < 0 || n == 0)
+        return cfg_err(pc, v, field, "invalid port %s (expected a number from 1 to 65535)", num);
+    out->port = (unsigned)n;
+    out->proto = (enum cfg_proto)proto;
+    return 0;
+}
+
+static bool same_port(const struct cfg_port *a, const struct cfg_port *b)
+{
+    return a->port == b->port && a->proto == b->proto;
+}
+
+int cfg_ports_parse(struct cfg_ctx *pc, const struct cfg_node *v, const char *field,
+                    const struct cfg_port **out, size_t *n_out)
+{
+    char sub[DIAG_FIELD_MAX];
+    struct cfg_port *ports;
+    size_t i = 0;
+    int r = cfg_yaml_expect(pc, v, CFG_NODE_SEQ, field);
+    if (r < 0)
+        return r;
+    if (v->n > CFG_MAX_PORTS)
+        return cfg_err(pc, v, field, "more than %d ports", CFG_MAX_PORTS);
+    ports = cfg_arena_array(pc->ar, v->n ? v->n : 1, sizeof(*ports));
+    if (!ports)
+        return cfg_nomem(pc);
+    for (const struct cfg_node *it = v->child; it; it = it->next, i++) {
+        const struct cfg_node *first = v->child;
+        snprintf(sub, sizeof(sub), "%s[%zu]", field, i);
+        r = port_value(pc, it, sub, &ports[i]);
+        if (r < 0)
+            return r;
+        /* At most CFG_MAX_PORTS: the quadratic look-back stays small. */
+        for (size_t k = 0; k < i; k++, first = first->next)
+            if (same_port(&ports[k], &ports[i]))
+                return cfg_err(pc, it, sub, "duplicate port %u/%s (first at line %d, column %d)",
+                               ports[i].port, cfg_proto_name(ports[i].proto), first->pos.line,
+                               first->pos.col);
+    }
+    *out = ports;
+    *n_out = i;
+    return 0;
+}
+
+/* The k-th item of a list node. */
+static const struct cfg_node *item(const struct cfg_node *list, size_t k)
+{
+    const struct cfg_node *it = list->child;
+    while (k-- > 0 && it)
+        it = it->next;
+    return it;
+}
+
+int cfg_ports_unique(struct cfg_ctx *pc, const struct cfg_service *svcs, size_t n,
+                     const struct cfg_node *const *port_nodes)
+{
+    /* Per port and protocol, 1 + the index of the first service declaring it;
+     * CFG_MAX_SERVICES fits in 16 bits. Only made when a port is declared. */
+    uint16_t *owner = NULL;
+    char field[DIAG_FIELD_MAX];
+    for (size_t i = 0; i < n; i++) {
+        const struct cfg_service *s = &svcs[i];
+        for (size_t k = 0; k < s->n_ports; k++) {
+            size_t slot = (size_t)s->ports[k].proto * 65536 + s->ports[k].port;
+            const struct cfg_service *o;
+            const struct cfg_node *at, *first = NULL;
+            if (!owner)
+                owner = cfg_arena_array(pc->tmp, (size_t)CFG_PROTO__COUNT * 65536, sizeof(*owner));
+            if (!owner)
+                return cfg_nomem(pc);
+            if (!owner[slot]) {
+                owner[slot] = (uint16_t)(i + 1);
+                continue;
+            }
+            o = &svcs[owner[slot] - 1];
+            for (size_t j = 0; j < o->n_ports && !first; j++)
+                if (same_port(&o->ports[j], &s->ports[k]))
+                    first = item(port_nodes[owner[slot] - 1], j);
+            at = item(port_nodes[i], k);
+            snprintf(field, sizeof(field), "services.%s.ports[%zu]", s->name, k);
+            return cfg_err(pc, at, field,
+                           "port %u/%s is also declared by service '%s' (line %d, column %d); "
+                           "two services cannot hold the same port",
+                           s->ports[k].port, cfg_proto_name(s->ports[k].proto), o->name,
+                           first ? first->pos.line : 0, first ? first->pos.col : 0);
+        }
+    }
     return 0;
 }

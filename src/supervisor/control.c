@@ -3,6 +3,7 @@
 #include "proc/cgroup.h"
 #include "proc/tree.h"
 #include "supervisor/internal.h"
+#include "supervisor/ports.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -70,6 +71,7 @@ void sup_info(const struct sup *s, size_t i, struct sup_info *out)
     out->autostart = svc->cfg->autostart;
     out->operator_stopped = svc->operator_stopped;
     out->adopted = svc->adopted;
+    out->holder = ports_holder(svc);
 }
 
 /* Resolve every name first, so that a bad one changes nothing. */
@@ -147,6 +149,7 @@ static void restart_one(struct service *svc)
         svc->after = AFTER_START;
         break;
     case SVC_BACKOFF:
+    case SVC_BLOCKED:
     case SVC_WAITING:
     case SVC_STOPPED:
     case SVC_COMPLETED:

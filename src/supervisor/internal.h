@@ -49,6 +49,7 @@ struct service {
     struct loop_watch *watch[LOGS__COUNT];
     struct logs_linebuf echo[LOGS__COUNT];
     struct logs_sink *sink;
+    struct ports_block *ports; /* ports.c: why it is blocked; orphans being stopped */
     int cg_fd;
     int events_fd;           /* its cgroup.events, opened at the first check */
     struct loop_timer timer; /* backoff delay or stop deadline */

@@ -36,7 +36,7 @@ static bool same_service(const struct cfg_service *a, const struct cfg_service *
 static bool live(enum svc_state st)
 {
     return st == SVC_WAITING || st == SVC_STARTING || st == SVC_RUNNING || st == SVC_BACKOFF ||
-           st == SVC_STOPPING;
+           st == SVC_STOPPING || st == SVC_BLOCKED;
 }
 
 static int plan_alloc(struct sup_plan *p, size_t n_old, size_t n_new)

@@ -5,6 +5,7 @@
 
 #include "proc/spawn.h"
 #include "supervisor/internal.h"
+#include "supervisor/ports.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +23,7 @@ static const char *const state_names[SVC__COUNT] = {
     [SVC_STARTING] = "starting",   [SVC_STOPPED] = "stopped", [SVC_WAITING] = "waiting",
     [SVC_RUNNING] = "running",     [SVC_BACKOFF] = "backoff", [SVC_STOPPING] = "stopping",
     [SVC_COMPLETED] = "completed", [SVC_EXITED] = "exited",   [SVC_FAILED] = "failed",
+    [SVC_BLOCKED] = "blocked",
 };
 
 const char *sup_state_name(enum svc_state st)
@@ -274,6 +276,11 @@ void svc_main_exit(struct service *svc, int code)
 static void spawn_now(struct service *svc)
 {
     struct diag dg;
+    if (ports_check(svc) > 0) {
+        set_state(svc, SVC_BLOCKED);
+        ports_blocked(svc);
+        return;
+    }
     diag_clear(&dg);
     svc->started_ms = loop_now_ms();
     svc->exec_failed = false;
@@ -303,7 +310,7 @@ static void on_timer(struct loop *lp, void *data)
 {
     struct service *svc = data;
     (void)lp;
-    if (svc->state == SVC_BACKOFF)
+    if (svc->state == SVC_BACKOFF || svc->state == SVC_BLOCKED)
         spawn_now(svc);
     else if (svc->state == SVC_STOPPING)
         kill_tree(svc);
@@ -361,6 +368,7 @@ static bool dep_dead(const struct service *dep, enum cfg_dep_cond cond)
     case SVC_STARTING:
     case SVC_RUNNING:
     case SVC_BACKOFF:
+    case SVC_BLOCKED:
     case SVC_STOPPING:
     case SVC__COUNT:
         return false;
@@ -416,7 +424,9 @@ static void try_stop(struct service *svc, size_t idx)
     switch (svc->state) {
     case SVC_WAITING:
     case SVC_BACKOFF:
+    case SVC_BLOCKED:
         loop_timer_disarm(s->lp, &svc->timer);
+        ports_unblock(svc);
         svc->want_stop = false;
         set_state(svc, SVC_STOPPED);
         sup_emit(s, SUP_EV_STOPPED, svc, 0, NULL);
@@ -568,6 +578,7 @@ void service_free(struct service *svc)
     if (svc->pidfd >= 0)
         close(svc->pidfd);
     sup_window_free(&svc->window);
+    ports_free(svc);
     run_free(svc);
     contain_release(svc);
     free(svc);
@@ -666,7 +677,7 @@ void make_waiting(struct service *svc)
     svc->operator_stopped = false;
     if (svc->state == SVC_STOPPING && svc->after == AFTER_STOPPED)
         svc->after = AFTER_START;
-    if (svc->state == SVC_BACKOFF) {
+    if (svc->state == SVC_BACKOFF || svc->state == SVC_BLOCKED) {
         /* Asked for by name: no reason to sit out the delay. */
         loop_timer_disarm(svc->sup->lp, &svc->timer);
         svc->attempt = 0;
@@ -747,7 +758,7 @@ bool sup_settled(const struct sup *s)
     for (size_t i = 0; i < s->n; i++) {
         enum svc_state st = s->svcs[i]->state;
         if (st == SVC_WAITING || st == SVC_STARTING || st == SVC_RUNNING || st == SVC_BACKOFF ||
-            st == SVC_STOPPING)
+            st == SVC_STOPPING || st == SVC_BLOCKED)
             return false;
     }
     return true;

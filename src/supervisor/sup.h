@@ -10,7 +10,12 @@
  *
  * A service whose main process exits while other processes of its tree live
  * passes through STOPPING first: nothing is restarted or declared done until
- * its tree is verifiably empty. All state changes happen on the loop. */
+ * its tree is verifiably empty. All state changes happen on the loop.
+ *
+ * Every spawn (STARTING, from WAITING or BACKOFF) first checks the service's
+ * ports: while one is held it is BLOCKED instead, and tries again after a
+ * backoff that counts neither as a run nor as a restart (BLOCKED ─timer→
+ * STARTING or BLOCKED; ─stop→ STOPPED at once). */
 #ifndef CORRAL_SUPERVISOR_SUP_H
 #define CORRAL_SUPERVISOR_SUP_H
 
@@ -31,6 +36,7 @@ enum svc_state {
     SVC_STARTING, /* spawned, but a step before exec failed: its exit follows */
     SVC_RUNNING,
     SVC_BACKOFF,
+    SVC_BLOCKED, /* one of its ports is held: not spawned, retried */
     SVC_STOPPING,
     SVC_COMPLETED,
     SVC_EXITED,
@@ -56,6 +62,9 @@ enum sup_event_kind {
     SUP_EV_ADOPTED,    /* a previous corral's process kept (on_recover: adopt): pid */
     SUP_EV_RECOVERING, /* a previous corral's tree is being stopped to start afresh: pid */
     SUP_EV_STALE,      /* a record named a process that is gone or another one: pid, text */
+    SUP_EV_BLOCKED,    /* a port is held: pid of the holder (or 0), text = reason */
+    SUP_EV_ORPHAN,     /* an orphan of corral's held a port and is being stopped: pid,
+                        * text = its command line */
     SUP_EV__COUNT
 };
 
@@ -114,6 +123,19 @@ bool sup_any_survivor(const struct sup *s);
 
 /* --- control (the API's view) ------------------------------------------------ */
 
+/* What holds a port of a BLOCKED service. */
+struct sup_holder {
+    unsigned port;
+    enum cfg_proto proto;
+    char address[48]; /* the socket's local address: "127.0.0.1", "::" */
+    pid_t pid;        /* 0 when no process in view has the socket open */
+    char user[64];    /* the socket's owner, by name when it has one */
+    char command[256];
+    char service[CFG_MAX_NAME + 1]; /* its CORRAL_SERVICE with this instance's tag, or "" */
+    bool orphan;     /* corral's own, left by a service that is not live: being stopped */
+    unsigned checks; /* checks in a row that found a port held; the retries are not restarts */
+};
+
 struct sup_info {
     const char *name;
     enum cfg_kind kind;
@@ -129,6 +151,8 @@ struct sup_info {
     bool autostart;
     bool operator_stopped; /* stopped through stop, not by itself */
     bool adopted;          /* pid was started by a previous corral */
+    /* While BLOCKED, what holds the port, else NULL; valid until the loop runs. */
+    const struct sup_holder *holder;
 };
 
 size_t sup_count(const struct sup *s);

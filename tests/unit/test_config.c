@@ -848,6 +848,107 @@ static void state_dir_without_a_full_load(void **state)
     state_dir_of("state_dir: e\nservices:\n  web:\n    comand: [a]\n", "e");
 }
 
+static void ports_good(void **state)
+{
+    struct cfg_model *m = load_ok(WEB "    ports: [8080, \"53/udp\", 53/tcp, '9000']\n"
+                                      "  api:\n"
+                                      "    command: [b]\n"
+                                      "    ports:\n"
+                                      "      - 8081\n"
+                                      "      - 8080/udp\n"
+                                      "  db:\n"
+                                      "    command: [c]\n"
+                                      "    ports: []\n");
+    const struct cfg_service *web = &m->services[0], *api = &m->services[1], *db = &m->services[2];
+    json_t *j;
+    char *text;
+    (void)state;
+    assert_int_equal(web->n_ports, 4);
+    assert_int_equal(web->ports[0].port, 8080);
+    assert_int_equal(web->ports[0].proto, CFG_PROTO_TCP);
+    assert_int_equal(web->ports[1].port, 53);
+    assert_int_equal(web->ports[1].proto, CFG_PROTO_UDP);
+    assert_int_equal(web->ports[2].port, 53);
+    assert_int_equal(web->ports[2].proto, CFG_PROTO_TCP);
+    assert_int_equal(web->ports[3].port, 9000);
+    assert_int_equal(web->ports[3].proto, CFG_PROTO_TCP);
+    /* The same number over the other protocol is another port. */
+    assert_int_equal(api->n_ports, 2);
+    assert_int_equal(api->ports[1].port, 8080);
+    assert_int_equal(api->ports[1].proto, CFG_PROTO_UDP);
+    assert_int_equal(db->n_ports, 0);
+    assert_string_equal(cfg_proto_name(CFG_PROTO_UDP), "udp");
+    text = dump(m, false);
+    assert_non_null(strstr(text, "  ports        8080/tcp, 53/udp, 53/tcp, 9000/tcp\n"));
+    assert_non_null(strstr(text, "  ports        8081/tcp, 8080/udp\n"));
+    free(text);
+    j = cfg_service_json(web);
+    assert_int_equal(json_array_size(get(j, "ports")), 4);
+    assert_int_equal(json_integer_value(get(j, "ports.1.port")), 53);
+    assert_string_equal(json_string_value(get(j, "ports.1.proto")), "udp");
+    json_decref(j);
+    j = cfg_service_json(db);
+    assert_int_equal(json_array_size(get(j, "ports")), 0);
+    json_decref(j);
+    cfg_free(m);
+}
+
+static void ports_bad(void **state)
+{
+    (void)state;
+    expect_error(WEB "    ports: [0]\n", 4, 13, "services.web.ports[0]",
+                 "invalid port 0 (expected a number from 1 to 65535)");
+    expect_error(WEB "    ports: [80, 65536]\n", 4, 17, "services.web.ports[1]",
+                 "invalid port 65536 (expected a number from 1 to 65535)");
+    expect_error(WEB "    ports: [\"0/udp\"]\n", 4, 13, "services.web.ports[0]",
+                 "invalid port 0 (expected a number from 1 to 65535)");
+    expect_error(WEB "    ports: [\"80/sctp\"]\n", 4, 13, "services.web.ports[0]",
+                 "invalid protocol 'sctp' in '80/sctp' (expected tcp or udp)");
+    expect_error(WEB "    ports: [80/UDP]\n", 4, 13, "services.web.ports[0]",
+                 "invalid protocol 'UDP' in '80/UDP' (expected tcp or udp)");
+    expect_error(WEB "    ports: [http]\n", 4, 13, "services.web.ports[0]",
+                 "invalid port 'http' (expected a number from 1 to 65535, or \"PORT/tcp\" or "
+                 "\"PORT/udp\")");
+    expect_error(WEB "    ports: [-1]\n", 4, 13, "services.web.ports[0]", "invalid port '-1'");
+    expect_error(WEB "    ports: [\"/udp\"]\n", 4, 13, "services.web.ports[0]",
+                 "invalid port '/udp'");
+    expect_error(WEB "    ports: [8080.5]\n", 4, 13, "services.web.ports[0]",
+                 "invalid port '8080.5'");
+    /* Wrong types: the list, then an item. */
+    expect_error(WEB "    ports: 8080\n", 4, 12, "services.web.ports",
+                 "expected a list, got a string");
+    expect_error(WEB "    ports: {tcp: 80}\n", 4, 12, "services.web.ports",
+                 "expected a list, got a mapping");
+    expect_error(WEB "    ports:\n", 4, 5, "services.web.ports",
+                 "expected a list, got an empty value");
+    expect_error(WEB "    ports: [[80]]\n", 4, 13, "services.web.ports[0]",
+                 "expected a port number or \"PORT/tcp\" or \"PORT/udp\", got a list");
+    expect_error(WEB "    ports: [{port: 80}]\n", 4, 13, "services.web.ports[0]", "got a mapping");
+    /* A plain number is TCP, so 8080 and 8080/tcp are the same port. */
+    expect_error(WEB "    ports: [8080, 53/udp, \"8080/tcp\"]\n", 4, 27, "services.web.ports[2]",
+                 "duplicate port 8080/tcp (first at line 4, column 13)");
+    expect_error(WEB "    ports:\n"
+                     "      - 53/udp\n"
+                     "      - 53/udp\n",
+                 6, 9, "services.web.ports[1]",
+                 "duplicate port 53/udp (first at line 5, column 9)");
+    /* Two services on one port: the second is named, pointing at the first. */
+    expect_error(WEB "    ports: [80, 53/udp]\n"
+                     "  api:\n"
+                     "    command: [b]\n"
+                     "    ports: [53, \"53/udp\"]\n",
+                 7, 17, "services.api.ports[1]",
+                 "port 53/udp is also declared by service 'web' (line 4, column 17); two "
+                 "services cannot hold the same port");
+    /* Each service has its own ports; defaults cannot give them. */
+    expect_error("defaults:\n"
+                 "  ports: [80]\n"
+                 "services: {a: {command: [b]}}\n",
+                 2, 3, "defaults.ports", "unknown key 'ports'");
+    expect_error(WEB "    port: [80]\n", 4, 5, "services.web.port",
+                 "unknown key 'port' (did you mean 'ports'?)");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -881,6 +982,8 @@ int main(void)
         cmocka_unit_test(dump_json_round_trip),
         cmocka_unit_test(api_listener),
         cmocka_unit_test(state_dir_without_a_full_load),
+        cmocka_unit_test(ports_good),
+        cmocka_unit_test(ports_bad),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
