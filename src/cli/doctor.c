@@ -480,6 +480,30 @@ static void check_ports(struct doctor *d, const struct want_port *want, size_t n
     free(ports);
 }
 
+/* Every service's `ports:` from the config, when there is one. */
+static void check_configured_ports(struct doctor *d)
+{
+    struct want_port *want;
+    size_t n = 0, k = 0;
+    if (!d->m)
+        return;
+    for (size_t i = 0; i < d->m->n_services; i++)
+        n += d->m->services[i].n_ports;
+    if (n == 0 || !(want = calloc(n, sizeof(*want))))
+        return;
+    for (size_t i = 0; i < d->m->n_services; i++) {
+        const struct cfg_service *s = &d->m->services[i];
+        for (size_t j = 0; j < s->n_ports; j++)
+            want[k++] = (struct want_port){
+                .service = s->name,
+                .port = s->ports[j].port,
+                .proto = s->ports[j].proto == CFG_PROTO_UDP ? PROC_UDP : PROC_TCP,
+            };
+    }
+    check_ports(d, want, n);
+    free(want);
+}
+
 /* --- the run ---------------------------------------------------------------------------------- */
 
 static void sleep_until(uint64_t deadline_ns)
@@ -514,9 +538,7 @@ static int run(struct doctor *d)
     check_state(d);
     check_containment(d);
     list_foreign(d);
-    /* Configured ports come with the `ports:` key of a service, which the
-     * config does not have yet: until it does, nothing is checked here. */
-    check_ports(d, NULL, 0);
+    check_configured_ports(d);
     sleep_until(t0 + d->window_ms * 1000000ULL);
     t1 = mono_ns();
     list_hung(d, t1 - t0);

@@ -6,6 +6,7 @@ in its finally block."""
 import hashlib
 import json
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -304,3 +305,30 @@ def test_usage_and_config_errors_exit_2(tmp_path):
     empty.mkdir()
     r = subprocess.run([CORRAL, "doctor"], capture_output=True, text=True, cwd=empty)
     assert r.returncode == 2 and "no corral.yaml here" in r.stderr
+
+
+def test_a_configured_port_held_by_someone_else_is_a_conflict(tmp_path):
+    held = socket.socket(socket.AF_INET6)
+    held.bind(("::1", 0))
+    held.listen()
+    port = held.getsockname()[1]
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    free_port = free.getsockname()[1]
+    free.close()
+    cfg = tmp_path / "corral.yaml"
+    cfg.write_text(f"""
+services:
+  web: {{command: [sleep, "1"], ports: [{port}]}}
+  dns: {{command: [sleep, "1"], ports: ["{free_port}/udp"]}}
+""")
+    try:
+        rc, rep = doctor("-f", str(cfg), "--window", "1ms")
+        assert rep["port_conflicts"] == [{"service": "web", "port": port, "proto": "tcp6",
+                                          "pid": os.getpid(),
+                                          "command": " ".join(psutil.Process().cmdline())}]
+        assert rc == 1
+    finally:
+        held.close()
+    rc, rep = doctor("-f", str(cfg), "--window", "1ms")
+    assert rep["port_conflicts"] == []
