@@ -273,6 +273,7 @@ services:
     stop: {{timeout: 300ms}}
 """)
     first = d.wait_state("stubborn", "running")["pid"]
+    wait_for(lambda: len(d.pids("stubborn")) >= 2, what="the trap set")  # its first sleep
     r = d.cli("restart", "stubborn")
     assert r.returncode == 0, r.stderr + r.stdout
     s = d.service("stubborn")

@@ -65,7 +65,8 @@ services:
     command: [sh, -c, 'trap "" TERM INT; while true; do sleep 0.1; done']
     stop: {{timeout: 60s}}
 """)
-    wait_for(lambda: c.pids("stubborn"), what="stubborn running")
+    # Its first sleep means the trap is set: a signal before it would end it.
+    wait_for(lambda: len(c.pids("stubborn")) >= 2, what="stubborn running, trap set")
     c.signal(signal.SIGINT)
     c.wait_output(r"stopping everything")
     c.signal(signal.SIGINT)
