@@ -1,6 +1,5 @@
 /* main.c — argv to a command. */
 #include "cli/cli.h"
-#include "cli/hold.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -56,8 +55,6 @@ int main(int argc, char **argv)
         return cli_port(argc - 1, argv + 1);
     if (strcmp(cmd, "doctor") == 0)
         return cli_doctor(argc - 1, argv + 1);
-    if (strcmp(cmd, "fdhold") == 0) /* started by corral itself, not documented */
-        return cli_fdhold(argc - 1, argv + 1);
     if (strcmp(cmd, "cleanup") == 0)
         return cli_cleanup(argc - 1, argv + 1);
     if (cli_is_ctl(cmd))

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,13 +152,37 @@ static int connect_to(const struct sockaddr_un *sa)
     return s;
 }
 
+/* corral-fdhold sits beside the corral executable (build dir or bindir). */
+static int holder_path(char *out, size_t size)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    char *slash;
+    if (n < 0)
+        return -errno;
+    self[n] = '\0';
+    slash = strrchr(self, '/');
+    if (!slash)
+        return -ENOENT;
+    *slash = '\0';
+    if ((size_t)snprintf(out, size, "%s/corral-fdhold", self) >= size)
+        return -ENAMETOOLONG;
+    return 0;
+}
+
 /* The listening socket is made here and handed over as fd 3, so there is
  * no race between the holder's bind and our connect. */
 static int spawn_holder(const struct sockaddr_un *sa, char *why, size_t size)
 {
-    int l = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    char prog[PATH_MAX];
+    int l;
     mode_t old;
     pid_t pid;
+    if (holder_path(prog, sizeof(prog)) < 0 || access(prog, X_OK) < 0) {
+        snprintf(why, size, "%s: %s", prog, strerror(errno));
+        return -1;
+    }
+    l = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     if (l < 0) {
         snprintf(why, size, "socket: %s", strerror(errno));
         return -1;
@@ -186,7 +211,7 @@ static int spawn_holder(const struct sockaddr_un *sa, char *why, size_t size)
         if (dup2(l, 3) < 0 || null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 ||
             dup2(null, 2) < 0)
             _exit(127);
-        execl("/proc/self/exe", "corral", "fdhold", (char *)NULL);
+        execl(prog, "corral-fdhold", (char *)NULL);
         _exit(127);
     }
     close(l);

@@ -4,7 +4,8 @@
  * buffer, then blocking) instead of dying of SIGPIPE, and the corral started
  * next takes the pipes of the services it adopts back and goes on logging.
  *
- * It listens on <state_dir>/fdhold.sock (SOCK_SEQPACKET, mode 0600, peers of
+ * It is the program corral-fdhold, found beside corral's own executable. It
+ * listens on <state_dir>/fdhold.sock (SOCK_SEQPACKET, mode 0600, peers of
  * corral's uid or root only), talks to one corral at a time, holds nothing of
  * its own and makes no wake-up unless spoken to. It exits when told to (a
  * clean stop of corral), or when no corral is connected and nothing is held.
@@ -37,9 +38,6 @@ int hold_send(int sock, char kind, const struct hold_entry *e, size_t n, bool wi
 /* Receive one packet: *kind, up to max entries (fds installed O_CLOEXEC).
  * Returns the number of entries, or -errno (-EPIPE at EOF). */
 int hold_recv(int sock, char *kind, struct hold_entry *e, size_t max);
-
-/* The holder process: `corral fdhold`, listening socket on fd 3. */
-int cli_fdhold(int argc, char **argv);
 
 /* --- corral's side --------------------------------------------------------------- */
 

@@ -319,7 +319,7 @@ def holders(state):
     found = []
     for p in psutil.process_iter(["cmdline"]):
         try:
-            if p.info["cmdline"] and p.info["cmdline"][:2] == ["corral", "fdhold"] and any(
+            if p.info["cmdline"] and p.info["cmdline"][:1] == ["corral-fdhold"] and any(
                     c.laddr == sock for c in p.connections("unix")):
                 found.append(p)
         except (psutil.NoSuchProcess, psutil.AccessDenied):

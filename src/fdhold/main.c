@@ -1,5 +1,6 @@
-/* cli/fdhold.c — the output holder process (see hold.h). */
-#include "cli/cli.h"
+/* fdhold/main.c — corral-fdhold, the output holder (see cli/hold.h). A
+ * program of its own, linked with nothing but libc, so that the one process
+ * that outlives corral costs next to no memory. */
 #include "cli/hold.h"
 
 #include <errno.h>
@@ -111,18 +112,16 @@ static int wait_for_corral(struct held *h)
     return r;
 }
 
-int cli_fdhold(int argc, char **argv)
+int main(void)
 {
     struct held h = {0};
     struct hold_entry *e = calloc(HOLD_FDS_MAX, sizeof(*e));
     bool served = false;
-    (void)argc;
-    (void)argv;
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
     if (!e)
-        return CLI_FAILED;
+        return 1;
     for (;;) {
         int sock;
         if (served && h.n == 0)
@@ -145,5 +144,5 @@ int cli_fdhold(int argc, char **argv)
         drop_at(&h, h.n - 1);
     free(h.v);
     free(e);
-    return CLI_OK;
+    return 0;
 }
