@@ -293,7 +293,7 @@ static void take_output_back(struct runs *r)
         loop_timer_arm(r->lp, &r->flush, 0);
 }
 
-size_t runs_recover(struct runs *r)
+size_t runs_recover(struct runs *r, bool unclean)
 {
     struct leads l = {0};
     size_t ghosts = 0;
@@ -307,7 +307,10 @@ size_t runs_recover(struct runs *r)
         free(l.strs[i]);
     free(l.strs);
     free(l.v);
-    (void)sup_recover_leftovers(r->sup, &ghosts);
+    /* A walk of every process's environment: only when a previous corral
+     * left something behind, by its records or by not ending cleanly. */
+    if (unclean || l.n > 0)
+        (void)sup_recover_leftovers(r->sup, &ghosts);
     take_output_back(r);
     return ghosts;
 }

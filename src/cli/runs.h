@@ -33,8 +33,9 @@ void runs_swap(struct runs *r, const struct cfg_model *old);
  * instance's cgroup and tag name, drop the records of services no longer
  * configured, and give adopted services their output pipes back from the
  * holder. Says what it did through say. */
-/* Returns how many processes or cgroups of services that are no longer
+/* unclean: the previous corral did not end with every tree stopped. Returns
+ * how many processes or cgroups of services that are no longer
  * configured were found (they are corral's orphans: see cleanup). */
-size_t runs_recover(struct runs *r);
+size_t runs_recover(struct runs *r, bool unclean);
 
 #endif

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <limits.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdbool.h>
@@ -397,6 +398,30 @@ static void open_store(struct up *u)
         (void)store_set_stopped(u->store, u->names[i], false);
 }
 
+/* <state_dir>/corral.running exists while a corral runs and is removed once
+ * it has stopped every tree: found at start, the previous one did not. */
+static bool mark_running(struct up *u)
+{
+    char path[PATH_MAX];
+    int fd;
+    snprintf(path, sizeof(path), "%s/corral.running", u->m->state_dir);
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        close(fd);
+        return false;
+    }
+    return true; /* it existed, or cannot tell: look everywhere */
+}
+
+static void mark_stopped(struct up *u)
+{
+    char path[PATH_MAX];
+    if (!u->sup || !sup_settled(u->sup) || sup_any_survivor(u->sup))
+        return;
+    snprintf(path, sizeof(path), "%s/corral.running", u->m->state_dir);
+    (void)unlink(path);
+}
+
 /* What a previous corral left of services that are no longer configured has
  * no settings here to be stopped by: `corral cleanup`, which asks this
  * corral which services it has and stops only the others' trees (through
@@ -690,7 +715,7 @@ static int serve(struct up *u, struct diag *dg)
         diag_set(dg, -ENOMEM, "out of memory");
         return CLI_FAILED;
     }
-    if (runs_recover(u->runs) > 0)
+    if (runs_recover(u->runs, mark_running(u)) > 0)
         clean_ghosts(u);
     if (sup_start(u->sup, (const char *const *)u->names, u->n_names, dg) < 0)
         return CLI_USAGE;
@@ -741,6 +766,7 @@ static int run(struct up *u)
     if (u->out)
         out_drain(u->out, 2000);
     api_free(u->api);
+    mark_stopped(u);
     runs_free(u->runs);
     sup_free(u->sup);
     store_close(u->store);
