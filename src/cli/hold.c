@@ -223,7 +223,7 @@ static int spawn_holder(const struct sockaddr_un *sa, char *why, size_t size)
     return 0;
 }
 
-struct hold *hold_open(const char *state_dir, char *why, size_t size)
+struct hold *hold_open(const char *state_dir, bool start, char *why, size_t size)
 {
     struct sockaddr_un sa;
     struct hold *h;
@@ -234,6 +234,8 @@ struct hold *hold_open(const char *state_dir, char *why, size_t size)
         return NULL;
     }
     s = connect_to(&sa);
+    if (s < 0 && !start)
+        return NULL;
     if (s < 0 && (spawn_holder(&sa, why, size) < 0 || (s = connect_to(&sa)) < 0)) {
         if (!why[0])
             snprintf(why, size, "%s: %s", sa.sun_path, strerror(-s));

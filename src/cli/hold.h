@@ -43,9 +43,10 @@ int hold_recv(int sock, char *kind, struct hold_entry *e, size_t max);
 
 struct hold;
 
-/* Connect to the holder a crashed corral left, or start one. NULL when
- * neither works (why says so): corral runs on without it. */
-struct hold *hold_open(const char *state_dir, char *why, size_t size);
+/* Connect to the holder a crashed corral left, or (start) start one. NULL
+ * when neither works (why says so, "" when there was none to connect to and
+ * start was false): corral runs on without it. */
+struct hold *hold_open(const char *state_dir, bool start, char *why, size_t size);
 /* Ask for everything held; fn gets each entry and owns its fd. 0 or -errno. */
 int hold_fetch(struct hold *h, void (*fn)(void *ctx, const struct hold_entry *e), void *ctx);
 /* Queue a service's reading ends (fds stay corral's; copies are sent). */

@@ -19,8 +19,9 @@ struct runs {
     bool *dirty; /* per service index */
     pid_t *held; /* per service index: the run whose pipes the holder has */
     size_t n;
-    struct hold *hold; /* the output holder, or NULL */
-    size_t taken;      /* pipes taken back at recovery */
+    struct hold *hold;    /* the output holder, or NULL */
+    const char *hold_dir; /* start one there at the next flush, if none yet */
+    size_t taken;         /* pipes taken back at recovery */
     struct loop_timer flush;
     bool failing; /* the last write failed: said once, retried */
 };
@@ -54,9 +55,30 @@ static void hand_over(struct runs *r, size_t i, const char *name, pid_t pid)
     r->held[i] = pid;
 }
 
+/* Started after the first spawns rather than before: a start of the stack
+ * does not wait for it. Every live service's pipes then go to it. */
+static void start_hold(struct runs *r)
+{
+    char why[512];
+    const char *dir = r->hold_dir;
+    r->hold_dir = NULL;
+    r->hold = hold_open(dir, true, why, sizeof(why));
+    if (!r->hold) {
+        say(r,
+            "warning: no output holder (%s); services' output will not outlive a crash of "
+            "corral",
+            why);
+        return;
+    }
+    for (size_t i = 0; i < r->n; i++)
+        r->dirty[i] = true;
+}
+
 static void flush(struct loop *lp, void *data)
 {
     struct runs *r = data;
+    if (r->hold_dir)
+        start_hold(r);
     struct sup_run *cur = malloc(sizeof(*cur) * (r->n ? r->n : 1));
     struct store_run *out = calloc(r->n ? r->n : 1, sizeof(*out));
     const char *instance = sup_instance(r->sup), *boot_id = sup_boot_id(r->sup);
@@ -113,7 +135,7 @@ static void flush(struct loop *lp, void *data)
 }
 
 struct runs *runs_new(struct loop *lp, struct sup *s, struct store *st, struct hold *hold,
-                      runs_say_fn fn, void *ctx)
+                      const char *hold_dir, runs_say_fn fn, void *ctx)
 {
     struct runs *r = calloc(1, sizeof(*r));
     if (!r)
@@ -131,6 +153,7 @@ struct runs *runs_new(struct loop *lp, struct sup *s, struct store *st, struct h
     r->sup = s;
     r->st = st;
     r->hold = hold;
+    r->hold_dir = hold ? NULL : hold_dir;
     r->say = fn;
     r->ctx = ctx;
     loop_timer_init(&r->flush, flush, r);
@@ -192,8 +215,8 @@ void runs_swap(struct runs *r, const struct cfg_model *old)
 void runs_touch(struct runs *r, const char *service)
 {
     long i;
-    if (!r || (!r->st && !r->hold) || !service || (i = sup_find(r->sup, service)) < 0 ||
-        (size_t)i >= r->n)
+    if (!r || (!r->st && !r->hold && !r->hold_dir) || !service ||
+        (i = sup_find(r->sup, service)) < 0 || (size_t)i >= r->n)
         return;
     r->dirty[i] = true;
     if (!loop_timer_armed(&r->flush) && !r->failing)

@@ -15,10 +15,12 @@ typedef void (*runs_say_fn)(void *ctx, const char *msg);
 
 struct hold;
 
-/* NULL when out of memory. store may be NULL (then nothing is kept), hold too
- * (then output does not outlive a crash of corral); runs owns hold. */
+/* NULL when out of memory. store may be NULL (then nothing is kept); hold
+ * is the output holder a crashed corral left, or NULL, and then one is
+ * started in hold_dir at the first write (NULL: none, and output does not
+ * outlive a crash of corral). runs owns hold. */
 struct runs *runs_new(struct loop *lp, struct sup *s, struct store *st, struct hold *hold,
-                      runs_say_fn say, void *ctx);
+                      const char *hold_dir, runs_say_fn say, void *ctx);
 /* Writes what is pending, tells the holder to quit, then frees. */
 void runs_free(struct runs *r);
 

@@ -460,16 +460,14 @@ static void clean_ghosts(struct up *u)
             (int)pid);
 }
 
-/* The output holder: a crash of corral then breaks no service's output pipe. */
+/* The output holder a crashed corral left, holding its services' pipes; a
+ * new one is started after the first spawns (see runs.c). */
 static struct hold *open_hold(struct up *u)
 {
     char why[512];
-    struct hold *h = hold_open(u->m->state_dir, why, sizeof(why));
-    if (!h)
-        say(u,
-            "warning: no output holder (%s); services' output will not outlive a crash of "
-            "corral",
-            why);
+    struct hold *h = hold_open(u->m->state_dir, false, why, sizeof(why));
+    if (!h && why[0])
+        say(u, "warning: the output holder did not answer (%s)", why);
     return h;
 }
 
@@ -710,7 +708,7 @@ static int serve(struct up *u, struct diag *dg)
     say(u, "api: %s/corral.sock%s%s", u->m->state_dir, u->m->api.listen ? ", http://" : "",
         u->m->api.listen ? u->m->api.listen : "");
     open_store(u);
-    u->runs = runs_new(u->lp, u->sup, u->store, open_hold(u), say_line, u);
+    u->runs = runs_new(u->lp, u->sup, u->store, open_hold(u), u->m->state_dir, say_line, u);
     if (!u->runs) {
         diag_set(dg, -ENOMEM, "out of memory");
         return CLI_FAILED;
