@@ -15,7 +15,8 @@
 /* Events waiting for a write that fails, or of one very busy turn. */
 #define PENDING_MAX (64 * 1024)
 /* After a failed write; each try may wait out SQLite's busy timeout. */
-#define RETRY_MS 5000
+#define RETRY_MS        5000
+#define HISTORY_LAZY_MS 50
 
 static void pending_clear(struct api_history *h)
 {
@@ -154,8 +155,9 @@ void api_history_queue(struct api *a, const json_t *o, uint64_t id, int64_t time
         return;
     }
     h->dropping = false;
+    /* A burst (a thousand services starting or stopping) costs one commit. */
     if (!loop_timer_armed(&h->flush))
-        loop_timer_arm(a->lp, &h->flush, 0);
+        loop_timer_arm(a->lp, &h->flush, HISTORY_LAZY_MS);
 }
 
 /* Events recorded before the store was attached are numbered from next, after

@@ -27,6 +27,9 @@ struct runs {
 };
 
 #define RETRY_MS 5000
+/* A new process's identity is written at once (recovery adopts by it); an
+ * ended run's waits this long, so that a burst of stops costs one commit. */
+#define LAZY_MS 50
 
 static void say(struct runs *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -206,21 +209,24 @@ void runs_swap(struct runs *r, const struct cfg_model *old)
         struct sup_info in;
         sup_info(r->sup, i, &in);
         held[i] = in.pid;
-        runs_touch(r, in.name);
+        runs_touch(r, in.name, false);
     }
     if (!loop_timer_armed(&r->flush))
         loop_timer_arm(r->lp, &r->flush, 0);
 }
 
-void runs_touch(struct runs *r, const char *service)
+void runs_touch(struct runs *r, const char *service, bool now)
 {
+    uint64_t delay = now ? 0 : LAZY_MS;
     long i;
     if (!r || (!r->st && !r->hold && !r->hold_dir) || !service ||
         (i = sup_find(r->sup, service)) < 0 || (size_t)i >= r->n)
         return;
     r->dirty[i] = true;
-    if (!loop_timer_armed(&r->flush) && !r->failing)
-        loop_timer_arm(r->lp, &r->flush, 0);
+    if (r->failing)
+        return;
+    if (!loop_timer_armed(&r->flush) || r->flush.due_ms > loop_now_ms() + delay)
+        loop_timer_arm(r->lp, &r->flush, delay);
 }
 
 /* --- recovery -------------------------------------------------------------------- */
@@ -278,7 +284,7 @@ static void recover_one(struct runs *r, const struct sup_lead *lead)
             lead->service, (int)lead->pid);
         (void)store_drop_run(r->st, lead->service);
     } else if (got == 0) {
-        runs_touch(r, lead->service); /* the stale identity is forgotten */
+        runs_touch(r, lead->service, false); /* the stale identity is forgotten */
     }
 }
 

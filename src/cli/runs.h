@@ -24,8 +24,9 @@ struct runs *runs_new(struct loop *lp, struct sup *s, struct store *st, struct h
 /* Writes what is pending, tells the holder to quit, then frees. */
 void runs_free(struct runs *r);
 
-/* A state change of the service: its record is rewritten on this loop pass. */
-void runs_touch(struct runs *r, const char *service);
+/* A state change of the service: its record is rewritten on this loop pass
+ * (now: a new main process), or within 50 ms with the others of a burst. */
+void runs_touch(struct runs *r, const char *service, bool now);
 
 /* A reload swapped the model: service indices changed, and the records of
  * services that old had and the supervisor no longer has are dropped. */

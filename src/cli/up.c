@@ -303,7 +303,7 @@ static void on_event(void *ctx, const struct sup_event *ev)
     struct up *u = ctx;
     say_event(u, ev);
     api_event(u->api, ev);
-    runs_touch(u->runs, ev->service);
+    runs_touch(u->runs, ev->service, ev->kind == SUP_EV_STARTED || ev->kind == SUP_EV_ADOPTED);
     if (ev->kind == SUP_EV_STARTED || ev->kind == SUP_EV_COMPLETED || ev->kind == SUP_EV_FAILED)
         check_started(u, false);
     if (ev->kind == SUP_EV_BLOCKED)
