@@ -41,7 +41,7 @@ struct api *api_new(struct loop *lp, struct sup *s, const struct cfg_model *m,
 void api_free(struct api *a);
 void api_retarget(struct api *a, struct sup *s, const struct cfg_model *m);
 
-/* Keep every event in st (state.db) too, written once per turn of the loop,
+/* Keep every event in st (state.db) too, written in batches within 50 ms,
  * the newest api.events_keep of them, and answer requests for events older
  * than the in-memory ring from it. Event ids go on after the last stored one,
  * and a "corral_started" event is recorded. warn(ctx, msg) is told once when
@@ -51,6 +51,10 @@ void api_retarget(struct api *a, struct sup *s, const struct cfg_model *m);
 struct store;
 void api_keep_history(struct api *a, struct store *st, void (*warn)(void *ctx, const char *msg),
                       void *ctx);
+
+/* Note corral_started now, before a state.db that does not exist yet is
+ * made and attached (it can hold no previous corral to speak of). */
+void api_note_started(struct api *a);
 
 /* Record a supervisor event in the history and send it to event streams. */
 void api_event(struct api *a, const struct sup_event *ev);

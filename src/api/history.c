@@ -204,12 +204,25 @@ void api_keep_history(struct api *a, struct store *st, void (*warn_fn)(void *ctx
              (unsigned long long)a->ev.next_id);
     first = a->ev.n ? api_events_at(&a->ev, 0)->id : a->ev.next_id;
     renumber_ring(a, last_id >= first ? last_id + 1 : first);
+    if (a->hist.started_noted)
+        return;
     snprintf(text, sizeof(text), "corral %s, pid %d, instance %s%s", CORRAL_VERSION, (int)getpid(),
              sup_instance(a->sup),
              kind[0] && strcmp(kind, "corral_stopped") != 0
                  ? "; the previous corral ended without stopping (crash or kill -9)"
                  : "");
     api_note(a, "corral_started", text);
+}
+
+void api_note_started(struct api *a)
+{
+    char text[256];
+    if (!a || a->hist.started_noted)
+        return;
+    snprintf(text, sizeof(text), "corral %s, pid %d, instance %s", CORRAL_VERSION, (int)getpid(),
+             sup_instance(a->sup));
+    api_note(a, "corral_started", text);
+    a->hist.started_noted = true;
 }
 
 /* --- reading ------------------------------------------------------------------------- */

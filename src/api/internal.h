@@ -51,8 +51,9 @@ struct api_history {
     struct store_event *pending; /* written at the next turn of the loop; owns its strings */
     size_t n_pending, cap_pending;
     struct loop_timer flush;
-    bool failing;  /* the last write failed, and that was reported */
-    bool dropping; /* events are being lost, and that was reported */
+    bool failing;       /* the last write failed, and that was reported */
+    bool dropping;      /* events are being lost, and that was reported */
+    bool started_noted; /* corral_started is in the ring already */
     void (*warn)(void *ctx, const char *msg);
     void *warn_ctx;
 };

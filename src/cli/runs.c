@@ -215,6 +215,17 @@ void runs_swap(struct runs *r, const struct cfg_model *old)
         loop_timer_arm(r->lp, &r->flush, 0);
 }
 
+void runs_set_store(struct runs *r, struct store *st)
+{
+    if (!st)
+        return;
+    r->st = st;
+    for (size_t i = 0; i < r->n; i++)
+        r->dirty[i] = true;
+    if (!loop_timer_armed(&r->flush))
+        loop_timer_arm(r->lp, &r->flush, 0);
+}
+
 void runs_touch(struct runs *r, const char *service, bool now)
 {
     uint64_t delay = now ? 0 : LAZY_MS;

@@ -24,6 +24,9 @@ struct runs *runs_new(struct loop *lp, struct sup *s, struct store *st, struct h
 /* Writes what is pending, tells the holder to quit, then frees. */
 void runs_free(struct runs *r);
 
+/* The store, opened late: every record is written on the next pass. */
+void runs_set_store(struct runs *r, struct store *st);
+
 /* A state change of the service: its record is rewritten on this loop pass
  * (now: a new main process), or within 50 ms with the others of a burst. */
 void runs_touch(struct runs *r, const char *service, bool now);

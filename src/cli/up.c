@@ -59,7 +59,8 @@ struct up {
     int status_fd; /* up -d: the waiting parent, until the stack is up */
     struct loop_timer start_wait;
     struct loop_timer start_recheck;
-    struct out *out; /* foreground only */
+    struct loop_timer store_later; /* a new state.db is made after the first spawns */
+    struct out *out;               /* foreground only */
 };
 
 /* --- messages ------------------------------------------------------------------------ */
@@ -304,8 +305,10 @@ static void on_event(void *ctx, const struct sup_event *ev)
     say_event(u, ev);
     api_event(u->api, ev);
     runs_touch(u->runs, ev->service, ev->kind == SUP_EV_STARTED || ev->kind == SUP_EV_ADOPTED);
-    if (ev->kind == SUP_EV_STARTED || ev->kind == SUP_EV_COMPLETED || ev->kind == SUP_EV_FAILED)
-        check_started(u, false);
+    /* Once per loop pass, not per event: the check walks every service. */
+    if ((ev->kind == SUP_EV_STARTED || ev->kind == SUP_EV_COMPLETED || ev->kind == SUP_EV_FAILED) &&
+        u->status_fd >= 0 && !loop_timer_armed(&u->start_recheck))
+        loop_timer_arm(u->lp, &u->start_recheck, 0);
     if (ev->kind == SUP_EV_BLOCKED)
         check_started(u, false);
 }
@@ -396,6 +399,24 @@ static void open_store(struct up *u)
         say(u, "warning: could not read the operator's stops from state.db");
     for (size_t i = 0; i < u->n_names; i++)
         (void)store_set_stopped(u->store, u->names[i], false);
+}
+
+/* A state.db that does not exist yet holds no stop and no run to recover,
+ * and making one (WAL, schema, fsyncs) took longer than starting ten
+ * services: it is made once the first spawns are done. */
+static bool store_exists(const struct up *u)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/state.db", u->m->state_dir);
+    return access(path, F_OK) == 0 || errno != ENOENT;
+}
+
+static void on_store_later(struct loop *lp, void *data)
+{
+    struct up *u = data;
+    (void)lp;
+    open_store(u);
+    runs_set_store(u->runs, u->store);
 }
 
 /* <state_dir>/corral.running exists while a corral runs and is removed once
@@ -707,7 +728,11 @@ static int serve(struct up *u, struct diag *dg)
     say(u, "containment: %s", why);
     say(u, "api: %s/corral.sock%s%s", u->m->state_dir, u->m->api.listen ? ", http://" : "",
         u->m->api.listen ? u->m->api.listen : "");
-    open_store(u);
+    bool later = !store_exists(u);
+    if (!later)
+        open_store(u);
+    else
+        api_note_started(u->api);
     u->runs = runs_new(u->lp, u->sup, u->store, open_hold(u), u->m->state_dir, say_line, u);
     if (!u->runs) {
         diag_set(dg, -ENOMEM, "out of memory");
@@ -717,6 +742,8 @@ static int serve(struct up *u, struct diag *dg)
         clean_ghosts(u);
     if (sup_start(u->sup, (const char *const *)u->names, u->n_names, dg) < 0)
         return CLI_USAGE;
+    if (later) /* after the kick that spawns (due at once), not before it */
+        loop_timer_arm(u->lp, &u->store_later, 1);
     if (u->status_fd >= 0) {
         loop_timer_arm(u->lp, &u->start_wait, START_WAIT_MS);
         /* Adopted services run already: no start event will ask again. */
@@ -840,6 +867,7 @@ int cli_up(int argc, char **argv)
     u.status_fd = -1;
     loop_timer_init(&u.start_wait, on_start_wait, &u);
     loop_timer_init(&u.start_recheck, on_start_recheck, &u);
+    loop_timer_init(&u.store_later, on_store_later, &u);
     r = parse_args(&u, argc, argv);
     if (r >= 0)
         return r;

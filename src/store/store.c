@@ -74,24 +74,30 @@ static int integrity_ok(sqlite3 *db)
     return ok;
 }
 
+/* Every step from `from` to the current schema in one transaction: a fresh
+ * database costs one commit, and a failed step leaves the old schema whole. */
 static int migrate(sqlite3 *db, int from, char *why, size_t size)
 {
     char sql[64];
-    for (int v = from; v < STORE_SCHEMA_VERSION; v++) {
-        char *err = NULL;
-        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d;", v + 1);
-        if (sqlite3_exec(db, "BEGIN IMMEDIATE;", NULL, NULL, &err) != SQLITE_OK ||
-            sqlite3_exec(db, migrations[v], NULL, NULL, &err) != SQLITE_OK ||
-            sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK ||
-            sqlite3_exec(db, "COMMIT;", NULL, NULL, &err) != SQLITE_OK) {
-            snprintf(why, size, "migration to schema %d failed: %s", v + 1,
-                     err ? err : sqlite3_errmsg(db));
-            sqlite3_free(err);
-            sqlite3_exec(db, "ROLLBACK;", NULL, NULL, NULL);
-            return -EIO;
-        }
-    }
-    return 0;
+    char *err = NULL;
+    int v = from;
+    if (from >= STORE_SCHEMA_VERSION)
+        return 0;
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE;", NULL, NULL, &err) != SQLITE_OK)
+        goto fail;
+    for (; v < STORE_SCHEMA_VERSION; v++)
+        if (sqlite3_exec(db, migrations[v], NULL, NULL, &err) != SQLITE_OK)
+            goto fail;
+    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d;", STORE_SCHEMA_VERSION);
+    if (sqlite3_exec(db, sql, NULL, NULL, &err) == SQLITE_OK &&
+        sqlite3_exec(db, "COMMIT;", NULL, NULL, &err) == SQLITE_OK)
+        return 0;
+fail:
+    snprintf(why, size, "migration to schema %d failed: %s", v + 1,
+             err ? err : sqlite3_errmsg(db));
+    sqlite3_free(err);
+    sqlite3_exec(db, "ROLLBACK;", NULL, NULL, NULL);
+    return -EIO;
 }
 
 /* Open and make usable, or say why not (the caller moves the file aside). */
