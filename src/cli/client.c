@@ -2,9 +2,9 @@
 #include "cli/client.h"
 
 #include "cli/cli.h"
+#include "cli/curlfn.h"
 #include "config/config.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -42,12 +42,17 @@ static int pick_state_dir(struct client *c, const char *file, const char *state_
 
 int client_open(struct client *c, const char *file, const char *state_dir)
 {
+    char why[512];
     int r;
     memset(c, 0, sizeof(*c));
     r = pick_state_dir(c, file ? file : "corral.yaml", state_dir);
     if (r)
         return r;
     snprintf(c->sock, sizeof(c->sock), "%s/corral.sock", c->state_dir);
+    if (curl_fns_load(why, sizeof(why)) < 0) {
+        fprintf(stderr, "corral: %s\n", why);
+        return CLI_FAILED;
+    }
     if (curl_global_init(CURL_GLOBAL_NOTHING) != CURLE_OK || !(c->curl = curl_easy_init())) {
         fprintf(stderr, "corral: cannot initialise libcurl\n");
         return CLI_FAILED;
@@ -57,8 +62,9 @@ int client_open(struct client *c, const char *file, const char *state_dir)
 
 void client_close(struct client *c)
 {
-    if (c->curl)
-        curl_easy_cleanup(c->curl);
+    if (!c->curl)
+        return; /* libcurl was never loaded, or nothing was made with it */
+    curl_easy_cleanup(c->curl);
     c->curl = NULL;
     curl_global_cleanup();
 }

@@ -3,10 +3,10 @@
 #include "cli/own.h"
 
 #include "cli/cli.h"
+#include "cli/curlfn.h"
 #include "cli/report.h"
 #include "proc/cgroup.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
