@@ -18,7 +18,7 @@ settle time (--settle, 5 and 15 s after that launch) record per service: how man
 run (old = from before the kill, new = started after it), whether the old processes are still
 alive, who holds the port, how many fresh copies of web were seen (a crash loop on "Address
 already in use"), how often that message is in the tool's logs, and what the tool's own
-status command says. The tool's own helpers (s6-supervise, runsv, PM2's God, ...) are
+status command says. The tool's own processes (s6-supervise, runsv, PM2's God, ...) are
 counted the same way.
 
 Every process of a run carries KN_MARK=<run id> in its environment (set on the supervisor,
@@ -56,7 +56,7 @@ SH = shutil.which("sh") or "/bin/sh"
 SLEEP = shutil.which("sleep") or "/bin/sleep"
 SERVICES = ["web", "daemon", "stubborn", "group", "plain"]
 TRANSIENT = {("stubborn", "child"), ("daemon", "shell")}
-HELPERS = {"supervisord", "PM2 God", "s6-svscan", "s6-supervise", "runsvdir", "runsv", "corral"}
+OWN_NAMES = {"supervisord", "PM2 God", "s6-svscan", "s6-supervise", "runsvdir", "runsv", "corral"}
 PATH_ENV = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -142,7 +142,7 @@ def listener(port):
     return None
 
 
-def helper_name(argv):
+def own_name(argv):
     if not argv:
         return "?"
     a0 = os.path.basename(argv[0])
@@ -160,13 +160,13 @@ class Snapshot:
         self.procs = procs  # [(pid, ticks, argv)]
         self.port = port
         self.by = {}
-        self.helpers = []
+        self.own = []
         for pid, ticks, argv in procs:
             c = classify(argv, port)
             if c:
                 self.by.setdefault(c, []).append((pid, ticks))
             else:
-                self.helpers.append((pid, ticks, helper_name(argv)))
+                self.own.append((pid, ticks, own_name(argv)))
 
     def mains(self, svc):
         return self.by.get((svc, "main"), [])
@@ -522,16 +522,16 @@ def observe(tool, old, web_seen, kill_t):
             row["web_new_starts"] = len(web_seen)
             row["addr_in_use_msgs"] = count_in_use(tool.wd)
         rows[svc] = row
-    helpers = {}
+    own = {}
     main = tool.find_main()
-    for pid, ticks, name in snap.helpers:
-        if name not in HELPERS:
+    for pid, ticks, name in snap.own:
+        if name not in OWN_NAMES:
             continue  # a process caught between fork and exec
         if isinstance(tool, Corral) and name == "corral":
             name = "corral daemon" if (pid, ticks) == main else "corral up -d (waiting)"
-        h = helpers.setdefault(name, {"old": 0, "new": 0})
+        h = own.setdefault(name, {"old": 0, "new": 0})
         h["old" if (pid, ticks) in old else "new"] += 1
-    out = {"services": rows, "helpers": helpers, "t_s": time.monotonic() - kill_t}
+    out = {"services": rows, "own": own, "t_s": time.monotonic() - kill_t}
     if isinstance(tool, Corral):
         out["up_d_returned_s"] = tool.up_returned()
     return out
@@ -579,10 +579,10 @@ def run_tool(tool, settles):
     snap = Snapshot(marked(tool.mark), tool.port)
     old = {(pid, ticks) for pid, ticks, _ in snap.procs}
     tool.old_by_svc = {s: set(snap.all_of(s)) for s in SERVICES}
-    before = {"helpers": {}, "status": tool.status(),
+    before = {"own": {}, "status": tool.status(),
               "procs": {s: len(snap.all_of(s)) for s in SERVICES}}
-    for _, _, name in snap.helpers:
-        before["helpers"][name] = before["helpers"].get(name, 0) + 1
+    for _, _, name in snap.own:
+        before["own"][name] = before["own"].get(name, 0) + 1
     main = tool.find_main()
     if not B.signal_checked(main[0], main[1], signal.SIGKILL):
         raise B.BenchError("the supervisor's main process was gone before the kill")
@@ -597,9 +597,9 @@ def run_tool(tool, settles):
     between = Snapshot(marked(tool.mark), tool.port)
     survivors = {"services": {s: len([p for p in between.all_of(s) if p in old])
                               for s in SERVICES},
-                 "helpers": {}}
-    for _, _, name in between.helpers:
-        survivors["helpers"][name] = survivors["helpers"].get(name, 0) + 1
+                 "own": {}}
+    for _, _, name in between.own:
+        survivors["own"][name] = survivors["own"].get(name, 0) + 1
     launch_t = time.monotonic()
     tool.start()
     web_seen = set()
@@ -654,8 +654,8 @@ def report(results, settles, commit):
     for settle in sorted(settles):
         out += [f"**{settle:g} s after the supervisor was started again**", "",
                 "| tool | web | daemon | stubborn | group | plain | old processes alive | "
-                "port 127.0.0.1 held by | fresh web starts / \"Address already in use\" | "
-                "status right | tool's helpers (old alive / new) |",
+                "port held by | new web PIDs seen (0.1 s sampling) / \"Address already in use\" in logs | "
+                "status right | the tool's own processes (old alive / new) |",
                 "| --- | --- | --- | --- | --- | --- | ---: | --- | --- | --- | --- |"]
         for name, res in results.items():
             if "error" in res:
@@ -666,12 +666,12 @@ def report(results, settles, commit):
             old_alive = sum(r["old_procs_alive"] for r in rows.values())
             old_before = sum(r["old_procs_before"] for r in rows.values())
             wrong = [s for s in SERVICES if not rows[s]["status_correct"]]
-            helpers = ", ".join(f"{k} {v['old']}/{v['new']}" for k, v in sorted(o["helpers"].items()))
+            own = ", ".join(f"{k} {v['old']}/{v['new']}" for k, v in sorted(o["own"].items()))
             out.append(
                 f"| {name} | " + " | ".join(copies_cell(rows[s]) for s in SERVICES)
                 + f" | {old_alive} of {old_before} | {rows['web']['listener']} | "
                 f"{rows['web']['web_new_starts']} / {rows['web']['addr_in_use_msgs']} | "
-                + ("yes" if not wrong else "no: " + ", ".join(wrong)) + f" | {helpers or '—'} |")
+                + ("yes" if not wrong else "no: " + ", ".join(wrong)) + f" | {own or '—'} |")
         out.append("")
     out += ["**One GET / to the web port after the last look, and the listener 1 s later**", "",
             "| tool | GET / | listener 1 s later |", "| --- | --- | --- |"]
