@@ -1,7 +1,7 @@
 #!/bin/sh
 # bench/setup.sh — install the anchors the benchmark compares corral with
 # (supervisord, runit, s6 from Debian; PM2 from npm into bench/.work) and
-# build the C helpers (floor, stamp, flood, reqfloor) with meson into build-bench/.
+# build the C helpers (floor, stamp, flood, reqfloor, recfloor) with meson into build-bench/.
 #
 # Services are never started by the package install: a policy-rc.d that
 # refuses (exit 101) is put in place for the apt run if none exists. The
@@ -47,7 +47,7 @@ cd "$root"
 if [ ! -d build-bench ]; then
     meson setup build-bench -Dbench=true -Dtests=disabled
 fi
-ninja -C build-bench floor stamp flood reqfloor
+ninja -C build-bench floor stamp flood reqfloor recfloor
 
 # Versions without running pm2: any pm2 command starts a daemon in ~/.pm2.
 pm2_version=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$work/node_modules/pm2/package.json" | head -n1)
