@@ -247,6 +247,7 @@ struct leads {
     char **strs; /* owned copies, 3 per lead */
     size_t n, cap;
     bool oom;
+    bool without_cgroup; /* a record from a corral that ran without cgroups */
 };
 
 static void collect(void *ctx, const struct store_run *run)
@@ -254,6 +255,8 @@ static void collect(void *ctx, const struct store_run *run)
     struct leads *l = ctx;
     if (run->pid <= 0 || l->oom)
         return;
+    if (!run->cgroup[0])
+        l->without_cgroup = true;
     if (l->n == l->cap) {
         size_t cap = l->cap ? 2 * l->cap : 16;
         struct sup_lead *v = realloc(l->v, cap * sizeof(*v));
@@ -350,7 +353,7 @@ size_t runs_recover(struct runs *r, bool unclean)
     /* A walk of every process's environment: only when a previous corral
      * left something behind, by its records or by not ending cleanly. */
     if (unclean || l.n > 0)
-        (void)sup_recover_leftovers(r->sup, &ghosts);
+        (void)sup_recover_leftovers(r->sup, l.n == 0 || l.without_cgroup, &ghosts);
     take_output_back(r);
     return ghosts;
 }

@@ -65,7 +65,9 @@ static void adopt_cgroup(struct service *svc, const char *path)
         return;
     contain_cg_path(svc, ours, sizeof(ours));
     if (strcmp(ours, path) == 0) {
-        (void)contain_prepare(svc);
+        /* Populated, so it exists: opened, not made (see contain_prepare). */
+        svc->cg_fd =
+            openat(svc->sup->cg_base_fd, svc->cfg->name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         return;
     }
     svc->cg_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -205,13 +207,16 @@ static bool has_leftover(struct service *svc)
     return contain_prepare(svc) == 0 && proc_cgroup_populated(svc->cg_fd) > 0;
 }
 
-int sup_recover_leftovers(struct sup *s, size_t *ghosts)
+int sup_recover_leftovers(struct sup *s, bool tags, size_t *ghosts)
 {
     struct leftover_scan ls = {.s = s};
     int n = 0;
     for (size_t i = 0; i < s->n; i++)
         s->svcs[i]->members = 0;
-    (void)proc_tree_scan(s->instance, count_tagged, &ls);
+    /* Reading every process's environment: needed without cgroups, where
+     * the tag is all there is; with them, each tree is its cgroup. */
+    if (tags || !s->use_cgroup)
+        (void)proc_tree_scan(s->instance, count_tagged, &ls);
     *ghosts = ls.ghosts + ghost_cgroups(s);
     for (size_t i = 0; i < s->n; i++) {
         struct service *svc = s->svcs[i];

@@ -254,8 +254,10 @@ int sup_adopt_output(struct sup *s, const char *service, enum logs_stream st, in
  * no main process now (their cgroup, or processes carrying their tag).
  * Returns the number of trees being stopped; *ghosts counts what is left of
  * services that are no longer configured (tagged processes, populated
- * cgroups), which the supervisor has no settings to stop by. */
-int sup_recover_leftovers(struct sup *s, size_t *ghosts);
+ * cgroups), which the supervisor has no settings to stop by. tags: look
+ * for tagged processes even with cgroup containment (the previous corral
+ * may have run without it). */
+int sup_recover_leftovers(struct sup *s, bool tags, size_t *ghosts);
 
 /* "cgroup" or "pgroup", and why it was chosen. */
 const char *sup_containment(const struct sup *s, const char **why);
