@@ -233,6 +233,10 @@ static enum after_stop after_exit(struct service *svc, int code)
                  n - 1, (unsigned long long)(c->restart.window_ms / 1000), last);
         return AFTER_FAILED;
     }
+    /* A stop was asked for and the exit came first: it ends stopped all the
+     * same, not "exited", as if the stop signal had done it. */
+    if (svc->want_stop)
+        return AFTER_STOPPED;
     if (c->kind == CFG_KIND_ONESHOT)
         return AFTER_FAILED;
     return AFTER_EXITED;

@@ -292,3 +292,22 @@ def test_an_unusable_state_db_is_moved_aside(daemon, tmp_path):
     log = (state / "corral.log").read_text()
     assert "state.db was unusable" in log and "moved to" in log
     assert any(p.name.startswith("state.db.bad-") for p in state.iterdir())
+
+
+def test_a_stop_that_meets_an_exit_ends_stopped(daemon):
+    # A service restarting at once exits all the time: a stop that arrives
+    # while its exit is being handled must still leave it stopped.
+    d = daemon("""
+services:
+  web: {command: [sleep, "1000"]}
+  flap:
+    command: [sh, -c, "exit 1"]
+    autostart: false
+    restart: {policy: always, initial: 0ms, jitter: 0%, max_restarts: 0}
+""")
+    for _ in range(20):
+        assert d.json("POST", "/v1/services/flap/start")[0] == 202
+        time.sleep(0.05)
+        assert d.json("POST", "/v1/services/flap/stop")[0] == 202
+        s = d.wait_state("flap", "stopped", timeout=10)
+        assert s["stopped_by_operator"] is True
