@@ -93,8 +93,7 @@ static int migrate(sqlite3 *db, int from, char *why, size_t size)
         sqlite3_exec(db, "COMMIT;", NULL, NULL, &err) == SQLITE_OK)
         return 0;
 fail:
-    snprintf(why, size, "migration to schema %d failed: %s", v + 1,
-             err ? err : sqlite3_errmsg(db));
+    snprintf(why, size, "migration to schema %d failed: %s", v + 1, err ? err : sqlite3_errmsg(db));
     sqlite3_free(err);
     sqlite3_exec(db, "ROLLBACK;", NULL, NULL, NULL);
     return -EIO;
