@@ -80,13 +80,18 @@ static void start_hold(struct runs *r)
 static void flush(struct loop *lp, void *data)
 {
     struct runs *r = data;
+    const char *instance = sup_instance(r->sup), *boot_id = sup_boot_id(r->sup);
+    struct sup_run *cur;
+    struct store_run *out;
+    size_t k = 0, n_dirty = 0;
+    (void)lp;
     if (r->hold_dir)
         start_hold(r);
-    struct sup_run *cur = malloc(sizeof(*cur) * (r->n ? r->n : 1));
-    struct store_run *out = calloc(r->n ? r->n : 1, sizeof(*out));
-    const char *instance = sup_instance(r->sup), *boot_id = sup_boot_id(r->sup);
-    size_t k = 0;
-    (void)lp;
+    /* Sized by what changed: a sup_run holds a path, 4 KiB. */
+    for (size_t i = 0; i < r->n; i++)
+        n_dirty += r->dirty[i];
+    cur = malloc(sizeof(*cur) * (n_dirty ? n_dirty : 1));
+    out = calloc(n_dirty ? n_dirty : 1, sizeof(*out));
     for (size_t i = 0; cur && out && i < r->n && i < sup_count(r->sup); i++) {
         struct sup_info in;
         if (!r->dirty[i])
