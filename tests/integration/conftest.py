@@ -42,6 +42,30 @@ def tagged(instance):
     return found
 
 
+def remove_cgroups(state_dir):
+    """The test instance's own cgroup subtree, once empty: a corral that was
+    killed and whose services the test then killed leaves it behind."""
+    log = os.path.join(str(state_dir), "corral.log")
+    try:
+        text = open(log, errors="replace").read()
+    except OSError:
+        return
+    for base in set(re.findall(r"cgroup v2 at (\S+/corral-[0-9a-f]{16})", text)):
+        if not os.path.isdir(base):
+            continue
+        for child in os.listdir(base):
+            path = os.path.join(base, child)
+            if os.path.isdir(path):
+                try:
+                    os.rmdir(path)  # refused while populated: then it stays
+                except OSError:
+                    pass
+        try:
+            os.rmdir(base)
+        except OSError:
+            pass
+
+
 class Corral:
     def __init__(self, tmp_path, text, args=(), name="corral.yaml"):
         self.dir = tmp_path
@@ -129,6 +153,7 @@ def corral(tmp_path):
     yield run
     for c in started:
         c.cleanup()
+    remove_cgroups(tmp_path / ".corral")
 
 
 def check(config_path, *args):
@@ -247,6 +272,7 @@ def daemon(tmp_path):
     yield run
     for d in started:
         d.cleanup()
+    remove_cgroups(tmp_path / ".corral")
     # The daemon's stderr goes to corral.log: a sanitizer report there fails the test.
     for d in started:
         log = d.state / "corral.log"
