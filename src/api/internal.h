@@ -4,12 +4,12 @@
 
 #include "api/api.h"
 #include "api/events.h"
+#include "api/mhdfn.h"
 #include "api/route.h"
 #include "store/store.h"
 
 #include <jansson.h>
 #include <limits.h>
-#include <microhttpd.h>
 
 #define API_TOKEN_LEN     64 /* hex characters */
 #define API_STREAM_BUFFER (1024 * 1024)
@@ -42,6 +42,7 @@ struct api_listener {
     struct api *api;
     struct MHD_Daemon *d;
     struct loop_watch *watch;
+    int fd; /* the listening socket until the server takes it; -1 after */
     bool tcp;
 };
 
@@ -90,6 +91,7 @@ struct api {
     struct api_listener unix_l;
     struct api_listener tcp_l;
     struct loop_timer mhd_timer; /* libmicrohttpd's own timeouts */
+    struct loop_timer serve;     /* the HTTP server starts after the first spawns */
     struct loop_timer ping;      /* SSE keep-alive, only while a stream is open */
     struct api_stream *streams;
     unsigned log_followers;

@@ -268,13 +268,12 @@ static void on_mhd_timer(struct loop *lp, void *data)
     api_poke(data);
 }
 
-static int listener_start(struct api *a, struct api_listener *l, int fd, bool tcp, struct diag *dg)
+static int listener_start(struct api *a, struct api_listener *l, struct diag *dg)
 {
     const union MHD_DaemonInfo *info;
-    l->api = a;
-    l->tcp = tcp;
+    bool tcp = l->tcp;
     l->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, on_request, l,
-                            MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT,
+                            MHD_OPTION_LISTEN_SOCKET, l->fd, MHD_OPTION_CONNECTION_LIMIT,
                             (unsigned)API_CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
                             (unsigned)API_IDLE_TIMEOUT, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
                             (size_t)API_CONN_MEMORY, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
@@ -282,10 +281,10 @@ static int listener_start(struct api *a, struct api_listener *l, int fd, bool tc
                             on_completed, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                             MHD_OPTION_END);
     if (!l->d) {
-        close(fd);
         diag_set(dg, -EIO, "cannot start the HTTP server");
         return -EIO;
     }
+    l->fd = -1; /* the server's now, closed by MHD_stop_daemon() */
     info = MHD_get_daemon_info(l->d, MHD_DAEMON_INFO_EPOLL_FD);
     l->watch = info ? loop_watch_add(a->lp, info->epoll_fd, EPOLLIN, on_mhd, l) : NULL;
     if (!l->watch) {
@@ -293,6 +292,25 @@ static int listener_start(struct api *a, struct api_listener *l, int fd, bool tc
         return -EIO;
     }
     return 0;
+}
+
+/* Clients that connect before this wait in the listen backlog. */
+static void on_serve(struct loop *lp, void *data)
+{
+    struct api *a = data;
+    char why[256];
+    struct diag dg = {0};
+    (void)lp;
+    if (mhd_fns_load(why, sizeof(why)) < 0) {
+        a->h.broken(a->h.ctx, why);
+        return;
+    }
+    if (listener_start(a, &a->unix_l, &dg) < 0 ||
+        (a->tcp_l.fd >= 0 && listener_start(a, &a->tcp_l, &dg) < 0)) {
+        a->h.broken(a->h.ctx, dg.msg);
+        return;
+    }
+    arm_timer(a);
 }
 
 /* --- sockets ------------------------------------------------------------------------ */
@@ -425,21 +443,26 @@ struct api *api_new(struct loop *lp, struct sup *s, const struct cfg_model *m,
     api_history_init(a);
     loop_timer_init(&a->mhd_timer, on_mhd_timer, a);
     loop_timer_init(&a->ping, api_ping, a);
+    loop_timer_init(&a->serve, on_serve, a);
+    a->unix_l = (struct api_listener){.api = a, .fd = -1};
+    a->tcp_l = (struct api_listener){.api = a, .fd = -1, .tcp = true};
     snprintf(a->sock_path, sizeof(a->sock_path), "%s/corral.sock", m->state_dir);
     fd = listen_unix(a->sock_path, dg);
     if (fd < 0) {
         a->sock_path[0] = '\0';
         goto fail;
     }
-    if (listener_start(a, &a->unix_l, fd, false, dg) < 0)
-        goto fail;
+    a->unix_l.fd = fd;
     if (m->api.listen) {
         if (token_load(m->api.token_file, a->token, dg) < 0)
             goto fail;
         fd = listen_tcp(&m->api, dg);
-        if (fd < 0 || listener_start(a, &a->tcp_l, fd, true, dg) < 0)
+        if (fd < 0)
             goto fail;
+        a->tcp_l.fd = fd;
     }
+    /* After the supervisor's first kick (due at once), which spawns. */
+    loop_timer_arm(lp, &a->serve, 1);
     return a;
 fail:
     api_free(a);
@@ -448,6 +471,9 @@ fail:
 
 static void listener_stop(struct api *a, struct api_listener *l)
 {
+    if (l->fd >= 0)
+        close(l->fd);
+    l->fd = -1;
     if (!l->d)
         return;
     loop_watch_del(a->lp, l->watch);
@@ -464,6 +490,7 @@ void api_free(struct api *a)
     listener_stop(a, &a->unix_l);
     listener_stop(a, &a->tcp_l);
     loop_timer_disarm(a->lp, &a->mhd_timer);
+    loop_timer_disarm(a->lp, &a->serve);
     loop_timer_disarm(a->lp, &a->ping);
     if (a->sock_path[0])
         (void)unlink(a->sock_path);

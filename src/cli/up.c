@@ -53,6 +53,7 @@ struct up {
     bool quiet;
     bool timestamps;
     bool controlled; /* the API started or stopped something: stay up */
+    bool api_broken; /* the HTTP server could not start: everything stops */
     int width;
     int interrupts;
     int log_fd;    /* <state_dir>/corral.log */
@@ -337,6 +338,16 @@ static void api_shutdown(void *ctx)
     struct up *u = ctx;
     u->interrupts = u->interrupts ? u->interrupts : 1;
     begin_shutdown(u, "shutdown requested through the API", "");
+}
+
+/* Without its API nothing could stop corral but a signal: better to stop
+ * now, at start-up, than to run out of reach. */
+static void api_broken(void *ctx, const char *why)
+{
+    struct up *u = ctx;
+    u->api_broken = true;
+    u->interrupts = u->interrupts ? u->interrupts : 1;
+    begin_shutdown(u, why, "");
 }
 
 /* Keep every service's "stopped by the operator" in state.db, so that a
@@ -698,6 +709,7 @@ static int start_api(struct up *u, struct diag *dg)
                            .shutdown = api_shutdown,
                            .controlled = api_controlled,
                            .want_output = api_want_output,
+                           .broken = api_broken,
                            .ctx = u};
     u->api = api_new(u->lp, u->sup, u->m, &ah, (long long)time(NULL), dg);
     return u->api ? 0 : -1;
@@ -754,7 +766,7 @@ static int serve(struct up *u, struct diag *dg)
     say(u, "corral exits");
     if (sup_any_survivor(u->sup) || !sup_settled(u->sup))
         return CLI_SURVIVOR;
-    return sup_any_failed(u->sup) ? CLI_FAILED : CLI_OK;
+    return sup_any_failed(u->sup) || u->api_broken ? CLI_FAILED : CLI_OK;
 }
 
 static int run(struct up *u)
