@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #define LOGS_MAX_LINE 16384 /* longer lines are cut into pieces of this size */
@@ -52,6 +53,15 @@ struct logs_sink *logs_sink_open(int dirfd, const char *name, const struct cfg_l
  * the wall-clock time of the read); without them the bytes go as they came. */
 void logs_sink_write(struct logs_sink *s, enum logs_stream st, const char *data, size_t len,
                      const struct timespec *realtime);
+
+/* Without timestamps: move up to max bytes from the pipe pipe_fd (nonblocking)
+ * into the file with splice(2), which copies once, in the kernel, instead of
+ * twice through a buffer. Returns the bytes moved; 0 at end of file; -EAGAIN
+ * when the pipe is empty; -EOPNOTSUPP when this sink cannot (timestamps on,
+ * the file system refuses splice, the file cannot be opened or written): then
+ * read the pipe and pass the bytes to logs_sink_write(), which counts any
+ * loss. */
+ssize_t logs_sink_splice(struct logs_sink *s, int pipe_fd, size_t max);
 
 /* Bytes dropped so far because the file could not be opened or a write
  * failed (disk full, I/O error). */

@@ -30,6 +30,7 @@ struct logs_sink {
     uint64_t size_bytes; /* of the current file, tracked in memory */
     uint64_t lost_bytes;
     bool rotate_failed; /* rename refused: no retry until the next write call */
+    bool no_splice;     /* the file system refused splice(2): bytes go through read */
     /* The rest serves the timestamped path only. */
     struct logs_linebuf lines[LOGS__COUNT];
     struct timespec held_ts[LOGS__COUNT]; /* when each held partial line began */
@@ -75,8 +76,11 @@ static int open_file(struct logs_sink *s)
 
     log_path(s, path, 0);
     /* O_NOCTTY: the file may be a symlink to a terminal, which must not become
-     * the daemon's controlling tty. */
-    fd = openat(s->dirfd, path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+     * the daemon's controlling tty. Raw output is spliced, which O_APPEND
+     * forbids: that path seeks to the end before each batch instead. */
+    fd = openat(s->dirfd, path,
+                O_WRONLY | (s->opts.timestamps ? O_APPEND : 0) | O_CREAT | O_CLOEXEC | O_NOCTTY,
+                0640);
     if (fd < 0)
         return -errno;
     if (fstat(fd, &st) < 0) {
@@ -258,11 +262,22 @@ static void write_lines(struct logs_sink *s, enum logs_stream st, const char *da
     flush_out(s);
 }
 
+/* Raw files have no O_APPEND: write where the file ends now, even if
+ * someone truncated it meanwhile, as O_APPEND would. */
+static void seek_end(struct logs_sink *s)
+{
+    off_t end;
+    if (s->fd < 0 || (end = lseek(s->fd, 0, SEEK_END)) < 0)
+        return;
+    s->size_bytes = (uint64_t)end;
+}
+
 /* Straight from the caller's buffer: one write per call unless rotation cuts it. */
 static void write_raw(struct logs_sink *s, const char *data, size_t len)
 {
     uint64_t max = s->opts.max_size_bytes;
 
+    seek_end(s);
     if (max == 0) {
         write_all(s, data, len);
         return;
@@ -303,6 +318,53 @@ void logs_sink_write(struct logs_sink *s, enum logs_stream st, const char *data,
     else
         clock_gettime(CLOCK_REALTIME, &s->now);
     write_lines(s, st, data, len);
+}
+
+/* Room left in the current file before max_size, rotating first when none. */
+static size_t splice_room(struct logs_sink *s, size_t want)
+{
+    uint64_t max = s->opts.max_size_bytes;
+    if (max == 0 || s->rotate_failed)
+        return want;
+    if (s->size_bytes >= max) {
+        rotate(s);
+        if (s->fd < 0 || s->size_bytes >= max)
+            return want; /* rotation refused: the file grows, as write_raw() lets it */
+    }
+    return max - s->size_bytes < want ? (size_t)(max - s->size_bytes) : want;
+}
+
+ssize_t logs_sink_splice(struct logs_sink *s, int pipe_fd, size_t max)
+{
+    size_t done = 0;
+    if (!s || s->opts.timestamps || s->no_splice)
+        return -EOPNOTSUPP;
+    s->rotate_failed = false;
+    if (s->fd < 0 && open_file(s) < 0)
+        return -EOPNOTSUPP; /* the read path counts what is lost */
+    seek_end(s);
+    while (done < max) {
+        size_t room = splice_room(s, max - done);
+        ssize_t n;
+        if (s->fd < 0)
+            return done ? (ssize_t)done : -EOPNOTSUPP;
+        n = splice(pipe_fd, NULL, s->fd, NULL, room, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n > 0) {
+            s->size_bytes += (uint64_t)n;
+            done += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n == 0)
+            return (ssize_t)done; /* EOF: the next call says 0 */
+        if (errno == EAGAIN)
+            break;
+        if (errno == EINVAL || errno == ENOSYS)
+            s->no_splice = true;
+        return done ? (ssize_t)done : -EOPNOTSUPP;
+    }
+    return done ? (ssize_t)done : -EAGAIN;
 }
 
 uint64_t logs_sink_lost_bytes(const struct logs_sink *s)

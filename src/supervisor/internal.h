@@ -46,6 +46,7 @@ struct service {
     pid_t signalled_pgid;           /* group signalled with kill(-pgid) during this stop */
     int exit_code;
     int pipe[LOGS__COUNT];
+    bool pipe_grown[LOGS__COUNT]; /* resized for a flood (see run.c) */
     struct loop_watch *watch[LOGS__COUNT];
     struct logs_linebuf echo[LOGS__COUNT];
     struct logs_sink *sink;

@@ -16,6 +16,8 @@
 
 #define READ_CHUNK     (64 * 1024)
 #define READ_BUDGET    (1024 * 1024) /* per wake-up, so one flood cannot starve the loop */
+#define PIPE_FULL      (64 * 1024)   /* a default pipe's capacity, moved in one wake-up */
+#define PIPE_FLOOD     (1024 * 1024) /* pipe-max-size's default: allowed without privilege */
 #define SUP_GROUPS_MAX 256
 #define LOST_REPORT_MS 10000 /* a full disk is reported, but not once per read */
 
@@ -184,15 +186,46 @@ static void pipe_close(struct service *svc, enum logs_stream st)
     svc->pipe[st] = -1;
 }
 
+/* A pipe that fills up is a flood: a bigger one takes it in fewer wake-ups.
+ * Only then, as the kernel allocates a pipe's ring when it is resized. */
+static void pipe_grow(struct service *svc, enum logs_stream st, size_t moved)
+{
+    if (moved < PIPE_FULL || svc->pipe_grown[st])
+        return;
+    svc->pipe_grown[st] = true;
+    (void)fcntl(svc->pipe[st], F_SETPIPE_SZ, PIPE_FLOOD);
+}
+
+/* Output nobody reads line by line goes to the file without passing through
+ * corral's memory. Returns as pipe_drain(), or -1 when the bytes must be read. */
+static int pipe_splice(struct service *svc, enum logs_stream st, size_t budget)
+{
+    ssize_t n;
+    if (svc->sup->echo || !svc->sink)
+        return -1;
+    n = logs_sink_splice(svc->sink, svc->pipe[st], budget);
+    if (n == -EOPNOTSUPP)
+        return -1;
+    if (n > 0) {
+        pipe_grow(svc, st, (size_t)n);
+        report_lost(svc);
+    }
+    return n != 0;
+}
+
 /* Read until EAGAIN or the budget is spent; returns false at EOF. */
 static bool pipe_drain(struct service *svc, enum logs_stream st, size_t budget)
 {
     char buf[READ_CHUNK];
     size_t done = 0;
+    int spliced = pipe_splice(svc, st, budget);
+    if (spliced >= 0)
+        return spliced;
     while (done < budget) {
         ssize_t n = read(svc->pipe[st], buf, sizeof(buf));
         if (n > 0) {
             output_chunk(svc, st, buf, (size_t)n);
+            pipe_grow(svc, st, done + (size_t)n);
             done += (size_t)n;
             continue;
         }
@@ -239,6 +272,7 @@ static int pipes_open(struct service *svc, int child_ends[LOGS__COUNT])
             return r;
         }
         svc->pipe[st] = p[0];
+        svc->pipe_grown[st] = false;
         child_ends[st] = p[1];
         svc->watch[st] = loop_watch_add(svc->sup->lp, p[0], EPOLLIN, on_pipe, svc);
         if (!svc->watch[st])
@@ -260,6 +294,7 @@ int run_attach_pipe(struct service *svc, enum logs_stream st, int fd)
     if (!svc->watch[st])
         return -errno;
     svc->pipe[st] = fd;
+    svc->pipe_grown[st] = false;
     return 0;
 }
 

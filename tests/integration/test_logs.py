@@ -49,6 +49,25 @@ services:
     assert tail.endswith(b"x" * 99 + b"\n")
 
 
+def test_full_disk_loses_spliced_bytes_but_not_corral(corral, tmp_path):
+    # Quiet: nobody reads the output line by line, so it is spliced into the
+    # file, which refuses it; the bytes are read, counted and dropped instead.
+    logs = tmp_path / ".corral" / "logs"
+    logs.mkdir(parents=True)
+    (logs / "chatty.log").symlink_to("/dev/full")
+    c = corral("""
+services:
+  chatty:
+    kind: oneshot
+    command: [sh, -c, 'head -c 300000 /dev/zero']
+    logs: {timestamps: false}
+""", args=["-q"])
+    assert c.wait_exit(timeout=60) == 0
+    out = c.output()
+    assert "bytes of log output lost" in out, out
+    assert "chatty completed" in out
+
+
 def test_full_disk_loses_bytes_but_not_corral(corral, tmp_path):
     logs = tmp_path / ".corral" / "logs"
     logs.mkdir(parents=True)

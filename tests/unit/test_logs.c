@@ -336,6 +336,15 @@ static int tmpdir_teardown(void **state)
 }
 
 /* Whole file into a NUL-terminated buffer; NULL when it does not exist. */
+static int truncateat_helper(int dfd, const char *name)
+{
+    int fd = openat(dfd, name, O_WRONLY | O_TRUNC | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    close(fd);
+    return 0;
+}
+
 static char *slurp(int dfd, const char *name, size_t *len)
 {
     struct stat st;
@@ -766,6 +775,123 @@ static void test_sink_full_disk(void **state)
     logs_sink_close(s);
 }
 
+/* A pipe with len bytes of in waiting, its reading end nonblocking; the
+ * writing end stays open in *wfd (or is closed when wfd is NULL: EOF follows). */
+static int pipe_with(const char *in, size_t len, int *wfd)
+{
+    int p[2];
+    assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+    assert_int_equal(fcntl(p[0], F_SETPIPE_SZ, 1024 * 1024) >= (int)len, 1);
+    assert_int_equal(write(p[1], in, len), (ssize_t)len);
+    if (wfd)
+        *wfd = p[1];
+    else
+        close(p[1]);
+    return p[0];
+}
+
+static void test_sink_splice_identical(void **state)
+{
+    enum { N = 300000 };
+    struct tmpdir *t = *state;
+    struct logs_sink *s = sink_open(t, 0, 0, false);
+    char *in = malloc(N), *buf;
+    size_t len;
+    int w, r;
+
+    assert_non_null(in);
+    for (size_t i = 0; i < N; i++)
+        in[i] = (char)(i * 7 + i / 13);
+    logs_sink_write(s, LOGS_OUT, "head\n", 5, &ts_a);
+    r = pipe_with(in, N, &w);
+    /* A budget smaller than what waits: the rest stays for the next call. */
+    assert_int_equal(logs_sink_splice(s, r, 1000), 1000);
+    assert_int_equal(logs_sink_splice(s, r, N), N - 1000);
+    assert_int_equal(logs_sink_splice(s, r, N), -EAGAIN);
+    close(w);
+    assert_int_equal(logs_sink_splice(s, r, N), 0);
+    close(r);
+    logs_sink_write(s, LOGS_ERR, "tail\n", 5, &ts_a);
+    buf = slurp(t->dfd, "svc.log", &len);
+    assert_int_equal(len, N + 10);
+    assert_memory_equal(buf, "head\n", 5);
+    assert_memory_equal(buf + 5, in, N);
+    assert_memory_equal(buf + 5 + N, "tail\n", 5);
+    assert_int_equal(logs_sink_lost_bytes(s), 0);
+    logs_sink_close(s);
+    free(buf);
+    free(in);
+}
+
+/* Spliced bytes rotate by size like written ones: files of exactly max_size. */
+static void test_sink_splice_rotates(void **state)
+{
+    struct tmpdir *t = *state;
+    struct logs_sink *s = sink_open(t, 100, 3, false);
+    char in[350], *buf;
+    size_t len;
+    int r;
+
+    for (size_t i = 0; i < sizeof(in); i++)
+        in[i] = (char)('A' + i % 26);
+    r = pipe_with(in, sizeof(in), NULL);
+    assert_int_equal(logs_sink_splice(s, r, 1 << 20), sizeof(in));
+    assert_int_equal(logs_sink_splice(s, r, 1 << 20), 0);
+    close(r);
+    logs_sink_close(s);
+    for (unsigned k = 0; k < 4; k++) {
+        char name[16];
+        snprintf(name, sizeof(name), k ? "svc.log.%u" : "svc.log", k);
+        buf = slurp(t->dfd, name, &len);
+        assert_non_null(buf);
+        assert_int_equal(len, k ? 100 : 50);
+        assert_memory_equal(buf, in + (k ? 300 - 100 * k : 300), len);
+        free(buf);
+    }
+}
+
+/* A file someone truncated is continued at its new end, as O_APPEND would:
+ * no hole of zeros where the old bytes were. */
+static void test_sink_splice_after_truncate(void **state)
+{
+    struct tmpdir *t = *state;
+    struct logs_sink *s = sink_open(t, 0, 0, false);
+    char *buf;
+    size_t len;
+    int r;
+
+    logs_sink_write(s, LOGS_OUT, "0123456789", 10, &ts_a);
+    assert_int_equal(truncateat_helper(t->dfd, "svc.log"), 0);
+    r = pipe_with("abc", 3, NULL);
+    assert_int_equal(logs_sink_splice(s, r, 100), 3);
+    close(r);
+    buf = slurp(t->dfd, "svc.log", &len);
+    assert_int_equal(len, 3);
+    assert_memory_equal(buf, "abc", 3);
+    free(buf);
+    logs_sink_close(s);
+}
+
+/* Where splice cannot go (timestamps on, a file that refuses the bytes) the
+ * sink says so and leaves the bytes in the pipe for the read path, which
+ * counts what is lost. */
+static void test_sink_splice_refused(void **state)
+{
+    struct tmpdir *t = *state;
+    struct logs_sink *s = sink_open(t, 0, 0, true);
+    char buf[8];
+    int r = pipe_with("abc\n", 4, NULL);
+
+    assert_int_equal(logs_sink_splice(s, r, 100), -EOPNOTSUPP);
+    logs_sink_close(s);
+    assert_int_equal(symlinkat("/dev/full", t->dfd, "svc.log"), 0);
+    s = sink_open(t, 0, 0, false);
+    assert_int_equal(logs_sink_splice(s, r, 100), -EOPNOTSUPP);
+    assert_int_equal(read(r, buf, sizeof(buf)), 4);
+    close(r);
+    logs_sink_close(s);
+}
+
 /* The reopen after a rotation fails (the directory is gone): output counts as
  * lost, the open is retried on later writes, nothing crashes. */
 static void test_sink_reopen_fails(void **state)
@@ -907,6 +1033,10 @@ int main(void)
         SINK_TEST(test_sink_keep0),
         SINK_TEST(test_sink_continue_size),
         SINK_TEST(test_sink_full_disk),
+        SINK_TEST(test_sink_splice_identical),
+        SINK_TEST(test_sink_splice_rotates),
+        SINK_TEST(test_sink_splice_after_truncate),
+        SINK_TEST(test_sink_splice_refused),
         SINK_TEST(test_sink_reopen_fails),
         SINK_TEST(test_sink_rotate_refused),
         SINK_TEST(test_sink_opens_at_first_write),
