@@ -81,42 +81,45 @@ static void flush(struct loop *lp, void *data)
 {
     struct runs *r = data;
     const char *instance = sup_instance(r->sup), *boot_id = sup_boot_id(r->sup);
-    struct sup_run *cur;
+    struct sup_run cur; /* 4 KiB with its path: one at a time, the path copied */
     struct store_run *out;
     size_t k = 0, n_dirty = 0;
+    bool ok, oom = false;
     (void)lp;
     if (r->hold_dir)
         start_hold(r);
-    /* Sized by what changed: a sup_run holds a path, 4 KiB. */
     for (size_t i = 0; i < r->n; i++)
         n_dirty += r->dirty[i];
-    cur = malloc(sizeof(*cur) * (n_dirty ? n_dirty : 1));
     out = calloc(n_dirty ? n_dirty : 1, sizeof(*out));
-    for (size_t i = 0; cur && out && i < r->n && i < sup_count(r->sup); i++) {
+    for (size_t i = 0; out && i < r->n && i < sup_count(r->sup); i++) {
         struct sup_info in;
         if (!r->dirty[i])
             continue;
         sup_info(r->sup, i, &in);
-        sup_run_get(r->sup, i, &cur[k]);
-        hand_over(r, i, in.name, cur[k].pid);
+        sup_run_get(r->sup, i, &cur);
+        hand_over(r, i, in.name, cur.pid);
         out[k] = (struct store_run){
             .service = in.name,
             .instance = instance,
             .boot_id = boot_id,
-            .pid = cur[k].pid,
-            .start_ticks = cur[k].start_ticks,
-            .pgid = cur[k].pgid,
-            .cgroup = cur[k].cgroup,
-            .started_at_ms = cur[k].started_at_ms,
-            .runs = cur[k].runs,
-            .restarts = cur[k].restarts,
-            .exited = cur[k].exited,
-            .last_exit = cur[k].exit_code,
-            .reason = cur[k].reason,
+            .pid = cur.pid,
+            .start_ticks = cur.start_ticks,
+            .pgid = cur.pgid,
+            .cgroup = strdup(cur.cgroup),
+            .started_at_ms = cur.started_at_ms,
+            .runs = cur.runs,
+            .restarts = cur.restarts,
+            .exited = cur.exited,
+            .last_exit = cur.exit_code,
+            .reason = cur.reason,
         };
-        k++;
+        if (!out[k++].cgroup) {
+            oom = true;
+            break;
+        }
     }
-    if (cur && out && (!r->st || store_save_runs(r->st, out, k) == 0)) {
+    ok = out && !oom;
+    if (ok && (!r->st || store_save_runs(r->st, out, k) == 0)) {
         memset(r->dirty, 0, r->n * sizeof(*r->dirty));
         if (r->failing)
             say(r, "services' runs are written to state.db again");
@@ -132,7 +135,8 @@ static void flush(struct loop *lp, void *data)
         r->failing = true;
         loop_timer_arm(r->lp, &r->flush, RETRY_MS);
     }
-    free(cur);
+    for (size_t i = 0; out && i < k; i++)
+        free((char *)out[i].cgroup);
     free(out);
     if (hold_flush(r->hold) < 0) {
         say(r, "warning: the output holder went away; services' output will not outlive a "
