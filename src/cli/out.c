@@ -19,12 +19,15 @@ struct out {
     bool own_fd;
     bool is_socket;
     bool dead; /* the reader is gone (EPIPE, EIO): output is discarded */
-    char *buf;
+    char *buf; /* grows to OUT_MAX_BYTES while the reader is behind, freed once drained */
     size_t len;
+    size_t cap;
     size_t dropped;
     struct loop_timer flush;
     struct loop_watch *watch; /* EPOLLOUT while the reader is behind */
 };
+
+#define OUT_MIN_BYTES 4096
 
 static void out_flush(struct out *o);
 
@@ -69,8 +72,7 @@ struct out *out_new(struct loop *lp, int fd)
         return NULL;
     o->lp = lp;
     o->fd = -1;
-    o->buf = malloc(OUT_MAX_BYTES);
-    if (!o->buf || open_fd(o, fd) < 0) {
+    if (open_fd(o, fd) < 0) {
         out_free(o);
         return NULL;
     }
@@ -110,8 +112,16 @@ static void out_flush(struct out *o)
             break;
         o->dead = true; /* EPIPE, EIO: nobody will ever read this */
     }
-    memmove(o->buf, o->buf + done, o->len - done);
+    if (done)
+        memmove(o->buf, o->buf + done, o->len - done);
     o->len = o->dead ? 0 : o->len - done;
+    if (o->len == 0) {
+        /* Idle costs no buffer: a burst of a thousand start lines must not
+         * keep its megabyte resident for the rest of corral's life. */
+        free(o->buf);
+        o->buf = NULL;
+        o->cap = 0;
+    }
     set_waiting(o, o->len > 0 && !o->dead);
     if (o->dropped && !o->dead && o->len + 128 < OUT_MAX_BYTES) {
         size_t d = o->dropped;
@@ -120,11 +130,28 @@ static void out_flush(struct out *o)
     }
 }
 
+static bool room_for(struct out *o, size_t len)
+{
+    size_t cap = o->cap ? o->cap : OUT_MIN_BYTES;
+    char *p;
+    while (cap < o->len + len)
+        cap *= 2;
+    if (cap > OUT_MAX_BYTES)
+        cap = OUT_MAX_BYTES;
+    if (cap == o->cap)
+        return true;
+    if (!(p = realloc(o->buf, cap)))
+        return false;
+    o->buf = p;
+    o->cap = cap;
+    return true;
+}
+
 void out_write(struct out *o, const char *buf, size_t len)
 {
     if (o->dead)
         return;
-    if (len > OUT_MAX_BYTES - o->len) {
+    if (len > OUT_MAX_BYTES - o->len || !room_for(o, len)) {
         o->dropped += len;
         return;
     }
