@@ -323,7 +323,12 @@ int hold_flush(struct hold *h)
                       h->n_put - i < HOLD_FDS_MAX ? h->n_put - i : HOLD_FDS_MAX, true);
     for (size_t i = 0; i < h->n_put; i++)
         close(h->put[i].fd);
-    h->n_put = h->n_drop = 0;
+    /* A start of a thousand services fills them once; a bursts' worth kept
+     * for the rest of corral's life would be idle memory. */
+    free(h->put);
+    free(h->drop);
+    h->put = h->drop = NULL;
+    h->n_put = h->n_drop = h->cap_put = h->cap_drop = 0;
     return r;
 }
 
