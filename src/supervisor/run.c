@@ -156,12 +156,25 @@ static void report_lost(struct service *svc)
     sup_emit(svc->sup, SUP_EV_LOGS_LOST, svc, 0, text);
 }
 
+/* The log sink is made at the first output: a thousand services that print
+ * nothing hold none. Names and options were checked by the config, so only
+ * memory can fail here, and then the output goes to the echo alone. */
+static struct logs_sink *sink_of(struct service *svc)
+{
+    struct diag dg;
+    if (!svc->sink) {
+        diag_clear(&dg);
+        svc->sink = logs_sink_open(svc->sup->logs_fd, svc->cfg->name, &svc->cfg->logs, &dg);
+    }
+    return svc->sink;
+}
+
 static void output_chunk(struct service *svc, enum logs_stream st, const char *buf, size_t n)
 {
     struct sup *s = svc->sup;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    if (svc->sink) {
+    if (sink_of(svc)) {
         logs_sink_write(svc->sink, st, buf, n, &now);
         report_lost(svc);
     }
@@ -201,7 +214,7 @@ static void pipe_grow(struct service *svc, enum logs_stream st, size_t moved)
 static int pipe_splice(struct service *svc, enum logs_stream st, size_t budget)
 {
     ssize_t n;
-    if (svc->sup->echo || !svc->sink)
+    if (svc->sup->echo || !sink_of(svc))
         return -1;
     n = logs_sink_splice(svc->sink, svc->pipe[st], budget);
     if (n == -EOPNOTSUPP)
@@ -283,10 +296,7 @@ static int pipes_open(struct service *svc, int child_ends[LOGS__COUNT])
 
 int run_attach_pipe(struct service *svc, enum logs_stream st, int fd)
 {
-    struct diag dg;
-    diag_clear(&dg);
-    if (!svc->sink &&
-        !(svc->sink = logs_sink_open(svc->sup->logs_fd, svc->cfg->name, &svc->cfg->logs, &dg)))
+    if (!sink_of(svc))
         return -EIO;
     if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
         return -errno;
@@ -302,13 +312,7 @@ int run_attach_pipe(struct service *svc, enum logs_stream st, int fd)
 
 static int run_prepare(struct service *svc, struct diag *dg)
 {
-    struct sup *s = svc->sup;
     int r;
-    if (!svc->sink) {
-        svc->sink = logs_sink_open(s->logs_fd, svc->cfg->name, &svc->cfg->logs, dg);
-        if (!svc->sink)
-            return -errno ? -errno : -EIO;
-    }
     if (svc->cfg->user && !svc->groups && (r = groups_build(svc, dg)) < 0)
         return r;
     if ((r = contain_prepare(svc)) < 0) {
