@@ -26,7 +26,7 @@ struct api_hooks {
     void (*controlled)(void *ctx);
     /* Service output lines are wanted (a client follows logs) or no longer. */
     void (*want_output)(void *ctx, bool on);
-    /* The HTTP server, started at the loop's first turn, could not start:
+    /* The HTTP server, started at the first connection, could not start:
      * corral cannot be controlled, why says what failed. */
     void (*broken)(void *ctx, const char *why);
     void *ctx;
@@ -35,7 +35,7 @@ struct api_hooks {
 struct api;
 
 /* Listen on the Unix socket (and TCP when m->api.listen is set) and serve
- * requests from lp, from its first turn on (clients wait until then). s and m are borrowed;
+ * requests from lp; the HTTP server itself starts at the first connection. s and m are borrowed;
  * api_retarget() replaces them after a reload. NULL with dg filled on failure (e.g. the socket path
  * is too long, the TCP port is taken). started_at is corral's start (realtime seconds). */
 struct api *api_new(struct loop *lp, struct sup *s, const struct cfg_model *m,

@@ -13,6 +13,7 @@
 
 #define API_TOKEN_LEN     64 /* hex characters */
 #define API_STREAM_BUFFER (1024 * 1024)
+#define API_TRIM_AFTER_MS 1000 /* after the last request, see server.c on_trim() */
 
 enum api_stream_kind { API_STREAM_EVENTS, API_STREAM_LOGS };
 
@@ -41,8 +42,8 @@ struct api_stream {
 struct api_listener {
     struct api *api;
     struct MHD_Daemon *d;
-    struct loop_watch *watch;
-    int fd; /* the listening socket until the server takes it; -1 after */
+    struct loop_watch *watch; /* the listening socket's until the first client, then MHD's */
+    int fd;                   /* the listening socket until the server takes it; -1 after */
     bool tcp;
 };
 
@@ -91,7 +92,7 @@ struct api {
     struct api_listener unix_l;
     struct api_listener tcp_l;
     struct loop_timer mhd_timer; /* libmicrohttpd's own timeouts */
-    struct loop_timer serve;     /* the HTTP server starts after the first spawns */
+    struct loop_timer trim;      /* gives the heap of big answers back (server.c) */
     struct loop_timer ping;      /* SSE keep-alive, only while a stream is open */
     struct api_stream *streams;
     unsigned log_followers;

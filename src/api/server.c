@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -199,8 +200,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
+    struct api_listener *l = cls;
     struct api_req *req = *con_cls;
-    (void)cls;
     (void)c;
     (void)toe;
     if (req) {
@@ -208,6 +209,19 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         free(req);
         *con_cls = NULL;
     }
+    if (!loop_timer_armed(&l->api->trim))
+        loop_timer_arm(l->api->lp, &l->api->trim, API_TRIM_AFTER_MS);
+}
+
+/* The status of a thousand services is built from a few megabytes of small
+ * JSON pieces, freed at once but kept resident by malloc where they lay: a
+ * while after the requests stop, they are given back. One wake-up per burst
+ * of requests, none while nobody asks. */
+static void on_trim(struct loop *lp, void *data)
+{
+    (void)lp;
+    (void)data;
+    malloc_trim(0);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -278,7 +292,7 @@ static int listener_start(struct api *a, struct api_listener *l, struct diag *dg
                             (unsigned)API_IDLE_TIMEOUT, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
                             (size_t)API_CONN_MEMORY, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
                             (unsigned)(tcp ? API_PER_IP_LIMIT : 0), MHD_OPTION_NOTIFY_COMPLETED,
-                            on_completed, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                            on_completed, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                             MHD_OPTION_END);
     if (!l->d) {
         diag_set(dg, -EIO, "cannot start the HTTP server");
@@ -294,13 +308,30 @@ static int listener_start(struct api *a, struct api_listener *l, struct diag *dg
     return 0;
 }
 
-/* Clients that connect before this wait in the listen backlog. */
-static void on_serve(struct loop *lp, void *data)
+static void knock_watches_del(struct api *a)
+{
+    struct api_listener *ls[2] = {&a->unix_l, &a->tcp_l};
+    for (int i = 0; i < 2; i++)
+        if (!ls[i]->d && ls[i]->watch) {
+            loop_watch_del(a->lp, ls[i]->watch);
+            ls[i]->watch = NULL;
+        }
+}
+
+/* The first client is let in: libmicrohttpd, and GnuTLS with a dozen more
+ * libraries behind it (1.5 MiB resident), is loaded only now, so a corral
+ * nobody talks to costs none of it, and its start none of their loading.
+ * That client waits in the listen backlog meanwhile. */
+static void on_knock(struct loop *lp, int fd, uint32_t events, void *data)
 {
     struct api *a = data;
     char why[256];
-    struct diag dg = {0};
+    struct diag dg;
     (void)lp;
+    (void)fd;
+    (void)events;
+    diag_clear(&dg);
+    knock_watches_del(a);
     if (mhd_fns_load(why, sizeof(why)) < 0) {
         a->h.broken(a->h.ctx, why);
         return;
@@ -310,7 +341,13 @@ static void on_serve(struct loop *lp, void *data)
         a->h.broken(a->h.ctx, dg.msg);
         return;
     }
-    arm_timer(a);
+    api_poke(a);
+}
+
+static int knock_watch(struct api *a, struct api_listener *l)
+{
+    l->watch = loop_watch_add(a->lp, l->fd, EPOLLIN, on_knock, a);
+    return l->watch ? 0 : -errno;
 }
 
 /* --- sockets ------------------------------------------------------------------------ */
@@ -442,8 +479,8 @@ struct api *api_new(struct loop *lp, struct sup *s, const struct cfg_model *m,
     api_events_init(&a->ev);
     api_history_init(a);
     loop_timer_init(&a->mhd_timer, on_mhd_timer, a);
+    loop_timer_init(&a->trim, on_trim, a);
     loop_timer_init(&a->ping, api_ping, a);
-    loop_timer_init(&a->serve, on_serve, a);
     a->unix_l = (struct api_listener){.api = a, .fd = -1};
     a->tcp_l = (struct api_listener){.api = a, .fd = -1, .tcp = true};
     snprintf(a->sock_path, sizeof(a->sock_path), "%s/corral.sock", m->state_dir);
@@ -461,8 +498,10 @@ struct api *api_new(struct loop *lp, struct sup *s, const struct cfg_model *m,
             goto fail;
         a->tcp_l.fd = fd;
     }
-    /* After the supervisor's first kick (due at once), which spawns. */
-    loop_timer_arm(lp, &a->serve, 1);
+    if (knock_watch(a, &a->unix_l) < 0 || (a->tcp_l.fd >= 0 && knock_watch(a, &a->tcp_l) < 0)) {
+        diag_set(dg, -EIO, "cannot watch the API sockets");
+        goto fail;
+    }
     return a;
 fail:
     api_free(a);
@@ -471,6 +510,7 @@ fail:
 
 static void listener_stop(struct api *a, struct api_listener *l)
 {
+    knock_watches_del(a);
     if (l->fd >= 0)
         close(l->fd);
     l->fd = -1;
@@ -490,7 +530,7 @@ void api_free(struct api *a)
     listener_stop(a, &a->unix_l);
     listener_stop(a, &a->tcp_l);
     loop_timer_disarm(a->lp, &a->mhd_timer);
-    loop_timer_disarm(a->lp, &a->serve);
+    loop_timer_disarm(a->lp, &a->trim);
     loop_timer_disarm(a->lp, &a->ping);
     if (a->sock_path[0])
         (void)unlink(a->sock_path);
