@@ -507,6 +507,24 @@ class Corral(Tool):
             return f"{CORRAL} not built (meson setup build && ninja -C build)"
         return None
 
+    def own_pids(self, services):
+        """corral's tree, plus its output holder: that one leaves corral's tree
+        on purpose (it must outlive a crash of corral) and, the driver being a
+        subreaper, becomes the driver's child. Told apart by its executable."""
+        own = super().own_pids(services)
+        hold = os.path.realpath(CORRAL + "-fdhold")
+        try:
+            kids = psutil.Process().children()
+        except psutil.Error:
+            return own
+        for k in kids:
+            try:
+                if os.path.realpath(f"/proc/{k.pid}/exe") == hold:
+                    own.append(k.pid)
+            except OSError:
+                pass
+        return own
+
     def write_config(self, services, timestamps=False):
         mode = os.environ.get("CORRAL_BENCH_CONTAINMENT")
         lines = ([f"containment: {mode}"] if mode else []) + ["services:"]
