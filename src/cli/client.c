@@ -2,7 +2,7 @@
 #include "cli/client.h"
 
 #include "cli/cli.h"
-#include "cli/curlfn.h"
+#include "util/curlfn.h"
 #include "config/config.h"
 
 #include <errno.h>

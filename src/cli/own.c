@@ -3,7 +3,7 @@
 #include "cli/own.h"
 
 #include "cli/cli.h"
-#include "cli/curlfn.h"
+#include "util/curlfn.h"
 #include "cli/report.h"
 #include "proc/cgroup.h"
 

@@ -1,5 +1,5 @@
-/* cli/curlfn.c — libcurl through dlopen (see curlfn.h). */
-#include "cli/curlfn.h"
+/* util/curlfn.c — libcurl through dlopen (see curlfn.h). */
+#include "util/curlfn.h"
 
 #include <dlfcn.h>
 #include <stdio.h>
@@ -38,7 +38,15 @@ int curl_fns_load(char *why, size_t size)
         sym(lib, "curl_easy_getinfo", &curl_fns.easy_getinfo, why, size) < 0 ||
         sym(lib, "curl_easy_strerror", &curl_fns.easy_strerror, why, size) < 0 ||
         sym(lib, "curl_slist_append", &curl_fns.slist_append, why, size) < 0 ||
-        sym(lib, "curl_slist_free_all", &curl_fns.slist_free_all, why, size) < 0) {
+        sym(lib, "curl_slist_free_all", &curl_fns.slist_free_all, why, size) < 0 ||
+        sym(lib, "curl_multi_init", &curl_fns.multi_init, why, size) < 0 ||
+        sym(lib, "curl_multi_cleanup", &curl_fns.multi_cleanup, why, size) < 0 ||
+        sym(lib, "curl_multi_setopt", &curl_fns.multi_setopt, why, size) < 0 ||
+        sym(lib, "curl_multi_add_handle", &curl_fns.multi_add_handle, why, size) < 0 ||
+        sym(lib, "curl_multi_remove_handle", &curl_fns.multi_remove_handle, why, size) < 0 ||
+        sym(lib, "curl_multi_socket_action", &curl_fns.multi_socket_action, why, size) < 0 ||
+        sym(lib, "curl_multi_info_read", &curl_fns.multi_info_read, why, size) < 0 ||
+        sym(lib, "curl_multi_assign", &curl_fns.multi_assign, why, size) < 0) {
         dlclose(lib);
         lib = NULL;
         return -1;
