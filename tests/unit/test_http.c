@@ -5,7 +5,6 @@
 #include "loop/loop.h"
 
 #include <arpa/inet.h>
-#include <cmocka.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <setjmp.h>
@@ -18,6 +17,8 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+/* cmocka.h uses setjmp.h, stdarg.h and stddef.h without including them. */
+#include <cmocka.h>
 
 /* --- a one-connection-at-a-time server on the test's loop ----------------------- */
 
