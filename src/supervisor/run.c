@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -214,7 +215,10 @@ static void pipe_grow(struct service *svc, enum logs_stream st, size_t moved)
 static int pipe_splice(struct service *svc, enum logs_stream st, size_t budget)
 {
     ssize_t n;
-    if (svc->sup->echo || !sink_of(svc))
+    int avail = 0;
+    /* An empty pipe (its end, mostly: a stop wakes every service's) is for
+     * read(2) to tell EOF from EAGAIN; no sink or log file is made for it. */
+    if (svc->sup->echo || ioctl(svc->pipe[st], FIONREAD, &avail) < 0 || avail == 0 || !sink_of(svc))
         return -1;
     n = logs_sink_splice(svc->sink, svc->pipe[st], budget);
     if (n == -EOPNOTSUPP)
