@@ -6,8 +6,9 @@
            it stamps CLOCK_REALTIME just before it sends the datagram; the dependant is
            bench/stamp.c, which stamps right after its exec. Latency = the difference.
            Floor: bench/readyfloor.c binds the socket, spawns the notifier, waits for
-           the datagram in poll(2) and posix_spawns the dependant. One fresh `corral up`
-           (and one fresh floor) per run.
+           the datagram in poll(2) and posix_spawns the dependant. Per run, one fresh
+           `corral up` (its first round, reported apart: corral makes state.db then)
+           and 9 rounds of `corral stop db` + `corral start app` in it; 10 fresh floors.
   probes   CPU of corral's own process while N services (1,000) each have a tcp
            liveness probe every second against one local listener (bench/acceptor.c),
            over --window seconds after they all run: % of one core, and wake-ups/s.
@@ -17,7 +18,7 @@
 Results are medians over --runs runs, as ratios to the floors; they go to
 bench/results/health-<timestamp>.json.
 
-  /usr/bin/python3 bench/health.py [--workloads ready,probes] [--runs 20] [--n 1000]
+  /usr/bin/python3 bench/health.py [--workloads ready,probes] [--runs 3] [--n 1000]
 """
 import argparse
 import datetime
@@ -95,7 +96,10 @@ def switches(pid):
 
 # --- ready ------------------------------------------------------------------------------
 
-def ready_corral(wd):
+def ready_corral(wd, rounds):
+    """The first round is corral's start (state.db is made then); the others
+    stop db (and so app) and start app again through the CLI, as an operator
+    would, in the same corral."""
     ns, ds = os.path.join(wd, "n.stamps"), os.path.join(wd, "d.stamps")
     cfg = os.path.join(wd, "corral.yaml")
     with open(cfg, "w") as f:
@@ -109,12 +113,21 @@ def ready_corral(wd):
 """)
     p = subprocess.Popen([CORRAL, "up", "-q", "-f", cfg], stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL, cwd=wd)
+    out = []
     try:
-        d = wait_for(lambda: stamps(ds), 20, "the dependant's exec")
-        n = stamps(ns)
+        for r in range(rounds):
+            if r:
+                subprocess.run([CORRAL, "stop", "-f", cfg, "db"], check=True,
+                               stdout=subprocess.DEVNULL)
+                for f in (ns, ds):
+                    os.unlink(f)
+                subprocess.run([CORRAL, "start", "-f", cfg, "app"], check=True,
+                               stdout=subprocess.DEVNULL)
+            d = wait_for(lambda: stamps(ds), 20, "the dependant's exec")
+            out.append((d[0][0] - stamps(ns)[0][0]) / 1000.0)
     finally:
         stop(p)
-    return (d[0][0] - n[0][0]) / 1000.0
+    return out
 
 
 def ready_floor(wd):
@@ -130,15 +143,22 @@ def ready_floor(wd):
 
 
 def bench_ready(runs):
-    got = {"corral": [], "floor": []}
-    for i in range(runs):
-        for name, fn in (("floor", ready_floor), ("corral", ready_corral)) if i % 2 else (
-                ("corral", ready_corral), ("floor", ready_floor)):
+    """runs corral starts, each followed by 9 restarts of the pair; as many
+    floor runs as measurements."""
+    got = {"corral_start": [], "corral": [], "floor": []}
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory(prefix="corral-health-") as wd:
+            first, *rest = ready_corral(wd, 10)
+        got["corral_start"].append(first)
+        got["corral"] += rest
+        for _ in range(10):
             with tempfile.TemporaryDirectory(prefix="corral-health-") as wd:
-                got[name].append(fn(wd))
+                got["floor"].append(ready_floor(wd))
     med = {k: statistics.median(v) for k, v in got.items()}
-    log(f"ready → dependant's exec (µs, median of {runs}): floor {med['floor']:.0f}, "
-        f"corral {med['corral']:.0f} ({med['corral'] / med['floor']:.2f}× floor)")
+    log(f"READY=1 → dependant's exec (µs, medians): floor {med['floor']:.0f} "
+        f"(n={len(got['floor'])}), corral {med['corral']:.0f} (n={len(got['corral'])}, "
+        f"{med['corral'] / med['floor']:.2f}× floor), corral at its own start "
+        f"{med['corral_start']:.0f} (n={len(got['corral_start'])})")
     return {"runs_us": got, "median_us": med, "ratio": med["corral"] / med["floor"]}
 
 
@@ -204,7 +224,8 @@ def bench_probes(runs, n, window):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--workloads", default="ready,probes")
-    ap.add_argument("--runs", type=int, default=20, help="ready runs (probes: --probe-runs)")
+    ap.add_argument("--runs", type=int, default=3,
+                    help="ready: corral starts, each with 9 restarts of the pair after it")
     ap.add_argument("--probe-runs", type=int, default=3)
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--window", type=float, default=30.0)
