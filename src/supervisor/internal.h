@@ -70,6 +70,17 @@ struct service {
     gid_t *groups; /* supplementary groups of cfg->user, at the first spawn */
     size_t n_groups;
     unsigned members; /* scratch: tree members seen by the current scan */
+    /* stats.c: the previous sample of this run, for a CPU rate */
+    unsigned stat_run;
+    uint64_t stat_cpu_ns, stat_wall_ns;
+    double stat_percent;
+    bool stat_rate; /* stat_percent holds a rate */
+    /* limits.c */
+    struct loop_timer limit_timer; /* RSS sampling, or the deadline of a limit's stop */
+    int mem_wd;                    /* inotify watch of memory.events, or -1 */
+    uint64_t oom_kills;            /* memory.events oom_kill, as last seen */
+    bool limit_stopping;           /* a limit's stop signal went out this run */
+    char limit_reason[SUP_REASON_MAX];
     char reason[SUP_REASON_MAX];
 };
 
@@ -99,6 +110,7 @@ struct sup {
     bool any_failed;
     bool any_survivor;
     struct rlimit nofile; /* corral's original limit, restored in children */
+    int cg_ctrl;          /* health_ctrl bits enabled for service cgroups */
     struct proc_spawner spawner;
     uint32_t rng;
 };
@@ -153,5 +165,27 @@ void contain_signal(struct service *svc, int sig);
 int contain_leftover(struct service *svc);
 /* Check every STOPPING service; calls svc_tree_empty() for emptied ones. */
 void contain_check(struct sup *s);
+
+/* stats.c: the tree's processes (roots first), at most max. */
+size_t stats_tree_pids(struct sup *s, struct service *svc, pid_t *pids, size_t max);
+
+/* limits.c */
+/* At service_new(): the timer and the watch start unset. */
+void limits_svc_init(struct service *svc);
+/* Enable the cpu, memory and pids controllers for the corral subtree. */
+void limits_init(struct sup *s);
+/* Write the service's cgroup limits (memory.max, cpu.max, pids.max) into its
+ * cgroup before a process enters it. */
+void limits_cgroup_write(struct service *svc);
+/* The rlimits a child sets before exec; returns how many (at most max). */
+size_t limits_rlimits(const struct service *svc, struct proc_rlimit *out, size_t max);
+/* A run began (spawned or adopted): watch memory.events, or sample RSS. */
+void limits_started(struct service *svc);
+/* The main process exited: stop sampling, and put the limit that ended the
+ * run (an OOM kill included) into svc->reason. */
+void limits_exited(struct service *svc, int code);
+/* An inotify event for wd: true when it was a memory.events watch. */
+bool limits_on_inotify(struct sup *s, int wd);
+void limits_free(struct service *svc);
 
 #endif

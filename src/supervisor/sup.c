@@ -261,11 +261,13 @@ void svc_main_exit(struct service *svc, int code)
         sup_window_reset(&svc->window);
     }
     if (svc->state == SVC_STOPPING) {
+        limits_exited(svc, code);
         sup_want_check(svc->sup, 0);
         return;
     }
     if (!svc->exec_failed)
         describe_exit(code, svc->reason, sizeof(svc->reason));
+    limits_exited(svc, code);
     svc->exec_failed = false;
     sup_emit(svc->sup, SUP_EV_EXITED, svc, 0, svc->reason);
     svc->after = after_exit(svc, code);
@@ -307,6 +309,7 @@ static void spawn_now(struct service *svc)
         return;
     }
     set_state(svc, SVC_RUNNING);
+    limits_started(svc);
     sup_emit(svc->sup, SUP_EV_STARTED, svc, svc->pid, NULL);
 }
 
@@ -567,6 +570,7 @@ struct service *service_new(struct sup *s, const struct cfg_service *cfg, size_t
     svc->events_fd = -1;
     svc->pipe[LOGS_OUT] = svc->pipe[LOGS_ERR] = -1;
     loop_timer_init(&svc->timer, on_timer, svc);
+    limits_svc_init(svc);
     return svc;
 }
 
@@ -582,6 +586,7 @@ void service_free(struct service *svc)
     if (svc->pidfd >= 0)
         close(svc->pidfd);
     sup_window_free(&svc->window);
+    limits_free(svc);
     ports_free(svc);
     run_free(svc);
     contain_release(svc);
