@@ -1,5 +1,7 @@
 /* api/handlers.c — what each route does, in JSON. */
 #include "api/internal.h"
+#include "health/limits.h"
+#include "health/stats.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,7 +25,7 @@ static const char *const event_names[SUP_EV__COUNT] = {
     [SUP_EV_LOGS_LOST] = "logs_lost", [SUP_EV_REAPED] = "reaped",
     [SUP_EV_ADOPTED] = "adopted",     [SUP_EV_RECOVERING] = "recovering",
     [SUP_EV_STALE] = "stale",         [SUP_EV_BLOCKED] = "blocked",
-    [SUP_EV_ORPHAN] = "orphan",
+    [SUP_EV_ORPHAN] = "orphan",       [SUP_EV_LIMIT_EXCEEDED] = "limit_exceeded",
 };
 
 static void iso_time(const struct timespec *ts, char *buf, size_t size)
@@ -124,11 +126,74 @@ json_t *api_service_json(const struct api *a, size_t i)
     return o;
 }
 
+/* The limits set, each with what enforces it on this host. */
+static json_t *limits_json(const struct api *a, size_t i)
+{
+    const struct cfg_limits *lim = &a->m->services[i].limits;
+    bool cgroup = strcmp(sup_containment(a->sup, NULL), "cgroup") == 0;
+    int ctrl = sup_controllers(a->sup);
+    json_t *o = json_object();
+    for (int l = 0; l < HEALTH_LIM__COUNT; l++) {
+        uint64_t v = health_limit_value(lim, (enum health_limit)l);
+        enum health_enforce e = health_limit_enforce((enum health_limit)l, cgroup, ctrl);
+        if (v)
+            json_object_set_new(o, health_limit_name((enum health_limit)l),
+                                json_pack("{s:I,s:s,s:s}", "value", (json_int_t)v, "enforced_by",
+                                          health_enforce_name(e), "how",
+                                          health_limit_how((enum health_limit)l, e)));
+    }
+    return o;
+}
+
+json_t *api_stats_json(const struct sup_stats *st)
+{
+    json_t *o =
+        json_pack("{s:b,s:f,s:I,s:I,s:I,s:s}", "live", st->live, "cpu_seconds", st->cpu_seconds,
+                  "rss_bytes", (json_int_t)st->rss_bytes, "procs", (json_int_t)st->procs, "threads",
+                  (json_int_t)st->threads, "source", st->source ? st->source : "proc");
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "cpu_percent",
+                        st->cpu_percent_ok ? json_real(st->cpu_percent) : json_null());
+    json_object_set_new(o, "memory_bytes",
+                        st->memory_ok ? json_integer((json_int_t)st->memory_bytes) : json_null());
+    json_object_set_new(o, "fds", st->fds_ok ? json_integer(st->fds) : json_null());
+    return o;
+}
+
+/* One service with its limits, and its stats when st is given. */
+static json_t *service_full_json(const struct api *a, size_t i, const struct sup_stats *st)
+{
+    json_t *o = api_service_json(a, i);
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "limits", limits_json(a, i));
+    if (st)
+        json_object_set_new(o, "stats", api_stats_json(st));
+    return o;
+}
+
+/* ?stats=1 samples every tree: a few /proc reads per process, so only when
+ * asked; a plain list of a thousand services stays cheap. */
 static enum MHD_Result h_services(struct api *a, struct MHD_Connection *c)
 {
-    json_t *list = json_array();
+    const char *q_stats = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "stats");
+    struct sup_stats *st = NULL;
+    json_t *list;
+    bool stats;
+    if (api_parse_flag(q_stats, false, &stats) < 0)
+        return api_respond_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "stats",
+                                 "stats must be 1 or 0");
+    if (stats && sup_count(a->sup)) {
+        st = calloc(sup_count(a->sup), sizeof(*st));
+        if (!st)
+            return MHD_NO;
+        sup_stats_all(a->sup, true, st);
+    }
+    list = json_array();
     for (size_t i = 0; i < sup_count(a->sup); i++)
-        json_array_append_new(list, api_service_json(a, i));
+        json_array_append_new(list, service_full_json(a, i, st ? &st[i] : NULL));
+    free(st);
     return api_respond_json(c, MHD_HTTP_OK, json_pack("{s:o}", "services", list));
 }
 
@@ -615,6 +680,19 @@ static enum MHD_Result h_events(struct api *a, struct MHD_Connection *c)
 
 /* --- the rest ----------------------------------------------------------------------------- */
 
+/* The cgroup controllers corral's service cgroups have, by name. */
+static json_t *controllers_json(int bits)
+{
+    json_t *l = json_array();
+    if (bits & HEALTH_CTRL_CPU)
+        json_array_append_new(l, json_string("cpu"));
+    if (bits & HEALTH_CTRL_MEMORY)
+        json_array_append_new(l, json_string("memory"));
+    if (bits & HEALTH_CTRL_PIDS)
+        json_array_append_new(l, json_string("pids"));
+    return l;
+}
+
 static enum MHD_Result h_info(struct api *a, struct MHD_Connection *c)
 {
     const char *why;
@@ -622,13 +700,14 @@ static enum MHD_Result h_info(struct api *a, struct MHD_Connection *c)
     char since[40];
     struct timespec ts = {.tv_sec = (time_t)a->started_at};
     iso_time(&ts, since, sizeof(since));
-    return api_respond_json(
-        c, MHD_HTTP_OK,
-        json_pack("{s:s,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:b}", "version", CORRAL_VERSION, "pid",
-                  (json_int_t)getpid(), "instance", sup_instance(a->sup), "since", since, "config",
-                  a->m->path, "state_dir", a->m->state_dir, "containment", mode,
-                  "containment_reason", why, "services", (json_int_t)sup_count(a->sup),
-                  "shutting_down", sup_shutting_down(a->sup)));
+    json_t *o = json_pack(
+        "{s:s,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:b}", "version", CORRAL_VERSION, "pid",
+        (json_int_t)getpid(), "instance", sup_instance(a->sup), "since", since, "config",
+        a->m->path, "state_dir", a->m->state_dir, "containment", mode, "containment_reason", why,
+        "services", (json_int_t)sup_count(a->sup), "shutting_down", sup_shutting_down(a->sup));
+    if (o)
+        json_object_set_new(o, "controllers", controllers_json(sup_controllers(a->sup)));
+    return api_respond_json(c, MHD_HTTP_OK, o);
 }
 
 static bool service_ready(const struct sup_info *in)
@@ -692,8 +771,12 @@ enum MHD_Result api_dispatch(struct api *a, struct MHD_Connection *c, const stru
     case API_R_SERVICES:
         return h_services(a, c);
     case API_R_SERVICE: {
+        struct sup_stats st;
         long i = service_index(a, c, r->service);
-        return i < 0 ? MHD_YES : api_respond_json(c, MHD_HTTP_OK, api_service_json(a, (size_t)i));
+        if (i < 0)
+            return MHD_YES;
+        sup_stats(a->sup, (size_t)i, true, &st);
+        return api_respond_json(c, MHD_HTTP_OK, service_full_json(a, (size_t)i, &st));
     }
     case API_R_START:
     case API_R_STOP:

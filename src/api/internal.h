@@ -121,6 +121,7 @@ void api_poke_soon(struct api *a);
 enum MHD_Result api_dispatch(struct api *a, struct MHD_Connection *c, const struct api_route *r,
                              const struct api_req *req);
 json_t *api_service_json(const struct api *a, size_t i);
+json_t *api_stats_json(const struct sup_stats *st);
 
 /* stream.c */
 /* Queue a streaming response on c; the stream is owned by the response. */
