@@ -1,0 +1,187 @@
+"""Resources: per-service tree stats judged against psutil's view of the same
+tree, limits judged from /proc and from what happens to a greedy service,
+`corral top --once`, and /metrics read by a real Prometheus parser."""
+import os
+import re
+import shutil
+import subprocess
+import time
+
+import psutil
+import pytest
+
+from conftest import CORRAL, MODES, wait_for
+
+# A parent with three children each holding 20 MiB, the parent 10 MiB.
+TREE = r'''import os, time
+for i in range(3):
+    if os.fork() == 0:
+        x = bytearray(20 << 20)
+        for k in range(0, len(x), 4096):
+            x[k] = 1
+        time.sleep(1000)
+x = bytearray(10 << 20)
+for k in range(0, len(x), 4096):
+    x[k] = 1
+open("ready", "w").close()
+time.sleep(1000)
+'''
+
+# Grows by 8 MiB a step, touching every page, until something stops it.
+GREEDY = r'''import time
+chunks = []
+while True:
+    c = bytearray(8 << 20)
+    for k in range(0, len(c), 4096):
+        c[k] = 1
+    chunks.append(c)
+    time.sleep(0.05)
+'''
+
+# At most 400 processes in all, each sleeping: bounded even with no limit at
+# all, and every one of them in the service's tree for the stop to reach.
+BOMB = r'''import os, time
+made = 0
+failed = 0
+while made < 400:
+    try:
+        if os.fork() == 0:
+            time.sleep(1000)
+            os._exit(0)
+        made += 1
+    except OSError:
+        failed += 1
+        if failed == 1:
+            print("fork failed after", made, flush=True)
+        if failed > 50:
+            break
+        time.sleep(0.01)
+print("made", made, "failed", failed, flush=True)
+time.sleep(1000)
+'''
+
+
+def config(mode, services):
+    return f"containment: {mode}\nservices:\n{services}"
+
+
+def tree_of(pid):
+    p = psutil.Process(pid)
+    return [p] + p.children(recursive=True)
+
+
+def controllers(d):
+    return set(d.json("GET", "/v1")[1].get("controllers", []))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_stats_match_the_tree(daemon, tmp_path, mode):
+    (tmp_path / "tree.py").write_text(TREE)
+    d = daemon(config(mode, "  tree:\n    command: [python3, tree.py]\n"))
+    wait_for(lambda: (tmp_path / "ready").exists(), what="tree ready")
+    svc = d.service("tree")
+    procs = tree_of(svc["pid"])
+    assert len(procs) == 4
+    st = svc["stats"]
+    assert st["live"] and st["procs"] == 4
+    assert st["source"] == ("cgroup" if mode == "cgroup" else "proc")
+    rss = sum(p.memory_info().rss for p in procs)
+    # Both are read moments apart from a tree that is not allocating.
+    assert abs(st["rss_bytes"] - rss) < 0.05 * rss, (st, rss)
+    assert st["rss_bytes"] > 70 << 20
+    fds = sum(p.num_fds() for p in procs)
+    assert abs(st["fds"] - fds) <= 4, (st, fds)
+    cpu = sum(sum(p.cpu_times()[:2]) for p in procs)
+    assert st["cpu_seconds"] >= cpu * 0.5 - 0.05
+    # A second sample has a rate; an idle tree uses little.
+    time.sleep(0.3)
+    st2 = d.service("tree")["stats"]
+    assert st2["cpu_percent"] is not None and 0 <= st2["cpu_percent"] < 50
+    # The list carries stats only when asked.
+    plain = d.json("GET", "/v1/services")[1]["services"][0]
+    assert "stats" not in plain
+    listed = d.json("GET", "/v1/services?stats=1")[1]["services"][0]
+    assert listed["stats"]["procs"] == 4
+    assert d.json("GET", "/v1/services?stats=maybe")[0] == 400
+
+
+def test_a_double_forked_orphan_counts_without_a_cgroup(daemon, tmp_path):
+    """The tree is more than the main process's descendants: what corral
+    inherited as subreaper still belongs to the service."""
+    d = daemon(config("pgroup", "  s:\n    command: [sh, -c, '(sleep 1000 &) ; exec sleep 1000']\n"))
+    wait_for(lambda: len(d.pids("s")) == 2, what="two tagged processes")
+    st = d.service("s")["stats"]
+    assert st["procs"] == 2
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_memory_limit_stops_a_greedy_service(daemon, tmp_path, mode):
+    (tmp_path / "greedy.py").write_text(GREEDY)
+    d = daemon(config(mode, "  greedy:\n    command: [python3, greedy.py]\n"
+                            "    limits: {memory: 64M}\n"
+                            "    restart: {policy: on-failure, initial: 5s}\n"))
+    first = d.service("greedy")["pid"]
+    enforced = d.service("greedy")["limits"]["memory"]["enforced_by"]
+    assert enforced == ("cgroup" if mode == "cgroup" and "memory" in controllers(d)
+                        else "sampling")
+    svc = wait_for(lambda: (s := d.service("greedy"))["restarts"] >= 1 and s,
+                   timeout=30, what="a restart")
+    assert not psutil.pid_exists(first) or psutil.Process(first).status() == psutil.STATUS_ZOMBIE
+    assert svc["state"] == "backoff"
+    if enforced == "cgroup":
+        assert svc["reason"].startswith("oom")
+    else:
+        assert re.match(r"memory limit: \d+(\.\d)?M > 64M", svc["reason"]), svc["reason"]
+    ev = [e for e in d.events() if e["kind"] == "limit_exceeded"]
+    assert ev and ev[0]["service"] == "greedy" and "64M" in ev[0]["text"]
+    restarting = [e for e in d.events() if e["kind"] == "restarting"]
+    assert restarting and restarting[-1]["text"] == svc["reason"]
+
+
+def test_memory_max_is_written_where_the_controller_is_delegated(daemon, tmp_path):
+    d = daemon(config("cgroup", "  s:\n    command: [sleep, '1000']\n"
+                                "    limits: {memory: 64M, cpu: 150%, pids: 50}\n"))
+    have = controllers(d)
+    if not have:
+        pytest.skip("no cpu, memory or pids controller is delegated to corral's cgroup here")
+    path = re.search(r"cgroup v2 at (\S+)", d.info["containment_reason"]).group(1) + "/s"
+    if "memory" in have:
+        assert open(os.path.join(path, "memory.max")).read().strip() == str(64 << 20)
+    if "cpu" in have:
+        assert open(os.path.join(path, "cpu.max")).read().split() == ["150000", "100000"]
+    if "pids" in have:
+        assert open(os.path.join(path, "pids.max")).read().strip() == "50"
+
+
+def test_pids_limit_holds_a_fork_bomb(daemon, tmp_path):
+    (tmp_path / "bomb.py").write_text(BOMB)
+    d = daemon(config("cgroup", "  bomb:\n    command: [python3, bomb.py]\n"
+                                "    limits: {pids: 50}\n"))
+    if "pids" not in controllers(d):
+        d.down()
+        pytest.skip("no pids controller is delegated to corral's cgroup here")
+    d.cli("logs", "bomb")
+    wait_for(lambda: "made" in d.cli("logs", "bomb").stdout, timeout=30, what="bomb done")
+    out = d.cli("logs", "bomb").stdout
+    assert "fork failed after" in out
+    assert len(d.pids("bomb")) <= 50
+    d.cli("stop", "bomb")
+    wait_for(lambda: not d.pids("bomb"), what="bomb gone")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_nofile_is_the_child_rlimit(daemon, mode):
+    d = daemon(config(mode, "  s:\n    command: [sleep, '1000']\n"
+                            "    limits: {nofile: 321, cpu_time: 1h}\n"))
+    pid = d.service("s")["pid"]
+    limits = open(f"/proc/{pid}/limits").read()
+    assert re.search(r"Max open files\s+321\s+321", limits), limits
+    assert re.search(r"Max cpu time\s+3600\s+3605", limits), limits
+
+
+def test_a_limit_the_host_refuses_fails_the_spawn_with_a_reason(daemon):
+    if os.geteuid() == 0:
+        pytest.skip("root may raise any rlimit")
+    d = daemon("services:\n  s:\n    command: [sleep, '1000']\n    limits: {nofile: 1073741824}\n")
+    svc = wait_for(lambda: (s := d.service("s"))["reason"] and s, what="a reason")
+    assert "resource limits" in svc["reason"]
