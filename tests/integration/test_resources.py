@@ -185,3 +185,74 @@ def test_a_limit_the_host_refuses_fails_the_spawn_with_a_reason(daemon):
     d = daemon("services:\n  s:\n    command: [sleep, '1000']\n    limits: {nofile: 1073741824}\n")
     svc = wait_for(lambda: (s := d.service("s"))["reason"] and s, what="a reason")
     assert "resource limits" in svc["reason"]
+
+
+def test_top_once_prints_every_service(daemon, tmp_path):
+    (tmp_path / "tree.py").write_text(TREE)
+    d = daemon("services:\n  tree:\n    command: [python3, tree.py]\n"
+               "  spin:\n    command: [python3, -c, 'while True: pass']\n"
+               "  idle:\n    command: [sleep, '1000']\n"
+               "  off:\n    command: [sleep, '1000']\n    autostart: false\n")
+    wait_for(lambda: (tmp_path / "ready").exists(), what="tree ready")
+    r = d.cli("top", "--once")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("corral top: 4 services")
+    assert lines[1].split() == ["NAME", "STATE", "PID", "CPU%", "RSS", "PROCS", "RESTARTS",
+                                "UPTIME"]
+    rows = {l.split()[0]: l.split() for l in lines[2:]}
+    assert set(rows) == {"tree", "spin", "idle", "off"}
+    # Sorted by CPU: the spinning one first.
+    assert lines[2].split()[0] == "spin"
+    assert float(rows["spin"][3]) > 30
+    assert rows["tree"][2] == str(d.service("tree")["pid"]) and rows["tree"][5] == "4"
+    assert rows["off"][1] == "stopped" and rows["off"][2] == "-"
+    by_name = d.cli("top", "--once", "--sort", "name").stdout.splitlines()[2:]
+    assert [l.split()[0] for l in by_name] == ["idle", "off", "spin", "tree"]
+    assert d.cli("top", "--sort", "size").returncode == 2
+
+
+@pytest.mark.parametrize("ending", ["q", "SIGTERM"])
+def test_top_on_a_terminal_restores_it(daemon, tmp_path, ending):
+    import pty
+    import select
+    import signal
+    import termios
+    d = daemon("services:\n  a:\n    command: [sleep, '1000']\n")
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(str(tmp_path))
+        os.execv(CORRAL, [CORRAL, "top", "-f", str(d.cfg), "--interval", "0.3"])
+    out = b""
+
+    def read_until(pred, timeout=10):
+        nonlocal out
+        deadline = time.monotonic() + timeout
+        while not pred() and time.monotonic() < deadline:
+            if select.select([fd], [], [], 0.05)[0]:
+                try:
+                    out += os.read(fd, 65536)
+                except OSError:
+                    return
+    try:
+        read_until(lambda: b"sorted by cpu" in out)
+        assert not termios.tcgetattr(fd)[3] & termios.ICANON  # keys one at a time
+        os.write(fd, b"m")
+        read_until(lambda: b"sorted by memory" in out)
+        assert b"sorted by memory" in out
+        if ending == "q":
+            os.write(fd, b"q")
+        else:
+            os.kill(pid, signal.SIGTERM)
+        read_until(lambda: out.rstrip().endswith(b"\x1b[?1049l"))
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert out.startswith(b"\x1b[?1049h\x1b[?25l")
+        assert out.rstrip().endswith(b"\x1b[?25h\x1b[?1049l")  # cursor back, screen restored
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(fd)
