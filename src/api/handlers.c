@@ -1,5 +1,6 @@
 /* api/handlers.c — what each route does, in JSON. */
 #include "api/internal.h"
+#include "api/metrics.h"
 #include "health/limits.h"
 #include "health/stats.h"
 
@@ -737,6 +738,63 @@ static enum MHD_Result h_ready(struct api *a, struct MHD_Connection *c)
         json_pack("{s:s,s:o}", "status", ready ? "ready" : "not ready", "waiting", waiting));
 }
 
+/* Ready means running until readiness states exist: the one place to change. */
+static bool metrics_ready(const struct sup_info *in)
+{
+    return in->state == SVC_RUNNING;
+}
+
+static void metrics_self(const struct api *a, struct api_metrics_self *m)
+{
+    uint64_t cpu_ns = 0;
+    memset(m, 0, sizeof(*m));
+    m->loop_wakeups = loop_wakeups(a->lp);
+    m->events_total = a->ev.next_id > 0 ? a->ev.next_id - 1 : 0;
+    m->events_pending = a->hist.n_pending;
+    for (const struct api_stream *st = a->streams; st; st = st->next)
+        m->event_streams++;
+    (void)health_self(&m->rss_bytes, &cpu_ns);
+    m->cpu_seconds = (double)cpu_ns / 1e9;
+    m->start_time = (double)a->started_at;
+}
+
+/* Every tree is sampled for a scrape: the only time corral reads them. */
+static enum MHD_Result h_metrics(struct api *a, struct MHD_Connection *c)
+{
+    size_t n = sup_count(a->sup), len = 0;
+    struct sup_stats *st = calloc(n + 1, sizeof(*st));
+    struct api_metrics_service *ms = calloc(n + 1, sizeof(*ms));
+    struct api_metrics_self self;
+    char *text = NULL;
+    if (st && ms) {
+        sup_stats_all(a->sup, false, st);
+        for (size_t i = 0; i < n; i++) {
+            struct sup_info in;
+            sup_info(a->sup, i, &in);
+            ms[i] = (struct api_metrics_service){
+                .name = in.name,
+                .state = sup_state_name(in.state),
+                .up = in.pid > 0,
+                .ready = metrics_ready(&in),
+                .restarts = in.restarts,
+                .exited = in.exited && in.exit_code >= 0,
+                .last_exit_code = in.exit_code,
+                .live = st[i].live,
+                .cpu_seconds = st[i].cpu_seconds,
+                .rss_bytes = st[i].rss_bytes,
+                .procs = st[i].procs,
+            };
+        }
+        metrics_self(a, &self);
+        text = api_metrics_format(ms, n, &self, &len);
+    }
+    free(st);
+    free(ms);
+    if (!text)
+        return MHD_NO;
+    return api_respond_text(c, MHD_HTTP_OK, text, len, API_METRICS_CONTENT_TYPE);
+}
+
 static enum MHD_Result h_reload(struct api *a, struct MHD_Connection *c)
 {
     json_t *summary = NULL, *body;
@@ -798,6 +856,8 @@ enum MHD_Result api_dispatch(struct api *a, struct MHD_Connection *c, const stru
         if (a->h.shutdown)
             a->h.shutdown(a->h.ctx);
         return api_respond_json(c, MHD_HTTP_ACCEPTED, json_pack("{s:s}", "status", "stopping"));
+    case API_R_METRICS:
+        return h_metrics(a, c);
     case API_R__COUNT:
         break;
     }

@@ -109,6 +109,9 @@ struct api_req {
 
 /* server.c */
 enum MHD_Result api_respond_json(struct MHD_Connection *c, unsigned status, json_t *body);
+/* Takes text (malloc'd), also on failure. */
+enum MHD_Result api_respond_text(struct MHD_Connection *c, unsigned status, char *text, size_t len,
+                                 const char *content_type);
 enum MHD_Result api_respond_error(struct MHD_Connection *c, unsigned status, const char *code,
                                   const char *field, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));

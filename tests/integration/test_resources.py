@@ -256,3 +256,79 @@ def test_top_on_a_terminal_restores_it(daemon, tmp_path, ending):
         except (ProcessLookupError, ChildProcessError):
             pass
         os.close(fd)
+
+
+def parse_metrics(text):
+    """name{labels} value lines into {(name, frozenset(labels)): value}."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r'^([a-z_]+)(?:\{(.*)\})? (\S+)$', line)
+        assert m, line
+        labels = frozenset(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
+        out[(m.group(1), labels)] = float(m.group(3))
+    return out
+
+
+def test_metrics_parse_with_promtool_and_match_proc(daemon, tmp_path):
+    promtool = shutil.which("promtool")
+    (tmp_path / "tree.py").write_text(TREE)
+    d = daemon("services:\n  tree:\n    command: [python3, tree.py]\n"
+               "  crash:\n    command: [sh, -c, 'exit 3']\n    autostart: false\n"
+               "    restart: {policy: on-failure, initial: 1h}\n"
+               "  off:\n    command: [sleep, '1000']\n    autostart: false\n")
+    wait_for(lambda: (tmp_path / "ready").exists(), what="tree ready")
+    d.json("POST", "/v1/services/crash/start")
+    wait_for(lambda: d.service("crash")["restarts"] >= 1, what="crash restarted")
+    status, body, headers = d.request("GET", "/metrics")
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    text = body.decode()
+    if promtool:
+        r = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
+                           text=True)
+        assert r.returncode == 0, r.stdout + r.stderr
+    m = parse_metrics(text)
+
+    def v(name, service=None, **labels):
+        key = {("service", service)} if service else set()
+        key |= set(labels.items())
+        return m[(name, frozenset(key))]
+
+    procs = tree_of(d.service("tree")["pid"])
+    rss = sum(p.memory_info().rss for p in procs)
+    assert v("corral_service_up", "tree") == 1 and v("corral_service_up", "off") == 0
+    assert v("corral_service_ready", "tree") == 1 and v("corral_service_ready", "crash") == 0
+    assert v("corral_service_state", "off", state="stopped") == 1
+    assert v("corral_service_processes", "tree") == len(procs) == 4
+    assert abs(v("corral_service_memory_rss_bytes", "tree") - rss) < 0.05 * rss
+    assert v("corral_service_restarts_total", "crash") >= 1
+    assert v("corral_service_last_exit_code", "crash") == 3
+    assert ("corral_service_last_exit_code", frozenset({("service", "off")})) not in m
+    cpu = sum(sum(p.cpu_times()[:2]) for p in procs)
+    assert v("corral_service_cpu_seconds_total", "tree") >= cpu * 0.5 - 0.05
+    me = psutil.Process(d.info["pid"])
+    assert abs(v("corral_process_resident_memory_bytes") - me.memory_info().rss) < 4 << 20
+    assert v("corral_services") == 3
+    assert v("corral_loop_wakeups_total") > 0
+    assert v("corral_events_total") >= 3
+    if not promtool:
+        pytest.skip("promtool (Debian's prometheus package) is not installed; "
+                    "the values were checked, the format only by this test's parser")
+
+
+def test_metrics_are_not_sampled_while_nobody_asks(daemon):
+    """No scrape, no /proc reading: corral's wake-ups stay flat while idle."""
+    d = daemon("services:\n  a:\n    command: [sleep, '1000']\n")
+    me = psutil.Process(d.info["pid"])
+    time.sleep(0.5)
+    before = me.cpu_times()
+    w1 = parse_metrics(d.request("GET", "/metrics")[1].decode())[("corral_loop_wakeups_total",
+                                                                   frozenset())]
+    time.sleep(2)
+    w2 = parse_metrics(d.request("GET", "/metrics")[1].decode())[("corral_loop_wakeups_total",
+                                                                   frozenset())]
+    # A request is a handful of wake-ups (accept, read, write, close).
+    assert w2 - w1 < 20, (w1, w2)
+    assert sum(me.cpu_times()[:2]) - sum(before[:2]) < 0.2
