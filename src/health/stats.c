@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define CGROUP_DEPTH_MAX 8
@@ -109,13 +110,26 @@ static unsigned count_fds(pid_t pid, bool *partial)
     return n;
 }
 
-void health_sample_procs(const pid_t *pids, size_t n, bool count_fds_too, struct health_sample *s)
+/* The children of a single-threaded process are all in its one thread's
+ * list: one read, where a multi-threaded one needs its task directory. */
+static size_t children_single(pid_t pid, pid_t *pids, size_t n, size_t max);
+
+static void add(struct health_sample *s, const struct health_pstat *st)
 {
     static long page, hz;
     if (!page) {
         page = sysconf(_SC_PAGESIZE);
         hz = sysconf(_SC_CLK_TCK);
     }
+    s->procs++;
+    s->threads += st->threads;
+    s->cpu_ns += (st->utime_ticks + st->stime_ticks) * (1000000000ull / (uint64_t)hz);
+    s->rss_bytes += st->rss_pages > 0 ? (uint64_t)st->rss_pages * (uint64_t)page : 0;
+}
+
+size_t health_sample_tree(pid_t *pids, size_t n, size_t max, bool descend, bool count_fds_too,
+                          struct health_sample *s)
+{
     for (size_t i = 0; i < n; i++) {
         char path[64];
         char buf[1024];
@@ -124,13 +138,19 @@ void health_sample_procs(const pid_t *pids, size_t n, bool count_fds_too, struct
         if (proc_read_at(AT_FDCWD, path, buf, sizeof(buf)) < 0 ||
             health_pstat_parse(buf, &st) < 0 || st.state == 'Z')
             continue;
-        s->procs++;
-        s->threads += st.threads;
-        s->cpu_ns += (st.utime_ticks + st.stime_ticks) * (1000000000ull / (uint64_t)hz);
-        s->rss_bytes += st.rss_pages > 0 ? (uint64_t)st.rss_pages * (uint64_t)page : 0;
+        add(s, &st);
         if (count_fds_too)
             s->fds += count_fds(pids[i], &s->fds_partial);
+        if (descend && n < max)
+            n = st.threads <= 1 ? children_single(pids[i], pids, n, max)
+                                : health_children(pids[i], pids, n, max);
     }
+    return n;
+}
+
+void health_sample_procs(const pid_t *pids, size_t n, bool count_fds_too, struct health_sample *s)
+{
+    (void)health_sample_tree((pid_t *)pids, n, n, false, count_fds_too, s);
 }
 
 static bool listed(const pid_t *pids, size_t n, pid_t pid)
@@ -141,10 +161,44 @@ static bool listed(const pid_t *pids, size_t n, pid_t pid)
     return false;
 }
 
+static size_t parse_children(char *buf, pid_t *pids, size_t n, size_t max);
+
+/* Append the PIDs listed in a children file (relative to dfd). */
+static size_t append_children(int dfd, const char *file, pid_t *pids, size_t n, size_t max)
+{
+    char buf[1 << 13];
+    if (proc_read_at(dfd, file, buf, sizeof(buf)) <= 0)
+        return n;
+    return parse_children(buf, pids, n, max);
+}
+
+static size_t parse_children(char *buf, pid_t *pids, size_t n, size_t max)
+{
+    for (char *p = buf; *p && n < max;) {
+        char *end;
+        long child = strtol(p, &end, 10);
+        if (end == p)
+            break;
+        /* A PID recycled between two reads could close a loop: never twice. */
+        if (!listed(pids, n, (pid_t)child))
+            pids[n++] = (pid_t)child;
+        p = end;
+        while (*p == ' ')
+            p++;
+    }
+    return n;
+}
+
+static size_t children_single(pid_t pid, pid_t *pids, size_t n, size_t max)
+{
+    char path[80];
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+    return append_children(AT_FDCWD, path, pids, n, max);
+}
+
 size_t health_children(pid_t pid, pid_t *pids, size_t n, size_t max)
 {
     char path[64];
-    char buf[1 << 13];
     struct dirent *e;
     DIR *d;
     snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
@@ -156,20 +210,7 @@ size_t health_children(pid_t pid, pid_t *pids, size_t n, size_t max)
         if (!isdigit((unsigned char)e->d_name[0]))
             continue;
         snprintf(sub, sizeof(sub), "%s/children", e->d_name);
-        if (proc_read_at(dirfd(d), sub, buf, sizeof(buf)) <= 0)
-            continue;
-        for (char *p = buf; *p && n < max;) {
-            char *end;
-            long child = strtol(p, &end, 10);
-            if (end == p)
-                break;
-            /* A PID recycled between two reads could close a loop: never twice. */
-            if (!listed(pids, n, (pid_t)child))
-                pids[n++] = (pid_t)child;
-            p = end;
-            while (*p == ' ')
-                p++;
-        }
+        n = append_children(dirfd(d), sub, pids, n, max);
     }
     closedir(d);
     return n;
@@ -187,6 +228,7 @@ static int cgroup_pids_at(int cg_fd, pid_t *pids, size_t n, size_t max, int dept
 {
     char buf[1 << 14];
     struct dirent *e;
+    struct stat sb;
     DIR *d;
     int dfd, r = proc_read_at(cg_fd, "cgroup.procs", buf, sizeof(buf));
     if (r < 0)
@@ -201,7 +243,10 @@ static int cgroup_pids_at(int cg_fd, pid_t *pids, size_t n, size_t max, int dept
         while (*p == '\n')
             p++;
     }
-    if (depth >= CGROUP_DEPTH_MAX || (dfd = dup(cg_fd)) < 0)
+    /* A cgroup directory's link count is 2 + its subdirectories: most have
+     * none, and one fstat spares reading the directory. */
+    if (depth >= CGROUP_DEPTH_MAX || fstat(cg_fd, &sb) < 0 || sb.st_nlink <= 2 ||
+        (dfd = dup(cg_fd)) < 0)
         return (int)n;
     d = fdopendir(dfd);
     if (!d) {
@@ -224,22 +269,163 @@ static int cgroup_pids_at(int cg_fd, pid_t *pids, size_t n, size_t max, int dept
     return (int)n;
 }
 
+static void read_memory_pids(int cg_fd, int ctrl, struct health_cgroup *out);
+
+/* A whole small file from an fd kept open, NUL-terminated; length or -errno. */
+static int read_kept(int fd, char *buf, size_t size)
+{
+    size_t got = 0;
+    while (got < size - 1) {
+        ssize_t r = pread(fd, buf + got, size - 1 - got, (off_t)got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -errno;
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    buf[got] = '\0';
+    return (int)got;
+}
+
+static int keep_open(int *fd, int dir_fd, const char *path)
+{
+    if (*fd < 0)
+        *fd = openat(dir_fd, path, O_RDONLY | O_CLOEXEC);
+    return *fd;
+}
+
+static void close_fd(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+void health_files_init(struct health_files *f)
+{
+    f->pid = 0;
+    f->stat_fd = f->children_fd = f->procs_fd = f->cpu_fd = -1;
+}
+
+void health_files_close_proc(struct health_files *f)
+{
+    close_fd(&f->stat_fd);
+    close_fd(&f->children_fd);
+    f->pid = 0;
+}
+
+void health_files_close_cgroup(struct health_files *f)
+{
+    close_fd(&f->procs_fd);
+    close_fd(&f->cpu_fd);
+}
+
+size_t health_sample_root(struct health_files *f, pid_t pid, pid_t *pids, size_t n, size_t max,
+                          bool descend, bool count_fds_too, struct health_sample *s)
+{
+    char buf[1 << 13];
+    struct health_pstat st;
+    int r = -ESRCH;
+    /* A file of a process that is gone reads ESRCH: its PID, reused, may
+     * name the process asked for now, so it is opened afresh once. */
+    for (int attempt = 0; attempt < 2 && r < 0; attempt++) {
+        if (f->pid != pid || attempt) {
+            char path[80];
+            health_files_close_proc(f);
+            f->pid = pid;
+            snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+            (void)keep_open(&f->stat_fd, AT_FDCWD, path);
+        }
+        if (f->stat_fd >= 0) {
+            r = read_kept(f->stat_fd, buf, sizeof(buf));
+        } else { /* out of fds, say: read it the plain way */
+            char path[80];
+            snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+            r = proc_read_at(AT_FDCWD, path, buf, sizeof(buf));
+            break;
+        }
+    }
+    if (r <= 0 || health_pstat_parse(buf, &st) < 0 || st.state == 'Z')
+        return n;
+    add(s, &st);
+    if (count_fds_too)
+        s->fds += count_fds(pid, &s->fds_partial);
+    if (!descend || n >= max)
+        return n;
+    if (st.threads > 1)
+        return health_children(pid, pids, n, max);
+    if (f->children_fd < 0) {
+        char path[80];
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+        (void)keep_open(&f->children_fd, AT_FDCWD, path);
+    }
+    if (f->children_fd < 0)
+        return children_single(pid, pids, n, max);
+    if (read_kept(f->children_fd, buf, sizeof(buf)) <= 0)
+        return n;
+    return parse_children(buf, pids, n, max);
+}
+
+int health_cgroup_pids_kept(struct health_files *f, int cg_fd, pid_t *pids, size_t max)
+{
+    char buf[1 << 14];
+    struct stat sb;
+    size_t n;
+    /* With cgroups below (rare), the walk reads them all. */
+    if (keep_open(&f->procs_fd, cg_fd, "cgroup.procs") < 0 || fstat(cg_fd, &sb) < 0 ||
+        sb.st_nlink > 2)
+        return health_cgroup_pids(cg_fd, pids, max);
+    if (read_kept(f->procs_fd, buf, sizeof(buf)) < 0)
+        return -EIO;
+    n = 0;
+    for (char *p = buf; *p && n < max;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p)
+            break;
+        pids[n++] = (pid_t)v;
+        p = end;
+        while (*p == '\n')
+            p++;
+    }
+    return (int)n;
+}
+
+void health_cgroup_read_kept(struct health_files *f, int cg_fd, int ctrl, struct health_cgroup *out)
+{
+    char buf[1024];
+    memset(out, 0, sizeof(*out));
+    read_memory_pids(cg_fd, ctrl, out);
+    if (keep_open(&f->cpu_fd, cg_fd, "cpu.stat") >= 0
+            ? read_kept(f->cpu_fd, buf, sizeof(buf)) > 0
+            : proc_read_at(cg_fd, "cpu.stat", buf, sizeof(buf)) > 0)
+        out->cpu_ok = health_keyed_parse(buf, "usage_usec", &out->cpu_usec) == 0;
+}
+
 int health_cgroup_pids(int cg_fd, pid_t *pids, size_t max)
 {
     return cgroup_pids_at(cg_fd, pids, 0, max, 0);
 }
 
-void health_cgroup_read(int cg_fd, struct health_cgroup *out)
+static void read_memory_pids(int cg_fd, int ctrl, struct health_cgroup *out)
+{
+    char buf[128];
+    if ((ctrl & HEALTH_CTRL_MEMORY) && proc_read_at(cg_fd, "memory.current", buf, sizeof(buf)) > 0)
+        out->memory_ok = health_value_parse(buf, &out->memory_bytes) == 0;
+    if ((ctrl & HEALTH_CTRL_PIDS) && proc_read_at(cg_fd, "pids.current", buf, sizeof(buf)) > 0)
+        out->pids_ok = health_value_parse(buf, &out->pids) == 0;
+}
+
+void health_cgroup_read(int cg_fd, int ctrl, struct health_cgroup *out)
 {
     char buf[1024];
     memset(out, 0, sizeof(*out));
     /* cpu.stat's usage_usec is there without the cpu controller (5.x). */
     if (proc_read_at(cg_fd, "cpu.stat", buf, sizeof(buf)) > 0)
         out->cpu_ok = health_keyed_parse(buf, "usage_usec", &out->cpu_usec) == 0;
-    if (proc_read_at(cg_fd, "memory.current", buf, sizeof(buf)) > 0)
-        out->memory_ok = health_value_parse(buf, &out->memory_bytes) == 0;
-    if (proc_read_at(cg_fd, "pids.current", buf, sizeof(buf)) > 0)
-        out->pids_ok = health_value_parse(buf, &out->pids) == 0;
+    read_memory_pids(cg_fd, ctrl, out);
 }
 
 int health_cgroup_oom_kills(int cg_fd, uint64_t *out)

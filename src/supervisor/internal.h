@@ -3,6 +3,7 @@
 #ifndef CORRAL_SUPERVISOR_INTERNAL_H
 #define CORRAL_SUPERVISOR_INTERNAL_H
 
+#include "health/stats.h"
 #include "proc/ident.h"
 #include "proc/spawn.h"
 #include "proc/tree.h"
@@ -70,7 +71,9 @@ struct service {
     gid_t *groups; /* supplementary groups of cfg->user, at the first spawn */
     size_t n_groups;
     unsigned members; /* scratch: tree members seen by the current scan */
-    /* stats.c: the previous sample of this run, for a CPU rate */
+    /* stats.c: files kept open between samples; the previous sample of this
+     * run, for a CPU rate */
+    struct health_files files;
     unsigned stat_run;
     uint64_t stat_cpu_ns, stat_wall_ns;
     double stat_percent;
@@ -166,8 +169,9 @@ int contain_leftover(struct service *svc);
 /* Check every STOPPING service; calls svc_tree_empty() for emptied ones. */
 void contain_check(struct sup *s);
 
-/* stats.c: the tree's processes (roots first), at most max. */
-size_t stats_tree_pids(struct sup *s, struct service *svc, pid_t *pids, size_t max);
+/* stats.c: at service_new(), and at service_free() */
+void stats_svc_init(struct service *svc);
+void stats_svc_free(struct service *svc);
 
 /* limits.c */
 /* At service_new(): the timer and the watch start unset. */

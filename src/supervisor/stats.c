@@ -70,32 +70,44 @@ out:
     free(env);
 }
 
-static size_t tree_pids(struct sup *s, struct service *svc, const struct orphans *o, pid_t *pids,
-                        size_t max)
+/* The tree's processes sampled into hs: the cgroup's, or the main process
+ * and the orphans corral inherited, with their descendants. */
+/* The tree's processes sampled into hs: the cgroup's, or the main process
+ * and the orphans corral inherited, with their descendants. The main
+ * process and the cgroup are read through files kept open. */
+static void sample_tree(struct service *svc, const struct orphans *o, bool fds, pid_t *pids,
+                        struct health_sample *hs)
 {
     size_t n = 0;
     if (svc->cg_fd >= 0) {
-        int r = health_cgroup_pids(svc->cg_fd, pids, max);
-        return r < 0 ? 0 : (size_t)r;
+        int r = health_cgroup_pids_kept(&svc->files, svc->cg_fd, pids, HEALTH_TREE_MAX);
+        for (int k = 0; k < r; k++) {
+            if (pids[k] == svc->pid) {
+                (void)health_sample_root(&svc->files, pids[k], NULL, 0, 0, false, fds, hs);
+                pids[k--] = pids[--r];
+            }
+        }
+        if (r > 0)
+            health_sample_procs(pids, (size_t)r, fds, hs);
+        return;
     }
-    (void)s;
     if (svc->pid > 0)
-        pids[n++] = svc->pid;
-    for (size_t k = 0; o && k < o->n && n < max; k++)
+        n = health_sample_root(&svc->files, svc->pid, pids, 0, HEALTH_TREE_MAX, true, fds, hs);
+    for (size_t k = 0; o && k < o->n && n < HEALTH_TREE_MAX; k++)
         if (o->v[k].svc == svc->idx)
             pids[n++] = o->v[k].pid;
-    return n ? health_descendants(pids, n, max) : 0;
+    (void)health_sample_tree(pids, n, HEALTH_TREE_MAX, true, fds, hs);
 }
 
-size_t stats_tree_pids(struct sup *s, struct service *svc, pid_t *pids, size_t max)
+void stats_svc_init(struct service *svc)
 {
-    struct orphans *o = NULL;
-    size_t n;
-    if (svc->cg_fd < 0 && (o = malloc(sizeof(*o))))
-        find_orphans(s, o);
-    n = tree_pids(s, svc, o, pids, max);
-    free(o);
-    return n;
+    health_files_init(&svc->files);
+}
+
+void stats_svc_free(struct service *svc)
+{
+    health_files_close_proc(&svc->files);
+    health_files_close_cgroup(&svc->files);
 }
 
 static uint64_t mono_ns(void)
@@ -132,15 +144,14 @@ static void sample(struct sup *s, struct service *svc, const struct orphans *o, 
                    pid_t *pids, struct sup_stats *out)
 {
     struct health_sample hs = {0};
-    size_t n = tree_pids(s, svc, o, pids, HEALTH_TREE_MAX);
     uint64_t cpu_ns;
     memset(out, 0, sizeof(*out));
     out->source = svc->cg_fd >= 0 ? "cgroup" : "proc";
-    health_sample_procs(pids, n, fds, &hs);
+    sample_tree(svc, o, fds, pids, &hs);
     cpu_ns = hs.cpu_ns;
     if (svc->cg_fd >= 0) {
         struct health_cgroup cg;
-        health_cgroup_read(svc->cg_fd, &cg);
+        health_cgroup_read_kept(&svc->files, svc->cg_fd, s->cg_ctrl, &cg);
         if (cg.cpu_ok)
             cpu_ns = cg.cpu_usec * 1000;
         out->memory_ok = cg.memory_ok;

@@ -571,6 +571,7 @@ struct service *service_new(struct sup *s, const struct cfg_service *cfg, size_t
     svc->pipe[LOGS_OUT] = svc->pipe[LOGS_ERR] = -1;
     loop_timer_init(&svc->timer, on_timer, svc);
     limits_svc_init(svc);
+    stats_svc_init(svc);
     return svc;
 }
 
@@ -587,6 +588,7 @@ void service_free(struct service *svc)
         close(svc->pidfd);
     sup_window_free(&svc->window);
     limits_free(svc);
+    stats_svc_free(svc);
     ports_free(svc);
     run_free(svc);
     contain_release(svc);
