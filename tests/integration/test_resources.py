@@ -332,3 +332,30 @@ def test_metrics_are_not_sampled_while_nobody_asks(daemon):
     # A request is a handful of wake-ups (accept, read, write, close).
     assert w2 - w1 < 20, (w1, w2)
     assert sum(me.cpu_times()[:2]) - sum(before[:2]) < 0.2
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_doctor_says_how_each_limit_is_enforced(daemon, mode):
+    import json
+    d = daemon(config(mode, "  s:\n    command: [sleep, '1000']\n"
+                            "    limits: {memory: 64M, cpu: 50%, pids: 20, nofile: 100}\n"))
+    r = d.cli("doctor", "--json")
+    rep = json.loads(r.stdout)
+    have = controllers(d)
+    lim = {x["limit"]: x for x in rep["limits"] if x["service"] == "s"}
+    assert set(lim) == {"memory", "cpu", "pids", "nofile"}
+    cg = mode == "cgroup"
+    assert lim["memory"]["enforced_by"] == ("cgroup" if cg and "memory" in have else "sampling")
+    assert lim["cpu"]["enforced_by"] == ("cgroup" if cg and "cpu" in have else "none")
+    assert lim["pids"]["enforced_by"] == ("cgroup" if cg and "pids" in have else "none")
+    assert lim["nofile"]["enforced_by"] == "rlimit"
+    if cg:
+        assert set(rep["containment"]["controllers"]) == have
+    else:
+        assert rep["containment"]["controllers"] is None
+    # The API says the same per service.
+    api = d.service("s")["limits"]
+    assert {k: v["enforced_by"] for k, v in api.items()} == {
+        k: v["enforced_by"] for k, v in lim.items()}
+    text = d.cli("doctor").stdout
+    assert re.search(r"^limit +s nofile: rlimit", text, re.M), text
