@@ -11,7 +11,7 @@ static void usage(FILE *out)
                  "commands:\n"
                  "  up [-f FILE] [-d] [-q] [-t] [--no-color] [SERVICE...]\n"
                  "                 start the stack (in the foreground; -d: as a daemon)\n"
-                 "  status, ps [--json]      every service's state\n"
+                 "  status, ps [--json] [--stats]  every service's state (--stats: CPU and RSS)\n"
                  "  start|stop|restart [--no-wait] [--timeout S] NAME...\n"
                  "  signal NAME SIGNAL       send a signal to a service's main process\n"
                  "  logs [-f] [-n N] [NAME...]   tail (and follow) service logs\n"

@@ -359,3 +359,21 @@ def test_doctor_says_how_each_limit_is_enforced(daemon, mode):
         k: v["enforced_by"] for k, v in lim.items()}
     text = d.cli("doctor").stdout
     assert re.search(r"^limit +s nofile: rlimit", text, re.M), text
+
+
+def test_status_with_stats(daemon, tmp_path):
+    (tmp_path / "tree.py").write_text(TREE)
+    d = daemon("services:\n  tree:\n    command: [python3, tree.py]\n"
+               "  off:\n    command: [sleep, '1000']\n    autostart: false\n")
+    wait_for(lambda: (tmp_path / "ready").exists(), what="tree ready")
+    r = d.cli("status", "--stats")
+    assert r.returncode == 0, r.stderr
+    head, *rows = r.stdout.splitlines()
+    assert head.split()[:6] == ["NAME", "STATE", "PID", "UPTIME", "CPU%", "RSS"]
+    cells = {l.split()[0]: l.split() for l in rows}
+    assert float(cells["tree"][4]) < 50  # a rate: measured, idle
+    assert re.match(r"^\d+(\.\d)?M$", cells["tree"][5])
+    rss = sum(p.memory_info().rss for p in tree_of(d.service("tree")["pid"]))
+    assert abs(float(cells["tree"][5][:-1]) * (1 << 20) - rss) < 0.1 * rss
+    assert cells["off"][4:6] == ["-", "-"]
+    assert "CPU%" not in d.cli("status").stdout
