@@ -377,3 +377,17 @@ def test_status_with_stats(daemon, tmp_path):
     assert abs(float(cells["tree"][5][:-1]) * (1 << 20) - rss) < 0.1 * rss
     assert cells["off"][4:6] == ["-", "-"]
     assert "CPU%" not in d.cli("status").stdout
+
+
+def test_a_greedy_service_that_ignores_the_stop_signal_is_killed(daemon, tmp_path):
+    (tmp_path / "greedy.py").write_text("import signal\nsignal.signal(signal.SIGTERM, "
+                                        "signal.SIG_IGN)\n" + GREEDY)
+    d = daemon(config("pgroup", "  greedy:\n    command: [python3, greedy.py]\n"
+                                "    limits: {memory: 64M}\n    stop: {timeout: 1s}\n"
+                                "    restart: {policy: on-failure, initial: 1h}\n"))
+    first = d.service("greedy")["pid"]
+    svc = wait_for(lambda: (s := d.service("greedy"))["restarts"] >= 1 and s, timeout=30,
+                   what="a restart")
+    assert svc["last_exit"]["text"] == "killed by SIGKILL"
+    assert svc["reason"].startswith("memory limit: ")
+    assert first not in d.pids("greedy")
