@@ -120,6 +120,7 @@ static int tree_populated(struct service *svc)
 void contain_release(struct service *svc)
 {
     svc->mem_wd = -1; /* the watch goes with the directory */
+    svc->cg_limited = false;
     health_files_close_cgroup(&svc->files);
     if (svc->events_fd >= 0) {
         close(svc->events_fd);

@@ -83,6 +83,7 @@ struct service {
     int mem_wd;                    /* inotify watch of memory.events, or -1 */
     uint64_t oom_kills;            /* memory.events oom_kill, as last seen */
     bool limit_stopping;           /* a limit's stop signal went out this run */
+    bool cg_limited;               /* its cgroup has limit files written */
     char limit_reason[SUP_REASON_MAX];
     char reason[SUP_REASON_MAX];
 };

@@ -59,12 +59,18 @@ static void write_file(int dir_fd, const char *name, const char *value)
     close(fd);
 }
 
-/* Every file is written, set or not, so a limit removed by a reload is lifted. */
+/* Only for a service with limits, or whose cgroup had some (a reload removed
+ * them): then every file is written, set or not, so a removed limit is lifted.
+ * A service without limits costs no write on its start. */
 void limits_cgroup_write(struct service *svc)
 {
     const struct cfg_limits *l = &svc->cfg->limits;
     int ctrl = svc->sup->cg_ctrl;
+    bool any = l->memory_bytes || l->cpu_percent || l->pids;
     char v[64];
+    if (!ctrl || (!any && !svc->cg_limited))
+        return;
+    svc->cg_limited = any;
     if (ctrl & HEALTH_CTRL_MEMORY) {
         snprintf(v, sizeof(v), "%" PRIu64, l->memory_bytes);
         write_file(svc->cg_fd, "memory.max", l->memory_bytes ? v : "max");

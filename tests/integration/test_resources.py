@@ -156,11 +156,10 @@ def test_memory_max_is_written_where_the_controller_is_delegated(daemon, tmp_pat
 def test_pids_limit_holds_a_fork_bomb(daemon, tmp_path):
     (tmp_path / "bomb.py").write_text(BOMB)
     d = daemon(config("cgroup", "  bomb:\n    command: [python3, bomb.py]\n"
-                                "    limits: {pids: 50}\n"))
+                                "    limits: {pids: 50}\n    autostart: false\n"))
     if "pids" not in controllers(d):
-        d.down()
         pytest.skip("no pids controller is delegated to corral's cgroup here")
-    d.cli("logs", "bomb")
+    assert d.cli("start", "bomb").returncode == 0
     wait_for(lambda: "made" in d.cli("logs", "bomb").stdout, timeout=30, what="bomb done")
     out = d.cli("logs", "bomb").stdout
     assert "fork failed after" in out
