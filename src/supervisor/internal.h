@@ -115,6 +115,9 @@ struct sup {
     bool any_survivor;
     struct rlimit nofile; /* corral's original limit, restored in children */
     int cg_ctrl;          /* health_ctrl bits enabled for service cgroups */
+    /* limits.c: one timer samples the RSS of every tree whose memory limit has
+     * no controller; armed only while such a service runs */
+    struct loop_timer rss_timer;
     struct proc_spawner spawner;
     uint32_t rng;
 };
@@ -173,10 +176,17 @@ void contain_check(struct sup *s);
 /* stats.c: at service_new(), and at service_free() */
 void stats_svc_init(struct service *svc);
 void stats_svc_free(struct service *svc);
+/* Sample every service want() picks, with one walk for orphans, and hand
+ * each sample to fn. */
+void stats_sample_each(struct sup *s, bool (*want)(const struct service *svc),
+                       void (*fn)(struct service *svc, const struct sup_stats *st));
 
 /* limits.c */
 /* At service_new(): the timer and the watch start unset. */
 void limits_svc_init(struct service *svc);
+/* At sup_new() and sup_free(). */
+void limits_sup_init(struct sup *s);
+void limits_sup_free(struct sup *s);
 /* Enable the cpu, memory and pids controllers for the corral subtree. */
 void limits_init(struct sup *s);
 /* Write the service's cgroup limits (memory.max, cpu.max, pids.max) into its

@@ -103,8 +103,6 @@ size_t limits_rlimits(const struct service *svc, struct proc_rlimit *out, size_t
     return n;
 }
 
-static void on_limit_timer(struct loop *lp, void *data);
-
 /* Stop the run for a limit; its exit goes through the restart policy with
  * limit_reason as its reason. The stop signal first (a tree at its memory
  * limit is killed by the kernel anyway where the controller exists), SIGKILL
@@ -121,33 +119,56 @@ static void exceed(struct service *svc, const char *reason)
     loop_timer_arm(s->lp, &svc->limit_timer, svc->cfg->stop.timeout_ms);
 }
 
-static void sample_rss(struct service *svc)
+/* A run whose memory limit corral enforces by sampling, and that has not
+ * been told to stop for it yet. */
+static bool sampled(const struct service *svc)
 {
-    struct sup_stats st;
+    return svc->cfg->limits.memory_bytes && !memory_by_cgroup(svc) && svc->state == SVC_RUNNING &&
+           svc->pid > 0 && !svc->limit_stopping;
+}
+
+static void check_rss(struct service *svc, const struct sup_stats *st)
+{
     char have[32], limit[32], reason[96];
     uint64_t max = svc->cfg->limits.memory_bytes;
-    sup_stats(svc->sup, svc->idx, false, &st);
-    if (st.rss_bytes <= max) {
-        loop_timer_arm(svc->sup->lp, &svc->limit_timer, HEALTH_RSS_SAMPLE_MS);
+    if (st->rss_bytes <= max)
         return;
-    }
-    health_format_size(st.rss_bytes, have, sizeof(have));
+    health_format_size(st->rss_bytes, have, sizeof(have));
     health_format_size(max, limit, sizeof(limit));
     snprintf(reason, sizeof(reason), "memory limit: %s > %s", have, limit);
     exceed(svc, reason);
 }
 
+/* One timer for every sampled tree (one walk for orphans, one wake-up a
+ * period), re-armed while any is left. */
+static void on_rss_timer(struct loop *lp, void *data)
+{
+    struct sup *s = data;
+    stats_sample_each(s, sampled, check_rss);
+    for (size_t i = 0; i < s->n; i++)
+        if (sampled(s->svcs[i])) {
+            loop_timer_arm(lp, &s->rss_timer, HEALTH_RSS_SAMPLE_MS);
+            return;
+        }
+}
+
+/* The deadline of a limit's stop: what is left of the tree gets SIGKILL. */
 static void on_limit_timer(struct loop *lp, void *data)
 {
     struct service *svc = data;
     (void)lp;
-    if (svc->state != SVC_RUNNING || svc->pid <= 0)
-        return;
-    if (svc->limit_stopping) {
+    if (svc->state == SVC_RUNNING && svc->pid > 0 && svc->limit_stopping)
         contain_signal(svc, SIGKILL);
-        return;
-    }
-    sample_rss(svc);
+}
+
+void limits_sup_init(struct sup *s)
+{
+    loop_timer_init(&s->rss_timer, on_rss_timer, s);
+}
+
+void limits_sup_free(struct sup *s)
+{
+    loop_timer_disarm(s->lp, &s->rss_timer);
 }
 
 void limits_svc_init(struct service *svc)
@@ -166,7 +187,8 @@ void limits_started(struct service *svc)
     if (!svc->cfg->limits.memory_bytes)
         return;
     if (!memory_by_cgroup(svc)) {
-        loop_timer_arm(s->lp, &svc->limit_timer, HEALTH_RSS_SAMPLE_MS);
+        if (!loop_timer_armed(&s->rss_timer))
+            loop_timer_arm(s->lp, &s->rss_timer, HEALTH_RSS_SAMPLE_MS);
         return;
     }
     if (health_cgroup_oom_kills(svc->cg_fd, &svc->oom_kills) < 0)

@@ -200,6 +200,30 @@ void sup_stats_all(struct sup *s, bool fds, struct sup_stats *out)
     free(pids);
 }
 
+void stats_sample_each(struct sup *s, bool (*want)(const struct service *svc),
+                       void (*fn)(struct service *svc, const struct sup_stats *st))
+{
+    struct orphans *o = NULL;
+    pid_t *pids = malloc(sizeof(pid_t) * HEALTH_TREE_MAX);
+    bool scan = false;
+    if (!pids)
+        return;
+    for (size_t i = 0; i < s->n; i++)
+        if (want(s->svcs[i]) && s->svcs[i]->cg_fd < 0)
+            scan = true;
+    if (scan && (o = malloc(sizeof(*o))))
+        find_orphans(s, o);
+    for (size_t i = 0; i < s->n; i++) {
+        struct sup_stats st;
+        if (!want(s->svcs[i]))
+            continue;
+        sample(s, s->svcs[i], o, false, pids, &st);
+        fn(s->svcs[i], &st);
+    }
+    free(o);
+    free(pids);
+}
+
 int sup_controllers(const struct sup *s)
 {
     return s->use_cgroup ? s->cg_ctrl : 0;

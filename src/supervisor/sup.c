@@ -643,6 +643,7 @@ struct sup *sup_new(struct loop *lp, const struct cfg_model *m, const struct sup
     }
     loop_timer_init(&s->kick, advance, s);
     loop_timer_init(&s->check, on_check, s);
+    limits_sup_init(s);
     if (services_init(s) < 0) {
         diag_set(dg, -ENOMEM, "out of memory");
         goto fail;
@@ -672,6 +673,7 @@ void sup_free(struct sup *s)
     proc_spawner_close(&s->spawner);
     loop_timer_disarm(s->lp, &s->kick);
     loop_timer_disarm(s->lp, &s->check);
+    limits_sup_free(s);
     if (s->logs_fd >= 0)
         close(s->logs_fd);
     free(s->svcs);

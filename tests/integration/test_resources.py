@@ -390,3 +390,27 @@ def test_a_greedy_service_that_ignores_the_stop_signal_is_killed(daemon, tmp_pat
     assert svc["last_exit"]["text"] == "killed by SIGKILL"
     assert svc["reason"].startswith("memory limit: ")
     assert first not in d.pids("greedy")
+
+
+def test_rss_sampling_wakes_once_a_period_for_all_limited_services(daemon, tmp_path):
+    """One timer samples every limited tree; the greedy ones are stopped, the
+    modest one is left alone, and nothing else wakes corral."""
+    (tmp_path / "greedy.py").write_text(GREEDY)
+    d = daemon(config("pgroup",
+                      "  modest:\n    command: [sleep, '1000']\n    limits: {memory: 64M}\n"
+                      "  modest2:\n    command: [sleep, '1000']\n    limits: {memory: 64M}\n"
+                      "  free:\n    command: [sleep, '1000']\n"))
+
+    def wakeups():
+        body = d.request("GET", "/metrics")[1].decode()
+        return parse_metrics(body)[("corral_loop_wakeups_total", frozenset())]
+    w1 = wakeups()
+    time.sleep(3)
+    w2 = wakeups()
+    # Three seconds: about three samples, plus the two requests themselves.
+    assert 2 <= w2 - w1 <= 12, (w1, w2)
+    d.cfg.write_text(d.cfg.read_text() + "  greedy:\n    command: [python3, greedy.py]\n"
+                     "    limits: {memory: 64M}\n    restart: {policy: on-failure, initial: 1h}\n")
+    assert d.cli("reload").returncode == 0
+    wait_for(lambda: d.service("greedy")["restarts"] >= 1, timeout=30, what="greedy restarted")
+    assert d.service("modest")["state"] == "running" and d.service("modest")["restarts"] == 0
