@@ -7,9 +7,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -289,10 +291,25 @@ static int read_kept(int fd, char *buf, size_t size)
     return (int)got;
 }
 
+/* Files are kept open only in the lower half of the fd limit: the rest is
+ * for what supervision needs (pipes, pidfds, connections). Past it a sample
+ * opens and closes its files as it goes. */
 static int keep_open(int *fd, int dir_fd, const char *path)
 {
-    if (*fd < 0)
+    static int budget;
+    if (!budget) {
+        struct rlimit rl;
+        budget = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur / 2 < INT32_MAX
+                     ? (int)(rl.rlim_cur / 2)
+                     : 512;
+    }
+    if (*fd < 0) {
         *fd = openat(dir_fd, path, O_RDONLY | O_CLOEXEC);
+        if (*fd >= budget) {
+            close(*fd);
+            *fd = -1;
+        }
+    }
     return *fd;
 }
 

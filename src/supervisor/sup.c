@@ -251,6 +251,7 @@ void svc_main_exit(struct service *svc, int code)
     svc->pidfd = -1;
     svc->pid = 0;
     svc->start_ticks = 0;
+    health_files_close_proc(&svc->files); /* kept open for stats, on a process now gone */
     /* An adopted process we stopped ended as asked; its status is unknown. */
     if (code >= 0 || svc->state != SVC_STOPPING) {
         svc->exit_code = code;
