@@ -55,6 +55,23 @@ int health_pstat_parse(const char *text, struct health_pstat *out)
     return 0;
 }
 
+int health_statm_parse(const char *text, uint64_t *rss_pages)
+{
+    char *end;
+    unsigned long long size, rss;
+    errno = 0;
+    size = strtoull(text, &end, 10);
+    if (end == text || *end != ' ' || errno)
+        return -EINVAL;
+    text = end + 1;
+    rss = strtoull(text, &end, 10);
+    if (end == text || (*end != ' ' && *end != '\n' && *end) || errno)
+        return -EINVAL;
+    (void)size;
+    *rss_pages = rss;
+    return 0;
+}
+
 int health_keyed_parse(const char *text, const char *key, uint64_t *out)
 {
     size_t kl = strlen(key);
@@ -323,14 +340,57 @@ static void close_fd(int *fd)
 void health_files_init(struct health_files *f)
 {
     f->pid = 0;
-    f->stat_fd = f->children_fd = f->procs_fd = f->cpu_fd = -1;
+    f->stat_fd = f->children_fd = f->procs_fd = f->cpu_fd = f->statm_fd = -1;
 }
 
 void health_files_close_proc(struct health_files *f)
 {
     close_fd(&f->stat_fd);
     close_fd(&f->children_fd);
+    close_fd(&f->statm_fd);
     f->pid = 0;
+}
+
+static void add_rss(struct health_sample *s, const char *text)
+{
+    static long page;
+    uint64_t pages;
+    if (!page)
+        page = sysconf(_SC_PAGESIZE);
+    /* A zombie's statm is all zeros: it holds no memory, and is no process. */
+    if (health_statm_parse(text, &pages) < 0 || !strncmp(text, "0 0 ", 4))
+        return;
+    s->procs++;
+    s->rss_bytes += pages * (uint64_t)page;
+}
+
+void health_sample_rss(struct health_files *f, pid_t root, const pid_t *pids, size_t n,
+                       struct health_sample *s)
+{
+    char buf[256], path[64];
+    if (root > 0) {
+        int r = -ESRCH;
+        if (f->pid != root) {
+            health_files_close_proc(f);
+            f->pid = root;
+        }
+        snprintf(path, sizeof(path), "/proc/%d/statm", (int)root);
+        if (keep_open(&f->statm_fd, AT_FDCWD, path) >= 0)
+            r = read_kept(f->statm_fd, buf, sizeof(buf));
+        if (r < 0) { /* gone and reused, or not kept: the plain way */
+            close_fd(&f->statm_fd);
+            r = proc_read_at(AT_FDCWD, path, buf, sizeof(buf));
+        }
+        if (r > 0)
+            add_rss(s, buf);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (pids[i] == root)
+            continue;
+        snprintf(path, sizeof(path), "/proc/%d/statm", (int)pids[i]);
+        if (proc_read_at(AT_FDCWD, path, buf, sizeof(buf)) > 0)
+            add_rss(s, buf);
+    }
 }
 
 void health_files_close_cgroup(struct health_files *f)

@@ -27,6 +27,10 @@ struct health_pstat {
  * command name may hold spaces and parentheses. Pure; 0 or -EINVAL. */
 int health_pstat_parse(const char *text, struct health_pstat *out);
 
+/* The resident set, in pages, from /proc/PID/statm text ("size resident
+ * shared ..."). Pure; 0 or -EINVAL. */
+int health_statm_parse(const char *text, uint64_t *rss_pages);
+
 /* The value of key in a flat keyed cgroup file ("usage_usec 123\n...": cpu.stat,
  * memory.events). Pure; 0, -ENOENT (no such key) or -EINVAL. */
 int health_keyed_parse(const char *text, const char *key, uint64_t *out);
@@ -101,6 +105,7 @@ struct health_files {
     int children_fd; /* /proc/PID/task/PID/children */
     int procs_fd;    /* the cgroup's cgroup.procs */
     int cpu_fd;      /* the cgroup's cpu.stat */
+    int statm_fd;    /* /proc/PID/statm */
 };
 void health_files_init(struct health_files *f);
 /* Close the process's files (its process is gone, or another one is meant). */
@@ -113,6 +118,11 @@ void health_files_close_cgroup(struct health_files *f);
  * pids (n held, max in all). Returns the new count. */
 size_t health_sample_root(struct health_files *f, pid_t pid, pid_t *pids, size_t n, size_t max,
                           bool descend, bool count_fds, struct health_sample *s);
+/* Only the processes and their RSS, from /proc/PID/statm, which the kernel
+ * makes far more cheaply than stat: for a tree whose CPU time its cgroup
+ * gives. root (0: none) is read through f. */
+void health_sample_rss(struct health_files *f, pid_t root, const pid_t *pids, size_t n,
+                       struct health_sample *s);
 /* health_cgroup_pids() with cgroup.procs kept open in f. */
 int health_cgroup_pids_kept(struct health_files *f, int cg_fd, pid_t *pids, size_t max);
 /* health_cgroup_read() with cpu.stat kept open in f. */

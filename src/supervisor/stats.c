@@ -81,6 +81,12 @@ static void sample_tree(struct service *svc, const struct orphans *o, bool fds, 
     size_t n = 0;
     if (svc->cg_fd >= 0) {
         int r = health_cgroup_pids_kept(&svc->files, svc->cg_fd, pids, HEALTH_TREE_MAX);
+        /* Without the details (fds, threads) the cgroup gives the CPU time,
+         * and statm the rest. */
+        if (!fds) {
+            health_sample_rss(&svc->files, svc->pid, pids, r > 0 ? (size_t)r : 0, hs);
+            return;
+        }
         for (int k = 0; k < r; k++) {
             if (pids[k] == svc->pid) {
                 (void)health_sample_root(&svc->files, pids[k], NULL, 0, 0, false, fds, hs);
@@ -184,6 +190,16 @@ void sup_stats(struct sup *s, size_t i, bool fds, struct sup_stats *out)
     free(pids);
 }
 
+/* Reading a cgroup's cpu.stat first flushes the kernel's per-CPU counters of
+ * its whole subtree: done once for corral's subtree, each service's read
+ * after it finds little left to flush. */
+static void flush_subtree(struct sup *s)
+{
+    char buf[1024];
+    if (s->use_cgroup && s->cg_base_fd >= 0)
+        (void)proc_read_at(s->cg_base_fd, "cpu.stat", buf, sizeof(buf));
+}
+
 void sup_stats_all(struct sup *s, bool fds, struct sup_stats *out)
 {
     struct orphans *o = NULL;
@@ -194,6 +210,7 @@ void sup_stats_all(struct sup *s, bool fds, struct sup_stats *out)
     }
     if (!s->use_cgroup && (o = malloc(sizeof(*o))))
         find_orphans(s, o);
+    flush_subtree(s);
     for (size_t i = 0; i < s->n; i++)
         sample(s, s->svcs[i], o, fds, pids, &out[i]);
     free(o);

@@ -39,6 +39,19 @@ static void pstat_rejects(void **state)
     assert_int_equal(health_pstat_parse("1 (x) Z 1 2 3 4 5 6 7 8 9 10 zz", &st), -EINVAL);
 }
 
+static void statm(void **state)
+{
+    uint64_t pages = 0;
+    (void)state;
+    assert_int_equal(health_statm_parse("6422 2560 1024 1 0 3000 0\n", &pages), 0);
+    assert_int_equal(pages, 2560);
+    assert_int_equal(health_statm_parse("0 0 0 0 0 0 0\n", &pages), 0);
+    assert_int_equal(pages, 0);
+    assert_int_equal(health_statm_parse("6422\n", &pages), -EINVAL);
+    assert_int_equal(health_statm_parse("x 1", &pages), -EINVAL);
+    assert_int_equal(health_statm_parse("", &pages), -EINVAL);
+}
+
 static const char CPU_STAT[] = "usage_usec 2468013\nuser_usec 2000000\nsystem_usec 468013\n"
                                "core_sched.force_idle_usec 0\nnr_periods 0\nnr_throttled 0\n";
 static const char MEMORY_EVENTS[] = "low 0\nhigh 0\nmax 17\noom 2\noom_kill 1\noom_group_kill 0\n";
@@ -130,10 +143,11 @@ static void enforcement(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(pstat_fields), cmocka_unit_test(pstat_rejects),
-        cmocka_unit_test(keyed_files),  cmocka_unit_test(single_values),
-        cmocka_unit_test(controllers),  cmocka_unit_test(cpu_percent),
-        cmocka_unit_test(sizes),        cmocka_unit_test(enforcement),
+        cmocka_unit_test(pstat_fields),  cmocka_unit_test(pstat_rejects),
+        cmocka_unit_test(statm),         cmocka_unit_test(keyed_files),
+        cmocka_unit_test(single_values), cmocka_unit_test(controllers),
+        cmocka_unit_test(cpu_percent),   cmocka_unit_test(sizes),
+        cmocka_unit_test(enforcement),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
