@@ -157,8 +157,13 @@ static void on_limit_timer(struct loop *lp, void *data)
 {
     struct service *svc = data;
     (void)lp;
-    if (svc->state == SVC_RUNNING && svc->pid > 0 && svc->limit_stopping)
-        contain_signal(svc, SIGKILL);
+    if (svc->state != SVC_RUNNING || svc->pid <= 0 || !svc->limit_stopping)
+        return;
+    /* As a stop's SIGKILL: noted, so that a cgroup that had cgroup.kill
+     * written is made afresh for the next run (see contain_prepare). */
+    svc->kill_sent = true;
+    svc->kill_ms = loop_now_ms();
+    contain_signal(svc, SIGKILL);
 }
 
 void limits_sup_init(struct sup *s)
