@@ -351,6 +351,9 @@ static int live(struct top *t)
     }
     term_leave(t);
     close(sfd);
+    /* What the client said went to the alternate screen, gone with it. */
+    if (r == CLI_NOT_RUNNING)
+        fprintf(stderr, "corral top: corral is not running any more\n");
     return r;
 }
 
