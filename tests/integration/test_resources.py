@@ -171,9 +171,10 @@ def test_pids_limit_holds_a_fork_bomb(daemon, tmp_path):
 @pytest.mark.parametrize("mode", MODES)
 def test_nofile_is_the_child_rlimit(daemon, mode):
     d = daemon(config(mode, "  s:\n    command: [sleep, '1000']\n"
-                            "    limits: {nofile: 321, cpu_time: 1h}\n"))
+                            "    limits: {nofile: 321, cpu_time: 1h, address_space: 2G}\n"))
     pid = d.service("s")["pid"]
     limits = open(f"/proc/{pid}/limits").read()
+    assert re.search(r"Max address space\s+2147483648\s+2147483648", limits), limits
     assert re.search(r"Max open files\s+321\s+321", limits), limits
     assert re.search(r"Max cpu time\s+3600\s+3605", limits), limits
 
