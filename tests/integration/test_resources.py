@@ -426,3 +426,16 @@ def test_rss_sampling_wakes_once_a_period_for_all_limited_services(daemon, tmp_p
     assert d.cli("reload").returncode == 0
     wait_for(lambda: d.service("greedy")["restarts"] >= 1, timeout=30, what="greedy restarted")
     assert d.service("modest")["state"] == "running" and d.service("modest")["restarts"] == 0
+
+
+def test_a_reload_that_changes_limits_restarts_only_that_service(daemon):
+    d = daemon("services:\n  a:\n    command: [sleep, '1000']\n    limits: {nofile: 321}\n"
+               "  b:\n    command: [sleep, '1000']\n    limits: {nofile: 321}\n")
+    a1, b1 = d.service("a")["pid"], d.service("b")["pid"]
+    d.cfg.write_text(d.cfg.read_text().replace("nofile: 321}\n  b:", "nofile: 654}\n  b:"))
+    r = d.cli("reload")
+    assert r.returncode == 0, r.stderr
+    a2 = wait_for(lambda: (s := d.service("a"))["state"] == "running" and s["pid"] != a1 and s,
+                  what="a restarted")["pid"]
+    assert re.search(r"Max open files\s+654\s+654", open(f"/proc/{a2}/limits").read())
+    assert d.service("b")["pid"] == b1
