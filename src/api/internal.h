@@ -124,7 +124,15 @@ void api_poke_soon(struct api *a);
 enum MHD_Result api_dispatch(struct api *a, struct MHD_Connection *c, const struct api_route *r,
                              const struct api_req *req);
 json_t *api_service_json(const struct api *a, size_t i);
+
+/* resources.c */
 json_t *api_stats_json(const struct sup_stats *st);
+/* One service with its limits, and its stats when st is given. */
+json_t *api_service_full_json(const struct api *a, size_t i, const struct sup_stats *st);
+/* The cgroup controllers (enum health_ctrl bits) by name. */
+json_t *api_controllers_json(int bits);
+/* GET /metrics: every tree sampled, Prometheus text. */
+enum MHD_Result api_metrics_respond(struct api *a, struct MHD_Connection *c);
 
 /* stream.c */
 /* Queue a streaming response on c; the stream is owned by the response. */
