@@ -11,13 +11,15 @@ static void usage(FILE *out)
                  "commands:\n"
                  "  up [-f FILE] [-d] [-q] [-t] [--no-color] [SERVICE...]\n"
                  "                 start the stack (in the foreground; -d: as a daemon)\n"
-                 "  status, ps [--json]      every service's state\n"
+                 "  status, ps [--json] [--stats]  every service's state (--stats: CPU and RSS)\n"
                  "  start|stop|restart [--no-wait] [--timeout S] NAME...\n"
                  "  signal NAME SIGNAL       send a signal to a service's main process\n"
                  "  logs [-f] [-n N] [NAME...]   tail (and follow) service logs\n"
                  "  tree [--json] [NAME...]  every service's process tree\n"
                  "  events [-f] [-n N] [--since X] [--until X] [--json] [NAME...]\n"
                  "                 the event history (X: an id, 10m, 2h, 10:00 or a time)\n"
+                 "  top [--once] [--sort cpu|memory|name|restarts]\n"
+                 "                 live CPU, memory and restarts of every service\n"
                  "  reload                   re-read the config; restart only what changed\n"
                  "  down [--no-wait]         stop everything and the daemon\n"
                  "    these pick the instance with -f FILE (--file for logs and events)\n"
@@ -57,6 +59,8 @@ int main(int argc, char **argv)
         return cli_doctor(argc - 1, argv + 1);
     if (strcmp(cmd, "cleanup") == 0)
         return cli_cleanup(argc - 1, argv + 1);
+    if (strcmp(cmd, "top") == 0)
+        return cli_top(argc - 1, argv + 1);
     if (cli_is_ctl(cmd))
         return cli_ctl(argc - 1, argv + 1);
     fprintf(stderr, "corral: unknown command '%s'\n", cmd);

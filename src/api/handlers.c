@@ -23,7 +23,7 @@ static const char *const event_names[SUP_EV__COUNT] = {
     [SUP_EV_LOGS_LOST] = "logs_lost", [SUP_EV_REAPED] = "reaped",
     [SUP_EV_ADOPTED] = "adopted",     [SUP_EV_RECOVERING] = "recovering",
     [SUP_EV_STALE] = "stale",         [SUP_EV_BLOCKED] = "blocked",
-    [SUP_EV_ORPHAN] = "orphan",
+    [SUP_EV_ORPHAN] = "orphan",       [SUP_EV_LIMIT_EXCEEDED] = "limit_exceeded",
 };
 
 static void iso_time(const struct timespec *ts, char *buf, size_t size)
@@ -124,11 +124,27 @@ json_t *api_service_json(const struct api *a, size_t i)
     return o;
 }
 
+/* ?stats=1 samples every tree: a few /proc reads per process, so only when
+ * asked; a plain list of a thousand services stays cheap. */
 static enum MHD_Result h_services(struct api *a, struct MHD_Connection *c)
 {
-    json_t *list = json_array();
+    const char *q_stats = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "stats");
+    struct sup_stats *st = NULL;
+    json_t *list;
+    bool stats;
+    if (api_parse_flag(q_stats, false, &stats) < 0)
+        return api_respond_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "stats",
+                                 "stats must be 1 or 0");
+    if (stats && sup_count(a->sup)) {
+        st = calloc(sup_count(a->sup), sizeof(*st));
+        if (!st)
+            return MHD_NO;
+        sup_stats_all(a->sup, true, st);
+    }
+    list = json_array();
     for (size_t i = 0; i < sup_count(a->sup); i++)
-        json_array_append_new(list, api_service_json(a, i));
+        json_array_append_new(list, api_service_full_json(a, i, st ? &st[i] : NULL));
+    free(st);
     return api_respond_json(c, MHD_HTTP_OK, json_pack("{s:o}", "services", list));
 }
 
@@ -622,13 +638,14 @@ static enum MHD_Result h_info(struct api *a, struct MHD_Connection *c)
     char since[40];
     struct timespec ts = {.tv_sec = (time_t)a->started_at};
     iso_time(&ts, since, sizeof(since));
-    return api_respond_json(
-        c, MHD_HTTP_OK,
-        json_pack("{s:s,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:b}", "version", CORRAL_VERSION, "pid",
-                  (json_int_t)getpid(), "instance", sup_instance(a->sup), "since", since, "config",
-                  a->m->path, "state_dir", a->m->state_dir, "containment", mode,
-                  "containment_reason", why, "services", (json_int_t)sup_count(a->sup),
-                  "shutting_down", sup_shutting_down(a->sup)));
+    json_t *o = json_pack(
+        "{s:s,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:b}", "version", CORRAL_VERSION, "pid",
+        (json_int_t)getpid(), "instance", sup_instance(a->sup), "since", since, "config",
+        a->m->path, "state_dir", a->m->state_dir, "containment", mode, "containment_reason", why,
+        "services", (json_int_t)sup_count(a->sup), "shutting_down", sup_shutting_down(a->sup));
+    if (o)
+        json_object_set_new(o, "controllers", api_controllers_json(sup_controllers(a->sup)));
+    return api_respond_json(c, MHD_HTTP_OK, o);
 }
 
 static bool service_ready(const struct sup_info *in)
@@ -692,8 +709,12 @@ enum MHD_Result api_dispatch(struct api *a, struct MHD_Connection *c, const stru
     case API_R_SERVICES:
         return h_services(a, c);
     case API_R_SERVICE: {
+        struct sup_stats st;
         long i = service_index(a, c, r->service);
-        return i < 0 ? MHD_YES : api_respond_json(c, MHD_HTTP_OK, api_service_json(a, (size_t)i));
+        if (i < 0)
+            return MHD_YES;
+        sup_stats(a->sup, (size_t)i, true, &st);
+        return api_respond_json(c, MHD_HTTP_OK, api_service_full_json(a, (size_t)i, &st));
     }
     case API_R_START:
     case API_R_STOP:
@@ -715,6 +736,8 @@ enum MHD_Result api_dispatch(struct api *a, struct MHD_Connection *c, const stru
         if (a->h.shutdown)
             a->h.shutdown(a->h.ctx);
         return api_respond_json(c, MHD_HTTP_ACCEPTED, json_pack("{s:s}", "status", "stopping"));
+    case API_R_METRICS:
+        return api_metrics_respond(a, c);
     case API_R__COUNT:
         break;
     }

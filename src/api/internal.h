@@ -112,6 +112,9 @@ struct api_req {
 
 /* server.c */
 enum MHD_Result api_respond_json(struct MHD_Connection *c, unsigned status, json_t *body);
+/* Takes text (malloc'd), also on failure. */
+enum MHD_Result api_respond_text(struct MHD_Connection *c, unsigned status, char *text, size_t len,
+                                 const char *content_type);
 enum MHD_Result api_respond_error(struct MHD_Connection *c, unsigned status, const char *code,
                                   const char *field, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
@@ -124,6 +127,15 @@ void api_poke_soon(struct api *a);
 enum MHD_Result api_dispatch(struct api *a, struct MHD_Connection *c, const struct api_route *r,
                              const struct api_req *req);
 json_t *api_service_json(const struct api *a, size_t i);
+
+/* resources.c */
+json_t *api_stats_json(const struct sup_stats *st);
+/* One service with its limits, and its stats when st is given. */
+json_t *api_service_full_json(const struct api *a, size_t i, const struct sup_stats *st);
+/* The cgroup controllers (enum health_ctrl bits) by name. */
+json_t *api_controllers_json(int bits);
+/* GET /metrics: every tree sampled, Prometheus text. */
+enum MHD_Result api_metrics_respond(struct api *a, struct MHD_Connection *c);
 
 /* stream.c */
 /* Queue a streaming response on c; the stream is owned by the response. */

@@ -25,6 +25,7 @@ static const struct fixed_route fixed[] = {
     {"GET", "/v1/events", API_R_EVENTS},
     {"POST", "/v1/reload", API_R_RELOAD},
     {"POST", "/v1/shutdown", API_R_SHUTDOWN},
+    {"GET", "/metrics", API_R_METRICS},
 };
 
 struct action_route {

@@ -30,6 +30,7 @@ enum api_route_id {
     API_R_EVENTS,       /* GET /v1/events */
     API_R_RELOAD,       /* POST /v1/reload */
     API_R_SHUTDOWN,     /* POST /v1/shutdown */
+    API_R_METRICS,      /* GET /metrics, Prometheus text */
     API_R__COUNT
 };
 

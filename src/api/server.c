@@ -68,6 +68,20 @@ enum MHD_Result api_respond_json(struct MHD_Connection *c, unsigned status, json
     return queue(c, status, json_response(body));
 }
 
+enum MHD_Result api_respond_text(struct MHD_Connection *c, unsigned status, char *text, size_t len,
+                                 const char *content_type)
+{
+    struct MHD_Response *resp =
+        text ? MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE) : NULL;
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", content_type);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    return queue(c, status, resp);
+}
+
 enum MHD_Result api_respond_error(struct MHD_Connection *c, unsigned status, const char *code,
                                   const char *field, const char *fmt, ...)
 {

@@ -17,6 +17,7 @@ int cli_check(int argc, char **argv);
 int cli_port(int argc, char **argv);
 int cli_doctor(int argc, char **argv);
 int cli_cleanup(int argc, char **argv);
+int cli_top(int argc, char **argv);
 /* The commands that talk to a running corral (status, start, logs, ...). */
 #include <stdbool.h>
 bool cli_is_ctl(const char *cmd);

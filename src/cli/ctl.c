@@ -3,6 +3,7 @@
 #include "cli/cli.h"
 #include "cli/client.h"
 #include "cli/since.h"
+#include "health/limits.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #define STABLE_MS       1000 /* a run this long counts as started */
 #define WAIT_DEFAULT_S  120
 #define NAMES_PARAM_MAX 8192
+#define STATS_WINDOW_MS 500 /* status --stats: between the two samples of a CPU rate */
 
 struct ctl {
     const char *cmd;
@@ -23,6 +25,7 @@ struct ctl {
     bool json;
     bool no_wait;
     bool follow;
+    bool stats; /* status: CPU and memory columns */
     long tail;
     long timeout_s;
     const char *since;
@@ -47,17 +50,12 @@ static int parse(struct ctl *t, int argc, char **argv)
     /* logs and events read -f as "follow", like tail -f; the file is --file. */
     bool stream = !strcmp(t->cmd, "logs") || !strcmp(t->cmd, "events");
     static const struct option opts[] = {
-        {"file", required_argument, NULL, 'F'},
-        {"state-dir", required_argument, NULL, 'S'},
-        {"json", no_argument, NULL, 'j'},
-        {"no-wait", no_argument, NULL, 'W'},
-        {"follow", no_argument, NULL, 'L'},
-        {"lines", required_argument, NULL, 'n'},
-        {"since", required_argument, NULL, 's'},
-        {"timeout", required_argument, NULL, 'T'},
-        {"until", required_argument, NULL, 'U'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"file", required_argument, NULL, 'F'},  {"state-dir", required_argument, NULL, 'S'},
+        {"json", no_argument, NULL, 'j'},        {"no-wait", no_argument, NULL, 'W'},
+        {"follow", no_argument, NULL, 'L'},      {"lines", required_argument, NULL, 'n'},
+        {"since", required_argument, NULL, 's'}, {"timeout", required_argument, NULL, 'T'},
+        {"until", required_argument, NULL, 'U'}, {"stats", no_argument, NULL, 'X'},
+        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
     };
     int c;
     t->tail = -1;
@@ -85,6 +83,9 @@ static int parse(struct ctl *t, int argc, char **argv)
             break;
         case 'L':
             t->follow = true;
+            break;
+        case 'X':
+            t->stats = true;
             break;
         case 'n':
             t->tail = strtol(optarg, &end, 10);
@@ -159,22 +160,41 @@ static json_int_t jint(const json_t *o, const char *k)
     return json_integer_value(json_object_get(o, k));
 }
 
-static void print_table(const json_t *list)
+/* With stats: the tree's CPU % and RSS, "-" where unknown. */
+static void stats_cells(const json_t *s, char *cpu, size_t cn, char *rss, size_t rn)
+{
+    const json_t *st = json_object_get(s, "stats");
+    const json_t *pct = json_object_get(st, "cpu_percent");
+    snprintf(cpu, cn, "-");
+    snprintf(rss, rn, "-");
+    if (json_is_number(pct))
+        snprintf(cpu, cn, "%.1f", json_number_value(pct));
+    if (json_is_true(json_object_get(st, "live")))
+        health_format_size((uint64_t)jint(st, "rss_bytes"), rss, rn);
+}
+
+static void print_table(const json_t *list, bool stats)
 {
     size_t i, w = 4;
     json_t *s;
     json_array_foreach(list, i, s) if (strlen(jget(s, "name")) > w) w = strlen(jget(s, "name"));
-    printf("%-*s  %-9s  %7s  %8s  %8s  %-18s  %s\n", (int)w, "NAME", "STATE", "PID", "UPTIME",
-           "RESTARTS", "LAST EXIT", "REASON");
+    printf("%-*s  %-9s  %7s  %8s", (int)w, "NAME", "STATE", "PID", "UPTIME");
+    if (stats)
+        printf("  %6s  %7s", "CPU%", "RSS");
+    printf("  %8s  %-18s  %s\n", "RESTARTS", "LAST EXIT", "REASON");
     json_array_foreach(list, i, s)
     {
-        char pid[16] = "-", up[32];
+        char pid[16] = "-", up[32], cpu[16], rss[32];
         const json_t *last = json_object_get(s, "last_exit");
         if (json_is_integer(json_object_get(s, "pid")))
             snprintf(pid, sizeof(pid), "%lld", (long long)jint(s, "pid"));
         human_ms(jint(s, "uptime_ms"), up, sizeof(up));
-        printf("%-*s  %-9s  %7s  %8s  %8lld  %-18s  %s%s\n", (int)w, jget(s, "name"),
-               jget(s, "state"), pid, up, (long long)jint(s, "restarts"),
+        printf("%-*s  %-9s  %7s  %8s", (int)w, jget(s, "name"), jget(s, "state"), pid, up);
+        if (stats) {
+            stats_cells(s, cpu, sizeof(cpu), rss, sizeof(rss));
+            printf("  %6s  %7s", cpu, rss);
+        }
+        printf("  %8lld  %-18s  %s%s\n", (long long)jint(s, "restarts"),
                json_is_object(last) ? jget(last, "text") : "-", jget(s, "reason"),
                json_is_true(json_object_get(s, "stopped_by_operator")) ? " (stopped by operator)"
                                                                        : "");
@@ -192,21 +212,44 @@ static int api_failed(const json_t *body, long status)
 /* --- status ------------------------------------------------------------------------- */
 
 static bool print_raw(void *ctx, const char *data, size_t len);
+static void sleep_ms(long ms);
+
+/* Every live service has a CPU rate. */
+static bool rates_known(const json_t *list)
+{
+    size_t i;
+    json_t *s;
+    json_array_foreach(list, i, s)
+    {
+        const json_t *st = json_object_get(s, "stats");
+        if (json_is_true(json_object_get(st, "live")) &&
+            !json_is_number(json_object_get(st, "cpu_percent")))
+            return false;
+    }
+    return true;
+}
 
 static int cmd_status(struct ctl *t)
 {
     json_t *body;
     long st;
     int r = CLI_OK;
+    const char *path = t->stats ? "/v1/services?stats=1" : "/v1/services";
     if (t->json) { /* the API's own bytes: nothing to parse or re-format */
-        st = client_stream(&t->c, "/v1/services", print_raw, NULL);
+        st = client_stream(&t->c, path, print_raw, NULL);
         return st == 200 ? CLI_OK : st < 0 ? CLI_NOT_RUNNING : CLI_FAILED;
     }
-    st = client_call(&t->c, "GET", "/v1/services", NULL, &body);
+    st = client_call(&t->c, "GET", path, NULL, &body);
+    /* A CPU rate needs two samples of a run: the first ask of a run has none. */
+    if (st == 200 && t->stats && !rates_known(json_object_get(body, "services"))) {
+        json_decref(body);
+        sleep_ms(STATS_WINDOW_MS);
+        st = client_call(&t->c, "GET", path, NULL, &body);
+    }
     if (st != 200) {
         r = api_failed(body, st);
     } else {
-        print_table(json_object_get(body, "services"));
+        print_table(json_object_get(body, "services"), t->stats);
     }
     json_decref(body);
     return r;

@@ -8,12 +8,15 @@
 #include "cli/own.h"
 #include "cli/report.h"
 #include "config/config.h"
+#include "health/limits.h"
+#include "health/stats.h"
 #include "proc/cgroup.h"
 #include "proc/ports.h"
 #include "store/store.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -220,6 +223,68 @@ static void check_containment(struct doctor *d)
         snprintf(r->containment, sizeof(r->containment), "pgroup");
         snprintf(r->containment_reason, sizeof(r->containment_reason),
                  "process groups + subreaper + environment tag (no usable cgroup v2: %s)", dg.msg);
+    }
+}
+
+/* --- limits ------------------------------------------------------------------------------ */
+
+static int controllers_running(const json_t *info)
+{
+    const json_t *l = json_object_get(info, "controllers");
+    size_t i;
+    json_t *v;
+    int bits = 0;
+    json_array_foreach(l, i, v) bits |= health_controllers_parse(json_string_value(v));
+    return bits;
+}
+
+/* Without a running corral: what corral's cgroup could pass to its services, from
+ * the cgroup it would be made in (enabled there when corral starts, where the
+ * kernel lets it). */
+static int controllers_here(void)
+{
+    char dir[PATH_MAX];
+    struct diag dg;
+    int fd, bits;
+    diag_clear(&dg);
+    if (proc_cgroup_detect(dir, sizeof(dir), NULL, &dg) < 0 ||
+        (fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return 0;
+    bits = health_cgroup_controllers(fd, "cgroup.controllers");
+    close(fd);
+    return bits < 0 ? 0 : bits;
+}
+
+static void check_limits(struct doctor *d)
+{
+    struct doc_report *r = &d->r;
+    bool cgroup = !strcmp(r->containment, "cgroup") && !r->containment_problem;
+    int ctrl = 0;
+    if (cgroup) {
+        bool running = json_object_get(d->o.info, "controllers") != NULL;
+        ctrl = running ? controllers_running(d->o.info) : controllers_here();
+        r->controllers_source =
+            running ? "running corral" : "this host: enabled when corral starts";
+        snprintf(r->controllers, sizeof(r->controllers), "%s%s%s",
+                 ctrl & HEALTH_CTRL_CPU ? "cpu " : "", ctrl & HEALTH_CTRL_MEMORY ? "memory " : "",
+                 ctrl & HEALTH_CTRL_PIDS ? "pids " : "");
+        if (r->controllers[0])
+            r->controllers[strlen(r->controllers) - 1] = '\0';
+    }
+    for (size_t i = 0; d->m && i < d->m->n_services; i++) {
+        const struct cfg_service *s = &d->m->services[i];
+        for (int l = 0; l < HEALTH_LIM__COUNT; l++) {
+            uint64_t v = health_limit_value(&s->limits, (enum health_limit)l);
+            enum health_enforce e = health_limit_enforce((enum health_limit)l, cgroup, ctrl);
+            struct doc_limit *x;
+            if (!v || !(x = REPORT_ADD(r, limits)))
+                continue;
+            snprintf(x->service, sizeof(x->service), "%s", s->name);
+            x->limit = health_limit_name((enum health_limit)l);
+            x->value = v;
+            x->enforced_by = health_enforce_name(e);
+            x->how = health_limit_how((enum health_limit)l, e);
+        }
     }
 }
 
@@ -537,6 +602,7 @@ static int run(struct doctor *d)
     list_orphans(d);
     check_state(d);
     check_containment(d);
+    check_limits(d);
     list_foreign(d);
     check_configured_ports(d);
     sleep_until(t0 + d->window_ms * 1000000ULL);

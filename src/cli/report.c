@@ -47,6 +47,7 @@ void report_free(struct doc_report *r)
     free(r->hung);
     free(r->stale);
     free(r->conflicts);
+    free(r->limits);
     memset(r, 0, sizeof(*r));
 }
 
@@ -226,6 +227,32 @@ static json_t *conflicts_json(const struct doc_report *r)
     return a;
 }
 
+/* The controllers as a list of names, null when the containment has none to give. */
+static json_t *controllers_json(const struct doc_report *r)
+{
+    json_t *a;
+    char buf[64];
+    if (!r->controllers_source)
+        return json_null();
+    a = json_array();
+    snprintf(buf, sizeof(buf), "%s", r->controllers);
+    for (char *save = NULL, *w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save))
+        json_array_append_new(a, json_string(w));
+    return a;
+}
+
+static json_t *limits_json(const struct doc_report *r)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < r->n_limits; i++) {
+        const struct doc_limit *l = &r->limits[i];
+        json_array_append_new(a, json_pack("{s:s,s:s,s:I,s:s,s:s}", "service", l->service, "limit",
+                                           l->limit, "value", (json_int_t)l->value, "enforced_by",
+                                           l->enforced_by, "how", l->how));
+    }
+    return a;
+}
+
 int report_json(const struct doc_report *r, FILE *out)
 {
     json_t *cgroups = strings((const char **)r->cgroups, r->n_cgroups);
@@ -233,6 +260,8 @@ int report_json(const struct doc_report *r, FILE *out)
         json_pack("{s:s,s:s,s:s,s:b,s:o}", "mode", r->containment, "reason", r->containment_reason,
                   "source", r->containment_source ? r->containment_source : "", "problem",
                   r->containment_problem, "cgroups", cgroups);
+    if (contain)
+        json_object_set_new(contain, "controllers", controllers_json(r));
     json_t *config = json_pack("{s:o,s:o}", "path", str_or_null(r->config), "error",
                                str_or_null(r->config_error));
     size_t problems = report_problems(r);
@@ -246,6 +275,7 @@ int report_json(const struct doc_report *r, FILE *out)
     int rc;
     if (!body)
         return -ENOMEM;
+    json_object_set_new(body, "limits", limits_json(r));
     rc = json_dumpf(body, out, JSON_INDENT(2) | JSON_REAL_PRECISION(4));
     fputc('\n', out);
     json_decref(body);
@@ -287,6 +317,12 @@ static void table_state(const struct doc_report *r, FILE *out)
             r->containment_problem ? "  PROBLEM" : "");
     for (size_t i = 0; i < r->n_cgroups; i++)
         fprintf(out, "            cgroup %s\n", r->cgroups[i]);
+    if (r->controllers_source)
+        fprintf(out, "controllers %s (%s)\n", r->controllers[0] ? r->controllers : "none delegated",
+                r->controllers_source);
+    for (size_t i = 0; i < r->n_limits; i++)
+        fprintf(out, "limit       %s %s: %s, %s\n", r->limits[i].service, r->limits[i].limit,
+                r->limits[i].enforced_by, r->limits[i].how);
     n = report_state_problems(s, v, 8);
     for (size_t i = 0; i < n; i++)
         fprintf(out, "PROBLEM     %s\n", v[i]);

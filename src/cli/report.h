@@ -69,6 +69,15 @@ struct doc_conflict {
     char command[REPORT_CMD_LEN];
 };
 
+/* How one configured limit is enforced here. */
+struct doc_limit {
+    char service[REPORT_NAME_LEN + 1];
+    const char *limit;       /* "memory", "cpu", ... (static) */
+    uint64_t value;          /* bytes, percent, count or ms, as the config has it */
+    const char *enforced_by; /* "cgroup", "sampling", "rlimit", "none" (static) */
+    const char *how;         /* one line (static) */
+};
+
 struct doc_state {
     bool dir_exists, dir_writable;
     bool db_exists, db_ok;
@@ -93,6 +102,9 @@ struct doc_report {
     bool containment_problem;       /* cgroup asked for, but not usable here */
     char **cgroups;                 /* corral-<instance> directories found */
     size_t n_cgroups;
+    char controllers[64];           /* "cpu memory pids" for corral's cgroups; "" none */
+    const char *controllers_source; /* "running corral", "this host", NULL: not cgroup */
+    struct doc_limit *limits;
     struct doc_state state;
     struct doc_zombie *zombies;
     struct doc_orphan *orphans;
@@ -102,6 +114,7 @@ struct doc_report {
     struct doc_conflict *conflicts;
     size_t n_zombies, n_orphans, n_foreign, n_hung, n_stale, n_conflicts;
     size_t cap_zombies, cap_orphans, cap_foreign, cap_hung, cap_stale, cap_conflicts;
+    size_t n_limits, cap_limits;
 };
 
 /* Append a zeroed element to one of the report's arrays; NULL on ENOMEM. */

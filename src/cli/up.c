@@ -201,6 +201,9 @@ static void say_event(struct up *u, const struct sup_event *ev)
         say(u, "%s: stopping pid %d, an orphan of corral's holding its port: %s", n, (int)ev->pid,
             ev->text);
         break;
+    case SUP_EV_LIMIT_EXCEEDED:
+        say(u, "%s exceeded a limit: %s", n, ev->text);
+        break;
     case SUP_EV__COUNT:
         break;
     }

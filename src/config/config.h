@@ -105,6 +105,23 @@ struct cfg_port {
     enum cfg_proto proto;
 };
 
+/* limits: resource bounds of a service's whole tree; 0 = no limit. How each
+ * is enforced depends on the host (cgroup controllers or rlimits): see
+ * docs/config.md. */
+struct cfg_limits {
+    uint64_t memory_bytes;        /* memory.max, else the tree's RSS sampled */
+    unsigned cpu_percent;         /* of one core: cpu.max (a rate); 150 = 1.5 cores */
+    unsigned pids;                /* pids.max: processes and threads of the tree */
+    unsigned nofile;              /* RLIMIT_NOFILE of each process */
+    uint64_t address_space_bytes; /* RLIMIT_AS of each process */
+    uint64_t cpu_time_ms;         /* RLIMIT_CPU of each process: CPU time, not a rate */
+};
+
+#define CFG_MIN_MEMORY_BYTES (1u << 20)
+#define CFG_MAX_CPU_PERCENT  (1024u * 100)
+#define CFG_MAX_PIDS         4194304u
+#define CFG_MAX_NOFILE       (1u << 30)
+
 struct cfg_service {
     const char *name;
     struct cfg_pos pos;
@@ -131,6 +148,7 @@ struct cfg_service {
     struct cfg_logs logs;
     bool autostart;
     enum cfg_recover on_recover;
+    struct cfg_limits limits;
 };
 
 /* The control API. The Unix socket <state_dir>/corral.sock is always on; a
@@ -184,6 +202,8 @@ long cfg_find(const struct cfg_model *m, const char *name);
 int cfg_parse_duration(const char *s, uint64_t *out_ms);
 /* "512", "10K", "10M", "1G" (powers of 1024, optional trailing B/iB); 0 or -EINVAL. */
 int cfg_parse_size(const char *s, uint64_t *out_bytes);
+/* limits.cpu: "150%" (of one core) or a number of cores ("1.5"); 0 or -EINVAL. */
+int cfg_parse_cpu_percent(const char *s, unsigned *out_percent);
 /* "TERM", "SIGTERM", "term", "15"; returns the signal number or -EINVAL. */
 int cfg_signal_parse(const char *s);
 /* "TERM" for SIGTERM; "?" for an unknown number. */

@@ -97,6 +97,42 @@ static void text_policies(const struct cfg_service *s, FILE *out)
                 s->logs.timestamps ? "on" : "off");
 }
 
+static void text_limits(const struct cfg_service *s, FILE *out)
+{
+    const struct cfg_limits *l = &s->limits;
+    char a[32];
+    const char *sep = "  limits       ";
+    if (l->memory_bytes) {
+        cfg_format_size(l->memory_bytes, a, sizeof(a));
+        fprintf(out, "%smemory %s", sep, a);
+        sep = ", ";
+    }
+    if (l->cpu_percent) {
+        fprintf(out, "%scpu %u%%", sep, l->cpu_percent);
+        sep = ", ";
+    }
+    if (l->pids) {
+        fprintf(out, "%spids %u", sep, l->pids);
+        sep = ", ";
+    }
+    if (l->nofile) {
+        fprintf(out, "%snofile %u", sep, l->nofile);
+        sep = ", ";
+    }
+    if (l->address_space_bytes) {
+        cfg_format_size(l->address_space_bytes, a, sizeof(a));
+        fprintf(out, "%saddress_space %s", sep, a);
+        sep = ", ";
+    }
+    if (l->cpu_time_ms) {
+        cfg_format_duration(l->cpu_time_ms, a, sizeof(a));
+        fprintf(out, "%scpu_time %s", sep, a);
+        sep = ", ";
+    }
+    if (sep[0] == ',')
+        fputc('\n', out);
+}
+
 static void text_service(const struct cfg_service *s, FILE *out)
 {
     fprintf(out, "\nservice %s (line %d)\n", s->name, s->pos.line);
@@ -113,6 +149,7 @@ static void text_service(const struct cfg_service *s, FILE *out)
     text_policies(s, out);
     fprintf(out, "  autostart    %s\n", s->autostart ? "true" : "false");
     fprintf(out, "  on_recover   %s\n", cfg_recover_name(s->on_recover));
+    text_limits(s, out);
 }
 
 int cfg_dump_text(const struct cfg_model *m, FILE *out)
@@ -237,6 +274,23 @@ static json_t *json_ports(const struct cfg_service *s, bool *bad)
     return a;
 }
 
+/* null for each limit not set. */
+static json_t *json_limits(const struct cfg_limits *l, bool *bad)
+{
+    json_t *o = json_object();
+    put(o, "memory_bytes",
+        l->memory_bytes ? json_integer((json_int_t)l->memory_bytes) : json_null(), bad);
+    put(o, "cpu_percent", l->cpu_percent ? json_integer(l->cpu_percent) : json_null(), bad);
+    put(o, "pids", l->pids ? json_integer(l->pids) : json_null(), bad);
+    put(o, "nofile", l->nofile ? json_integer(l->nofile) : json_null(), bad);
+    put(o, "address_space_bytes",
+        l->address_space_bytes ? json_integer((json_int_t)l->address_space_bytes) : json_null(),
+        bad);
+    put(o, "cpu_time_ms", l->cpu_time_ms ? json_integer((json_int_t)l->cpu_time_ms) : json_null(),
+        bad);
+    return o;
+}
+
 static json_t *json_service(const struct cfg_service *s, bool *bad)
 {
     json_t *o = json_object();
@@ -261,6 +315,7 @@ static json_t *json_service(const struct cfg_service *s, bool *bad)
     put(o, "logs", json_stop_logs(s, true, bad), bad);
     put(o, "autostart", json_boolean(s->autostart), bad);
     put(o, "on_recover", jstr(cfg_recover_name(s->on_recover)), bad);
+    put(o, "limits", json_limits(&s->limits, bad), bad);
     return o;
 }
 

@@ -142,6 +142,7 @@ struct cfg_base {
     const struct cfg_env *env;
     size_t n_env;
     bool policy_set; /* restart.policy written at this level */
+    struct cfg_limits limits;
 };
 
 enum cfg_base_key {
@@ -154,6 +155,7 @@ enum cfg_base_key {
     CFG_BK_USER,
     CFG_BK_GROUP,
     CFG_BK_ON_RECOVER,
+    CFG_BK_LIMITS,
     CFG_BK__COUNT
 };
 extern const char *const cfg_base_key_names[CFG_BK__COUNT];

@@ -25,11 +25,12 @@ enum svc_key {
     SK_AUTOSTART,
     SK_ON_RECOVER,
     SK_PORTS,
+    SK_LIMITS,
     SK__COUNT
 };
 static const char *const svc_keys[SK__COUNT] = {
     "command",    "shell",   "cwd",  "env",  "env_file",  "user",       "group", "kind",
-    "depends_on", "restart", "stop", "logs", "autostart", "on_recover", "ports",
+    "depends_on", "restart", "stop", "logs", "autostart", "on_recover", "ports", "limits",
 };
 
 struct top {
@@ -138,6 +139,8 @@ static int svc_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_node
     case SK_PORTS:
         sb->ports = v;
         return cfg_ports_parse(pc, v, field, &sb->svc->ports, &sb->svc->n_ports);
+    case SK_LIMITS:
+        return cfg_base_parse_key(pc, &sb->b, CFG_BK_LIMITS, v, field);
     case SK__COUNT:
         break;
     }
@@ -284,6 +287,7 @@ static int finish_service(struct cfg_ctx *pc, struct svc_build *sb)
     svc->logs = sb->b.logs;
     svc->autostart = sb->b.autostart;
     svc->on_recover = sb->b.on_recover;
+    svc->limits = sb->b.limits;
     svc->cwd = sb->b.cwd;
     return 0;
 }

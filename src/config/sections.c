@@ -22,6 +22,7 @@ const char *const cfg_base_key_names[CFG_BK__COUNT] = {
     [CFG_BK_USER] = "user",
     [CFG_BK_GROUP] = "group",
     [CFG_BK_ON_RECOVER] = "on_recover",
+    [CFG_BK_LIMITS] = "limits",
 };
 
 enum restart_key {
@@ -44,6 +45,24 @@ static const char *const stop_keys[STK__COUNT] = {"signal", "timeout"};
 
 enum logs_key { LK_MAX_SIZE, LK_KEEP, LK_TIMESTAMPS, LK__COUNT };
 static const char *const logs_keys[LK__COUNT] = {"max_size", "keep", "timestamps"};
+
+enum limits_key {
+    LIM_MEMORY,
+    LIM_CPU,
+    LIM_PIDS,
+    LIM_NOFILE,
+    LIM_ADDRESS_SPACE,
+    LIM_CPU_TIME,
+    LIM__COUNT
+};
+static const char *const limits_keys[LIM__COUNT] = {
+    [LIM_MEMORY] = "memory",
+    [LIM_CPU] = "cpu",
+    [LIM_PIDS] = "pids",
+    [LIM_NOFILE] = "nofile",
+    [LIM_ADDRESS_SPACE] = "address_space",
+    [LIM_CPU_TIME] = "cpu_time",
+};
 
 /* Big enough for any passwd or group entry we would accept. */
 #define PW_BUF_MAX_BYTES (1u << 20)
@@ -216,6 +235,100 @@ static int logs_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_nod
     return 0;
 }
 
+/* A size of memory; "off" (or 0) lifts a limit set under defaults. A bare
+ * small number is bytes, almost always a forgotten unit. */
+static int limit_size(struct cfg_ctx *pc, const struct cfg_node *v, const char *field,
+                      uint64_t *out)
+{
+    const char *s;
+    int r = cfg_yaml_scalar(pc, v, field, &s);
+    if (r < 0)
+        return r;
+    if (!strcmp(s, "off") || !strcmp(s, "0")) {
+        *out = 0;
+        return 0;
+    }
+    if (cfg_parse_size(s, out) < 0)
+        return cfg_err(pc, v, field,
+                       "invalid size '%s' (expected a number with K, M, G or T, e.g. 512M, or off)",
+                       s);
+    if (*out < CFG_MIN_MEMORY_BYTES)
+        return cfg_err(pc, v, field,
+                       "%s bytes is below the least limit of 1M; did you mean %sM? (or write "
+                       "off for no limit)",
+                       s, s);
+    return 0;
+}
+
+static int limit_count(struct cfg_ctx *pc, const struct cfg_node *v, const char *field,
+                       unsigned max, unsigned *out)
+{
+    const char *s;
+    uint64_t n;
+    int r = cfg_yaml_scalar(pc, v, field, &s);
+    if (r < 0)
+        return r;
+    if (!strcmp(s, "off")) {
+        *out = 0;
+        return 0;
+    }
+    if (cfg_parse_uint(s, max, &n) < 0 || n == 0)
+        return cfg_err(pc, v, field, "invalid limit '%s' (expected a number from 1 to %u, or off)",
+                       s, max);
+    *out = (unsigned)n;
+    return 0;
+}
+
+static int limits_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_node *k,
+                      const struct cfg_node *v, const char *field)
+{
+    struct cfg_limits *lim = obj;
+    const char *s;
+    int r;
+    (void)k;
+    switch ((enum limits_key)key) {
+    case LIM_MEMORY:
+        return limit_size(pc, v, field, &lim->memory_bytes);
+    case LIM_ADDRESS_SPACE:
+        return limit_size(pc, v, field, &lim->address_space_bytes);
+    case LIM_CPU:
+        r = cfg_yaml_scalar(pc, v, field, &s);
+        if (r < 0)
+            return r;
+        if (!strcmp(s, "off")) {
+            lim->cpu_percent = 0;
+            return 0;
+        }
+        if (cfg_parse_cpu_percent(s, &lim->cpu_percent) == 0)
+            return 0;
+        return cfg_err(pc, v, field,
+                       "invalid cpu limit '%s' (expected a whole percentage of one core such as "
+                       "50%% or 150%%, a number of cores such as 1.5, or off)",
+                       s);
+    case LIM_PIDS:
+        return limit_count(pc, v, field, CFG_MAX_PIDS, &lim->pids);
+    case LIM_NOFILE:
+        return limit_count(pc, v, field, CFG_MAX_NOFILE, &lim->nofile);
+    case LIM_CPU_TIME:
+        r = cfg_yaml_scalar(pc, v, field, &s);
+        if (r < 0)
+            return r;
+        if (!strcmp(s, "off")) {
+            lim->cpu_time_ms = 0;
+            return 0;
+        }
+        if (cfg_parse_duration(s, &lim->cpu_time_ms) == 0 && lim->cpu_time_ms >= 1000)
+            return 0;
+        return cfg_err(pc, v, field,
+                       "invalid cpu_time '%s' (expected a duration of at least 1s, e.g. 10m, "
+                       "or off)",
+                       s);
+    case LIM__COUNT:
+        break;
+    }
+    return 0;
+}
+
 /* getpwnam_r(3) lists these as "not found" from some NSS backends. */
 static bool not_found(int e)
 {
@@ -359,6 +472,8 @@ int cfg_base_parse_key(struct cfg_ctx *pc, struct cfg_base *b, enum cfg_base_key
         b->on_recover = (enum cfg_recover)how;
         return r;
     }
+    case CFG_BK_LIMITS:
+        return cfg_yaml_walk(pc, v, field, limits_keys, LIM__COUNT, limits_key, &b->limits);
     case CFG_BK__COUNT:
         break;
     }

@@ -213,6 +213,29 @@ int cfg_parse_fraction(const char *s, double *out)
     return 0;
 }
 
+int cfg_parse_cpu_percent(const char *s, unsigned *out_percent)
+{
+    uint64_t whole, frac, den, pct;
+    if (!s || component(&s, &whole, &frac, &den) < 0 || whole > CFG_MAX_CPU_PERCENT)
+        return -EINVAL;
+    /* cpu.max takes whole microseconds of a 100 ms period: 1% is its grain. */
+    if (*s == '%' && !s[1]) {
+        if (frac)
+            return -EINVAL;
+        pct = whole;
+    } else if (!*s) { /* cores */
+        if (frac * 100 % den)
+            return -EINVAL;
+        pct = whole * 100 + frac * 100 / den;
+    } else {
+        return -EINVAL;
+    }
+    if (pct < 1 || pct > CFG_MAX_CPU_PERCENT)
+        return -EINVAL;
+    *out_percent = (unsigned)pct;
+    return 0;
+}
+
 int cfg_parse_uint(const char *s, uint64_t max, uint64_t *out)
 {
     uint64_t v;

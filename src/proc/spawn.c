@@ -17,11 +17,24 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-enum spawn_step { STEP_SETSID, STEP_STDIO, STEP_CGROUP, STEP_CHDIR, STEP_IDS, STEP_EXEC };
+enum spawn_step {
+    STEP_SETSID,
+    STEP_STDIO,
+    STEP_CGROUP,
+    STEP_CHDIR,
+    STEP_IDS,
+    STEP_EXEC,
+    STEP_RLIMIT
+};
 
 static const char *const step_names[] = {
-    [STEP_SETSID] = "setsid", [STEP_STDIO] = "set up stdio", [STEP_CGROUP] = "join cgroup",
-    [STEP_CHDIR] = "chdir",   [STEP_IDS] = "switch user",    [STEP_EXEC] = "exec",
+    [STEP_SETSID] = "setsid",
+    [STEP_STDIO] = "set up stdio",
+    [STEP_CGROUP] = "join cgroup",
+    [STEP_CHDIR] = "chdir",
+    [STEP_IDS] = "switch user",
+    [STEP_EXEC] = "exec",
+    [STEP_RLIMIT] = "set resource limits for",
 };
 
 struct child_args {
@@ -99,6 +112,9 @@ static void __attribute__((noreturn)) child_run(struct child_args *ca)
         child_fail(ca, STEP_CHDIR);
     if (o->nofile)
         (void)setrlimit(RLIMIT_NOFILE, o->nofile);
+    for (size_t i = 0; i < o->n_rlimits; i++)
+        if (setrlimit(o->rlimits[i].resource, &o->rlimits[i].lim) < 0)
+            child_fail(ca, STEP_RLIMIT);
     if (o->set_ids && child_ids(o) < 0)
         child_fail(ca, STEP_IDS);
     execvpe(o->argv[0], o->argv, o->envp);

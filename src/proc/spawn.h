@@ -15,6 +15,12 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+/* A resource limit the child sets on itself before exec. */
+struct proc_rlimit {
+    int resource; /* RLIMIT_NOFILE, RLIMIT_AS, RLIMIT_CPU */
+    struct rlimit lim;
+};
+
 struct proc_spawn_opts {
     char *const *argv;
     char *const *envp;
@@ -28,6 +34,9 @@ struct proc_spawn_opts {
     int stdout_fd;               /* child's stdout; -1: /dev/null */
     int stderr_fd;               /* child's stderr; -1: /dev/null */
     const struct rlimit *nofile; /* restored in the child; NULL: inherit */
+    /* Set after nofile, before the switch of user; one refused fails the spawn. */
+    const struct proc_rlimit *rlimits;
+    size_t n_rlimits;
 };
 
 /* A few low fds reserved at start-up. Each spawn places the child's stdout

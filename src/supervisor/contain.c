@@ -27,11 +27,22 @@ static void on_inotify(struct loop *lp, int fd, uint32_t events, void *data)
 {
     char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
     struct sup *s = data;
+    bool check = false;
+    ssize_t n;
     (void)lp;
     (void)events;
-    while (read(fd, buf, sizeof(buf)) > 0)
-        ;
-    sup_want_check(s, 0);
+    while ((n = read(fd, buf, sizeof(buf))) > 0) {
+        for (char *p = buf; p < buf + n;) {
+            const struct inotify_event *ev = (const struct inotify_event *)p;
+            /* memory.events (an OOM kill) is the limits' business; anything
+             * else is a cgroup.events. */
+            if (!(ev->mask & IN_MODIFY) || !limits_on_inotify(s, ev->wd))
+                check = true;
+            p += sizeof(*ev) + ev->len;
+        }
+    }
+    if (check)
+        sup_want_check(s, 0);
 }
 
 static int watch_events_init(struct sup *s, struct diag *dg)
@@ -75,6 +86,7 @@ int contain_init(struct sup *s, struct diag *dg)
     if (r >= 0) {
         snprintf(s->contain_why, sizeof(s->contain_why), "cgroup v2 at %s", s->cg_base);
         s->use_cgroup = true;
+        limits_init(s);
         return watch_events_init(s, dg);
     }
     if (s->m->containment == CFG_CONTAIN_CGROUP) {
@@ -107,6 +119,9 @@ static int tree_populated(struct service *svc)
 
 void contain_release(struct service *svc)
 {
+    svc->mem_wd = -1; /* the watch goes with the directory */
+    svc->cg_limited = false;
+    health_files_close_cgroup(&svc->files);
     if (svc->events_fd >= 0) {
         close(svc->events_fd);
         svc->events_fd = -1;

@@ -3,6 +3,7 @@
 #ifndef CORRAL_SUPERVISOR_INTERNAL_H
 #define CORRAL_SUPERVISOR_INTERNAL_H
 
+#include "health/stats.h"
 #include "proc/ident.h"
 #include "proc/spawn.h"
 #include "proc/tree.h"
@@ -71,6 +72,20 @@ struct service {
     gid_t *groups; /* supplementary groups of cfg->user, at the first spawn */
     size_t n_groups;
     unsigned members; /* scratch: tree members seen by the current scan */
+    /* stats.c: files kept open between samples; the previous sample of this
+     * run, for a CPU rate */
+    struct health_files files;
+    unsigned stat_run;
+    uint64_t stat_cpu_ns, stat_wall_ns;
+    double stat_percent;
+    bool stat_rate; /* stat_percent holds a rate */
+    /* limits.c */
+    struct loop_timer limit_timer; /* RSS sampling, or the deadline of a limit's stop */
+    int mem_wd;                    /* inotify watch of memory.events, or -1 */
+    uint64_t oom_kills;            /* memory.events oom_kill, as last seen */
+    bool limit_stopping;           /* a limit's stop signal went out this run */
+    bool cg_limited;               /* its cgroup has limit files written */
+    char limit_reason[SUP_REASON_MAX];
     char reason[SUP_REASON_MAX];
 };
 
@@ -100,6 +115,10 @@ struct sup {
     bool any_failed;
     bool any_survivor;
     struct rlimit nofile; /* corral's original limit, restored in children */
+    int cg_ctrl;          /* health_ctrl bits enabled for service cgroups */
+    /* limits.c: one timer samples the RSS of every tree whose memory limit has
+     * no controller; armed only while such a service runs */
+    struct loop_timer rss_timer;
     struct proc_spawner spawner;
     uint32_t rng;
 };
@@ -154,5 +173,35 @@ void contain_signal(struct service *svc, int sig);
 int contain_leftover(struct service *svc);
 /* Check every STOPPING service; calls svc_tree_empty() for emptied ones. */
 void contain_check(struct sup *s);
+
+/* stats.c: at service_new(), and at service_free() */
+void stats_svc_init(struct service *svc);
+void stats_svc_free(struct service *svc);
+/* Sample every service want() picks, with one walk for orphans, and hand
+ * each sample to fn. */
+void stats_sample_each(struct sup *s, bool (*want)(const struct service *svc),
+                       void (*fn)(struct service *svc, const struct sup_stats *st));
+
+/* limits.c */
+/* At service_new(): the timer and the watch start unset. */
+void limits_svc_init(struct service *svc);
+/* At sup_new() and sup_free(). */
+void limits_sup_init(struct sup *s);
+void limits_sup_free(struct sup *s);
+/* Enable the cpu, memory and pids controllers for the corral subtree. */
+void limits_init(struct sup *s);
+/* Write the service's cgroup limits (memory.max, cpu.max, pids.max) into its
+ * cgroup before a process enters it. */
+void limits_cgroup_write(struct service *svc);
+/* The rlimits a child sets before exec; returns how many (at most max). */
+size_t limits_rlimits(const struct service *svc, struct proc_rlimit *out, size_t max);
+/* A run began (spawned or adopted): watch memory.events, or sample RSS. */
+void limits_started(struct service *svc);
+/* The main process exited: stop sampling, and put the limit that ended the
+ * run (an OOM kill included) into svc->reason. */
+void limits_exited(struct service *svc, int code);
+/* An inotify event for wd: true when it was a memory.events watch. */
+bool limits_on_inotify(struct sup *s, int wd);
+void limits_free(struct service *svc);
 
 #endif

@@ -94,6 +94,7 @@ static int take_over(struct service *svc, const struct sup_lead *lead, int pidfd
         loop_now_ms() - (age > 0 && (uint64_t)age < loop_now_ms() ? (uint64_t)age : 0);
     adopt_cgroup(svc, lead->cgroup);
     svc_set_state(svc, SVC_RUNNING);
+    limits_started(svc);
     return 0;
 }
 

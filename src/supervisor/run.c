@@ -323,6 +323,9 @@ static int run_prepare(struct service *svc, struct diag *dg)
         diag_set(dg, r, "cannot create cgroup for %s: %s", svc->cfg->name, strerror(-r));
         return r;
     }
+    /* Before the first process enters the cgroup, so none runs unbounded. */
+    if (svc->cg_fd >= 0)
+        limits_cgroup_write(svc);
     return 0;
 }
 
@@ -339,8 +342,11 @@ int run_spawn(struct service *svc, struct diag *dg)
         .gid = c->gid,
         .nofile = &svc->sup->nofile,
     };
+    struct proc_rlimit rl[4];
     struct proc_child child;
     int r = run_prepare(svc, dg);
+    o.rlimits = rl;
+    o.n_rlimits = limits_rlimits(svc, rl, 4);
     if (r >= 0 && (r = env_build(svc, &se)) < 0)
         diag_set(dg, r, "out of memory building the environment");
     if (r >= 0 && (r = pipes_open(svc, child_ends)) < 0)

@@ -251,6 +251,7 @@ void svc_main_exit(struct service *svc, int code)
     svc->pidfd = -1;
     svc->pid = 0;
     svc->start_ticks = 0;
+    health_files_close_proc(&svc->files); /* kept open for stats, on a process now gone */
     /* An adopted process we stopped ended as asked; its status is unknown. */
     if (code >= 0 || svc->state != SVC_STOPPING) {
         svc->exit_code = code;
@@ -261,11 +262,13 @@ void svc_main_exit(struct service *svc, int code)
         sup_window_reset(&svc->window);
     }
     if (svc->state == SVC_STOPPING) {
+        limits_exited(svc, code);
         sup_want_check(svc->sup, 0);
         return;
     }
     if (!svc->exec_failed)
         describe_exit(code, svc->reason, sizeof(svc->reason));
+    limits_exited(svc, code);
     svc->exec_failed = false;
     sup_emit(svc->sup, SUP_EV_EXITED, svc, 0, svc->reason);
     svc->after = after_exit(svc, code);
@@ -307,6 +310,7 @@ static void spawn_now(struct service *svc)
         return;
     }
     set_state(svc, SVC_RUNNING);
+    limits_started(svc);
     sup_emit(svc->sup, SUP_EV_STARTED, svc, svc->pid, NULL);
 }
 
@@ -567,6 +571,8 @@ struct service *service_new(struct sup *s, const struct cfg_service *cfg, size_t
     svc->events_fd = -1;
     svc->pipe[LOGS_OUT] = svc->pipe[LOGS_ERR] = -1;
     loop_timer_init(&svc->timer, on_timer, svc);
+    limits_svc_init(svc);
+    stats_svc_init(svc);
     return svc;
 }
 
@@ -582,6 +588,8 @@ void service_free(struct service *svc)
     if (svc->pidfd >= 0)
         close(svc->pidfd);
     sup_window_free(&svc->window);
+    limits_free(svc);
+    stats_svc_free(svc);
     ports_free(svc);
     run_free(svc);
     contain_release(svc);
@@ -636,6 +644,7 @@ struct sup *sup_new(struct loop *lp, const struct cfg_model *m, const struct sup
     }
     loop_timer_init(&s->kick, advance, s);
     loop_timer_init(&s->check, on_check, s);
+    limits_sup_init(s);
     if (services_init(s) < 0) {
         diag_set(dg, -ENOMEM, "out of memory");
         goto fail;
@@ -665,6 +674,7 @@ void sup_free(struct sup *s)
     proc_spawner_close(&s->spawner);
     loop_timer_disarm(s->lp, &s->kick);
     loop_timer_disarm(s->lp, &s->check);
+    limits_sup_free(s);
     if (s->logs_fd >= 0)
         close(s->logs_fd);
     free(s->svcs);

@@ -57,14 +57,15 @@ enum sup_event_kind {
     SUP_EV_KILLING,  /* stop timeout passed: SIGKILL to the tree */
     SUP_EV_SURVIVOR, /* pid, text = command line: still alive after SIGKILL */
     SUP_EV_STOPPED,
-    SUP_EV_LOGS_LOST,  /* text = how many bytes the log file could not take */
-    SUP_EV_REAPED,     /* an orphaned descendant reparented to corral: pid, exit_code */
-    SUP_EV_ADOPTED,    /* a previous corral's process kept (on_recover: adopt): pid */
-    SUP_EV_RECOVERING, /* a previous corral's tree is being stopped to start afresh: pid */
-    SUP_EV_STALE,      /* a record named a process that is gone or another one: pid, text */
-    SUP_EV_BLOCKED,    /* a port is held: pid of the holder (or 0), text = reason */
-    SUP_EV_ORPHAN,     /* an orphan of corral's held a port and is being stopped: pid,
-                        * text = its command line */
+    SUP_EV_LOGS_LOST,      /* text = how many bytes the log file could not take */
+    SUP_EV_REAPED,         /* an orphaned descendant reparented to corral: pid, exit_code */
+    SUP_EV_ADOPTED,        /* a previous corral's process kept (on_recover: adopt): pid */
+    SUP_EV_RECOVERING,     /* a previous corral's tree is being stopped to start afresh: pid */
+    SUP_EV_STALE,          /* a record named a process that is gone or another one: pid, text */
+    SUP_EV_BLOCKED,        /* a port is held: pid of the holder (or 0), text = reason */
+    SUP_EV_ORPHAN,         /* an orphan of corral's held a port and is being stopped: pid,
+                            * text = its command line */
+    SUP_EV_LIMIT_EXCEEDED, /* text = which limit and by how much ("memory limit: 530M > 512M") */
     SUP_EV__COUNT
 };
 
@@ -263,5 +264,33 @@ int sup_recover_leftovers(struct sup *s, bool tags, size_t *ghosts);
 const char *sup_containment(const struct sup *s, const char **why);
 const char *sup_instance(const struct sup *s);
 const char *sup_boot_id(const struct sup *s);
+
+/* --- resources: stats and limits (stats.c, limits.c) ------------------------------ */
+
+/* A service's tree, sampled when asked: nothing is read between two asks. */
+struct sup_stats {
+    bool live;           /* it has processes */
+    double cpu_seconds;  /* CPU time: its cgroup's (every run since the cgroup was made), else
+                          * that of the processes alive now */
+    bool cpu_percent_ok; /* false on the first sample of a run */
+    double cpu_percent;  /* of one core, since the previous sample (at least 200 ms before) */
+    uint64_t rss_bytes;  /* summed over the tree's processes */
+    bool memory_ok;      /* memory_bytes holds the cgroup's memory.current */
+    uint64_t memory_bytes;
+    unsigned procs;
+    unsigned threads;
+    bool fds_ok; /* every process's fds could be counted */
+    unsigned fds;
+    const char *source; /* "cgroup" or "proc": where the tree was found */
+};
+
+/* Sample service i now; fds: count open fds too (a directory read per process). */
+void sup_stats(struct sup *s, size_t i, bool fds, struct sup_stats *out);
+/* Every service (out has sup_count() entries), with one walk for orphans. */
+void sup_stats_all(struct sup *s, bool fds, struct sup_stats *out);
+
+/* The cgroup controllers service cgroups get (enum health_ctrl bits; 0 without
+ * cgroup containment). */
+int sup_controllers(const struct sup *s);
 
 #endif

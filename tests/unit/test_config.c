@@ -949,6 +949,53 @@ static void ports_bad(void **state)
                  "unknown key 'port' (did you mean 'ports'?)");
 }
 
+/* limits: inherited from defaults field by field; "off" lifts one. */
+static void resource_limits_merge(void **state)
+{
+    struct cfg_model *m = load_ok("defaults:\n"
+                                  "  limits: {memory: 512M, nofile: 4096, cpu: 1.5}\n"
+                                  "services:\n"
+                                  "  a: {command: [x], limits: {pids: 200, memory: off}}\n"
+                                  "  b: {command: [x], limits: {cpu: 50%, cpu_time: 10m}}\n"
+                                  "  c: {command: [x]}\n");
+    (void)state;
+    assert_int_equal(m->services[0].limits.memory_bytes, 0);
+    assert_int_equal(m->services[0].limits.pids, 200);
+    assert_int_equal(m->services[0].limits.nofile, 4096);
+    assert_int_equal(m->services[0].limits.cpu_percent, 150);
+    assert_int_equal(m->services[1].limits.cpu_percent, 50);
+    assert_int_equal(m->services[1].limits.cpu_time_ms, 600000);
+    assert_int_equal(m->services[1].limits.memory_bytes, 512u << 20);
+    assert_int_equal(m->services[2].limits.memory_bytes, 512u << 20);
+    assert_int_equal(m->services[2].limits.pids, 0);
+    cfg_free(m);
+}
+
+static void resource_limits_errors(void **state)
+{
+    (void)state;
+    expect_error(WEB "    limits: {memroy: 5M}\n", 4, 14, "services.web.limits.memroy",
+                 "did you mean 'memory'?");
+    expect_error(WEB "    limits: {memory: 512}\n", 4, 22, "services.web.limits.memory",
+                 "did you mean 512M?");
+    expect_error(WEB "    limits: {memory: lots}\n", 4, 22, "services.web.limits.memory",
+                 "invalid size 'lots'");
+    expect_error(WEB "    limits: {cpu: 12.5%}\n", 4, 19, "services.web.limits.cpu",
+                 "whole percentage");
+    expect_error(WEB "    limits: {cpu: 0%}\n", 4, 19, "services.web.limits.cpu",
+                 "invalid cpu limit '0%'");
+    expect_error(WEB "    limits: {pids: 0}\n", 4, 20, "services.web.limits.pids",
+                 "from 1 to 4194304");
+    expect_error(WEB "    limits: {nofile: -1}\n", 4, 22, "services.web.limits.nofile",
+                 "invalid limit '-1'");
+    expect_error(WEB "    limits: {cpu_time: 500ms}\n", 4, 24, "services.web.limits.cpu_time",
+                 "at least 1s");
+    expect_error(WEB "    limits: [memory]\n", 4, 13, "services.web.limits", "expected a mapping");
+    expect_error("defaults:\n  limits: {pids: many}\n"
+                 "services: {a: {command: [x]}}\n",
+                 2, 18, "defaults.limits.pids", "invalid limit 'many'");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -984,6 +1031,8 @@ int main(void)
         cmocka_unit_test(state_dir_without_a_full_load),
         cmocka_unit_test(ports_good),
         cmocka_unit_test(ports_bad),
+        cmocka_unit_test(resource_limits_merge),
+        cmocka_unit_test(resource_limits_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -174,6 +174,59 @@ static void table_and_problems(void **state)
     report_free(&r);
 }
 
+/* Controllers and each limit's enforcement, in both renderings; a limit is
+ * information, not a problem. */
+static void limits_and_controllers(void **state)
+{
+    struct doc_report r;
+    struct doc_limit *l;
+    char *text = NULL, *js = NULL;
+    size_t len = 0, jlen = 0;
+    FILE *out = open_memstream(&text, &len), *jout = open_memstream(&js, &jlen);
+    json_t *j, *lim;
+    (void)state;
+    fill(&r);
+    size_t before = report_problems(&r);
+    snprintf(r.controllers, sizeof(r.controllers), "memory pids");
+    r.controllers_source = "running corral";
+    l = REPORT_ADD(&r, limits);
+    snprintf(l->service, sizeof(l->service), "web");
+    l->limit = "cpu";
+    l->value = 150;
+    l->enforced_by = "none";
+    l->how = "not enforced: no cpu controller";
+    assert_int_equal(report_problems(&r), before);
+    report_table(&r, out);
+    fclose(out);
+    assert_non_null(strstr(text, "controllers memory pids (running corral)\n"));
+    assert_non_null(strstr(text, "limit       web cpu: none, not enforced: no cpu controller\n"));
+    assert_int_equal(report_json(&r, jout), 0);
+    fclose(jout);
+    j = json_loads(js, 0, NULL);
+    assert_non_null(j);
+    assert_int_equal(
+        json_array_size(json_object_get(json_object_get(j, "containment"), "controllers")), 2);
+    lim = json_array_get(json_object_get(j, "limits"), 0);
+    assert_string_equal(json_string_value(json_object_get(lim, "enforced_by")), "none");
+    assert_int_equal(json_integer_value(json_object_get(lim, "value")), 150);
+    json_decref(j);
+    free(text);
+    free(js);
+    report_free(&r);
+    /* pgroup: no controllers to speak of, null rather than an empty list. */
+    fill(&r);
+    js = NULL;
+    jout = open_memstream(&js, &jlen);
+    assert_int_equal(report_json(&r, jout), 0);
+    fclose(jout);
+    j = json_loads(js, 0, NULL);
+    assert_true(json_is_null(json_object_get(json_object_get(j, "containment"), "controllers")));
+    assert_int_equal(json_array_size(json_object_get(j, "limits")), 0);
+    json_decref(j);
+    free(js);
+    report_free(&r);
+}
+
 static int count_entries(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -228,9 +281,13 @@ static void readonly_store(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(orphan_rule),    cmocka_unit_test(reparenting_rule),
-        cmocka_unit_test(parsers),        cmocka_unit_test(ages),
-        cmocka_unit_test(json_schema),    cmocka_unit_test(table_and_problems),
+        cmocka_unit_test(orphan_rule),
+        cmocka_unit_test(reparenting_rule),
+        cmocka_unit_test(parsers),
+        cmocka_unit_test(ages),
+        cmocka_unit_test(json_schema),
+        cmocka_unit_test(limits_and_controllers),
+        cmocka_unit_test(table_and_problems),
         cmocka_unit_test(readonly_store),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -33,6 +33,11 @@ static void fixed_routes(void **state)
     assert_int_equal(r.id, API_R_RELOAD);
     assert_int_equal(match("GET", "/v1/events", &r), 0);
     assert_int_equal(r.id, API_R_EVENTS);
+    assert_int_equal(match("GET", "/metrics", &r), 0);
+    assert_int_equal(r.id, API_R_METRICS);
+    assert_int_equal(match("HEAD", "/metrics", &r), 0);
+    assert_int_equal(match("POST", "/metrics", &r), 405);
+    assert_int_equal(match("GET", "/metricsx", &r), 404);
     assert_int_equal(match("GET", "/", &r), 404);
     assert_int_equal(match("GET", "/v1/servicesx", &r), 404);
     assert_int_equal(match("GET", "/v1/services//", &r), 404);

@@ -279,12 +279,38 @@ static void utf8(void **state)
     assert_int_equal(cfg_utf8_check("\xf0\x9f\x98\x80", 4), 4); /* emoji */
 }
 
+static void cpu_percentages(void **state)
+{
+    unsigned p = 0;
+    (void)state;
+    assert_int_equal(cfg_parse_cpu_percent("150%", &p), 0);
+    assert_int_equal(p, 150);
+    assert_int_equal(cfg_parse_cpu_percent("1.5", &p), 0);
+    assert_int_equal(p, 150);
+    assert_int_equal(cfg_parse_cpu_percent("0.25", &p), 0);
+    assert_int_equal(p, 25);
+    assert_int_equal(cfg_parse_cpu_percent("2", &p), 0);
+    assert_int_equal(p, 200);
+    assert_int_equal(cfg_parse_cpu_percent("1%", &p), 0);
+    assert_int_equal(p, 1);
+    assert_int_equal(cfg_parse_cpu_percent("102400%", &p), 0);
+    assert_int_equal(cfg_parse_cpu_percent("102401%", &p), -EINVAL);
+    assert_int_equal(cfg_parse_cpu_percent("0.005", &p), -EINVAL); /* below the 1% grain */
+    assert_int_equal(cfg_parse_cpu_percent("12.5%", &p), -EINVAL);
+    assert_int_equal(cfg_parse_cpu_percent("0%", &p), -EINVAL);
+    assert_int_equal(cfg_parse_cpu_percent("-1", &p), -EINVAL);
+    assert_int_equal(cfg_parse_cpu_percent("50 %", &p), -EINVAL);
+    assert_int_equal(cfg_parse_cpu_percent("", &p), -EINVAL);
+    assert_int_equal(cfg_parse_cpu_percent(NULL, &p), -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(durations_accepted),
         cmocka_unit_test(durations_rejected),
         cmocka_unit_test(sizes),
+        cmocka_unit_test(cpu_percentages),
         cmocka_unit_test(signals_by_name_and_number),
         cmocka_unit_test(signals_rejected),
         cmocka_unit_test(jitter),
