@@ -82,6 +82,32 @@ static int child_own_fds(const struct proc_spawner *sp)
     return unshare(CLONE_FILES); /* before 5.9: a full copy, closed at exec */
 }
 
+/* Our PID in decimal, without stdio: this child still shares corral's memory. */
+static void child_pid_text(char *out)
+{
+    char tmp[12];
+    unsigned v = (unsigned)getpid();
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v && n < 11);
+    while (n > 0)
+        *out++ = tmp[--n];
+    *out = '\0';
+}
+
+/* The passed fd lands at its number without close-on-exec; dup2 onto itself
+ * would keep the flag, so that case clears it instead. */
+static int child_pass_fd(const struct proc_spawner *sp, const struct proc_spawn_opts *o)
+{
+    if (o->pass_fd < 0)
+        return 0;
+    if (sp->slot[SLOT_PASS] == o->pass_fd_num)
+        return fcntl(o->pass_fd_num, F_SETFD, 0);
+    return dup2(sp->slot[SLOT_PASS], o->pass_fd_num) < 0 ? -1 : 0;
+}
+
 static void __attribute__((noreturn)) child_run(struct child_args *ca)
 {
     const struct proc_spawn_opts *o = ca->o;
@@ -95,6 +121,10 @@ static void __attribute__((noreturn)) child_run(struct child_args *ca)
         child_fail(ca, STEP_STDIO);
     if (ca->join_cgroup && write(ca->sp->slot[SLOT_CGROUP], "0", 1) != 1)
         child_fail(ca, STEP_CGROUP);
+    if (child_pass_fd(ca->sp, o) < 0)
+        child_fail(ca, STEP_STDIO);
+    if (o->pid_text)
+        child_pid_text(o->pid_text);
     if (o->cwd && chdir(o->cwd) < 0)
         child_fail(ca, STEP_CHDIR);
     if (o->nofile)
@@ -300,7 +330,8 @@ int proc_spawn(const struct proc_spawner *sp, const struct proc_spawn_opts *o,
     child->pidfd = -1;
     child->exec_err = 0;
     if ((r = slot_fill(sp, SLOT_OUT, o->stdout_fd)) < 0 ||
-        (r = slot_fill(sp, SLOT_ERR, o->stderr_fd)) < 0) {
+        (r = slot_fill(sp, SLOT_ERR, o->stderr_fd)) < 0 ||
+        (o->pass_fd >= 0 && (r = slot_fill(sp, SLOT_PASS, o->pass_fd)) < 0)) {
         diag_set(dg, r, "spawn set-up: %s", strerror(-r));
         slots_clear(sp);
         return r;
