@@ -253,6 +253,8 @@ const char *cfg_containment_name(enum cfg_containment c);
 const char *cfg_proto_name(enum cfg_proto p);           /* "tcp", "udp" */
 const char *cfg_ready_kind_name(enum cfg_ready_kind k); /* "started", "notify", "fd", "probe" */
 const char *cfg_probe_kind_name(enum cfg_probe_kind k); /* "none", "tcp", "exec", "log", "http" */
+/* "1m30s", "250ms", "0": a duration as the config would write it. */
+void cfg_format_duration(uint64_t ms, char *buf, size_t size);
 /* "tcp 127.0.0.1:8000", "exec ./check.sh", "log /ready/": for reasons. */
 void cfg_probe_describe(const struct cfg_probe *p, char *buf, size_t size);
 
