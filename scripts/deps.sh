@@ -3,6 +3,8 @@
 set -eu
 PKGS="meson ninja-build pkg-config gcc clang libclang-rt-14-dev libfyaml-dev libjansson-dev libcmocka-dev libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev
 python3 python3-pytest python3-psutil procps"
+# Readiness tests: systemd-notify (systemd) and redis-server --supervised systemd.
+PKGS="$PKGS systemd redis-server"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
