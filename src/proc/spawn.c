@@ -16,6 +16,9 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/asan_interface.h>
+#endif
 
 enum spawn_step { STEP_SETSID, STEP_STDIO, STEP_CGROUP, STEP_CHDIR, STEP_IDS, STEP_EXEC };
 
@@ -213,6 +216,20 @@ static pid_t clone_into_cgroup(struct child_args *ca, char *stack, size_t size, 
  * which the fallback then reports) it joins the cgroup itself before exec,
  * through the cgroup slot. Without CLONE_PIDFD (before 5.2) the pidfd comes
  * from pidfd_open, safe because the child cannot be reaped in between. */
+/* Under AddressSanitizer the child's instrumented frames poison the shadow of
+ * the stack it ran on, which is our memory, and it never returns to clear
+ * it: a later call that reaches as deep would be taken for an overflow. */
+static pid_t stack_done(char *stack, size_t size, pid_t pid)
+{
+#ifdef __SANITIZE_ADDRESS__
+    ASAN_UNPOISON_MEMORY_REGION(stack, size);
+#else
+    (void)stack;
+    (void)size;
+#endif
+    return pid;
+}
+
 static pid_t do_clone(const struct proc_spawner *sp, struct child_args *ca, int *pidfd)
 {
     /* execvpe keeps a PATH candidate and, for scripts, a new argv on it. */
@@ -224,7 +241,7 @@ static pid_t do_clone(const struct proc_spawner *sp, struct child_args *ca, int 
     if (ca->o->cgroup_fd >= 0) {
         pid = clone_into_cgroup(ca, stack, sizeof(stack), pidfd);
         if (pid >= 0)
-            return pid;
+            return stack_done(stack, sizeof(stack), pid);
         if ((r = slot_cgroup(sp, ca->o->cgroup_fd)) < 0) {
             errno = -r;
             return -1;
@@ -233,14 +250,14 @@ static pid_t do_clone(const struct proc_spawner *sp, struct child_args *ca, int 
     }
     pid = clone(child_entry, stack + sizeof(stack), flags | CLONE_PIDFD, ca, pidfd);
     if (pid >= 0 || errno != EINVAL)
-        return pid;
+        return stack_done(stack, sizeof(stack), pid);
     pid = clone(child_entry, stack + sizeof(stack), flags, ca);
     if (pid > 0) {
         *pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
         if (*pidfd < 0)
             *pidfd = -1;
     }
-    return pid;
+    return stack_done(stack, sizeof(stack), pid);
 }
 
 /* The signals whose disposition is not the default: an ignored one would
