@@ -67,7 +67,7 @@ services:
     db = d.service("db")
     assert db["ready"] == "notify"
     assert db["status"] == "accepting connections"
-    assert db["notify_ignored"] == 0
+    assert db["notify_ignored"] == 0, events_of(d, "db")
     kinds = [e["kind"] for e in events_of(d, "db")]
     assert kinds.index("started") < kinds.index("starting") < kinds.index("ready")
     ready = events_of(d, "db", "ready")[0]
@@ -197,10 +197,10 @@ services:
     d.wait_state("web", "running")
     assert stamp(tmp_path / "web.start") >= stamp(tmp_path / "db.ready")
     assert events_of(d, "db", "ready")[0]["text"] == "fd 3: newline"
-    # The pipe's writing end is fd 3 of the service, and nothing else of it.
+    # The writing end of a pipe is fd 3 of the service (kept by its exec).
     pid = d.service("db")["pid"]
-    fds = {f.fd for f in psutil.Process(pid).open_files()}
-    assert not fds & {3}
+    assert os.readlink(f"/proc/{pid}/fd/3").startswith("pipe:")
+    assert "NOTIFY_SOCKET" not in psutil.Process(pid).environ()
     d.down()
 
 
@@ -382,3 +382,77 @@ services:
         c.sendall(b"PING\r\n")
         assert c.recv(64).startswith(b"+PONG")
     d.down()
+
+
+@needs_notify
+@pytest.mark.parametrize("mode", MODES)
+def test_mainpid_moves_the_main_process(daemon, tmp_path, mode):
+    d = daemon(f"""
+containment: {mode}
+services:
+  daemonish:
+    command: "sleep 1000 & systemd-notify --ready --status=forked --pid=$!; exit 0"
+    shell: true
+    ready: notify
+    restart: {{initial: 100ms}}
+""")
+    s = d.wait_state("daemonish", "ready")
+    main = psutil.Process(s["pid"])
+    assert main.cmdline() == ["sleep", "1000"]
+    assert s["status"] == "forked"
+    # The shell that spawned it is gone; the service is its forked child now.
+    wait_for(lambda: d.pids("daemonish") == [main.pid], what="only the forked main left")
+    assert d.service("daemonish")["state"] == "ready"
+    main.kill()
+    s = wait_for(lambda: (x := d.service("daemonish"))["pid"] not in (None, main.pid)
+                 and x["state"] == "ready" and x, timeout=20, what="restarted")
+    exited = events_of(d, "daemonish", "exited")
+    assert exited[0]["text"] == "killed by SIGKILL"
+    second = s["pid"]
+    d.down()
+    assert not psutil.pid_exists(second) or psutil.Process(second).status() == psutil.STATUS_ZOMBIE
+    assert d.tagged() == {}
+
+
+PG_BIN = "/usr/lib/postgresql/15/bin"
+
+
+@pytest.mark.skipif(not os.path.exists(f"{PG_BIN}/postgres") or os.geteuid() != 0,
+                    reason="needs Debian's postgresql-15 and root (postgres runs as its own user)")
+def test_postgres_notify_as_another_user(daemon, tmp_path):
+    import pwd
+    import tempfile
+    pg = pwd.getpwnam("postgres")
+    # The postgres user cannot reach the test's own 0700 directory.
+    data = tempfile.mkdtemp(prefix="corral-pg-")
+    try:
+        os.chown(data, pg.pw_uid, pg.pw_gid)
+        init = subprocess.run([f"{PG_BIN}/initdb", "-D", f"{data}/data", "-A", "trust", "-U",
+                               "postgres"], user="postgres", cwd=data, capture_output=True,
+                              text=True, timeout=120)
+        if init.returncode != 0:
+            pytest.skip(f"initdb failed: {init.stderr[-500:]}")
+        port = free_port()
+        d = daemon(f"""
+services:
+  db:
+    command: [{PG_BIN}/postgres, -D, {data}/data, -k, {data}, -p, '{port}',
+              -c, listen_addresses=127.0.0.1]
+    user: postgres
+    cwd: {data}
+    ready: notify
+  client:
+    command: [sh, -c, '{PG_BIN}/pg_isready -h 127.0.0.1 -p {port} > isready.out; exec sleep 1000']
+    depends_on: {{db: {{condition: ready}}}}
+""")
+        s = d.wait_state("db", "ready", timeout=60)
+        env = psutil.Process(s["pid"]).environ()
+        assert env["NOTIFY_SOCKET"].startswith("@corral/")  # abstract: another user
+        assert psutil.Process(s["pid"]).uids().real == pg.pw_uid
+        d.wait_state("client", "running")
+        out = wait_for(lambda: (tmp_path / "isready.out").exists()
+                       and (tmp_path / "isready.out").read_text(), what="pg_isready")
+        assert "accepting connections" in out
+        d.down()
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
