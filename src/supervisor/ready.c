@@ -230,15 +230,20 @@ static bool in_tree(const struct service *svc, pid_t pid)
 
 static void foreign(struct service *svc, pid_t pid, const char *msg, size_t len)
 {
-    char text[160];
+    char text[200];
+    char path[32];
+    bool gone;
     const char *nl = memchr(msg, '\n', len);
     int first = (int)(nl ? (size_t)(nl - msg) : len);
     /* Counted always, told once per run: a flood must not flood the log. */
     if (svc->notify_ignored++ && svc->notify_told)
         return;
     svc->notify_told = true;
-    snprintf(text, sizeof(text), "'%.*s' from pid %d, outside the service's tree: ignored",
-             first > 64 ? 64 : first, msg, (int)pid);
+    snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+    gone = access(path, F_OK) < 0;
+    snprintf(text, sizeof(text), "'%.*s' from pid %d, %s: ignored", first > 64 ? 64 : first, msg,
+             (int)pid,
+             gone ? "which was gone before it could be checked" : "outside the service's tree");
     sup_emit(svc->sup, SUP_EV_NOTIFY_IGNORED, svc, pid, text);
 }
 
@@ -360,23 +365,24 @@ static bool notify_read(struct service *svc)
     ssize_t n = recvmsg(svc->notify_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC | MSG_TRUNC);
     if (n < 0)
         return errno == EINTR;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-        if (c->cmsg_level != SOL_SOCKET)
-            continue;
-        if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(*cred)))
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
+            c->cmsg_len >= CMSG_LEN(sizeof(*cred)))
             cred = (const struct ucred *)CMSG_DATA(c);
-        if (c->cmsg_type == SCM_RIGHTS) {
-            size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            for (size_t i = 0; i < k; i++) {
-                int fd;
-                memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
-                close(fd);
-            }
+    /* Unattributable, too long, or between runs: dropped. */
+    if (cred && (size_t)n <= NOTIFY_MSG_MAX && svc_up(svc))
+        notify_message(svc, buf, (size_t)n, cred->pid);
+    /* Only now: a sender waiting on a barrier fd exits once it is closed,
+     * and must still be there while its tree membership is checked. */
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+            close(fd);
         }
     }
-    if (!cred || (size_t)n > NOTIFY_MSG_MAX || !svc_up(svc))
-        return true; /* unattributable, too long, or between runs */
-    notify_message(svc, buf, (size_t)n, cred->pid);
     return true;
 }
 
