@@ -166,6 +166,10 @@ int ready_prepare(struct service *svc, struct diag *dg);
 size_t ready_env(const struct service *svc, char *buf, size_t size, char **envp, char **pid_text);
 /* After a spawn that exec'd: RUNNING, or STARTING until ready. */
 void ready_spawned(struct service *svc);
+/* A previous corral's process was adopted (RUNNING): its notify socket is
+ * bound again at the address its NOTIFY_SOCKET names, it is taken as ready
+ * (that was not recorded), and its liveness probe and watchdog run. */
+void ready_adopted(struct service *svc);
 /* The run is over or being stopped: probes, timers and the pipe stop. */
 void ready_run_over(struct service *svc);
 /* Room ready_env() needs. */

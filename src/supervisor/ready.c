@@ -606,6 +606,25 @@ void ready_spawned(struct service *svc)
     sup_emit(s, SUP_EV_STARTING, svc, svc->pid, what);
 }
 
+void ready_adopted(struct service *svc)
+{
+    const struct cfg_service *c = svc->cfg;
+    struct diag dg;
+    diag_clear(&dg);
+    svc->run_pgid = svc->pid;
+    /* Should the address be taken, a watchdog says so in its own time. */
+    if (c->ready.kind == CFG_READY_NOTIFY || c->watchdog_ms)
+        (void)notify_open(svc, &dg);
+    probes_make(svc);
+    if (c->watchdog_ms)
+        loop_timer_arm(svc->sup->lp, &svc->watchdog, c->watchdog_ms);
+    if (c->ready.kind != CFG_READY_STARTED) {
+        svc_set_state(svc, SVC_READY);
+        sup_emit(svc->sup, SUP_EV_READY, svc, svc->pid, "adopted: taken as ready");
+    }
+    start_liveness(svc);
+}
+
 void ready_run_over(struct service *svc)
 {
     struct sup *s = svc->sup;

@@ -456,3 +456,39 @@ services:
         d.down()
     finally:
         shutil.rmtree(data, ignore_errors=True)
+
+
+@needs_notify
+@pytest.mark.parametrize("mode", MODES)
+def test_adopted_service_keeps_its_notify_socket_and_probes(daemon, tmp_path, mode):
+    import signal
+    text = f"""
+containment: {mode}
+services:
+  db:
+    command: "systemd-notify --ready; while :; do systemd-notify WATCHDOG=1 STATUS=fed; sleep 0.2; done"
+    shell: true
+    ready: notify
+    watchdog: 1s
+    on_recover: adopt
+    liveness: {{exec: [test, -e, alive], interval: 100ms, failure_threshold: 2}}
+    restart: {{policy: no}}
+"""
+    (tmp_path / "alive").write_text("")
+    d1 = daemon(text)
+    pid = d1.wait_state("db", "ready")["pid"]
+    d1.ps.send_signal(signal.SIGKILL)
+    wait_for(lambda: not d1.alive(), what="corral gone")
+    d2 = daemon(text)
+    s = d2.wait_state("db", "ready")
+    assert s["pid"] == pid and s["adopted"] is True
+    assert events_of(d2, "db", "ready")[-1]["text"] == "adopted: taken as ready"
+    # Its WATCHDOG=1 reach the new corral: no watchdog fault, STATUS= arrives.
+    wait_for(lambda: d2.service("db")["status"] == "fed", what="STATUS= after adoption")
+    time.sleep(1.5)
+    assert not events_of(d2, "db", "unhealthy"), events_of(d2, "db")
+    # And its liveness probe runs again.
+    (tmp_path / "alive").unlink()
+    s = d2.wait_state("db", "unhealthy")
+    assert s["reason"] == "liveness: exec test exited 1 2 times" and s["pid"] == pid
+    d2.down()
