@@ -136,6 +136,7 @@ json_t *api_service_json(const struct api *a, size_t i)
         json_object_set_new(o, "status", jstrn(in.status, strlen(in.status)));
         json_object_set_new(o, "probe", jstrn(in.probe_last, strlen(in.probe_last)));
         json_object_set_new(o, "notify_ignored", json_integer(in.notify_ignored));
+        json_object_set_new(o, "notify_stopping", json_boolean(in.notify_stopping));
     }
     return o;
 }

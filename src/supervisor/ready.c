@@ -196,9 +196,10 @@ static void probe_line(void *ctx, const char *line, size_t len, bool complete)
 
 void ready_output(struct service *svc, enum logs_stream st, const char *buf, size_t n)
 {
-    bool want = health_probe_running(svc->ready_probe) || health_probe_running(svc->live_probe);
-    if (!want ||
-        (svc->cfg->ready.probe.kind != CFG_PROBE_LOG && svc->cfg->liveness.kind != CFG_PROBE_LOG))
+    /* Lines are split only for a log probe that runs. */
+    if (svc->cfg->ready.probe.kind != CFG_PROBE_LOG && svc->cfg->liveness.kind != CFG_PROBE_LOG)
+        return;
+    if (!health_probe_running(svc->ready_probe) && !health_probe_running(svc->live_probe))
         return;
     if (!svc->probe_lines[st].cap && logs_linebuf_init(&svc->probe_lines[st], LOGS_MAX_LINE) < 0)
         return;

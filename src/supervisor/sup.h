@@ -176,6 +176,7 @@ struct sup_info {
     enum cfg_ready_kind ready_kind;
     const char *status;      /* the last sd_notify STATUS= of this run; "" when none */
     unsigned notify_ignored; /* notify messages from outside its tree, since corral started */
+    bool notify_stopping;    /* it sent STOPPING=1 during this run */
     const char *probe_last;  /* the last probe result (readiness while starting, else
                               * liveness); "" when none */
 };

@@ -89,7 +89,7 @@ def test_health_ready_waits_for_readiness(daemon, tmp_path):
     d = daemon("""
 services:
   db:
-    command: "while [ ! -e go ]; do sleep 0.05; done; systemd-notify --ready; exec sleep 1000"
+    command: "while [ ! -e go ]; do sleep 0.05; done; systemd-notify --ready; while [ ! -e bye ]; do sleep 0.05; done; systemd-notify STOPPING=1; exec sleep 1000"
     shell: true
     ready: notify
     autostart: false
@@ -103,6 +103,9 @@ services:
     d.wait_state("db", "ready")
     status, body = d.json("GET", "/health/ready")
     assert status == 200, body
+    assert d.service("db")["notify_stopping"] is False
+    (tmp_path / "bye").write_text("")
+    wait_for(lambda: d.service("db")["notify_stopping"], what="STOPPING=1")
     d.down()
 
 
