@@ -271,7 +271,7 @@ services:
     command: [sleep, '1000']
     env: {PROBE_NAME: mine}
     liveness:
-      exec: [sh, -c, 'echo "start $(date +%s.%N) $PROBE_NAME $CORRAL_SERVICE" >> probe.log; sleep 0.4; echo "end $(date +%s.%N)" >> probe.log']
+      exec: [sh, -c, 'cat /proc/$$/cgroup > probe.cgroup; echo "start $(date +%s.%N) $PROBE_NAME $CORRAL_SERVICE" >> probe.log; sleep 0.4; echo "end $(date +%s.%N)" >> probe.log']
       interval: 100ms
       timeout: 5s
 """)
@@ -288,6 +288,9 @@ services:
         last_end = float(end[1])
     s = d.service("app")
     assert s["state"] == "running" and s["probe"] == "exited 0"
+    # In the service's own cgroup (or, without one, tagged as above).
+    with open(f"/proc/{s['pid']}/cgroup") as f:
+        assert (tmp_path / "probe.cgroup").read_text() == f.read()
     assert not events_of(d, None, "reaped")  # probes' exits are not orphans'
     d.down()
 
@@ -495,3 +498,39 @@ services:
     s = d2.wait_state("db", "unhealthy")
     assert s["reason"] == "liveness: exec test exited 1 2 times" and s["pid"] == pid
     d2.down()
+
+
+def test_log_liveness_fails_when_the_lines_stop(daemon, tmp_path):
+    d = daemon("""
+services:
+  beat:
+    command: "while [ ! -e quiet ]; do echo beat; sleep 0.05; done; exec sleep 1000"
+    shell: true
+    liveness: {log: "^beat$", interval: 300ms, failure_threshold: 2}
+    restart: {policy: no}
+""")
+    s = d.wait_state("beat", "running")
+    assert s["probe"] == "a line matched"
+    (tmp_path / "quiet").write_text("")
+    s = d.wait_state("beat", "unhealthy", timeout=20)
+    assert s["reason"] == "liveness: log /^beat$/ no matching line in 300ms 2 times"
+    d.down()
+
+
+def test_ready_probe_timeout_names_the_last_result(daemon):
+    port = free_port()  # nothing listens there
+    d = daemon(f"""
+services:
+  web:
+    command: [sleep, '1000']
+    ready: {{tcp: {{port: {port}}}, interval: 100ms}}
+    ready_timeout: 1s
+    restart: {{policy: no}}
+    autostart: false
+""")
+    start(d, "web")
+    s = d.wait_state("web", "starting")
+    assert wait_for(lambda: d.service("web")["probe"] == "refused", what="probe refused")
+    s = d.wait_state("web", "failed", timeout=20)
+    assert s["reason"] == f"ready: tcp 127.0.0.1:{port} not passing within 1s (last: refused)"
+    d.down()
