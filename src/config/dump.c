@@ -120,8 +120,10 @@ static void text_health(const struct cfg_service *s, FILE *out)
         fprintf(out, "  ready        fd %d\n", s->ready.fd);
     else
         fprintf(out, "  ready        %s\n", cfg_ready_kind_name(s->ready.kind));
-    if (s->ready.kind != CFG_READY_STARTED)
-        fprintf(out, "  ready_timeout %s\n", s->ready.timeout_ms ? a : "none");
+    if (s->ready.kind != CFG_READY_STARTED && s->ready.timeout_ms)
+        fprintf(out, "               a fault if not ready within %s (ready_timeout)\n", a);
+    else if (s->ready.kind != CFG_READY_STARTED)
+        fprintf(out, "               no readiness timeout\n");
     if (s->liveness.kind != CFG_PROBE_NONE)
         text_probe("liveness", &s->liveness, out);
     cfg_format_duration(s->watchdog_ms, a, sizeof(a));

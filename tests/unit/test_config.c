@@ -959,6 +959,40 @@ static const struct cfg_service *svc_named(const struct cfg_model *m, const char
     return &m->services[i];
 }
 
+/* check shows it, in words and in JSON. */
+static void health_dump(const struct cfg_model *m)
+{
+    char *text = dump(m, false);
+    json_t *root;
+    assert_non_null(strstr(text, "  ready        notify\n"
+                                 "               a fault if not ready within 30s (ready_timeout)\n"
+                                 "  watchdog     5s\n"));
+    assert_non_null(strstr(text,
+                           "  ready        tcp [::1]:8000 every 250ms (timeout 1s, first after "
+                           "0), 1 ok / 3 failed in a row\n"));
+    assert_non_null(strstr(text,
+                           "  liveness     exec ./check every 10s (timeout 2s, first after 1s), "
+                           "1 ok / 5 failed in a row\n"));
+    assert_non_null(strstr(text, "  ready        fd 3\n               no readiness timeout\n"));
+    free(text);
+    text = dump(m, true);
+    root = json_loads(text, 0, NULL);
+    assert_non_null(root);
+    assert_string_equal(json_string_value(get(root, "services.0.ready")), "notify");
+    assert_int_equal(json_integer_value(get(root, "services.0.watchdog_ms")), 5000);
+    assert_int_equal(json_integer_value(get(root, "services.0.ready_timeout_ms")), 30000);
+    assert_true(json_is_null(get(root, "services.0.liveness")));
+    assert_int_equal(json_integer_value(get(root, "services.1.ready.tcp.port")), 8000);
+    assert_string_equal(json_string_value(get(root, "services.1.ready.tcp.host")), "::1");
+    assert_int_equal(json_integer_value(get(root, "services.1.ready.interval_ms")), 250);
+    assert_string_equal(json_string_value(get(root, "services.1.liveness.exec.1")), "-q");
+    assert_int_equal(json_integer_value(get(root, "services.2.ready.fd")), 3);
+    assert_string_equal(json_string_value(get(root, "services.3.ready.log")),
+                        "listening on [0-9]+");
+    json_decref(root);
+    free(text);
+}
+
 static void health_good(void **state)
 {
     struct cfg_model *m =
@@ -1012,6 +1046,7 @@ static void health_good(void **state)
     assert_string_equal(what, "tcp [::1]:8000");
     cfg_probe_describe(&plain->liveness, what, sizeof(what));
     assert_string_equal(what, "tcp 127.0.0.1:9");
+    health_dump(m);
     cfg_free(m);
     /* The built-in readiness timeout. */
     m = load_ok(WEB "    ready: notify\n");
