@@ -15,27 +15,17 @@
 #define TREE_MAX       4096
 
 static const char *const event_names[SUP_EV__COUNT] = {
-    [SUP_EV_STARTED] = "started",
-    [SUP_EV_EXITED] = "exited",
-    [SUP_EV_LEFTOVER] = "leftover",
-    [SUP_EV_RESTARTING] = "restarting",
-    [SUP_EV_COMPLETED] = "completed",
-    [SUP_EV_FAILED] = "failed",
-    [SUP_EV_STOPPING] = "stopping",
-    [SUP_EV_KILLING] = "killing",
-    [SUP_EV_SURVIVOR] = "survivor",
-    [SUP_EV_STOPPED] = "stopped",
-    [SUP_EV_LOGS_LOST] = "logs_lost",
-    [SUP_EV_REAPED] = "reaped",
-    [SUP_EV_ADOPTED] = "adopted",
-    [SUP_EV_RECOVERING] = "recovering",
-    [SUP_EV_STALE] = "stale",
-    [SUP_EV_BLOCKED] = "blocked",
-    [SUP_EV_ORPHAN] = "orphan",
-    [SUP_EV_STARTING] = "starting",
-    [SUP_EV_READY] = "ready",
+    [SUP_EV_STARTED] = "started",     [SUP_EV_EXITED] = "exited",
+    [SUP_EV_LEFTOVER] = "leftover",   [SUP_EV_RESTARTING] = "restarting",
+    [SUP_EV_COMPLETED] = "completed", [SUP_EV_FAILED] = "failed",
+    [SUP_EV_STOPPING] = "stopping",   [SUP_EV_KILLING] = "killing",
+    [SUP_EV_SURVIVOR] = "survivor",   [SUP_EV_STOPPED] = "stopped",
+    [SUP_EV_LOGS_LOST] = "logs_lost", [SUP_EV_REAPED] = "reaped",
+    [SUP_EV_ADOPTED] = "adopted",     [SUP_EV_RECOVERING] = "recovering",
+    [SUP_EV_STALE] = "stale",         [SUP_EV_BLOCKED] = "blocked",
+    [SUP_EV_ORPHAN] = "orphan",       [SUP_EV_STARTING] = "starting",
+    [SUP_EV_READY] = "ready",         [SUP_EV_DENIED] = "notify_denied",
     [SUP_EV_UNHEALTHY] = "unhealthy",
-    [SUP_EV_NOTIFY_IGNORED] = "notify_ignored",
 };
 
 static void iso_time(const struct timespec *ts, char *buf, size_t size)
@@ -135,7 +125,7 @@ json_t *api_service_json(const struct api *a, size_t i)
         json_object_set_new(o, "ready", json_string(cfg_ready_kind_name(in.ready_kind)));
         json_object_set_new(o, "status", jstrn(in.status, strlen(in.status)));
         json_object_set_new(o, "probe", jstrn(in.probe_last, strlen(in.probe_last)));
-        json_object_set_new(o, "notify_ignored", json_integer(in.notify_ignored));
+        json_object_set_new(o, "notify_denied", json_integer(in.notify_denied));
         json_object_set_new(o, "notify_stopping", json_boolean(in.notify_stopping));
     }
     return o;

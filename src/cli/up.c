@@ -206,7 +206,7 @@ static void say_event(struct up *u, const struct sup_event *ev)
     case SUP_EV_UNHEALTHY:
         say(u, "%s unhealthy: %s", n, ev->text);
         break;
-    case SUP_EV_NOTIFY_IGNORED:
+    case SUP_EV_DENIED:
         say(u, "%s: notify message %s", n, ev->text);
         break;
     case SUP_EV__COUNT:

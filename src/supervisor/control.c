@@ -75,7 +75,7 @@ void sup_info(const struct sup *s, size_t i, struct sup_info *out)
     out->holder = ports_holder(svc);
     out->ready_kind = svc->cfg->ready.kind;
     out->status = svc->status;
-    out->notify_ignored = svc->notify_ignored;
+    out->notify_denied = svc->notify_denied;
     out->notify_stopping = svc->notify_stopping;
     out->probe_last = "";
     if (svc->state == SVC_STARTING && svc->ready_probe)

@@ -88,7 +88,7 @@ struct service {
     struct loop_watch *ready_watch;
     struct logs_linebuf probe_lines[LOGS__COUNT]; /* for a log probe */
     char status[SUP_STATUS_MAX];                  /* the last STATUS= of this run */
-    unsigned notify_ignored;                      /* messages from outside the tree */
+    unsigned notify_denied;                       /* messages from outside the tree */
     bool notify_stopping;                         /* STOPPING=1 this run */
     bool main_not_leader;                         /* MAINPID= moved pid off the spawned leader */
     bool notify_told;                             /* an ignored message was reported this run */

@@ -237,7 +237,7 @@ static void foreign(struct service *svc, pid_t pid, const char *msg, size_t len)
     const char *nl = memchr(msg, '\n', len);
     int first = (int)(nl ? (size_t)(nl - msg) : len);
     /* Counted always, told once per run: a flood must not flood the log. */
-    if (svc->notify_ignored++ && svc->notify_told)
+    if (svc->notify_denied++ && svc->notify_told)
         return;
     svc->notify_told = true;
     snprintf(path, sizeof(path), "/proc/%d", (int)pid);
@@ -245,7 +245,7 @@ static void foreign(struct service *svc, pid_t pid, const char *msg, size_t len)
     snprintf(text, sizeof(text), "'%.*s' from pid %d, %s: ignored", first > 64 ? 64 : first, msg,
              (int)pid,
              gone ? "which was gone before it could be checked" : "outside the service's tree");
-    sup_emit(svc->sup, SUP_EV_NOTIFY_IGNORED, svc, pid, text);
+    sup_emit(svc->sup, SUP_EV_DENIED, svc, pid, text);
 }
 
 /* --- MAINPID= --------------------------------------------------------------------- */

@@ -72,18 +72,18 @@ enum sup_event_kind {
     SUP_EV_KILLING,  /* stop timeout passed: SIGKILL to the tree */
     SUP_EV_SURVIVOR, /* pid, text = command line: still alive after SIGKILL */
     SUP_EV_STOPPED,
-    SUP_EV_LOGS_LOST,      /* text = how many bytes the log file could not take */
-    SUP_EV_REAPED,         /* an orphaned descendant reparented to corral: pid, exit_code */
-    SUP_EV_ADOPTED,        /* a previous corral's process kept (on_recover: adopt): pid */
-    SUP_EV_RECOVERING,     /* a previous corral's tree is being stopped to start afresh: pid */
-    SUP_EV_STALE,          /* a record named a process that is gone or another one: pid, text */
-    SUP_EV_BLOCKED,        /* a port is held: pid of the holder (or 0), text = reason */
-    SUP_EV_ORPHAN,         /* an orphan of corral's held a port and is being stopped: pid,
-                            * text = its command line */
-    SUP_EV_STARTING,       /* exec'd, readiness pending: pid, text = what it waits for */
-    SUP_EV_READY,          /* text = how it became ready */
-    SUP_EV_UNHEALTHY,      /* text = reason ("liveness: tcp 127.0.0.1:8000 refused 3 times") */
-    SUP_EV_NOTIFY_IGNORED, /* a notify message from outside the tree: pid, text */
+    SUP_EV_LOGS_LOST,  /* text = how many bytes the log file could not take */
+    SUP_EV_REAPED,     /* an orphaned descendant reparented to corral: pid, exit_code */
+    SUP_EV_ADOPTED,    /* a previous corral's process kept (on_recover: adopt): pid */
+    SUP_EV_RECOVERING, /* a previous corral's tree is being stopped to start afresh: pid */
+    SUP_EV_STALE,      /* a record named a process that is gone or another one: pid, text */
+    SUP_EV_BLOCKED,    /* a port is held: pid of the holder (or 0), text = reason */
+    SUP_EV_ORPHAN,     /* an orphan of corral's held a port and is being stopped: pid,
+                        * text = its command line */
+    SUP_EV_STARTING,   /* exec'd, readiness pending: pid, text = what it waits for */
+    SUP_EV_READY,      /* text = how it became ready */
+    SUP_EV_UNHEALTHY,  /* text = reason ("liveness: tcp 127.0.0.1:8000 refused 3 times") */
+    SUP_EV_DENIED,     /* a notify message from outside the tree: pid, text */
     SUP_EV__COUNT
 };
 
@@ -174,11 +174,11 @@ struct sup_info {
     const struct sup_holder *holder;
     /* readiness and liveness */
     enum cfg_ready_kind ready_kind;
-    const char *status;      /* the last sd_notify STATUS= of this run; "" when none */
-    unsigned notify_ignored; /* notify messages from outside its tree, since corral started */
-    bool notify_stopping;    /* it sent STOPPING=1 during this run */
-    const char *probe_last;  /* the last probe result (readiness while starting, else
-                              * liveness); "" when none */
+    const char *status;     /* the last sd_notify STATUS= of this run; "" when none */
+    unsigned notify_denied; /* notify messages from outside its tree, since corral started */
+    bool notify_stopping;   /* it sent STOPPING=1 during this run */
+    const char *probe_last; /* the last probe result (readiness while starting, else
+                             * liveness); "" when none */
 };
 
 size_t sup_count(const struct sup *s);

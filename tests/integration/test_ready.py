@@ -67,7 +67,7 @@ services:
     db = d.service("db")
     assert db["ready"] == "notify"
     assert db["status"] == "accepting connections"
-    assert db["notify_ignored"] == 0, events_of(d, "db")
+    assert db["notify_denied"] == 0, events_of(d, "db")
     kinds = [e["kind"] for e in events_of(d, "db")]
     assert kinds.index("started") < kinds.index("starting") < kinds.index("ready")
     ready = events_of(d, "db", "ready")[0]
@@ -172,10 +172,10 @@ services:
         capture_output=True, text=True, start_new_session=True)
     assert sender.returncode == 0, sender.stderr
     notify_from_outside(path, "READY=1")
-    wait_for(lambda: d.service("db")["notify_ignored"] == 2, what="two ignored messages")
+    wait_for(lambda: d.service("db")["notify_denied"] == 2, what="two ignored messages")
     s = d.service("db")
     assert s["state"] == "starting" and s["status"] == ""
-    ignored = events_of(d, "db", "notify_ignored")
+    ignored = events_of(d, "db", "notify_denied")
     assert len(ignored) == 1, ignored  # told once, counted always
     assert "outside the service's tree" in ignored[0]["text"]
     # The same socket does take READY=1 from the service's own tree.
