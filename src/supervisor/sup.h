@@ -2,11 +2,11 @@
  * each driven by a small state machine:
  *
  *   STOPPED ─start→ WAITING ─deps met→ (spawn) ─exec'd→ RUNNING ─exit→ (tree empty?) ─┐
- *                                         │                                          │
- *                          ready: not started: STARTING ─ready→ READY                │
- *                          RUNNING/READY ─liveness fails→ UNHEALTHY ─passes→ back     │
- *        (STARTING, RUNNING, READY, UNHEALTHY ─stop/fault→ STOPPING ─empty→)         │
- *     ┌──────────────────────────────────────────────────────────────────────────────┘
+ *                                         │ ready: not started                        │
+ *                                         └→ STARTING ─ready→ READY                   │
+ *   RUNNING, READY ─liveness fails→ UNHEALTHY ─passes→ RUNNING, READY                 │
+ *   (STARTING, RUNNING, READY, UNHEALTHY ─stop or fault→ STOPPING ─empty→)            │
+ *     ┌───────────────────────────────────────────────────────────────────────────────┘
  *     ├→ BACKOFF ─timer→ (spawn)          ├→ EXITED (no restart)
  *     ├→ COMPLETED (oneshot, exit 0)      ├→ FAILED (gave up, oneshot failed, dependency)
  *     └→ STOPPED
