@@ -5,6 +5,8 @@ PKGS="meson ninja-build pkg-config gcc clang libclang-rt-14-dev libfyaml-dev lib
 python3 python3-pytest python3-psutil procps
 prometheus"
 # prometheus: its promtool parses GET /metrics in tests/integration/test_resources.py.
+# Readiness tests: systemd-notify (systemd) and redis-server --supervised systemd.
+PKGS="$PKGS systemd redis-server"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

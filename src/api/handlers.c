@@ -24,6 +24,8 @@ static const char *const event_names[SUP_EV__COUNT] = {
     [SUP_EV_ADOPTED] = "adopted",     [SUP_EV_RECOVERING] = "recovering",
     [SUP_EV_STALE] = "stale",         [SUP_EV_BLOCKED] = "blocked",
     [SUP_EV_ORPHAN] = "orphan",       [SUP_EV_LIMIT_EXCEEDED] = "limit_exceeded",
+    [SUP_EV_STARTING] = "starting",   [SUP_EV_READY] = "ready",
+    [SUP_EV_DENIED] = "notify_denied", [SUP_EV_UNHEALTHY] = "unhealthy",
 };
 
 static void iso_time(const struct timespec *ts, char *buf, size_t size)
@@ -120,6 +122,11 @@ json_t *api_service_json(const struct api *a, size_t i)
     if (o) {
         json_object_set_new(o, "adopted", json_boolean(in.adopted));
         json_object_set_new(o, "blocked", holder_json(in.holder));
+        json_object_set_new(o, "ready", json_string(cfg_ready_kind_name(in.ready_kind)));
+        json_object_set_new(o, "status", jstrn(in.status, strlen(in.status)));
+        json_object_set_new(o, "probe", jstrn(in.probe_last, strlen(in.probe_last)));
+        json_object_set_new(o, "notify_denied", json_integer(in.notify_denied));
+        json_object_set_new(o, "notify_stopping", json_boolean(in.notify_stopping));
     }
     return o;
 }
@@ -650,11 +657,15 @@ static enum MHD_Result h_info(struct api *a, struct MHD_Connection *c)
 
 static bool service_ready(const struct sup_info *in)
 {
+    /* One started on demand counts while it is on its way up or failing
+     * its liveness probe: then something was asked of it that it lacks. */
     if (!in->autostart)
-        return true;
+        return in->state != SVC_STARTING && in->state != SVC_UNHEALTHY;
     if (in->kind == CFG_KIND_ONESHOT)
         return in->state == SVC_COMPLETED;
-    return in->state == SVC_RUNNING;
+    /* RUNNING is ready for ready: started; STARTING is not yet, UNHEALTHY no
+     * longer. */
+    return in->state == SVC_RUNNING || in->state == SVC_READY;
 }
 
 static enum MHD_Result h_ready(struct api *a, struct MHD_Connection *c)

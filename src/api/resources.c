@@ -69,10 +69,10 @@ json_t *api_controllers_json(int bits)
     return l;
 }
 
-/* Ready means running until readiness states exist: the one place to change. */
+/* Ready: its readiness protocol or probe said so, or it has none (running). */
 static bool metrics_ready(const struct sup_info *in)
 {
-    return in->state == SVC_RUNNING;
+    return in->state == SVC_RUNNING || in->state == SVC_READY;
 }
 
 static void metrics_self(const struct api *a, struct api_metrics_self *m)

@@ -194,10 +194,12 @@ static void print_table(const json_t *list, bool stats)
             stats_cells(s, cpu, sizeof(cpu), rss, sizeof(rss));
             printf("  %6s  %7s", cpu, rss);
         }
-        printf("  %8lld  %-18s  %s%s\n", (long long)jint(s, "restarts"),
+        printf("  %8lld  %-18s  %s%s%s%s\n", (long long)jint(s, "restarts"),
                json_is_object(last) ? jget(last, "text") : "-", jget(s, "reason"),
                json_is_true(json_object_get(s, "stopped_by_operator")) ? " (stopped by operator)"
-                                                                       : "");
+                                                                       : "",
+               *jget(s, "status") ? (*jget(s, "reason") ? "; status: " : "status: ") : "",
+               jget(s, "status"));
     }
 }
 
@@ -260,7 +262,8 @@ static int cmd_status(struct ctl *t)
 static bool live(const char *state)
 {
     return !strcmp(state, "waiting") || !strcmp(state, "starting") || !strcmp(state, "running") ||
-           !strcmp(state, "backoff") || !strcmp(state, "stopping") || !strcmp(state, "blocked");
+           !strcmp(state, "backoff") || !strcmp(state, "stopping") || !strcmp(state, "blocked") ||
+           !strcmp(state, "ready") || !strcmp(state, "unhealthy");
 }
 
 /* 1 done well, -1 done badly, 0 not yet. */
@@ -277,7 +280,7 @@ static int judge(const char *cmd, const json_t *s, json_int_t runs_before)
         return 0;
     /* A process that dies right after its exec has not started: running
      * counts once it has lasted STABLE_MS, as for up -d. */
-    if (!strcmp(state, "completed") ||
+    if (!strcmp(state, "completed") || !strcmp(state, "ready") ||
         (!strcmp(state, "running") && jint(s, "uptime_ms") >= STABLE_MS))
         return 1;
     if (!strcmp(state, "failed") || !strcmp(state, "exited") || !strcmp(state, "stopped") ||

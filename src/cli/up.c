@@ -204,6 +204,18 @@ static void say_event(struct up *u, const struct sup_event *ev)
     case SUP_EV_LIMIT_EXCEEDED:
         say(u, "%s exceeded a limit: %s", n, ev->text);
         break;
+    case SUP_EV_STARTING:
+        say(u, "%s starting: waiting for %s", n, ev->text);
+        break;
+    case SUP_EV_READY:
+        say(u, "%s ready (%s)", n, ev->text);
+        break;
+    case SUP_EV_UNHEALTHY:
+        say(u, "%s unhealthy: %s", n, ev->text);
+        break;
+    case SUP_EV_DENIED:
+        say(u, "%s: notify message %s", n, ev->text);
+        break;
     case SUP_EV__COUNT:
         break;
     }
@@ -263,7 +275,7 @@ static void check_started(struct up *u, bool timed_out)
         if (in.state == SVC_RUNNING && in.uptime_ms < START_STABLE_MS && wanted(u, &in) &&
             START_STABLE_MS - in.uptime_ms > young)
             young = START_STABLE_MS - in.uptime_ms;
-        if (!wanted(u, &in) || in.state == SVC_COMPLETED ||
+        if (!wanted(u, &in) || in.state == SVC_COMPLETED || in.state == SVC_READY ||
             (in.state == SVC_RUNNING && in.uptime_ms >= START_STABLE_MS))
             continue;
         if (in.state == SVC_FAILED) {
@@ -313,7 +325,8 @@ static void on_event(void *ctx, const struct sup_event *ev)
     api_event(u->api, ev);
     runs_touch(u->runs, ev->service, ev->kind == SUP_EV_STARTED || ev->kind == SUP_EV_ADOPTED);
     /* Once per loop pass, not per event: the check walks every service. */
-    if ((ev->kind == SUP_EV_STARTED || ev->kind == SUP_EV_COMPLETED || ev->kind == SUP_EV_FAILED) &&
+    if ((ev->kind == SUP_EV_STARTED || ev->kind == SUP_EV_COMPLETED || ev->kind == SUP_EV_FAILED ||
+         ev->kind == SUP_EV_READY) &&
         u->status_fd >= 0 && !loop_timer_armed(&u->start_recheck))
         loop_timer_arm(u->lp, &u->start_recheck, 0);
     if (ev->kind == SUP_EV_BLOCKED)

@@ -37,8 +37,10 @@ enum cfg_restart_policy {
     CFG_RESTART__COUNT
 };
 
-/* ready/healthy are accepted by the type but rejected by the parser until probes
- * exist, so that a later issue only removes the check. */
+/* started: the dependency's process was exec'd; completed: a oneshot exited 0;
+ * ready: it became ready (its ready: protocol or probe said so; with ready:
+ * started, as soon as it runs); healthy: ready, and its liveness probe (if
+ * any) is not failing. */
 enum cfg_dep_cond {
     CFG_DEP_STARTED,
     CFG_DEP_COMPLETED,
@@ -121,6 +123,55 @@ struct cfg_limits {
 #define CFG_MAX_CPU_PERCENT  (1024u * 100)
 #define CFG_MAX_PIDS         4194304u
 #define CFG_MAX_NOFILE       (1u << 30)
+/* --- readiness and liveness ------------------------------------------------ */
+
+/* How a longrun tells corral it is ready. */
+enum cfg_ready_kind {
+    CFG_READY_STARTED, /* as soon as its process runs */
+    CFG_READY_NOTIFY,  /* sd_notify: READY=1 on $NOTIFY_SOCKET */
+    CFG_READY_FD,      /* s6: a newline written to fd N */
+    CFG_READY_PROBE,   /* a probe passes success_threshold times in a row */
+    CFG_READY__COUNT
+};
+
+enum cfg_probe_kind {
+    CFG_PROBE_NONE,
+    CFG_PROBE_TCP,  /* connect to host:port */
+    CFG_PROBE_EXEC, /* a command exits 0 */
+    CFG_PROBE_LOG,  /* a line of the service's output matches a regex */
+    CFG_PROBE_HTTP, /* parsed and validated, but refused: not run in this version */
+    CFG_PROBE__COUNT
+};
+
+#define CFG_READY_TIMEOUT_DEFAULT_MS 60000
+#define CFG_PROBE_MAX_THRESHOLD      1000
+#define CFG_READY_FD_MIN             3
+#define CFG_READY_FD_MAX             255
+
+struct cfg_probe {
+    enum cfg_probe_kind kind; /* NONE: no probe */
+    struct cfg_pos pos;       /* of the probe's kind key */
+    const char *host;         /* tcp: an IP literal */
+    unsigned port;            /* tcp */
+    char *const *argv;        /* exec: NULL-terminated */
+    size_t argc;
+    const char *regex; /* log: POSIX ERE, checked to compile */
+    const char *url;   /* http */
+    unsigned status_min, status_max;
+    const char *body; /* http: a substring the body must hold; NULL = any */
+    uint64_t interval_ms;
+    uint64_t timeout_ms;
+    uint64_t initial_delay_ms;
+    unsigned success_threshold;
+    unsigned failure_threshold;
+};
+
+struct cfg_ready {
+    enum cfg_ready_kind kind;
+    int fd;                 /* CFG_READY_FD */
+    struct cfg_probe probe; /* CFG_READY_PROBE */
+    uint64_t timeout_ms;    /* ready_timeout: not ready by then is a failure; 0 = never */
+};
 
 struct cfg_service {
     const char *name;
@@ -149,6 +200,10 @@ struct cfg_service {
     bool autostart;
     enum cfg_recover on_recover;
     struct cfg_limits limits;
+    /* readiness and liveness */
+    struct cfg_ready ready;
+    struct cfg_probe liveness; /* kind NONE when unset */
+    uint64_t watchdog_ms;      /* with ready: notify; 0 = off */
 };
 
 /* The control API. The Unix socket <state_dir>/corral.sock is always on; a
@@ -214,7 +269,13 @@ const char *cfg_recover_name(enum cfg_recover r);
 const char *cfg_restart_policy_name(enum cfg_restart_policy p);
 const char *cfg_dep_cond_name(enum cfg_dep_cond c);
 const char *cfg_containment_name(enum cfg_containment c);
-const char *cfg_proto_name(enum cfg_proto p); /* "tcp", "udp" */
+const char *cfg_proto_name(enum cfg_proto p);           /* "tcp", "udp" */
+const char *cfg_ready_kind_name(enum cfg_ready_kind k); /* "started", "notify", "fd", "probe" */
+const char *cfg_probe_kind_name(enum cfg_probe_kind k); /* "none", "tcp", "exec", "log", "http" */
+/* "1m30s", "250ms", "0": a duration as the config would write it. */
+void cfg_format_duration(uint64_t ms, char *buf, size_t size);
+/* "tcp 127.0.0.1:8000", "exec ./check.sh", "log /ready/": for reasons. */
+void cfg_probe_describe(const struct cfg_probe *p, char *buf, size_t size);
 
 /* The resolved model, human-readable or as JSON (jansson), for `corral check`. */
 int cfg_dump_text(const struct cfg_model *m, FILE *out);

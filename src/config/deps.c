@@ -60,11 +60,11 @@ static int cond_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_nod
     if (r < 0)
         return r;
     dc->dep->cond = (enum cfg_dep_cond)cond;
-    if (cond == CFG_DEP_READY || cond == CFG_DEP_HEALTHY)
+    if ((cond == CFG_DEP_READY || cond == CFG_DEP_HEALTHY) && target->kind != CFG_KIND_LONGRUN)
         return cfg_err(pc, v, field,
-                       "condition '%s' needs a readiness probe, which this version does not "
-                       "support yet",
-                       v->text);
+                       "condition '%s' needs a longrun service, but '%s' is %s (use condition: "
+                       "completed)",
+                       v->text, target->name, cfg_kind_name(target->kind));
     if (cond == CFG_DEP_COMPLETED && target->kind != CFG_KIND_ONESHOT)
         return cfg_err(pc, v, field,
                        "condition 'completed' needs a oneshot service, but '%s' is %s (it never "

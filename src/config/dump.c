@@ -133,6 +133,40 @@ static void text_limits(const struct cfg_service *s, FILE *out)
         fputc('\n', out);
 }
 
+static void text_probe(const char *label, const struct cfg_probe *p, FILE *out)
+{
+    char what[512], iv[32], to[32], id[32];
+    cfg_probe_describe(p, what, sizeof(what));
+    cfg_format_duration(p->interval_ms, iv, sizeof(iv));
+    cfg_format_duration(p->timeout_ms, to, sizeof(to));
+    cfg_format_duration(p->initial_delay_ms, id, sizeof(id));
+    fprintf(out, "  %-12s %s every %s (timeout %s, first after %s), %u ok / %u failed in a row\n",
+            label, what, iv, to, id, p->success_threshold, p->failure_threshold);
+}
+
+static void text_health(const struct cfg_service *s, FILE *out)
+{
+    char a[32];
+    if (s->kind != CFG_KIND_LONGRUN)
+        return;
+    cfg_format_duration(s->ready.timeout_ms, a, sizeof(a));
+    if (s->ready.kind == CFG_READY_PROBE)
+        text_probe("ready", &s->ready.probe, out);
+    else if (s->ready.kind == CFG_READY_FD)
+        fprintf(out, "  ready        fd %d\n", s->ready.fd);
+    else
+        fprintf(out, "  ready        %s\n", cfg_ready_kind_name(s->ready.kind));
+    if (s->ready.kind != CFG_READY_STARTED && s->ready.timeout_ms)
+        fprintf(out, "               a fault if not ready within %s (ready_timeout)\n", a);
+    else if (s->ready.kind != CFG_READY_STARTED)
+        fprintf(out, "               no readiness timeout\n");
+    if (s->liveness.kind != CFG_PROBE_NONE)
+        text_probe("liveness", &s->liveness, out);
+    cfg_format_duration(s->watchdog_ms, a, sizeof(a));
+    if (s->watchdog_ms)
+        fprintf(out, "  watchdog     %s\n", a);
+}
+
 static void text_service(const struct cfg_service *s, FILE *out)
 {
     fprintf(out, "\nservice %s (line %d)\n", s->name, s->pos.line);
@@ -150,6 +184,7 @@ static void text_service(const struct cfg_service *s, FILE *out)
     fprintf(out, "  autostart    %s\n", s->autostart ? "true" : "false");
     fprintf(out, "  on_recover   %s\n", cfg_recover_name(s->on_recover));
     text_limits(s, out);
+    text_health(s, out);
 }
 
 int cfg_dump_text(const struct cfg_model *m, FILE *out)
@@ -291,6 +326,59 @@ static json_t *json_limits(const struct cfg_limits *l, bool *bad)
     return o;
 }
 
+static json_t *json_probe(const struct cfg_probe *p, bool *bad)
+{
+    json_t *o = json_object(), *k = json_object();
+    if (p->kind == CFG_PROBE_NONE) {
+        json_decref(o);
+        json_decref(k);
+        return json_null();
+    }
+    if (p->kind == CFG_PROBE_TCP) {
+        put(k, "host", jstr(p->host), bad);
+        put(k, "port", json_integer(p->port), bad);
+    } else if (p->kind == CFG_PROBE_EXEC) {
+        json_t *a = json_array();
+        for (size_t i = 0; i < p->argc; i++)
+            push(a, jstr(p->argv[i]), bad);
+        json_decref(k);
+        k = a;
+    } else if (p->kind == CFG_PROBE_LOG) {
+        json_decref(k);
+        k = jstr(p->regex);
+    } else {
+        put(k, "url", jstr(p->url), bad);
+        put(k, "status_min", json_integer(p->status_min), bad);
+        put(k, "status_max", json_integer(p->status_max), bad);
+        put(k, "body", jstr(p->body), bad);
+    }
+    put(o, cfg_probe_kind_name(p->kind), k, bad);
+    put(o, "interval_ms", json_integer((json_int_t)p->interval_ms), bad);
+    put(o, "timeout_ms", json_integer((json_int_t)p->timeout_ms), bad);
+    put(o, "initial_delay_ms", json_integer((json_int_t)p->initial_delay_ms), bad);
+    put(o, "success_threshold", json_integer(p->success_threshold), bad);
+    put(o, "failure_threshold", json_integer(p->failure_threshold), bad);
+    return o;
+}
+
+/* ready: "started" | "notify" | {"fd": N} | a probe object. */
+static json_t *json_ready(const struct cfg_service *s, bool *bad)
+{
+    if (s->ready.kind == CFG_READY_PROBE)
+        return json_probe(&s->ready.probe, bad);
+    if (s->ready.kind == CFG_READY_FD)
+        return json_pack("{s:i}", "fd", s->ready.fd);
+    return json_string(cfg_ready_kind_name(s->ready.kind));
+}
+
+static void json_health(json_t *o, const struct cfg_service *s, bool *bad)
+{
+    put(o, "ready", json_ready(s, bad), bad);
+    put(o, "ready_timeout_ms", json_integer((json_int_t)s->ready.timeout_ms), bad);
+    put(o, "liveness", json_probe(&s->liveness, bad), bad);
+    put(o, "watchdog_ms", json_integer((json_int_t)s->watchdog_ms), bad);
+}
+
 static json_t *json_service(const struct cfg_service *s, bool *bad)
 {
     json_t *o = json_object();
@@ -316,6 +404,7 @@ static json_t *json_service(const struct cfg_service *s, bool *bad)
     put(o, "autostart", json_boolean(s->autostart), bad);
     put(o, "on_recover", jstr(cfg_recover_name(s->on_recover)), bad);
     put(o, "limits", json_limits(&s->limits, bad), bad);
+    json_health(o, s, bad);
     return o;
 }
 

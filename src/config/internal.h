@@ -66,6 +66,8 @@ extern const char *const cfg_restart_policy_names[CFG_RESTART__COUNT];
 extern const char *const cfg_dep_cond_names[CFG_DEP__COUNT];
 extern const char *const cfg_containment_names[CFG_CONTAIN__COUNT];
 extern const char *const cfg_proto_names[CFG_PROTO__COUNT];
+extern const char *const cfg_ready_kind_names[CFG_READY__COUNT];
+extern const char *const cfg_probe_kind_names[CFG_PROBE__COUNT];
 
 /* The YAML document as a small tree that keeps every node's position, which
  * libfyaml 0.7's node API does not expose for collections. */
@@ -143,6 +145,7 @@ struct cfg_base {
     size_t n_env;
     bool policy_set; /* restart.policy written at this level */
     struct cfg_limits limits;
+    uint64_t ready_timeout_ms;
 };
 
 enum cfg_base_key {
@@ -156,6 +159,7 @@ enum cfg_base_key {
     CFG_BK_GROUP,
     CFG_BK_ON_RECOVER,
     CFG_BK_LIMITS,
+    CFG_BK_READY_TIMEOUT,
     CFG_BK__COUNT
 };
 extern const char *const cfg_base_key_names[CFG_BK__COUNT];
@@ -195,6 +199,18 @@ int cfg_ports_parse(struct cfg_ctx *pc, const struct cfg_node *v, const char *fi
  * ports: list of services[i], NULL when it has none. */
 int cfg_ports_unique(struct cfg_ctx *pc, const struct cfg_service *svcs, size_t n,
                      const struct cfg_node *const *port_nodes);
+
+/* A service's ready:, liveness: and watchdog: (health.c), read once its kind
+ * is known; NULL where absent. */
+struct cfg_health_nodes {
+    const struct cfg_node *ready_key, *ready;
+    const struct cfg_node *liveness_key, *liveness;
+    const struct cfg_node *watchdog;
+};
+int cfg_health_parse(struct cfg_ctx *pc, struct cfg_service *svc, const struct cfg_health_nodes *hn,
+                     const char *base);
+int cfg_ready_timeout_parse(struct cfg_ctx *pc, const struct cfg_node *v, const char *field,
+                            uint64_t *out);
 
 /* The whole document into m (allocated by the caller in pc->ar). */
 /* The api: section (sections.c). */

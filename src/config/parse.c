@@ -26,11 +26,16 @@ enum svc_key {
     SK_ON_RECOVER,
     SK_PORTS,
     SK_LIMITS,
+    SK_READY,
+    SK_LIVENESS,
+    SK_WATCHDOG,
+    SK_READY_TIMEOUT,
     SK__COUNT
 };
 static const char *const svc_keys[SK__COUNT] = {
-    "command",    "shell",   "cwd",  "env",  "env_file",  "user",       "group", "kind",
-    "depends_on", "restart", "stop", "logs", "autostart", "on_recover", "ports", "limits",
+    "command",    "shell",   "cwd",   "env",      "env_file",      "user",       "group", "kind",
+    "depends_on", "restart", "stop",  "logs",     "autostart",     "on_recover", "ports", "limits",
+    "ready",      "liveness", "watchdog", "ready_timeout",
 };
 
 struct top {
@@ -49,6 +54,7 @@ struct svc_build {
     const struct cfg_node *command;
     const struct cfg_node *deps;
     const struct cfg_node *ports;
+    struct cfg_health_nodes health;
     const struct cfg_env *own_env;
     size_t n_own_env;
     const struct cfg_env *file_env;
@@ -141,6 +147,19 @@ static int svc_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_node
         return cfg_ports_parse(pc, v, field, &sb->svc->ports, &sb->svc->n_ports);
     case SK_LIMITS:
         return cfg_base_parse_key(pc, &sb->b, CFG_BK_LIMITS, v, field);
+    case SK_READY:
+        sb->health.ready_key = k;
+        sb->health.ready = v;
+        return 0;
+    case SK_LIVENESS:
+        sb->health.liveness_key = k;
+        sb->health.liveness = v;
+        return 0;
+    case SK_WATCHDOG:
+        sb->health.watchdog = v;
+        return 0;
+    case SK_READY_TIMEOUT:
+        return cfg_base_parse_key(pc, &sb->b, CFG_BK_READY_TIMEOUT, v, field);
     case SK__COUNT:
         break;
     }
@@ -289,7 +308,8 @@ static int finish_service(struct cfg_ctx *pc, struct svc_build *sb)
     svc->on_recover = sb->b.on_recover;
     svc->limits = sb->b.limits;
     svc->cwd = sb->b.cwd;
-    return 0;
+    svc->ready.timeout_ms = sb->b.ready_timeout_ms;
+    return cfg_health_parse(pc, svc, &sb->health, sb->field);
 }
 
 bool cfg_name_valid(const char *s, size_t len)

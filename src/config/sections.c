@@ -23,6 +23,7 @@ const char *const cfg_base_key_names[CFG_BK__COUNT] = {
     [CFG_BK_GROUP] = "group",
     [CFG_BK_ON_RECOVER] = "on_recover",
     [CFG_BK_LIMITS] = "limits",
+    [CFG_BK_READY_TIMEOUT] = "ready_timeout",
 };
 
 enum restart_key {
@@ -84,6 +85,7 @@ void cfg_base_init_builtin(struct cfg_base *b, const char *dir)
     b->logs = (struct cfg_logs){.max_size_bytes = 10u << 20, .keep = 5, .timestamps = true};
     b->autostart = true;
     b->cwd = dir;
+    b->ready_timeout_ms = CFG_READY_TIMEOUT_DEFAULT_MS;
 }
 
 static int duration_value(struct cfg_ctx *pc, const struct cfg_node *v, const char *field,
@@ -474,6 +476,8 @@ int cfg_base_parse_key(struct cfg_ctx *pc, struct cfg_base *b, enum cfg_base_key
     }
     case CFG_BK_LIMITS:
         return cfg_yaml_walk(pc, v, field, limits_keys, LIM__COUNT, limits_key, &b->limits);
+    case CFG_BK_READY_TIMEOUT:
+        return cfg_ready_timeout_parse(pc, v, field, &b->ready_timeout_ms);
     case CFG_BK__COUNT:
         break;
     }

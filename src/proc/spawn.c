@@ -16,6 +16,9 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/asan_interface.h>
+#endif
 
 enum spawn_step {
     STEP_SETSID,
@@ -95,6 +98,32 @@ static int child_own_fds(const struct proc_spawner *sp)
     return unshare(CLONE_FILES); /* before 5.9: a full copy, closed at exec */
 }
 
+/* Our PID in decimal, without stdio: this child still shares corral's memory. */
+static void child_pid_text(char *out)
+{
+    char tmp[12];
+    unsigned v = (unsigned)getpid();
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v && n < 11);
+    while (n > 0)
+        *out++ = tmp[--n];
+    *out = '\0';
+}
+
+/* The passed fd lands at its number without close-on-exec; dup2 onto itself
+ * would keep the flag, so that case clears it instead. */
+static int child_pass_fd(const struct proc_spawner *sp, const struct proc_spawn_opts *o)
+{
+    if (o->pass_fd < 0)
+        return 0;
+    if (sp->slot[SLOT_PASS] == o->pass_fd_num)
+        return fcntl(o->pass_fd_num, F_SETFD, 0);
+    return dup2(sp->slot[SLOT_PASS], o->pass_fd_num) < 0 ? -1 : 0;
+}
+
 static void __attribute__((noreturn)) child_run(struct child_args *ca)
 {
     const struct proc_spawn_opts *o = ca->o;
@@ -108,6 +137,10 @@ static void __attribute__((noreturn)) child_run(struct child_args *ca)
         child_fail(ca, STEP_STDIO);
     if (ca->join_cgroup && write(ca->sp->slot[SLOT_CGROUP], "0", 1) != 1)
         child_fail(ca, STEP_CGROUP);
+    if (child_pass_fd(ca->sp, o) < 0)
+        child_fail(ca, STEP_STDIO);
+    if (o->pid_text)
+        child_pid_text(o->pid_text);
     if (o->cwd && chdir(o->cwd) < 0)
         child_fail(ca, STEP_CHDIR);
     if (o->nofile)
@@ -199,6 +232,20 @@ static pid_t clone_into_cgroup(struct child_args *ca, char *stack, size_t size, 
  * which the fallback then reports) it joins the cgroup itself before exec,
  * through the cgroup slot. Without CLONE_PIDFD (before 5.2) the pidfd comes
  * from pidfd_open, safe because the child cannot be reaped in between. */
+/* Under AddressSanitizer the child's instrumented frames poison the shadow of
+ * the stack it ran on, which is our memory, and it never returns to clear
+ * it: a later call that reaches as deep would be taken for an overflow. */
+static pid_t stack_done(char *stack, size_t size, pid_t pid)
+{
+#ifdef __SANITIZE_ADDRESS__
+    ASAN_UNPOISON_MEMORY_REGION(stack, size);
+#else
+    (void)stack;
+    (void)size;
+#endif
+    return pid;
+}
+
 static pid_t do_clone(const struct proc_spawner *sp, struct child_args *ca, int *pidfd)
 {
     /* execvpe keeps a PATH candidate and, for scripts, a new argv on it. */
@@ -210,7 +257,7 @@ static pid_t do_clone(const struct proc_spawner *sp, struct child_args *ca, int 
     if (ca->o->cgroup_fd >= 0) {
         pid = clone_into_cgroup(ca, stack, sizeof(stack), pidfd);
         if (pid >= 0)
-            return pid;
+            return stack_done(stack, sizeof(stack), pid);
         if ((r = slot_cgroup(sp, ca->o->cgroup_fd)) < 0) {
             errno = -r;
             return -1;
@@ -219,14 +266,14 @@ static pid_t do_clone(const struct proc_spawner *sp, struct child_args *ca, int 
     }
     pid = clone(child_entry, stack + sizeof(stack), flags | CLONE_PIDFD, ca, pidfd);
     if (pid >= 0 || errno != EINVAL)
-        return pid;
+        return stack_done(stack, sizeof(stack), pid);
     pid = clone(child_entry, stack + sizeof(stack), flags, ca);
     if (pid > 0) {
         *pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
         if (*pidfd < 0)
             *pidfd = -1;
     }
-    return pid;
+    return stack_done(stack, sizeof(stack), pid);
 }
 
 /* The signals whose disposition is not the default: an ignored one would
@@ -316,7 +363,8 @@ int proc_spawn(const struct proc_spawner *sp, const struct proc_spawn_opts *o,
     child->pidfd = -1;
     child->exec_err = 0;
     if ((r = slot_fill(sp, SLOT_OUT, o->stdout_fd)) < 0 ||
-        (r = slot_fill(sp, SLOT_ERR, o->stderr_fd)) < 0) {
+        (r = slot_fill(sp, SLOT_ERR, o->stderr_fd)) < 0 ||
+        (o->pass_fd >= 0 && (r = slot_fill(sp, SLOT_PASS, o->pass_fd)) < 0)) {
         diag_set(dg, r, "spawn set-up: %s", strerror(-r));
         slots_clear(sp);
         return r;

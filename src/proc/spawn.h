@@ -37,13 +37,18 @@ struct proc_spawn_opts {
     /* Set after nofile, before the switch of user; one refused fails the spawn. */
     const struct proc_rlimit *rlimits;
     size_t n_rlimits;
+    int pass_fd;                 /* -1, or an fd the child gets as pass_fd_num */
+    int pass_fd_num;             /* >= 3 */
+    /* NULL, or room for 12 bytes inside one of envp's strings that the child
+     * fills with its own PID in decimal before exec (WATCHDOG_PID=). */
+    char *pid_text;
 };
 
 /* A few low fds reserved at start-up. Each spawn places the child's stdout
- * and stderr ends (and, where it must join its cgroup itself, cgroup.procs)
- * there, and the child, which shares our fd table
+ * and stderr ends (and, where it must join its cgroup itself, cgroup.procs;
+ * and the fd passed to it, if any) there, and the child, which shares our fd table
  * until then, keeps a private copy of only the fds up to the highest slot. */
-enum proc_slot { SLOT_OUT, SLOT_ERR, SLOT_CGROUP, SLOT__COUNT };
+enum proc_slot { SLOT_OUT, SLOT_ERR, SLOT_CGROUP, SLOT_PASS, SLOT__COUNT };
 
 struct proc_spawner {
     int devnull;

@@ -47,6 +47,21 @@ static void visit(struct scan *sc, pid_t pid)
     sc->fn(sc->ctx, service, &m);
 }
 
+int proc_tag_of(pid_t pid, const char *instance, char *service, size_t size)
+{
+    char path[64];
+    char *env = malloc(ENVIRON_MAX);
+    int n, r = 0;
+    if (!env)
+        return 0;
+    snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+    n = proc_read_at(AT_FDCWD, path, env, ENVIRON_MAX);
+    if (n > 0)
+        r = proc_environ_tag(env, (size_t)n, instance, service, size);
+    free(env);
+    return r;
+}
+
 static void visit_pid_entry(struct scan *sc, int dirfd, const char *name)
 {
     (void)dirfd;

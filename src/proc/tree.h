@@ -41,6 +41,10 @@ int proc_tree_scan(const char *instance, proc_tree_fn fn, void *ctx);
  * after its main process exited, since orphans reparent to corral. */
 int proc_tree_scan_children(const char *instance, proc_tree_fn fn, void *ctx);
 
+/* The CORRAL_SERVICE of pid when its environment carries this instance's
+ * tag: 1 with service filled, 0 when it has none (or is gone). */
+int proc_tag_of(pid_t pid, const char *instance, char *service, size_t size);
+
 /* Open a pidfd on the member, verify it is still the process that was found
  * (start time), and send sig through the pidfd. 0, or -ESRCH if it is gone. */
 int proc_member_signal(const struct proc_member *m, int sig);

@@ -240,6 +240,14 @@ void contain_signal(struct service *svc, int sig)
             (void)proc_pidfd_signal(svc->pidfd, sig);
         return;
     }
+    /* A main process named by MAINPID= need not lead a group: it gets the
+     * signal through its pidfd, and the sweep that follows reaches the rest. */
+    if (svc->main_not_leader) {
+        if (svc->pidfd >= 0)
+            (void)proc_pidfd_signal(svc->pidfd, sig);
+        svc->signalled_pgid = 0;
+        return;
+    }
     /* The leader is our unreaped child (or, adopted, alive by its pidfd), so
      * its PID still names this group. */
     if (svc->pid > 0 && (!svc->adopted || !proc_pidfd_exited(svc->pidfd))) {

@@ -1,5 +1,6 @@
 /* supervisor/control.c — what an operator can ask of a running supervisor:
  * each service's state, stop / restart / signal one, and its process tree. */
+#include "health/probe.h"
 #include "proc/cgroup.h"
 #include "proc/tree.h"
 #include "supervisor/internal.h"
@@ -72,6 +73,15 @@ void sup_info(const struct sup *s, size_t i, struct sup_info *out)
     out->operator_stopped = svc->operator_stopped;
     out->adopted = svc->adopted;
     out->holder = ports_holder(svc);
+    out->ready_kind = svc->cfg->ready.kind;
+    out->status = svc->status;
+    out->notify_denied = svc->notify_denied;
+    out->notify_stopping = svc->notify_stopping;
+    out->probe_last = "";
+    if (svc->state == SVC_STARTING && svc->ready_probe)
+        out->probe_last = health_probe_last(svc->ready_probe);
+    else if (svc->live_probe)
+        out->probe_last = health_probe_last(svc->live_probe);
 }
 
 /* Resolve every name first, so that a bad one changes nothing. */
@@ -142,6 +152,8 @@ static void restart_one(struct service *svc)
     switch (svc->state) {
     case SVC_STARTING:
     case SVC_RUNNING:
+    case SVC_READY:
+    case SVC_UNHEALTHY:
         sup_emit(s, SUP_EV_STOPPING, svc, svc->pid, NULL);
         svc_begin_stop(svc, AFTER_START);
         break;

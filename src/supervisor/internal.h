@@ -15,6 +15,10 @@
 
 #define SUP_INSTANCE_LEN PROC_INSTANCE_LEN
 #define SUP_REASON_MAX   256
+#define SUP_STATUS_MAX   256 /* sd_notify STATUS= */
+#define SUP_NOTIFY_PATH  108 /* sun_path */
+
+struct health_probe;
 
 /* What a stop in progress leads to once the tree is empty. */
 enum after_stop {
@@ -87,6 +91,24 @@ struct service {
     bool cg_limited;               /* its cgroup has limit files written */
     char limit_reason[SUP_REASON_MAX];
     char reason[SUP_REASON_MAX];
+    /* readiness and liveness (ready.c) */
+    struct health_probe *ready_probe; /* ready: a probe */
+    struct health_probe *live_probe;  /* liveness: */
+    struct loop_timer ready_timer;    /* ready_timeout */
+    struct loop_timer watchdog;       /* WATCHDOG=1 due */
+    int notify_fd;                    /* the NOTIFY_SOCKET, from the first spawn on */
+    struct loop_watch *notify_watch;
+    char notify_path[SUP_NOTIFY_PATH]; /* as in NOTIFY_SOCKET: a path, or "@..." abstract */
+    int ready_pipe;                    /* ready: {fd: N}: our end, during a run */
+    int ready_child_end;               /* its other end, until the spawn */
+    struct loop_watch *ready_watch;
+    struct logs_linebuf probe_lines[LOGS__COUNT]; /* for a log probe */
+    char status[SUP_STATUS_MAX];                  /* the last STATUS= of this run */
+    unsigned notify_denied;                       /* messages from outside the tree */
+    bool notify_stopping;                         /* STOPPING=1 this run */
+    bool main_not_leader;                         /* MAINPID= moved pid off the spawned leader */
+    bool notify_told;                             /* an ignored message was reported this run */
+    pid_t run_pgid;                               /* the process group of this run's spawn */
 };
 
 struct sup {
@@ -145,6 +167,40 @@ void mark_wanted(struct sup *s, size_t idx, bool *wanted);
 void svc_main_exit(struct service *svc, int code);
 void svc_set_state(struct service *svc, enum svc_state st);
 
+/* sup.c: what a fault of a running service (not ready in time, a failing
+ * liveness probe, a silent watchdog) leads to, per restart policy, as if it
+ * had exited 1. */
+enum after_stop svc_after_fault(struct service *svc);
+/* True while the main process runs (starting, running, ready, unhealthy). */
+bool svc_up(const struct service *svc);
+
+/* ready.c: readiness (notify, fd, probe), liveness and the watchdog. */
+void ready_init(struct service *svc);
+void ready_free(struct service *svc);
+/* Before a spawn: the notify socket (made once), the {fd: N} pipe. 0 or
+ * -errno with dg filled. */
+int ready_prepare(struct service *svc, struct diag *dg);
+/* Entries for the spawn's environment: NOTIFY_SOCKET, WATCHDOG_USEC and
+ * WATCHDOG_PID (its value is filled by the child). Returns how many were
+ * written to envp (at most 3); pid_text points into buf for the spawn. */
+size_t ready_env(const struct service *svc, char *buf, size_t size, char **envp, char **pid_text);
+/* After a spawn that exec'd: RUNNING, or STARTING until ready. */
+void ready_spawned(struct service *svc);
+/* A previous corral's process was adopted (RUNNING): its notify socket is
+ * bound again at the address its NOTIFY_SOCKET names, it is taken as ready
+ * (that was not recorded), and its liveness probe and watchdog run. */
+void ready_adopted(struct service *svc);
+/* The run is over or being stopped: probes, timers and the pipe stop. */
+void ready_run_over(struct service *svc);
+/* Room ready_env() needs. */
+size_t ready_env_size(void);
+/* A reload kept the service as it is, with its settings in the new model. */
+void ready_rebind(struct service *svc);
+/* A PID the reaper does not know: an exec probe's? */
+bool ready_reaped(struct sup *s, pid_t pid, int code);
+/* One output line, for a log probe. */
+void ready_output(struct service *svc, enum logs_stream st, const char *buf, size_t n);
+
 /* reload.c */
 bool reload_stopped(const struct sup *s);
 void reload_swap(struct sup *s);
@@ -154,6 +210,9 @@ void reload_swap(struct sup *s);
  * reason and it exits 127 next. Else -errno with dg filled. */
 int run_spawn(struct service *svc, struct diag *dg);
 void run_close_pipes(struct service *svc);
+/* An exec probe of the service: its environment, cwd, user and cgroup (or
+ * tag), output to /dev/null. 0 with child filled, or -errno. */
+int run_spawn_probe(struct service *svc, char *const *argv, struct proc_child *child);
 /* Watch fd as the service's st pipe, opening its log if needed. 0 or -errno. */
 int run_attach_pipe(struct service *svc, enum logs_stream st, int fd);
 void run_free(struct service *svc);

@@ -112,7 +112,7 @@ static void exceed(struct service *svc, const char *reason)
     struct sup *s = svc->sup;
     snprintf(svc->limit_reason, sizeof(svc->limit_reason), "%s", reason);
     sup_emit(s, SUP_EV_LIMIT_EXCEEDED, svc, svc->pid, reason);
-    if (svc->state != SVC_RUNNING || svc->pid <= 0)
+    if (!svc_up(svc) || svc->pid <= 0)
         return;
     svc->limit_stopping = true;
     contain_signal(svc, svc->cfg->stop.signal);
@@ -123,7 +123,7 @@ static void exceed(struct service *svc, const char *reason)
  * been told to stop for it yet. */
 static bool sampled(const struct service *svc)
 {
-    return svc->cfg->limits.memory_bytes && !memory_by_cgroup(svc) && svc->state == SVC_RUNNING &&
+    return svc->cfg->limits.memory_bytes && !memory_by_cgroup(svc) && svc_up(svc) &&
            svc->pid > 0 && !svc->limit_stopping;
 }
 
@@ -157,7 +157,7 @@ static void on_limit_timer(struct loop *lp, void *data)
 {
     struct service *svc = data;
     (void)lp;
-    if (svc->state != SVC_RUNNING || svc->pid <= 0 || !svc->limit_stopping)
+    if (!svc_up(svc) || svc->pid <= 0 || !svc->limit_stopping)
         return;
     /* As a stop's SIGKILL: noted, so that a cgroup that had cgroup.kill
      * written is made afresh for the next run (see contain_prepare). */

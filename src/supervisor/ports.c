@@ -66,7 +66,7 @@ struct scan {
 
 static bool is_live(enum svc_state st)
 {
-    return st == SVC_STARTING || st == SVC_RUNNING || st == SVC_STOPPING;
+    return sup_state_up(st) || st == SVC_STOPPING;
 }
 
 static enum cfg_proto proto_of(const struct proc_sock *s)

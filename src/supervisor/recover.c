@@ -130,6 +130,7 @@ int sup_recover(struct sup *s, const struct sup_lead *lead, char *why, size_t si
     }
     if (svc->cfg->on_recover == CFG_RECOVER_ADOPT && !svc->operator_stopped) {
         sup_emit(s, SUP_EV_ADOPTED, svc, svc->pid, NULL);
+        ready_adopted(svc);
         return 1;
     }
     sup_emit(s, SUP_EV_RECOVERING, svc, svc->pid, NULL);

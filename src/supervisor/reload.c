@@ -35,8 +35,8 @@ static bool same_service(const struct cfg_service *a, const struct cfg_service *
 
 static bool live(enum svc_state st)
 {
-    return st == SVC_WAITING || st == SVC_STARTING || st == SVC_RUNNING || st == SVC_BACKOFF ||
-           st == SVC_STOPPING || st == SVC_BLOCKED;
+    return st == SVC_WAITING || sup_state_up(st) || st == SVC_BACKOFF || st == SVC_STOPPING ||
+           st == SVC_BLOCKED;
 }
 
 static int plan_alloc(struct sup_plan *p, size_t n_old, size_t n_new)
@@ -136,6 +136,7 @@ static bool *build(struct sup *s, const struct cfg_model *nm, struct service **n
         if (!nsvcs[j]) {
             nsvcs[j] = sup_by_name(s, nm->services[j].name);
             nsvcs[j]->cfg = &nm->services[j];
+            ready_rebind(nsvcs[j]);
             nsvcs[j]->idx = j;
         }
     return start;

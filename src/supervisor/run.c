@@ -30,6 +30,12 @@ static bool env_overridden(const struct cfg_service *c, const char *entry)
     size_t klen = eq ? (size_t)(eq - entry) : strlen(entry);
     if (klen >= 7 && strncmp(entry, "CORRAL_", 7) == 0)
         return true; /* never leak a parent corral's tag into our services */
+    /* corral's own service manager's: a service notifying it would speak
+     * for corral. Each service gets its own from corral instead. */
+    if ((klen == 13 && !strncmp(entry, "NOTIFY_SOCKET", 13)) ||
+        (klen == 13 && !strncmp(entry, "WATCHDOG_USEC", 13)) ||
+        (klen == 12 && !strncmp(entry, "WATCHDOG_PID", 12)))
+        return true;
     for (size_t i = 0; i < c->n_env; i++)
         if (strlen(c->env[i].key) == klen && strncmp(c->env[i].key, entry, klen) == 0)
             return true;
@@ -42,14 +48,15 @@ static bool env_overridden(const struct cfg_service *c, const char *entry)
  * freed after it, so a thousand idle services hold no copies. */
 struct spawn_env {
     char **envp;
-    char *own; /* one block for the service's own entries and the tag */
+    char *own;      /* one block for the service's own entries and the tag */
+    char *pid_text; /* WATCHDOG_PID's value, filled by the child */
 };
 
 static size_t own_size(const struct service *svc)
 {
     const struct cfg_service *c = svc->cfg;
-    size_t n =
-        sizeof("CORRAL_SERVICE=") + strlen(c->name) + sizeof("CORRAL_INSTANCE=") + SUP_INSTANCE_LEN;
+    size_t n = sizeof("CORRAL_SERVICE=") + strlen(c->name) + sizeof("CORRAL_INSTANCE=") +
+               SUP_INSTANCE_LEN + ready_env_size();
     for (size_t k = 0; k < c->n_env; k++)
         n += strlen(c->env[k].key) + strlen(c->env[k].value) + 2;
     return n;
@@ -70,7 +77,7 @@ static int env_build(const struct service *svc, struct spawn_env *se)
     char *cursor;
     for (char **p = environ; *p; p++)
         n++;
-    se->envp = malloc((n + c->n_env + 3) * sizeof(*se->envp));
+    se->envp = malloc((n + c->n_env + 6) * sizeof(*se->envp));
     se->own = malloc(own_size(svc));
     if (!se->envp || !se->own) {
         free(se->envp);
@@ -85,6 +92,7 @@ static int env_build(const struct service *svc, struct spawn_env *se)
         se->envp[i++] = own_entry(&cursor, c->env[k].key, c->env[k].value);
     se->envp[i++] = own_entry(&cursor, "CORRAL_SERVICE", c->name);
     se->envp[i++] = own_entry(&cursor, "CORRAL_INSTANCE", svc->sup->instance);
+    i += ready_env(svc, cursor, ready_env_size(), se->envp + i, &se->pid_text);
     se->envp[i] = NULL;
     return 0;
 }
@@ -183,6 +191,7 @@ static void output_chunk(struct service *svc, enum logs_stream st, const char *b
         struct echo_ctx ec = {.s = s, .svc = svc, .st = st};
         logs_linebuf_feed(&svc->echo[st], buf, n, echo_line, &ec);
     }
+    ready_output(svc, st, buf, n);
 }
 
 static void pipe_close(struct service *svc, enum logs_stream st)
@@ -326,7 +335,7 @@ static int run_prepare(struct service *svc, struct diag *dg)
     /* Before the first process enters the cgroup, so none runs unbounded. */
     if (svc->cg_fd >= 0)
         limits_cgroup_write(svc);
-    return 0;
+    return ready_prepare(svc, dg);
 }
 
 int run_spawn(struct service *svc, struct diag *dg)
@@ -341,6 +350,7 @@ int run_spawn(struct service *svc, struct diag *dg)
         .uid = c->uid,
         .gid = c->gid,
         .nofile = &svc->sup->nofile,
+        .pass_fd = -1,
     };
     struct proc_rlimit rl[4];
     struct proc_child child;
@@ -358,9 +368,16 @@ int run_spawn(struct service *svc, struct diag *dg)
         o.cgroup_fd = svc->cg_fd;
         o.stdout_fd = child_ends[LOGS_OUT];
         o.stderr_fd = child_ends[LOGS_ERR];
+        o.pass_fd = svc->ready_child_end;
+        o.pass_fd_num = c->ready.fd;
+        o.pid_text = se.pid_text;
         r = proc_spawn(&svc->sup->spawner, &o, &child, dg);
     }
     env_free(&se);
+    /* Only the child holds the writing end now: its exit closes the pipe. */
+    if (svc->ready_child_end >= 0)
+        close(svc->ready_child_end);
+    svc->ready_child_end = -1;
     for (int st = 0; st < LOGS__COUNT; st++)
         if (child_ends[st] >= 0)
             close(child_ends[st]);
@@ -374,4 +391,34 @@ int run_spawn(struct service *svc, struct diag *dg)
     if (svc->exec_failed)
         snprintf(svc->reason, sizeof(svc->reason), "%s", dg->msg);
     return 0;
+}
+
+int run_spawn_probe(struct service *svc, char *const *argv, struct proc_child *child)
+{
+    const struct cfg_service *c = svc->cfg;
+    struct spawn_env se = {0};
+    struct diag dg;
+    struct proc_spawn_opts o = {
+        .argv = argv,
+        .cwd = c->cwd,
+        .set_ids = c->user && c->uid != geteuid(),
+        .uid = c->uid,
+        .gid = c->gid,
+        .groups = svc->groups,
+        .n_groups = svc->n_groups,
+        .cgroup_fd = svc->cg_fd,
+        .stdout_fd = -1,
+        .stderr_fd = -1,
+        .nofile = &svc->sup->nofile,
+        .pass_fd = -1,
+    };
+    int r = env_build(svc, &se);
+    if (r < 0)
+        return r;
+    o.envp = se.envp;
+    o.pid_text = se.pid_text;
+    diag_clear(&dg);
+    r = proc_spawn(&svc->sup->spawner, &o, child, &dg);
+    env_free(&se);
+    return r;
 }

@@ -23,12 +23,22 @@ static const char *const state_names[SVC__COUNT] = {
     [SVC_STARTING] = "starting",   [SVC_STOPPED] = "stopped", [SVC_WAITING] = "waiting",
     [SVC_RUNNING] = "running",     [SVC_BACKOFF] = "backoff", [SVC_STOPPING] = "stopping",
     [SVC_COMPLETED] = "completed", [SVC_EXITED] = "exited",   [SVC_FAILED] = "failed",
-    [SVC_BLOCKED] = "blocked",
+    [SVC_BLOCKED] = "blocked",     [SVC_READY] = "ready",     [SVC_UNHEALTHY] = "unhealthy",
 };
 
 const char *sup_state_name(enum svc_state st)
 {
     return st < SVC__COUNT ? state_names[st] : "?";
+}
+
+bool sup_state_up(enum svc_state st)
+{
+    return st == SVC_STARTING || st == SVC_RUNNING || st == SVC_READY || st == SVC_UNHEALTHY;
+}
+
+bool svc_up(const struct service *svc)
+{
+    return sup_state_up(svc->state);
 }
 
 void sup_emit(struct sup *s, enum sup_event_kind kind, const struct service *svc, pid_t pid,
@@ -195,6 +205,7 @@ void svc_tree_empty(struct service *svc)
 void svc_begin_stop(struct service *svc, enum after_stop after)
 {
     struct sup *s = svc->sup;
+    ready_run_over(svc);
     svc->after = after;
     set_state(svc, SVC_STOPPING);
     svc->stop_ms = loop_now_ms();
@@ -242,9 +253,19 @@ static enum after_stop after_exit(struct service *svc, int code)
     return AFTER_EXITED;
 }
 
+enum after_stop svc_after_fault(struct service *svc)
+{
+    enum after_stop after = after_exit(svc, 1);
+    /* A service that was not ready in time or hung did not just end: with no
+     * restart it is failed, not exited. */
+    return after == AFTER_EXITED ? AFTER_FAILED : after;
+}
+
 void svc_main_exit(struct service *svc, int code)
 {
     uint64_t ran_ms = loop_now_ms() - svc->started_ms;
+    ready_run_over(svc);
+    svc->main_not_leader = false;
     loop_watch_del(svc->sup->lp, svc->pidfd_watch);
     svc->pidfd_watch = NULL;
     close(svc->pidfd);
@@ -309,9 +330,8 @@ static void spawn_now(struct service *svc)
         set_state(svc, SVC_STARTING); /* its exit (127) reports the reason */
         return;
     }
-    set_state(svc, SVC_RUNNING);
+    ready_spawned(svc);
     limits_started(svc);
-    sup_emit(svc->sup, SUP_EV_STARTED, svc, svc->pid, NULL);
 }
 
 static void on_timer(struct loop *lp, void *data)
@@ -337,6 +357,8 @@ void sup_reap(struct sup *s)
                 svc = s->svcs[i];
         if (svc) {
             svc_main_exit(svc, sup_exit_code(si.si_code, si.si_status));
+        } else if (ready_reaped(s, si.si_pid, sup_exit_code(si.si_code, si.si_status))) {
+            continue; /* an exec probe's */
         } else if (s->h.on_event) {
             /* An orphaned descendant, reparented to us as subreaper: reaped
              * above so it never lingers as a zombie; its tree's check follows. */
@@ -357,9 +379,20 @@ void sup_reap(struct sup *s)
 
 static bool dep_met(const struct service *dep, enum cfg_dep_cond cond)
 {
-    if (cond == CFG_DEP_COMPLETED)
+    switch (cond) {
+    case CFG_DEP_COMPLETED:
         return dep->state == SVC_COMPLETED;
-    return dep->state == SVC_RUNNING || dep->state == SVC_COMPLETED;
+    case CFG_DEP_READY:
+        /* RUNNING is ready for ready: started; unhealthy is still a service
+         * that became ready. */
+        return dep->state == SVC_RUNNING || dep->state == SVC_READY || dep->state == SVC_UNHEALTHY;
+    case CFG_DEP_HEALTHY:
+        return dep->state == SVC_RUNNING || dep->state == SVC_READY;
+    case CFG_DEP_STARTED:
+    case CFG_DEP__COUNT:
+        break;
+    }
+    return (svc_up(dep) && !dep->exec_failed) || dep->state == SVC_COMPLETED;
 }
 
 /* A dependency that can no longer become met. */
@@ -375,6 +408,8 @@ static bool dep_dead(const struct service *dep, enum cfg_dep_cond cond)
     case SVC_WAITING:
     case SVC_STARTING:
     case SVC_RUNNING:
+    case SVC_READY:
+    case SVC_UNHEALTHY:
     case SVC_BACKOFF:
     case SVC_BLOCKED:
     case SVC_STOPPING:
@@ -402,7 +437,7 @@ static void try_start(struct service *svc)
 
 static bool is_live(const struct service *svc)
 {
-    return svc->state == SVC_STARTING || svc->state == SVC_RUNNING || svc->state == SVC_STOPPING;
+    return svc_up(svc) || svc->state == SVC_STOPPING;
 }
 
 /* For each service, how many live services depend on it. Counted once per
@@ -441,6 +476,8 @@ static void try_stop(struct service *svc, size_t idx)
         return;
     case SVC_STARTING:
     case SVC_RUNNING:
+    case SVC_READY:
+    case SVC_UNHEALTHY:
         if (s->live_dependants[idx] > 0)
             return;
         svc->want_stop = false;
@@ -573,6 +610,7 @@ struct service *service_new(struct sup *s, const struct cfg_service *cfg, size_t
     loop_timer_init(&svc->timer, on_timer, svc);
     limits_svc_init(svc);
     stats_svc_init(svc);
+    ready_init(svc);
     return svc;
 }
 
@@ -591,6 +629,7 @@ void service_free(struct service *svc)
     limits_free(svc);
     stats_svc_free(svc);
     ports_free(svc);
+    ready_free(svc);
     run_free(svc);
     contain_release(svc);
     free(svc);
@@ -755,7 +794,8 @@ void sup_kill_all(struct sup *s)
     for (size_t i = 0; i < s->n; i++) {
         struct service *svc = s->svcs[i];
         svc->want_stop = true;
-        if (svc->state == SVC_RUNNING || svc->state == SVC_STARTING) {
+        if (svc_up(svc)) {
+            ready_run_over(svc);
             svc->after = AFTER_STOPPED;
             set_state(svc, SVC_STOPPING);
         }
@@ -771,8 +811,8 @@ bool sup_settled(const struct sup *s)
 {
     for (size_t i = 0; i < s->n; i++) {
         enum svc_state st = s->svcs[i]->state;
-        if (st == SVC_WAITING || st == SVC_STARTING || st == SVC_RUNNING || st == SVC_BACKOFF ||
-            st == SVC_STOPPING || st == SVC_BLOCKED)
+        if (st == SVC_WAITING || sup_state_up(st) || st == SVC_BACKOFF || st == SVC_STOPPING ||
+            st == SVC_BLOCKED)
             return false;
     }
     return true;

@@ -1,21 +1,32 @@
 /* supervisor/sup.h — the supervisor: one struct service per configured entry,
  * each driven by a small state machine:
  *
- *   STOPPED ─start→ WAITING ─deps met→ STARTING ─exec'd→ RUNNING ─exit→ (tree empty?) ─┐
- *                                          (STARTING and RUNNING ─stop→ STOPPING ─empty→) │
- *     ┌───────────────────────────────────────────────────────────────────────────────────┘
- *     ├→ BACKOFF ─timer→ STARTING        ├→ EXITED (no restart)
- *     ├→ COMPLETED (oneshot, exit 0)     ├→ FAILED (gave up, oneshot failed, dependency)
+ *   STOPPED ─start→ WAITING ─deps met→ (spawn) ─exec'd→ RUNNING ─exit→ (tree empty?) ─┐
+ *                                         │ ready: not started                        │
+ *                                         └→ STARTING ─ready→ READY                   │
+ *   RUNNING, READY ─liveness fails→ UNHEALTHY ─passes→ RUNNING, READY                 │
+ *   (STARTING, RUNNING, READY, UNHEALTHY ─stop or fault→ STOPPING ─empty→)            │
+ *     ┌───────────────────────────────────────────────────────────────────────────────┘
+ *     ├→ BACKOFF ─timer→ (spawn)          ├→ EXITED (no restart)
+ *     ├→ COMPLETED (oneshot, exit 0)      ├→ FAILED (gave up, oneshot failed, dependency)
  *     └→ STOPPED
+ *
+ * A service with ready: started is RUNNING from its exec, which counts as
+ * ready. Any other is STARTING from its exec until its protocol or probe says
+ * ready (READY), or its ready_timeout passes: a fault. A fault (not ready in
+ * time, liveness failing with a restart policy that restarts, a silent
+ * watchdog) stops the tree and goes on as an exit 1 would, with the fault as
+ * the reason. UNHEALTHY is a failing liveness probe of a service its policy
+ * does not restart, or the moment before its stop.
  *
  * A service whose main process exits while other processes of its tree live
  * passes through STOPPING first: nothing is restarted or declared done until
  * its tree is verifiably empty. All state changes happen on the loop.
  *
- * Every spawn (STARTING, from WAITING or BACKOFF) first checks the service's
+ * Every spawn (from WAITING or BACKOFF) first checks the service's
  * ports: while one is held it is BLOCKED instead, and tries again after a
  * backoff that counts neither as a run nor as a restart (BLOCKED ─timer→
- * STARTING or BLOCKED; ─stop→ STOPPED at once). */
+ * spawn or BLOCKED; ─stop→ STOPPED at once). */
 #ifndef CORRAL_SUPERVISOR_SUP_H
 #define CORRAL_SUPERVISOR_SUP_H
 
@@ -33,7 +44,7 @@
 enum svc_state {
     SVC_STOPPED,
     SVC_WAITING,
-    SVC_STARTING, /* spawned, but a step before exec failed: its exit follows */
+    SVC_STARTING, /* exec'd, not yet ready (or a step before exec failed: its exit follows) */
     SVC_RUNNING,
     SVC_BACKOFF,
     SVC_BLOCKED, /* one of its ports is held: not spawned, retried */
@@ -41,10 +52,14 @@ enum svc_state {
     SVC_COMPLETED,
     SVC_EXITED,
     SVC_FAILED,
+    SVC_READY,     /* its readiness protocol or probe said so */
+    SVC_UNHEALTHY, /* its liveness probe is failing */
     SVC__COUNT
 };
 
 const char *sup_state_name(enum svc_state st);
+/* The main process runs: starting, running, ready or unhealthy. */
+bool sup_state_up(enum svc_state st);
 
 enum sup_event_kind {
     SUP_EV_STARTED,    /* pid */
@@ -66,6 +81,10 @@ enum sup_event_kind {
     SUP_EV_ORPHAN,         /* an orphan of corral's held a port and is being stopped: pid,
                             * text = its command line */
     SUP_EV_LIMIT_EXCEEDED, /* text = which limit and by how much ("memory limit: 530M > 512M") */
+    SUP_EV_STARTING,       /* exec'd, readiness pending: pid, text = what it waits for */
+    SUP_EV_READY,          /* text = how it became ready */
+    SUP_EV_UNHEALTHY,      /* text = reason ("liveness: tcp 127.0.0.1:8000 refused 3 times") */
+    SUP_EV_DENIED,         /* a notify message from outside the tree: pid, text */
     SUP_EV__COUNT
 };
 
@@ -154,6 +173,13 @@ struct sup_info {
     bool adopted;          /* pid was started by a previous corral */
     /* While BLOCKED, what holds the port, else NULL; valid until the loop runs. */
     const struct sup_holder *holder;
+    /* readiness and liveness */
+    enum cfg_ready_kind ready_kind;
+    const char *status;     /* the last sd_notify STATUS= of this run; "" when none */
+    unsigned notify_denied; /* notify messages from outside its tree, since corral started */
+    bool notify_stopping;   /* it sent STOPPING=1 during this run */
+    const char *probe_last; /* the last probe result (readiness while starting, else
+                             * liveness); "" when none */
 };
 
 size_t sup_count(const struct sup *s);

@@ -278,23 +278,24 @@ static void completed_needs_oneshot(void **state)
                  "      db: {condition: completed}\n",
                  6, 23, "services.web.depends_on.db.condition",
                  "needs a oneshot service, but 'db' is longrun");
+    /* ready and healthy need something that can become ready. */
     expect_error("services:\n"
-                 "  db: {command: [x]}\n"
+                 "  db: {command: [x], kind: oneshot}\n"
                  "  web:\n"
                  "    command: [x]\n"
                  "    depends_on:\n"
                  "      db: {condition: ready}\n",
                  6, 23, "services.web.depends_on.db.condition",
-                 "condition 'ready' needs a readiness probe, which this version does not support "
-                 "yet");
+                 "condition 'ready' needs a longrun service, but 'db' is oneshot (use condition: "
+                 "completed)");
     expect_error("services:\n"
-                 "  db: {command: [x]}\n"
+                 "  db: {command: [x], kind: oneshot}\n"
                  "  web:\n"
                  "    command: [x]\n"
                  "    depends_on:\n"
                  "      db: {condition: healthy}\n",
                  6, 23, "services.web.depends_on.db.condition",
-                 "condition 'healthy' needs a readiness probe");
+                 "condition 'healthy' needs a longrun service");
     expect_error("services:\n"
                  "  db: {command: [x]}\n"
                  "  web:\n"
@@ -996,6 +997,179 @@ static void resource_limits_errors(void **state)
                  2, 18, "defaults.limits.pids", "invalid limit 'many'");
 }
 
+/* --- readiness and liveness -------------------------------------------------------- */
+
+static const struct cfg_service *svc_named(const struct cfg_model *m, const char *name)
+{
+    long i = cfg_find(m, name);
+    assert_true(i >= 0);
+    return &m->services[i];
+}
+
+/* check shows it, in words and in JSON. */
+static void health_dump(const struct cfg_model *m)
+{
+    char *text = dump(m, false);
+    json_t *root;
+    assert_non_null(strstr(text, "  ready        notify\n"
+                                 "               a fault if not ready within 30s (ready_timeout)\n"
+                                 "  watchdog     5s\n"));
+    assert_non_null(strstr(text,
+                           "  ready        tcp [::1]:8000 every 250ms (timeout 1s, first after "
+                           "0), 1 ok / 3 failed in a row\n"));
+    assert_non_null(strstr(text,
+                           "  liveness     exec ./check every 10s (timeout 2s, first after 1s), "
+                           "1 ok / 5 failed in a row\n"));
+    assert_non_null(strstr(text, "  ready        fd 3\n               no readiness timeout\n"));
+    free(text);
+    text = dump(m, true);
+    root = json_loads(text, 0, NULL);
+    assert_non_null(root);
+    assert_string_equal(json_string_value(get(root, "services.0.ready")), "notify");
+    assert_int_equal(json_integer_value(get(root, "services.0.watchdog_ms")), 5000);
+    assert_int_equal(json_integer_value(get(root, "services.0.ready_timeout_ms")), 30000);
+    assert_true(json_is_null(get(root, "services.0.liveness")));
+    assert_int_equal(json_integer_value(get(root, "services.1.ready.tcp.port")), 8000);
+    assert_string_equal(json_string_value(get(root, "services.1.ready.tcp.host")), "::1");
+    assert_int_equal(json_integer_value(get(root, "services.1.ready.interval_ms")), 250);
+    assert_string_equal(json_string_value(get(root, "services.1.liveness.exec.1")), "-q");
+    assert_int_equal(json_integer_value(get(root, "services.2.ready.fd")), 3);
+    assert_string_equal(json_string_value(get(root, "services.3.ready.log")),
+                        "listening on [0-9]+");
+    json_decref(root);
+    free(text);
+}
+
+static void health_good(void **state)
+{
+    struct cfg_model *m =
+        load_ok("defaults:\n"
+                "  ready_timeout: 30s\n"
+                "services:\n"
+                "  db: {command: [a], ready: notify, watchdog: 5s}\n"
+                "  web:\n"
+                "    command: [a]\n"
+                "    ready: {tcp: {host: \"::1\", port: 8000}, interval: 250ms}\n"
+                "    liveness: {exec: [./check, -q], timeout: 2s,\n"
+                "               failure_threshold: 5, initial_delay: 1s}\n"
+                "    depends_on: {db: {condition: ready}}\n"
+                "  fd: {command: [a], ready: {fd: 3}, ready_timeout: 0}\n"
+                "  log: {command: [a], ready: {log: \"listening on [0-9]+\"}}\n"
+                "  plain: {command: [a], liveness: {tcp: {port: 9}}}\n"
+                "  dep: {command: [a], depends_on: {plain: {condition: healthy}}}\n");
+    const struct cfg_service *db = svc_named(m, "db"), *web = svc_named(m, "web");
+    const struct cfg_service *fd = svc_named(m, "fd"), *log = svc_named(m, "log");
+    const struct cfg_service *plain = svc_named(m, "plain");
+    char what[64];
+    (void)state;
+    assert_int_equal(db->ready.kind, CFG_READY_NOTIFY);
+    assert_int_equal(db->watchdog_ms, 5000);
+    assert_int_equal(db->ready.timeout_ms, 30000);
+    assert_int_equal(web->ready.kind, CFG_READY_PROBE);
+    assert_int_equal(web->ready.probe.kind, CFG_PROBE_TCP);
+    assert_string_equal(web->ready.probe.host, "::1");
+    assert_int_equal(web->ready.probe.port, 8000);
+    assert_int_equal(web->ready.probe.interval_ms, 250);
+    assert_int_equal(web->ready.probe.timeout_ms, 1000);
+    assert_int_equal(web->ready.probe.success_threshold, 1);
+    assert_int_equal(web->ready.probe.failure_threshold, 3);
+    assert_int_equal(web->liveness.kind, CFG_PROBE_EXEC);
+    assert_string_equal(web->liveness.argv[1], "-q");
+    assert_null(web->liveness.argv[2]);
+    assert_int_equal(web->liveness.interval_ms, 10000);
+    assert_int_equal(web->liveness.timeout_ms, 2000);
+    assert_int_equal(web->liveness.initial_delay_ms, 1000);
+    assert_int_equal(web->liveness.failure_threshold, 5);
+    assert_int_equal(web->deps[0].cond, CFG_DEP_READY);
+    assert_int_equal(fd->ready.kind, CFG_READY_FD);
+    assert_int_equal(fd->ready.fd, 3);
+    assert_int_equal(fd->ready.timeout_ms, 0);
+    assert_int_equal(log->ready.probe.kind, CFG_PROBE_LOG);
+    assert_int_equal(log->ready.timeout_ms, 30000);
+    assert_int_equal(plain->ready.kind, CFG_READY_STARTED);
+    assert_string_equal(plain->liveness.host, "127.0.0.1");
+    assert_int_equal(svc_named(m, "dep")->deps[0].cond, CFG_DEP_HEALTHY);
+    cfg_probe_describe(&web->ready.probe, what, sizeof(what));
+    assert_string_equal(what, "tcp [::1]:8000");
+    cfg_probe_describe(&plain->liveness, what, sizeof(what));
+    assert_string_equal(what, "tcp 127.0.0.1:9");
+    health_dump(m);
+    cfg_free(m);
+    /* The built-in readiness timeout. */
+    m = load_ok(WEB "    ready: notify\n");
+    assert_int_equal(m->services[0].ready.timeout_ms, CFG_READY_TIMEOUT_DEFAULT_MS);
+    assert_int_equal(m->services[0].liveness.kind, CFG_PROBE_NONE);
+    cfg_free(m);
+}
+
+static void health_bad(void **state)
+{
+    (void)state;
+    expect_error(WEB "    ready: notfy\n", 4, 12, "services.web.ready",
+                 "invalid value 'notfy' (expected started, notify, {fd: N} or a probe");
+    expect_error(WEB "    ready: [notify]\n", 4, 12, "services.web.ready",
+                 "expected a mapping, got a list");
+    expect_error(WEB "    ready: {fd: 2}\n", 4, 17, "services.web.ready.fd",
+                 "invalid number '2' (expected a whole number from 3 to 255)");
+    expect_error(WEB "    ready: {fd: 3, interval: 1s}\n", 4, 13, "services.web.ready",
+                 "ready: {fd: N} takes no other keys");
+    expect_error(WEB "    ready: {interval: 1s}\n", 4, 12, "services.web.ready",
+                 "a probe needs one of tcp, exec, log or http");
+    expect_error(WEB "    ready: {tcp: {port: 1}, log: x}\n", 4, 29, "services.web.ready.log",
+                 "a probe has one kind, but this one has tcp and log");
+    expect_error(WEB "    ready: {tcp: {host: example.com, port: 80}}\n", 4, 25,
+                 "services.web.ready.tcp.host",
+                 "invalid host 'example.com' (expected an IP address");
+    expect_error(WEB "    ready: {tcp: {host: 127.0.0.1}}\n", 4, 18, "services.web.ready.tcp",
+                 "missing 'port'");
+    expect_error(WEB "    ready: {tcp: {port: 70000}}\n", 4, 25, "services.web.ready.tcp.port",
+                 "expected a whole number from 1 to 65535");
+    expect_error(WEB "    ready: {tcp: {prot: 1}}\n", 4, 19, "services.web.ready.tcp.prot",
+                 "did you mean 'port'?");
+    expect_error(WEB "    ready: {exec: []}\n", 4, 19, "services.web.ready.exec",
+                 "the command is empty");
+    expect_error(WEB "    ready: {exec: ./check}\n", 4, 19, "services.web.ready.exec",
+                 "expected a list");
+    expect_error(WEB "    ready: {log: \"a(b\"}\n", 4, 18, "services.web.ready.log",
+                 "invalid regex 'a(b'");
+    expect_error(WEB "    ready: {log: x, interval: 5ms}\n", 4, 31, "services.web.ready.interval",
+                 "interval must be at least 10ms");
+    expect_error(WEB "    ready: {log: x, timeout: 0}\n", 4, 30, "services.web.ready.timeout",
+                 "timeout must be at least 10ms");
+    expect_error(WEB "    ready: {log: x, failure_threshold: 0}\n", 4, 40,
+                 "services.web.ready.failure_threshold", "expected a whole number from 1 to 1000");
+    expect_error(WEB "    ready: {log: x, intervall: 1s}\n", 4, 21, "services.web.ready.intervall",
+                 "did you mean 'interval'?");
+    expect_error(WEB "    liveness: {fd: 3}\n", 4, 16, "services.web.liveness.fd",
+                 "fd is a readiness protocol");
+    expect_error(WEB "    liveness: started\n", 4, 15, "services.web.liveness",
+                 "expected a mapping");
+    /* http is checked in full, then refused where it is written. */
+    expect_error(WEB "    ready: {http: {url: \"ftp://x\"}}\n", 4, 25,
+                 "services.web.ready.http.url", "invalid url 'ftp://x'");
+    expect_error(WEB "    ready: {http: {url: \"http://x\", status: 299-200}}\n", 4, 45,
+                 "services.web.ready.http.status", "invalid status '299-200'");
+    expect_error(WEB "    ready: {http: {status: 200}}\n", 4, 19, "services.web.ready.http",
+                 "missing 'url'");
+    expect_error(WEB "    liveness:\n"
+                     "      interval: 5s\n"
+                     "      http: {url: \"http://127.0.0.1:8000/\", status: 200-299, body: ok}\n",
+                 6, 7, "services.web.liveness.http",
+                 "http probes are not supported yet; use tcp, exec or log for now");
+    expect_error(WEB "    watchdog: 30s\n", 4, 15, "services.web.watchdog",
+                 "watchdog needs ready: notify");
+    expect_error(WEB "    ready: notify\n    watchdog: 30\n", 5, 15, "services.web.watchdog",
+                 "invalid duration '30'");
+    expect_error(WEB "    ready_timeout: soon\n", 4, 20, "services.web.ready_timeout",
+                 "invalid duration 'soon'");
+    expect_error(WEB "    kind: oneshot\n    ready: notify\n", 5, 5, "services.web.ready",
+                 "a oneshot has no readiness");
+    expect_error(WEB "    kind: oneshot\n    liveness: {tcp: {port: 1}}\n", 5, 5,
+                 "services.web.liveness", "liveness probes are for longrun services");
+    expect_error("defaults:\n  ready: notify\nservices: {a: {command: [b]}}\n", 2, 3,
+                 "defaults.ready", "unknown key 'ready'");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1033,6 +1207,8 @@ int main(void)
         cmocka_unit_test(ports_bad),
         cmocka_unit_test(resource_limits_merge),
         cmocka_unit_test(resource_limits_errors),
+        cmocka_unit_test(health_good),
+        cmocka_unit_test(health_bad),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
