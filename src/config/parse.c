@@ -33,9 +33,9 @@ enum svc_key {
     SK__COUNT
 };
 static const char *const svc_keys[SK__COUNT] = {
-    "command",    "shell",   "cwd",   "env",      "env_file",      "user",       "group", "kind",
-    "depends_on", "restart", "stop",  "logs",     "autostart",     "on_recover", "ports", "limits",
-    "ready",      "liveness", "watchdog", "ready_timeout",
+    "command", "shell",      "cwd",     "env",      "env_file", "user",          "group",
+    "kind",    "depends_on", "restart", "stop",     "logs",     "autostart",     "on_recover",
+    "ports",   "limits",     "ready",   "liveness", "watchdog", "ready_timeout",
 };
 
 struct top {

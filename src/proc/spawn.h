@@ -37,8 +37,8 @@ struct proc_spawn_opts {
     /* Set after nofile, before the switch of user; one refused fails the spawn. */
     const struct proc_rlimit *rlimits;
     size_t n_rlimits;
-    int pass_fd;                 /* -1, or an fd the child gets as pass_fd_num */
-    int pass_fd_num;             /* >= 3 */
+    int pass_fd;     /* -1, or an fd the child gets as pass_fd_num */
+    int pass_fd_num; /* >= 3 */
     /* NULL, or room for 12 bytes inside one of envp's strings that the child
      * fills with its own PID in decimal before exec (WATCHDOG_PID=). */
     char *pid_text;

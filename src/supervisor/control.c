@@ -74,7 +74,7 @@ void sup_info(const struct sup *s, size_t i, struct sup_info *out)
     out->adopted = svc->adopted;
     out->holder = ports_holder(svc);
     out->ready_kind = svc->cfg->ready.kind;
-    out->status = svc->status;
+    out->status = svc->status ? svc->status : "";
     out->notify_denied = svc->notify_denied;
     out->notify_stopping = svc->notify_stopping;
     out->probe_last = "";

@@ -89,7 +89,7 @@ struct service {
     uint64_t oom_kills;            /* memory.events oom_kill, as last seen */
     bool limit_stopping;           /* a limit's stop signal went out this run */
     bool cg_limited;               /* its cgroup has limit files written */
-    char limit_reason[SUP_REASON_MAX];
+    char *limit_reason;            /* why a limit stopped this run; NULL when none */
     char reason[SUP_REASON_MAX];
     /* readiness and liveness (ready.c) */
     struct health_probe *ready_probe; /* ready: a probe */
@@ -98,12 +98,12 @@ struct service {
     struct loop_timer watchdog;       /* WATCHDOG=1 due */
     int notify_fd;                    /* the NOTIFY_SOCKET, from the first spawn on */
     struct loop_watch *notify_watch;
-    char notify_path[SUP_NOTIFY_PATH]; /* as in NOTIFY_SOCKET: a path, or "@..." abstract */
-    int ready_pipe;                    /* ready: {fd: N}: our end, during a run */
-    int ready_child_end;               /* its other end, until the spawn */
+    char *notify_path;   /* as in NOTIFY_SOCKET: a path, or "@..." abstract; NULL without */
+    int ready_pipe;      /* ready: {fd: N}: our end, during a run */
+    int ready_child_end; /* its other end, until the spawn */
     struct loop_watch *ready_watch;
     struct logs_linebuf probe_lines[LOGS__COUNT]; /* for a log probe */
-    char status[SUP_STATUS_MAX];                  /* the last STATUS= of this run */
+    char *status;                                 /* the last STATUS= of this run, or NULL */
     unsigned notify_denied;                       /* messages from outside the tree */
     bool notify_stopping;                         /* STOPPING=1 this run */
     bool main_not_leader;                         /* MAINPID= moved pid off the spawned leader */

@@ -110,7 +110,8 @@ size_t limits_rlimits(const struct service *svc, struct proc_rlimit *out, size_t
 static void exceed(struct service *svc, const char *reason)
 {
     struct sup *s = svc->sup;
-    snprintf(svc->limit_reason, sizeof(svc->limit_reason), "%s", reason);
+    free(svc->limit_reason);
+    svc->limit_reason = strdup(reason); /* NULL: the exit keeps its own reason */
     sup_emit(s, SUP_EV_LIMIT_EXCEEDED, svc, svc->pid, reason);
     if (!svc_up(svc) || svc->pid <= 0)
         return;
@@ -123,8 +124,8 @@ static void exceed(struct service *svc, const char *reason)
  * been told to stop for it yet. */
 static bool sampled(const struct service *svc)
 {
-    return svc->cfg->limits.memory_bytes && !memory_by_cgroup(svc) && svc_up(svc) &&
-           svc->pid > 0 && !svc->limit_stopping;
+    return svc->cfg->limits.memory_bytes && !memory_by_cgroup(svc) && svc_up(svc) && svc->pid > 0 &&
+           !svc->limit_stopping;
 }
 
 static void check_rss(struct service *svc, const struct sup_stats *st)
@@ -188,7 +189,8 @@ void limits_started(struct service *svc)
     char path[PATH_MAX];
     loop_timer_disarm(s->lp, &svc->limit_timer);
     svc->limit_stopping = false;
-    svc->limit_reason[0] = '\0';
+    free(svc->limit_reason);
+    svc->limit_reason = NULL;
     if (!svc->cfg->limits.memory_bytes)
         return;
     if (!memory_by_cgroup(svc)) {
@@ -226,11 +228,12 @@ void limits_exited(struct service *svc, int code)
     loop_timer_disarm(svc->sup->lp, &svc->limit_timer);
     /* The main process killed by the OOM killer may be reaped before
      * memory.events' notice is read. */
-    if (!svc->limit_reason[0] && code == 128 + SIGKILL)
+    if (!svc->limit_reason && code == 128 + SIGKILL)
         (void)oom_seen(svc);
-    if (svc->limit_reason[0])
+    if (svc->limit_reason)
         snprintf(svc->reason, sizeof(svc->reason), "%s", svc->limit_reason);
-    svc->limit_reason[0] = '\0';
+    free(svc->limit_reason);
+    svc->limit_reason = NULL;
     svc->limit_stopping = false;
 }
 
@@ -251,4 +254,6 @@ bool limits_on_inotify(struct sup *s, int wd)
 void limits_free(struct service *svc)
 {
     loop_timer_disarm(svc->sup->lp, &svc->limit_timer);
+    free(svc->limit_reason);
+    svc->limit_reason = NULL;
 }

@@ -320,7 +320,8 @@ static void notify_line(struct service *svc, const char *line, size_t len, pid_t
         if (svc->cfg->ready.kind == CFG_READY_NOTIFY)
             became_ready(svc, "notify: READY=1");
     } else if (klen == 6 && !memcmp(line, "STATUS", 6)) {
-        memcpy(svc->status, value, sizeof(value));
+        free(svc->status);
+        svc->status = strdup(value); /* none when out of memory: only shown */
     } else if (klen == 8 && !memcmp(line, "STOPPING", 8) && !strcmp(value, "1")) {
         svc->notify_stopping = true;
     } else if (klen == 8 && !memcmp(line, "WATCHDOG", 8) && svc->cfg->watchdog_ms) {
@@ -437,10 +438,13 @@ static int notify_open(struct service *svc, struct diag *dg)
         setsockopt(svc->notify_fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0 ||
         bind(svc->notify_fd, (struct sockaddr *)&sa, len) < 0)
         goto fail;
+    /* Allocated: a thousand services without notify hold no path buffer. */
+    if (!svc->notify_path && !(svc->notify_path = malloc(SUP_NOTIFY_PATH + 1)))
+        goto fail;
     if (sa.sun_path[0])
-        snprintf(svc->notify_path, sizeof(svc->notify_path), "%s", sa.sun_path);
+        snprintf(svc->notify_path, SUP_NOTIFY_PATH + 1, "%s", sa.sun_path);
     else
-        snprintf(svc->notify_path, sizeof(svc->notify_path), "@%s", sa.sun_path + 1);
+        snprintf(svc->notify_path, SUP_NOTIFY_PATH + 1, "@%s", sa.sun_path + 1);
     svc->notify_watch = loop_watch_add(svc->sup->lp, svc->notify_fd, EPOLLIN, on_notify, svc);
     if (svc->notify_watch)
         return 0;
@@ -450,7 +454,8 @@ fail:
     if (svc->notify_fd >= 0)
         close(svc->notify_fd);
     svc->notify_fd = -1;
-    svc->notify_path[0] = '\0';
+    free(svc->notify_path);
+    svc->notify_path = NULL;
     return -EIO;
 }
 
@@ -461,9 +466,10 @@ static void notify_close(struct service *svc)
     if (svc->notify_fd >= 0)
         close(svc->notify_fd);
     svc->notify_fd = -1;
-    if (svc->notify_path[0] == '/')
+    if (svc->notify_path && svc->notify_path[0] == '/')
         (void)unlink(svc->notify_path);
-    svc->notify_path[0] = '\0';
+    free(svc->notify_path);
+    svc->notify_path = NULL;
 }
 
 /* --- the fd protocol -------------------------------------------------------------- */
@@ -533,7 +539,8 @@ void ready_init(struct service *svc)
 int ready_prepare(struct service *svc, struct diag *dg)
 {
     const struct cfg_ready *r = &svc->cfg->ready;
-    svc->status[0] = '\0';
+    free(svc->status);
+    svc->status = NULL;
     svc->notify_stopping = false;
     svc->notify_told = false;
     if (r->kind == CFG_READY_NOTIFY || svc->cfg->watchdog_ms) {
@@ -551,7 +558,7 @@ size_t ready_env(const struct service *svc, char *buf, size_t size, char **envp,
     size_t n = 0, off = 0;
     int w;
     *pid_text = NULL;
-    if (size < READY_ENV_MAX || !svc->notify_path[0])
+    if (size < READY_ENV_MAX || !svc->notify_path)
         return 0;
     w = snprintf(buf, size, "NOTIFY_SOCKET=%s", svc->notify_path);
     envp[n++] = buf;
@@ -653,4 +660,6 @@ void ready_free(struct service *svc)
     health_probe_free(svc->live_probe);
     svc->ready_probe = svc->live_probe = NULL;
     notify_close(svc);
+    free(svc->status);
+    svc->status = NULL;
 }
