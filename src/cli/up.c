@@ -34,10 +34,11 @@ static const char *const colours[] = {"\033[36m", "\033[33m", "\033[32m", "\033[
                                       "\033[34m", "\033[96m", "\033[93m", "\033[92m"};
 #define N_COLOURS (sizeof(colours) / sizeof(colours[0]))
 
-#define START_WAIT_MS   60000 /* up -d: how long to wait for the stack to come up */
-#define START_STABLE_MS 1000  /* up -d: a run this long counts as started */
-#define TRIM_AFTER_MS   2000  /* the start-up burst is over: give its freed heap back */
-#define USAGE           "usage: corral up [-f FILE] [-d] [-q] [-t] [--no-color] [SERVICE...]\n"
+#define START_WAIT_MS     60000 /* up -d: how long to wait for the stack to come up */
+#define START_STABLE_MS   1000  /* up -d: a run this long counts as started */
+#define TRIM_AFTER_MS     2000  /* the start-up burst is over: give its freed heap back */
+#define UP_MMAP_THRESHOLD (64 * 1024)
+#define USAGE             "usage: corral up [-f FILE] [-d] [-q] [-t] [--no-color] [SERVICE...]\n"
 
 struct up {
     struct loop *lp;
@@ -914,6 +915,11 @@ int cli_up(int argc, char **argv)
     r = parse_args(&u, argc, argv);
     if (r >= 0)
         return r;
+    /* Blocks of 64 KiB and more (the config parser's arena, the start-up
+     * burst's lists) get pages of their own, given back whole when freed,
+     * instead of leaving holes in the heap that a long-lived daemon keeps
+     * resident; the fixed threshold also stops malloc from raising it. */
+    (void)mallopt(M_MMAP_THRESHOLD, UP_MMAP_THRESHOLD);
     u.m = cli_load_config(u.file);
     if (!u.m)
         return CLI_USAGE;

@@ -168,9 +168,9 @@ struct cfg_probe {
 
 struct cfg_ready {
     enum cfg_ready_kind kind;
-    int fd;                 /* CFG_READY_FD */
-    struct cfg_probe probe; /* CFG_READY_PROBE */
-    uint64_t timeout_ms;    /* ready_timeout: not ready by then is a failure; 0 = never */
+    int fd;                        /* CFG_READY_FD */
+    const struct cfg_probe *probe; /* CFG_READY_PROBE, else NULL */
+    uint64_t timeout_ms;           /* ready_timeout: not ready by then is a failure; 0 = never */
 };
 
 struct cfg_service {
@@ -202,8 +202,8 @@ struct cfg_service {
     struct cfg_limits limits;
     /* readiness and liveness */
     struct cfg_ready ready;
-    struct cfg_probe liveness; /* kind NONE when unset */
-    uint64_t watchdog_ms;      /* with ready: notify; 0 = off */
+    const struct cfg_probe *liveness; /* NULL when unset */
+    uint64_t watchdog_ms;             /* with ready: notify; 0 = off */
 };
 
 /* The control API. The Unix socket <state_dir>/corral.sock is always on; a

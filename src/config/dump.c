@@ -151,7 +151,7 @@ static void text_health(const struct cfg_service *s, FILE *out)
         return;
     cfg_format_duration(s->ready.timeout_ms, a, sizeof(a));
     if (s->ready.kind == CFG_READY_PROBE)
-        text_probe("ready", &s->ready.probe, out);
+        text_probe("ready", s->ready.probe, out);
     else if (s->ready.kind == CFG_READY_FD)
         fprintf(out, "  ready        fd %d\n", s->ready.fd);
     else
@@ -160,8 +160,8 @@ static void text_health(const struct cfg_service *s, FILE *out)
         fprintf(out, "               a fault if not ready within %s (ready_timeout)\n", a);
     else if (s->ready.kind != CFG_READY_STARTED)
         fprintf(out, "               no readiness timeout\n");
-    if (s->liveness.kind != CFG_PROBE_NONE)
-        text_probe("liveness", &s->liveness, out);
+    if (s->liveness)
+        text_probe("liveness", s->liveness, out);
     cfg_format_duration(s->watchdog_ms, a, sizeof(a));
     if (s->watchdog_ms)
         fprintf(out, "  watchdog     %s\n", a);
@@ -329,7 +329,7 @@ static json_t *json_limits(const struct cfg_limits *l, bool *bad)
 static json_t *json_probe(const struct cfg_probe *p, bool *bad)
 {
     json_t *o = json_object(), *k = json_object();
-    if (p->kind == CFG_PROBE_NONE) {
+    if (!p || p->kind == CFG_PROBE_NONE) {
         json_decref(o);
         json_decref(k);
         return json_null();
@@ -365,7 +365,7 @@ static json_t *json_probe(const struct cfg_probe *p, bool *bad)
 static json_t *json_ready(const struct cfg_service *s, bool *bad)
 {
     if (s->ready.kind == CFG_READY_PROBE)
-        return json_probe(&s->ready.probe, bad);
+        return json_probe(s->ready.probe, bad);
     if (s->ready.kind == CFG_READY_FD)
         return json_pack("{s:i}", "fd", s->ready.fd);
     return json_string(cfg_ready_kind_name(s->ready.kind));
@@ -375,7 +375,7 @@ static void json_health(json_t *o, const struct cfg_service *s, bool *bad)
 {
     put(o, "ready", json_ready(s, bad), bad);
     put(o, "ready_timeout_ms", json_integer((json_int_t)s->ready.timeout_ms), bad);
-    put(o, "liveness", json_probe(&s->liveness, bad), bad);
+    put(o, "liveness", json_probe(s->liveness, bad), bad);
     put(o, "watchdog_ms", json_integer((json_int_t)s->watchdog_ms), bad);
 }
 

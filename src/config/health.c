@@ -384,8 +384,13 @@ static int probe_parse(struct cfg_ctx *pc, const struct cfg_node *v, const char 
 static int ready_parse(struct cfg_ctx *pc, struct cfg_service *svc, const struct cfg_node *v,
                        const char *field)
 {
-    struct probe_build pb = {.p = &svc->ready.probe, .ready = true, .fd = &svc->ready.fd};
+    /* Probes live in the arena apart: most services have none, and two
+     * inline would be half the size of every service. */
+    struct cfg_probe *p = cfg_arena_alloc(pc->ar, sizeof(*p));
+    struct probe_build pb = {.p = p, .ready = true, .fd = &svc->ready.fd};
     int r;
+    if (!p)
+        return cfg_nomem(pc);
     if (v->type == CFG_NODE_SCALAR) {
         if (!strcmp(v->text, "started") || !strcmp(v->text, "notify")) {
             svc->ready.kind = v->text[0] == 's' ? CFG_READY_STARTED : CFG_READY_NOTIFY;
@@ -400,6 +405,7 @@ static int ready_parse(struct cfg_ctx *pc, struct cfg_service *svc, const struct
     if (r < 0)
         return r;
     svc->ready.kind = pb.fd_key ? CFG_READY_FD : CFG_READY_PROBE;
+    svc->ready.probe = pb.fd_key ? NULL : p;
     return 0;
 }
 
@@ -419,13 +425,17 @@ int cfg_health_parse(struct cfg_ctx *pc, struct cfg_service *svc, const struct c
             return r;
     }
     if (hn->liveness) {
-        struct probe_build pb = {.p = &svc->liveness};
+        struct cfg_probe *p = cfg_arena_alloc(pc->ar, sizeof(*p));
+        struct probe_build pb = {.p = p};
+        if (!p)
+            return cfg_nomem(pc);
         cfg_yaml_field(field, sizeof(field), base, "liveness");
         if (svc->kind == CFG_KIND_ONESHOT)
             return cfg_err(pc, hn->liveness_key, field, "liveness probes are for longrun services");
         r = probe_parse(pc, hn->liveness, field, &pb);
         if (r < 0)
             return r;
+        svc->liveness = p;
     }
     if (hn->watchdog) {
         cfg_yaml_field(field, sizeof(field), base, "watchdog");

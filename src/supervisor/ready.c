@@ -91,7 +91,7 @@ static void on_ready_timeout(struct loop *lp, void *data)
         fault(svc, false, "fd %d: no newline within %s", r->fd, t);
         return;
     case CFG_READY_PROBE:
-        cfg_probe_describe(&r->probe, what, sizeof(what));
+        cfg_probe_describe(r->probe, what, sizeof(what));
         fault(svc, false, "ready: %s not passing within %s%s%s%s", what, t,
               health_probe_last(svc->ready_probe)[0] ? " (last: " : "",
               health_probe_last(svc->ready_probe),
@@ -120,7 +120,7 @@ static void on_ready_verdict(void *ctx, enum health_verdict v, const char *why)
     char how[SUP_REASON_MAX], what[128];
     if (v != HEALTH_PASSING)
         return; /* not ready yet: the readiness timeout decides */
-    cfg_probe_describe(&svc->cfg->ready.probe, what, sizeof(what));
+    cfg_probe_describe(svc->cfg->ready.probe, what, sizeof(what));
     snprintf(how, sizeof(how), "ready: %s %s", what, why);
     became_ready(svc, how);
 }
@@ -129,7 +129,7 @@ static void on_live_verdict(void *ctx, enum health_verdict v, const char *why)
 {
     struct service *svc = ctx;
     char what[128];
-    cfg_probe_describe(&svc->cfg->liveness, what, sizeof(what));
+    cfg_probe_describe(svc->cfg->liveness, what, sizeof(what));
     if (v == HEALTH_FAILING && (svc->state == SVC_RUNNING || svc->state == SVC_READY)) {
         fault(svc, true, "liveness: %s %s", what, why);
         return;
@@ -151,6 +151,11 @@ static int probe_spawn(void *ctx, char *const *argv, struct proc_child *child)
     return run_spawn_probe(svc, argv, child);
 }
 
+static bool is_log(const struct cfg_probe *p)
+{
+    return p && p->kind == CFG_PROBE_LOG;
+}
+
 static struct health_probe *probe_new(struct service *svc, const struct cfg_probe *cfg, bool ready)
 {
     struct health_probe_hooks h = {
@@ -158,7 +163,7 @@ static struct health_probe *probe_new(struct service *svc, const struct cfg_prob
         .on_verdict = ready ? on_ready_verdict : on_live_verdict,
         .ctx = svc,
     };
-    if (cfg->kind == CFG_PROBE_NONE)
+    if (!cfg || cfg->kind == CFG_PROBE_NONE)
         return NULL;
     return health_probe_new(svc->sup->lp, cfg, &h);
 }
@@ -171,8 +176,8 @@ static void probes_make(struct service *svc)
     if (svc->ready_probe || svc->live_probe)
         return;
     if (c->ready.kind == CFG_READY_PROBE)
-        svc->ready_probe = probe_new(svc, &c->ready.probe, true);
-    svc->live_probe = probe_new(svc, &c->liveness, false);
+        svc->ready_probe = probe_new(svc, c->ready.probe, true);
+    svc->live_probe = probe_new(svc, c->liveness, false);
 }
 
 bool ready_reaped(struct sup *s, pid_t pid, int code)
@@ -188,16 +193,16 @@ static void probe_line(void *ctx, const char *line, size_t len, bool complete)
 {
     struct service *svc = ctx;
     (void)complete;
-    if (svc->state == SVC_STARTING && svc->cfg->ready.probe.kind == CFG_PROBE_LOG)
+    if (svc->state == SVC_STARTING && is_log(svc->cfg->ready.probe))
         health_probe_line(svc->ready_probe, line, len);
-    if (svc->cfg->liveness.kind == CFG_PROBE_LOG)
+    if (is_log(svc->cfg->liveness))
         health_probe_line(svc->live_probe, line, len);
 }
 
 void ready_output(struct service *svc, enum logs_stream st, const char *buf, size_t n)
 {
     /* Lines are split only for a log probe that runs. */
-    if (svc->cfg->ready.probe.kind != CFG_PROBE_LOG && svc->cfg->liveness.kind != CFG_PROBE_LOG)
+    if (!is_log(svc->cfg->ready.probe) && !is_log(svc->cfg->liveness))
         return;
     if (!health_probe_running(svc->ready_probe) && !health_probe_running(svc->live_probe))
         return;
@@ -599,7 +604,7 @@ void ready_spawned(struct service *svc)
     svc_set_state(svc, SVC_STARTING);
     sup_emit(s, SUP_EV_STARTED, svc, svc->pid, NULL);
     if (c->ready.kind == CFG_READY_PROBE) {
-        cfg_probe_describe(&c->ready.probe, what, sizeof(what));
+        cfg_probe_describe(c->ready.probe, what, sizeof(what));
         health_probe_start(svc->ready_probe);
     } else if (c->ready.kind == CFG_READY_FD) {
         snprintf(what, sizeof(what), "a newline on fd %d", c->ready.fd);
@@ -649,8 +654,8 @@ void ready_rebind(struct service *svc)
 {
     /* An unchanged service keeps its settings, but they now live in the new
      * model, which the probes must point at before the old one goes. */
-    health_probe_rebind(svc->ready_probe, &svc->cfg->ready.probe);
-    health_probe_rebind(svc->live_probe, &svc->cfg->liveness);
+    health_probe_rebind(svc->ready_probe, svc->cfg->ready.probe);
+    health_probe_rebind(svc->live_probe, svc->cfg->liveness);
 }
 
 void ready_free(struct service *svc)
