@@ -64,6 +64,15 @@ struct cfg_pos {
     int col;
 };
 
+/* A set of exit statuses 0..255, as corral reports them (128 + N for a
+ * death by signal N). */
+struct cfg_exit_set {
+    uint64_t bits[4];
+};
+
+/* True when code (0..255) is in the set. */
+bool cfg_exit_set_has(const struct cfg_exit_set *set, int code);
+
 struct cfg_restart {
     enum cfg_restart_policy policy;
     uint64_t initial_ms;
@@ -73,6 +82,14 @@ struct cfg_restart {
     uint64_t reset_after_ms; /* a run this long resets the backoff */
     unsigned max_restarts;   /* within window_ms, then failed; 0 = unlimited */
     uint64_t window_ms;
+    /* After giving up: one more start this much later, and again after each
+     * give-up; 0 = never ("retry_after: never"). */
+    uint64_t retry_after_ms;
+    /* Exits that count as success besides 0 (on-failure does not restart
+     * them, a oneshot completes), and exits that restart whatever the policy;
+     * a signal death N is the code 128 + N. */
+    struct cfg_exit_set success_exit_codes;
+    struct cfg_exit_set restart_on_exit_codes;
 };
 
 struct cfg_stop {

@@ -71,6 +71,34 @@ static void text_env_deps(const struct cfg_service *s, FILE *out)
                 cfg_proto_name(s->ports[i].proto), i + 1 == s->n_ports ? "\n" : "");
 }
 
+/* "0, 3, 143 (SIGTERM)", or "-" for an empty set. */
+static void text_exit_set(const char *label, const struct cfg_exit_set *set, FILE *out)
+{
+    bool any = false;
+    fprintf(out, "               %s ", label);
+    for (int code = 0; code < 256; code++) {
+        if (!cfg_exit_set_has(set, code))
+            continue;
+        fprintf(out, "%s%d", any ? ", " : "", code);
+        if (code > 128 && cfg_signal_name(code - 128)[0] != '?')
+            fprintf(out, " (SIG%s)", cfg_signal_name(code - 128));
+        any = true;
+    }
+    fprintf(out, "%s\n", any ? "" : "-");
+}
+
+static void text_retry(const struct cfg_restart *r, FILE *out)
+{
+    char a[32];
+    cfg_format_duration(r->retry_after_ms, a, sizeof(a));
+    if (r->max_restarts && r->retry_after_ms)
+        fprintf(out, "               after giving up, tries again every %s\n", a);
+    else if (r->max_restarts)
+        fprintf(out, "               after giving up, never tries again (retry_after: never)\n");
+    text_exit_set("success exits", &r->success_exit_codes, out);
+    text_exit_set("restart exits", &r->restart_on_exit_codes, out);
+}
+
 static void text_policies(const struct cfg_service *s, FILE *out)
 {
     const struct cfg_restart *r = &s->restart;
@@ -86,6 +114,7 @@ static void text_policies(const struct cfg_service *s, FILE *out)
         fprintf(out, "gives up after %u restarts in %s\n", r->max_restarts, d);
     else
         fprintf(out, "never gives up\n");
+    text_retry(r, out);
     cfg_format_duration(s->stop.timeout_ms, a, sizeof(a));
     fprintf(out, "  stop         %s, then KILL after %s\n", cfg_signal_name(s->stop.signal), a);
     cfg_format_size(s->logs.max_size_bytes, a, sizeof(a));
@@ -169,6 +198,15 @@ static void push(json_t *arr, json_t *val, bool *bad)
         *bad = true;
 }
 
+static json_t *json_exit_set(const struct cfg_exit_set *set, bool *bad)
+{
+    json_t *a = json_array();
+    for (int code = 0; code < 256; code++)
+        if (cfg_exit_set_has(set, code))
+            push(a, json_integer(code), bad);
+    return a;
+}
+
 static json_t *json_restart(const struct cfg_restart *r, bool *bad)
 {
     json_t *o = json_object();
@@ -180,6 +218,10 @@ static json_t *json_restart(const struct cfg_restart *r, bool *bad)
     put(o, "reset_after_ms", json_integer((json_int_t)r->reset_after_ms), bad);
     put(o, "max_restarts", json_integer(r->max_restarts), bad);
     put(o, "window_ms", json_integer((json_int_t)r->window_ms), bad);
+    put(o, "retry_after_ms",
+        r->retry_after_ms ? json_integer((json_int_t)r->retry_after_ms) : json_null(), bad);
+    put(o, "success_exit_codes", json_exit_set(&r->success_exit_codes, bad), bad);
+    put(o, "restart_on_exit_codes", json_exit_set(&r->restart_on_exit_codes, bad), bad);
     return o;
 }
 

@@ -949,6 +949,69 @@ static void ports_bad(void **state)
                  "unknown key 'port' (did you mean 'ports'?)");
 }
 
+/* --- restart: retry_after, exit code lists ---------------------------------------------- */
+
+static void restart_retry_and_exit_codes(void **state)
+{
+    struct cfg_model *m =
+        load_ok("defaults:\n"
+                "  restart: {success_exit_codes: [3, SIGTERM], retry_after: 2s}\n"
+                "services:\n"
+                "  a: {command: [x]}\n"
+                "  b:\n"
+                "    command: [y]\n"
+                "    restart: {restart_on_exit_codes: [75, kill], retry_after: never}\n"
+                "  c:\n"
+                "    command: [z]\n"
+                "    restart: {success_exit_codes: [], restart_on_exit_codes: [3]}\n");
+    const struct cfg_service *a = &m->services[0], *b = &m->services[1], *c = &m->services[2];
+    (void)state;
+    assert_int_equal(a->restart.retry_after_ms, 2000);
+    assert_true(cfg_exit_set_has(&a->restart.success_exit_codes, 3));
+    assert_true(cfg_exit_set_has(&a->restart.success_exit_codes, 128 + SIGTERM));
+    assert_false(cfg_exit_set_has(&a->restart.success_exit_codes, 0));
+    assert_false(cfg_exit_set_has(&a->restart.success_exit_codes, 15));
+    assert_int_equal(b->restart.retry_after_ms, 0);
+    assert_true(cfg_exit_set_has(&b->restart.success_exit_codes, 3)); /* inherited */
+    assert_true(cfg_exit_set_has(&b->restart.restart_on_exit_codes, 75));
+    assert_true(cfg_exit_set_has(&b->restart.restart_on_exit_codes, 128 + SIGKILL));
+    /* A list written on the service replaces the inherited one: 3 may move. */
+    assert_false(cfg_exit_set_has(&c->restart.success_exit_codes, 3));
+    assert_true(cfg_exit_set_has(&c->restart.restart_on_exit_codes, 3));
+    cfg_free(m);
+    m = load_ok("services: {a: {command: [x]}}\n");
+    assert_int_equal(m->services[0].restart.retry_after_ms, 600000); /* default 10m */
+    cfg_free(m);
+}
+
+static void restart_retry_and_exit_codes_bad(void **state)
+{
+    (void)state;
+    expect_error(WEB "    restart: {retry_after: 0}\n", 4, 28, "services.web.restart.retry_after",
+                 "write 'never' to give up for good");
+    expect_error(WEB "    restart: {retry_after: soon}\n", 4, 28,
+                 "services.web.restart.retry_after", "invalid duration 'soon'");
+    expect_error(WEB "    restart: {retry_aftr: 1m}\n", 4, 15, "services.web.restart.retry_aftr",
+                 "did you mean 'retry_after'?");
+    expect_error(WEB "    restart: {success_exit_codes: 3}\n", 4, 35,
+                 "services.web.restart.success_exit_codes", "expected a list");
+    expect_error(WEB "    restart: {success_exit_codes: [0, 256]}\n", 4, 39,
+                 "services.web.restart.success_exit_codes[1]", "invalid exit code '256'");
+    expect_error(WEB "    restart: {restart_on_exit_codes: [SIGFOO]}\n", 4, 39,
+                 "services.web.restart.restart_on_exit_codes[0]", "invalid exit code 'SIGFOO'");
+    expect_error(WEB "    restart: {restart_on_exit_codes: [-1]}\n", 4, 39,
+                 "services.web.restart.restart_on_exit_codes[0]", "invalid exit code '-1'");
+    expect_error(WEB "    restart:\n"
+                     "      success_exit_codes: [3, 75]\n"
+                     "      restart_on_exit_codes: [75]\n",
+                 6, 31, "services.web.restart.restart_on_exit_codes[0]", "exit code 75 is in both");
+    /* Inherited from defaults, the clash is pointed at where this level wrote it. */
+    expect_error("defaults: {restart: {success_exit_codes: [TERM]}}\n" WEB
+                 "    restart: {restart_on_exit_codes: [1, 143]}\n",
+                 5, 42, "services.web.restart.restart_on_exit_codes[1]",
+                 "exit code 143 is in both");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -984,6 +1047,8 @@ int main(void)
         cmocka_unit_test(state_dir_without_a_full_load),
         cmocka_unit_test(ports_good),
         cmocka_unit_test(ports_bad),
+        cmocka_unit_test(restart_retry_and_exit_codes),
+        cmocka_unit_test(restart_retry_and_exit_codes_bad),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
