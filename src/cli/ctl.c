@@ -168,14 +168,18 @@ static void print_table(const json_t *list)
            "RESTARTS", "LAST EXIT", "REASON");
     json_array_foreach(list, i, s)
     {
-        char pid[16] = "-", up[32];
+        char pid[16] = "-", up[32], retry[64] = "", in[32];
         const json_t *last = json_object_get(s, "last_exit");
         if (json_is_integer(json_object_get(s, "pid")))
             snprintf(pid, sizeof(pid), "%lld", (long long)jint(s, "pid"));
         human_ms(jint(s, "uptime_ms"), up, sizeof(up));
-        printf("%-*s  %-9s  %7s  %8s  %8lld  %-18s  %s%s\n", (int)w, jget(s, "name"),
+        if (json_is_integer(json_object_get(s, "retry_in_ms"))) {
+            human_ms(jint(s, "retry_in_ms"), in, sizeof(in));
+            snprintf(retry, sizeof(retry), " (retry in %s)", in);
+        }
+        printf("%-*s  %-9s  %7s  %8s  %8lld  %-18s  %s%s%s\n", (int)w, jget(s, "name"),
                jget(s, "state"), pid, up, (long long)jint(s, "restarts"),
-               json_is_object(last) ? jget(last, "text") : "-", jget(s, "reason"),
+               json_is_object(last) ? jget(last, "text") : "-", jget(s, "reason"), retry,
                json_is_true(json_object_get(s, "stopped_by_operator")) ? " (stopped by operator)"
                                                                        : "");
     }

@@ -151,7 +151,8 @@ static void say_event(struct up *u, const struct sup_event *ev)
         say(u, "%s: main process gone, stopping what it left running", n);
         break;
     case SUP_EV_RESTARTING:
-        say(u, "%s restarting in %.1fs", n, (double)ev->delay_ms / 1000.0);
+        say(u, "%s restarting in %.1fs (%s)", n, (double)ev->delay_ms / 1000.0,
+            ev->text ? ev->text : "asked for");
         break;
     case SUP_EV_COMPLETED:
         say(u, "%s completed", n);
@@ -169,7 +170,8 @@ static void say_event(struct up *u, const struct sup_event *ev)
         say(u, "%s: pid %d is still alive after SIGKILL: %s", n, (int)ev->pid, ev->text);
         break;
     case SUP_EV_STOPPED:
-        say(u, "%s stopped", n);
+        say(u, "%s stopped%s%s%s", n, ev->text ? " (" : "", ev->text ? ev->text : "",
+            ev->text ? ")" : "");
         break;
     case SUP_EV_LOGS_LOST:
         say(u, "%s: %s", n, ev->text);
@@ -196,6 +198,16 @@ static void say_event(struct up *u, const struct sup_event *ev)
     case SUP_EV_ORPHAN:
         say(u, "%s: stopping pid %d, an orphan of corral's holding its port: %s", n, (int)ev->pid,
             ev->text);
+        break;
+    case SUP_EV_GAVE_UP:
+        if (ev->retry_in_ms >= 0)
+            say(u, "%s gave up: %s; trying again in %.1fs", n, ev->text,
+                (double)ev->retry_in_ms / 1000.0);
+        else
+            say(u, "%s gave up: %s; not trying again (retry_after: never)", n, ev->text);
+        break;
+    case SUP_EV_RECOVERED:
+        say(u, "%s recovered: %s", n, ev->text);
         break;
     case SUP_EV__COUNT:
         break;

@@ -69,7 +69,15 @@ struct service {
     struct sup_window window;
     gid_t *groups; /* supplementary groups of cfg->user, at the first spawn */
     size_t n_groups;
-    unsigned members; /* scratch: tree members seen by the current scan */
+    unsigned members;   /* scratch: tree members seen by the current scan */
+    bool giving_up;     /* the stop in progress ends in a give-up */
+    bool retry_pending; /* FAILED after giving up: timer starts it again */
+    uint64_t retry_due_ms;
+    /* Restarted or gave up since its last stable run: the next run that lasts
+     * reset_after is `recovered` (timer, while RUNNING). */
+    bool unstable;
+    bool gave_up;
+    unsigned unstable_restarts;
     char reason[SUP_REASON_MAX];
 };
 

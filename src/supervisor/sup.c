@@ -31,8 +31,17 @@ const char *sup_state_name(enum svc_state st)
     return st < SVC__COUNT ? state_names[st] : "?";
 }
 
-void sup_emit(struct sup *s, enum sup_event_kind kind, const struct service *svc, pid_t pid,
-              const char *text)
+static int64_t retry_in_ms(const struct service *svc)
+{
+    uint64_t now = loop_now_ms();
+    if (!svc->retry_pending)
+        return -1;
+    return svc->retry_due_ms > now ? (int64_t)(svc->retry_due_ms - now) : 0;
+}
+
+/* An event about svc (NULL: corral-wide) with the details every one carries. */
+static struct sup_event event_of(enum sup_event_kind kind, const struct service *svc, pid_t pid,
+                                 const char *text)
 {
     struct sup_event ev = {
         .kind = kind,
@@ -40,9 +49,23 @@ void sup_emit(struct sup *s, enum sup_event_kind kind, const struct service *svc
         .pid = pid,
         .exit_code = svc ? svc->exit_code : 0,
         .text = text,
+        .restarts = svc ? svc->restarts : 0,
+        .retry_in_ms = svc ? retry_in_ms(svc) : -1,
     };
+    return ev;
+}
+
+static void emit(struct sup *s, const struct sup_event *ev)
+{
     if (s->h.on_event)
-        s->h.on_event(s->h.ctx, &ev);
+        s->h.on_event(s->h.ctx, ev);
+}
+
+void sup_emit(struct sup *s, enum sup_event_kind kind, const struct service *svc, pid_t pid,
+              const char *text)
+{
+    struct sup_event ev = event_of(kind, svc, pid, text);
+    emit(s, &ev);
 }
 
 void sup_kick(struct sup *s)
@@ -127,20 +150,102 @@ static void start_backoff(struct service *svc)
 {
     struct sup *s = svc->sup;
     uint64_t delay;
+    struct sup_event ev;
     s->rng = s->rng * 1664525u + 1013904223u;
     delay = sup_backoff_ms(&svc->cfg->restart, svc->attempt, s->rng);
     if (svc->attempt < 64)
         svc->attempt++;
     svc->restarts++;
+    svc->unstable = true;
+    svc->unstable_restarts++;
     set_state(svc, SVC_BACKOFF);
     loop_timer_arm(s->lp, &svc->timer, delay);
-    struct sup_event ev = {.kind = SUP_EV_RESTARTING,
-                           .service = svc->cfg->name,
-                           .exit_code = svc->exit_code,
-                           .delay_ms = delay,
-                           .text = svc->reason};
-    if (s->h.on_event)
-        s->h.on_event(s->h.ctx, &ev);
+    ev = event_of(SUP_EV_RESTARTING, svc, 0, svc->reason);
+    ev.delay_ms = delay;
+    emit(s, &ev);
+}
+
+/* After a give-up (or a retry that found a dependency dead): one more start
+ * after retry_after, unless it is never or a stop is under way. */
+static void arm_retry(struct service *svc)
+{
+    struct sup *s = svc->sup;
+    uint64_t delay = sup_retry_delay_ms(&svc->cfg->restart);
+    if (!delay || s->shutting_down || svc->want_stop || svc->operator_stopped)
+        return;
+    svc->retry_pending = true;
+    svc->retry_due_ms = loop_now_ms() + delay;
+    loop_timer_arm(s->lp, &svc->timer, delay);
+}
+
+/* An operator's stop, start or restart, a reload or the shutdown: the
+ * pending retry is no longer wanted. True when there was one. */
+static bool cancel_retry(struct service *svc)
+{
+    if (!svc->retry_pending)
+        return false;
+    svc->retry_pending = false;
+    loop_timer_disarm(svc->sup->lp, &svc->timer);
+    return true;
+}
+
+static void give_up(struct service *svc)
+{
+    struct sup_event ev;
+    svc->giving_up = false;
+    svc->gave_up = true;
+    svc->unstable = true;
+    arm_retry(svc);
+    fail(svc, "%s", svc->reason);
+    ev = event_of(SUP_EV_GAVE_UP, svc, 0, svc->reason);
+    emit(svc->sup, &ev);
+}
+
+/* The retry after a give-up is due: one start, as if asked for, except
+ * that the give-up window keeps its restarts (see sup.h). */
+static void retry_now(struct service *svc)
+{
+    struct sup_event ev;
+    char text[SUP_REASON_MAX + 64];
+    svc->retry_pending = false;
+    svc->attempt = 0;
+    snprintf(text, sizeof(text), "retry after giving up (%s)", svc->reason);
+    set_state(svc, SVC_WAITING);
+    ev = event_of(SUP_EV_RESTARTING, svc, 0, text);
+    emit(svc->sup, &ev);
+}
+
+/* A run lasted reset_after: the backoff and the give-up window start over,
+ * and a service that had restarted or given up has recovered. */
+static void run_stable(struct service *svc)
+{
+    char text[128];
+    svc->attempt = 0;
+    sup_window_reset(&svc->window);
+    if (!svc->unstable)
+        return;
+    if (svc->gave_up)
+        snprintf(text, sizeof(text), "running again after giving up (%u restarts)",
+                 svc->unstable_restarts);
+    else
+        snprintf(text, sizeof(text), "running stably after %u restart%s", svc->unstable_restarts,
+                 svc->unstable_restarts == 1 ? "" : "s");
+    svc->unstable = false;
+    svc->gave_up = false;
+    svc->unstable_restarts = 0;
+    sup_emit(svc->sup, SUP_EV_RECOVERED, svc, svc->pid, text);
+}
+
+/* Why a stop ended: the event's reason. */
+static const char *stop_why(const struct service *svc)
+{
+    if (svc->sup->shutting_down)
+        return "corral is shutting down";
+    if (svc->reload_stop)
+        return "a reload changed or removed it";
+    if (svc->operator_stopped)
+        return "stopped by the operator";
+    return "stopped";
 }
 
 /* The tree is verifiably empty: finish whatever the stop was for. */
@@ -158,12 +263,12 @@ void svc_tree_empty(struct service *svc)
     switch (svc->after) {
     case AFTER_STOPPED:
         set_state(svc, SVC_STOPPED);
-        sup_emit(svc->sup, SUP_EV_STOPPED, svc, 0, NULL);
+        sup_emit(svc->sup, SUP_EV_STOPPED, svc, 0, stop_why(svc));
         break;
     case AFTER_RESTART:
         if (svc->sup->shutting_down || svc->want_stop) {
             set_state(svc, SVC_STOPPED);
-            sup_emit(svc->sup, SUP_EV_STOPPED, svc, 0, NULL);
+            sup_emit(svc->sup, SUP_EV_STOPPED, svc, 0, stop_why(svc));
         } else {
             start_backoff(svc);
         }
@@ -176,12 +281,15 @@ void svc_tree_empty(struct service *svc)
         set_state(svc, SVC_EXITED);
         break;
     case AFTER_FAILED:
-        fail(svc, "%s", svc->reason);
+        if (svc->giving_up)
+            give_up(svc);
+        else
+            fail(svc, "%s", svc->reason);
         break;
     case AFTER_START:
         if (svc->sup->shutting_down || svc->want_stop) {
             set_state(svc, SVC_STOPPED);
-            sup_emit(svc->sup, SUP_EV_STOPPED, svc, 0, NULL);
+            sup_emit(svc->sup, SUP_EV_STOPPED, svc, 0, stop_why(svc));
         } else {
             svc->attempt = 0;
             set_state(svc, SVC_WAITING);
@@ -221,9 +329,10 @@ static enum after_stop after_exit(struct service *svc, int code)
 {
     const struct cfg_service *c = svc->cfg;
     struct sup *s = svc->sup;
-    if (c->kind == CFG_KIND_ONESHOT && code == 0)
+    bool restart = sup_should_restart(&c->restart, c->kind, code);
+    if (c->kind == CFG_KIND_ONESHOT && !restart && sup_exit_success(&c->restart, code))
         return AFTER_COMPLETED;
-    if (!s->shutting_down && !svc->want_stop && sup_should_restart(&c->restart, c->kind, code)) {
+    if (!s->shutting_down && !svc->want_stop && restart) {
         unsigned n = sup_window_note(&svc->window, &c->restart, loop_now_ms());
         if (!sup_window_exceeded(&c->restart, n))
             return AFTER_RESTART;
@@ -231,6 +340,7 @@ static enum after_stop after_exit(struct service *svc, int code)
         snprintf(last, sizeof(last), "%s", svc->reason);
         snprintf(svc->reason, sizeof(svc->reason), "gave up after %u restarts in %llus (last: %s)",
                  n - 1, (unsigned long long)(c->restart.window_ms / 1000), last);
+        svc->giving_up = true;
         return AFTER_FAILED;
     }
     /* A stop was asked for and the exit came first: it ends stopped all the
@@ -256,10 +366,9 @@ void svc_main_exit(struct service *svc, int code)
         svc->exit_code = code;
         svc->exited = true;
     }
-    if (ran_ms >= svc->cfg->restart.reset_after_ms) {
-        svc->attempt = 0;
-        sup_window_reset(&svc->window);
-    }
+    /* Also here, for a run whose stability timer had no chance to fire. */
+    if (sup_run_stable(&svc->cfg->restart, ran_ms))
+        run_stable(svc);
     if (svc->state == SVC_STOPPING) {
         sup_want_check(svc->sup, 0);
         return;
@@ -267,7 +376,9 @@ void svc_main_exit(struct service *svc, int code)
     if (!svc->exec_failed)
         describe_exit(code, svc->reason, sizeof(svc->reason));
     svc->exec_failed = false;
-    sup_emit(svc->sup, SUP_EV_EXITED, svc, 0, svc->reason);
+    struct sup_event ev = event_of(SUP_EV_EXITED, svc, 0, svc->reason);
+    ev.ran_ms = ran_ms;
+    emit(svc->sup, &ev);
     svc->after = after_exit(svc, code);
     if (contain_leftover(svc)) {
         sup_emit(svc->sup, SUP_EV_LEFTOVER, svc, 0, NULL);
@@ -308,6 +419,10 @@ static void spawn_now(struct service *svc)
     }
     set_state(svc, SVC_RUNNING);
     sup_emit(svc->sup, SUP_EV_STARTED, svc, svc->pid, NULL);
+    /* Only a service that has been restarting needs to hear that it is
+     * stable again: the others cost no timer. */
+    if (svc->unstable)
+        loop_timer_arm(svc->sup->lp, &svc->timer, svc->cfg->restart.reset_after_ms);
 }
 
 static void on_timer(struct loop *lp, void *data)
@@ -318,6 +433,10 @@ static void on_timer(struct loop *lp, void *data)
         spawn_now(svc);
     else if (svc->state == SVC_STOPPING)
         kill_tree(svc);
+    else if (svc->state == SVC_FAILED && svc->retry_pending)
+        retry_now(svc);
+    else if (svc->state == SVC_RUNNING && svc->unstable)
+        run_stable(svc);
 }
 
 void sup_reap(struct sup *s)
@@ -386,6 +505,10 @@ static void try_start(struct service *svc)
     for (size_t d = 0; d < c->n_deps; d++) {
         const struct service *dep = svc->sup->svcs[c->deps[d].index];
         if (dep_dead(dep, c->deps[d].cond)) {
+            /* A retry after a give-up that finds its dependency dead waits
+             * for the next one: the dependency may come back meanwhile. */
+            if (svc->gave_up)
+                arm_retry(svc);
             fail(svc, "dependency '%s' %s%s%s", dep->cfg->name, sup_state_name(dep->state),
                  dep->reason[0] ? ": " : "", dep->reason);
             return;
@@ -447,10 +570,18 @@ static void try_stop(struct service *svc, size_t idx)
         svc->after = AFTER_STOPPED;
         svc->want_stop = false;
         return;
+    case SVC_FAILED:
+        svc->want_stop = false;
+        /* An operator's stop of a service waiting to retry ends the wait:
+         * it is stopped now, as asked. */
+        if (cancel_retry(svc) && !s->shutting_down && !svc->reload_stop) {
+            set_state(svc, SVC_STOPPED);
+            sup_emit(s, SUP_EV_STOPPED, svc, 0, "stopped by the operator (no retry)");
+        }
+        return;
     case SVC_STOPPED:
     case SVC_COMPLETED:
     case SVC_EXITED:
-    case SVC_FAILED:
     case SVC__COUNT:
         svc->want_stop = false;
         return;
@@ -679,6 +810,7 @@ void make_waiting(struct service *svc)
                 svc->state == SVC_COMPLETED;
     svc->want_stop = false;
     svc->operator_stopped = false;
+    (void)cancel_retry(svc);
     if (svc->state == SVC_STOPPING && svc->after == AFTER_STOPPED)
         svc->after = AFTER_START;
     if (svc->state == SVC_BACKOFF || svc->state == SVC_BLOCKED) {

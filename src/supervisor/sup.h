@@ -12,6 +12,10 @@
  * passes through STOPPING first: nothing is restarted or declared done until
  * its tree is verifiably empty. All state changes happen on the loop.
  *
+ * A give-up (max_restarts within window) is FAILED with a retry due after
+ * restart.retry_after: FAILED ─timer→ WAITING, one start counted against the
+ * window like any restart; an operator's stop, start or restart cancels it.
+ *
  * Every spawn (STARTING, from WAITING or BACKOFF) first checks the service's
  * ports: while one is held it is BLOCKED instead, and tries again after a
  * backoff that counts neither as a run nor as a restart (BLOCKED ─timer→
@@ -65,6 +69,8 @@ enum sup_event_kind {
     SUP_EV_BLOCKED,    /* a port is held: pid of the holder (or 0), text = reason */
     SUP_EV_ORPHAN,     /* an orphan of corral's held a port and is being stopped: pid,
                         * text = its command line */
+    SUP_EV_GAVE_UP,    /* max_restarts in window: failed; text = reason, retry_in_ms */
+    SUP_EV_RECOVERED,  /* a run lasted reset_after after restarts or a give-up: text */
     SUP_EV__COUNT
 };
 
@@ -75,6 +81,10 @@ struct sup_event {
     int exit_code;
     uint64_t delay_ms;
     const char *text;
+    /* The details every state change carries (see docs/api.md). */
+    unsigned restarts;   /* the service's automatic restarts so far */
+    uint64_t ran_ms;     /* exited: how long the run lasted */
+    int64_t retry_in_ms; /* failed, gave_up: when corral tries again; -1: it will not */
 };
 
 struct sup_hooks {
@@ -153,6 +163,7 @@ struct sup_info {
     bool adopted;          /* pid was started by a previous corral */
     /* While BLOCKED, what holds the port, else NULL; valid until the loop runs. */
     const struct sup_holder *holder;
+    int64_t retry_in_ms; /* FAILED after giving up: the next try; -1 when none is due */
 };
 
 size_t sup_count(const struct sup *s);
