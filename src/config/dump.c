@@ -144,6 +144,27 @@ static void text_service(const struct cfg_service *s, FILE *out)
     fprintf(out, "  on_recover   %s\n", cfg_recover_name(s->on_recover));
 }
 
+static void text_hooks(const struct cfg_model *m, FILE *out)
+{
+    char t[32];
+    for (size_t i = 0; i < m->n_hooks; i++) {
+        const struct cfg_hook *h = &m->hooks[i];
+        fprintf(out, "\nhook %zu (line %d)\n  on          ", i, h->pos.line);
+        for (size_t k = 0; k < h->n_on; k++)
+            fprintf(out, "%s%s", k ? ", " : " ", h->on[k]);
+        fprintf(out, "\n  argv        ");
+        for (size_t k = 0; k < h->argc; k++) {
+            fputc(' ', out);
+            put_word(out, h->argv[k]);
+        }
+        cfg_format_duration(h->timeout_ms, t, sizeof(t));
+        fprintf(out, "%s\n  timeout      %s\n  services    ", h->shell ? "  (shell)" : "", t);
+        for (size_t k = 0; k < h->n_services; k++)
+            fprintf(out, "%s%s", k ? ", " : " ", h->services[k]);
+        fprintf(out, "%s\n", h->n_services ? "" : " every service, and corral's own events");
+    }
+}
+
 int cfg_dump_text(const struct cfg_model *m, FILE *out)
 {
     if (!m || !out)
@@ -155,6 +176,7 @@ int cfg_dump_text(const struct cfg_model *m, FILE *out)
             m->api.listen ? m->api.listen : "");
     for (size_t i = 0; i < m->n_services; i++)
         text_service(&m->services[i], out);
+    text_hooks(m, out);
     fprintf(out, "\nstart order:");
     for (size_t i = 0; i < m->n_services; i++)
         fprintf(out, "%s %s", i ? "," : "", m->services[m->start_order[i]].name);
@@ -326,6 +348,33 @@ json_t *cfg_service_json(const struct cfg_service *s)
     return o;
 }
 
+static json_t *json_strings(const char *const *list, size_t n, bool *bad)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        push(a, jstr(list[i]), bad);
+    return a;
+}
+
+static json_t *json_hooks(const struct cfg_model *m, bool *bad)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < m->n_hooks; i++) {
+        const struct cfg_hook *h = &m->hooks[i];
+        json_t *o = json_object();
+        put(o, "line", json_integer(h->pos.line), bad);
+        put(o, "col", json_integer(h->pos.col), bad);
+        put(o, "on", json_strings(h->on, h->n_on, bad), bad);
+        put(o, "argv", json_strings((const char *const *)h->argv, h->argc, bad), bad);
+        put(o, "shell", json_boolean(h->shell), bad);
+        put(o, "timeout_ms", json_integer((json_int_t)h->timeout_ms), bad);
+        put(o, "services",
+            h->n_services ? json_strings(h->services, h->n_services, bad) : json_null(), bad);
+        push(a, o, bad);
+    }
+    return a;
+}
+
 static json_t *json_model(const struct cfg_model *m, bool *bad)
 {
     json_t *o = json_object(), *svcs = json_array(), *order = json_array();
@@ -340,6 +389,7 @@ static json_t *json_model(const struct cfg_model *m, bool *bad)
     }
     put(o, "services", svcs, bad);
     put(o, "start_order", order, bad);
+    put(o, "hooks", json_hooks(m, bad), bad);
     return o;
 }
 
