@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "loop/loop.h"
 #include "store/store.h"
+#include "supervisor/hooks.h"
 #include "supervisor/sup.h"
 
 #include <errno.h>
@@ -40,6 +41,7 @@ static const char *const colours[] = {"\033[36m", "\033[33m", "\033[32m", "\033[
 struct up {
     struct loop *lp;
     struct sup *sup;
+    struct sup_hookrun *hooks; /* the config's hooks: run on events */
     struct api *api;
     struct store *store; /* state.db: what the operator stopped, services' runs */
     struct runs *runs;
@@ -314,8 +316,12 @@ static void on_start_recheck(struct loop *lp, void *data)
 static void on_event(void *ctx, const struct sup_event *ev)
 {
     struct up *u = ctx;
+    const char *json;
     say_event(u, ev);
-    api_event(u->api, ev);
+    json = api_event(u->api, ev);
+    /* The same JSON as the event stream's, id and time included. */
+    if (json)
+        sup_hookrun_fire(u->hooks, api_event_name(ev->kind), ev->service, json);
     runs_touch(u->runs, ev->service, ev->kind == SUP_EV_STARTED || ev->kind == SUP_EV_ADOPTED);
     /* Once per loop pass, not per event: the check walks every service. */
     if ((ev->kind == SUP_EV_STARTED || ev->kind == SUP_EV_COMPLETED || ev->kind == SUP_EV_FAILED) &&
@@ -325,15 +331,30 @@ static void on_event(void *ctx, const struct sup_event *ev)
         check_started(u, false);
 }
 
+static void hooks_drained(void *ctx)
+{
+    struct up *u = ctx;
+    loop_quit(u->lp);
+}
+
+static void hook_report(void *ctx, const char *kind, const char *text)
+{
+    struct up *u = ctx;
+    say(u, "%s", text);
+    api_note(u->api, kind, text);
+}
+
 static void on_settled(void *ctx)
 {
     struct up *u = ctx;
     check_started(u, false);
     /* In the foreground a stack that has run its course ends corral, as it
      * always did; once an operator has started or stopped something through
-     * the API, or as a daemon, corral waits for more until told to go. */
+     * the API, or as a daemon, corral waits for more until told to go. The
+     * hooks the last events started may finish first, within the longest
+     * hook timeout. */
     if (sup_shutting_down(u->sup) || (!u->daemon && !u->controlled))
-        loop_quit(u->lp);
+        sup_hookrun_drain(u->hooks, sup_hookrun_max_timeout_ms(u->m), hooks_drained, u);
 }
 
 static void begin_shutdown(struct up *u, const char *why, const char *hint)
@@ -559,8 +580,8 @@ static void set_width(struct up *u);
 static void on_swap(void *ctx, const struct cfg_model *now, const struct cfg_model *old)
 {
     struct up *u = ctx;
-    (void)now;
     runs_swap(u->runs, old);
+    sup_hookrun_retarget(u->hooks, now);
     if (old == u->m) {
         cfg_free(u->m);
         u->m = u->next_m;
@@ -727,6 +748,9 @@ static int serve(struct up *u, struct diag *dg)
     u->sup = sup_new(u->lp, u->m, &h, dg);
     if (!u->sup)
         return CLI_FAILED;
+    u->hooks = sup_hookrun_new(u->sup, u->m, hook_report, u, dg);
+    if (!u->hooks)
+        return CLI_FAILED;
     if (u->daemon || u->quiet)
         sup_set_output(u->sup, false);
     if (start_signals(u) < 0) {
@@ -802,6 +826,7 @@ static int run(struct up *u)
     report(u, r, "corral: exited during start-up\n");
     if (u->out)
         out_drain(u->out, 2000);
+    sup_hookrun_free(u->hooks); /* it may still have something to say */
     api_free(u->api);
     mark_stopped(u);
     runs_free(u->runs);

@@ -28,13 +28,15 @@ struct proc_spawn_opts {
     int stdout_fd;               /* child's stdout; -1: /dev/null */
     int stderr_fd;               /* child's stderr; -1: /dev/null */
     const struct rlimit *nofile; /* restored in the child; NULL: inherit */
+    bool with_stdin;             /* stdin_fd is the child's stdin; else /dev/null */
+    int stdin_fd;
 };
 
 /* A few low fds reserved at start-up. Each spawn places the child's stdout
  * and stderr ends (and, where it must join its cgroup itself, cgroup.procs)
  * there, and the child, which shares our fd table
  * until then, keeps a private copy of only the fds up to the highest slot. */
-enum proc_slot { SLOT_OUT, SLOT_ERR, SLOT_CGROUP, SLOT__COUNT };
+enum proc_slot { SLOT_OUT, SLOT_ERR, SLOT_CGROUP, SLOT_IN, SLOT__COUNT };
 
 struct proc_spawner {
     int devnull;

@@ -81,6 +81,13 @@ struct service {
     char reason[SUP_REASON_MAX];
 };
 
+/* A child claimed by another part of corral: see sup_child_claim(). */
+struct sup_claim {
+    pid_t pid;
+    sup_child_fn fn;
+    void *ctx;
+};
+
 struct sup {
     struct loop *lp;
     const struct cfg_model *m;
@@ -109,6 +116,8 @@ struct sup {
     struct rlimit nofile; /* corral's original limit, restored in children */
     struct proc_spawner spawner;
     uint32_t rng;
+    struct sup_claim *claims; /* few: one per hook running */
+    size_t n_claims, cap_claims;
 };
 
 /* sup.c */

@@ -206,12 +206,10 @@ static void give_up(struct service *svc)
 static void retry_now(struct service *svc)
 {
     struct sup_event ev;
-    char text[SUP_REASON_MAX + 64];
     svc->retry_pending = false;
     svc->attempt = 0;
-    snprintf(text, sizeof(text), "retry after giving up (%s)", svc->reason);
     set_state(svc, SVC_WAITING);
-    ev = event_of(SUP_EV_RESTARTING, svc, 0, text);
+    ev = event_of(SUP_EV_RESTARTING, svc, 0, "retry after giving up");
     emit(svc->sup, &ev);
 }
 
@@ -439,6 +437,43 @@ static void on_timer(struct loop *lp, void *data)
         run_stable(svc);
 }
 
+int sup_child_claim(struct sup *s, pid_t pid, sup_child_fn fn, void *ctx)
+{
+    if (s->n_claims == s->cap_claims) {
+        size_t cap = s->cap_claims ? 2 * s->cap_claims : 8;
+        struct sup_claim *c = realloc(s->claims, cap * sizeof(*c));
+        if (!c)
+            return -ENOMEM;
+        s->claims = c;
+        s->cap_claims = cap;
+    }
+    s->claims[s->n_claims++] = (struct sup_claim){.pid = pid, .fn = fn, .ctx = ctx};
+    return 0;
+}
+
+void sup_child_unclaim(struct sup *s, pid_t pid)
+{
+    for (size_t i = 0; i < s->n_claims; i++)
+        if (s->claims[i].pid == pid) {
+            s->claims[i] = s->claims[--s->n_claims];
+            return;
+        }
+}
+
+/* Hand a claimed child's exit to its owner; false when nobody claimed it. */
+static bool deliver_claimed(struct sup *s, const siginfo_t *si)
+{
+    for (size_t i = 0; i < s->n_claims; i++) {
+        struct sup_claim c = s->claims[i];
+        if (c.pid != si->si_pid)
+            continue;
+        s->claims[i] = s->claims[--s->n_claims];
+        c.fn(c.ctx, c.pid, sup_exit_code(si->si_code, si->si_status));
+        return true;
+    }
+    return false;
+}
+
 void sup_reap(struct sup *s)
 {
     for (;;) {
@@ -452,6 +487,8 @@ void sup_reap(struct sup *s)
                 svc = s->svcs[i];
         if (svc) {
             svc_main_exit(svc, sup_exit_code(si.si_code, si.si_status));
+        } else if (deliver_claimed(s, &si)) {
+            continue;
         } else if (s->h.on_event) {
             /* An orphaned descendant, reparented to us as subreaper: reaped
              * above so it never lingers as a zombie; its tree's check follows. */
@@ -801,6 +838,7 @@ void sup_free(struct sup *s)
     free(s->svcs);
     free(s->by_name);
     free(s->live_dependants);
+    free(s->claims);
     free(s);
 }
 

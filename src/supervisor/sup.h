@@ -120,6 +120,15 @@ void sup_kill_all(struct sup *s);
 /* Call on SIGCHLD: reaps every exited child, services' and orphans'. */
 void sup_reap(struct sup *s);
 
+/* A child another part of corral started (a hook) and wants the exit of:
+ * sup_reap() hands it to fn (exit_code as sup_exit_code() gives it) instead
+ * of reporting an orphan. Claim right after the spawn, before the loop runs
+ * again, and no reap can come between. 0 or -ENOMEM. */
+typedef void (*sup_child_fn)(void *ctx, pid_t pid, int exit_code);
+int sup_child_claim(struct sup *s, pid_t pid, sup_child_fn fn, void *ctx);
+/* Forget a claim (its owner goes away first); the exit is then an orphan's. */
+void sup_child_unclaim(struct sup *s, pid_t pid);
+
 /* Deliver output lines to h.on_output (on by default when it is set), or
  * stop doing so: splitting output into lines costs, and a daemon needs them
  * only while someone follows its logs. */
