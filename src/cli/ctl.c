@@ -426,7 +426,13 @@ static void print_event(const json_t *e)
         printf("  pid %lld", (long long)jint(e, "pid"));
     if (json_is_integer(json_object_get(e, "delay_ms")))
         printf("  in %lldms", (long long)jint(e, "delay_ms"));
-    printf("%s%s\n", *text ? "  " : "", text);
+    printf("%s%s", *text ? "  " : "", text);
+    if (json_is_integer(json_object_get(json_object_get(e, "details"), "retry_in_ms"))) {
+        char in[32];
+        human_ms(jint(json_object_get(e, "details"), "retry_in_ms"), in, sizeof(in));
+        printf("  (retry in %s)", in);
+    }
+    printf("\n");
 }
 
 struct lines {

@@ -331,6 +331,15 @@ static void on_event(void *ctx, const struct sup_event *ev)
         check_started(u, false);
 }
 
+static uint64_t hooks_grace_ms(const struct cfg_model *m)
+{
+    uint64_t grace = 0;
+    for (size_t i = 0; i < m->n_services; i++)
+        if (m->services[i].stop.timeout_ms > grace)
+            grace = m->services[i].stop.timeout_ms;
+    return grace;
+}
+
 static void hooks_drained(void *ctx)
 {
     struct up *u = ctx;
@@ -351,10 +360,10 @@ static void on_settled(void *ctx)
     /* In the foreground a stack that has run its course ends corral, as it
      * always did; once an operator has started or stopped something through
      * the API, or as a daemon, corral waits for more until told to go. The
-     * hooks the last events started may finish first, within the longest
-     * hook timeout. */
+     * hooks the last events started may finish first, as long as a
+     * service may take to stop (the longest stop.timeout). */
     if (sup_shutting_down(u->sup) || (!u->daemon && !u->controlled))
-        sup_hookrun_drain(u->hooks, sup_hookrun_max_timeout_ms(u->m), hooks_drained, u);
+        sup_hookrun_drain(u->hooks, hooks_grace_ms(u->m), hooks_drained, u);
 }
 
 static void begin_shutdown(struct up *u, const char *why, const char *hint)

@@ -10,6 +10,7 @@
 #include "proc/tree.h"
 #include "supervisor/internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -393,7 +394,8 @@ static int open_cgroup(struct hook_run *run)
         return 0;
     /* A fresh cgroup per run: one that had cgroup.kill written kills what
      * is cloned into it later (see contain_prepare). */
-    snprintf(run->cg_name, sizeof(run->cg_name), ".hook-%llu", (unsigned long long)run->hr->seq);
+    snprintf(run->cg_name, sizeof(run->cg_name), ".hook-%d-%llu", (int)getpid(),
+             (unsigned long long)run->hr->seq);
     run->cg_fd = proc_cgroup_make(s->cg_base_fd, run->cg_name);
     return run->cg_fd < 0 ? run->cg_fd : 0;
 }
@@ -589,6 +591,38 @@ static int open_log(struct sup_hookrun *hr, struct diag *dg)
     return 0;
 }
 
+/* The hook cgroups a previous corral of this state directory left (it was
+ * killed with hooks running): their processes are killed now, the
+ * directories removed once empty (at the latest when this corral ends). A
+ * hook cgroup's name starts with a dot, which no service's can. */
+static void sweep_cgroups(struct sup_hookrun *hr, bool kill_them)
+{
+    struct dirent *de;
+    DIR *d;
+    int fd;
+    if (!hr->s->use_cgroup || (fd = dup(hr->s->cg_base_fd)) < 0)
+        return;
+    if (!(d = fdopendir(fd))) {
+        close(fd);
+        return;
+    }
+    while ((de = readdir(d))) {
+        int cg;
+        if (de->d_type != DT_DIR || strncmp(de->d_name, ".hook-", 6) != 0)
+            continue;
+        cg = openat(hr->s->cg_base_fd, de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (cg < 0)
+            continue;
+        if (kill_them && proc_cgroup_populated(cg) > 0) {
+            log_line(hr, "killing what a hook of the previous corral left in %s", de->d_name);
+            (void)proc_cgroup_kill(cg);
+        }
+        close(cg);
+        (void)unlinkat(hr->s->cg_base_fd, de->d_name, AT_REMOVEDIR);
+    }
+    closedir(d);
+}
+
 struct sup_hookrun *sup_hookrun_new(struct sup *s, const struct cfg_model *m,
                                     sup_hook_report_fn report_fn, void *ctx, struct diag *dg)
 {
@@ -611,6 +645,7 @@ struct sup_hookrun *sup_hookrun_new(struct sup *s, const struct cfg_model *m,
         free(hr);
         return NULL;
     }
+    sweep_cgroups(hr, true);
     return hr;
 }
 
@@ -668,6 +703,7 @@ void sup_hookrun_free(struct sup_hookrun *hr)
     }
     drop_queue(hr, "corral is exiting");
     loop_timer_disarm(hr->s->lp, &hr->drain_timer);
+    sweep_cgroups(hr, false);
     if (hr->log_fd >= 0)
         close(hr->log_fd);
     free(hr);
@@ -716,13 +752,4 @@ void sup_hookrun_drain(struct sup_hookrun *hr, uint64_t grace_ms, void (*done)(v
     hr->drained_ctx = ctx;
     loop_timer_init(&hr->drain_timer, on_drain_timeout, hr);
     loop_timer_arm(hr->s->lp, &hr->drain_timer, grace_ms);
-}
-
-uint64_t sup_hookrun_max_timeout_ms(const struct cfg_model *m)
-{
-    uint64_t max = 0;
-    for (size_t i = 0; i < m->n_hooks; i++)
-        if (m->hooks[i].timeout_ms > max)
-            max = m->hooks[i].timeout_ms;
-    return max;
 }

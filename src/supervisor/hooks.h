@@ -56,7 +56,4 @@ bool sup_hookrun_idle(const struct sup_hookrun *hr);
 void sup_hookrun_drain(struct sup_hookrun *hr, uint64_t grace_ms, void (*done)(void *ctx),
                        void *ctx);
 
-/* The longest timeout among m's hooks (0 without hooks). */
-uint64_t sup_hookrun_max_timeout_ms(const struct cfg_model *m);
-
 #endif

@@ -12,6 +12,19 @@ import pytest
 from conftest import MODES, check, wait_for
 
 
+@pytest.fixture(autouse=True)
+def no_hook_left(tmp_path):
+    """Hooks carry no service tag, so the fixtures' cleanup cannot find
+    them: a failed test must not leave its hooks running."""
+    yield
+    for p in psutil.process_iter():
+        try:
+            if p.cwd() == str(tmp_path) and "CORRAL_EVENT" in p.environ():
+                p.kill()  # psutil checks create time before signalling
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+
+
 def events(d, query="since=0&limit=10000"):
     st, body = d.json("GET", f"/v1/events?{query}")
     assert st == 200, body
@@ -225,3 +238,34 @@ def test_check_shows_hooks(tmp_path):
     assert r.returncode == 2
     assert "corral.yaml:10:10: hooks[0].on[0]: unknown event 'gave_upp' (did you mean " \
            "'gave_up'?)" in r.stderr
+
+
+LEFT = """
+containment: cgroup
+services:
+  web:
+    command: [sleep, "1000"]
+    stop: {timeout: 2s}
+hooks:
+  - {on: [started], timeout: 1h, command: [sh, -c, 'echo $$ > hook.pid; exec sleep 1000']}
+"""
+
+
+def test_a_hook_left_by_a_killed_corral_is_killed_by_the_next(daemon, tmp_path):
+    d = daemon(LEFT)
+    hook = int(wait_for(lambda: (tmp_path / "hook.pid").exists() and
+                        (tmp_path / "hook.pid").read_text().strip(), what="hook started"))
+    (tmp_path / "hook.pid").unlink()
+    d.ps.kill()
+    d.ps.wait(10)
+    assert alive(hook)  # in its cgroup, with nobody to kill it at its timeout
+    d2 = daemon(LEFT)
+    wait_for(lambda: not alive(hook), what="old hook killed")
+    # The new corral's own hook (for the restarted web) is still running at
+    # the end: corral gives it the longest stop timeout (2s), then kills it.
+    mine = int(wait_for(lambda: (tmp_path / "hook.pid").exists() and
+                        (tmp_path / "hook.pid").read_text().strip(), what="new hook started"))
+    assert alive(mine)
+    d2.down()
+    assert not alive(hook) and not alive(mine)
+    assert "still running as corral exits: killed" in (d2.state / "corral.log").read_text()
