@@ -519,6 +519,8 @@ static bool dep_dead(const struct service *dep, enum cfg_dep_cond cond)
 {
     switch (dep->state) {
     case SVC_FAILED:
+        /* It gave up, but tries again: wait for that, not fail with it. */
+        return !dep->retry_pending;
     case SVC_EXITED:
     case SVC_STOPPED:
         return true;

@@ -180,21 +180,30 @@ services:
   web:
     command: [sleep, "1000"]
   db:
-    # Down for its first three runs, then up for good.
-    command: [sh, -c, 'n=$(cat n 2>/dev/null || echo 0); echo $((n+1)) > n;
-              [ $n -lt 3 ] && exit 1; exec sleep 1000']
+    # Not there at first (exec fails, exit 127): it appears after the give-up.
+    command: [./db.sh]
     autostart: false
     restart: {initial: 50ms, jitter: 0%, max_restarts: 1, window: 1m, retry_after: 1s,
               reset_after: 1s}
+  app:
+    command: [sleep, "1000"]
+    autostart: false
+    depends_on: [db]
 """
 
 
-def test_a_retry_that_stays_up_is_recovered(daemon):
+def test_a_retry_that_stays_up_is_recovered(daemon, tmp_path):
     d = daemon(HEAL)
-    start(d, "db")
+    start(d, "app")  # and db, which it depends on
     wait_for(lambda: events_of(d, "db", "gave_up"), what="gave_up")
+    # Its dependant waits for the retry rather than fail with the give-up.
+    assert d.service("app")["state"] == "waiting"
+    script = tmp_path / "db.sh"
+    script.write_text("#!/bin/sh\nexec sleep 1000\n")
+    script.chmod(0o755)
     s = d.wait_state("db", "running", timeout=20)
     assert s["retry_in_ms"] is None
+    d.wait_state("app", "running")
     rec = wait_for(lambda: events_of(d, "db", "recovered"), timeout=20, what="recovered")
     assert "after giving up" in rec[0]["reason"], rec
     assert d.service("db")["state"] == "running"
