@@ -650,6 +650,7 @@ static void on_signal(struct loop *lp, const struct signalfd_siginfo *si, void *
                        si->ssi_signo == SIGINT ? " (Ctrl-C again to kill)" : " (again to kill)");
     } else if (u->interrupts == 2) {
         say(u, "killing every tree now");
+        sup_hookrun_kill(u->hooks, "every tree is being killed");
         sup_kill_all(u->sup);
     } else {
         say(u, "giving up waiting for the remaining processes");

@@ -727,18 +727,24 @@ bool sup_hookrun_idle(const struct sup_hookrun *hr)
     return hr->q_n == 0;
 }
 
-static void on_drain_timeout(struct loop *lp, void *data)
+void sup_hookrun_kill(struct sup_hookrun *hr, const char *why)
 {
-    struct sup_hookrun *hr = data;
-    (void)lp;
-    drop_queue(hr, "corral is exiting");
+    if (!hr)
+        return;
+    drop_queue(hr, why);
     for (size_t i = 0; i < HOOKS_RUNNING_MAX; i++)
         if (hr->run[i].busy && hr->run[i].pid) {
-            report(hr, "hook_timeout", "hook %s: still running as corral exits: killed",
-                   hr->run[i].what);
+            report(hr, "hook_timeout", "hook %s: still running as %s: killed", hr->run[i].what,
+                   why);
             run_kill_now(&hr->run[i]);
         }
     check_drained(hr);
+}
+
+static void on_drain_timeout(struct loop *lp, void *data)
+{
+    (void)lp;
+    sup_hookrun_kill(data, "corral exits");
 }
 
 void sup_hookrun_drain(struct sup_hookrun *hr, uint64_t grace_ms, void (*done)(void *ctx),

@@ -49,6 +49,9 @@ void sup_hookrun_retarget(struct sup_hookrun *hr, const struct cfg_model *m);
 void sup_hookrun_fire(struct sup_hookrun *hr, const char *kind, const char *service,
                       const char *json);
 
+/* Kill every running hook's tree now and drop what waits (a second Ctrl-C). */
+void sup_hookrun_kill(struct sup_hookrun *hr, const char *why);
+
 /* True when nothing runs or waits. */
 bool sup_hookrun_idle(const struct sup_hookrun *hr);
 /* corral is about to end: let what runs and waits finish, but kill and drop
