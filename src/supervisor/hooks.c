@@ -600,7 +600,10 @@ static void sweep_cgroups(struct sup_hookrun *hr, bool kill_them)
     struct dirent *de;
     DIR *d;
     int fd;
-    if (!hr->s->use_cgroup || (fd = dup(hr->s->cg_base_fd)) < 0)
+    /* Opened afresh, not dup()ed: a dup shares the directory offset, and
+     * reading to the end here would leave the next reader nothing. */
+    if (!hr->s->use_cgroup ||
+        (fd = openat(hr->s->cg_base_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
         return;
     if (!(d = fdopendir(fd))) {
         close(fd);
@@ -754,6 +757,8 @@ void sup_hookrun_drain(struct sup_hookrun *hr, uint64_t grace_ms, void (*done)(v
         done(ctx);
         return;
     }
+    if (hr->drained)
+        return; /* asked again: the first deadline stands */
     hr->drained = done;
     hr->drained_ctx = ctx;
     loop_timer_init(&hr->drain_timer, on_drain_timeout, hr);
