@@ -10,6 +10,7 @@
 #include "supervisor/sup.h"
 
 #include <limits.h>
+#include <signal.h>
 #include <sys/resource.h>
 
 #define SUP_INSTANCE_LEN PROC_INSTANCE_LEN
@@ -121,6 +122,13 @@ struct sup {
 };
 
 /* sup.c */
+/* An event about svc (NULL: corral-wide) with the details every one
+ * carries, and its delivery. */
+struct sup_event svc_event(enum sup_event_kind kind, const struct service *svc, pid_t pid,
+                           const char *text);
+void sup_emit_event(struct sup *s, const struct sup_event *ev);
+/* FAILED with the reason, and the failed event. */
+void svc_fail(struct service *svc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void svc_tree_empty(struct service *svc);
 void sup_want_check(struct sup *s, uint64_t delay_ms);
 void sup_emit(struct sup *s, enum sup_event_kind kind, const struct service *svc, pid_t pid,
@@ -141,6 +149,25 @@ void mark_wanted(struct sup *s, size_t idx, bool *wanted);
 /* sup.c: the main process is gone; code is -1 when its status is unknown. */
 void svc_main_exit(struct service *svc, int code);
 void svc_set_state(struct service *svc, enum svc_state st);
+
+/* giveup.c */
+/* Until the retry after a give-up, in ms; -1 when none is due. */
+int64_t svc_retry_in_ms(const struct service *svc);
+/* After a give-up (or a retry that found a dependency dead): one more start
+ * after retry_after, unless it is never or a stop is under way. */
+void retry_arm(struct service *svc);
+/* An operator's stop, start or restart, a reload or the shutdown: the
+ * pending retry is no longer wanted. True when there was one. */
+bool retry_cancel(struct service *svc);
+/* max_restarts within window: FAILED, gave_up, and the retry armed. */
+void svc_give_up(struct service *svc);
+/* The retry is due: WAITING for one start. */
+void svc_retry_now(struct service *svc);
+/* A run lasted reset_after: backoff and window start over; recovered. */
+void svc_run_stable(struct service *svc);
+
+/* claim.c: true when another part of corral claimed the child (it is told). */
+bool sup_deliver_claimed(struct sup *s, const siginfo_t *si);
 
 /* reload.c */
 bool reload_stopped(const struct sup *s);

@@ -31,17 +31,9 @@ const char *sup_state_name(enum svc_state st)
     return st < SVC__COUNT ? state_names[st] : "?";
 }
 
-static int64_t retry_in_ms(const struct service *svc)
-{
-    uint64_t now = loop_now_ms();
-    if (!svc->retry_pending)
-        return -1;
-    return svc->retry_due_ms > now ? (int64_t)(svc->retry_due_ms - now) : 0;
-}
-
 /* An event about svc (NULL: corral-wide) with the details every one carries. */
-static struct sup_event event_of(enum sup_event_kind kind, const struct service *svc, pid_t pid,
-                                 const char *text)
+struct sup_event svc_event(enum sup_event_kind kind, const struct service *svc, pid_t pid,
+                           const char *text)
 {
     struct sup_event ev = {
         .kind = kind,
@@ -50,12 +42,12 @@ static struct sup_event event_of(enum sup_event_kind kind, const struct service 
         .exit_code = svc ? svc->exit_code : 0,
         .text = text,
         .restarts = svc ? svc->restarts : 0,
-        .retry_in_ms = svc ? retry_in_ms(svc) : -1,
+        .retry_in_ms = svc ? svc_retry_in_ms(svc) : -1,
     };
     return ev;
 }
 
-static void emit(struct sup *s, const struct sup_event *ev)
+void sup_emit_event(struct sup *s, const struct sup_event *ev)
 {
     if (s->h.on_event)
         s->h.on_event(s->h.ctx, ev);
@@ -64,8 +56,8 @@ static void emit(struct sup *s, const struct sup_event *ev)
 void sup_emit(struct sup *s, enum sup_event_kind kind, const struct service *svc, pid_t pid,
               const char *text)
 {
-    struct sup_event ev = event_of(kind, svc, pid, text);
-    emit(s, &ev);
+    struct sup_event ev = svc_event(kind, svc, pid, text);
+    sup_emit_event(s, &ev);
 }
 
 void sup_kick(struct sup *s)
@@ -93,9 +85,7 @@ void svc_set_state(struct service *svc, enum svc_state st)
     set_state(svc, st);
 }
 
-static void fail(struct service *svc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void fail(struct service *svc, const char *fmt, ...)
+void svc_fail(struct service *svc, const char *fmt, ...)
 {
     char reason[SUP_REASON_MAX];
     va_list ap;
@@ -160,78 +150,9 @@ static void start_backoff(struct service *svc)
     svc->unstable_restarts++;
     set_state(svc, SVC_BACKOFF);
     loop_timer_arm(s->lp, &svc->timer, delay);
-    ev = event_of(SUP_EV_RESTARTING, svc, 0, svc->reason);
+    ev = svc_event(SUP_EV_RESTARTING, svc, 0, svc->reason);
     ev.delay_ms = delay;
-    emit(s, &ev);
-}
-
-/* After a give-up (or a retry that found a dependency dead): one more start
- * after retry_after, unless it is never or a stop is under way. */
-static void arm_retry(struct service *svc)
-{
-    struct sup *s = svc->sup;
-    uint64_t delay = sup_retry_delay_ms(&svc->cfg->restart);
-    if (!delay || s->shutting_down || svc->want_stop || svc->operator_stopped)
-        return;
-    svc->retry_pending = true;
-    svc->retry_due_ms = loop_now_ms() + delay;
-    loop_timer_arm(s->lp, &svc->timer, delay);
-}
-
-/* An operator's stop, start or restart, a reload or the shutdown: the
- * pending retry is no longer wanted. True when there was one. */
-static bool cancel_retry(struct service *svc)
-{
-    if (!svc->retry_pending)
-        return false;
-    svc->retry_pending = false;
-    loop_timer_disarm(svc->sup->lp, &svc->timer);
-    return true;
-}
-
-static void give_up(struct service *svc)
-{
-    struct sup_event ev;
-    svc->giving_up = false;
-    svc->gave_up = true;
-    svc->unstable = true;
-    arm_retry(svc);
-    fail(svc, "%s", svc->reason);
-    ev = event_of(SUP_EV_GAVE_UP, svc, 0, svc->reason);
-    emit(svc->sup, &ev);
-}
-
-/* The retry after a give-up is due: one start, as if asked for, except
- * that the give-up window keeps its restarts (see sup.h). */
-static void retry_now(struct service *svc)
-{
-    struct sup_event ev;
-    svc->retry_pending = false;
-    svc->attempt = 0;
-    set_state(svc, SVC_WAITING);
-    ev = event_of(SUP_EV_RESTARTING, svc, 0, "retry after giving up");
-    emit(svc->sup, &ev);
-}
-
-/* A run lasted reset_after: the backoff and the give-up window start over,
- * and a service that had restarted or given up has recovered. */
-static void run_stable(struct service *svc)
-{
-    char text[128];
-    svc->attempt = 0;
-    sup_window_reset(&svc->window);
-    if (!svc->unstable)
-        return;
-    if (svc->gave_up)
-        snprintf(text, sizeof(text), "running again after giving up (%u restarts)",
-                 svc->unstable_restarts);
-    else
-        snprintf(text, sizeof(text), "running stably after %u restart%s", svc->unstable_restarts,
-                 svc->unstable_restarts == 1 ? "" : "s");
-    svc->unstable = false;
-    svc->gave_up = false;
-    svc->unstable_restarts = 0;
-    sup_emit(svc->sup, SUP_EV_RECOVERED, svc, svc->pid, text);
+    sup_emit_event(s, &ev);
 }
 
 /* Why a stop ended: the event's reason. */
@@ -280,9 +201,9 @@ void svc_tree_empty(struct service *svc)
         break;
     case AFTER_FAILED:
         if (svc->giving_up)
-            give_up(svc);
+            svc_give_up(svc);
         else
-            fail(svc, "%s", svc->reason);
+            svc_fail(svc, "%s", svc->reason);
         break;
     case AFTER_START:
         if (svc->sup->shutting_down || svc->want_stop) {
@@ -366,7 +287,7 @@ void svc_main_exit(struct service *svc, int code)
     }
     /* Also here, for a run whose stability timer had no chance to fire. */
     if (sup_run_stable(&svc->cfg->restart, ran_ms))
-        run_stable(svc);
+        svc_run_stable(svc);
     if (svc->state == SVC_STOPPING) {
         sup_want_check(svc->sup, 0);
         return;
@@ -374,9 +295,9 @@ void svc_main_exit(struct service *svc, int code)
     if (!svc->exec_failed)
         describe_exit(code, svc->reason, sizeof(svc->reason));
     svc->exec_failed = false;
-    struct sup_event ev = event_of(SUP_EV_EXITED, svc, 0, svc->reason);
+    struct sup_event ev = svc_event(SUP_EV_EXITED, svc, 0, svc->reason);
     ev.ran_ms = ran_ms;
-    emit(svc->sup, &ev);
+    sup_emit_event(svc->sup, &ev);
     svc->after = after_exit(svc, code);
     if (contain_leftover(svc)) {
         sup_emit(svc->sup, SUP_EV_LEFTOVER, svc, 0, NULL);
@@ -432,46 +353,9 @@ static void on_timer(struct loop *lp, void *data)
     else if (svc->state == SVC_STOPPING)
         kill_tree(svc);
     else if (svc->state == SVC_FAILED && svc->retry_pending)
-        retry_now(svc);
+        svc_retry_now(svc);
     else if (svc->state == SVC_RUNNING && svc->unstable)
-        run_stable(svc);
-}
-
-int sup_child_claim(struct sup *s, pid_t pid, sup_child_fn fn, void *ctx)
-{
-    if (s->n_claims == s->cap_claims) {
-        size_t cap = s->cap_claims ? 2 * s->cap_claims : 8;
-        struct sup_claim *c = realloc(s->claims, cap * sizeof(*c));
-        if (!c)
-            return -ENOMEM;
-        s->claims = c;
-        s->cap_claims = cap;
-    }
-    s->claims[s->n_claims++] = (struct sup_claim){.pid = pid, .fn = fn, .ctx = ctx};
-    return 0;
-}
-
-void sup_child_unclaim(struct sup *s, pid_t pid)
-{
-    for (size_t i = 0; i < s->n_claims; i++)
-        if (s->claims[i].pid == pid) {
-            s->claims[i] = s->claims[--s->n_claims];
-            return;
-        }
-}
-
-/* Hand a claimed child's exit to its owner; false when nobody claimed it. */
-static bool deliver_claimed(struct sup *s, const siginfo_t *si)
-{
-    for (size_t i = 0; i < s->n_claims; i++) {
-        struct sup_claim c = s->claims[i];
-        if (c.pid != si->si_pid)
-            continue;
-        s->claims[i] = s->claims[--s->n_claims];
-        c.fn(c.ctx, c.pid, sup_exit_code(si->si_code, si->si_status));
-        return true;
-    }
-    return false;
+        svc_run_stable(svc);
 }
 
 void sup_reap(struct sup *s)
@@ -487,7 +371,7 @@ void sup_reap(struct sup *s)
                 svc = s->svcs[i];
         if (svc) {
             svc_main_exit(svc, sup_exit_code(si.si_code, si.si_status));
-        } else if (deliver_claimed(s, &si)) {
+        } else if (sup_deliver_claimed(s, &si)) {
             continue;
         } else if (s->h.on_event) {
             /* An orphaned descendant, reparented to us as subreaper: reaped
@@ -547,9 +431,9 @@ static void try_start(struct service *svc)
             /* A retry after a give-up that finds its dependency dead waits
              * for the next one: the dependency may come back meanwhile. */
             if (svc->gave_up)
-                arm_retry(svc);
-            fail(svc, "dependency '%s' %s%s%s", dep->cfg->name, sup_state_name(dep->state),
-                 dep->reason[0] ? ": " : "", dep->reason);
+                retry_arm(svc);
+            svc_fail(svc, "dependency '%s' %s%s%s", dep->cfg->name, sup_state_name(dep->state),
+                     dep->reason[0] ? ": " : "", dep->reason);
             return;
         }
         if (!dep_met(dep, c->deps[d].cond))
@@ -613,7 +497,7 @@ static void try_stop(struct service *svc, size_t idx)
         svc->want_stop = false;
         /* An operator's stop of a service waiting to retry ends the wait:
          * it is stopped now, as asked. */
-        if (cancel_retry(svc) && !s->shutting_down && !svc->reload_stop) {
+        if (retry_cancel(svc) && !s->shutting_down && !svc->reload_stop) {
             set_state(svc, SVC_STOPPED);
             sup_emit(s, SUP_EV_STOPPED, svc, 0, "stopped by the operator (no retry)");
         }
@@ -850,7 +734,7 @@ void make_waiting(struct service *svc)
                 svc->state == SVC_COMPLETED;
     svc->want_stop = false;
     svc->operator_stopped = false;
-    (void)cancel_retry(svc);
+    (void)retry_cancel(svc);
     if (svc->state == SVC_STOPPING && svc->after == AFTER_STOPPED)
         svc->after = AFTER_START;
     if (svc->state == SVC_BACKOFF || svc->state == SVC_BLOCKED) {
