@@ -72,9 +72,7 @@ void sup_info(const struct sup *s, size_t i, struct sup_info *out)
     out->operator_stopped = svc->operator_stopped;
     out->adopted = svc->adopted;
     out->holder = ports_holder(svc);
-    out->retry_in_ms = -1;
-    if (svc->retry_pending)
-        out->retry_in_ms = svc->retry_due_ms > now ? (int64_t)(svc->retry_due_ms - now) : 0;
+    out->retry_in_ms = svc_retry_in_ms(svc);
 }
 
 /* Resolve every name first, so that a bad one changes nothing. */
