@@ -269,3 +269,29 @@ def test_a_hook_left_by_a_killed_corral_is_killed_by_the_next(daemon, tmp_path):
     d2.down()
     assert not alive(hook) and not alive(mine)
     assert "still running as corral exits: killed" in (d2.state / "corral.log").read_text()
+
+
+RELOAD = """
+services:
+  web:
+    command: [sleep, "1000"]
+  job:
+    kind: oneshot
+    command: ["true"]
+    autostart: false
+hooks:
+  - {on: [completed], command: [sh, -c, 'echo "$CORRAL_EVENT_ID" >> %s']}
+"""
+
+
+def test_a_reload_takes_new_hooks(daemon, tmp_path):
+    d = daemon(RELOAD % "first.txt")
+    start(d, "job")
+    wait_for(lambda: (tmp_path / "first.txt").exists(), what="first hook")
+    d.cfg.write_text(RELOAD % "second.txt")
+    st, body = d.json("POST", "/v1/reload")
+    assert st == 200, body
+    start(d, "job")
+    wait_for(lambda: (tmp_path / "second.txt").exists(), what="the reloaded hook")
+    assert len((tmp_path / "first.txt").read_text().split()) == 1
+    d.down()

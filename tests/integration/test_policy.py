@@ -208,3 +208,34 @@ def test_a_retry_that_stays_up_is_recovered(daemon, tmp_path):
     assert "after giving up" in rec[0]["reason"], rec
     assert d.service("db")["state"] == "running"
     d.down()
+
+
+ONESHOTS = """
+services:
+  web:
+    command: [sleep, "1000"]
+  migrate:
+    kind: oneshot
+    command: [sh, -c, 'date +%s.%N >> migrate.times; exit 2']
+    autostart: false
+  fetch:
+    kind: oneshot
+    command: [sh, -c, 'date +%s.%N >> fetch.times; exit 2']
+    autostart: false
+    restart: {policy: on-failure, initial: 50ms, max_restarts: 1, window: 1m, retry_after: 1s}
+"""
+
+
+def test_a_failed_oneshot_is_retried_only_when_its_policy_restarts_it(daemon, tmp_path):
+    d = daemon(ONESHOTS)
+    start(d, "migrate")
+    start(d, "fetch")
+    # policy no (a oneshot's default): failed for good, no give-up, no retry.
+    s = d.wait_state("migrate", "failed")
+    assert s["retry_in_ms"] is None and s["reason"] == "exited 2", s
+    # on-failure with a limit: gives up, and is tried again after retry_after.
+    wait_for(lambda: len(spawns(tmp_path / "fetch.times")) >= 3, timeout=20, what="a retry")
+    assert events_of(d, "fetch", "gave_up")
+    assert not events_of(d, "migrate", "gave_up")
+    assert len(spawns(tmp_path / "migrate.times")) == 1
+    d.down()
