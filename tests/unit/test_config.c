@@ -1072,6 +1072,10 @@ static void hooks_bad(void **state)
     expect_error(WEB "hooks:\n  - {on: failed, command: [x], shell: true}\n", 5, 27,
                  "hooks[0].command", "needs command as a single string");
     expect_error(WEB "hooks: {on: failed}\n", 4, 8, "hooks", "expected a list, got a mapping");
+    expect_error(WEB "hooks:\n  - {on: failed, command: x, shell: maybe}\n", 5, 37,
+                 "hooks[0].shell", "expected true or false, got 'maybe'");
+    expect_error(WEB "hooks:\n  - {on: failed, command: [x], services: []}\n", 5, 42,
+                 "hooks[0].services", "got an empty list");
     expect_error(WEB "hooks:\n  - {on: [failed], command: [x]}\n  - {on: [bogus_event_name], "
                      "command: [x]}\n",
                  6, 11, "hooks[1].on[0]", "unknown event 'bogus_event_name' (events: started");
