@@ -23,10 +23,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CHECK_FIRST_MS 5    /* after a kill, how soon to look whether the tree is gone */
-#define CHECK_MAX_MS   1000 /* the look-again delay doubles up to this */
-#define CHECK_GIVE_UP  40   /* looks before a tree that will not die is reported and let go */
-#define WHAT_MAX       160
+#define CHECK_FIRST_MS   5    /* after a kill, how soon to look whether the tree is gone */
+#define CHECK_MAX_MS     1000 /* the look-again delay doubles up to this */
+#define CHECK_GIVE_UP    40   /* looks before a tree that will not die is reported and let go */
+#define WHAT_MAX         160
+#define ENVIRON_READ_MAX (256 * 1024) /* the tag is near the end: read it all */
 
 extern char **environ;
 
@@ -59,6 +60,9 @@ struct hook_run {
     uint64_t check_ms;
     uint64_t timeout_ms;
     char what[WHAT_MAX]; /* "hooks[0] (./notify.sh) on failed web" */
+    /* CORRAL_HOOK=<instance>-<corral pid>-<seq> in its environment: without a
+     * cgroup, how a descendant that left its session is still found. */
+    char tag[80];
 };
 
 struct sup_hookrun {
@@ -134,7 +138,7 @@ static const char *json_str(json_t *o, const char *key)
 
 /* corral's environment without its CORRAL_* entries (a hook is nobody's tree
  * member), then the event's. */
-static int env_build(const struct hook_job *job, struct hook_env *he)
+static int env_build(const struct hook_job *job, const char *tag, struct hook_env *he)
 {
     json_t *ev = json_loads(job->json, 0, NULL);
     size_t n = 0, i = 0, size;
@@ -144,9 +148,10 @@ static int env_build(const struct hook_job *job, struct hook_env *he)
         n++;
     if (ev && json_is_integer(json_object_get(ev, "id")))
         snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(json_object_get(ev, "id")));
-    size = strlen(job->json) + 512 + strlen(json_str(ev, "reason")) + strlen(json_str(ev, "time")) +
+    size = strlen(job->json) + 512 + sizeof(((struct hook_run *)0)->tag) +
+           strlen(json_str(ev, "reason")) + strlen(json_str(ev, "time")) +
            strlen(json_str(ev, "instance"));
-    he->envp = malloc((n + 8) * sizeof(*he->envp));
+    he->envp = malloc((n + 9) * sizeof(*he->envp));
     he->own = malloc(size);
     if (!he->envp || !he->own) {
         json_decref(ev);
@@ -170,6 +175,7 @@ static int env_build(const struct hook_job *job, struct hook_env *he)
     PUT("CORRAL_EVENT_REASON", json_str(ev, "reason"));
     PUT("CORRAL_EVENT_INSTANCE", json_str(ev, "instance"));
 #undef PUT
+    he->envp[i++] = strcpy(cursor, tag);
     he->envp[i] = NULL;
     json_decref(ev);
     return 0;
@@ -196,23 +202,48 @@ struct members {
     size_t n;
 };
 
+/* True when e descends from corral: every process of a hook does (its
+ * orphans reparent to corral, a subreaper). A second guard, so that no
+ * mistake in telling a hook's processes apart can reach anyone else's. */
+static bool descends_from_us(const struct proc_snap *snap, const struct proc_entry *e)
+{
+    pid_t self = getpid();
+    for (int depth = 0; e && depth < 64; depth++) {
+        if (e->ppid == self)
+            return true;
+        if (e->ppid <= 1)
+            return false;
+        e = proc_snap_find(snap, e->ppid);
+    }
+    return false;
+}
+
 /* Without a cgroup: the processes of the run's session or group (it leads
- * both, see proc_spawn), its main process aside. */
+ * both, see proc_spawn), and those that left both but carry its tag, its
+ * main process aside. */
 static size_t session_members(const struct hook_run *run, pid_t leader, struct members *ms)
 {
     struct proc_snap snap;
+    char *env = malloc(ENVIRON_READ_MAX);
     ms->n = 0;
-    if (proc_snap_take(&snap, NULL) < 0)
+    if (!env || proc_snap_take(&snap, NULL) < 0) {
+        free(env);
         return 0;
+    }
     for (size_t i = 0; i < snap.n && ms->n < sizeof(ms->v) / sizeof(ms->v[0]); i++) {
         const struct proc_entry *e = &snap.v[i];
-        if (e->pid == leader || e->state == 'Z' || (e->sid != leader && e->pgid != leader))
+        if (e->pid == leader || e->state == 'Z')
+            continue;
+        if (!descends_from_us(&snap, e))
+            continue;
+        if (e->sid != leader && e->pgid != leader &&
+            !proc_environ_has(e->pid, run->tag, env, ENVIRON_READ_MAX))
             continue;
         ms->v[ms->n++] = (struct proc_member){
             .pid = e->pid, .pgid = e->pgid, .start_ticks = e->start_ticks, .state = e->state};
     }
     proc_snap_free(&snap);
-    (void)run;
+    free(env);
     return ms->n;
 }
 
@@ -418,7 +449,7 @@ static int spawn_run(struct hook_run *run, const struct hook_job *job, struct di
     int r = open_stdin(run, job, &child_in);
     if (r >= 0 && (r = open_cgroup(run)) < 0)
         diag_set(dg, r, "cannot create its cgroup: %s", strerror(-r));
-    if (r >= 0 && (r = env_build(job, &he)) < 0)
+    if (r >= 0 && (r = env_build(job, run->tag, &he)) < 0)
         diag_set(dg, r, "out of memory");
     if (r >= 0) {
         o.envp = he.envp;
@@ -453,6 +484,8 @@ static void start_run(struct hook_run *run, struct hook_job *job)
     run->check_ms = 0;
     run->timeout_ms = job->hook->timeout_ms;
     run->start_ticks = 0;
+    snprintf(run->tag, sizeof(run->tag), "CORRAL_HOOK=%s-%d-%llu", hr->s->instance, (int)getpid(),
+             (unsigned long long)hr->seq);
     describe(run, job);
     if (spawn_run(run, job, &dg) < 0) {
         report(hr, "hook_failed", "hook %s could not start: %s", run->what, dg.msg);

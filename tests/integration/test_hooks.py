@@ -61,7 +61,8 @@ services:
 hooks:
   - on: [gave_up]
     services: [crash]
-    command: [sh, -c, 'cat > "event.$CORRAL_EVENT_ID.json"; env > "event.$CORRAL_EVENT_ID.env"']
+    command: [sh, -c, 'cat > "event.$CORRAL_EVENT_ID.json";
+              env > env.tmp && mv env.tmp "event.$CORRAL_EVENT_ID.env"']
 """
 
 
@@ -70,7 +71,7 @@ def test_a_hook_gets_the_event_on_stdin_and_in_its_environment(daemon, tmp_path)
     start(d, "crash")
     gave = wait_for(lambda: [e for e in events(d) if e["kind"] == "gave_up"], what="gave_up")[0]
     path = tmp_path / f"event.{gave['id']}.env"
-    wait_for(lambda: path.exists() and "CORRAL_EVENT=" in path.read_text(), what="hook ran")
+    wait_for(path.exists, what="hook ran")  # written whole, then renamed
     # stdin: the very event the API and its stream send, id and time included.
     got = json.loads((tmp_path / f"event.{gave['id']}.json").read_text())
     assert got == gave
@@ -85,6 +86,8 @@ def test_a_hook_gets_the_event_on_stdin_and_in_its_environment(daemon, tmp_path)
     assert env["CORRAL_EVENT_INSTANCE"] == d.instance
     # No service's identity tag: a hook is no member of the service's tree.
     assert "CORRAL_SERVICE" not in env and "CORRAL_INSTANCE" not in env
+    # Its own tag instead, unique to the run: how its leftovers are found.
+    assert env["CORRAL_HOOK"].startswith(d.instance + "-")
     # Only the events it asked for: not failed, not exited.
     assert len(list(tmp_path.glob("event.*.json"))) == 1
     log = (d.state / "logs" / "hooks.log").read_text()
@@ -294,4 +297,30 @@ def test_a_reload_takes_new_hooks(daemon, tmp_path):
     start(d, "job")
     wait_for(lambda: (tmp_path / "second.txt").exists(), what="the reloaded hook")
     assert len((tmp_path / "first.txt").read_text().split()) == 1
+    d.down()
+
+
+ESCAPE = """
+containment: %s
+services:
+  web:
+    command: [sleep, "1000"]
+hooks:
+  # Leaves a process in a session of its own (it waits until it has left
+  # its own: field 6 of stat), then ends well.
+  - on: [started]
+    command: [sh, -c, 'setsid sleep 1000 & p=$!;
+              while [ "$(cut -d" " -f6 /proc/$p/stat)" = $$ ]; do sleep 0.01; done;
+              echo $p > escaped.pid']
+"""
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_what_a_hook_leaves_behind_is_killed_when_it_ends(daemon, tmp_path, mode):
+    d = daemon(ESCAPE % mode)
+    escaped = int(wait_for(lambda: (tmp_path / "escaped.pid").exists() and
+                           (tmp_path / "escaped.pid").read_text().strip(), what="hook ran"))
+    wait_for(lambda: not alive(escaped), what="the escaped process killed")
+    assert "hooks[0] (sh) on started web: exited 0" in \
+        (d.state / "logs" / "hooks.log").read_text()
     d.down()
