@@ -4,8 +4,9 @@
  * Each run is contained (its own cgroup under corral's subtree, or its own
  * session and process group) and time-limited: at its timeout the whole tree
  * is killed (cgroup.kill, or the group while its leader is unreaped, and then
- * each member of its session through a pidfd); when its main process exits,
- * whatever it left is killed too. At most HOOKS_RUNNING_MAX run at once and
+ * each member of its session, or carrying its CORRAL_HOOK tag, and descending
+ * from corral, through a pidfd); when its main process exits, whatever it
+ * left is killed too. At most HOOKS_RUNNING_MAX run at once and
  * HOOKS_QUEUE_MAX wait; past that the oldest waiting run is dropped, counted
  * and reported. Nothing here blocks the loop: stdin is written nonblocking,
  * exits come from sup_reap() through a claim, and the run's output goes
