@@ -59,8 +59,13 @@ void api_keep_history(struct api *a, struct store *st, void (*warn)(void *ctx, c
  * made and attached (it can hold no previous corral to speak of). */
 void api_note_started(struct api *a);
 
-/* Record a supervisor event in the history and send it to event streams. */
-void api_event(struct api *a, const struct sup_event *ev);
+/* The event's kind as the API names it ("gave_up"); NULL when out of range. */
+const char *api_event_name(enum sup_event_kind kind);
+
+/* Record a supervisor event in the history and send it to event streams.
+ * Returns the event as recorded (the JSON the streams send, with id and
+ * time), borrowed until the next event, or NULL when it could not be. */
+const char *api_event(struct api *a, const struct sup_event *ev);
 /* Record a corral-wide event (kind such as "reload"), text may be NULL. */
 void api_note(struct api *a, const char *kind, const char *text);
 /* A line of a service's output, for clients following its logs. */

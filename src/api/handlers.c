@@ -26,7 +26,13 @@ static const char *const event_names[SUP_EV__COUNT] = {
     [SUP_EV_ORPHAN] = "orphan",        [SUP_EV_LIMIT_EXCEEDED] = "limit_exceeded",
     [SUP_EV_STARTING] = "starting",    [SUP_EV_READY] = "ready",
     [SUP_EV_DENIED] = "notify_denied", [SUP_EV_UNHEALTHY] = "unhealthy",
+    [SUP_EV_GAVE_UP] = "gave_up",      [SUP_EV_RECOVERED] = "recovered",
 };
+
+const char *api_event_name(enum sup_event_kind kind)
+{
+    return kind < SUP_EV__COUNT ? event_names[kind] : NULL;
+}
 
 static void iso_time(const struct timespec *ts, char *buf, size_t size)
 {
@@ -95,6 +101,28 @@ static json_t *holder_json(const struct sup_holder *h)
                      "checks", (json_int_t)h->checks);
 }
 
+/* A failed service waiting to try again: when, as a delay and as a time. */
+static void retry_json(json_t *o, int64_t retry_in_ms)
+{
+    struct timespec at;
+    char when[40];
+    if (retry_in_ms < 0) {
+        json_object_set_new(o, "retry_in_ms", json_null());
+        json_object_set_new(o, "retry_at", json_null());
+        return;
+    }
+    clock_gettime(CLOCK_REALTIME, &at);
+    at.tv_sec += retry_in_ms / 1000;
+    at.tv_nsec += (retry_in_ms % 1000) * 1000000;
+    if (at.tv_nsec >= 1000000000) {
+        at.tv_sec++;
+        at.tv_nsec -= 1000000000;
+    }
+    iso_time(&at, when, sizeof(when));
+    json_object_set_new(o, "retry_in_ms", json_integer((json_int_t)retry_in_ms));
+    json_object_set_new(o, "retry_at", json_string(when));
+}
+
 json_t *api_service_json(const struct api *a, size_t i)
 {
     struct sup_info in;
@@ -127,6 +155,7 @@ json_t *api_service_json(const struct api *a, size_t i)
         json_object_set_new(o, "probe", jstrn(in.probe_last, strlen(in.probe_last)));
         json_object_set_new(o, "notify_denied", json_integer(in.notify_denied));
         json_object_set_new(o, "notify_stopping", json_boolean(in.notify_stopping));
+        retry_json(o, in.retry_in_ms);
     }
     return o;
 }
@@ -463,15 +492,16 @@ bool api_wants_output(const struct api *a)
 
 /* --- events ------------------------------------------------------------------------------ */
 
-static void record(struct api *a, json_t *o)
+static const char *record(struct api *a, json_t *o)
 {
     struct timespec now;
     char when[40];
     char *text;
     uint64_t id;
     int64_t time_ms;
+    const char *kept = NULL;
     if (!o)
-        return;
+        return NULL;
     clock_gettime(CLOCK_REALTIME, &now);
     time_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
     iso_time(&now, when, sizeof(when));
@@ -480,20 +510,79 @@ static void record(struct api *a, json_t *o)
     text = json_dumps(o, JSON_COMPACT);
     id = api_events_add(&a->ev, text, time_ms, json_string_value(json_object_get(o, "service")));
     if (id) {
+        kept = text; /* the ring's newest: it stays until the next event */
         api_history_queue(a, o, id, time_ms, text);
         api_streams_broadcast_event(a, id, json_string_value(json_object_get(o, "service")), text);
     }
     json_decref(o);
+    return kept;
 }
 
-void api_event(struct api *a, const struct sup_event *ev)
+/* What each kind of event knows besides its reason (docs/api.md). */
+static json_t *event_details(const struct sup_event *ev)
+{
+    json_t *d = json_object();
+    if (!d)
+        return NULL;
+    switch (ev->kind) {
+    case SUP_EV_EXITED:
+        json_object_set_new(d, "exit_code", json_integer(ev->exit_code));
+        json_object_set_new(d, "signal",
+                            ev->exit_code > 128 && ev->exit_code < 128 + 65
+                                ? json_sprintf("SIG%s", cfg_signal_name(ev->exit_code - 128))
+                                : json_null());
+        json_object_set_new(d, "ran_ms", json_integer((json_int_t)ev->ran_ms));
+        json_object_set_new(d, "restarts", json_integer(ev->restarts));
+        break;
+    case SUP_EV_RESTARTING:
+        json_object_set_new(d, "delay_ms", json_integer((json_int_t)ev->delay_ms));
+        json_object_set_new(d, "restarts", json_integer(ev->restarts));
+        json_object_set_new(d, "exit_code", json_integer(ev->exit_code));
+        break;
+    case SUP_EV_FAILED:
+    case SUP_EV_GAVE_UP:
+        json_object_set_new(d, "restarts", json_integer(ev->restarts));
+        json_object_set_new(d, "retry_in_ms",
+                            ev->retry_in_ms >= 0 ? json_integer((json_int_t)ev->retry_in_ms)
+                                                 : json_null());
+        break;
+    case SUP_EV_RECOVERED:
+    case SUP_EV_STOPPED:
+    case SUP_EV_COMPLETED:
+        json_object_set_new(d, "restarts", json_integer(ev->restarts));
+        break;
+    case SUP_EV_STARTED:
+    case SUP_EV_LEFTOVER:
+    case SUP_EV_STOPPING:
+    case SUP_EV_KILLING:
+    case SUP_EV_SURVIVOR:
+    case SUP_EV_LOGS_LOST:
+    case SUP_EV_REAPED:
+    case SUP_EV_ADOPTED:
+    case SUP_EV_RECOVERING:
+    case SUP_EV_STALE:
+    case SUP_EV_BLOCKED:
+    case SUP_EV_ORPHAN:
+    case SUP_EV_LIMIT_EXCEEDED:
+    case SUP_EV_STARTING:
+    case SUP_EV_READY:
+    case SUP_EV_UNHEALTHY:
+    case SUP_EV_DENIED:
+    case SUP_EV__COUNT:
+        break;
+    }
+    return d;
+}
+
+const char *api_event(struct api *a, const struct sup_event *ev)
 {
     json_t *o;
     if (!a || ev->kind >= SUP_EV__COUNT)
-        return;
-    o = json_pack("{s:s,s:o}", "kind", event_names[ev->kind], "service", jstr(ev->service));
+        return NULL;
+    o = json_pack("{s:s,s:o,s:s}", "kind", event_names[ev->kind], "service", jstr(ev->service),
+                  "instance", sup_instance(a->sup));
     if (!o)
-        return;
+        return NULL;
     if (ev->pid)
         json_object_set_new(o, "pid", json_integer(ev->pid));
     if (ev->kind == SUP_EV_EXITED || ev->kind == SUP_EV_REAPED)
@@ -502,13 +591,15 @@ void api_event(struct api *a, const struct sup_event *ev)
         json_object_set_new(o, "delay_ms", json_integer((json_int_t)ev->delay_ms));
     if (ev->text)
         json_object_set_new(o, "text", jstrn(ev->text, strlen(ev->text)));
-    record(a, o);
+    json_object_set_new(o, "reason", ev->text ? jstrn(ev->text, strlen(ev->text)) : json_null());
+    json_object_set_new(o, "details", event_details(ev));
+    return record(a, o);
 }
 
 void api_note(struct api *a, const char *kind, const char *text)
 {
     if (a)
-        record(a, json_pack("{s:s,s:n,s:s?}", "kind", kind, "service", "text", text));
+        (void)record(a, json_pack("{s:s,s:n,s:s?}", "kind", kind, "service", "text", text));
 }
 
 /* since, until, since_time, until_time, limit and service into q; false

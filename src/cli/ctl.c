@@ -184,18 +184,22 @@ static void print_table(const json_t *list, bool stats)
     printf("  %8s  %-18s  %s\n", "RESTARTS", "LAST EXIT", "REASON");
     json_array_foreach(list, i, s)
     {
-        char pid[16] = "-", up[32], cpu[16], rss[32];
+        char pid[16] = "-", up[32], cpu[16], rss[32], retry[64] = "", in[32];
         const json_t *last = json_object_get(s, "last_exit");
         if (json_is_integer(json_object_get(s, "pid")))
             snprintf(pid, sizeof(pid), "%lld", (long long)jint(s, "pid"));
         human_ms(jint(s, "uptime_ms"), up, sizeof(up));
+        if (json_is_integer(json_object_get(s, "retry_in_ms"))) {
+            human_ms(jint(s, "retry_in_ms"), in, sizeof(in));
+            snprintf(retry, sizeof(retry), " (retry in %s)", in);
+        }
         printf("%-*s  %-9s  %7s  %8s", (int)w, jget(s, "name"), jget(s, "state"), pid, up);
         if (stats) {
             stats_cells(s, cpu, sizeof(cpu), rss, sizeof(rss));
             printf("  %6s  %7s", cpu, rss);
         }
-        printf("  %8lld  %-18s  %s%s%s%s\n", (long long)jint(s, "restarts"),
-               json_is_object(last) ? jget(last, "text") : "-", jget(s, "reason"),
+        printf("  %8lld  %-18s  %s%s%s%s%s\n", (long long)jint(s, "restarts"),
+               json_is_object(last) ? jget(last, "text") : "-", jget(s, "reason"), retry,
                json_is_true(json_object_get(s, "stopped_by_operator")) ? " (stopped by operator)"
                                                                        : "",
                *jget(s, "status") ? (*jget(s, "reason") ? "; status: " : "status: ") : "",
@@ -468,7 +472,13 @@ static void print_event(const json_t *e)
         printf("  pid %lld", (long long)jint(e, "pid"));
     if (json_is_integer(json_object_get(e, "delay_ms")))
         printf("  in %lldms", (long long)jint(e, "delay_ms"));
-    printf("%s%s\n", *text ? "  " : "", text);
+    printf("%s%s", *text ? "  " : "", text);
+    if (json_is_integer(json_object_get(json_object_get(e, "details"), "retry_in_ms"))) {
+        char in[32];
+        human_ms(jint(json_object_get(e, "details"), "retry_in_ms"), in, sizeof(in));
+        printf("  (retry in %s)", in);
+    }
+    printf("\n");
 }
 
 struct lines {

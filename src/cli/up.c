@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "loop/loop.h"
 #include "store/store.h"
+#include "supervisor/hooks.h"
 #include "supervisor/sup.h"
 
 #include <errno.h>
@@ -43,6 +44,7 @@ static const char *const colours[] = {"\033[36m", "\033[33m", "\033[32m", "\033[
 struct up {
     struct loop *lp;
     struct sup *sup;
+    struct sup_hookrun *hooks; /* the config's hooks: run on events */
     struct api *api;
     struct store *store; /* state.db: what the operator stopped, services' runs */
     struct runs *runs;
@@ -156,7 +158,8 @@ static void say_event(struct up *u, const struct sup_event *ev)
         say(u, "%s: main process gone, stopping what it left running", n);
         break;
     case SUP_EV_RESTARTING:
-        say(u, "%s restarting in %.1fs", n, (double)ev->delay_ms / 1000.0);
+        say(u, "%s restarting in %.1fs (%s)", n, (double)ev->delay_ms / 1000.0,
+            ev->text ? ev->text : "asked for");
         break;
     case SUP_EV_COMPLETED:
         say(u, "%s completed", n);
@@ -174,7 +177,8 @@ static void say_event(struct up *u, const struct sup_event *ev)
         say(u, "%s: pid %d is still alive after SIGKILL: %s", n, (int)ev->pid, ev->text);
         break;
     case SUP_EV_STOPPED:
-        say(u, "%s stopped", n);
+        say(u, "%s stopped%s%s%s", n, ev->text ? " (" : "", ev->text ? ev->text : "",
+            ev->text ? ")" : "");
         break;
     case SUP_EV_LOGS_LOST:
         say(u, "%s: %s", n, ev->text);
@@ -216,6 +220,16 @@ static void say_event(struct up *u, const struct sup_event *ev)
         break;
     case SUP_EV_DENIED:
         say(u, "%s: notify message %s", n, ev->text);
+        break;
+    case SUP_EV_GAVE_UP:
+        if (ev->retry_in_ms >= 0)
+            say(u, "%s gave up: %s; trying again in %.1fs", n, ev->text,
+                (double)ev->retry_in_ms / 1000.0);
+        else
+            say(u, "%s gave up: %s; not trying again (retry_after: never)", n, ev->text);
+        break;
+    case SUP_EV_RECOVERED:
+        say(u, "%s recovered: %s", n, ev->text);
         break;
     case SUP_EV__COUNT:
         break;
@@ -322,8 +336,12 @@ static void on_start_recheck(struct loop *lp, void *data)
 static void on_event(void *ctx, const struct sup_event *ev)
 {
     struct up *u = ctx;
+    const char *json;
     say_event(u, ev);
-    api_event(u->api, ev);
+    json = api_event(u->api, ev);
+    /* The same JSON as the event stream's, id and time included. */
+    if (json)
+        sup_hookrun_fire(u->hooks, api_event_name(ev->kind), ev->service, json);
     runs_touch(u->runs, ev->service, ev->kind == SUP_EV_STARTED || ev->kind == SUP_EV_ADOPTED);
     /* Once per loop pass, not per event: the check walks every service. */
     if ((ev->kind == SUP_EV_STARTED || ev->kind == SUP_EV_COMPLETED || ev->kind == SUP_EV_FAILED ||
@@ -334,15 +352,39 @@ static void on_event(void *ctx, const struct sup_event *ev)
         check_started(u, false);
 }
 
+static uint64_t hooks_grace_ms(const struct cfg_model *m)
+{
+    uint64_t grace = 0;
+    for (size_t i = 0; i < m->n_services; i++)
+        if (m->services[i].stop.timeout_ms > grace)
+            grace = m->services[i].stop.timeout_ms;
+    return grace;
+}
+
+static void hooks_drained(void *ctx)
+{
+    struct up *u = ctx;
+    loop_quit(u->lp);
+}
+
+static void hook_report(void *ctx, const char *kind, const char *text)
+{
+    struct up *u = ctx;
+    say(u, "%s", text);
+    api_note(u->api, kind, text);
+}
+
 static void on_settled(void *ctx)
 {
     struct up *u = ctx;
     check_started(u, false);
     /* In the foreground a stack that has run its course ends corral, as it
      * always did; once an operator has started or stopped something through
-     * the API, or as a daemon, corral waits for more until told to go. */
+     * the API, or as a daemon, corral waits for more until told to go. The
+     * hooks the last events started may finish first, as long as a
+     * service may take to stop (the longest stop.timeout). */
     if (sup_shutting_down(u->sup) || (!u->daemon && !u->controlled))
-        loop_quit(u->lp);
+        sup_hookrun_drain(u->hooks, hooks_grace_ms(u->m), hooks_drained, u);
 }
 
 static void begin_shutdown(struct up *u, const char *why, const char *hint)
@@ -588,8 +630,8 @@ static void set_width(struct up *u);
 static void on_swap(void *ctx, const struct cfg_model *now, const struct cfg_model *old)
 {
     struct up *u = ctx;
-    (void)now;
     runs_swap(u->runs, old);
+    sup_hookrun_retarget(u->hooks, now);
     if (old == u->m) {
         cfg_free(u->m);
         u->m = u->next_m;
@@ -649,6 +691,7 @@ static void on_signal(struct loop *lp, const struct signalfd_siginfo *si, void *
                        si->ssi_signo == SIGINT ? " (Ctrl-C again to kill)" : " (again to kill)");
     } else if (u->interrupts == 2) {
         say(u, "killing every tree now");
+        sup_hookrun_kill(u->hooks, "every tree is being killed");
         sup_kill_all(u->sup);
     } else {
         say(u, "giving up waiting for the remaining processes");
@@ -757,6 +800,9 @@ static int serve(struct up *u, struct diag *dg)
     u->sup = sup_new(u->lp, u->m, &h, dg);
     if (!u->sup)
         return CLI_FAILED;
+    u->hooks = sup_hookrun_new(u->sup, u->m, hook_report, u, dg);
+    if (!u->hooks)
+        return CLI_FAILED;
     if (u->daemon || u->quiet)
         sup_set_output(u->sup, false);
     if (start_signals(u) < 0) {
@@ -833,6 +879,7 @@ static int run(struct up *u)
     report(u, r, "corral: exited during start-up\n");
     if (u->out)
         out_drain(u->out, 2000);
+    sup_hookrun_free(u->hooks); /* it may still have something to say */
     api_free(u->api);
     mark_stopped(u);
     runs_free(u->runs);

@@ -66,6 +66,15 @@ struct cfg_pos {
     int col;
 };
 
+/* A set of exit statuses 0..255, as corral reports them (128 + N for a
+ * death by signal N). */
+struct cfg_exit_set {
+    uint64_t bits[4];
+};
+
+/* True when code (0..255) is in the set. */
+bool cfg_exit_set_has(const struct cfg_exit_set *set, int code);
+
 struct cfg_restart {
     enum cfg_restart_policy policy;
     uint64_t initial_ms;
@@ -75,6 +84,14 @@ struct cfg_restart {
     uint64_t reset_after_ms; /* a run this long resets the backoff */
     unsigned max_restarts;   /* within window_ms, then failed; 0 = unlimited */
     uint64_t window_ms;
+    /* After giving up: one more start this much later, and again after each
+     * give-up; 0 = never ("retry_after: never"). */
+    uint64_t retry_after_ms;
+    /* Exits that count as success besides 0 (on-failure does not restart
+     * them, a oneshot completes), and exits that restart whatever the policy;
+     * a signal death N is the code 128 + N. */
+    struct cfg_exit_set success_exit_codes;
+    struct cfg_exit_set restart_on_exit_codes;
 };
 
 struct cfg_stop {
@@ -216,6 +233,28 @@ struct cfg_api {
     uint64_t events_keep;   /* the newest events state.db keeps */
 };
 
+/* hooks: a command run on chosen events (config/hooks.c, docs/config.md). */
+#define CFG_MAX_HOOKS               64
+#define CFG_HOOK_TIMEOUT_DEFAULT_MS 10000
+#define CFG_HOOK_TIMEOUT_MAX_MS     3600000
+
+struct cfg_hook {
+    struct cfg_pos pos;
+    const char *const *on; /* event names, each one of cfg_event_names */
+    size_t n_on;
+    char *const *argv; /* NULL-terminated; with shell: {"/bin/sh", "-c", cmd, NULL} */
+    size_t argc;
+    bool shell;
+    uint64_t timeout_ms;
+    const char *const *services; /* only these services' events; none: every event */
+    size_t n_services;
+};
+
+/* The event names hooks accept (as the API names them), and a lookup. */
+extern const char *const cfg_event_names[];
+extern const size_t cfg_n_event_names;
+bool cfg_event_known(const char *name);
+
 struct cfg_model {
     const char *path;      /* absolute path of the config file */
     const char *dir;       /* its directory */
@@ -224,8 +263,10 @@ struct cfg_model {
     struct cfg_api api;
     const struct cfg_service *services; /* in file order */
     size_t n_services;
-    const size_t *start_order; /* topological: every dependency before its dependants */
-    void *arena;               /* owns everything above */
+    const size_t *start_order;    /* topological: every dependency before its dependants */
+    const struct cfg_hook *hooks; /* in file order */
+    size_t n_hooks;
+    void *arena; /* owns everything above */
 };
 
 /* Load and validate a config file. Returns a new model; caller frees with

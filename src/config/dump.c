@@ -71,6 +71,34 @@ static void text_env_deps(const struct cfg_service *s, FILE *out)
                 cfg_proto_name(s->ports[i].proto), i + 1 == s->n_ports ? "\n" : "");
 }
 
+/* "0, 3, 143 (SIGTERM)", or "-" for an empty set. */
+static void text_exit_set(const char *label, const struct cfg_exit_set *set, FILE *out)
+{
+    bool any = false;
+    fprintf(out, "               %s ", label);
+    for (int code = 0; code < 256; code++) {
+        if (!cfg_exit_set_has(set, code))
+            continue;
+        fprintf(out, "%s%d", any ? ", " : "", code);
+        if (code > 128 && cfg_signal_name(code - 128)[0] != '?')
+            fprintf(out, " (SIG%s)", cfg_signal_name(code - 128));
+        any = true;
+    }
+    fprintf(out, "%s\n", any ? "" : "-");
+}
+
+static void text_retry(const struct cfg_restart *r, FILE *out)
+{
+    char a[32];
+    cfg_format_duration(r->retry_after_ms, a, sizeof(a));
+    if (r->max_restarts && r->retry_after_ms)
+        fprintf(out, "               after giving up, tries again every %s\n", a);
+    else if (r->max_restarts)
+        fprintf(out, "               after giving up, never tries again (retry_after: never)\n");
+    text_exit_set("success exits", &r->success_exit_codes, out);
+    text_exit_set("restart exits", &r->restart_on_exit_codes, out);
+}
+
 static void text_policies(const struct cfg_service *s, FILE *out)
 {
     const struct cfg_restart *r = &s->restart;
@@ -86,6 +114,7 @@ static void text_policies(const struct cfg_service *s, FILE *out)
         fprintf(out, "gives up after %u restarts in %s\n", r->max_restarts, d);
     else
         fprintf(out, "never gives up\n");
+    text_retry(r, out);
     cfg_format_duration(s->stop.timeout_ms, a, sizeof(a));
     fprintf(out, "  stop         %s, then KILL after %s\n", cfg_signal_name(s->stop.signal), a);
     cfg_format_size(s->logs.max_size_bytes, a, sizeof(a));
@@ -187,6 +216,27 @@ static void text_service(const struct cfg_service *s, FILE *out)
     text_health(s, out);
 }
 
+static void text_hooks(const struct cfg_model *m, FILE *out)
+{
+    char t[32];
+    for (size_t i = 0; i < m->n_hooks; i++) {
+        const struct cfg_hook *h = &m->hooks[i];
+        fprintf(out, "\nhook %zu (line %d)\n  on          ", i, h->pos.line);
+        for (size_t k = 0; k < h->n_on; k++)
+            fprintf(out, "%s%s", k ? ", " : " ", h->on[k]);
+        fprintf(out, "\n  argv        ");
+        for (size_t k = 0; k < h->argc; k++) {
+            fputc(' ', out);
+            put_word(out, h->argv[k]);
+        }
+        cfg_format_duration(h->timeout_ms, t, sizeof(t));
+        fprintf(out, "%s\n  timeout      %s\n  services    ", h->shell ? "  (shell)" : "", t);
+        for (size_t k = 0; k < h->n_services; k++)
+            fprintf(out, "%s%s", k ? ", " : " ", h->services[k]);
+        fprintf(out, "%s\n", h->n_services ? "" : " every service, and corral's own events");
+    }
+}
+
 int cfg_dump_text(const struct cfg_model *m, FILE *out)
 {
     if (!m || !out)
@@ -198,6 +248,7 @@ int cfg_dump_text(const struct cfg_model *m, FILE *out)
             m->api.listen ? m->api.listen : "");
     for (size_t i = 0; i < m->n_services; i++)
         text_service(&m->services[i], out);
+    text_hooks(m, out);
     fprintf(out, "\nstart order:");
     for (size_t i = 0; i < m->n_services; i++)
         fprintf(out, "%s %s", i ? "," : "", m->services[m->start_order[i]].name);
@@ -241,6 +292,15 @@ static void push(json_t *arr, json_t *val, bool *bad)
         *bad = true;
 }
 
+static json_t *json_exit_set(const struct cfg_exit_set *set, bool *bad)
+{
+    json_t *a = json_array();
+    for (int code = 0; code < 256; code++)
+        if (cfg_exit_set_has(set, code))
+            push(a, json_integer(code), bad);
+    return a;
+}
+
 static json_t *json_restart(const struct cfg_restart *r, bool *bad)
 {
     json_t *o = json_object();
@@ -252,6 +312,10 @@ static json_t *json_restart(const struct cfg_restart *r, bool *bad)
     put(o, "reset_after_ms", json_integer((json_int_t)r->reset_after_ms), bad);
     put(o, "max_restarts", json_integer(r->max_restarts), bad);
     put(o, "window_ms", json_integer((json_int_t)r->window_ms), bad);
+    put(o, "retry_after_ms",
+        r->retry_after_ms ? json_integer((json_int_t)r->retry_after_ms) : json_null(), bad);
+    put(o, "success_exit_codes", json_exit_set(&r->success_exit_codes, bad), bad);
+    put(o, "restart_on_exit_codes", json_exit_set(&r->restart_on_exit_codes, bad), bad);
     return o;
 }
 
@@ -428,6 +492,33 @@ json_t *cfg_service_json(const struct cfg_service *s)
     return o;
 }
 
+static json_t *json_strings(const char *const *list, size_t n, bool *bad)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        push(a, jstr(list[i]), bad);
+    return a;
+}
+
+static json_t *json_hooks(const struct cfg_model *m, bool *bad)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < m->n_hooks; i++) {
+        const struct cfg_hook *h = &m->hooks[i];
+        json_t *o = json_object();
+        put(o, "line", json_integer(h->pos.line), bad);
+        put(o, "col", json_integer(h->pos.col), bad);
+        put(o, "on", json_strings(h->on, h->n_on, bad), bad);
+        put(o, "argv", json_strings((const char *const *)h->argv, h->argc, bad), bad);
+        put(o, "shell", json_boolean(h->shell), bad);
+        put(o, "timeout_ms", json_integer((json_int_t)h->timeout_ms), bad);
+        put(o, "services",
+            h->n_services ? json_strings(h->services, h->n_services, bad) : json_null(), bad);
+        push(a, o, bad);
+    }
+    return a;
+}
+
 static json_t *json_model(const struct cfg_model *m, bool *bad)
 {
     json_t *o = json_object(), *svcs = json_array(), *order = json_array();
@@ -442,6 +533,7 @@ static json_t *json_model(const struct cfg_model *m, bool *bad)
     }
     put(o, "services", svcs, bad);
     put(o, "start_order", order, bad);
+    put(o, "hooks", json_hooks(m, bad), bad);
     return o;
 }
 

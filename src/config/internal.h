@@ -221,4 +221,7 @@ int cfg_parse_listen(const char *s, char *addr, size_t size, unsigned *port);
 
 int cfg_parse_model(struct cfg_ctx *pc, const struct cfg_node *root, struct cfg_model *m);
 
+/* The hooks: list (hooks.c), once the services are known; v may be NULL. */
+int cfg_hooks_parse(struct cfg_ctx *pc, const struct cfg_node *v, struct cfg_model *m);
+
 #endif

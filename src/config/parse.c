@@ -5,9 +5,17 @@
 #include <errno.h>
 #include <string.h>
 
-enum top_key { TK_STATE_DIR, TK_CONTAINMENT, TK_API, TK_DEFAULTS, TK_SERVICES, TK__COUNT };
-static const char *const top_keys[TK__COUNT] = {"state_dir", "containment", "api", "defaults",
-                                                "services"};
+enum top_key {
+    TK_STATE_DIR,
+    TK_CONTAINMENT,
+    TK_API,
+    TK_DEFAULTS,
+    TK_SERVICES,
+    TK_HOOKS,
+    TK__COUNT
+};
+static const char *const top_keys[TK__COUNT] = {"state_dir", "containment", "api",
+                                                "defaults",  "services",    "hooks"};
 
 enum svc_key {
     SK_COMMAND,
@@ -44,6 +52,7 @@ struct top {
     const struct cfg_node *defaults;
     const struct cfg_node *services;
     const struct cfg_node *services_key;
+    const struct cfg_node *hooks;
 };
 
 /* One service while it is being read; its fields land in svc at the end. */
@@ -82,6 +91,9 @@ static int top_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_node
     case TK_SERVICES:
         t->services = v;
         t->services_key = k;
+        return 0;
+    case TK_HOOKS:
+        t->hooks = v;
         return 0;
     case TK__COUNT:
         break;
@@ -426,5 +438,6 @@ int cfg_parse_model(struct cfg_ctx *pc, const struct cfg_node *root, struct cfg_
         if (r < 0)
             return r;
     }
-    return parse_services(pc, &t);
+    r = parse_services(pc, &t);
+    return r < 0 ? r : cfg_hooks_parse(pc, t.hooks, m);
 }

@@ -35,10 +35,23 @@ enum restart_key {
     RK_RESET_AFTER,
     RK_MAX_RESTARTS,
     RK_WINDOW,
+    RK_RETRY_AFTER,
+    RK_SUCCESS_EXIT_CODES,
+    RK_RESTART_ON_EXIT_CODES,
     RK__COUNT
 };
 static const char *const restart_keys[RK__COUNT] = {
-    "policy", "initial", "multiplier", "max", "jitter", "reset_after", "max_restarts", "window",
+    "policy",
+    "initial",
+    "multiplier",
+    "max",
+    "jitter",
+    "reset_after",
+    "max_restarts",
+    "window",
+    "retry_after",
+    "success_exit_codes",
+    "restart_on_exit_codes",
 };
 
 enum stop_key { STK_SIGNAL, STK_TIMEOUT, STK__COUNT };
@@ -80,6 +93,7 @@ void cfg_base_init_builtin(struct cfg_base *b, const char *dir)
         .reset_after_ms = 60000,
         .max_restarts = 10,
         .window_ms = 60000,
+        .retry_after_ms = 600000,
     };
     b->stop = (struct cfg_stop){.signal = SIGTERM, .timeout_ms = 10000};
     b->logs = (struct cfg_logs){.max_size_bytes = 10u << 20, .keep = 5, .timestamps = true};
@@ -150,6 +164,123 @@ static int restart_number(struct cfg_ctx *pc, struct cfg_restart *rs, int key,
     return r;
 }
 
+/* "never", or a duration that is not zero (one spelling for "give up for
+ * good", so that a 0 written by mistake is not read as "retry at once"). */
+static int retry_after_value(struct cfg_ctx *pc, const struct cfg_node *v, const char *field,
+                             uint64_t *out)
+{
+    const char *s;
+    int r = cfg_yaml_scalar(pc, v, field, &s);
+    if (r < 0)
+        return r;
+    if (strcmp(s, "never") == 0) {
+        *out = 0;
+        return 0;
+    }
+    r = duration_value(pc, v, field, out);
+    if (r == 0 && *out == 0)
+        return cfg_err(pc, v, field,
+                       "retry_after cannot be 0; write 'never' to give up for good, or a delay "
+                       "such as 10m");
+    return r;
+}
+
+/* One exit status: a number 0..255, or a signal name (SIGTERM, TERM) that
+ * stands for 128 + its number. */
+static int exit_code_value(struct cfg_ctx *pc, const struct cfg_node *v, const char *field,
+                           int *out)
+{
+    const char *s;
+    uint64_t n;
+    int sig, r = cfg_yaml_scalar(pc, v, field, &s);
+    if (r < 0)
+        return r;
+    if (s[0] >= '0' && s[0] <= '9') {
+        if (cfg_parse_uint(s, 255, &n) < 0)
+            return cfg_err(pc, v, field,
+                           "invalid exit code '%s' (expected a number from 0 to 255 or a signal "
+                           "name such as SIGTERM)",
+                           s);
+        *out = (int)n;
+        return 0;
+    }
+    sig = cfg_signal_parse(s);
+    if (sig <= 0 || 128 + sig > 255)
+        return cfg_err(pc, v, field,
+                       "invalid exit code '%s' (expected a number from 0 to 255 or a signal name "
+                       "such as SIGTERM)",
+                       s);
+    *out = 128 + sig;
+    return 0;
+}
+
+static void exit_set_add(struct cfg_exit_set *set, int code)
+{
+    set->bits[code / 64] |= 1ull << (code % 64);
+}
+
+bool cfg_exit_set_has(const struct cfg_exit_set *set, int code)
+{
+    if (code < 0 || code > 255)
+        return false;
+    return (set->bits[code / 64] >> (code % 64)) & 1;
+}
+
+/* A list of exit statuses; a list written here replaces the inherited one. */
+static int exit_list_value(struct cfg_ctx *pc, const struct cfg_node *v, const char *field,
+                           struct cfg_exit_set *set)
+{
+    char sub[DIAG_FIELD_MAX];
+    size_t i = 0;
+    int r = cfg_yaml_expect(pc, v, CFG_NODE_SEQ, field);
+    if (r < 0)
+        return r;
+    memset(set, 0, sizeof(*set));
+    for (const struct cfg_node *it = v->child; it; it = it->next, i++) {
+        int code;
+        snprintf(sub, sizeof(sub), "%s[%zu]", field, i);
+        r = exit_code_value(pc, it, sub, &code);
+        if (r < 0)
+            return r;
+        exit_set_add(set, code);
+    }
+    return 0;
+}
+
+/* Once a restart: block is read (over what it inherits): no exit may both
+ * count as success and force a restart. The error points at the code in a
+ * list this block wrote. */
+static int exit_lists_disjoint(struct cfg_ctx *pc, const struct cfg_node *map, const char *field,
+                               const struct cfg_restart *rs)
+{
+    static const char *const lists[2] = {"restart_on_exit_codes", "success_exit_codes"};
+    char sub[DIAG_FIELD_MAX];
+    int code = 0;
+    while (code < 256 && !(cfg_exit_set_has(&rs->success_exit_codes, code) &&
+                           cfg_exit_set_has(&rs->restart_on_exit_codes, code)))
+        code++;
+    if (code == 256)
+        return 0;
+    for (int l = 0; l < 2; l++) {
+        const struct cfg_node *k = cfg_yaml_find_key(map, lists[l]);
+        size_t i = 0;
+        if (!k || k->next->type != CFG_NODE_SEQ)
+            continue;
+        for (const struct cfg_node *it = k->next->child; it; it = it->next, i++) {
+            int c;
+            snprintf(sub, sizeof(sub), "%s.%s[%zu]", field, lists[l], i);
+            if (exit_code_value(pc, it, sub, &c) == 0 && c == code)
+                return cfg_err(pc, it, sub,
+                               "exit code %d is in both success_exit_codes and "
+                               "restart_on_exit_codes; an exit cannot both count as success and "
+                               "force a restart",
+                               code);
+        }
+    }
+    return cfg_err(pc, map, field,
+                   "exit code %d is in both success_exit_codes and restart_on_exit_codes", code);
+}
+
 static int restart_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_node *k,
                        const struct cfg_node *v, const char *field)
 {
@@ -171,6 +302,12 @@ static int restart_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_
         return duration_value(pc, v, field, &rs->reset_after_ms);
     case RK_WINDOW:
         return duration_value(pc, v, field, &rs->window_ms);
+    case RK_RETRY_AFTER:
+        return retry_after_value(pc, v, field, &rs->retry_after_ms);
+    case RK_SUCCESS_EXIT_CODES:
+        return exit_list_value(pc, v, field, &rs->success_exit_codes);
+    case RK_RESTART_ON_EXIT_CODES:
+        return exit_list_value(pc, v, field, &rs->restart_on_exit_codes);
     case RK_MULTIPLIER:
     case RK_JITTER:
     case RK_MAX_RESTARTS:
@@ -452,8 +589,10 @@ int cfg_base_parse_key(struct cfg_ctx *pc, struct cfg_base *b, enum cfg_base_key
                        const struct cfg_node *v, const char *field)
 {
     switch (key) {
-    case CFG_BK_RESTART:
-        return cfg_yaml_walk(pc, v, field, restart_keys, RK__COUNT, restart_key, b);
+    case CFG_BK_RESTART: {
+        int r = cfg_yaml_walk(pc, v, field, restart_keys, RK__COUNT, restart_key, b);
+        return r < 0 ? r : exit_lists_disjoint(pc, v, field, &b->restart);
+    }
     case CFG_BK_STOP:
         return cfg_yaml_walk(pc, v, field, stop_keys, STK__COUNT, stop_key, &b->stop);
     case CFG_BK_LOGS:

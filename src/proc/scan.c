@@ -137,6 +137,28 @@ static int read_one(struct walk *w, int dirfd, const char *name, pid_t pid)
     return 1;
 }
 
+bool proc_environ_contains(const char *env, size_t len, const char *entry)
+{
+    size_t elen = strlen(entry);
+    for (size_t i = 0; i < len;) {
+        const char *e = env + i;
+        size_t n = strnlen(e, len - i);
+        if (n == elen && memcmp(e, entry, elen) == 0)
+            return true;
+        i += n + 1;
+    }
+    return false;
+}
+
+bool proc_environ_has(pid_t pid, const char *entry, char *buf, size_t size)
+{
+    char path[64];
+    int n;
+    snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+    n = proc_read_at(AT_FDCWD, path, buf, size);
+    return n > 0 && proc_environ_contains(buf, (size_t)n, entry);
+}
+
 static int by_pid(const void *a, const void *b)
 {
     const struct proc_entry *x = a, *y = b;

@@ -40,6 +40,13 @@ void proc_snap_free(struct proc_snap *s);
 int proc_snap_add(struct proc_snap *s, pid_t pid, const char *instance);
 struct proc_entry *proc_snap_find(const struct proc_snap *s, pid_t pid);
 
+/* True when the environment text (NUL-separated, len bytes) holds exactly
+ * the entry "KEY=VALUE". Pure. */
+bool proc_environ_contains(const char *env, size_t len, const char *entry);
+/* The same for a live process, read into buf (size bytes: a longer
+ * environment is cut, and an entry past the cut is not found). */
+bool proc_environ_has(pid_t pid, const char *entry, char *buf, size_t size);
+
 /* The command name between the first '(' and the last ')' of a stat line.
  * Pure; 0 or -EINVAL. */
 int proc_comm_parse(const char *stat_text, char *out, size_t size);

@@ -70,7 +70,7 @@ static void child_reset_signals(const struct proc_spawner *sp)
 
 static int child_stdio(const struct proc_spawner *sp, const struct proc_spawn_opts *o)
 {
-    if (dup2(sp->devnull, 0) < 0)
+    if (dup2(o->with_stdin ? sp->slot[SLOT_IN] : sp->devnull, 0) < 0)
         return -1;
     if (dup2(o->stdout_fd >= 0 ? sp->slot[SLOT_OUT] : sp->devnull, 1) < 0)
         return -1;
@@ -364,7 +364,8 @@ int proc_spawn(const struct proc_spawner *sp, const struct proc_spawn_opts *o,
     child->exec_err = 0;
     if ((r = slot_fill(sp, SLOT_OUT, o->stdout_fd)) < 0 ||
         (r = slot_fill(sp, SLOT_ERR, o->stderr_fd)) < 0 ||
-        (o->pass_fd >= 0 && (r = slot_fill(sp, SLOT_PASS, o->pass_fd)) < 0)) {
+        (o->pass_fd >= 0 && (r = slot_fill(sp, SLOT_PASS, o->pass_fd)) < 0) ||
+        (o->with_stdin && (r = slot_fill(sp, SLOT_IN, o->stdin_fd)) < 0)) {
         diag_set(dg, r, "spawn set-up: %s", strerror(-r));
         slots_clear(sp);
         return r;

@@ -42,13 +42,15 @@ struct proc_spawn_opts {
     /* NULL, or room for 12 bytes inside one of envp's strings that the child
      * fills with its own PID in decimal before exec (WATCHDOG_PID=). */
     char *pid_text;
+    bool with_stdin; /* stdin_fd is the child's stdin; else /dev/null */
+    int stdin_fd;
 };
 
 /* A few low fds reserved at start-up. Each spawn places the child's stdout
  * and stderr ends (and, where it must join its cgroup itself, cgroup.procs;
  * and the fd passed to it, if any) there, and the child, which shares our fd table
  * until then, keeps a private copy of only the fds up to the highest slot. */
-enum proc_slot { SLOT_OUT, SLOT_ERR, SLOT_CGROUP, SLOT_PASS, SLOT__COUNT };
+enum proc_slot { SLOT_OUT, SLOT_ERR, SLOT_CGROUP, SLOT_PASS, SLOT_IN, SLOT__COUNT };
 
 struct proc_spawner {
     int devnull;

@@ -82,6 +82,7 @@ void sup_info(const struct sup *s, size_t i, struct sup_info *out)
         out->probe_last = health_probe_last(svc->ready_probe);
     else if (svc->live_probe)
         out->probe_last = health_probe_last(svc->live_probe);
+    out->retry_in_ms = svc_retry_in_ms(svc);
 }
 
 /* Resolve every name first, so that a bad one changes nothing. */

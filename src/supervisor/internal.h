@@ -11,6 +11,7 @@
 #include "supervisor/sup.h"
 
 #include <limits.h>
+#include <signal.h>
 #include <sys/resource.h>
 
 #define SUP_INSTANCE_LEN PROC_INSTANCE_LEN
@@ -75,7 +76,15 @@ struct service {
     struct sup_window window;
     gid_t *groups; /* supplementary groups of cfg->user, at the first spawn */
     size_t n_groups;
-    unsigned members; /* scratch: tree members seen by the current scan */
+    unsigned members;   /* scratch: tree members seen by the current scan */
+    bool giving_up;     /* the stop in progress ends in a give-up */
+    bool retry_pending; /* FAILED after giving up: timer starts it again */
+    uint64_t retry_due_ms;
+    /* Restarted or gave up since its last stable run: the next run that lasts
+     * reset_after is `recovered` (timer, while RUNNING). */
+    bool unstable;
+    bool gave_up;
+    unsigned unstable_restarts;
     /* stats.c: files kept open between samples; the previous sample of this
      * run, for a CPU rate */
     struct health_files files;
@@ -111,6 +120,13 @@ struct service {
     pid_t run_pgid;                               /* the process group of this run's spawn */
 };
 
+/* A child claimed by another part of corral: see sup_child_claim(). */
+struct sup_claim {
+    pid_t pid;
+    sup_child_fn fn;
+    void *ctx;
+};
+
 struct sup {
     struct loop *lp;
     const struct cfg_model *m;
@@ -143,9 +159,18 @@ struct sup {
     struct loop_timer rss_timer;
     struct proc_spawner spawner;
     uint32_t rng;
+    struct sup_claim *claims; /* few: one per hook running */
+    size_t n_claims, cap_claims;
 };
 
 /* sup.c */
+/* An event about svc (NULL: corral-wide) with the details every one
+ * carries, and its delivery. */
+struct sup_event svc_event(enum sup_event_kind kind, const struct service *svc, pid_t pid,
+                           const char *text);
+void sup_emit_event(struct sup *s, const struct sup_event *ev);
+/* FAILED with the reason, and the failed event. */
+void svc_fail(struct service *svc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void svc_tree_empty(struct service *svc);
 void sup_want_check(struct sup *s, uint64_t delay_ms);
 void sup_emit(struct sup *s, enum sup_event_kind kind, const struct service *svc, pid_t pid,
@@ -200,6 +225,24 @@ void ready_rebind(struct service *svc);
 bool ready_reaped(struct sup *s, pid_t pid, int code);
 /* One output line, for a log probe. */
 void ready_output(struct service *svc, enum logs_stream st, const char *buf, size_t n);
+/* giveup.c */
+/* Until the retry after a give-up, in ms; -1 when none is due. */
+int64_t svc_retry_in_ms(const struct service *svc);
+/* After a give-up (or a retry that found a dependency dead): one more start
+ * after retry_after, unless it is never or a stop is under way. */
+void retry_arm(struct service *svc);
+/* An operator's stop, start or restart, a reload or the shutdown: the
+ * pending retry is no longer wanted. True when there was one. */
+bool retry_cancel(struct service *svc);
+/* max_restarts within window: FAILED, gave_up, and the retry armed. */
+void svc_give_up(struct service *svc);
+/* The retry is due: WAITING for one start. */
+void svc_retry_now(struct service *svc);
+/* A run lasted reset_after: backoff and window start over; recovered. */
+void svc_run_stable(struct service *svc);
+
+/* claim.c: true when another part of corral claimed the child (it is told). */
+bool sup_deliver_claimed(struct sup *s, const siginfo_t *si);
 
 /* reload.c */
 bool reload_stopped(const struct sup *s);

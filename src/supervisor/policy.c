@@ -13,21 +13,40 @@ int sup_exit_code(int cld_code, int status)
     return 128 + status; /* killed or dumped: as a shell reports it */
 }
 
+bool sup_exit_success(const struct cfg_restart *r, int exit_code)
+{
+    return exit_code == 0 || cfg_exit_set_has(&r->success_exit_codes, exit_code);
+}
+
 bool sup_should_restart(const struct cfg_restart *r, enum cfg_kind kind, int exit_code)
 {
-    if (kind == CFG_KIND_ONESHOT && exit_code == 0)
+    bool success = sup_exit_success(r, exit_code);
+    if (cfg_exit_set_has(&r->restart_on_exit_codes, exit_code))
+        return true;
+    if (kind == CFG_KIND_ONESHOT && success)
         return false;
     switch (r->policy) {
     case CFG_RESTART_NO:
         return false;
     case CFG_RESTART_ON_FAILURE:
-        return exit_code != 0;
+        return !success;
     case CFG_RESTART_ALWAYS:
         return true;
     case CFG_RESTART__COUNT:
         break;
     }
     return false;
+}
+
+bool sup_run_stable(const struct cfg_restart *r, uint64_t ran_ms)
+{
+    return ran_ms >= r->reset_after_ms;
+}
+
+uint64_t sup_retry_delay_ms(const struct cfg_restart *r)
+{
+    /* Without a give-up limit there is nothing to retry after. */
+    return r->max_restarts ? r->retry_after_ms : 0;
 }
 
 uint64_t sup_backoff_ms(const struct cfg_restart *r, unsigned attempt, uint32_t rnd)

@@ -14,9 +14,24 @@
 /* An exit status as corral reports it: the exit code, or 128 + signal. */
 int sup_exit_code(int cld_code, int status);
 
-/* True when policy says this exit should be followed by a restart. A oneshot
- * that exited 0 has completed and is never restarted. */
+/* True when the exit counts as success: 0 or one of success_exit_codes. */
+bool sup_exit_success(const struct cfg_restart *r, int exit_code);
+
+/* True when policy says this exit should be followed by a restart, like
+ * systemd's Restart= with SuccessExitStatus= and RestartForceExitStatus=:
+ * an exit in restart_on_exit_codes always restarts (even under policy no,
+ * and a oneshot too); otherwise no never restarts, on-failure restarts what
+ * is not a success, always restarts everything except a oneshot's success
+ * (it has completed). Only an operator's stop or corral's shutdown (checked
+ * by the caller) overrides this. */
 bool sup_should_restart(const struct cfg_restart *r, enum cfg_kind kind, int exit_code);
+
+/* True when a run of ran_ms is stable: it resets the backoff and the give-up
+ * window, and a service that had restarted or given up has recovered. */
+bool sup_run_stable(const struct cfg_restart *r, uint64_t ran_ms);
+
+/* When to try again after giving up, in ms from now; 0 when never. */
+uint64_t sup_retry_delay_ms(const struct cfg_restart *r);
 
 /* Delay before restart number attempt (0-based): initial * multiplier^attempt,
  * capped at max, then moved by up to ±jitter of itself; rnd is a uniform

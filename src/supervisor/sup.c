@@ -41,8 +41,9 @@ bool svc_up(const struct service *svc)
     return sup_state_up(svc->state);
 }
 
-void sup_emit(struct sup *s, enum sup_event_kind kind, const struct service *svc, pid_t pid,
-              const char *text)
+/* An event about svc (NULL: corral-wide) with the details every one carries. */
+struct sup_event svc_event(enum sup_event_kind kind, const struct service *svc, pid_t pid,
+                           const char *text)
 {
     struct sup_event ev = {
         .kind = kind,
@@ -50,9 +51,23 @@ void sup_emit(struct sup *s, enum sup_event_kind kind, const struct service *svc
         .pid = pid,
         .exit_code = svc ? svc->exit_code : 0,
         .text = text,
+        .restarts = svc ? svc->restarts : 0,
+        .retry_in_ms = svc ? svc_retry_in_ms(svc) : -1,
     };
+    return ev;
+}
+
+void sup_emit_event(struct sup *s, const struct sup_event *ev)
+{
     if (s->h.on_event)
-        s->h.on_event(s->h.ctx, &ev);
+        s->h.on_event(s->h.ctx, ev);
+}
+
+void sup_emit(struct sup *s, enum sup_event_kind kind, const struct service *svc, pid_t pid,
+              const char *text)
+{
+    struct sup_event ev = svc_event(kind, svc, pid, text);
+    sup_emit_event(s, &ev);
 }
 
 void sup_kick(struct sup *s)
@@ -80,9 +95,7 @@ void svc_set_state(struct service *svc, enum svc_state st)
     set_state(svc, st);
 }
 
-static void fail(struct service *svc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void fail(struct service *svc, const char *fmt, ...)
+void svc_fail(struct service *svc, const char *fmt, ...)
 {
     char reason[SUP_REASON_MAX];
     va_list ap;
@@ -137,20 +150,31 @@ static void start_backoff(struct service *svc)
 {
     struct sup *s = svc->sup;
     uint64_t delay;
+    struct sup_event ev;
     s->rng = s->rng * 1664525u + 1013904223u;
     delay = sup_backoff_ms(&svc->cfg->restart, svc->attempt, s->rng);
     if (svc->attempt < 64)
         svc->attempt++;
     svc->restarts++;
+    svc->unstable = true;
+    svc->unstable_restarts++;
     set_state(svc, SVC_BACKOFF);
     loop_timer_arm(s->lp, &svc->timer, delay);
-    struct sup_event ev = {.kind = SUP_EV_RESTARTING,
-                           .service = svc->cfg->name,
-                           .exit_code = svc->exit_code,
-                           .delay_ms = delay,
-                           .text = svc->reason};
-    if (s->h.on_event)
-        s->h.on_event(s->h.ctx, &ev);
+    ev = svc_event(SUP_EV_RESTARTING, svc, 0, svc->reason);
+    ev.delay_ms = delay;
+    sup_emit_event(s, &ev);
+}
+
+/* Why a stop ended: the event's reason. */
+static const char *stop_why(const struct service *svc)
+{
+    if (svc->sup->shutting_down)
+        return "corral is shutting down";
+    if (svc->reload_stop)
+        return "a reload changed or removed it";
+    if (svc->operator_stopped)
+        return "stopped by the operator";
+    return "stopped";
 }
 
 /* The tree is verifiably empty: finish whatever the stop was for. */
@@ -168,12 +192,12 @@ void svc_tree_empty(struct service *svc)
     switch (svc->after) {
     case AFTER_STOPPED:
         set_state(svc, SVC_STOPPED);
-        sup_emit(svc->sup, SUP_EV_STOPPED, svc, 0, NULL);
+        sup_emit(svc->sup, SUP_EV_STOPPED, svc, 0, stop_why(svc));
         break;
     case AFTER_RESTART:
         if (svc->sup->shutting_down || svc->want_stop) {
             set_state(svc, SVC_STOPPED);
-            sup_emit(svc->sup, SUP_EV_STOPPED, svc, 0, NULL);
+            sup_emit(svc->sup, SUP_EV_STOPPED, svc, 0, stop_why(svc));
         } else {
             start_backoff(svc);
         }
@@ -186,12 +210,15 @@ void svc_tree_empty(struct service *svc)
         set_state(svc, SVC_EXITED);
         break;
     case AFTER_FAILED:
-        fail(svc, "%s", svc->reason);
+        if (svc->giving_up)
+            svc_give_up(svc);
+        else
+            svc_fail(svc, "%s", svc->reason);
         break;
     case AFTER_START:
         if (svc->sup->shutting_down || svc->want_stop) {
             set_state(svc, SVC_STOPPED);
-            sup_emit(svc->sup, SUP_EV_STOPPED, svc, 0, NULL);
+            sup_emit(svc->sup, SUP_EV_STOPPED, svc, 0, stop_why(svc));
         } else {
             svc->attempt = 0;
             set_state(svc, SVC_WAITING);
@@ -232,9 +259,10 @@ static enum after_stop after_exit(struct service *svc, int code)
 {
     const struct cfg_service *c = svc->cfg;
     struct sup *s = svc->sup;
-    if (c->kind == CFG_KIND_ONESHOT && code == 0)
+    bool restart = sup_should_restart(&c->restart, c->kind, code);
+    if (c->kind == CFG_KIND_ONESHOT && !restart && sup_exit_success(&c->restart, code))
         return AFTER_COMPLETED;
-    if (!s->shutting_down && !svc->want_stop && sup_should_restart(&c->restart, c->kind, code)) {
+    if (!s->shutting_down && !svc->want_stop && restart) {
         unsigned n = sup_window_note(&svc->window, &c->restart, loop_now_ms());
         if (!sup_window_exceeded(&c->restart, n))
             return AFTER_RESTART;
@@ -242,6 +270,7 @@ static enum after_stop after_exit(struct service *svc, int code)
         snprintf(last, sizeof(last), "%s", svc->reason);
         snprintf(svc->reason, sizeof(svc->reason), "gave up after %u restarts in %llus (last: %s)",
                  n - 1, (unsigned long long)(c->restart.window_ms / 1000), last);
+        svc->giving_up = true;
         return AFTER_FAILED;
     }
     /* A stop was asked for and the exit came first: it ends stopped all the
@@ -278,10 +307,9 @@ void svc_main_exit(struct service *svc, int code)
         svc->exit_code = code;
         svc->exited = true;
     }
-    if (ran_ms >= svc->cfg->restart.reset_after_ms) {
-        svc->attempt = 0;
-        sup_window_reset(&svc->window);
-    }
+    /* Also here, for a run whose stability timer had no chance to fire. */
+    if (sup_run_stable(&svc->cfg->restart, ran_ms))
+        svc_run_stable(svc);
     if (svc->state == SVC_STOPPING) {
         limits_exited(svc, code);
         sup_want_check(svc->sup, 0);
@@ -291,7 +319,9 @@ void svc_main_exit(struct service *svc, int code)
         describe_exit(code, svc->reason, sizeof(svc->reason));
     limits_exited(svc, code);
     svc->exec_failed = false;
-    sup_emit(svc->sup, SUP_EV_EXITED, svc, 0, svc->reason);
+    struct sup_event ev = svc_event(SUP_EV_EXITED, svc, 0, svc->reason);
+    ev.ran_ms = ran_ms;
+    sup_emit_event(svc->sup, &ev);
     svc->after = after_exit(svc, code);
     if (contain_leftover(svc)) {
         sup_emit(svc->sup, SUP_EV_LEFTOVER, svc, 0, NULL);
@@ -332,6 +362,10 @@ static void spawn_now(struct service *svc)
     }
     ready_spawned(svc);
     limits_started(svc);
+    /* Only a service that has been restarting needs to hear that it is
+     * stable again: the others cost no timer. */
+    if (svc->unstable)
+        loop_timer_arm(svc->sup->lp, &svc->timer, svc->cfg->restart.reset_after_ms);
 }
 
 static void on_timer(struct loop *lp, void *data)
@@ -342,6 +376,10 @@ static void on_timer(struct loop *lp, void *data)
         spawn_now(svc);
     else if (svc->state == SVC_STOPPING)
         kill_tree(svc);
+    else if (svc->state == SVC_FAILED && svc->retry_pending)
+        svc_retry_now(svc);
+    else if ((svc->state == SVC_RUNNING || svc->state == SVC_READY) && svc->unstable)
+        svc_run_stable(svc);
 }
 
 void sup_reap(struct sup *s)
@@ -357,6 +395,8 @@ void sup_reap(struct sup *s)
                 svc = s->svcs[i];
         if (svc) {
             svc_main_exit(svc, sup_exit_code(si.si_code, si.si_status));
+        } else if (sup_deliver_claimed(s, &si)) {
+            continue;
         } else if (ready_reaped(s, si.si_pid, sup_exit_code(si.si_code, si.si_status))) {
             continue; /* an exec probe's */
         } else if (s->h.on_event) {
@@ -400,6 +440,8 @@ static bool dep_dead(const struct service *dep, enum cfg_dep_cond cond)
 {
     switch (dep->state) {
     case SVC_FAILED:
+        /* It gave up, but tries again: wait for that, not fail with it. */
+        return !dep->retry_pending;
     case SVC_EXITED:
     case SVC_STOPPED:
         return true;
@@ -425,8 +467,12 @@ static void try_start(struct service *svc)
     for (size_t d = 0; d < c->n_deps; d++) {
         const struct service *dep = svc->sup->svcs[c->deps[d].index];
         if (dep_dead(dep, c->deps[d].cond)) {
-            fail(svc, "dependency '%s' %s%s%s", dep->cfg->name, sup_state_name(dep->state),
-                 dep->reason[0] ? ": " : "", dep->reason);
+            /* A retry after a give-up that finds its dependency dead waits
+             * for the next one: the dependency may come back meanwhile. */
+            if (svc->gave_up)
+                retry_arm(svc);
+            svc_fail(svc, "dependency '%s' %s%s%s", dep->cfg->name, sup_state_name(dep->state),
+                     dep->reason[0] ? ": " : "", dep->reason);
             return;
         }
         if (!dep_met(dep, c->deps[d].cond))
@@ -488,10 +534,18 @@ static void try_stop(struct service *svc, size_t idx)
         svc->after = AFTER_STOPPED;
         svc->want_stop = false;
         return;
+    case SVC_FAILED:
+        svc->want_stop = false;
+        /* An operator's stop of a service waiting to retry ends the wait:
+         * it is stopped now, as asked. */
+        if (retry_cancel(svc) && !s->shutting_down && !svc->reload_stop) {
+            set_state(svc, SVC_STOPPED);
+            sup_emit(s, SUP_EV_STOPPED, svc, 0, "stopped by the operator (no retry)");
+        }
+        return;
     case SVC_STOPPED:
     case SVC_COMPLETED:
     case SVC_EXITED:
-    case SVC_FAILED:
     case SVC__COUNT:
         svc->want_stop = false;
         return;
@@ -719,6 +773,7 @@ void sup_free(struct sup *s)
     free(s->svcs);
     free(s->by_name);
     free(s->live_dependants);
+    free(s->claims);
     free(s);
 }
 
@@ -728,6 +783,7 @@ void make_waiting(struct service *svc)
                 svc->state == SVC_COMPLETED;
     svc->want_stop = false;
     svc->operator_stopped = false;
+    (void)retry_cancel(svc);
     if (svc->state == SVC_STOPPING && svc->after == AFTER_STOPPED)
         svc->after = AFTER_START;
     if (svc->state == SVC_BACKOFF || svc->state == SVC_BLOCKED) {

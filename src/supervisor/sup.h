@@ -23,6 +23,10 @@
  * passes through STOPPING first: nothing is restarted or declared done until
  * its tree is verifiably empty. All state changes happen on the loop.
  *
+ * A give-up (max_restarts within window) is FAILED with a retry due after
+ * restart.retry_after: FAILED ─timer→ WAITING, one start counted against the
+ * window like any restart; an operator's stop, start or restart cancels it.
+ *
  * Every spawn (from WAITING or BACKOFF) first checks the service's
  * ports: while one is held it is BLOCKED instead, and tries again after a
  * backoff that counts neither as a run nor as a restart (BLOCKED ─timer→
@@ -85,6 +89,8 @@ enum sup_event_kind {
     SUP_EV_READY,          /* text = how it became ready */
     SUP_EV_UNHEALTHY,      /* text = reason ("liveness: tcp 127.0.0.1:8000 refused 3 times") */
     SUP_EV_DENIED,         /* a notify message from outside the tree: pid, text */
+    SUP_EV_GAVE_UP,        /* max_restarts in window: failed; text = reason, retry_in_ms */
+    SUP_EV_RECOVERED,      /* a run lasted reset_after after restarts or a give-up: text */
     SUP_EV__COUNT
 };
 
@@ -95,6 +101,10 @@ struct sup_event {
     int exit_code;
     uint64_t delay_ms;
     const char *text;
+    /* The details every state change carries (see docs/api.md). */
+    unsigned restarts;   /* the service's automatic restarts so far */
+    uint64_t ran_ms;     /* exited: how long the run lasted */
+    int64_t retry_in_ms; /* failed, gave_up: when corral tries again; -1: it will not */
 };
 
 struct sup_hooks {
@@ -129,6 +139,15 @@ void sup_kill_all(struct sup *s);
 
 /* Call on SIGCHLD: reaps every exited child, services' and orphans'. */
 void sup_reap(struct sup *s);
+
+/* A child another part of corral started (a hook) and wants the exit of:
+ * sup_reap() hands it to fn (exit_code as sup_exit_code() gives it) instead
+ * of reporting an orphan. Claim right after the spawn, before the loop runs
+ * again, and no reap can come between. 0 or -ENOMEM. */
+typedef void (*sup_child_fn)(void *ctx, pid_t pid, int exit_code);
+int sup_child_claim(struct sup *s, pid_t pid, sup_child_fn fn, void *ctx);
+/* Forget a claim (its owner goes away first); the exit is then an orphan's. */
+void sup_child_unclaim(struct sup *s, pid_t pid);
 
 /* Deliver output lines to h.on_output (on by default when it is set), or
  * stop doing so: splitting output into lines costs, and a daemon needs them
@@ -180,6 +199,7 @@ struct sup_info {
     bool notify_stopping;   /* it sent STOPPING=1 during this run */
     const char *probe_last; /* the last probe result (readiness while starting, else
                              * liveness); "" when none */
+    int64_t retry_in_ms;    /* FAILED after giving up: the next try; -1 when none is due */
 };
 
 size_t sup_count(const struct sup *s);

@@ -1,6 +1,7 @@
 /* tests/unit/test_config.c — corral.yaml into the model: one test per error
  * class with its exact file:line:col and field, and the merge, ordering and
  * path rules on good configs. */
+#include "api/api.h"
 #include "config/config.h"
 
 #include <setjmp.h>
@@ -1170,6 +1171,151 @@ static void health_bad(void **state)
                  "defaults.ready", "unknown key 'ready'");
 }
 
+/* --- restart: retry_after, exit code lists ---------------------------------------------- */
+
+static void restart_retry_and_exit_codes(void **state)
+{
+    struct cfg_model *m =
+        load_ok("defaults:\n"
+                "  restart: {success_exit_codes: [3, SIGTERM], retry_after: 2s}\n"
+                "services:\n"
+                "  a: {command: [x]}\n"
+                "  b:\n"
+                "    command: [y]\n"
+                "    restart: {restart_on_exit_codes: [75, kill], retry_after: never}\n"
+                "  c:\n"
+                "    command: [z]\n"
+                "    restart: {success_exit_codes: [], restart_on_exit_codes: [3]}\n");
+    const struct cfg_service *a = &m->services[0], *b = &m->services[1], *c = &m->services[2];
+    (void)state;
+    assert_int_equal(a->restart.retry_after_ms, 2000);
+    assert_true(cfg_exit_set_has(&a->restart.success_exit_codes, 3));
+    assert_true(cfg_exit_set_has(&a->restart.success_exit_codes, 128 + SIGTERM));
+    assert_false(cfg_exit_set_has(&a->restart.success_exit_codes, 0));
+    assert_false(cfg_exit_set_has(&a->restart.success_exit_codes, 15));
+    assert_int_equal(b->restart.retry_after_ms, 0);
+    assert_true(cfg_exit_set_has(&b->restart.success_exit_codes, 3)); /* inherited */
+    assert_true(cfg_exit_set_has(&b->restart.restart_on_exit_codes, 75));
+    assert_true(cfg_exit_set_has(&b->restart.restart_on_exit_codes, 128 + SIGKILL));
+    /* A list written on the service replaces the inherited one: 3 may move. */
+    assert_false(cfg_exit_set_has(&c->restart.success_exit_codes, 3));
+    assert_true(cfg_exit_set_has(&c->restart.restart_on_exit_codes, 3));
+    cfg_free(m);
+    m = load_ok("services: {a: {command: [x]}}\n");
+    assert_int_equal(m->services[0].restart.retry_after_ms, 600000); /* default 10m */
+    cfg_free(m);
+}
+
+static void restart_retry_and_exit_codes_bad(void **state)
+{
+    (void)state;
+    expect_error(WEB "    restart: {retry_after: 0}\n", 4, 28, "services.web.restart.retry_after",
+                 "write 'never' to give up for good");
+    expect_error(WEB "    restart: {retry_after: soon}\n", 4, 28,
+                 "services.web.restart.retry_after", "invalid duration 'soon'");
+    expect_error(WEB "    restart: {retry_aftr: 1m}\n", 4, 15, "services.web.restart.retry_aftr",
+                 "did you mean 'retry_after'?");
+    expect_error(WEB "    restart: {success_exit_codes: 3}\n", 4, 35,
+                 "services.web.restart.success_exit_codes", "expected a list");
+    expect_error(WEB "    restart: {success_exit_codes: [0, 256]}\n", 4, 39,
+                 "services.web.restart.success_exit_codes[1]", "invalid exit code '256'");
+    expect_error(WEB "    restart: {restart_on_exit_codes: [SIGFOO]}\n", 4, 39,
+                 "services.web.restart.restart_on_exit_codes[0]", "invalid exit code 'SIGFOO'");
+    expect_error(WEB "    restart: {restart_on_exit_codes: [-1]}\n", 4, 39,
+                 "services.web.restart.restart_on_exit_codes[0]", "invalid exit code '-1'");
+    expect_error(WEB "    restart:\n"
+                     "      success_exit_codes: [3, 75]\n"
+                     "      restart_on_exit_codes: [75]\n",
+                 6, 31, "services.web.restart.restart_on_exit_codes[0]", "exit code 75 is in both");
+    /* Inherited from defaults, the clash is pointed at where this level wrote it. */
+    expect_error("defaults: {restart: {success_exit_codes: [TERM]}}\n" WEB
+                 "    restart: {restart_on_exit_codes: [1, 143]}\n",
+                 5, 42, "services.web.restart.restart_on_exit_codes[1]",
+                 "exit code 143 is in both");
+}
+
+/* --- hooks ------------------------------------------------------------------------------ */
+
+static void hooks_good(void **state)
+{
+    struct cfg_model *m = load_ok(WEB "  db: {command: [b]}\n"
+                                      "hooks:\n"
+                                      "  - {on: [failed, gave_up], command: [./notify.sh, -v], "
+                                      "timeout: 2s, services: [web, db]}\n"
+                                      "  - on: stopped\n"
+                                      "    command: echo \"$CORRAL_EVENT\" >> events\n"
+                                      "    shell: true\n");
+    const struct cfg_hook *a = &m->hooks[0], *b = &m->hooks[1];
+    (void)state;
+    assert_int_equal(m->n_hooks, 2);
+    assert_int_equal(a->n_on, 2);
+    assert_string_equal(a->on[0], "failed");
+    assert_string_equal(a->on[1], "gave_up");
+    assert_int_equal(a->argc, 2);
+    assert_string_equal(a->argv[0], "./notify.sh");
+    assert_null(a->argv[2]);
+    assert_int_equal(a->timeout_ms, 2000);
+    assert_int_equal(a->n_services, 2);
+    assert_string_equal(a->services[1], "db");
+    assert_int_equal(a->pos.line, 6);
+    assert_int_equal(b->n_on, 1);
+    assert_string_equal(b->on[0], "stopped");
+    assert_true(b->shell);
+    assert_string_equal(b->argv[0], "/bin/sh");
+    assert_string_equal(b->argv[2], "echo \"$CORRAL_EVENT\" >> events");
+    assert_int_equal(b->timeout_ms, CFG_HOOK_TIMEOUT_DEFAULT_MS);
+    assert_int_equal(b->n_services, 0);
+    cfg_free(m);
+    m = load_ok(WEB);
+    assert_int_equal(m->n_hooks, 0);
+    cfg_free(m);
+}
+
+static void hooks_bad(void **state)
+{
+    (void)state;
+    expect_error(WEB "hooks:\n  - {on: [faild], command: [x]}\n", 5, 11, "hooks[0].on[0]",
+                 "unknown event 'faild' (did you mean 'failed'?)");
+    expect_error(WEB "hooks:\n  - {on: [failed], command: [x], services: [db]}\n", 5, 45,
+                 "hooks[0].services[0]", "unknown service 'db'");
+    expect_error(WEB "hooks:\n  - {on: [failed]}\n", 5, 5, "hooks[0].command", "missing 'command'");
+    expect_error(WEB "hooks:\n  - {command: [x]}\n", 5, 5, "hooks[0].on", "missing 'on'");
+    expect_error(WEB "hooks:\n  - {on: [], command: [x]}\n", 5, 10, "hooks[0].on",
+                 "got an empty list");
+    expect_error(WEB "hooks:\n  - {on: [failed], command: [x], timeout: 0s}\n", 5, 43,
+                 "hooks[0].timeout", "invalid timeout '0s'");
+    expect_error(WEB "hooks:\n  - {on: [failed], command: [x], timeout: 2h}\n", 5, 43,
+                 "hooks[0].timeout", "from 1ms to 1h");
+    expect_error(WEB "hooks:\n  - {on: [failed], comand: [x]}\n", 5, 20, "hooks[0].comand",
+                 "did you mean 'command'?");
+    expect_error(WEB "hooks:\n  - {on: [failed], command: ./notify.sh}\n", 5, 29,
+                 "hooks[0].command", "set shell: true");
+    expect_error(WEB "hooks:\n  - {on: failed, command: [x], shell: true}\n", 5, 27,
+                 "hooks[0].command", "needs command as a single string");
+    expect_error(WEB "hooks: {on: failed}\n", 4, 8, "hooks", "expected a list, got a mapping");
+    expect_error(WEB "hooks:\n  - {on: failed, command: x, shell: maybe}\n", 5, 37,
+                 "hooks[0].shell", "expected true or false, got 'maybe'");
+    expect_error(WEB "hooks:\n  - {on: failed, command: [x], services: []}\n", 5, 42,
+                 "hooks[0].services", "got an empty list");
+    expect_error(WEB "hooks:\n  - {on: [failed], command: [x]}\n  - {on: [bogus_event_name], "
+                     "command: [x]}\n",
+                 6, 11, "hooks[1].on[0]", "unknown event 'bogus_event_name' (events: started");
+}
+
+/* Every event the API can send is one a hook may ask for, by the same name:
+ * a new event kind added to one list and not the other fails here. */
+static void hook_events_are_the_api_events(void **state)
+{
+    (void)state;
+    for (int k = 0; k < SUP_EV__COUNT; k++) {
+        const char *name = api_event_name((enum sup_event_kind)k);
+        assert_non_null(name);
+        if (!cfg_event_known(name))
+            fail_msg("event '%s' is not in cfg_event_names", name);
+    }
+    assert_int_equal(cfg_n_event_names, SUP_EV__COUNT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1209,6 +1355,11 @@ int main(void)
         cmocka_unit_test(resource_limits_errors),
         cmocka_unit_test(health_good),
         cmocka_unit_test(health_bad),
+        cmocka_unit_test(restart_retry_and_exit_codes),
+        cmocka_unit_test(restart_retry_and_exit_codes_bad),
+        cmocka_unit_test(hooks_good),
+        cmocka_unit_test(hooks_bad),
+        cmocka_unit_test(hook_events_are_the_api_events),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,6 +2,7 @@
  * the environment tag, cgroup and mountinfo lines. */
 #include "proc/cgroup.h"
 #include "proc/ident.h"
+#include "proc/scan.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -95,12 +96,25 @@ static void cgroup_lines(void **state)
                      -2);
 }
 
+static void environ_contains(void **state)
+{
+    static const char env[] = "A=1\0CORRAL_HOOK=abc-1-2\0B=two";
+    (void)state;
+    assert_true(proc_environ_contains(env, sizeof(env), "CORRAL_HOOK=abc-1-2"));
+    assert_true(proc_environ_contains(env, sizeof(env), "B=two"));
+    assert_false(proc_environ_contains(env, sizeof(env), "CORRAL_HOOK=abc-1"));    /* a prefix */
+    assert_false(proc_environ_contains(env, sizeof(env), "CORRAL_HOOK=abc-1-23")); /* longer */
+    assert_false(proc_environ_contains(env, sizeof(env) - 2, "B=two"));            /* cut */
+    assert_false(proc_environ_contains(env, 0, "A=1"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(stat_plain),     cmocka_unit_test(stat_hostile_name),
         cmocka_unit_test(stat_truncated), cmocka_unit_test(stat_self),
-        cmocka_unit_test(environ_tag),    cmocka_unit_test(cgroup_lines),
+        cmocka_unit_test(environ_tag),    cmocka_unit_test(environ_contains),
+        cmocka_unit_test(cgroup_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

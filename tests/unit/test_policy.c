@@ -21,8 +21,14 @@ static struct cfg_restart policy(void)
         .reset_after_ms = 60000,
         .max_restarts = 10,
         .window_ms = 60000,
+        .retry_after_ms = 600000,
     };
     return r;
+}
+
+static void add_code(struct cfg_exit_set *set, int code)
+{
+    set->bits[code / 64] |= 1ull << (code % 64);
 }
 
 static void exit_codes(void **state)
@@ -45,6 +51,71 @@ static void should_restart(void **state)
     assert_true(sup_should_restart(&r, CFG_KIND_ONESHOT, 2));
     r.policy = CFG_RESTART_NO;
     assert_false(sup_should_restart(&r, CFG_KIND_LONGRUN, 1));
+}
+
+static void success_exit_codes(void **state)
+{
+    struct cfg_restart r = policy();
+    (void)state;
+    add_code(&r.success_exit_codes, 3);
+    add_code(&r.success_exit_codes, 128 + SIGTERM);
+    assert_true(sup_exit_success(&r, 0));
+    assert_true(sup_exit_success(&r, 3));
+    assert_true(sup_exit_success(&r, 143));
+    assert_false(sup_exit_success(&r, 1));
+    assert_false(sup_exit_success(&r, 137));
+    /* on-failure: a success exit is not restarted, others are. */
+    assert_false(sup_should_restart(&r, CFG_KIND_LONGRUN, 3));
+    assert_false(sup_should_restart(&r, CFG_KIND_LONGRUN, 143));
+    assert_true(sup_should_restart(&r, CFG_KIND_LONGRUN, 4));
+    /* A oneshot with a success exit has completed, even under always. */
+    r.policy = CFG_RESTART_ALWAYS;
+    assert_false(sup_should_restart(&r, CFG_KIND_ONESHOT, 3));
+    assert_true(sup_should_restart(&r, CFG_KIND_LONGRUN, 3)); /* always is always */
+}
+
+static void restart_on_exit_codes(void **state)
+{
+    struct cfg_restart r = policy();
+    (void)state;
+    add_code(&r.restart_on_exit_codes, 75);
+    add_code(&r.restart_on_exit_codes, 0);
+    r.policy = CFG_RESTART_NO;
+    /* Forced whatever the policy, for longruns and oneshots alike. */
+    assert_true(sup_should_restart(&r, CFG_KIND_LONGRUN, 75));
+    assert_true(sup_should_restart(&r, CFG_KIND_ONESHOT, 75));
+    assert_true(sup_should_restart(&r, CFG_KIND_ONESHOT, 0));
+    assert_false(sup_should_restart(&r, CFG_KIND_LONGRUN, 1));
+    /* Not a success: the list says "restart", not "all is well". */
+    assert_false(sup_exit_success(&r, 75));
+    r.policy = CFG_RESTART_ON_FAILURE;
+    assert_true(sup_should_restart(&r, CFG_KIND_LONGRUN, 0));
+}
+
+static void stable_run_resets(void **state)
+{
+    struct cfg_restart r = policy();
+    (void)state;
+    r.reset_after_ms = 5000;
+    assert_false(sup_run_stable(&r, 0));
+    assert_false(sup_run_stable(&r, 4999));
+    assert_true(sup_run_stable(&r, 5000));
+    assert_true(sup_run_stable(&r, 600000));
+}
+
+static void retry_after(void **state)
+{
+    struct cfg_restart r = policy();
+    (void)state;
+    assert_int_equal(sup_retry_delay_ms(&r), 600000);
+    r.retry_after_ms = 2000;
+    assert_int_equal(sup_retry_delay_ms(&r), 2000);
+    r.retry_after_ms = 0; /* retry_after: never */
+    assert_int_equal(sup_retry_delay_ms(&r), 0);
+    /* Without a give-up limit nothing gives up, so nothing is retried. */
+    r.retry_after_ms = 2000;
+    r.max_restarts = 0;
+    assert_int_equal(sup_retry_delay_ms(&r), 0);
 }
 
 static void backoff_without_jitter(void **state)
@@ -117,6 +188,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(exit_codes),
         cmocka_unit_test(should_restart),
+        cmocka_unit_test(success_exit_codes),
+        cmocka_unit_test(restart_on_exit_codes),
+        cmocka_unit_test(stable_run_resets),
+        cmocka_unit_test(retry_after),
         cmocka_unit_test(backoff_without_jitter),
         cmocka_unit_test(backoff_jitter_bounds),
         cmocka_unit_test(window_gives_up),
