@@ -1,0 +1,61 @@
+/* config/fyfn.c — libfyaml through dlopen (see fyfn.h). */
+#include "config/fyfn.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <string.h>
+
+struct fy_fns fy_fns;
+static void *lib;
+
+struct fy_sym {
+    const char *name;
+    void *slot; /* a member of fy_fns */
+};
+
+int fy_fns_load(char *why, size_t size)
+{
+    const struct fy_sym syms[] = {
+        {"fy_event_start_mark", &fy_fns.event_start_mark},
+        {"fy_token_scalar_style", &fy_fns.token_scalar_style},
+        {"fy_token_start_mark", &fy_fns.token_start_mark},
+        {"fy_token_end_mark", &fy_fns.token_end_mark},
+        {"fy_token_get_text", &fy_fns.token_get_text},
+        {"fy_diag_errors_iterate", &fy_fns.diag_errors_iterate},
+        {"fy_diag_cfg_default", &fy_fns.diag_cfg_default},
+        {"fy_diag_create", &fy_fns.diag_create},
+        {"fy_diag_destroy", &fy_fns.diag_destroy},
+        {"fy_diag_set_collect_errors", &fy_fns.diag_set_collect_errors},
+        {"fy_parser_create", &fy_fns.parser_create},
+        {"fy_parser_destroy", &fy_fns.parser_destroy},
+        {"fy_parser_set_string", &fy_fns.parser_set_string},
+        {"fy_parser_parse", &fy_fns.parser_parse},
+        {"fy_parser_event_free", &fy_fns.parser_event_free},
+        {"fy_parser_get_stream_error", &fy_fns.parser_get_stream_error},
+    };
+    if (lib)
+        return 0;
+    lib = dlopen("libfyaml.so.0", RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        snprintf(why, size, "cannot load libfyaml.so.0: %s", dlerror());
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof(syms) / sizeof(syms[0]); i++) {
+        void *p = dlsym(lib, syms[i].name);
+        if (!p) {
+            snprintf(why, size, "libfyaml has no %s", syms[i].name);
+            fy_fns_unload();
+            return -1;
+        }
+        memcpy(syms[i].slot, &p, sizeof(p)); /* object to function pointer, as POSIX allows */
+    }
+    return 0;
+}
+
+void fy_fns_unload(void)
+{
+    if (lib)
+        dlclose(lib);
+    lib = NULL;
+    memset(&fy_fns, 0, sizeof(fy_fns));
+}
