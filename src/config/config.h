@@ -156,7 +156,7 @@ enum cfg_probe_kind {
     CFG_PROBE_TCP,  /* connect to host:port */
     CFG_PROBE_EXEC, /* a command exits 0 */
     CFG_PROBE_LOG,  /* a line of the service's output matches a regex */
-    CFG_PROBE_HTTP, /* parsed and validated, but refused: not run in this version */
+    CFG_PROBE_HTTP, /* a GET answered with a status in range (and the body substring) */
     CFG_PROBE__COUNT
 };
 

@@ -1,6 +1,6 @@
 /* config/health.c — a service's ready:, liveness:, watchdog: and ready_timeout:
  * keys: the readiness protocol (started, notify, fd) or a probe (tcp, exec,
- * log; http is parsed and validated, then refused, as nothing runs it yet). */
+ * log or http). */
 #include "config/internal.h"
 
 #include <arpa/inet.h>
@@ -283,6 +283,9 @@ static int probe_kind(struct cfg_ctx *pc, struct probe_build *pb, int key, const
     case CFG_PROBE_LOG:
         return log_regex(pc, p, v, field);
     case CFG_PROBE_HTTP:
+        /* As most health checks read it: any success or redirect. */
+        p->status_min = 200;
+        p->status_max = 399;
         r = cfg_yaml_walk(pc, v, field, http_keys, HK__COUNT, http_key, p);
         if (r >= 0 && !p->url)
             return cfg_err(pc, v, field, "missing 'url'");
@@ -351,11 +354,6 @@ static int probe_check(struct cfg_ctx *pc, const struct probe_build *pb, const s
     if (!pb->kind_key)
         return cfg_err(pc, v, field,
                        "a probe needs one of tcp, exec, log or http (e.g. {tcp: {port: 8000}})");
-    if (p->kind == CFG_PROBE_HTTP) {
-        cfg_yaml_field(sub, sizeof(sub), field, "http");
-        return cfg_err(pc, pb->kind_key, sub,
-                       "http probes are not supported yet; use tcp, exec or log for now");
-    }
     return 0;
 }
 

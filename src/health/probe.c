@@ -4,6 +4,7 @@
  * probes, one attempt at a time, counted against their thresholds. */
 #include "health/probe.h"
 
+#include "health/http.h"
 #include "proc/ident.h"
 
 #include <arpa/inet.h>
@@ -31,7 +32,8 @@ struct health_probe {
     uint64_t begun_ms;
     int sock; /* tcp */
     struct loop_watch *sock_watch;
-    pid_t pid; /* exec: until reaped, even after a stop */
+    struct http_req *req; /* http */
+    pid_t pid;            /* exec: until reaped, even after a stop */
     int pidfd;
     bool timed_out;
     regex_t rx; /* log */
@@ -166,6 +168,41 @@ static int tcp_begin(struct health_probe *p)
     return 0;
 }
 
+/* An answer passes with a status in the range and, when asked, the body
+ * holding the substring (in its first HTTP_BODY_MAX bytes). */
+static void on_http(void *ctx, const struct http_answer *a)
+{
+    struct health_probe *p = ctx;
+    const struct cfg_probe *c = p->cfg;
+    char what[LAST_MAX];
+    bool ok;
+    p->req = NULL;
+    if (!a->ok) {
+        snprintf(what, sizeof(what), "failed: %s", a->error);
+        result(p, false, what);
+        return;
+    }
+    ok = a->status >= (long)c->status_min && a->status <= (long)c->status_max;
+    if (ok && c->body && !strstr(a->body, c->body)) {
+        snprintf(what, sizeof(what), "http %ld without \"%.64s\" in its body", a->status, c->body);
+        result(p, false, what);
+        return;
+    }
+    snprintf(what, sizeof(what), "http %ld", a->status);
+    result(p, ok, what);
+}
+
+static int http_begin(struct health_probe *p)
+{
+    struct http_client *c = p->h.http ? p->h.http(p->h.ctx) : NULL;
+    struct http_request r = {.url = p->cfg->url, .timeout_ms = p->cfg->timeout_ms};
+    char why[256];
+    if (!c)
+        return -ENOSYS;
+    p->req = http_start(c, &r, on_http, p, why, sizeof(why));
+    return p->req ? 0 : -ENOMEM;
+}
+
 static int exec_begin(struct health_probe *p)
 {
     struct proc_child child;
@@ -209,9 +246,14 @@ static void on_next(struct loop *lp, void *data)
     }
     p->in_flight = true;
     p->begun_ms = loop_now_ms();
-    r = p->cfg->kind == CFG_PROBE_TCP ? tcp_begin(p) : exec_begin(p);
+    r = p->cfg->kind == CFG_PROBE_TCP    ? tcp_begin(p)
+        : p->cfg->kind == CFG_PROBE_HTTP ? http_begin(p)
+                                         : exec_begin(p);
     if (r < 0) {
-        snprintf(what, sizeof(what), "cannot start: %s", strerror(-r));
+        if (r == -ENOSYS && p->cfg->kind == CFG_PROBE_HTTP)
+            snprintf(what, sizeof(what), "cannot start: libcurl cannot be loaded");
+        else
+            snprintf(what, sizeof(what), "cannot start: %s", strerror(-r));
         result(p, false, what);
         return;
     }
@@ -225,8 +267,10 @@ static void on_deadline(struct loop *lp, void *data)
     (void)lp;
     cfg_format_duration(p->cfg->timeout_ms, to, sizeof(to));
     snprintf(what, sizeof(what), "timed out after %s", to);
-    if (p->cfg->kind == CFG_PROBE_TCP) {
+    if (p->cfg->kind == CFG_PROBE_TCP || p->cfg->kind == CFG_PROBE_HTTP) {
         sock_close(p);
+        http_cancel(p->req);
+        p->req = NULL;
         result(p, false, what);
         return;
     }
@@ -328,6 +372,8 @@ void health_probe_stop(struct health_probe *p)
     loop_timer_disarm(p->lp, &p->next);
     loop_timer_disarm(p->lp, &p->deadline);
     sock_close(p);
+    http_cancel(p->req);
+    p->req = NULL;
     if (p->pidfd >= 0)
         (void)proc_pidfd_signal(p->pidfd, SIGKILL);
 }

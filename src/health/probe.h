@@ -11,6 +11,8 @@
 #include "loop/loop.h"
 #include "proc/spawn.h"
 
+struct http_client;
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -35,6 +37,9 @@ struct health_probe_hooks {
     /* Start argv for an exec probe, contained and in the environment of the
      * service; fills child (its pidfd is then owned by the probe). 0 or -errno. */
     int (*spawn)(void *ctx, char *const *argv, struct proc_child *child);
+    /* The HTTP client for http probes, made at the first ask (it loads
+     * libcurl); NULL when it cannot be. */
+    struct http_client *(*http)(void *ctx);
     /* The verdict changed; why describes the last result ("refused 3 times"). */
     void (*on_verdict)(void *ctx, enum health_verdict v, const char *why);
     void *ctx;

@@ -128,6 +128,8 @@ struct sup_claim {
 };
 
 struct sup {
+    struct http_client *http; /* http probes' client, made at the first (ready.c) */
+    bool http_failed;         /* libcurl could not be loaded */
     struct loop *lp;
     const struct cfg_model *m;
     const struct cfg_model *next_m; /* a reload waiting for its stops */

@@ -2,6 +2,7 @@
  * sd_notify on a datagram socket per service (a message counts only when its
  * sender, checked with SCM_CREDENTIALS, is in the service's tree), the s6 fd
  * protocol, probes from health/, the readiness timeout and the watchdog. */
+#include "health/http.h"
 #include "health/probe.h"
 #include "proc/cgroup.h"
 #include "proc/ident.h"
@@ -151,6 +152,19 @@ static int probe_spawn(void *ctx, char *const *argv, struct proc_child *child)
     return run_spawn_probe(svc, argv, child);
 }
 
+/* One client for every http probe, made at the first attempt: libcurl is
+ * loaded only by a corral that has one. */
+static struct http_client *probe_http(void *ctx)
+{
+    struct service *svc = ctx;
+    struct sup *s = svc->sup;
+    char why[256];
+    /* Tried once: every http attempt then fails saying libcurl is missing. */
+    if (!s->http && !s->http_failed && !(s->http = http_client_new(s->lp, why, sizeof(why))))
+        s->http_failed = true;
+    return s->http;
+}
+
 static bool is_log(const struct cfg_probe *p)
 {
     return p && p->kind == CFG_PROBE_LOG;
@@ -160,6 +174,7 @@ static struct health_probe *probe_new(struct service *svc, const struct cfg_prob
 {
     struct health_probe_hooks h = {
         .spawn = probe_spawn,
+        .http = probe_http,
         .on_verdict = ready ? on_ready_verdict : on_live_verdict,
         .ctx = svc,
     };

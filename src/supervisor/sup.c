@@ -3,6 +3,7 @@
  * only when the tree is empty. Every transition goes through set_state(). */
 #include "supervisor/sup.h"
 
+#include "health/http.h"
 #include "proc/spawn.h"
 #include "supervisor/internal.h"
 #include "supervisor/ports.h"
@@ -763,6 +764,7 @@ void sup_free(struct sup *s)
         return;
     for (size_t i = 0; i < s->n; i++)
         service_free(s->svcs[i]);
+    http_client_free(s->http); /* after the probes that used it */
     contain_cleanup(s);
     proc_spawner_close(&s->spawner);
     loop_timer_disarm(s->lp, &s->kick);

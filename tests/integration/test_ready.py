@@ -534,3 +534,88 @@ services:
     s = d.wait_state("web", "failed", timeout=20)
     assert s["reason"] == f"ready: tcp 127.0.0.1:{port} not passing within 1s (last: refused)"
     d.down()
+
+
+HEALTH_SERVER = r'''
+import http.server, os, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        sick = os.path.exists("sick")
+        body = b"down" if sick else b"all good"
+        self.send_response(503 if sick else 200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        with open("hits", "a") as f:
+            f.write(self.path + "\n")
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+'''
+
+
+def test_http_probe_gates_readiness_and_restarts_on_503(daemon, tmp_path):
+    port = free_port()
+    (tmp_path / "health.py").write_text(HEALTH_SERVER)
+    d = daemon(f"""
+services:
+  api:
+    command: [/usr/bin/python3, health.py, '{port}']
+    ready: {{http: {{url: "http://127.0.0.1:{port}/ready", status: 200-299, body: good}}, interval: 100ms}}
+    liveness: {{http: {{url: "http://127.0.0.1:{port}/live"}}, interval: 200ms, failure_threshold: 3}}
+    stop: {{timeout: 2s}}
+    restart: {{initial: 100ms}}
+  web:
+    command: "date +%s.%N > web.start; exec sleep 1000"
+    shell: true
+    depends_on: {{api: {{condition: ready}}}}
+""")
+    s = d.wait_state("api", "ready")
+    assert events_of(d, "api", "ready")[0]["text"] == \
+        f"ready: http http://127.0.0.1:{port}/ready passed 1 time"
+    d.wait_state("web", "running")
+    # The dependant started after the answer that made api ready.
+    ready_at = [e for e in d.events() if e["kind"] == "ready" and e["service"] == "api"][0]
+    assert os.path.exists(tmp_path / "web.start")
+    hits = (tmp_path / "hits").read_text().split()
+    assert "/ready" in hits
+    wait_for(lambda: "/live" in (tmp_path / "hits").read_text().split(), timeout=10,
+             what="a liveness request")
+    first = s["pid"]
+    (tmp_path / "sick").write_text("")
+    wait_for(lambda: events_of(d, "api", "unhealthy"), timeout=30, what="unhealthy")
+    ev = events_of(d, "api", "unhealthy")[0]
+    assert ev["text"] == f"liveness: http http://127.0.0.1:{port}/live http 503 3 times"
+    os.unlink(tmp_path / "sick")
+    s = wait_for(lambda: (x := d.service("api"))["state"] == "ready" and x["pid"] != first and x,
+                 timeout=30, what="ready again after the restart")
+    assert s["restarts"] == 1
+    assert ready_at["id"] < events_of(d, "web", "started")[0]["id"]
+    d.down()
+
+
+def test_http_probe_body_and_refused(daemon, tmp_path):
+    port = free_port()
+    (tmp_path / "health.py").write_text(HEALTH_SERVER)
+    d = daemon(f"""
+services:
+  wrongbody:
+    command: [/usr/bin/python3, health.py, '{port}']
+    ready: {{http: {{url: "http://127.0.0.1:{port}/", body: "no such text"}}, interval: 100ms}}
+    ready_timeout: 2s
+    restart: {{policy: "no"}}
+    autostart: false
+  nothing:
+    command: [sleep, "1000"]
+    ready: {{http: {{url: "http://127.0.0.1:{free_port()}/"}}, interval: 100ms}}
+    ready_timeout: 2s
+    restart: {{policy: "no"}}
+    autostart: false
+""")
+    start(d, "wrongbody", "nothing")
+    s = d.wait_state("wrongbody", "failed", timeout=30)
+    assert s["reason"] == (f"ready: http http://127.0.0.1:{port}/ not passing within 2s "
+                           "(last: http 200 without \"no such text\" in its body)")
+    s = d.wait_state("nothing", "failed", timeout=30)
+    assert "not passing within 2s (last: failed: " in s["reason"], s["reason"]
+    d.down()

@@ -1103,6 +1103,34 @@ static void health_good(void **state)
     cfg_free(m);
 }
 
+/* http probes: url, status range (200-399 unless given), body substring. */
+static void health_http(void **state)
+{
+    struct cfg_model *m =
+        load_ok("services:\n"
+                "  a: {command: [x], ready: {http: {url: \"http://127.0.0.1:8000/\"}}}\n"
+                "  b:\n"
+                "    command: [x]\n"
+                "    liveness:\n"
+                "      interval: 5s\n"
+                "      http: {url: \"http://127.0.0.1:8000/h\", status: 200-299, body: ok}\n");
+    const struct cfg_probe *a = svc_named(m, "a")->ready.probe, *b = svc_named(m, "b")->liveness;
+    char what[64];
+    (void)state;
+    assert_int_equal(a->kind, CFG_PROBE_HTTP);
+    assert_string_equal(a->url, "http://127.0.0.1:8000/");
+    assert_int_equal(a->status_min, 200);
+    assert_int_equal(a->status_max, 399);
+    assert_null(a->body);
+    assert_int_equal(b->kind, CFG_PROBE_HTTP);
+    assert_int_equal(b->status_max, 299);
+    assert_string_equal(b->body, "ok");
+    assert_int_equal(b->interval_ms, 5000);
+    cfg_probe_describe(b, what, sizeof(what));
+    assert_string_equal(what, "http http://127.0.0.1:8000/h");
+    cfg_free(m);
+}
+
 static void health_bad(void **state)
 {
     (void)state;
@@ -1145,18 +1173,13 @@ static void health_bad(void **state)
                  "fd is a readiness protocol");
     expect_error(WEB "    liveness: started\n", 4, 15, "services.web.liveness",
                  "expected a mapping");
-    /* http is checked in full, then refused where it is written. */
+    /* http is checked in full. */
     expect_error(WEB "    ready: {http: {url: \"ftp://x\"}}\n", 4, 25,
                  "services.web.ready.http.url", "invalid url 'ftp://x'");
     expect_error(WEB "    ready: {http: {url: \"http://x\", status: 299-200}}\n", 4, 45,
                  "services.web.ready.http.status", "invalid status '299-200'");
     expect_error(WEB "    ready: {http: {status: 200}}\n", 4, 19, "services.web.ready.http",
                  "missing 'url'");
-    expect_error(WEB "    liveness:\n"
-                     "      interval: 5s\n"
-                     "      http: {url: \"http://127.0.0.1:8000/\", status: 200-299, body: ok}\n",
-                 6, 7, "services.web.liveness.http",
-                 "http probes are not supported yet; use tcp, exec or log for now");
     expect_error(WEB "    watchdog: 30s\n", 4, 15, "services.web.watchdog",
                  "watchdog needs ready: notify");
     expect_error(WEB "    ready: notify\n    watchdog: 30\n", 5, 15, "services.web.watchdog",
@@ -1354,6 +1377,7 @@ int main(void)
         cmocka_unit_test(resource_limits_merge),
         cmocka_unit_test(resource_limits_errors),
         cmocka_unit_test(health_good),
+        cmocka_unit_test(health_http),
         cmocka_unit_test(health_bad),
         cmocka_unit_test(restart_retry_and_exit_codes),
         cmocka_unit_test(restart_retry_and_exit_codes_bad),
