@@ -13,6 +13,7 @@
 #include "store/store.h"
 #include "supervisor/hooks.h"
 #include "supervisor/sup.h"
+#include "supervisor/webhooks.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -44,7 +45,8 @@ static const char *const colours[] = {"\033[36m", "\033[33m", "\033[32m", "\033[
 struct up {
     struct loop *lp;
     struct sup *sup;
-    struct sup_hookrun *hooks; /* the config's hooks: run on events */
+    struct sup_hookrun *hooks;     /* the config's hooks: run on events */
+    struct sup_webhooks *webhooks; /* the config's webhooks: events POSTed */
     struct api *api;
     struct store *store; /* state.db: what the operator stopped, services' runs */
     struct runs *runs;
@@ -340,8 +342,10 @@ static void on_event(void *ctx, const struct sup_event *ev)
     say_event(u, ev);
     json = api_event(u->api, ev);
     /* The same JSON as the event stream's, id and time included. */
-    if (json)
+    if (json) {
         sup_hookrun_fire(u->hooks, api_event_name(ev->kind), ev->service, json);
+        sup_webhooks_fire(u->webhooks, api_event_name(ev->kind), ev->service, json);
+    }
     runs_touch(u->runs, ev->service, ev->kind == SUP_EV_STARTED || ev->kind == SUP_EV_ADOPTED);
     /* Once per loop pass, not per event: the check walks every service. */
     if ((ev->kind == SUP_EV_STARTED || ev->kind == SUP_EV_COMPLETED || ev->kind == SUP_EV_FAILED ||
@@ -361,10 +365,17 @@ static uint64_t hooks_grace_ms(const struct cfg_model *m)
     return grace;
 }
 
-static void hooks_drained(void *ctx)
+static void webhooks_drained(void *ctx)
 {
     struct up *u = ctx;
     loop_quit(u->lp);
+}
+
+/* Then the webhooks the last events (the hooks' reports among them) queued. */
+static void hooks_drained(void *ctx)
+{
+    struct up *u = ctx;
+    sup_webhooks_drain(u->webhooks, hooks_grace_ms(u->m), webhooks_drained, u);
 }
 
 static void hook_report(void *ctx, const char *kind, const char *text)
@@ -632,6 +643,7 @@ static void on_swap(void *ctx, const struct cfg_model *now, const struct cfg_mod
     struct up *u = ctx;
     runs_swap(u->runs, old);
     sup_hookrun_retarget(u->hooks, now);
+    sup_webhooks_retarget(u->webhooks, now);
     if (old == u->m) {
         cfg_free(u->m);
         u->m = u->next_m;
@@ -803,6 +815,11 @@ static int serve(struct up *u, struct diag *dg)
     u->hooks = sup_hookrun_new(u->sup, u->m, hook_report, u, dg);
     if (!u->hooks)
         return CLI_FAILED;
+    u->webhooks = sup_webhooks_new(u->lp, u->m, hook_report, u);
+    if (!u->webhooks) {
+        diag_set(dg, -ENOMEM, "out of memory");
+        return CLI_FAILED;
+    }
     if (u->daemon || u->quiet)
         sup_set_output(u->sup, false);
     if (start_signals(u) < 0) {
@@ -880,6 +897,7 @@ static int run(struct up *u)
     if (u->out)
         out_drain(u->out, 2000);
     sup_hookrun_free(u->hooks); /* it may still have something to say */
+    sup_webhooks_free(u->webhooks);
     api_free(u->api);
     mark_stopped(u);
     runs_free(u->runs);

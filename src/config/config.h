@@ -250,6 +250,24 @@ struct cfg_hook {
     size_t n_services;
 };
 
+/* webhooks: the event's JSON POSTed to a URL (config/hooks.c, docs/config.md). */
+#define CFG_MAX_WEBHOOKS               64
+#define CFG_WEBHOOK_TIMEOUT_DEFAULT_MS 5000
+#define CFG_WEBHOOK_TIMEOUT_MAX_MS     300000
+#define CFG_WEBHOOK_RETRIES_DEFAULT    3
+#define CFG_WEBHOOK_RETRIES_MAX        20
+
+struct cfg_webhook {
+    struct cfg_pos pos;
+    const char *const *on; /* event names, each one of cfg_event_names */
+    size_t n_on;
+    const char *url;             /* http:// or https:// */
+    uint64_t timeout_ms;         /* of each attempt */
+    unsigned retries;            /* attempts after the first, with a growing delay */
+    const char *const *services; /* only these services' events; none: every event */
+    size_t n_services;
+};
+
 /* The event names hooks accept (as the API names them), and a lookup. */
 extern const char *const cfg_event_names[];
 extern const size_t cfg_n_event_names;
@@ -266,6 +284,8 @@ struct cfg_model {
     const size_t *start_order;    /* topological: every dependency before its dependants */
     const struct cfg_hook *hooks; /* in file order */
     size_t n_hooks;
+    const struct cfg_webhook *webhooks; /* in file order */
+    size_t n_webhooks;
     void *arena; /* owns everything above */
 };
 

@@ -237,6 +237,23 @@ static void text_hooks(const struct cfg_model *m, FILE *out)
     }
 }
 
+static void text_webhooks(const struct cfg_model *m, FILE *out)
+{
+    char t[32];
+    for (size_t i = 0; i < m->n_webhooks; i++) {
+        const struct cfg_webhook *w = &m->webhooks[i];
+        fprintf(out, "\nwebhook %zu (line %d)\n  on          ", i, w->pos.line);
+        for (size_t k = 0; k < w->n_on; k++)
+            fprintf(out, "%s%s", k ? ", " : " ", w->on[k]);
+        cfg_format_duration(w->timeout_ms, t, sizeof(t));
+        fprintf(out, "\n  url          %s\n  timeout      %s, %u retr%s\n  services    ", w->url, t,
+                w->retries, w->retries == 1 ? "y" : "ies");
+        for (size_t k = 0; k < w->n_services; k++)
+            fprintf(out, "%s%s", k ? ", " : " ", w->services[k]);
+        fprintf(out, "%s\n", w->n_services ? "" : " every service, and corral's own events");
+    }
+}
+
 int cfg_dump_text(const struct cfg_model *m, FILE *out)
 {
     if (!m || !out)
@@ -249,6 +266,7 @@ int cfg_dump_text(const struct cfg_model *m, FILE *out)
     for (size_t i = 0; i < m->n_services; i++)
         text_service(&m->services[i], out);
     text_hooks(m, out);
+    text_webhooks(m, out);
     fprintf(out, "\nstart order:");
     for (size_t i = 0; i < m->n_services; i++)
         fprintf(out, "%s %s", i ? "," : "", m->services[m->start_order[i]].name);
@@ -519,6 +537,25 @@ static json_t *json_hooks(const struct cfg_model *m, bool *bad)
     return a;
 }
 
+static json_t *json_webhooks(const struct cfg_model *m, bool *bad)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < m->n_webhooks; i++) {
+        const struct cfg_webhook *w = &m->webhooks[i];
+        json_t *o = json_object();
+        put(o, "line", json_integer(w->pos.line), bad);
+        put(o, "col", json_integer(w->pos.col), bad);
+        put(o, "on", json_strings(w->on, w->n_on, bad), bad);
+        put(o, "url", jstr(w->url), bad);
+        put(o, "timeout_ms", json_integer((json_int_t)w->timeout_ms), bad);
+        put(o, "retries", json_integer(w->retries), bad);
+        put(o, "services",
+            w->n_services ? json_strings(w->services, w->n_services, bad) : json_null(), bad);
+        push(a, o, bad);
+    }
+    return a;
+}
+
 static json_t *json_model(const struct cfg_model *m, bool *bad)
 {
     json_t *o = json_object(), *svcs = json_array(), *order = json_array();
@@ -534,6 +571,7 @@ static json_t *json_model(const struct cfg_model *m, bool *bad)
     put(o, "services", svcs, bad);
     put(o, "start_order", order, bad);
     put(o, "hooks", json_hooks(m, bad), bad);
+    put(o, "webhooks", json_webhooks(m, bad), bad);
     return o;
 }
 

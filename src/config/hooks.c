@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The events a hook may be run on: the supervisor's event kinds, as the API
@@ -250,5 +251,143 @@ int cfg_hooks_parse(struct cfg_ctx *pc, const struct cfg_node *v, struct cfg_mod
     }
     m->hooks = hooks;
     m->n_hooks = i;
+    return 0;
+}
+
+/* --- webhooks: the event's JSON POSTed to a URL ---------------------------------------- */
+
+enum webhook_key { WK_ON, WK_URL, WK_TIMEOUT, WK_RETRIES, WK_SERVICES, WK__COUNT };
+static const char *const webhook_keys[WK__COUNT] = {"on", "url", "timeout", "retries", "services"};
+
+struct webhook_build {
+    struct cfg_webhook *w;
+    const struct cfg_node *services;
+};
+
+static int webhook_url(struct cfg_ctx *pc, const struct cfg_node *v, const char *field,
+                       const char **out)
+{
+    const char *s;
+    int r = cfg_yaml_scalar(pc, v, field, &s);
+    if (r < 0)
+        return r;
+    if (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0)
+        return cfg_err(pc, v, field, "invalid url '%s' (expected http://... or https://...)", s);
+    *out = cfg_arena_strdup(pc->ar, s);
+    return *out ? 0 : cfg_nomem(pc);
+}
+
+static int webhook_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_node *k,
+                       const struct cfg_node *v, const char *field)
+{
+    struct webhook_build *wb = obj;
+    struct cfg_webhook *w = wb->w;
+    const char *s;
+    char *end;
+    unsigned long n;
+    int r;
+    (void)k;
+    switch ((enum webhook_key)key) {
+    case WK_ON:
+        return string_list(pc, v, field, event_name, (const char ***)&w->on, &w->n_on);
+    case WK_URL:
+        return webhook_url(pc, v, field, &w->url);
+    case WK_TIMEOUT:
+        if ((r = cfg_yaml_scalar(pc, v, field, &s)) < 0)
+            return r;
+        if (cfg_parse_duration(s, &w->timeout_ms) < 0 || w->timeout_ms == 0 ||
+            w->timeout_ms > CFG_WEBHOOK_TIMEOUT_MAX_MS)
+            return cfg_err(pc, v, field,
+                           "invalid timeout '%s' (expected a duration from 1ms to 5m, e.g. 2s)", s);
+        return 0;
+    case WK_RETRIES:
+        if ((r = cfg_yaml_scalar(pc, v, field, &s)) < 0)
+            return r;
+        errno = 0;
+        n = strtoul(s, &end, 10);
+        if (!*s || *end || *s == '-' || errno || n > CFG_WEBHOOK_RETRIES_MAX)
+            return cfg_err(pc, v, field, "invalid retries '%s' (expected a number from 0 to %d)", s,
+                           CFG_WEBHOOK_RETRIES_MAX);
+        w->retries = (unsigned)n;
+        return 0;
+    case WK_SERVICES:
+        wb->services = v;
+        return 0;
+    case WK__COUNT:
+        break;
+    }
+    return 0;
+}
+
+static int webhook_services(struct cfg_ctx *pc, struct webhook_build *wb, const struct cfg_model *m,
+                            const char *base)
+{
+    char field[DIAG_FIELD_MAX], sub[DIAG_FIELD_MAX];
+    const struct cfg_node *it;
+    struct cfg_webhook *w = wb->w;
+    int r;
+    if (!wb->services)
+        return 0;
+    cfg_yaml_field(field, sizeof(field), base, "services");
+    r = string_list(pc, wb->services, field, any_name, (const char ***)&w->services,
+                    &w->n_services);
+    if (r < 0)
+        return r;
+    it = wb->services->type == CFG_NODE_SEQ ? wb->services->child : wb->services;
+    for (size_t i = 0; i < w->n_services; i++, it = it ? it->next : NULL) {
+        if (cfg_find(m, w->services[i]) >= 0)
+            continue;
+        snprintf(sub, sizeof(sub), "%s[%zu]", field, i);
+        return cfg_err(pc, it, wb->services->type == CFG_NODE_SEQ ? sub : field,
+                       "unknown service '%s'", w->services[i]);
+    }
+    return 0;
+}
+
+static int parse_webhook(struct cfg_ctx *pc, const struct cfg_node *v, const char *field,
+                         const struct cfg_model *m, struct cfg_webhook *w)
+{
+    struct webhook_build wb = {.w = w};
+    char sub[DIAG_FIELD_MAX];
+    int r;
+    w->pos = v->pos;
+    w->timeout_ms = CFG_WEBHOOK_TIMEOUT_DEFAULT_MS;
+    w->retries = CFG_WEBHOOK_RETRIES_DEFAULT;
+    r = cfg_yaml_walk(pc, v, field, webhook_keys, WK__COUNT, webhook_key, &wb);
+    if (r < 0)
+        return r;
+    if (!w->n_on) {
+        cfg_yaml_field(sub, sizeof(sub), field, "on");
+        return cfg_err(pc, v, sub, "missing 'on' (the events to post, e.g. [failed])");
+    }
+    if (!w->url) {
+        cfg_yaml_field(sub, sizeof(sub), field, "url");
+        return cfg_err(pc, v, sub, "missing 'url' (e.g. \"http://127.0.0.1:9000/hook\")");
+    }
+    return webhook_services(pc, &wb, m, field);
+}
+
+int cfg_webhooks_parse(struct cfg_ctx *pc, const struct cfg_node *v, struct cfg_model *m)
+{
+    char field[DIAG_FIELD_MAX];
+    struct cfg_webhook *ws;
+    size_t i = 0;
+    int r;
+    if (!v || v->type == CFG_NODE_NULL)
+        return 0;
+    if ((r = cfg_yaml_expect(pc, v, CFG_NODE_SEQ, "webhooks")) < 0)
+        return r;
+    if (v->n > CFG_MAX_WEBHOOKS)
+        return cfg_err(pc, v, "webhooks", "more than %d webhooks", CFG_MAX_WEBHOOKS);
+    ws = cfg_arena_array(pc->ar, v->n ? v->n : 1, sizeof(*ws));
+    if (!ws)
+        return cfg_nomem(pc);
+    for (const struct cfg_node *it = v->child; it; it = it->next, i++) {
+        snprintf(field, sizeof(field), "webhooks[%zu]", i);
+        if ((r = parse_webhook(pc, it, field, m, &ws[i])) < 0)
+            return r;
+    }
+    m->webhooks = ws;
+    m->n_webhooks = i;
     return 0;
 }

@@ -223,5 +223,6 @@ int cfg_parse_model(struct cfg_ctx *pc, const struct cfg_node *root, struct cfg_
 
 /* The hooks: list (hooks.c), once the services are known; v may be NULL. */
 int cfg_hooks_parse(struct cfg_ctx *pc, const struct cfg_node *v, struct cfg_model *m);
+int cfg_webhooks_parse(struct cfg_ctx *pc, const struct cfg_node *v, struct cfg_model *m);
 
 #endif

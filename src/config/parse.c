@@ -12,10 +12,11 @@ enum top_key {
     TK_DEFAULTS,
     TK_SERVICES,
     TK_HOOKS,
+    TK_WEBHOOKS,
     TK__COUNT
 };
-static const char *const top_keys[TK__COUNT] = {"state_dir", "containment", "api",
-                                                "defaults",  "services",    "hooks"};
+static const char *const top_keys[TK__COUNT] = {"state_dir", "containment", "api",     "defaults",
+                                                "services",  "hooks",       "webhooks"};
 
 enum svc_key {
     SK_COMMAND,
@@ -53,6 +54,7 @@ struct top {
     const struct cfg_node *services;
     const struct cfg_node *services_key;
     const struct cfg_node *hooks;
+    const struct cfg_node *webhooks;
 };
 
 /* One service while it is being read; its fields land in svc at the end. */
@@ -94,6 +96,9 @@ static int top_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_node
         return 0;
     case TK_HOOKS:
         t->hooks = v;
+        return 0;
+    case TK_WEBHOOKS:
+        t->webhooks = v;
         return 0;
     case TK__COUNT:
         break;
@@ -439,5 +444,7 @@ int cfg_parse_model(struct cfg_ctx *pc, const struct cfg_node *root, struct cfg_
             return r;
     }
     r = parse_services(pc, &t);
-    return r < 0 ? r : cfg_hooks_parse(pc, t.hooks, m);
+    if (r >= 0)
+        r = cfg_hooks_parse(pc, t.hooks, m);
+    return r < 0 ? r : cfg_webhooks_parse(pc, t.webhooks, m);
 }

@@ -1294,6 +1294,51 @@ static void hooks_good(void **state)
     cfg_free(m);
 }
 
+static void webhooks_good(void **state)
+{
+    struct cfg_model *m = load_ok(WEB "webhooks:\n"
+                                      "  - {on: [failed, gave_up], url: \"http://127.0.0.1:9/h\"}\n"
+                                      "  - on: ready\n"
+                                      "    url: https://example.com/x\n"
+                                      "    timeout: 2s\n"
+                                      "    retries: 0\n"
+                                      "    services: [web]\n");
+    (void)state;
+    assert_int_equal(m->n_webhooks, 2);
+    assert_string_equal(m->webhooks[0].url, "http://127.0.0.1:9/h");
+    assert_int_equal(m->webhooks[0].n_on, 2);
+    assert_string_equal(m->webhooks[0].on[1], "gave_up");
+    assert_int_equal(m->webhooks[0].timeout_ms, CFG_WEBHOOK_TIMEOUT_DEFAULT_MS);
+    assert_int_equal(m->webhooks[0].retries, CFG_WEBHOOK_RETRIES_DEFAULT);
+    assert_int_equal(m->webhooks[0].n_services, 0);
+    assert_string_equal(m->webhooks[1].on[0], "ready");
+    assert_int_equal(m->webhooks[1].timeout_ms, 2000);
+    assert_int_equal(m->webhooks[1].retries, 0);
+    assert_string_equal(m->webhooks[1].services[0], "web");
+    cfg_free(m);
+}
+
+static void webhooks_bad(void **state)
+{
+    (void)state;
+    expect_error(WEB "webhooks:\n  - {on: [faild], url: \"http://x/\"}\n", 5, 11,
+                 "webhooks[0].on[0]", "did you mean 'failed'?");
+    expect_error(WEB "webhooks:\n  - {on: [failed]}\n", 5, 5, "webhooks[0].url", "missing 'url'");
+    expect_error(WEB "webhooks:\n  - {url: \"http://x/\"}\n", 5, 5, "webhooks[0].on",
+                 "missing 'on'");
+    expect_error(WEB "webhooks:\n  - {on: [failed], url: \"file:///etc/passwd\"}\n", 5, 25,
+                 "webhooks[0].url", "invalid url 'file:///etc/passwd'");
+    expect_error(WEB "webhooks:\n  - {on: [failed], url: \"http://x/\", retries: -1}\n", 5, 47,
+                 "webhooks[0].retries", "invalid retries '-1'");
+    expect_error(WEB "webhooks:\n  - {on: [failed], url: \"http://x/\", timeout: 10m}\n", 5, 47,
+                 "webhooks[0].timeout", "invalid timeout '10m'");
+    expect_error(WEB "webhooks:\n  - {on: [failed], url: \"http://x/\", services: [db]}\n", 5, 49,
+                 "webhooks[0].services[0]", "unknown service 'db'");
+    expect_error(WEB "webhooks:\n  - {on: [failed], url: \"http://x/\", urls: 1}\n", 5, 38,
+                 "webhooks[0].urls", "did you mean 'url'?");
+    expect_error(WEB "webhooks: {on: [failed]}\n", 4, 11, "webhooks", "expected a list");
+}
+
 static void hooks_bad(void **state)
 {
     (void)state;
@@ -1383,6 +1428,8 @@ int main(void)
         cmocka_unit_test(restart_retry_and_exit_codes_bad),
         cmocka_unit_test(hooks_good),
         cmocka_unit_test(hooks_bad),
+        cmocka_unit_test(webhooks_good),
+        cmocka_unit_test(webhooks_bad),
         cmocka_unit_test(hook_events_are_the_api_events),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
