@@ -183,6 +183,14 @@ struct cfg_probe {
     unsigned failure_threshold;
 };
 
+/* hung: a tree pinned on CPU for a while is hung (and restarted). */
+#define CFG_HUNG_FOR_MIN_MS 1000
+struct cfg_hung {
+    unsigned cpu_above; /* % of one core (150 = 1.5 cores); 0 = no rule */
+    uint64_t for_ms;    /* above it without a break this long */
+    bool restart;       /* restart it (through its policy) or only report it */
+};
+
 struct cfg_ready {
     enum cfg_ready_kind kind;
     int fd;                        /* CFG_READY_FD */
@@ -221,6 +229,7 @@ struct cfg_service {
     struct cfg_ready ready;
     const struct cfg_probe *liveness; /* NULL when unset */
     uint64_t watchdog_ms;             /* with ready: notify; 0 = off */
+    struct cfg_hung hung;
 };
 
 /* The control API. The Unix socket <state_dir>/corral.sock is always on; a

@@ -194,6 +194,10 @@ static void text_health(const struct cfg_service *s, FILE *out)
     cfg_format_duration(s->watchdog_ms, a, sizeof(a));
     if (s->watchdog_ms)
         fprintf(out, "  watchdog     %s\n", a);
+    cfg_format_duration(s->hung.for_ms, a, sizeof(a));
+    if (s->hung.cpu_above)
+        fprintf(out, "  hung         CPU above %u%% for %s: %s\n", s->hung.cpu_above, a,
+                s->hung.restart ? "restarted" : "reported");
 }
 
 static void text_service(const struct cfg_service *s, FILE *out)
@@ -459,6 +463,12 @@ static void json_health(json_t *o, const struct cfg_service *s, bool *bad)
     put(o, "ready_timeout_ms", json_integer((json_int_t)s->ready.timeout_ms), bad);
     put(o, "liveness", json_probe(s->liveness, bad), bad);
     put(o, "watchdog_ms", json_integer((json_int_t)s->watchdog_ms), bad);
+    put(o, "hung",
+        s->hung.cpu_above
+            ? json_pack("{s:i,s:I,s:b}", "cpu_above_percent", (int)s->hung.cpu_above, "for_ms",
+                        (json_int_t)s->hung.for_ms, "restart", (int)s->hung.restart)
+            : json_null(),
+        bad);
 }
 
 static json_t *json_service(const struct cfg_service *s, bool *bad)

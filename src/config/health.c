@@ -407,6 +407,57 @@ static int ready_parse(struct cfg_ctx *pc, struct cfg_service *svc, const struct
     return 0;
 }
 
+/* --- hung: {cpu_above: 95%, for: 5m, restart: true} ------------------------------- */
+
+enum hung_key { HU_CPU_ABOVE, HU_FOR, HU_RESTART, HU__COUNT };
+static const char *const hung_keys[HU__COUNT] = {"cpu_above", "for", "restart"};
+
+static int hung_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_node *k,
+                    const struct cfg_node *v, const char *field)
+{
+    struct cfg_hung *h = obj;
+    const char *s;
+    int r;
+    (void)k;
+    if (key == HU_FOR)
+        return duration_value(pc, v, field, &h->for_ms);
+    if ((r = cfg_yaml_scalar(pc, v, field, &s)) < 0)
+        return r;
+    if (key == HU_RESTART) {
+        if (cfg_parse_bool(s, &h->restart) == 0)
+            return 0;
+        return cfg_err(pc, v, field, "expected true or false, got '%s'", s);
+    }
+    if (cfg_parse_cpu_percent(s, &h->cpu_above) == 0)
+        return 0;
+    return cfg_err(pc, v, field,
+                   "invalid cpu_above '%s' (expected a whole percentage of one core such as 95%% "
+                   "or 150%%, or cores such as 1.5)",
+                   s);
+}
+
+static int hung_parse(struct cfg_ctx *pc, struct cfg_service *svc, const struct cfg_node *v,
+                      const char *field)
+{
+    char sub[DIAG_FIELD_MAX];
+    struct cfg_hung *h = &svc->hung;
+    int r;
+    if (svc->kind == CFG_KIND_ONESHOT)
+        return cfg_err(pc, v, field, "a oneshot is not watched for hanging (give it a timeout)");
+    h->restart = true;
+    if ((r = cfg_yaml_walk(pc, v, field, hung_keys, HU__COUNT, hung_key, h)) < 0)
+        return r;
+    if (!h->cpu_above) {
+        cfg_yaml_field(sub, sizeof(sub), field, "cpu_above");
+        return cfg_err(pc, v, sub, "missing 'cpu_above' (e.g. {cpu_above: 95%%, for: 5m})");
+    }
+    if (h->for_ms < CFG_HUNG_FOR_MIN_MS) {
+        cfg_yaml_field(sub, sizeof(sub), field, "for");
+        return cfg_err(pc, v, sub, "'for' must be at least 1s (e.g. {cpu_above: 95%%, for: 5m})");
+    }
+    return 0;
+}
+
 int cfg_health_parse(struct cfg_ctx *pc, struct cfg_service *svc, const struct cfg_health_nodes *hn,
                      const char *base)
 {
@@ -434,6 +485,11 @@ int cfg_health_parse(struct cfg_ctx *pc, struct cfg_service *svc, const struct c
         if (r < 0)
             return r;
         svc->liveness = p;
+    }
+    if (hn->hung) {
+        cfg_yaml_field(field, sizeof(field), base, "hung");
+        if ((r = hung_parse(pc, svc, hn->hung, field)) < 0)
+            return r;
     }
     if (hn->watchdog) {
         cfg_yaml_field(field, sizeof(field), base, "watchdog");

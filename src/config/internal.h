@@ -206,6 +206,7 @@ struct cfg_health_nodes {
     const struct cfg_node *ready_key, *ready;
     const struct cfg_node *liveness_key, *liveness;
     const struct cfg_node *watchdog;
+    const struct cfg_node *hung;
 };
 int cfg_health_parse(struct cfg_ctx *pc, struct cfg_service *svc, const struct cfg_health_nodes *hn,
                      const char *base);

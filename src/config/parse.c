@@ -39,12 +39,13 @@ enum svc_key {
     SK_LIVENESS,
     SK_WATCHDOG,
     SK_READY_TIMEOUT,
+    SK_HUNG,
     SK__COUNT
 };
 static const char *const svc_keys[SK__COUNT] = {
     "command", "shell",      "cwd",     "env",      "env_file", "user",          "group",
     "kind",    "depends_on", "restart", "stop",     "logs",     "autostart",     "on_recover",
-    "ports",   "limits",     "ready",   "liveness", "watchdog", "ready_timeout",
+    "ports",   "limits",     "ready",   "liveness", "watchdog", "ready_timeout", "hung",
 };
 
 struct top {
@@ -177,6 +178,9 @@ static int svc_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_node
         return 0;
     case SK_READY_TIMEOUT:
         return cfg_base_parse_key(pc, &sb->b, CFG_BK_READY_TIMEOUT, v, field);
+    case SK_HUNG:
+        sb->health.hung = v;
+        return 0;
     case SK__COUNT:
         break;
     }

@@ -99,6 +99,9 @@ struct service {
     bool limit_stopping;           /* a limit's stop signal went out this run */
     bool cg_limited;               /* its cgroup has limit files written */
     char *limit_reason;            /* why a limit stopped this run; NULL when none */
+    /* hung.c */
+    uint64_t hung_since_ms; /* above cpu_above since then; 0 when not */
+    bool hung_told;         /* this stretch was reported */
     char reason[SUP_REASON_MAX];
     /* readiness and liveness (ready.c) */
     struct health_probe *ready_probe; /* ready: a probe */
@@ -128,8 +131,9 @@ struct sup_claim {
 };
 
 struct sup {
-    struct http_client *http; /* http probes' client, made at the first (ready.c) */
-    bool http_failed;         /* libcurl could not be loaded */
+    struct http_client *http;     /* http probes' client, made at the first (ready.c) */
+    bool http_failed;             /* libcurl could not be loaded */
+    struct loop_timer hung_timer; /* samples the trees with a hung: rule (hung.c) */
     struct loop *lp;
     const struct cfg_model *m;
     const struct cfg_model *next_m; /* a reload waiting for its stops */
@@ -242,6 +246,15 @@ void svc_give_up(struct service *svc);
 void svc_retry_now(struct service *svc);
 /* A run lasted reset_after: backoff and window start over; recovered. */
 void svc_run_stable(struct service *svc);
+
+/* hung.c */
+void hung_sup_init(struct sup *s);
+void hung_sup_free(struct sup *s);
+/* A run began: watched from now when it has a hung: rule. */
+void hung_started(struct service *svc);
+/* ready.c: a fault found elsewhere (hung): unhealthy, and stopped to be
+ * handled by its restart policy as a failing liveness probe would be. */
+void ready_fault(struct service *svc, const char *reason);
 
 /* claim.c: true when another part of corral claimed the child (it is told). */
 bool sup_deliver_claimed(struct sup *s, const siginfo_t *si);

@@ -35,6 +35,11 @@ static void fault(struct service *svc, bool liveness, const char *fmt, ...)
 
 /* --- state changes -------------------------------------------------------------- */
 
+void ready_fault(struct service *svc, const char *reason)
+{
+    fault(svc, true, "%s", reason);
+}
+
 static void start_liveness(struct service *svc)
 {
     health_probe_start(svc->live_probe);

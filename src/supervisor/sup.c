@@ -363,6 +363,7 @@ static void spawn_now(struct service *svc)
     }
     ready_spawned(svc);
     limits_started(svc);
+    hung_started(svc);
     /* Only a service that has been restarting needs to hear that it is
      * stable again: the others cost no timer. */
     if (svc->unstable)
@@ -739,6 +740,7 @@ struct sup *sup_new(struct loop *lp, const struct cfg_model *m, const struct sup
     loop_timer_init(&s->kick, advance, s);
     loop_timer_init(&s->check, on_check, s);
     limits_sup_init(s);
+    hung_sup_init(s);
     if (services_init(s) < 0) {
         diag_set(dg, -ENOMEM, "out of memory");
         goto fail;
@@ -765,6 +767,7 @@ void sup_free(struct sup *s)
     for (size_t i = 0; i < s->n; i++)
         service_free(s->svcs[i]);
     http_client_free(s->http); /* after the probes that used it */
+    hung_sup_free(s);
     contain_cleanup(s);
     proc_spawner_close(&s->spawner);
     loop_timer_disarm(s->lp, &s->kick);

@@ -619,3 +619,44 @@ services:
     s = d.wait_state("nothing", "failed", timeout=30)
     assert "not passing within 2s (last: failed: " in s["reason"], s["reason"]
     d.down()
+
+
+def test_hung_service_pinned_on_cpu_is_restarted(daemon, tmp_path):
+    d = daemon("""
+services:
+  spin:
+    command: [sh, -c, 'while :; do :; done']
+    hung: {cpu_above: 30%, for: 2s}
+    stop: {timeout: 1s}
+    restart: {initial: 100ms}
+  calm:
+    command: [sleep, '1000']
+    hung: {cpu_above: 30%, for: 1s}
+""")
+    first = d.service("spin")["pid"]
+    wait_for(lambda: events_of(d, "spin", "unhealthy"), timeout=30, what="spin found hung")
+    ev = events_of(d, "spin", "unhealthy")[0]
+    assert ev["text"].startswith("hung: CPU above 30% for 2s ("), ev["text"]
+    s = wait_for(lambda: (x := d.service("spin"))["pid"] not in (None, first) and x, timeout=30,
+                 what="spin restarted")
+    assert s["restarts"] >= 1
+    assert events_of(d, "spin", "restarting")[0]["text"].startswith("hung: CPU above 30%")
+    # A sleeping tree under the same kind of rule is never called hung.
+    assert not events_of(d, "calm", "unhealthy")
+    d.down()
+
+
+def test_hung_without_restart_is_only_reported(daemon):
+    d = daemon("""
+services:
+  spin:
+    command: [sh, -c, 'while :; do :; done']
+    hung: {cpu_above: 30%, for: 1s, restart: false}
+""")
+    pid = d.service("spin")["pid"]
+    wait_for(lambda: events_of(d, "spin", "unhealthy"), timeout=30, what="spin found hung")
+    time.sleep(1)
+    s = d.service("spin")
+    assert s["pid"] == pid and s["restarts"] == 0
+    assert len(events_of(d, "spin", "unhealthy")) == 1  # once per stretch above the line
+    d.down()

@@ -1131,6 +1131,30 @@ static void health_http(void **state)
     cfg_free(m);
 }
 
+static void health_hung(void **state)
+{
+    struct cfg_model *m = load_ok(WEB "    hung: {cpu_above: 95%, for: 5m}\n"
+                                      "  b: {command: [x], hung: {cpu_above: 1.5, for: 10s, "
+                                      "restart: false}}\n");
+    (void)state;
+    assert_int_equal(m->services[0].hung.cpu_above, 95);
+    assert_int_equal(m->services[0].hung.for_ms, 300000);
+    assert_true(m->services[0].hung.restart);
+    assert_int_equal(m->services[1].hung.cpu_above, 150);
+    assert_false(m->services[1].hung.restart);
+    cfg_free(m);
+    expect_error(WEB "    hung: {for: 5m}\n", 4, 11, "services.web.hung.cpu_above",
+                 "missing 'cpu_above'");
+    expect_error(WEB "    hung: {cpu_above: 95%}\n", 4, 11, "services.web.hung.for",
+                 "'for' must be at least 1s");
+    expect_error(WEB "    hung: {cpu_above: lots, for: 1m}\n", 4, 23, "services.web.hung.cpu_above",
+                 "invalid cpu_above 'lots'");
+    expect_error(WEB "    hung: {cpu_above: 90%, for: 1m, restart: maybe}\n", 4, 46,
+                 "services.web.hung.restart", "expected true or false");
+    expect_error(WEB "    kind: oneshot\n    hung: {cpu_above: 90%, for: 1m}\n", 5, 11,
+                 "services.web.hung", "a oneshot is not watched");
+}
+
 static void health_bad(void **state)
 {
     (void)state;
@@ -1423,6 +1447,7 @@ int main(void)
         cmocka_unit_test(resource_limits_errors),
         cmocka_unit_test(health_good),
         cmocka_unit_test(health_http),
+        cmocka_unit_test(health_hung),
         cmocka_unit_test(health_bad),
         cmocka_unit_test(restart_retry_and_exit_codes),
         cmocka_unit_test(restart_retry_and_exit_codes_bad),
