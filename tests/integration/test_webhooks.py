@@ -176,3 +176,60 @@ webhooks:
     r = check(cfg)
     assert r.returncode == 2
     assert "corral.yaml:5:" in r.stderr and "webhooks[0].url" in r.stderr, r.stderr
+
+
+SLOW_RECEIVER = r'''
+import http.server, socketserver, sys, threading, time
+lock = threading.Lock()
+now = [0, 0]  # in flight, most at once
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        with lock:
+            now[0] += 1
+            now[1] = max(now[1], now[0])
+            open(sys.argv[2], "w").write(str(now[1]))
+        time.sleep(1)
+        with lock:
+            now[0] -= 1
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    request_queue_size = 512
+S(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+'''
+
+
+def test_webhooks_are_bounded(daemon, tmp_path):
+    port = free_port()
+    (tmp_path / "slow.py").write_text(SLOW_RECEIVER)
+    most = tmp_path / "most"
+    p = subprocess.Popen([sys.executable, str(tmp_path / "slow.py"), str(port), str(most)])
+    try:
+        wait_for(lambda: _listening(port), what="the receiver listening")
+        d = daemon(f"""
+services:
+  flap:
+    command: [sh, -c, 'exit 1']
+    restart: {{policy: always, initial: 10ms, multiplier: 1, jitter: 0%, max_restarts: 0}}
+    autostart: false
+webhooks:
+  - {{on: [exited, restarting, started], url: "http://127.0.0.1:{port}/", timeout: 30s}}
+""")
+        r = d.cli("start", "flap", "--no-wait")
+        assert r.returncode == 0, r.stderr
+        wait_for(lambda: notes(d, "webhooks_dropped"), timeout=60, what="deliveries dropped")
+        assert "queue full (256)" in notes(d, "webhooks_dropped")[0]["text"]
+        time.sleep(2)
+        assert 1 <= int(most.read_text()) <= 4  # never more than 4 requests at once
+        # Supervision went on at its pace meanwhile.
+        assert d.service("flap")["restarts"] > 100
+        d.cli("stop", "flap")
+        d.down()
+    finally:
+        p.kill()
+        p.wait()
