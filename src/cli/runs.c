@@ -4,6 +4,7 @@
 #include "cli/hold.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,7 +30,8 @@ struct runs {
 #define RETRY_MS 5000
 /* A new process's identity is written at once (recovery adopts by it); an
  * ended run's waits this long, so that a burst of stops costs one commit. */
-#define LAZY_MS 50
+#define LAZY_MS         50
+#define RUNS_TRIM_AFTER 64 /* records in one flush: a burst worth a malloc_trim() */
 
 static void say(struct runs *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -144,6 +146,11 @@ static void flush(struct loop *lp, void *data)
         hold_close(r->hold);
         r->hold = NULL;
     }
+    /* A burst of starts (the config parsed, the spawns, these records) ends
+     * here, on a wake-up that happens anyway: give back the heap it freed,
+     * which malloc would keep resident for the rest of corral's life. */
+    if (k >= RUNS_TRIM_AFTER)
+        malloc_trim(0);
 }
 
 struct runs *runs_new(struct loop *lp, struct sup *s, struct store *st, struct hold *hold,

@@ -38,7 +38,6 @@ static const char *const colours[] = {"\033[36m", "\033[33m", "\033[32m", "\033[
 
 #define START_WAIT_MS     60000 /* up -d: how long to wait for the stack to come up */
 #define START_STABLE_MS   1000  /* up -d: a run this long counts as started */
-#define TRIM_AFTER_MS     2000  /* the start-up burst is over: give its freed heap back */
 #define UP_MMAP_THRESHOLD (64 * 1024)
 #define USAGE             "usage: corral up [-f FILE] [-d] [-q] [-t] [--no-color] [SERVICE...]\n"
 
@@ -68,7 +67,6 @@ struct up {
     struct loop_timer start_wait;
     struct loop_timer start_recheck;
     struct loop_timer store_later; /* a new state.db is made after the first spawns */
-    struct loop_timer trim;        /* once the start-up burst is over: see on_trim() */
     struct out *out;               /* foreground only */
 };
 
@@ -503,16 +501,6 @@ static void on_store_later(struct loop *lp, void *data)
     runs_set_store(u->runs, u->store);
 }
 
-/* Parsing the config, spawning and the first records leave the heap full of
- * freed pages that malloc keeps resident (only its top is given back by
- * itself): with a thousand services, a megabyte. Once, after the burst. */
-static void on_trim(struct loop *lp, void *data)
-{
-    (void)lp;
-    (void)data;
-    malloc_trim(0);
-}
-
 /* <state_dir>/corral.running exists while a corral runs and is removed once
  * it has stopped every tree: found at start, the previous one did not. */
 static bool mark_running(struct up *u)
@@ -849,7 +837,6 @@ static int serve(struct up *u, struct diag *dg)
         return CLI_USAGE;
     if (later) /* after the kick that spawns (due at once), not before it */
         loop_timer_arm(u->lp, &u->store_later, 1);
-    loop_timer_arm(u->lp, &u->trim, TRIM_AFTER_MS);
     if (u->status_fd >= 0) {
         loop_timer_arm(u->lp, &u->start_wait, START_WAIT_MS);
         /* Adopted services run already: no start event will ask again. */
@@ -976,7 +963,6 @@ int cli_up(int argc, char **argv)
     loop_timer_init(&u.start_wait, on_start_wait, &u);
     loop_timer_init(&u.start_recheck, on_start_recheck, &u);
     loop_timer_init(&u.store_later, on_store_later, &u);
-    loop_timer_init(&u.trim, on_trim, &u);
     r = parse_args(&u, argc, argv);
     if (r >= 0)
         return r;
