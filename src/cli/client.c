@@ -2,8 +2,8 @@
 #include "cli/client.h"
 
 #include "cli/cli.h"
-#include "util/curlfn.h"
 #include "config/config.h"
+#include "util/curlfn.h"
 
 #include <errno.h>
 #include <fcntl.h>

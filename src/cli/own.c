@@ -3,9 +3,9 @@
 #include "cli/own.h"
 
 #include "cli/cli.h"
-#include "util/curlfn.h"
 #include "cli/report.h"
 #include "proc/cgroup.h"
+#include "util/curlfn.h"
 
 #include <errno.h>
 #include <fcntl.h>
