@@ -187,26 +187,27 @@ static int hook_argv(struct cfg_ctx *pc, struct hook_build *hb, const char *base
     return 0;
 }
 
-static int hook_services(struct cfg_ctx *pc, struct hook_build *hb, const struct cfg_model *m,
-                         const char *base)
+/* services: a name or a list of configured services' names, for a hook or
+ * a webhook; none: every event. */
+static int services_filter(struct cfg_ctx *pc, const struct cfg_node *v, const struct cfg_model *m,
+                           const char *base, const char *const **out, size_t *n_out)
 {
     char field[DIAG_FIELD_MAX], sub[DIAG_FIELD_MAX];
     const struct cfg_node *it;
     int r;
-    if (!hb->services)
+    if (!v)
         return 0;
     cfg_yaml_field(field, sizeof(field), base, "services");
-    r = string_list(pc, hb->services, field, any_name, (const char ***)&hb->h->services,
-                    &hb->h->n_services);
+    r = string_list(pc, v, field, any_name, (const char ***)out, n_out);
     if (r < 0)
         return r;
-    it = hb->services->type == CFG_NODE_SEQ ? hb->services->child : hb->services;
-    for (size_t i = 0; i < hb->h->n_services; i++, it = it ? it->next : NULL) {
-        if (cfg_find(m, hb->h->services[i]) >= 0)
+    it = v->type == CFG_NODE_SEQ ? v->child : v;
+    for (size_t i = 0; i < *n_out; i++, it = it ? it->next : NULL) {
+        if (cfg_find(m, (*out)[i]) >= 0)
             continue;
         snprintf(sub, sizeof(sub), "%s[%zu]", field, i);
-        return cfg_err(pc, it, hb->services->type == CFG_NODE_SEQ ? sub : field,
-                       "unknown service '%s'", hb->h->services[i]);
+        return cfg_err(pc, it, v->type == CFG_NODE_SEQ ? sub : field, "unknown service '%s'",
+                       (*out)[i]);
     }
     return 0;
 }
@@ -226,7 +227,7 @@ static int parse_hook(struct cfg_ctx *pc, const struct cfg_node *v, const char *
     if (!h->n_on)
         return cfg_err(pc, v, on_field, "missing 'on' (the events to run on, e.g. [failed])");
     r = hook_argv(pc, &hb, field);
-    return r < 0 ? r : hook_services(pc, &hb, m, field);
+    return r < 0 ? r : services_filter(pc, hb.services, m, field, &h->services, &h->n_services);
 }
 
 int cfg_hooks_parse(struct cfg_ctx *pc, const struct cfg_node *v, struct cfg_model *m)
@@ -319,31 +320,6 @@ static int webhook_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_
     return 0;
 }
 
-static int webhook_services(struct cfg_ctx *pc, struct webhook_build *wb, const struct cfg_model *m,
-                            const char *base)
-{
-    char field[DIAG_FIELD_MAX], sub[DIAG_FIELD_MAX];
-    const struct cfg_node *it;
-    struct cfg_webhook *w = wb->w;
-    int r;
-    if (!wb->services)
-        return 0;
-    cfg_yaml_field(field, sizeof(field), base, "services");
-    r = string_list(pc, wb->services, field, any_name, (const char ***)&w->services,
-                    &w->n_services);
-    if (r < 0)
-        return r;
-    it = wb->services->type == CFG_NODE_SEQ ? wb->services->child : wb->services;
-    for (size_t i = 0; i < w->n_services; i++, it = it ? it->next : NULL) {
-        if (cfg_find(m, w->services[i]) >= 0)
-            continue;
-        snprintf(sub, sizeof(sub), "%s[%zu]", field, i);
-        return cfg_err(pc, it, wb->services->type == CFG_NODE_SEQ ? sub : field,
-                       "unknown service '%s'", w->services[i]);
-    }
-    return 0;
-}
-
 static int parse_webhook(struct cfg_ctx *pc, const struct cfg_node *v, const char *field,
                          const struct cfg_model *m, struct cfg_webhook *w)
 {
@@ -364,7 +340,7 @@ static int parse_webhook(struct cfg_ctx *pc, const struct cfg_node *v, const cha
         cfg_yaml_field(sub, sizeof(sub), field, "url");
         return cfg_err(pc, v, sub, "missing 'url' (e.g. \"http://127.0.0.1:9000/hook\")");
     }
-    return webhook_services(pc, &wb, m, field);
+    return services_filter(pc, wb.services, m, field, &w->services, &w->n_services);
 }
 
 int cfg_webhooks_parse(struct cfg_ctx *pc, const struct cfg_node *v, struct cfg_model *m)
