@@ -264,7 +264,8 @@ static void check_limits(struct doctor *d)
         bool running = json_object_get(d->o.info, "controllers") != NULL;
         ctrl = running ? controllers_running(d->o.info) : controllers_here();
         r->controllers_source =
-            running ? "running corral" : "this host: enabled when corral starts";
+            running ? "running corral"
+                    : "this host: enabled once a service has a memory, cpu or pids limit";
         snprintf(r->controllers, sizeof(r->controllers), "%s%s%s",
                  ctrl & HEALTH_CTRL_CPU ? "cpu " : "", ctrl & HEALTH_CTRL_MEMORY ? "memory " : "",
                  ctrl & HEALTH_CTRL_PIDS ? "pids " : "");

@@ -35,7 +35,9 @@ int fy_fns_load(char *why, size_t size)
     };
     if (lib)
         return 0;
-    lib = dlopen("libfyaml.so.0", RTLD_NOW | RTLD_LOCAL);
+    /* Lazy: a parse binds the few libc functions it calls, not all of them
+     * (a third of the load's time, on the way to the first spawn). */
+    lib = dlopen("libfyaml.so.0", RTLD_LAZY | RTLD_LOCAL);
     if (!lib) {
         snprintf(why, size, "cannot load libfyaml.so.0: %s", dlerror());
         return -1;

@@ -86,7 +86,7 @@ int contain_init(struct sup *s, struct diag *dg)
     if (r >= 0) {
         snprintf(s->contain_why, sizeof(s->contain_why), "cgroup v2 at %s", s->cg_base);
         s->use_cgroup = true;
-        limits_init(s);
+        limits_need(s);
         return watch_events_init(s, dg);
     }
     if (s->m->containment == CFG_CONTAIN_CGROUP) {

@@ -160,6 +160,7 @@ struct sup {
     bool any_survivor;
     struct rlimit nofile; /* corral's original limit, restored in children */
     int cg_ctrl;          /* health_ctrl bits enabled for service cgroups */
+    bool cg_ctrl_tried;   /* limits_need() enabled them, or found them missing */
     /* limits.c: one timer samples the RSS of every tree whose memory limit has
      * no controller; armed only while such a service runs */
     struct loop_timer rss_timer;
@@ -305,8 +306,9 @@ void limits_svc_init(struct service *svc);
 /* At sup_new() and sup_free(). */
 void limits_sup_init(struct sup *s);
 void limits_sup_free(struct sup *s);
-/* Enable the cpu, memory and pids controllers for the corral subtree. */
-void limits_init(struct sup *s);
+/* Enable the cpu, memory and pids controllers for the corral subtree, once,
+ * when the model has a limit they enforce (at start-up and at a reload). */
+void limits_need(struct sup *s);
 /* Write the service's cgroup limits (memory.max, cpu.max, pids.max) into its
  * cgroup before a process enters it. */
 void limits_cgroup_write(struct service *svc);

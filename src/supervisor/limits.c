@@ -25,7 +25,7 @@ static bool memory_by_cgroup(const struct service *svc)
     return svc->cg_fd >= 0 && (svc->sup->cg_ctrl & HEALTH_CTRL_MEMORY);
 }
 
-void limits_init(struct sup *s)
+static void limits_init(struct sup *s)
 {
     char parent[PATH_MAX];
     int want = HEALTH_CTRL_CPU | HEALTH_CTRL_MEMORY | HEALTH_CTRL_PIDS;
@@ -48,6 +48,28 @@ void limits_init(struct sup *s)
         have = health_cgroup_controllers(s->cg_base_fd, "cgroup.controllers");
     }
     s->cg_ctrl = have > 0 ? health_cgroup_enable(s->cg_base_fd, have & want) : 0;
+}
+
+static bool model_limits_cgroup(const struct cfg_model *m)
+{
+    for (size_t i = 0; i < m->n_services; i++) {
+        const struct cfg_limits *l = &m->services[i].limits;
+        if (l->memory_bytes || l->cpu_percent || l->pids)
+            return true;
+    }
+    return false;
+}
+
+/* Only for a config that limits something: a controller enabled in the
+ * subtree makes every service cgroup's creation and every fork in it cost
+ * more, and the writes themselves are slow where they fail. Services started
+ * before then are charged from that moment on. */
+void limits_need(struct sup *s)
+{
+    if (!s->use_cgroup || s->cg_ctrl_tried || !model_limits_cgroup(s->m))
+        return;
+    s->cg_ctrl_tried = true;
+    limits_init(s);
 }
 
 static void write_file(int dir_fd, const char *name, const char *value)

@@ -171,6 +171,7 @@ void reload_swap(struct sup *s)
     s->n = nm->n_services;
     s->m = nm;
     s->next_m = NULL;
+    limits_need(s);
     index_by_name(s);
     for (size_t j = 0; j < s->n; j++)
         if (start[j])
