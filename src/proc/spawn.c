@@ -345,34 +345,56 @@ static int slot_cgroup(const struct proc_spawner *sp, int cgroup_fd)
     return r;
 }
 
-static void slots_clear(const struct proc_spawner *sp)
+/* Our references to the pipe ends must go, or their readers never see EOF;
+ * only the slots this spawn filled hold any (the others hold /dev/null). */
+static void slots_clear(const struct proc_spawner *sp, unsigned filled)
 {
-    /* Our references to the pipe ends must go, or their readers never see EOF. */
     for (int i = 0; i < SLOT__COUNT; i++)
-        (void)slot_fill(sp, i, -1);
+        if (filled & (1u << i))
+            (void)slot_fill(sp, i, -1);
+}
+
+/* The child's fds into the slots it dup2()s them from; the bits of those filled. */
+static int slots_load(const struct proc_spawner *sp, const struct proc_spawn_opts *o,
+                      unsigned *filled)
+{
+    const struct {
+        enum proc_slot slot;
+        int fd;
+    } want[] = {{SLOT_OUT, o->stdout_fd},
+                {SLOT_ERR, o->stderr_fd},
+                {SLOT_PASS, o->pass_fd},
+                {SLOT_IN, o->with_stdin ? o->stdin_fd : -1}};
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        int r;
+        if (want[i].fd < 0)
+            continue;
+        if ((r = slot_fill(sp, want[i].slot, want[i].fd)) < 0)
+            return r;
+        *filled |= 1u << want[i].slot;
+    }
+    return 0;
 }
 
 int proc_spawn(const struct proc_spawner *sp, const struct proc_spawn_opts *o,
                struct proc_child *child, struct diag *dg)
 {
     struct child_args ca = {.sp = sp, .o = o};
+    unsigned filled = 0;
     int pidfd = -1;
     pid_t pid;
     int r;
     child->pid = 0;
     child->pidfd = -1;
     child->exec_err = 0;
-    if ((r = slot_fill(sp, SLOT_OUT, o->stdout_fd)) < 0 ||
-        (r = slot_fill(sp, SLOT_ERR, o->stderr_fd)) < 0 ||
-        (o->pass_fd >= 0 && (r = slot_fill(sp, SLOT_PASS, o->pass_fd)) < 0) ||
-        (o->with_stdin && (r = slot_fill(sp, SLOT_IN, o->stdin_fd)) < 0)) {
+    if ((r = slots_load(sp, o, &filled)) < 0) {
         diag_set(dg, r, "spawn set-up: %s", strerror(-r));
-        slots_clear(sp);
+        slots_clear(sp, filled);
         return r;
     }
     pid = do_clone(sp, &ca, &pidfd);
     r = -errno;
-    slots_clear(sp);
+    slots_clear(sp, filled | (ca.join_cgroup ? 1u << SLOT_CGROUP : 0));
     if (pid < 0) {
         diag_set(dg, r, "clone: %s", strerror(-r));
         return r;

@@ -161,17 +161,31 @@ void contain_cleanup(struct sup *s)
     }
 }
 
+/* A new, empty cgroup for the service: the kernel kills every process cloned
+ * into a cgroup (CLONE_INTO_CGROUP) that once had cgroup.kill written, as its
+ * kill sequence differs from the parent's, so an old empty one is replaced.
+ * A populated one (a tree to recover) fails to go with EBUSY and is kept.
+ * The mkdir comes first: in the usual case there is none, and that costs no
+ * lookup of one. */
+static int cgroup_fresh(int base_fd, const char *name)
+{
+    int fd;
+    if (mkdirat(base_fd, name, 0755) < 0) {
+        if (errno != EEXIST)
+            return -errno;
+        if (unlinkat(base_fd, name, AT_REMOVEDIR) == 0 && mkdirat(base_fd, name, 0755) < 0)
+            return -errno;
+    }
+    fd = openat(base_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
 int contain_prepare(struct service *svc)
 {
     struct sup *s = svc->sup;
     if (!s->use_cgroup || svc->cg_fd >= 0)
         return 0;
-    /* A fresh directory when an old one is empty: the kernel kills every
-     * process cloned into a cgroup (CLONE_INTO_CGROUP) that once had
-     * cgroup.kill written, as its kill sequence differs from the parent's.
-     * A populated one (a tree to recover) fails with EBUSY and is kept. */
-    (void)unlinkat(s->cg_base_fd, svc->cfg->name, AT_REMOVEDIR);
-    svc->cg_fd = proc_cgroup_make(s->cg_base_fd, svc->cfg->name);
+    svc->cg_fd = cgroup_fresh(s->cg_base_fd, svc->cfg->name);
     return svc->cg_fd < 0 ? svc->cg_fd : 0;
 }
 

@@ -85,6 +85,21 @@ struct sup_hookrun {
 static void report(struct sup_hookrun *hr, const char *kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* hooks.log, opened at its first line: a config without hooks never has one. */
+static int open_log(struct sup_hookrun *hr, struct diag *dg)
+{
+    if (hr->log_fd >= 0)
+        return hr->log_fd;
+    hr->log_fd = openat(hr->s->logs_fd, "hooks.log",
+                        O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
+    if (hr->log_fd < 0) {
+        diag_set(dg, -errno, "cannot open %s/logs/hooks.log: %s", hr->m->state_dir,
+                 strerror(errno));
+        return -errno;
+    }
+    return hr->log_fd;
+}
+
 static void log_line(struct sup_hookrun *hr, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -93,6 +108,7 @@ static void log_line(struct sup_hookrun *hr, const char *fmt, ...)
 {
     char line[512];
     struct timespec ts;
+    struct diag dg;
     struct tm tm;
     va_list ap;
     int n;
@@ -108,7 +124,8 @@ static void log_line(struct sup_hookrun *hr, const char *fmt, ...)
         n = (int)sizeof(line) - 2;
     line[n++] = '\n';
     /* A full disk must not stop supervision: the line is let go. */
-    (void)!write(hr->log_fd, line, (size_t)n);
+    if (open_log(hr, &dg) >= 0)
+        (void)!write(hr->log_fd, line, (size_t)n);
 }
 
 static void report(struct sup_hookrun *hr, const char *kind, const char *fmt, ...)
@@ -441,13 +458,14 @@ static int spawn_run(struct hook_run *run, const struct hook_job *job, struct di
         .argv = job->hook->argv,
         .cwd = hr->m->dir,
         .cgroup_fd = -1,
-        .stdout_fd = hr->log_fd,
-        .stderr_fd = hr->log_fd,
         .nofile = &hr->s->nofile,
         .with_stdin = true,
         .pass_fd = -1,
     };
-    int r = open_stdin(run, job, &child_in);
+    int r = open_log(hr, dg);
+    o.stdout_fd = o.stderr_fd = r;
+    if (r >= 0)
+        r = open_stdin(run, job, &child_in);
     if (r >= 0 && (r = open_cgroup(run)) < 0)
         diag_set(dg, r, "cannot create its cgroup: %s", strerror(-r));
     if (r >= 0 && (r = env_build(job, run->tag, &he)) < 0)
@@ -613,18 +631,6 @@ void sup_hookrun_fire(struct sup_hookrun *hr, const char *kind, const char *serv
 
 /* --- life ---------------------------------------------------------------------------- */
 
-static int open_log(struct sup_hookrun *hr, struct diag *dg)
-{
-    hr->log_fd = openat(hr->s->logs_fd, "hooks.log",
-                        O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
-    if (hr->log_fd < 0) {
-        diag_set(dg, -errno, "cannot open %s/logs/hooks.log: %s", hr->m->state_dir,
-                 strerror(errno));
-        return -errno;
-    }
-    return 0;
-}
-
 /* The hook cgroups a previous corral of this state directory left (it was
  * killed with hooks running): their processes are killed now, the
  * directories removed once empty (at the latest when this corral ends). A
@@ -678,10 +684,6 @@ struct sup_hookrun *sup_hookrun_new(struct sup *s, const struct cfg_model *m,
         loop_timer_init(&hr->run[i].timer, on_timer, &hr->run[i]);
     }
     loop_timer_init(&hr->drain_timer, NULL, hr);
-    if (open_log(hr, dg) < 0) {
-        free(hr);
-        return NULL;
-    }
     sweep_cgroups(hr, true);
     return hr;
 }
