@@ -38,8 +38,9 @@ struct service {
     size_t idx; /* in sup.svcs, which is config order */
     enum svc_state state;
     enum after_stop after;
-    bool want_stop;  /* stop once no dependant is alive */
-    bool term_swept; /* stop signal sent to the tagged members found by a scan */
+    bool want_stop;   /* stop once no dependant is alive */
+    bool stop_unsaid; /* signalled by advance()'s pass, its stopping event to come */
+    bool term_swept;  /* stop signal sent to the tagged members found by a scan */
     bool kill_sent;
     bool exec_failed;    /* reason holds why exec failed; the exit adds nothing */
     bool events_watched; /* its cgroup.events is on the inotify watch list */

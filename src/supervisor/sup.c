@@ -20,6 +20,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#define REAP_BATCH 64 /* exits taken from the kernel before any is handled */
+
 static const char *const state_names[SVC__COUNT] = {
     [SVC_STARTING] = "starting",   [SVC_STOPPED] = "stopped", [SVC_WAITING] = "waiting",
     [SVC_RUNNING] = "running",     [SVC_BACKOFF] = "backoff", [SVC_STOPPING] = "stopping",
@@ -384,32 +386,43 @@ static void on_timer(struct loop *lp, void *data)
         svc_run_stable(svc);
 }
 
+static void reaped(struct sup *s, const siginfo_t *si)
+{
+    struct service *svc = NULL;
+    for (size_t i = 0; i < s->n && !svc; i++)
+        if (s->svcs[i]->pid == si->si_pid)
+            svc = s->svcs[i];
+    if (svc) {
+        svc_main_exit(svc, sup_exit_code(si->si_code, si->si_status));
+    } else if (sup_deliver_claimed(s, si)) {
+        return;
+    } else if (ready_reaped(s, si->si_pid, sup_exit_code(si->si_code, si->si_status))) {
+        return; /* an exec probe's */
+    } else if (s->h.on_event) {
+        /* An orphaned descendant, reparented to us as subreaper: reaped
+         * above so it never lingers as a zombie; its tree's check follows. */
+        struct sup_event ev = {.kind = SUP_EV_REAPED,
+                               .pid = si->si_pid,
+                               .exit_code = sup_exit_code(si->si_code, si->si_status)};
+        s->h.on_event(s->h.ctx, &ev);
+    }
+}
+
 void sup_reap(struct sup *s)
 {
-    for (;;) {
-        siginfo_t si;
-        struct service *svc = NULL;
-        memset(&si, 0, sizeof(si));
-        if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG) < 0 || si.si_pid == 0)
-            break;
-        for (size_t i = 0; i < s->n && !svc; i++)
-            if (s->svcs[i]->pid == si.si_pid)
-                svc = s->svcs[i];
-        if (svc) {
-            svc_main_exit(svc, sup_exit_code(si.si_code, si.si_status));
-        } else if (sup_deliver_claimed(s, &si)) {
-            continue;
-        } else if (ready_reaped(s, si.si_pid, sup_exit_code(si.si_code, si.si_status))) {
-            continue; /* an exec probe's */
-        } else if (s->h.on_event) {
-            /* An orphaned descendant, reparented to us as subreaper: reaped
-             * above so it never lingers as a zombie; its tree's check follows. */
-            struct sup_event ev = {.kind = SUP_EV_REAPED,
-                                   .pid = si.si_pid,
-                                   .exit_code = sup_exit_code(si.si_code, si.si_status)};
-            s->h.on_event(s->h.ctx, &ev);
+    siginfo_t batch[REAP_BATCH];
+    size_t n;
+    /* Reaped in batches, handled after: when a thousand trees end at once,
+     * none stays a zombie while the exits before it are thought about. */
+    do {
+        for (n = 0; n < REAP_BATCH; n++) {
+            memset(&batch[n], 0, sizeof(batch[n]));
+            if (waitid(P_ALL, 0, &batch[n], WEXITED | WNOHANG) < 0 || batch[n].si_pid == 0)
+                break;
         }
-    }
+        for (size_t i = 0; i < n; i++)
+            reaped(s, &batch[i]);
+    } while (n == REAP_BATCH);
     for (size_t i = 0; i < s->n; i++)
         if (s->svcs[i]->state == SVC_STOPPING) {
             sup_want_check(s, 0);
@@ -529,8 +542,8 @@ static void try_stop(struct service *svc, size_t idx)
         if (s->live_dependants[idx] > 0)
             return;
         svc->want_stop = false;
-        sup_emit(s, SUP_EV_STOPPING, svc, svc->pid, NULL);
         svc_begin_stop(svc, AFTER_STOPPED);
+        svc->stop_unsaid = true; /* announced once the whole pass has signalled */
         return;
     case SVC_STOPPING:
         svc->after = AFTER_STOPPED;
@@ -572,10 +585,19 @@ static void advance(struct loop *lp, void *data)
             count_live_dependants(s);
             break;
         }
+    /* Every stop signal of the pass first, the events after: the last tree
+     * of a thousand is not kept waiting for the others' announcements. */
     for (size_t k = s->n; k-- > 0;) {
         struct service *svc = s->svcs[order[k]];
         if (svc->want_stop)
             try_stop(svc, order[k]);
+    }
+    for (size_t k = s->n; k-- > 0;) {
+        struct service *svc = s->svcs[order[k]];
+        if (svc->stop_unsaid) {
+            svc->stop_unsaid = false;
+            sup_emit(s, SUP_EV_STOPPING, svc, svc->pid, NULL);
+        }
     }
     if (s->next_m && !s->shutting_down && reload_stopped(s))
         reload_swap(s);
