@@ -39,6 +39,7 @@ static const char *const colours[] = {"\033[36m", "\033[33m", "\033[32m", "\033[
 #define START_WAIT_MS     60000 /* up -d: how long to wait for the stack to come up */
 #define START_STABLE_MS   1000  /* up -d: a run this long counts as started */
 #define UP_MMAP_THRESHOLD (64 * 1024)
+#define LOG_BUF_BYTES     8192
 #define USAGE             "usage: corral up [-f FILE] [-d] [-q] [-t] [--no-color] [SERVICE...]\n"
 
 struct up {
@@ -62,7 +63,12 @@ struct up {
     bool api_broken; /* the HTTP server could not start: everything stops */
     int width;
     int interrupts;
-    int log_fd;    /* <state_dir>/corral.log */
+    int log_fd; /* <state_dir>/corral.log */
+    /* corral.log's lines of one turn of the loop, written in one go after it:
+     * a start of a thousand services is a thousand lines. */
+    char log_buf[LOG_BUF_BYTES];
+    size_t log_len;
+    struct loop_timer log_flush;
     int status_fd; /* up -d: the waiting parent, until the stack is up */
     struct loop_timer start_wait;
     struct loop_timer start_recheck;
@@ -109,6 +115,34 @@ static void on_output(void *ctx, const char *service, enum logs_stream st, const
     out_write(u->out, "\n", 1);
 }
 
+/* A full disk must not stop supervision: lost lines are let go. */
+static void log_flush(struct up *u)
+{
+    if (u->log_len && u->log_fd >= 0)
+        (void)!write(u->log_fd, u->log_buf, u->log_len);
+    u->log_len = 0;
+}
+
+static void on_log_flush(struct loop *lp, void *data)
+{
+    (void)lp;
+    log_flush(data);
+}
+
+static void log_add(struct up *u, const char *line, size_t len)
+{
+    if (u->log_len + len > sizeof(u->log_buf))
+        log_flush(u);
+    if (len > sizeof(u->log_buf) || !u->lp) {
+        (void)!write(u->log_fd, line, len);
+        return;
+    }
+    memcpy(u->log_buf + u->log_len, line, len);
+    u->log_len += len;
+    if (!loop_timer_armed(&u->log_flush))
+        loop_timer_arm(u->lp, &u->log_flush, 0);
+}
+
 /* corral's own messages: to corral.log always, and to the terminal. */
 static void say(struct up *u, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -133,9 +167,8 @@ static void say(struct up *u, const char *fmt, ...)
         n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s\n",
                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                      ts.tv_nsec / 1000000, msg);
-        /* A full disk must not stop supervision: a lost line is let go. */
         if (n > 0)
-            (void)!write(u->log_fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+            log_add(u, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
     }
 }
 
@@ -542,6 +575,7 @@ static void clean_ghosts(struct up *u)
     posix_spawn_file_actions_init(&fa);
     posix_spawnattr_init(&at);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    log_flush(u); /* its lines come after ours */
     if (u->log_fd >= 0) {
         posix_spawn_file_actions_adddup2(&fa, u->log_fd, 1);
         posix_spawn_file_actions_adddup2(&fa, u->log_fd, 2);
@@ -891,7 +925,11 @@ static int run(struct up *u)
     sup_free(u->sup);
     store_close(u->store);
     out_free(u->out);
+    log_flush(u);
+    if (u->lp)
+        loop_timer_disarm(u->lp, &u->log_flush);
     loop_free(u->lp);
+    u->lp = NULL;
     cfg_free(u->next_m);
     if (u->log_fd >= 0)
         close(u->log_fd);
@@ -963,6 +1001,7 @@ int cli_up(int argc, char **argv)
     loop_timer_init(&u.start_wait, on_start_wait, &u);
     loop_timer_init(&u.start_recheck, on_start_recheck, &u);
     loop_timer_init(&u.store_later, on_store_later, &u);
+    loop_timer_init(&u.log_flush, on_log_flush, &u);
     r = parse_args(&u, argc, argv);
     if (r >= 0)
         return r;
