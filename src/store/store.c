@@ -1,8 +1,9 @@
 /* store/store.c — state.db: open, check, migrate, move aside when unusable. */
 #include "store/store.h"
 
+#include "store/sqlfn.h"
+
 #include <errno.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,6 +159,11 @@ struct store *store_open(const char *state_dir, char *aside, size_t aside_size, 
         diag_set(dg, -ENOMEM, "out of memory");
         return NULL;
     }
+    if (sql_fns_load(why, sizeof(why)) < 0) {
+        diag_set(dg, -EIO, "%s", why);
+        free(st);
+        return NULL;
+    }
     snprintf(path, sizeof(path), "%s/state.db", state_dir);
     if (try_open(path, &st->db, why, sizeof(why)) == 0)
         return st;
@@ -165,6 +171,7 @@ struct store *store_open(const char *state_dir, char *aside, size_t aside_size, 
     if (try_open(path, &st->db, why, sizeof(why)) == 0)
         return st;
     diag_set(dg, -EIO, "cannot create %s: %s", path, why);
+    sql_fns_unload();
     free(st);
     return NULL;
 }
@@ -174,6 +181,7 @@ void store_close(struct store *st)
     if (!st)
         return;
     sqlite3_close(st->db);
+    sql_fns_unload();
     free(st);
 }
 
@@ -483,7 +491,7 @@ static int uri_path(const char *path, char *out, size_t size)
 
 struct store *store_open_readonly(const char *state_dir, struct diag *dg)
 {
-    char path[4096], wal[4104], enc[3 * 4096], uri[3 * 4096 + 64];
+    char path[4096], wal[4104], enc[3 * 4096], uri[3 * 4096 + 64], why[256];
     struct store *st;
     int r;
     snprintf(path, sizeof(path), "%s/state.db", state_dir);
@@ -501,6 +509,11 @@ struct store *store_open_readonly(const char *state_dir, struct diag *dg)
     st = calloc(1, sizeof(*st));
     if (!st) {
         diag_set(dg, -ENOMEM, "out of memory");
+        return NULL;
+    }
+    if (sql_fns_load(why, sizeof(why)) < 0) {
+        diag_set(dg, -EIO, "%s", why);
+        free(st);
         return NULL;
     }
     r = sqlite3_open_v2(uri, &st->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);

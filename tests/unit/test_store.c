@@ -1,11 +1,11 @@
 /* test_store.c — state.db: kept across opens, and every kind of unusable file
  * moved aside for a fresh one. */
+#include "store/sqlfn.h"
 #include "store/store.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
-#include <sqlite3.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -35,6 +35,31 @@ static int teardown(void **state)
     (void)state;
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     return system(cmd) == 0 ? 0 : -1;
+}
+
+/* SQLite for the test's own changes to state.db, loaded as the store loads
+ * it (the test links no more of it than corral does). SQLITE_OK or not. */
+static int raw_open(sqlite3 **h)
+{
+    char why[256];
+    *h = NULL;
+    if (sql_fns_load(why, sizeof(why)) < 0)
+        return SQLITE_ERROR;
+    return sqlite3_open_v2(db, h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+}
+
+static void raw_close(sqlite3 *h)
+{
+    sqlite3_close(h);
+    sql_fns_unload();
+}
+
+static void raw_exec(const char *sql)
+{
+    sqlite3 *h;
+    assert_int_equal(raw_open(&h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+    raw_close(h);
 }
 
 static void collect(void *ctx, const char *service)
@@ -181,11 +206,8 @@ static void truncated_is_moved_aside(void **state)
 
 static void newer_schema_is_moved_aside(void **state)
 {
-    sqlite3 *h;
     (void)state;
-    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(h, "PRAGMA user_version = 99;", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(h);
+    raw_exec("PRAGMA user_version = 99;");
     expect_moved_aside("newer");
 }
 
@@ -203,7 +225,7 @@ static void locked_by_another_process_is_moved_aside(void **state)
         sqlite3 *h;
         close(ready[0]);
         close(go[1]);
-        if (sqlite3_open(db, &h) != SQLITE_OK ||
+        if (raw_open(&h) != SQLITE_OK ||
             sqlite3_exec(h, "PRAGMA journal_mode = DELETE; BEGIN EXCLUSIVE;", NULL, NULL, NULL) !=
                 SQLITE_OK)
             _exit(1);
@@ -376,15 +398,11 @@ static void schema_2_gains_the_event_table(void **state)
     const char *names[] = {"web"};
     bool stopped[] = {true};
     struct store *st;
-    sqlite3 *h;
     (void)state;
     st = open_ok(aside);
     assert_int_equal(store_save_stopped(st, names, stopped, 1), 0);
     store_close(st);
-    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
-    assert_int_equal(
-        sqlite3_exec(h, "DROP TABLE event; PRAGMA user_version = 2;", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(h);
+    raw_exec("DROP TABLE event; PRAGMA user_version = 2;");
     st = open_ok(aside);
     assert_string_equal(aside, "");
     assert_int_equal(store_each_stopped(st, collect, got), 0);
@@ -413,7 +431,7 @@ static void a_locked_database_fails_one_batch(void **state)
         sqlite3 *h;
         close(ready[0]);
         close(go[1]);
-        if (sqlite3_open(db, &h) != SQLITE_OK ||
+        if (raw_open(&h) != SQLITE_OK ||
             sqlite3_exec(h, "BEGIN IMMEDIATE;", NULL, NULL, NULL) != SQLITE_OK)
             _exit(1);
         (void)!write(ready[1], "r", 1);
