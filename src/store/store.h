@@ -23,7 +23,20 @@ struct store;
  * why (else it is ""). NULL with dg filled only when no database at all can
  * be made there. */
 struct store *store_open(const char *state_dir, char *aside, size_t aside_size, struct diag *dg);
+/* Close the store, open or resting. NULL is a no-op. */
 void store_close(struct store *st);
+
+/* A store rests between bursts of use: store_rest() closes its connection
+ * (which checkpoints the WAL into state.db) and, with no other store open,
+ * unloads libsqlite3, whose code would otherwise stay resident for the life
+ * of the daemon. Every function below opens it again first when it rests: the
+ * library, the file and its settings, no check or migration (the first open
+ * did those); failing that, it returns -EIO like any other failure. Not to
+ * be called from inside a store_*() call (from one of its callbacks). */
+void store_rest(struct store *st);
+/* fn(ctx) is called at each use of the store (fn NULL: none), after it is
+ * open: what tells its owner when to rest it. fn must not use the store. */
+void store_set_on_use(struct store *st, void (*fn)(void *ctx), void *ctx);
 
 /* The operator's wish for a service, kept across restarts of corral. */
 int store_set_stopped(struct store *st, const char *service, bool stopped);
