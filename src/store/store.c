@@ -598,7 +598,7 @@ static int uri_path(const char *path, char *out, size_t size)
     return 0;
 }
 
-struct store *store_open_readonly(const char *state_dir, struct diag *dg)
+struct store *store_open_readonly(const char *state_dir, bool live, struct diag *dg)
 {
     char path[4096], wal[4104], enc[3 * 4096], uri[3 * 4096 + 64], why[256];
     struct store *st;
@@ -610,10 +610,11 @@ struct store *store_open_readonly(const char *state_dir, struct diag *dg)
     }
     /* Without a WAL, a read-only connection would still create -wal and -shm
      * files and leave them behind; immutable reads the file as it is. With
-     * one (a corral runs, or died), the WAL holds the latest state and its
-     * -shm is there already. */
+     * one (a corral died, or runs), the WAL holds the latest state and its
+     * -shm is there already. A live corral whose store rests has no WAL, but
+     * its next checkpoint would write the file under an immutable reader. */
     snprintf(uri, sizeof(uri), "file:%s?mode=ro%s", enc,
-             access(wal, F_OK) == 0 ? "" : "&immutable=1");
+             live || access(wal, F_OK) == 0 ? "" : "&immutable=1");
     st = store_new(uri, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, dg);
     if (!st)
         return NULL;

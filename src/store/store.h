@@ -113,10 +113,14 @@ int store_events_each(struct store *st, const struct store_event_query *q,
                       void (*fn)(void *ctx, const struct store_event *ev), void *ctx);
 /* Open <state_dir>/state.db for reading only, changing nothing on disk: no
  * migration, nothing moved aside, and no -wal or -shm file made (the file is
- * opened immutable unless a corral left a WAL beside it). For `corral
- * doctor`. NULL with dg filled when SQLite cannot open it at all; a file
- * that is not a database opens, and store_check() says so. */
-struct store *store_open_readonly(const char *state_dir, struct diag *dg);
+ * opened immutable unless a corral left a WAL beside it). live: a corral
+ * holds the state dir; its store may wake and write at any moment, even
+ * with no WAL there while it rests, so the file is read through SQLite's
+ * locks, never as immutable (an empty -wal and -shm may then be left for
+ * that corral to remove). For `corral doctor`. NULL with dg filled when
+ * SQLite cannot open it at all; a file that is not a database opens, and
+ * store_check() says so. */
+struct store *store_open_readonly(const char *state_dir, bool live, struct diag *dg);
 /* Read the schema version and run PRAGMA quick_check. 0 when the database is
  * usable by this corral; -EIO with why filled (not a database, integrity,
  * unknown schema). */
