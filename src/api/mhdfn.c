@@ -1,21 +1,16 @@
 /* api/mhdfn.c — libmicrohttpd through dlopen (see mhdfn.h). */
 #include "api/mhdfn.h"
 
+#include "util/dlfn.h"
+
 #include <dlfcn.h>
-#include <stdio.h>
-#include <string.h>
 
 struct mhd_fns mhd_fns;
-
-struct mhd_sym {
-    const char *name;
-    void *slot; /* a member of mhd_fns */
-};
 
 int mhd_fns_load(char *why, size_t size)
 {
     static void *lib;
-    const struct mhd_sym syms[] = {
+    const struct dlfn_sym syms[] = {
         {"MHD_start_daemon", &mhd_fns.start_daemon},
         {"MHD_stop_daemon", &mhd_fns.stop_daemon},
         {"MHD_run", &mhd_fns.run},
@@ -34,20 +29,7 @@ int mhd_fns_load(char *why, size_t size)
     };
     if (lib)
         return 0;
-    lib = dlopen("libmicrohttpd.so.12", RTLD_NOW | RTLD_LOCAL);
-    if (!lib) {
-        snprintf(why, size, "cannot load libmicrohttpd.so.12: %s", dlerror());
-        return -1;
-    }
-    for (size_t i = 0; i < sizeof(syms) / sizeof(syms[0]); i++) {
-        void *p = dlsym(lib, syms[i].name);
-        if (!p) {
-            snprintf(why, size, "libmicrohttpd has no %s", syms[i].name);
-            dlclose(lib);
-            lib = NULL;
-            return -1;
-        }
-        memcpy(syms[i].slot, &p, sizeof(p)); /* object to function pointer, as POSIX allows */
-    }
-    return 0;
+    lib = dlfn_open("libmicrohttpd.so.12", RTLD_NOW | RTLD_LOCAL, syms,
+                    sizeof(syms) / sizeof(syms[0]), why, size);
+    return lib ? 0 : -1;
 }

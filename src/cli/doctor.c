@@ -151,7 +151,7 @@ static void check_database(struct doctor *d, const char *path)
     if (!s->db_exists)
         return;
     diag_clear(&dg);
-    st = store_open_readonly(d->o.c.state_dir, &dg);
+    st = store_open_readonly(d->o.c.state_dir, d->o.running, &dg);
     if (!st) {
         snprintf(s->db_error, sizeof(s->db_error), "%s", dg.msg);
         return;

@@ -40,6 +40,7 @@ static const char *const colours[] = {"\033[36m", "\033[33m", "\033[32m", "\033[
 #define START_STABLE_MS   1000  /* up -d: a run this long counts as started */
 #define UP_MMAP_THRESHOLD (64 * 1024)
 #define LOG_BUF_BYTES     8192
+#define STORE_REST_MS     100 /* after the last use of state.db: a burst shares one open */
 #define USAGE             "usage: corral up [-f FILE] [-d] [-q] [-t] [--no-color] [SERVICE...]\n"
 
 struct up {
@@ -73,6 +74,7 @@ struct up {
     struct loop_timer start_wait;
     struct loop_timer start_recheck;
     struct loop_timer store_later; /* a new state.db is made after the first spawns */
+    struct loop_timer store_rest;  /* state.db closed and SQLite unloaded after a burst */
     struct out *out;               /* foreground only */
 };
 
@@ -495,6 +497,23 @@ static void history_warn(void *ctx, const char *msg)
     say(ctx, "warning: %s", msg);
 }
 
+/* Every use of state.db puts its rest off: the writes of a burst (the runs
+ * after a start, its events, an operator's stops) share one open, and an idle
+ * corral has neither the connection nor SQLite's code resident. One-shot, so
+ * that idle stays without wake-ups. */
+static void on_store_use(void *ctx)
+{
+    struct up *u = ctx;
+    loop_timer_arm(u->lp, &u->store_rest, STORE_REST_MS);
+}
+
+static void on_store_rest(struct loop *lp, void *data)
+{
+    struct up *u = data;
+    (void)lp;
+    store_rest(u->store);
+}
+
 /* state.db, and the services an operator stopped before corral last went. A
  * `corral up NAME` names what to run: that wins over an old stop. */
 static void open_store(struct up *u)
@@ -509,6 +528,8 @@ static void open_store(struct up *u)
     }
     if (aside[0])
         say(u, "warning: %s", aside);
+    store_set_on_use(u->store, on_store_use, u);
+    on_store_use(u); /* the open was a use */
     api_keep_history(u->api, u->store, history_warn, u);
     if (u->n_names == 0 && store_each_stopped(u->store, hold_one, u) < 0)
         say(u, "warning: could not read the operator's stops from state.db");
@@ -1002,6 +1023,7 @@ int cli_up(int argc, char **argv)
     loop_timer_init(&u.start_recheck, on_start_recheck, &u);
     loop_timer_init(&u.store_later, on_store_later, &u);
     loop_timer_init(&u.log_flush, on_log_flush, &u);
+    loop_timer_init(&u.store_rest, on_store_rest, &u);
     r = parse_args(&u, argc, argv);
     if (r >= 0)
         return r;

@@ -1,21 +1,17 @@
 /* config/fyfn.c — libfyaml through dlopen (see fyfn.h). */
 #include "config/fyfn.h"
 
+#include "util/dlfn.h"
+
 #include <dlfcn.h>
-#include <stdio.h>
 #include <string.h>
 
 struct fy_fns fy_fns;
 static void *lib;
 
-struct fy_sym {
-    const char *name;
-    void *slot; /* a member of fy_fns */
-};
-
 int fy_fns_load(char *why, size_t size)
 {
-    const struct fy_sym syms[] = {
+    const struct dlfn_sym syms[] = {
         {"fy_event_start_mark", &fy_fns.event_start_mark},
         {"fy_token_scalar_style", &fy_fns.token_scalar_style},
         {"fy_token_start_mark", &fy_fns.token_start_mark},
@@ -37,19 +33,11 @@ int fy_fns_load(char *why, size_t size)
         return 0;
     /* Lazy: a parse binds the few libc functions it calls, not all of them
      * (a third of the load's time, on the way to the first spawn). */
-    lib = dlopen("libfyaml.so.0", RTLD_LAZY | RTLD_LOCAL);
+    lib = dlfn_open("libfyaml.so.0", RTLD_LAZY | RTLD_LOCAL, syms, sizeof(syms) / sizeof(syms[0]),
+                    why, size);
     if (!lib) {
-        snprintf(why, size, "cannot load libfyaml.so.0: %s", dlerror());
+        fy_fns_unload();
         return -1;
-    }
-    for (size_t i = 0; i < sizeof(syms) / sizeof(syms[0]); i++) {
-        void *p = dlsym(lib, syms[i].name);
-        if (!p) {
-            snprintf(why, size, "libfyaml has no %s", syms[i].name);
-            fy_fns_unload();
-            return -1;
-        }
-        memcpy(syms[i].slot, &p, sizeof(p)); /* object to function pointer, as POSIX allows */
     }
     return 0;
 }

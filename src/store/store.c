@@ -1,8 +1,10 @@
-/* store/store.c — state.db: open, check, migrate, move aside when unusable. */
+/* store/store.c — state.db: open, check, migrate, move aside when unusable;
+ * rest (the connection closed, SQLite unloaded) and wake again on use. */
 #include "store/store.h"
 
+#include "store/sqlfn.h"
+
 #include <errno.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +14,11 @@
 #define BUSY_MS 500 /* a database held longer by another process is not ours */
 
 struct store {
-    sqlite3 *db;
+    sqlite3 *db; /* NULL while it rests; open, it holds a load of libsqlite3 */
+    char *path;  /* what sqlite3_open_v2() is given again on a wake */
+    int flags;   /* SQLITE_OPEN_* */
+    void (*on_use)(void *ctx);
+    void *on_use_ctx;
 };
 
 /* Each entry takes the schema from version i to i + 1, in one transaction. */
@@ -99,6 +105,23 @@ fail:
     return -EIO;
 }
 
+/* What every connection is set to, at the first open and at each wake. */
+static int configure(sqlite3 *db, int flags)
+{
+    sqlite3_busy_timeout(db, BUSY_MS);
+    if (flags & SQLITE_OPEN_READONLY)
+        return SQLITE_OK;
+    /* No lookaside slots (120 KiB per connection): corral's statements are
+     * few and run at human rates. */
+    (void)sqlite3_db_config(db, SQLITE_DBCONFIG_LOOKASIDE, NULL, 0, 0);
+    /* A small page cache: the writes touch a few pages each, and a thousand
+     * services' runs must not cost their default 2 MiB. */
+    return sqlite3_exec(db,
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
+                        "PRAGMA cache_size = -256;",
+                        NULL, NULL, NULL);
+}
+
 /* Open and make usable, or say why not (the caller moves the file aside). */
 static int try_open(const char *path, sqlite3 **out, char *why, size_t size)
 {
@@ -106,18 +129,8 @@ static int try_open(const char *path, sqlite3 **out, char *why, size_t size)
     int v = 0, r;
     *out = NULL;
     r = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
-    if (r == SQLITE_OK) {
-        /* No lookaside slots (120 KiB per connection): corral's statements
-         * are few and run at human rates. */
-        (void)sqlite3_db_config(db, SQLITE_DBCONFIG_LOOKASIDE, NULL, 0, 0);
-        sqlite3_busy_timeout(db, BUSY_MS);
-        /* A small page cache: the writes touch a few pages each, and a
-         * thousand services' runs must not cost their default 2 MiB. */
-        r = sqlite3_exec(db,
-                         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
-                         "PRAGMA cache_size = -256;",
-                         NULL, NULL, NULL);
-    }
+    if (r == SQLITE_OK)
+        r = configure(db, SQLITE_OPEN_READWRITE);
     if (r == SQLITE_OK)
         r = user_version(db, &v);
     if (r != SQLITE_OK) {
@@ -149,38 +162,108 @@ static void move_aside(const char *path, const char *why, char *aside, size_t si
              to);
 }
 
-struct store *store_open(const char *state_dir, char *aside, size_t aside_size, struct diag *dg)
+/* A store that holds no connection yet: path and flags kept for its wakes. */
+static struct store *store_new(const char *path, int flags, struct diag *dg)
 {
-    char path[4096], why[512] = "";
     struct store *st = calloc(1, sizeof(*st));
-    aside[0] = '\0';
-    if (!st) {
+    if (!st || !(st->path = strdup(path))) {
+        free(st);
         diag_set(dg, -ENOMEM, "out of memory");
         return NULL;
     }
+    st->flags = flags;
+    return st;
+}
+
+struct store *store_open(const char *state_dir, char *aside, size_t aside_size, struct diag *dg)
+{
+    char path[4096], why[512] = "";
+    struct store *st;
+    aside[0] = '\0';
     snprintf(path, sizeof(path), "%s/state.db", state_dir);
+    /* A wake opens the file made here: one deleted meanwhile is not made
+     * again empty, without its schema. */
+    st = store_new(path, SQLITE_OPEN_READWRITE, dg);
+    if (!st)
+        return NULL;
+    if (sql_fns_load(why, sizeof(why)) < 0) {
+        diag_set(dg, -EIO, "%s", why);
+        store_close(st);
+        return NULL;
+    }
     if (try_open(path, &st->db, why, sizeof(why)) == 0)
         return st;
     move_aside(path, why, aside, aside_size);
     if (try_open(path, &st->db, why, sizeof(why)) == 0)
         return st;
     diag_set(dg, -EIO, "cannot create %s: %s", path, why);
-    free(st);
+    sql_fns_unload();
+    store_close(st);
     return NULL;
+}
+
+void store_rest(struct store *st)
+{
+    if (!st || !st->db)
+        return;
+    /* Fails only with a statement left open, which every function here
+     * finalizes: the connection then stays, and so does the library. */
+    if (sqlite3_close(st->db) != SQLITE_OK)
+        return;
+    st->db = NULL;
+    sql_fns_unload();
 }
 
 void store_close(struct store *st)
 {
     if (!st)
         return;
-    sqlite3_close(st->db);
+    store_rest(st);
+    free(st->path);
     free(st);
 }
 
-int store_set_stopped(struct store *st, const char *service, bool stopped)
+void store_set_on_use(struct store *st, void (*fn)(void *ctx), void *ctx)
+{
+    st->on_use = fn;
+    st->on_use_ctx = ctx;
+}
+
+/* Open the connection of a store that has none: the library, the file, its
+ * settings; the checks and migrations were the first open's. SQLITE_OK, or
+ * an error with why filled and nothing left loaded. */
+static int wake(struct store *st, char *why, size_t size)
+{
+    int r;
+    if (sql_fns_load(why, size) < 0)
+        return SQLITE_ERROR;
+    r = sqlite3_open_v2(st->path, &st->db, st->flags, NULL);
+    if (r == SQLITE_OK)
+        r = configure(st->db, st->flags);
+    if (r == SQLITE_OK)
+        return SQLITE_OK;
+    snprintf(why, size, "%s", st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(r));
+    sqlite3_close(st->db); /* NULL, or the half-made connection */
+    st->db = NULL;
+    sql_fns_unload();
+    return r;
+}
+
+/* The connection, woken if the store rests; NULL when it cannot be. */
+static sqlite3 *use(struct store *st)
+{
+    char why[256];
+    if (!st->db && wake(st, why, sizeof(why)) != SQLITE_OK)
+        return NULL;
+    if (st->on_use)
+        st->on_use(st->on_use_ctx);
+    return st->db;
+}
+
+static int set_stopped(sqlite3 *db, const char *service, bool stopped)
 {
     sqlite3_stmt *q;
-    int r = sqlite3_prepare_v2(st->db,
+    int r = sqlite3_prepare_v2(db,
                                "INSERT INTO service_wish (name, stopped, updated_at) "
                                "VALUES (?1, ?2, ?3) ON CONFLICT (name) DO UPDATE SET "
                                "stopped = excluded.stopped, updated_at = excluded.updated_at",
@@ -195,33 +278,46 @@ int store_set_stopped(struct store *st, const char *service, bool stopped)
     return r == SQLITE_OK ? 0 : -EIO;
 }
 
+int store_set_stopped(struct store *st, const char *service, bool stopped)
+{
+    sqlite3 *db = use(st);
+    return db ? set_stopped(db, service, stopped) : -EIO;
+}
+
 /* Commit, then give the page cache back: writes come a few at a time, at
  * human rates, and what they touch is in the OS's cache anyway; kept, it was
  * a quarter of a megabyte of an idle corral. */
-static int commit(struct store *st)
+static int commit(sqlite3 *db)
 {
-    if (sqlite3_exec(st->db, "COMMIT;", NULL, NULL, NULL) != SQLITE_OK)
+    if (sqlite3_exec(db, "COMMIT;", NULL, NULL, NULL) != SQLITE_OK)
         return -EIO;
-    (void)sqlite3_db_release_memory(st->db);
+    (void)sqlite3_db_release_memory(db);
     return 0;
 }
 
 int store_save_stopped(struct store *st, const char *const *names, const bool *stopped, size_t n)
 {
-    int r = sqlite3_exec(st->db, "BEGIN IMMEDIATE;", NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+    sqlite3 *db = use(st);
+    int r;
+    if (!db)
+        return -EIO;
+    r = sqlite3_exec(db, "BEGIN IMMEDIATE;", NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
     for (size_t i = 0; r == 0 && i < n; i++)
-        r = store_set_stopped(st, names[i], stopped[i]);
-    if (r == 0 && commit(st) == 0)
+        r = set_stopped(db, names[i], stopped[i]);
+    if (r == 0 && commit(db) == 0)
         return 0;
-    sqlite3_exec(st->db, "ROLLBACK;", NULL, NULL, NULL);
+    sqlite3_exec(db, "ROLLBACK;", NULL, NULL, NULL);
     return -EIO;
 }
 
 int store_each_stopped(struct store *st, void (*fn)(void *ctx, const char *service), void *ctx)
 {
+    sqlite3 *db = use(st);
     sqlite3_stmt *q;
-    int r =
-        sqlite3_prepare_v2(st->db, "SELECT name FROM service_wish WHERE stopped = 1", -1, &q, NULL);
+    int r;
+    if (!db)
+        return -EIO;
+    r = sqlite3_prepare_v2(db, "SELECT name FROM service_wish WHERE stopped = 1", -1, &q, NULL);
     while (r == SQLITE_OK && (r = sqlite3_step(q)) == SQLITE_ROW) {
         fn(ctx, (const char *)sqlite3_column_text(q, 0));
         r = SQLITE_OK;
@@ -254,11 +350,15 @@ static int save_run(sqlite3_stmt *q, const struct store_run *r, sqlite3_int64 no
 
 int store_save_runs(struct store *st, const struct store_run *runs, size_t n)
 {
+    sqlite3 *db = use(st);
     sqlite3_stmt *q = NULL;
     sqlite3_int64 now = (sqlite3_int64)time(NULL);
-    int r = sqlite3_exec(st->db, "BEGIN IMMEDIATE;", NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+    int r;
+    if (!db)
+        return -EIO;
+    r = sqlite3_exec(db, "BEGIN IMMEDIATE;", NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
     if (r == 0 &&
-        sqlite3_prepare_v2(st->db,
+        sqlite3_prepare_v2(db,
                            "INSERT OR REPLACE INTO service_run (name, instance, boot_id, pid, "
                            "start_ticks, pgid, cgroup, started_at, runs, restarts, last_exit, "
                            "reason, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
@@ -268,16 +368,20 @@ int store_save_runs(struct store *st, const struct store_run *runs, size_t n)
     for (size_t i = 0; r == 0 && i < n; i++)
         r = save_run(q, &runs[i], now);
     sqlite3_finalize(q);
-    if (r == 0 && commit(st) == 0)
+    if (r == 0 && commit(db) == 0)
         return 0;
-    sqlite3_exec(st->db, "ROLLBACK;", NULL, NULL, NULL);
+    sqlite3_exec(db, "ROLLBACK;", NULL, NULL, NULL);
     return -EIO;
 }
 
 int store_drop_run(struct store *st, const char *service)
 {
+    sqlite3 *db = use(st);
     sqlite3_stmt *q;
-    int r = sqlite3_prepare_v2(st->db, "DELETE FROM service_run WHERE name = ?1", -1, &q, NULL);
+    int r;
+    if (!db)
+        return -EIO;
+    r = sqlite3_prepare_v2(db, "DELETE FROM service_run WHERE name = ?1", -1, &q, NULL);
     if (r == SQLITE_OK) {
         sqlite3_bind_text(q, 1, service, -1, SQLITE_STATIC);
         r = sqlite3_step(q) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
@@ -294,12 +398,16 @@ static const char *text_col(sqlite3_stmt *q, int i)
 
 int store_each_run(struct store *st, void (*fn)(void *ctx, const struct store_run *r), void *ctx)
 {
+    sqlite3 *db = use(st);
     sqlite3_stmt *q;
-    int r = sqlite3_prepare_v2(st->db,
-                               "SELECT name, instance, boot_id, pid, start_ticks, pgid, cgroup, "
-                               "started_at, runs, restarts, last_exit, reason FROM service_run "
-                               "ORDER BY name",
-                               -1, &q, NULL);
+    int r;
+    if (!db)
+        return -EIO;
+    r = sqlite3_prepare_v2(db,
+                           "SELECT name, instance, boot_id, pid, start_ticks, pgid, cgroup, "
+                           "started_at, runs, restarts, last_exit, reason FROM service_run "
+                           "ORDER BY name",
+                           -1, &q, NULL);
     while (r == SQLITE_OK && (r = sqlite3_step(q)) == SQLITE_ROW) {
         struct store_run run = {
             .service = text_col(q, 0),
@@ -355,11 +463,14 @@ int store_events_add(struct store *st, const struct store_event *evs, size_t n, 
 {
     sqlite3_stmt *q = NULL;
     uint64_t last = 0;
+    sqlite3 *db;
     int r;
     if (n == 0)
         return 0;
-    r = sqlite3_exec(st->db, "BEGIN IMMEDIATE;", NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
-    if (r == 0 && sqlite3_prepare_v2(st->db,
+    if (!(db = use(st)))
+        return -EIO;
+    r = sqlite3_exec(db, "BEGIN IMMEDIATE;", NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+    if (r == 0 && sqlite3_prepare_v2(db,
                                      "INSERT INTO event (id, time_ms, kind, service, pid, "
                                      "exit_code, text, json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
                                      "?8)",
@@ -374,8 +485,7 @@ int store_events_add(struct store *st, const struct store_event *evs, size_t n, 
     q = NULL;
     /* A range of the rowid: as cheap as the few rows it removes. */
     if (r == 0 && keep > 0 && last > keep) {
-        if (sqlite3_prepare_v2(st->db, "DELETE FROM event WHERE id <= ?1", -1, &q, NULL) ==
-            SQLITE_OK) {
+        if (sqlite3_prepare_v2(db, "DELETE FROM event WHERE id <= ?1", -1, &q, NULL) == SQLITE_OK) {
             sqlite3_bind_int64(q, 1, (sqlite3_int64)(last - keep));
             r = sqlite3_step(q) == SQLITE_DONE ? 0 : -EIO;
         } else {
@@ -383,17 +493,21 @@ int store_events_add(struct store *st, const struct store_event *evs, size_t n, 
         }
         sqlite3_finalize(q);
     }
-    if (r == 0 && commit(st) == 0)
+    if (r == 0 && commit(db) == 0)
         return 0;
-    sqlite3_exec(st->db, "ROLLBACK;", NULL, NULL, NULL);
+    sqlite3_exec(db, "ROLLBACK;", NULL, NULL, NULL);
     return -EIO;
 }
 
 int store_events_last_id(struct store *st, uint64_t *id)
 {
+    sqlite3 *db = use(st);
     sqlite3_stmt *q;
-    int r = sqlite3_prepare_v2(st->db, "SELECT max(id) FROM event", -1, &q, NULL);
+    int r;
     *id = 0;
+    if (!db)
+        return -EIO;
+    r = sqlite3_prepare_v2(db, "SELECT max(id) FROM event", -1, &q, NULL);
     if (r == SQLITE_OK && (r = sqlite3_step(q)) == SQLITE_ROW) {
         *id = (uint64_t)sqlite3_column_int64(q, 0); /* NULL reads as 0 */
         r = SQLITE_OK;
@@ -418,9 +532,12 @@ int store_events_each(struct store *st, const struct store_event_query *qy,
     char sql[512 + STORE_EVENT_SERVICES_MAX * 8];
     size_t len;
     sqlite3_stmt *q;
+    sqlite3 *db;
     int r, count = 0;
     if (qy->n_services > STORE_EVENT_SERVICES_MAX)
         return -EINVAL;
+    if (!(db = use(st)))
+        return -EIO;
     len = (size_t)snprintf(sql, sizeof(sql),
                            "SELECT id, time_ms, kind, service, pid, exit_code, text, json FROM "
                            "event WHERE id > ?1 AND id < ?2 AND time_ms >= ?3 AND time_ms < ?4");
@@ -429,7 +546,7 @@ int store_events_each(struct store *st, const struct store_event_query *qy,
                                 i ? ", " : " AND service IN (", i + 6);
     snprintf(sql + len, sizeof(sql) - len, "%s ORDER BY id DESC LIMIT ?5",
              qy->n_services ? ")" : "");
-    r = sqlite3_prepare_v2(st->db, sql, -1, &q, NULL);
+    r = sqlite3_prepare_v2(db, sql, -1, &q, NULL);
     if (r == SQLITE_OK) {
         sqlite3_bind_int64(q, 1, qy->after_id > INT64_MAX ? INT64_MAX : (int64_t)qy->after_id);
         sqlite3_bind_int64(q, 2, bound(qy->before_id));
@@ -481,11 +598,10 @@ static int uri_path(const char *path, char *out, size_t size)
     return 0;
 }
 
-struct store *store_open_readonly(const char *state_dir, struct diag *dg)
+struct store *store_open_readonly(const char *state_dir, bool live, struct diag *dg)
 {
-    char path[4096], wal[4104], enc[3 * 4096], uri[3 * 4096 + 64];
+    char path[4096], wal[4104], enc[3 * 4096], uri[3 * 4096 + 64], why[256];
     struct store *st;
-    int r;
     snprintf(path, sizeof(path), "%s/state.db", state_dir);
     snprintf(wal, sizeof(wal), "%s-wal", path);
     if (uri_path(path, enc, sizeof(enc)) < 0) {
@@ -494,33 +610,34 @@ struct store *store_open_readonly(const char *state_dir, struct diag *dg)
     }
     /* Without a WAL, a read-only connection would still create -wal and -shm
      * files and leave them behind; immutable reads the file as it is. With
-     * one (a corral runs, or died), the WAL holds the latest state and its
-     * -shm is there already. */
+     * one (a corral died, or runs), the WAL holds the latest state and its
+     * -shm is there already. A live corral whose store rests has no WAL, but
+     * its next checkpoint would write the file under an immutable reader. */
     snprintf(uri, sizeof(uri), "file:%s?mode=ro%s", enc,
-             access(wal, F_OK) == 0 ? "" : "&immutable=1");
-    st = calloc(1, sizeof(*st));
-    if (!st) {
-        diag_set(dg, -ENOMEM, "out of memory");
+             live || access(wal, F_OK) == 0 ? "" : "&immutable=1");
+    st = store_new(uri, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, dg);
+    if (!st)
         return NULL;
-    }
-    r = sqlite3_open_v2(uri, &st->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
-    if (r != SQLITE_OK) {
-        diag_set(dg, -EIO, "%s: %s", path, st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(r));
+    if (wake(st, why, sizeof(why)) != SQLITE_OK) {
+        diag_set(dg, -EIO, "%s: %s", path, why);
         store_close(st);
         return NULL;
     }
-    sqlite3_busy_timeout(st->db, BUSY_MS);
     return st;
 }
 
 int store_check(struct store *st, int *schema_version, char *why, size_t size)
 {
+    sqlite3 *db;
     *schema_version = -1;
-    if (user_version(st->db, schema_version) != SQLITE_OK) {
-        snprintf(why, size, "%s", sqlite3_errmsg(st->db));
+    if (!st->db && wake(st, why, size) != SQLITE_OK)
+        return -EIO;
+    db = use(st);
+    if (user_version(db, schema_version) != SQLITE_OK) {
+        snprintf(why, size, "%s", sqlite3_errmsg(db));
         return -EIO;
     }
-    if (!integrity_ok(st->db)) {
+    if (!integrity_ok(db)) {
         snprintf(why, size, "integrity check failed");
         return -EIO;
     }

@@ -23,7 +23,20 @@ struct store;
  * why (else it is ""). NULL with dg filled only when no database at all can
  * be made there. */
 struct store *store_open(const char *state_dir, char *aside, size_t aside_size, struct diag *dg);
+/* Close the store, open or resting. NULL is a no-op. */
 void store_close(struct store *st);
+
+/* A store rests between bursts of use: store_rest() closes its connection
+ * (which checkpoints the WAL into state.db) and, with no other store open,
+ * unloads libsqlite3, whose code would otherwise stay resident for the life
+ * of the daemon. Every function below opens it again first when it rests: the
+ * library, the file and its settings, no check or migration (the first open
+ * did those); failing that, it returns -EIO like any other failure. Not to
+ * be called from inside a store_*() call (from one of its callbacks). */
+void store_rest(struct store *st);
+/* fn(ctx) is called at each use of the store (fn NULL: none), after it is
+ * open: what tells its owner when to rest it. fn must not use the store. */
+void store_set_on_use(struct store *st, void (*fn)(void *ctx), void *ctx);
 
 /* The operator's wish for a service, kept across restarts of corral. */
 int store_set_stopped(struct store *st, const char *service, bool stopped);
@@ -100,10 +113,14 @@ int store_events_each(struct store *st, const struct store_event_query *q,
                       void (*fn)(void *ctx, const struct store_event *ev), void *ctx);
 /* Open <state_dir>/state.db for reading only, changing nothing on disk: no
  * migration, nothing moved aside, and no -wal or -shm file made (the file is
- * opened immutable unless a corral left a WAL beside it). For `corral
- * doctor`. NULL with dg filled when SQLite cannot open it at all; a file
- * that is not a database opens, and store_check() says so. */
-struct store *store_open_readonly(const char *state_dir, struct diag *dg);
+ * opened immutable unless a corral left a WAL beside it). live: a corral
+ * holds the state dir; its store may wake and write at any moment, even
+ * with no WAL there while it rests, so the file is read through SQLite's
+ * locks, never as immutable (an empty -wal and -shm may then be left for
+ * that corral to remove). For `corral doctor`. NULL with dg filled when
+ * SQLite cannot open it at all; a file that is not a database opens, and
+ * store_check() says so. */
+struct store *store_open_readonly(const char *state_dir, bool live, struct diag *dg);
 /* Read the schema version and run PRAGMA quick_check. 0 when the database is
  * usable by this corral; -EIO with why filled (not a database, integrity,
  * unknown schema). */

@@ -1,7 +1,6 @@
 /* supervisor/policy.c — restart decisions, backoff and the give-up window. */
 #include "supervisor/policy.h"
 
-#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -49,16 +48,27 @@ uint64_t sup_retry_delay_ms(const struct cfg_restart *r)
     return r->max_restarts ? r->retry_after_ms : 0;
 }
 
+/* d * m^attempt by squaring, stopped once past max (m >= 1 only grows it):
+ * plain arithmetic instead of pow(), the one reason corral linked libm. */
+static double grow(double d, double m, unsigned attempt, double max)
+{
+    for (; attempt && d > 0.0 && d <= max; attempt >>= 1, m *= m)
+        if (attempt & 1)
+            d *= m;
+    return d;
+}
+
 uint64_t sup_backoff_ms(const struct cfg_restart *r, unsigned attempt, uint32_t rnd)
 {
-    double d = (double)r->initial_ms * pow(r->multiplier, (double)attempt);
+    double max = (double)r->max_ms;
+    double d = grow((double)r->initial_ms, r->multiplier, attempt, max);
     double u = (double)rnd / (double)UINT32_MAX; /* 0..1 */
-    if (d > (double)r->max_ms || !isfinite(d))
-        d = (double)r->max_ms;
+    if (d > max)                                 /* infinity too: no NaN, as a zero d stays zero */
+        d = max;
     d += d * r->jitter * (2.0 * u - 1.0);
     if (d < 0.0)
         d = 0.0;
-    return (uint64_t)llround(d);
+    return (uint64_t)(d + 0.5); /* rounded, as d >= 0 */
 }
 
 void sup_window_reset(struct sup_window *w)

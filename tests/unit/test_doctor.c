@@ -253,7 +253,7 @@ static void readonly_store(void **state)
     assert_non_null(st);
     store_close(st);
     assert_int_equal(count_entries(dir), 1);
-    st = store_open_readonly(dir, &dg);
+    st = store_open_readonly(dir, false, &dg);
     assert_non_null(st);
     assert_int_equal(store_check(st, &v, why, sizeof(why)), 0);
     assert_int_equal(v, STORE_SCHEMA_VERSION);
@@ -265,7 +265,7 @@ static void readonly_store(void **state)
     fputs("this is not a database, not at all, not even close to one\n", fp);
     fclose(fp);
     assert_int_equal(stat(path, &before), 0);
-    st = store_open_readonly(dir, &dg);
+    st = store_open_readonly(dir, false, &dg);
     if (st) {
         assert_int_equal(store_check(st, &v, why, sizeof(why)), -EIO);
         assert_non_null(strstr(why, "not a database"));

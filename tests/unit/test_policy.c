@@ -127,6 +127,27 @@ static void backoff_without_jitter(void **state)
     for (unsigned i = 0; i < sizeof(want) / sizeof(want[0]); i++)
         assert_int_equal(sup_backoff_ms(&r, i, 12345), want[i]);
     assert_int_equal(sup_backoff_ms(&r, 5000, 0), 30000); /* huge exponent: capped */
+    assert_int_equal(sup_backoff_ms(&r, UINT32_MAX, 0), 30000);
+}
+
+static void backoff_fractional_multiplier(void **state)
+{
+    struct cfg_restart r = policy();
+    /* 100 * 1.5^n, halves rounded up: 337.5 -> 338, 506.25 -> 506 ... */
+    const uint64_t want[] = {100, 150, 225, 338, 506, 759, 1139, 1709, 2563, 3844, 5767, 8650};
+    (void)state;
+    r.jitter = 0.0;
+    r.multiplier = 1.5;
+    for (unsigned i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        assert_int_equal(sup_backoff_ms(&r, i, 0), want[i]);
+    r.multiplier = 1.0; /* no growth, whatever the attempt */
+    assert_int_equal(sup_backoff_ms(&r, 1000000, 0), 100);
+    r.multiplier = 100.0;
+    assert_int_equal(sup_backoff_ms(&r, 2, 0), 30000);
+    /* No delay stays none, even where multiplier^attempt overflows. */
+    r.initial_ms = 0;
+    assert_int_equal(sup_backoff_ms(&r, 3, 0), 0);
+    assert_int_equal(sup_backoff_ms(&r, 5000, 0), 0);
 }
 
 static void backoff_jitter_bounds(void **state)
@@ -193,6 +214,7 @@ int main(void)
         cmocka_unit_test(stable_run_resets),
         cmocka_unit_test(retry_after),
         cmocka_unit_test(backoff_without_jitter),
+        cmocka_unit_test(backoff_fractional_multiplier),
         cmocka_unit_test(backoff_jitter_bounds),
         cmocka_unit_test(window_gives_up),
         cmocka_unit_test(window_unlimited),

@@ -1,11 +1,11 @@
 /* test_store.c — state.db: kept across opens, and every kind of unusable file
  * moved aside for a fresh one. */
+#include "store/sqlfn.h"
 #include "store/store.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
-#include <sqlite3.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -35,6 +35,31 @@ static int teardown(void **state)
     (void)state;
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     return system(cmd) == 0 ? 0 : -1;
+}
+
+/* SQLite for the test's own changes to state.db, loaded as the store loads
+ * it (the test links no more of it than corral does). SQLITE_OK or not. */
+static int raw_open(sqlite3 **h)
+{
+    char why[256];
+    *h = NULL;
+    if (sql_fns_load(why, sizeof(why)) < 0)
+        return SQLITE_ERROR;
+    return sqlite3_open_v2(db, h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+}
+
+static void raw_close(sqlite3 *h)
+{
+    sqlite3_close(h);
+    sql_fns_unload();
+}
+
+static void raw_exec(const char *sql)
+{
+    sqlite3 *h;
+    assert_int_equal(raw_open(&h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+    raw_close(h);
 }
 
 static void collect(void *ctx, const char *service)
@@ -181,11 +206,8 @@ static void truncated_is_moved_aside(void **state)
 
 static void newer_schema_is_moved_aside(void **state)
 {
-    sqlite3 *h;
     (void)state;
-    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(h, "PRAGMA user_version = 99;", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(h);
+    raw_exec("PRAGMA user_version = 99;");
     expect_moved_aside("newer");
 }
 
@@ -203,7 +225,7 @@ static void locked_by_another_process_is_moved_aside(void **state)
         sqlite3 *h;
         close(ready[0]);
         close(go[1]);
-        if (sqlite3_open(db, &h) != SQLITE_OK ||
+        if (raw_open(&h) != SQLITE_OK ||
             sqlite3_exec(h, "PRAGMA journal_mode = DELETE; BEGIN EXCLUSIVE;", NULL, NULL, NULL) !=
                 SQLITE_OK)
             _exit(1);
@@ -376,15 +398,11 @@ static void schema_2_gains_the_event_table(void **state)
     const char *names[] = {"web"};
     bool stopped[] = {true};
     struct store *st;
-    sqlite3 *h;
     (void)state;
     st = open_ok(aside);
     assert_int_equal(store_save_stopped(st, names, stopped, 1), 0);
     store_close(st);
-    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
-    assert_int_equal(
-        sqlite3_exec(h, "DROP TABLE event; PRAGMA user_version = 2;", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(h);
+    raw_exec("DROP TABLE event; PRAGMA user_version = 2;");
     st = open_ok(aside);
     assert_string_equal(aside, "");
     assert_int_equal(store_each_stopped(st, collect, got), 0);
@@ -413,7 +431,7 @@ static void a_locked_database_fails_one_batch(void **state)
         sqlite3 *h;
         close(ready[0]);
         close(go[1]);
-        if (sqlite3_open(db, &h) != SQLITE_OK ||
+        if (raw_open(&h) != SQLITE_OK ||
             sqlite3_exec(h, "BEGIN IMMEDIATE;", NULL, NULL, NULL) != SQLITE_OK)
             _exit(1);
         (void)!write(ready[1], "r", 1);
@@ -436,6 +454,214 @@ static void a_locked_database_fails_one_batch(void **state)
     close(go[1]);
 }
 
+/* --- resting: the connection closed and SQLite unloaded between uses ------------------ */
+
+static bool sqlite_mapped(void)
+{
+    char line[4096];
+    bool found = false;
+    FILE *f = fopen("/proc/self/maps", "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f))
+        found = found || strstr(line, "libsqlite3") != NULL;
+    fclose(f);
+    return found;
+}
+
+static int open_fds(void)
+{
+    char path[64];
+    int n = 0;
+    for (int fd = 0; fd < 1024; fd++) {
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        n += access(path, F_OK) == 0;
+    }
+    return n;
+}
+
+static void count_use(void *ctx)
+{
+    (*(int *)ctx)++;
+}
+
+static void rest_unloads_sqlite(void **state)
+{
+    char aside[512];
+    struct store *st, *other;
+    uint64_t last;
+    int uses = 0;
+    (void)state;
+    assert_false(sqlite_mapped()); /* the test links none of it either */
+    st = open_ok(aside);
+    assert_true(sqlite_mapped());
+    store_rest(st);
+    assert_false(sqlite_mapped());
+    store_rest(st); /* resting twice is resting */
+    assert_false(sqlite_mapped());
+    store_set_on_use(st, count_use, &uses);
+    assert_int_equal(store_events_last_id(st, &last), 0);
+    assert_true(sqlite_mapped());
+    assert_int_equal(uses, 1);
+    /* A second store keeps it loaded until both rest. */
+    other = open_ok(aside);
+    store_rest(st);
+    assert_true(sqlite_mapped());
+    store_rest(other);
+    assert_false(sqlite_mapped());
+    assert_int_equal(uses, 1); /* resting is no use */
+    store_close(other);
+    /* Closing a resting store loads nothing. */
+    store_close(st);
+    assert_false(sqlite_mapped());
+}
+
+/* Data written before a rest is read after it, each kind of operation
+ * waking the store by itself. */
+static void every_operation_wakes_a_resting_store(void **state)
+{
+    char aside[512], got[1024] = "";
+    const char *names[] = {"web", "db"};
+    bool stopped[] = {true, true};
+    struct store_run run = {.service = "web", .instance = "i", .boot_id = "b", .pid = 7, .runs = 1};
+    struct store *st;
+    uint64_t last;
+    int uses = 0;
+    (void)state;
+    st = open_ok(aside);
+    store_set_on_use(st, count_use, &uses);
+    store_rest(st);
+    assert_int_equal(store_save_stopped(st, names, stopped, 2), 0);
+    store_rest(st);
+    assert_int_equal(store_set_stopped(st, "db", false), 0);
+    store_rest(st);
+    assert_int_equal(store_save_runs(st, &run, 1), 0);
+    store_rest(st);
+    run.service = "db";
+    assert_int_equal(store_save_runs(st, &run, 1), 0);
+    store_rest(st);
+    assert_int_equal(store_drop_run(st, "db"), 0);
+    store_rest(st);
+    assert_int_equal(add_range(st, 1, 5, 100), 0);
+    store_rest(st);
+    assert_false(sqlite_mapped());
+    assert_int_equal(uses, 6);
+
+    assert_int_equal(store_each_stopped(st, collect, got), 0);
+    assert_string_equal(got, "web ");
+    store_rest(st);
+    got[0] = '\0';
+    assert_int_equal(store_each_run(st, collect_run, got), 0);
+    assert_string_equal(got, "web i b 7 0 0  0 1 0 0:0 ;");
+    store_rest(st);
+    assert_int_equal(store_events_last_id(st, &last), 0);
+    assert_int_equal(last, 5);
+    store_rest(st);
+    assert_int_equal(query(st, &(struct store_event_query){.limit = 2}, got), 2);
+    assert_string_equal(got, "5 4 ");
+    store_rest(st);
+    assert_int_equal(uses, 10);
+    assert_false(sqlite_mapped());
+    store_close(st);
+
+    /* And by a new corral: the rests checkpointed everything into the file. */
+    st = open_ok(aside);
+    assert_string_equal(aside, "");
+    got[0] = '\0';
+    assert_int_equal(store_each_stopped(st, collect, got), 0);
+    assert_string_equal(got, "web ");
+    assert_int_equal(store_events_last_id(st, &last), 0);
+    assert_int_equal(last, 5);
+    store_close(st);
+}
+
+static void many_rests_keep_working(void **state)
+{
+    char aside[512], got[512];
+    struct store *st;
+    uint64_t last;
+    int fds;
+    (void)state;
+    st = open_ok(aside);
+    store_rest(st);
+    fds = open_fds();
+    for (uint64_t id = 1; id <= 300; id++) {
+        assert_int_equal(add_range(st, id, id, 50), 0);
+        if (id % 3 == 0)
+            assert_int_equal(store_set_stopped(st, "web", id % 2), 0);
+        store_rest(st);
+        assert_int_equal(store_events_last_id(st, &last), 0);
+        assert_int_equal(last, id);
+        store_rest(st);
+    }
+    assert_int_equal(open_fds(), fds); /* nothing left open by the cycles */
+    assert_false(sqlite_mapped());
+    assert_int_equal(query(st, &(struct store_event_query){.limit = 3}, got), 3);
+    assert_string_equal(got, "300 299 298 ");
+    assert_int_equal(query(st, &(struct store_event_query){0}, got), 50);
+    store_close(st);
+}
+
+/* A resting store whose file went away fails with -EIO, makes no empty
+ * database in its place, and leaves nothing loaded. */
+static void a_failed_wake_is_eio(void **state)
+{
+    char aside[512], got[64] = "";
+    struct store *st;
+    uint64_t last;
+    (void)state;
+    st = open_ok(aside);
+    assert_int_equal(store_set_stopped(st, "web", true), 0);
+    store_rest(st);
+    assert_int_equal(unlink(db), 0);
+    assert_int_equal(store_set_stopped(st, "db", true), -EIO);
+    assert_int_equal(store_events_last_id(st, &last), -EIO);
+    assert_int_equal(store_each_stopped(st, collect, got), -EIO);
+    assert_int_equal(access(db, F_OK), -1);
+    assert_false(sqlite_mapped());
+    store_close(st);
+}
+
+static void a_readonly_store_rests(void **state)
+{
+    char aside[512], why[256];
+    struct store *st;
+    struct diag dg;
+    int v;
+    (void)state;
+    st = open_ok(aside);
+    assert_int_equal(store_set_stopped(st, "web", true), 0);
+    store_close(st);
+    st = store_open_readonly(dir, false, &dg);
+    assert_non_null(st);
+    store_rest(st);
+    assert_false(sqlite_mapped());
+    assert_int_equal(store_check(st, &v, why, sizeof(why)), 0);
+    assert_int_equal(v, STORE_SCHEMA_VERSION);
+    store_close(st);
+    assert_false(sqlite_mapped());
+}
+
+/* A read-only store of a live corral sees what that corral wrote after the
+ * reader opened, though there was no WAL at the time: immutable would read
+ * the file alone, and a checkpoint could change it under the reader. */
+static void a_live_readonly_store_reads_through_the_locks(void **state)
+{
+    char aside[512], got[64] = "";
+    struct store *st, *ro;
+    struct diag dg;
+    (void)state;
+    st = open_ok(aside);
+    assert_int_equal(store_set_stopped(st, "web", true), 0);
+    store_rest(st); /* no WAL left */
+    ro = store_open_readonly(dir, true, &dg);
+    assert_non_null(ro);
+    assert_int_equal(store_set_stopped(st, "db", true), 0); /* into the WAL */
+    assert_int_equal(store_each_stopped(ro, collect, got), 0);
+    assert_string_equal(got, "web db ");
+    store_close(ro);
+    store_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -449,6 +675,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(events_are_filtered, setup, teardown),
         cmocka_unit_test_setup_teardown(schema_2_gains_the_event_table, setup, teardown),
         cmocka_unit_test_setup_teardown(a_locked_database_fails_one_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(rest_unloads_sqlite, setup, teardown),
+        cmocka_unit_test_setup_teardown(every_operation_wakes_a_resting_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(many_rests_keep_working, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_failed_wake_is_eio, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_readonly_store_rests, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_live_readonly_store_reads_through_the_locks, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
