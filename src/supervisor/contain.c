@@ -20,6 +20,7 @@
 #define SURVIVOR_REPORT_MS 5000
 #define SWEEP_AFTER_MS     100
 #define CG_PIDS_MAX        4096
+#define CHECK_REAP_EVERY   16 /* cgroups read between two reaps while trees end */
 
 /* cgroup.events is modified when "populated" flips: wake the check then
  * instead of waiting for the fallback timer. */
@@ -383,6 +384,7 @@ void contain_check(struct sup *s)
     uint64_t next_ms = UINT64_MAX;
     bool need_scan = false;
     bool pending = false;
+    size_t read = 0;
     for (size_t i = 0; i < s->n; i++) {
         s->svcs[i]->members = 0;
         /* While a main process is unreaped the stop cannot be complete, and
@@ -398,6 +400,10 @@ void contain_check(struct sup *s)
         if (svc->state != SVC_STOPPING)
             continue;
         if (svc->cg_fd >= 0) {
+            /* Trees end while their cgroups are read: their zombies are
+             * taken now and then, not left until all are read. */
+            if (svc->pid == 0 && ++read % CHECK_REAP_EVERY == 0)
+                sup_reap_only(s);
             if (check_cgroup(svc, sc.now, &next_ms))
                 pending = true;
             continue;
@@ -412,4 +418,6 @@ void contain_check(struct sup *s)
      * come back when a sweep is due, else only as a fallback. */
     if (pending)
         sup_want_check(s, next_ms < (need_scan ? 100 : 1000) ? next_ms : need_scan ? 100 : 1000);
+    if (s->n_reaped)
+        sup_reap(s);
 }

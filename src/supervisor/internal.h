@@ -168,6 +168,9 @@ struct sup {
     struct proc_spawner spawner;
     uint32_t rng;
     struct sup_claim *claims; /* few: one per hook running */
+    siginfo_t *reaped;        /* exits taken from the kernel, to be handled */
+    size_t n_reaped, cap_reaped;
+    bool reaping; /* sup_reap() is handling the queue */
     size_t n_claims, cap_claims;
 };
 
@@ -181,6 +184,8 @@ void sup_emit_event(struct sup *s, const struct sup_event *ev);
 void svc_fail(struct service *svc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void svc_tree_empty(struct service *svc);
 void sup_want_check(struct sup *s, uint64_t delay_ms);
+/* Reap every exited child into the queue sup_reap() handles, handling none. */
+void sup_reap_only(struct sup *s);
 void sup_emit(struct sup *s, enum sup_event_kind kind, const struct service *svc, pid_t pid,
               const char *text);
 struct service *sup_by_name(struct sup *s, const char *name);

@@ -20,7 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define REAP_BATCH 64 /* exits taken from the kernel before any is handled */
+#define REAP_BATCH 64 /* the reap queue's first size, and the most it keeps when idle */
 
 static const char *const state_names[SVC__COUNT] = {
     [SVC_STARTING] = "starting",   [SVC_STOPPED] = "stopped", [SVC_WAITING] = "waiting",
@@ -408,21 +408,53 @@ static void reaped(struct sup *s, const siginfo_t *si)
     }
 }
 
+/* Take every exit the kernel has, without handling any: a zombie goes at
+ * once, and what it means is thought about after (sup_reap). The queue grows
+ * as needed; without memory, what is there is handled first. */
+void sup_reap_only(struct sup *s)
+{
+    for (;;) {
+        siginfo_t si;
+        if (s->n_reaped == s->cap_reaped) {
+            size_t cap = s->cap_reaped ? s->cap_reaped * 2 : REAP_BATCH;
+            siginfo_t *q = realloc(s->reaped, cap * sizeof(*q));
+            if (!q)
+                return;
+            s->reaped = q;
+            s->cap_reaped = cap;
+        }
+        memset(&si, 0, sizeof(si));
+        if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG) < 0 || si.si_pid == 0)
+            return;
+        s->reaped[s->n_reaped++] = si;
+    }
+}
+
 void sup_reap(struct sup *s)
 {
-    siginfo_t batch[REAP_BATCH];
-    size_t n;
-    /* Reaped in batches, handled after: when a thousand trees end at once,
-     * none stays a zombie while the exits before it are thought about. */
-    do {
-        for (n = 0; n < REAP_BATCH; n++) {
-            memset(&batch[n], 0, sizeof(batch[n]));
-            if (waitid(P_ALL, 0, &batch[n], WEXITED | WNOHANG) < 0 || batch[n].si_pid == 0)
-                break;
+    if (s->reaping) {
+        sup_reap_only(s); /* the outer call handles them */
+        return;
+    }
+    s->reaping = true;
+    for (;;) {
+        sup_reap_only(s);
+        if (!s->n_reaped)
+            break;
+        /* Handling may reap more (a nested call): the queue is read afresh. */
+        for (size_t i = 0; i < s->n_reaped; i++) {
+            siginfo_t si = s->reaped[i];
+            reaped(s, &si);
         }
-        for (size_t i = 0; i < n; i++)
-            reaped(s, &batch[i]);
-    } while (n == REAP_BATCH);
+        s->n_reaped = 0;
+    }
+    s->reaping = false;
+    /* A burst of a thousand exits must not keep its queue resident. */
+    if (s->cap_reaped > REAP_BATCH) {
+        free(s->reaped);
+        s->reaped = NULL;
+        s->cap_reaped = 0;
+    }
     for (size_t i = 0; i < s->n; i++)
         if (s->svcs[i]->state == SVC_STOPPING) {
             sup_want_check(s, 0);
@@ -801,6 +833,7 @@ void sup_free(struct sup *s)
     free(s->by_name);
     free(s->live_dependants);
     free(s->claims);
+    free(s->reaped);
     free(s);
 }
 
