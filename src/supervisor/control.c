@@ -68,7 +68,7 @@ void sup_info(const struct sup *s, size_t i, struct sup_info *out)
     out->restarts = svc->restarts;
     out->exited = svc->exited;
     out->exit_code = svc->exit_code;
-    out->reason = svc->reason;
+    out->reason = svc_reason(svc);
     out->autostart = svc->cfg->autostart;
     out->operator_stopped = svc->operator_stopped;
     out->adopted = svc->adopted;

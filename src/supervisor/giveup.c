@@ -40,8 +40,8 @@ void svc_give_up(struct service *svc)
     svc->gave_up = true;
     svc->unstable = true;
     retry_arm(svc);
-    svc_fail(svc, "%s", svc->reason);
-    ev = svc_event(SUP_EV_GAVE_UP, svc, 0, svc->reason);
+    svc_fail(svc, "%s", svc_reason(svc));
+    ev = svc_event(SUP_EV_GAVE_UP, svc, 0, svc_reason(svc));
     sup_emit_event(svc->sup, &ev);
 }
 

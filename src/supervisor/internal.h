@@ -103,7 +103,7 @@ struct service {
     /* hung.c */
     uint64_t hung_since_ms; /* above cpu_above since then; 0 when not */
     bool hung_told;         /* this stretch was reported */
-    char reason[SUP_REASON_MAX];
+    char *reason;           /* why it is where it is; NULL for none (svc_reason() reads "") */
     /* readiness and liveness (ready.c) */
     struct health_probe *ready_probe; /* ready: a probe */
     struct health_probe *live_probe;  /* liveness: */
@@ -182,6 +182,11 @@ struct sup_event svc_event(enum sup_event_kind kind, const struct service *svc, 
 void sup_emit_event(struct sup *s, const struct sup_event *ev);
 /* FAILED with the reason, and the failed event. */
 void svc_fail(struct service *svc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The reason, formatted (an empty one clears it); fmt's arguments may be the
+ * reason itself. svc_reason() is never NULL. */
+void svc_set_reason(struct service *svc, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+const char *svc_reason(const struct service *svc);
 void svc_tree_empty(struct service *svc);
 void sup_want_check(struct sup *s, uint64_t delay_ms);
 /* Reap every exited child into the queue sup_reap() handles, handling none. */

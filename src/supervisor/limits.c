@@ -253,7 +253,7 @@ void limits_exited(struct service *svc, int code)
     if (!svc->limit_reason && code == 128 + SIGKILL)
         (void)oom_seen(svc);
     if (svc->limit_reason)
-        snprintf(svc->reason, sizeof(svc->reason), "%s", svc->limit_reason);
+        svc_set_reason(svc, "%s", svc->limit_reason);
     free(svc->limit_reason);
     svc->limit_reason = NULL;
     svc->limit_stopping = false;

@@ -352,12 +352,14 @@ void ports_blocked(struct service *svc)
     struct ports_block *pb = svc->ports;
     struct sup *s = svc->sup;
     const struct sup_holder *h;
+    char why[SUP_REASON_MAX];
     uint64_t delay;
     char *env;
     if (!pb || !pb->blocked)
         return;
     h = &pb->holder;
-    describe(h, svc->reason, sizeof(svc->reason));
+    describe(h, why, sizeof(why));
+    svc_set_reason(svc, "%s", why);
     /* A socket whose owner was not seen is most often one being closed as
      * /proc was read: no news about a port already reported. */
     if (!pb->reported || (h->pid && pb->report_pid != h->pid) || pb->report_port != h->port ||
@@ -366,7 +368,7 @@ void ports_blocked(struct service *svc)
         pb->report_pid = h->pid;
         pb->report_port = h->port;
         pb->report_proto = h->proto;
-        sup_emit(s, SUP_EV_BLOCKED, svc, h->pid, svc->reason);
+        sup_emit(s, SUP_EV_BLOCKED, svc, h->pid, svc_reason(svc));
     }
     env = pb->n_found ? malloc(ENVIRON_MAX) : NULL;
     for (size_t i = 0; env && i < pb->n_found; i++)
@@ -388,7 +390,7 @@ void ports_unblock(struct service *svc)
     if (!pb)
         return;
     if (pb->blocked)
-        svc->reason[0] = '\0'; /* it said which port was held */
+        svc_set_reason(svc, "%s", ""); /* it said which port was held */
     pb->blocked = false;
     pb->reported = false;
     pb->attempt = 0;

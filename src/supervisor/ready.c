@@ -71,10 +71,10 @@ static void fault(struct service *svc, bool liveness, const char *fmt, ...)
     va_end(ap);
     if (!svc_up(svc))
         return;
-    memcpy(svc->reason, reason, sizeof(reason));
+    svc_set_reason(svc, "%s", reason);
     if (liveness)
         svc_set_state(svc, SVC_UNHEALTHY);
-    sup_emit(svc->sup, SUP_EV_UNHEALTHY, svc, svc->pid, svc->reason);
+    sup_emit(svc->sup, SUP_EV_UNHEALTHY, svc, svc->pid, svc_reason(svc));
     if (liveness && !sup_should_restart(&c->restart, c->kind, 1))
         return;
     svc_begin_stop(svc, svc_after_fault(svc));
@@ -143,7 +143,7 @@ static void on_live_verdict(void *ctx, enum health_verdict v, const char *why)
     if (v == HEALTH_PASSING && svc->state == SVC_UNHEALTHY) {
         char how[SUP_REASON_MAX];
         snprintf(how, sizeof(how), "liveness: %s %s", what, why);
-        svc->reason[0] = '\0';
+        svc_set_reason(svc, "%s", "");
         svc_set_state(svc, svc->cfg->ready.kind == CFG_READY_STARTED ? SVC_RUNNING : SVC_READY);
         sup_emit(svc->sup, SUP_EV_READY, svc, svc->pid, how);
     }

@@ -30,7 +30,7 @@ void sup_run_get(struct sup *s, size_t i, struct sup_run *out)
     out->restarts = svc->restarts;
     out->exited = svc->exited;
     out->exit_code = svc->exit_code;
-    out->reason = svc->reason;
+    out->reason = svc_reason(svc);
     if (svc->pid <= 0)
         return;
     /* Read once per run, lazily: an unreaped child's stat stays readable. */

@@ -389,7 +389,7 @@ int run_spawn(struct service *svc, struct diag *dg)
     svc->pidfd = child.pidfd;
     svc->exec_failed = child.exec_err < 0;
     if (svc->exec_failed)
-        snprintf(svc->reason, sizeof(svc->reason), "%s", dg->msg);
+        svc_set_reason(svc, "%s", dg->msg);
     return 0;
 }
 

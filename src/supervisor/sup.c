@@ -98,6 +98,24 @@ void svc_set_state(struct service *svc, enum svc_state st)
     set_state(svc, st);
 }
 
+/* Allocated only when there is one: an idle thousand services have none, and
+ * a buffer in each service was a quarter of a megabyte resident. */
+void svc_set_reason(struct service *svc, const char *fmt, ...)
+{
+    char reason[SUP_REASON_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    free(svc->reason);
+    svc->reason = reason[0] ? strdup(reason) : NULL;
+}
+
+const char *svc_reason(const struct service *svc)
+{
+    return svc->reason ? svc->reason : "";
+}
+
 void svc_fail(struct service *svc, const char *fmt, ...)
 {
     char reason[SUP_REASON_MAX];
@@ -106,10 +124,10 @@ void svc_fail(struct service *svc, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(reason, sizeof(reason), fmt, ap);
     va_end(ap);
-    memcpy(svc->reason, reason, sizeof(reason));
+    svc_set_reason(svc, "%s", reason);
     svc->sup->any_failed = true;
     set_state(svc, SVC_FAILED);
-    sup_emit(svc->sup, SUP_EV_FAILED, svc, 0, svc->reason);
+    sup_emit(svc->sup, SUP_EV_FAILED, svc, 0, svc_reason(svc));
 }
 
 static int cmp_name(const void *a, const void *b, void *arg)
@@ -163,7 +181,7 @@ static void start_backoff(struct service *svc)
     svc->unstable_restarts++;
     set_state(svc, SVC_BACKOFF);
     loop_timer_arm(s->lp, &svc->timer, delay);
-    ev = svc_event(SUP_EV_RESTARTING, svc, 0, svc->reason);
+    ev = svc_event(SUP_EV_RESTARTING, svc, 0, svc_reason(svc));
     ev.delay_ms = delay;
     sup_emit_event(s, &ev);
 }
@@ -216,7 +234,7 @@ void svc_tree_empty(struct service *svc)
         if (svc->giving_up)
             svc_give_up(svc);
         else
-            svc_fail(svc, "%s", svc->reason);
+            svc_fail(svc, "%s", svc_reason(svc));
         break;
     case AFTER_START:
         if (svc->sup->shutting_down || svc->want_stop) {
@@ -270,9 +288,9 @@ static enum after_stop after_exit(struct service *svc, int code)
         if (!sup_window_exceeded(&c->restart, n))
             return AFTER_RESTART;
         char last[SUP_REASON_MAX];
-        snprintf(last, sizeof(last), "%s", svc->reason);
-        snprintf(svc->reason, sizeof(svc->reason), "gave up after %u restarts in %llus (last: %s)",
-                 n - 1, (unsigned long long)(c->restart.window_ms / 1000), last);
+        snprintf(last, sizeof(last), "%s", svc_reason(svc));
+        svc_set_reason(svc, "gave up after %u restarts in %llus (last: %s)", n - 1,
+                       (unsigned long long)(c->restart.window_ms / 1000), last);
         svc->giving_up = true;
         return AFTER_FAILED;
     }
@@ -318,11 +336,14 @@ void svc_main_exit(struct service *svc, int code)
         sup_want_check(svc->sup, 0);
         return;
     }
-    if (!svc->exec_failed)
-        describe_exit(code, svc->reason, sizeof(svc->reason));
+    if (!svc->exec_failed) {
+        char how[96];
+        describe_exit(code, how, sizeof(how));
+        svc_set_reason(svc, "%s", how);
+    }
     limits_exited(svc, code);
     svc->exec_failed = false;
-    struct sup_event ev = svc_event(SUP_EV_EXITED, svc, 0, svc->reason);
+    struct sup_event ev = svc_event(SUP_EV_EXITED, svc, 0, svc_reason(svc));
     ev.ran_ms = ran_ms;
     sup_emit_event(svc->sup, &ev);
     svc->after = after_exit(svc, code);
@@ -351,10 +372,10 @@ static void spawn_now(struct service *svc)
     if (run_spawn(svc, &dg) < 0) {
         /* Nothing ran: treat it as a run that failed at once, so the restart
          * policy (and its give-up) applies exactly as to an exit. */
-        snprintf(svc->reason, sizeof(svc->reason), "%s", dg.msg);
+        svc_set_reason(svc, "%s", dg.msg);
         svc->exit_code = 127;
         svc->exited = true;
-        sup_emit(svc->sup, SUP_EV_EXITED, svc, 0, svc->reason);
+        sup_emit(svc->sup, SUP_EV_EXITED, svc, 0, svc_reason(svc));
         svc->after = after_exit(svc, 127);
         svc_tree_empty(svc);
         return;
@@ -519,7 +540,7 @@ static void try_start(struct service *svc)
             if (svc->gave_up)
                 retry_arm(svc);
             svc_fail(svc, "dependency '%s' %s%s%s", dep->cfg->name, sup_state_name(dep->state),
-                     dep->reason[0] ? ": " : "", dep->reason);
+                     svc_reason(dep)[0] ? ": " : "", svc_reason(dep));
             return;
         }
         if (!dep_met(dep, c->deps[d].cond))
@@ -736,6 +757,7 @@ void service_free(struct service *svc)
     if (svc->pidfd >= 0)
         close(svc->pidfd);
     sup_window_free(&svc->window);
+    free(svc->reason);
     limits_free(svc);
     stats_svc_free(svc);
     ports_free(svc);
@@ -854,7 +876,7 @@ void make_waiting(struct service *svc)
     }
     if (!idle)
         return;
-    svc->reason[0] = '\0';
+    svc_set_reason(svc, "%s", "");
     svc->attempt = 0;
     sup_window_reset(&svc->window);
     set_state(svc, SVC_WAITING);
