@@ -264,8 +264,10 @@ void contain_signal(struct service *svc, int sig)
         return;
     }
     /* The leader is our unreaped child (or, adopted, alive by its pidfd), so
-     * its PID still names this group. */
-    if (svc->pid > 0 && (!svc->adopted || !proc_pidfd_exited(svc->pidfd))) {
+     * its PID still names this group; one reaped into the queue but not yet
+     * handled does not. */
+    if (svc->pid > 0 && !sup_reap_queued(svc->sup, svc->pid) &&
+        (!svc->adopted || !proc_pidfd_exited(svc->pidfd))) {
         (void)kill(-svc->pid, sig);
         svc->signalled_pgid = svc->pid;
     }

@@ -191,6 +191,8 @@ void svc_tree_empty(struct service *svc);
 void sup_want_check(struct sup *s, uint64_t delay_ms);
 /* Reap every exited child into the queue sup_reap() handles, handling none. */
 void sup_reap_only(struct sup *s);
+/* Reaped, its exit queued but not yet handled: its PID may be reused. */
+bool sup_reap_queued(const struct sup *s, pid_t pid);
 void sup_emit(struct sup *s, enum sup_event_kind kind, const struct service *svc, pid_t pid,
               const char *text);
 struct service *sup_by_name(struct sup *s, const char *name);

@@ -99,16 +99,25 @@ void svc_set_state(struct service *svc, enum svc_state st)
 }
 
 /* Allocated only when there is one: an idle thousand services have none, and
- * a buffer in each service was a quarter of a megabyte resident. */
-void svc_set_reason(struct service *svc, const char *fmt, ...)
+ * a buffer in each service was a quarter of a megabyte resident. Formatted
+ * aside first: the arguments may be the reason itself. */
+static void set_reason_v(struct service *svc, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static void set_reason_v(struct service *svc, const char *fmt, va_list ap)
 {
     char reason[SUP_REASON_MAX];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(reason, sizeof(reason), fmt, ap);
-    va_end(ap);
     free(svc->reason);
     svc->reason = reason[0] ? strdup(reason) : NULL;
+}
+
+void svc_set_reason(struct service *svc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    set_reason_v(svc, fmt, ap);
+    va_end(ap);
 }
 
 const char *svc_reason(const struct service *svc)
@@ -118,13 +127,10 @@ const char *svc_reason(const struct service *svc)
 
 void svc_fail(struct service *svc, const char *fmt, ...)
 {
-    char reason[SUP_REASON_MAX];
     va_list ap;
-    /* Formatted aside first: callers may pass svc->reason itself. */
     va_start(ap, fmt);
-    vsnprintf(reason, sizeof(reason), fmt, ap);
+    set_reason_v(svc, fmt, ap);
     va_end(ap);
-    svc_set_reason(svc, "%s", reason);
     svc->sup->any_failed = true;
     set_state(svc, SVC_FAILED);
     sup_emit(svc->sup, SUP_EV_FAILED, svc, 0, svc_reason(svc));
@@ -449,6 +455,14 @@ void sup_reap_only(struct sup *s)
             return;
         s->reaped[s->n_reaped++] = si;
     }
+}
+
+bool sup_reap_queued(const struct sup *s, pid_t pid)
+{
+    for (size_t i = 0; i < s->n_reaped; i++)
+        if (s->reaped[i].si_pid == pid)
+            return true;
+    return false;
 }
 
 void sup_reap(struct sup *s)
