@@ -307,6 +307,11 @@ def test_usage_and_config_errors_exit_2(tmp_path):
     assert r.returncode == 2 and "no corral.yaml here" in r.stderr
 
 
+def reported_command(p):
+    """A command line as doctor reports it: joined by spaces, cut to 255 bytes."""
+    return (" ".join(p.cmdline()).encode()[:255].rstrip(b" ").decode(errors="ignore"))
+
+
 def test_a_configured_port_held_by_someone_else_is_a_conflict(tmp_path):
     held = socket.socket(socket.AF_INET6)
     held.bind(("::1", 0))
@@ -326,7 +331,7 @@ services:
         rc, rep = doctor("-f", str(cfg), "--window", "1ms")
         assert rep["port_conflicts"] == [{"service": "web", "port": port, "proto": "tcp6",
                                           "pid": os.getpid(),
-                                          "command": " ".join(psutil.Process().cmdline())}]
+                                          "command": reported_command(psutil.Process())}]
         assert rc == 1
     finally:
         held.close()
