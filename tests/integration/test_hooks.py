@@ -90,8 +90,10 @@ def test_a_hook_gets_the_event_on_stdin_and_in_its_environment(daemon, tmp_path)
     assert env["CORRAL_HOOK"].startswith(d.instance + "-")
     # Only the events it asked for: not failed, not exited.
     assert len(list(tmp_path.glob("event.*.json"))) == 1
-    log = (d.state / "logs" / "hooks.log").read_text()
-    assert "hooks[0] (sh) on gave_up crash: exited 0" in log
+    # The file is renamed just before the hook exits: its end is logged after.
+    hooks_log = d.state / "logs" / "hooks.log"
+    done = "hooks[0] (sh) on gave_up crash: exited 0"
+    wait_for(lambda: hooks_log.exists() and done in hooks_log.read_text(), what="hook exit logged")
     d.down()
 
 
