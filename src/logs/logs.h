@@ -54,14 +54,25 @@ struct logs_sink *logs_sink_open(int dirfd, const char *name, const struct cfg_l
 void logs_sink_write(struct logs_sink *s, enum logs_stream st, const char *data, size_t len,
                      const struct timespec *realtime);
 
+/* A pipe of the caller's own that spliced bytes pass through on their way
+ * from a service's pipe to its file. A splice from a pipe into a file holds
+ * the pipe's lock while it copies into the page cache, so the service could
+ * not write meanwhile; a splice from pipe to pipe only moves page references,
+ * and the copy then runs beside the writer. One serves every sink (it is
+ * empty between calls). Returns NULL with errno set. */
+struct logs_relay;
+struct logs_relay *logs_relay_new(void);
+void logs_relay_free(struct logs_relay *r);
+
 /* Without timestamps: move up to max bytes from the pipe pipe_fd (nonblocking)
  * into the file with splice(2), which copies once, in the kernel, instead of
- * twice through a buffer. Returns the bytes moved; 0 at end of file; -EAGAIN
- * when the pipe is empty; -EOPNOTSUPP when this sink cannot (timestamps on,
- * the file system refuses splice, the file cannot be opened or written): then
- * read the pipe and pass the bytes to logs_sink_write(), which counts any
- * loss. */
-ssize_t logs_sink_splice(struct logs_sink *s, int pipe_fd, size_t max);
+ * twice through a buffer; through relay unless it is NULL. Returns the bytes
+ * taken from the pipe (any the file refused are counted as lost); 0 at end of
+ * file; -EAGAIN when the pipe is empty; -EOPNOTSUPP when this sink cannot
+ * (timestamps on, the file system refuses splice, the file cannot be opened or
+ * written): then read the pipe and pass the bytes to logs_sink_write(), which
+ * counts any loss. */
+ssize_t logs_sink_splice(struct logs_sink *s, struct logs_relay *relay, int pipe_fd, size_t max);
 
 /* Bytes dropped so far because the file could not be opened or a write
  * failed (disk full, I/O error). */

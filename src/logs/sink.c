@@ -19,6 +19,7 @@
  * loop waits; more than this is rejected at open. */
 #define SINK_MAX_KEEP 1000
 #define SINK_PATH_MAX (CFG_MAX_NAME + 16) /* name + ".log." + 10 digits + NUL */
+#define RELAY_BYTES   (1024 * 1024)
 
 _Static_assert(SINK_STAMP_MAX - 1 + 9 + 4 <= SINK_PREFIX_MAX, "prefix bound");
 _Static_assert(SINK_OUT_BYTES >= SINK_PREFIX_MAX + LOGS_MAX_LINE + 1, "one line fits the batch");
@@ -334,7 +335,88 @@ static size_t splice_room(struct logs_sink *s, size_t want)
     return max - s->size_bytes < want ? (size_t)(max - s->size_bytes) : want;
 }
 
-ssize_t logs_sink_splice(struct logs_sink *s, int pipe_fd, size_t max)
+struct logs_relay {
+    int rd, wr;
+};
+
+struct logs_relay *logs_relay_new(void)
+{
+    struct logs_relay *r = malloc(sizeof(*r));
+    int p[2];
+    if (!r)
+        return NULL;
+    if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
+        free(r);
+        return NULL;
+    }
+    /* As large as a flooding service's pipe grows: one pass empties it. A
+     * smaller one (the default, if refused) only takes more passes. */
+    (void)fcntl(p[1], F_SETPIPE_SZ, RELAY_BYTES);
+    r->rd = p[0];
+    r->wr = p[1];
+    return r;
+}
+
+void logs_relay_free(struct logs_relay *r)
+{
+    if (!r)
+        return;
+    close(r->rd);
+    close(r->wr);
+    free(r);
+}
+
+/* What the file refused is read out of the relay and written, or counted as
+ * lost: the relay is empty again for the next sink. */
+static void relay_spill(struct logs_sink *s, struct logs_relay *r, size_t n)
+{
+    char buf[16 * 1024];
+    while (n > 0) {
+        ssize_t m = read(r->rd, buf, n < sizeof(buf) ? n : sizeof(buf));
+        if (m < 0 && errno == EINTR)
+            continue;
+        if (m <= 0)
+            break;
+        write_all(s, buf, (size_t)m);
+        n -= (size_t)m;
+    }
+}
+
+static void relay_out(struct logs_sink *s, struct logs_relay *r, size_t n)
+{
+    while (n > 0) {
+        ssize_t m = splice(r->rd, NULL, s->fd, NULL, n, SPLICE_F_MOVE);
+        if (m > 0) {
+            s->size_bytes += (uint64_t)m;
+            n -= (size_t)m;
+            continue;
+        }
+        if (m < 0 && errno == EINTR)
+            continue;
+        if (m < 0 && (errno == EINVAL || errno == ENOSYS))
+            s->no_splice = true;
+        break;
+    }
+    relay_spill(s, r, n);
+}
+
+/* One step: pipe to file, through the relay if there is one. */
+static ssize_t splice_step(struct logs_sink *s, struct logs_relay *relay, int pipe_fd, size_t len)
+{
+    ssize_t n;
+    if (!relay) {
+        n = splice(pipe_fd, NULL, s->fd, NULL, len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n > 0)
+            s->size_bytes += (uint64_t)n;
+        return n;
+    }
+    n = splice(pipe_fd, NULL, relay->wr, NULL, len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n > 0)
+        relay_out(s, relay, (size_t)n);
+    return n;
+}
+
+ssize_t logs_sink_splice(struct logs_sink *s, struct logs_relay *relay, int pipe_fd, size_t max)
 {
     size_t done = 0;
     if (!s || s->opts.timestamps || s->no_splice)
@@ -343,14 +425,13 @@ ssize_t logs_sink_splice(struct logs_sink *s, int pipe_fd, size_t max)
     if (s->fd < 0 && open_file(s) < 0)
         return -EOPNOTSUPP; /* the read path counts what is lost */
     seek_end(s);
-    while (done < max) {
+    while (done < max && !s->no_splice) {
         size_t room = splice_room(s, max - done);
         ssize_t n;
         if (s->fd < 0)
             return done ? (ssize_t)done : -EOPNOTSUPP;
-        n = splice(pipe_fd, NULL, s->fd, NULL, room, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        n = splice_step(s, relay, pipe_fd, room);
         if (n > 0) {
-            s->size_bytes += (uint64_t)n;
             done += (size_t)n;
             continue;
         }

@@ -154,8 +154,9 @@ struct sup {
     size_t cg_mount_len;    /* cg_base + this = the path /proc/PID/cgroup shows */
     char contain_why[512];
     int logs_fd;
-    struct loop_timer kick;  /* runs advance() after state changes */
-    struct loop_timer check; /* re-checks stopping trees */
+    struct logs_relay *relay; /* made at the first splice */
+    struct loop_timer kick;   /* runs advance() after state changes */
+    struct loop_timer check;  /* re-checks stopping trees */
     bool shutting_down;
     bool any_failed;
     bool any_survivor;

@@ -223,13 +223,22 @@ static void pipe_grow(struct service *svc, enum logs_stream st, size_t moved)
  * corral's memory. Returns as pipe_drain(), or -1 when the bytes must be read. */
 static int pipe_splice(struct service *svc, enum logs_stream st, size_t budget)
 {
+    struct sup *s = svc->sup;
     ssize_t n;
     int avail = 0;
-    /* An empty pipe (its end, mostly: a stop wakes every service's) is for
-     * read(2) to tell EOF from EAGAIN; no sink or log file is made for it. */
-    if (svc->sup->echo || ioctl(svc->pipe[st], FIONREAD, &avail) < 0 || avail == 0 || !sink_of(svc))
+    /* Until a sink exists, an empty pipe (its end, mostly: a stop wakes every
+     * service's) is for read(2) to tell EOF from EAGAIN, so that no log file
+     * is made for it. Later splice tells them apart, and FIONREAD would take
+     * the pipe's lock under a writer's feet. */
+    if (s->echo)
         return -1;
-    n = logs_sink_splice(svc->sink, svc->pipe[st], budget);
+    if (!svc->sink && (ioctl(svc->pipe[st], FIONREAD, &avail) < 0 || avail == 0))
+        return -1;
+    if (!sink_of(svc))
+        return -1;
+    if (!s->relay && !svc->cfg->logs.timestamps)
+        s->relay = logs_relay_new(); /* without one, straight into the file */
+    n = logs_sink_splice(svc->sink, s->relay, svc->pipe[st], budget);
     if (n == -EOPNOTSUPP)
         return -1;
     if (n > 0) {

@@ -865,6 +865,7 @@ void sup_free(struct sup *s)
     limits_sup_free(s);
     if (s->logs_fd >= 0)
         close(s->logs_fd);
+    logs_relay_free(s->relay);
     free(s->svcs);
     free(s->by_name);
     free(s->live_dependants);

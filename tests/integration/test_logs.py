@@ -83,3 +83,25 @@ services:
     assert "chatty: " in out and "bytes of log output lost" in out
     assert "chatty completed" in out
     assert "chatty | line 3" in out.replace("  ", " ")
+
+
+def test_spliced_floods_of_two_services_stay_apart(corral, tmp_path):
+    # Both pass through the one relay pipe corral splices through: each file
+    # must hold all of its own service's bytes and none of the other's.
+    c = corral("""
+services:
+  a:
+    kind: oneshot
+    command: [sh, -c, 'yes aaaaaaa | head -c 8000000']
+    logs: {timestamps: false}
+  b:
+    kind: oneshot
+    command: [sh, -c, 'yes bbbbbbb | head -c 8000000']
+    logs: {timestamps: false}
+""", args=["-q"])
+    assert c.wait_exit(timeout=60) == 0
+    logs = tmp_path / ".corral" / "logs"
+    for name in ("a", "b"):
+        data = (logs / f"{name}.log").read_bytes()
+        assert len(data) == 8000000, (name, len(data))
+        assert data == (name.encode() * 7 + b"\n") * 1000000, name

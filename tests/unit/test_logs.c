@@ -790,7 +790,7 @@ static int pipe_with(const char *in, size_t len, int *wfd)
     return p[0];
 }
 
-static void test_sink_splice_identical(void **state)
+static void sink_splice_identical(void **state, struct logs_relay *relay)
 {
     enum { N = 300000 };
     struct tmpdir *t = *state;
@@ -805,11 +805,11 @@ static void test_sink_splice_identical(void **state)
     logs_sink_write(s, LOGS_OUT, "head\n", 5, &ts_a);
     r = pipe_with(in, N, &w);
     /* A budget smaller than what waits: the rest stays for the next call. */
-    assert_int_equal(logs_sink_splice(s, r, 1000), 1000);
-    assert_int_equal(logs_sink_splice(s, r, N), N - 1000);
-    assert_int_equal(logs_sink_splice(s, r, N), -EAGAIN);
+    assert_int_equal(logs_sink_splice(s, relay, r, 1000), 1000);
+    assert_int_equal(logs_sink_splice(s, relay, r, N), N - 1000);
+    assert_int_equal(logs_sink_splice(s, relay, r, N), -EAGAIN);
     close(w);
-    assert_int_equal(logs_sink_splice(s, r, N), 0);
+    assert_int_equal(logs_sink_splice(s, relay, r, N), 0);
     close(r);
     logs_sink_write(s, LOGS_ERR, "tail\n", 5, &ts_a);
     buf = slurp(t->dfd, "svc.log", &len);
@@ -824,7 +824,7 @@ static void test_sink_splice_identical(void **state)
 }
 
 /* Spliced bytes rotate by size like written ones: files of exactly max_size. */
-static void test_sink_splice_rotates(void **state)
+static void sink_splice_rotates(void **state, struct logs_relay *relay)
 {
     struct tmpdir *t = *state;
     struct logs_sink *s = sink_open(t, 100, 3, false);
@@ -835,8 +835,8 @@ static void test_sink_splice_rotates(void **state)
     for (size_t i = 0; i < sizeof(in); i++)
         in[i] = (char)('A' + i % 26);
     r = pipe_with(in, sizeof(in), NULL);
-    assert_int_equal(logs_sink_splice(s, r, 1 << 20), sizeof(in));
-    assert_int_equal(logs_sink_splice(s, r, 1 << 20), 0);
+    assert_int_equal(logs_sink_splice(s, relay, r, 1 << 20), sizeof(in));
+    assert_int_equal(logs_sink_splice(s, relay, r, 1 << 20), 0);
     close(r);
     logs_sink_close(s);
     for (unsigned k = 0; k < 4; k++) {
@@ -852,7 +852,7 @@ static void test_sink_splice_rotates(void **state)
 
 /* A file someone truncated is continued at its new end, as O_APPEND would:
  * no hole of zeros where the old bytes were. */
-static void test_sink_splice_after_truncate(void **state)
+static void sink_splice_after_truncate(void **state, struct logs_relay *relay)
 {
     struct tmpdir *t = *state;
     struct logs_sink *s = sink_open(t, 0, 0, false);
@@ -863,7 +863,7 @@ static void test_sink_splice_after_truncate(void **state)
     logs_sink_write(s, LOGS_OUT, "0123456789", 10, &ts_a);
     assert_int_equal(truncateat_helper(t->dfd, "svc.log"), 0);
     r = pipe_with("abc", 3, NULL);
-    assert_int_equal(logs_sink_splice(s, r, 100), 3);
+    assert_int_equal(logs_sink_splice(s, relay, r, 100), 3);
     close(r);
     buf = slurp(t->dfd, "svc.log", &len);
     assert_int_equal(len, 3);
@@ -871,6 +871,24 @@ static void test_sink_splice_after_truncate(void **state)
     free(buf);
     logs_sink_close(s);
 }
+
+/* Straight into the file, and through a relay pipe: the same bytes land. */
+#define SPLICE_BOTH(name)                                                                          \
+    static void test_sink_splice_##name(void **state)                                              \
+    {                                                                                              \
+        sink_splice_##name(state, NULL);                                                           \
+    }                                                                                              \
+    static void test_sink_splice_##name##_relayed(void **state)                                    \
+    {                                                                                              \
+        struct logs_relay *relay = logs_relay_new();                                               \
+        assert_non_null(relay);                                                                    \
+        sink_splice_##name(state, relay);                                                          \
+        logs_relay_free(relay);                                                                    \
+    }
+
+SPLICE_BOTH(identical)
+SPLICE_BOTH(rotates)
+SPLICE_BOTH(after_truncate)
 
 /* Where splice cannot go (timestamps on, a file that refuses the bytes) the
  * sink says so and leaves the bytes in the pipe for the read path, which
@@ -882,14 +900,48 @@ static void test_sink_splice_refused(void **state)
     char buf[8];
     int r = pipe_with("abc\n", 4, NULL);
 
-    assert_int_equal(logs_sink_splice(s, r, 100), -EOPNOTSUPP);
+    assert_int_equal(logs_sink_splice(s, NULL, r, 100), -EOPNOTSUPP);
     logs_sink_close(s);
     assert_int_equal(symlinkat("/dev/full", t->dfd, "svc.log"), 0);
     s = sink_open(t, 0, 0, false);
-    assert_int_equal(logs_sink_splice(s, r, 100), -EOPNOTSUPP);
+    assert_int_equal(logs_sink_splice(s, NULL, r, 100), -EOPNOTSUPP);
     assert_int_equal(read(r, buf, sizeof(buf)), 4);
     close(r);
     logs_sink_close(s);
+}
+
+/* Through a relay the bytes have left the pipe when the file refuses them:
+ * the sink counts them as lost, and the relay is left empty for the next
+ * sink, whose file gets its own bytes and nothing else. */
+static void test_sink_splice_refused_relayed(void **state)
+{
+    struct tmpdir *t = *state;
+    struct logs_relay *relay = logs_relay_new();
+    struct cfg_logs o = {.timestamps = false};
+    struct logs_sink *s, *other;
+    char *buf;
+    size_t len;
+    int r;
+
+    assert_non_null(relay);
+    assert_int_equal(symlinkat("/dev/full", t->dfd, "svc.log"), 0);
+    s = sink_open(t, 0, 0, false);
+    r = pipe_with("abc\n", 4, NULL);
+    assert_int_equal(logs_sink_splice(s, relay, r, 100), 4);
+    assert_int_equal(logs_sink_lost_bytes(s), 4);
+    close(r);
+    logs_sink_close(s);
+    other = logs_sink_open(t->dfd, "other", &o, NULL);
+    assert_non_null(other);
+    r = pipe_with("xyz", 3, NULL);
+    assert_int_equal(logs_sink_splice(other, relay, r, 100), 3);
+    close(r);
+    logs_sink_close(other);
+    buf = slurp(t->dfd, "other.log", &len);
+    assert_int_equal(len, 3);
+    assert_memory_equal(buf, "xyz", 3);
+    free(buf);
+    logs_relay_free(relay);
 }
 
 /* The reopen after a rotation fails (the directory is gone): output counts as
@@ -1034,9 +1086,13 @@ int main(void)
         SINK_TEST(test_sink_continue_size),
         SINK_TEST(test_sink_full_disk),
         SINK_TEST(test_sink_splice_identical),
+        SINK_TEST(test_sink_splice_identical_relayed),
         SINK_TEST(test_sink_splice_rotates),
+        SINK_TEST(test_sink_splice_rotates_relayed),
         SINK_TEST(test_sink_splice_after_truncate),
+        SINK_TEST(test_sink_splice_after_truncate_relayed),
         SINK_TEST(test_sink_splice_refused),
+        SINK_TEST(test_sink_splice_refused_relayed),
         SINK_TEST(test_sink_reopen_fails),
         SINK_TEST(test_sink_rotate_refused),
         SINK_TEST(test_sink_opens_at_first_write),
