@@ -744,6 +744,8 @@ static void on_signal(struct loop *lp, const struct signalfd_siginfo *si, void *
         snprintf(why, sizeof(why), "SIG%s", cfg_signal_name((int)si->ssi_signo));
         begin_shutdown(u, why,
                        si->ssi_signo == SIGINT ? " (Ctrl-C again to kill)" : " (again to kill)");
+        /* The stop signals go before the lines just said are written. */
+        sup_kick_now(u->sup);
     } else if (u->interrupts == 2) {
         say(u, "killing every tree now");
         sup_hookrun_kill(u->hooks, "every tree is being killed");

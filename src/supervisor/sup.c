@@ -941,6 +941,14 @@ void sup_shutdown(struct sup *s)
     sup_kick(s);
 }
 
+void sup_kick_now(struct sup *s)
+{
+    if (!loop_timer_armed(&s->kick))
+        return;
+    loop_timer_disarm(s->lp, &s->kick);
+    advance(s->lp, s);
+}
+
 void sup_kill_all(struct sup *s)
 {
     s->shutting_down = true;

@@ -134,6 +134,10 @@ int sup_start(struct sup *s, const char *const *names, size_t n, struct diag *dg
 
 /* Graceful stop of everything, dependants before their dependencies. */
 void sup_shutdown(struct sup *s);
+/* The pass a kick asked for, now rather than at the loop's next turn, ahead
+ * of the timers already due (log flushes, say): for a caller outside every
+ * pass and every library callback, such as a signal's handler. */
+void sup_kick_now(struct sup *s);
 /* SIGKILL every live tree now, ignoring order and timeouts. */
 void sup_kill_all(struct sup *s);
 
