@@ -1,5 +1,6 @@
 /* api/handlers.c — what each route does, in JSON. */
 #include "api/internal.h"
+#include "util/utc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,7 +38,8 @@ const char *api_event_name(enum sup_event_kind kind)
 static void iso_time(const struct timespec *ts, char *buf, size_t size)
 {
     struct tm tm;
-    gmtime_r(&ts->tv_sec, &tm);
+    if (!utc_tm(ts->tv_sec, &tm))
+        memset(&tm, 0, sizeof(tm));
     snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts->tv_nsec / 1000000);
 }

@@ -14,6 +14,7 @@
 #include "supervisor/hooks.h"
 #include "supervisor/sup.h"
 #include "supervisor/webhooks.h"
+#include "util/utc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -165,7 +166,8 @@ static void say(struct up *u, const char *fmt, ...)
         struct tm tm;
         int n;
         clock_gettime(CLOCK_REALTIME, &ts);
-        gmtime_r(&ts.tv_sec, &tm);
+        if (!utc_tm(ts.tv_sec, &tm))
+            memset(&tm, 0, sizeof(tm));
         n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s\n",
                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                      ts.tv_nsec / 1000000, msg);

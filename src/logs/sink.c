@@ -2,6 +2,7 @@
  * and stream prefix batched into few writes; rotation by rename only, so a
  * follower holding the old file keeps reading it. Failures only count lost bytes. */
 #include "logs/logs.h"
+#include "util/utc.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -172,17 +173,17 @@ static void flush_out(struct logs_sink *s)
     write_all(s, s->out, n);
 }
 
-/* The date and time change once a second; only that part goes through gmtime. */
+/* The date and time change once a second; only that part is converted. */
 static void update_stamp(struct logs_sink *s, time_t sec)
 {
     struct tm tm;
     if (s->stamp_valid && s->stamp_sec == sec)
         return;
     s->stamp_len = 0;
-    if (gmtime_r(&sec, &tm))
+    if (utc_tm(sec, &tm))
         s->stamp_len = strftime(s->stamp, sizeof(s->stamp), "%Y-%m-%dT%H:%M:%S", &tm);
     if (s->stamp_len == 0) {
-        /* Only for a time_t beyond gmtime's years; keep the prefix parseable. */
+        /* Only for a time_t beyond int's years; keep the prefix parseable. */
         memcpy(s->stamp, "0000-00-00T00:00:00", 19);
         s->stamp_len = 19;
     }

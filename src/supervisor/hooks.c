@@ -9,6 +9,7 @@
 #include "proc/spawn.h"
 #include "proc/tree.h"
 #include "supervisor/internal.h"
+#include "util/utc.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -113,7 +114,8 @@ static void log_line(struct sup_hookrun *hr, const char *fmt, ...)
     va_list ap;
     int n;
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
+    if (!utc_tm(ts.tv_sec, &tm))
+        memset(&tm, 0, sizeof(tm));
     n = snprintf(line, sizeof(line),
                  "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ corral: ", tm.tm_year + 1900, tm.tm_mon + 1,
                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
