@@ -5,10 +5,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 int proc_cgroup_mount_parse(const char *mountinfo, char *out, size_t size)
@@ -50,18 +52,41 @@ int proc_cgroup_self_parse(const char *text, char *out, size_t size)
     return -ENOENT;
 }
 
-int proc_cgroup_detect(char *dir, size_t size, size_t *mount_len, struct diag *dg)
+/* Where systemd and most distributions mount it: one statfs(2) each, where
+ * generating mountinfo costs the kernel a line per mount. */
+static int usual_mount(char *mnt, size_t size)
+{
+    static const char *const usual[] = {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"};
+    for (size_t i = 0; i < sizeof(usual) / sizeof(usual[0]); i++) {
+        struct statfs sf;
+        if (statfs(usual[i], &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC) {
+            snprintf(mnt, size, "%s", usual[i]);
+            return 0;
+        }
+    }
+    return -ENOENT;
+}
+
+static int listed_mount(char *mnt, size_t size)
 {
     enum { MOUNTINFO_MAX = 1 << 18 };
-    char self[PATH_MAX];
-    char mnt[PATH_MAX];
-    char text[4096];
     char *mountinfo = malloc(MOUNTINFO_MAX);
     int r = mountinfo ? proc_read_at(AT_FDCWD, "/proc/self/mountinfo", mountinfo, MOUNTINFO_MAX)
                       : -ENOMEM;
     if (r >= 0)
-        r = proc_cgroup_mount_parse(mountinfo, mnt, sizeof(mnt));
+        r = proc_cgroup_mount_parse(mountinfo, mnt, size);
     free(mountinfo);
+    return r;
+}
+
+int proc_cgroup_detect(char *dir, size_t size, size_t *mount_len, struct diag *dg)
+{
+    char self[PATH_MAX];
+    char mnt[PATH_MAX];
+    char text[4096];
+    int r = usual_mount(mnt, sizeof(mnt));
+    if (r < 0)
+        r = listed_mount(mnt, sizeof(mnt));
     if (r < 0) {
         diag_set(dg, -ENOENT, "no cgroup v2 hierarchy is mounted");
         return -ENOENT;

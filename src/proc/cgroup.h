@@ -12,8 +12,9 @@
 #include <sys/types.h>
 
 /* Find corral's own cgroup v2 directory (from /proc/self/cgroup's "0::" line
- * and the cgroup2 mount in /proc/self/mountinfo, which a hybrid host puts at
- * /sys/fs/cgroup/unified) and check it can hold child cgroups. Returns 0 and
+ * and the cgroup2 mount: /sys/fs/cgroup, or /sys/fs/cgroup/unified on a
+ * hybrid host, when statfs(2) finds cgroup2 there, else the one
+ * /proc/self/mountinfo lists) and check it can hold child cgroups. Returns 0 and
  * fills dir, and mount_len (may be NULL) with the length of its mount-point
  * prefix: dir + mount_len is the path /proc/PID/cgroup shows. Else -errno
  * with the reason in dg. */
