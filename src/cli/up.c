@@ -901,6 +901,8 @@ static int serve(struct up *u, struct diag *dg)
         /* Adopted services run already: no start event will ask again. */
         check_started(u, false);
     }
+    /* The first services go before anything said so far is written. */
+    sup_kick_now(u->sup);
     if (loop_run(u->lp) < 0)
         return CLI_FAILED;
     say(u, "corral exits");

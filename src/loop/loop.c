@@ -287,7 +287,6 @@ static void dispatch(struct loop *lp, struct epoll_event *evs, int n)
 int loop_run(struct loop *lp)
 {
     struct epoll_event evs[LOOP_MAX_EVENTS];
-    lp->quit = false;
     while (!lp->quit) {
         int n = epoll_wait(lp->epfd, evs, LOOP_MAX_EVENTS, next_timeout_ms(lp));
         if (n < 0) {
@@ -302,5 +301,6 @@ int loop_run(struct loop *lp)
             run_timers(lp);
         free_dead(lp);
     }
+    lp->quit = false; /* for the next run */
     return 0;
 }

@@ -48,7 +48,8 @@ bool loop_timer_armed(const struct loop_timer *t);
  * One handler for all of them; call once. */
 int loop_signals(struct loop *lp, const sigset_t *set, loop_signal_fn fn, void *data);
 
-/* Run until loop_quit(); returns 0, or -errno if epoll fails. */
+/* Run until loop_quit(); returns 0, or -errno if epoll fails. A quit asked
+ * for before the run (by work done ahead of it) ends it at once. */
 int loop_run(struct loop *lp);
 void loop_quit(struct loop *lp);
 
