@@ -429,6 +429,14 @@ static int run(struct cleanup *cu)
         fprintf(stderr, "corral cleanup: cannot read /proc: %s\n", strerror(-r));
         return CLI_FAILED;
     }
+    if (cu->o.lock_lost) {
+        fprintf(stderr,
+                "corral cleanup: a corral (pid %d) runs this instance, but its state directory "
+                "%s was removed or replaced while it runs: its API is out of reach, so its live "
+                "services cannot be told from orphans; nothing done (stop it first)\n",
+                (int)cu->o.corral_pid, cu->o.c.state_dir);
+        return CLI_FAILED;
+    }
     if (cu->o.running && cu->o.api != 1) {
         fprintf(stderr,
                 "corral cleanup: a corral runs for %s (pid %d) but its API does not "
