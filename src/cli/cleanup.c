@@ -48,7 +48,7 @@ struct cleanup {
     const char *file;
     const char *state_dir;
     bool dry_run, yes;
-    int lock_fd;
+    struct cli_lock lock;
     struct cfg_model *m;
     struct own o;
     struct target *t;
@@ -422,11 +422,19 @@ static int run(struct cleanup *cu)
     if (!cu->dry_run && cu->o.state_dir_exists) {
         struct diag dg;
         diag_clear(&dg);
-        cu->lock_fd = cli_lock(cu->o.c.state_dir, &dg);
+        (void)cli_lock(&cu->lock, cu->o.c.state_dir, &dg);
     }
     r = own_scan(&cu->o);
     if (r < 0) {
         fprintf(stderr, "corral cleanup: cannot read /proc: %s\n", strerror(-r));
+        return CLI_FAILED;
+    }
+    if (cu->o.lock_lost) {
+        fprintf(stderr,
+                "corral cleanup: a corral (pid %d) runs this instance, but its state directory "
+                "%s was removed or replaced while it runs: its API is out of reach, so its live "
+                "services cannot be told from orphans; nothing done (stop it first)\n",
+                (int)cu->o.corral_pid, cu->o.c.state_dir);
         return CLI_FAILED;
     }
     if (cu->o.running && cu->o.api != 1) {
@@ -470,7 +478,8 @@ int cli_cleanup(int argc, char **argv)
     struct cleanup cu;
     int r;
     memset(&cu, 0, sizeof(cu));
-    cu.lock_fd = -1;
+    cu.lock.fd = -1;
+    cu.lock.guard = -1;
     r = parse(&cu, argc, argv);
     if (r >= 0)
         return r;
@@ -486,7 +495,6 @@ int cli_cleanup(int argc, char **argv)
     free(cu.t);
     own_close(&cu.o);
     cfg_free(cu.m);
-    if (cu.lock_fd >= 0)
-        close(cu.lock_fd);
+    cli_unlock(&cu.lock);
     return r;
 }

@@ -174,6 +174,7 @@ static void check_state(struct doctor *d)
     snprintf(path, sizeof(path), "%s/state.db", d->o.c.state_dir);
     check_database(d, path);
     s->lock_held = d->o.running;
+    s->lock_lost = d->o.lock_lost;
     s->lock_pid = d->o.corral_pid;
     s->socket_exists = stat(d->o.c.sock, &sb) == 0 && S_ISSOCK(sb.st_mode);
     s->api = d->o.api;

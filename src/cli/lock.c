@@ -1,18 +1,31 @@
 /* cli/lock.c — one corral per state directory. The lock is a POSIX record
  * lock on <state_dir>/corral.lock: the kernel drops it when corral dies, so a
  * stale file never blocks a start, and it names its holder (F_GETLK), so the
- * PID in the message comes from the kernel, not from a file. */
+ * PID in the message comes from the kernel, not from a file. A lock file can
+ * be removed with its directory while corral runs, though, and the next
+ * corral of that path would share the instance id, hence the cgroups and the
+ * tag, of the one still running: so the instance is guarded too, by an
+ * abstract unix socket that only the kernel frees, when its holder dies. */
 #include "cli/lock.h"
 
 #include "proc/ident.h"
+#include "proc/tree.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+
+/* The holder never accepts, so each probe stays queued (a few hundred bytes
+ * of the kernel's) until it exits: past this many the holder is still found,
+ * but not its PID. Probes only reach a corral whose lock was lost. */
+#define GUARD_BACKLOG 16
 
 static int make_dir(const char *dir, struct diag *dg)
 {
@@ -44,11 +57,84 @@ static void started_text(pid_t pid, char *buf, size_t size)
     strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm);
 }
 
-int cli_lock(const char *state_dir, struct diag *dg)
+/* "corral/<instance>", as an abstract name: sun_path starts with a NUL and
+ * the length, not a terminator, ends it. */
+static socklen_t guard_address(const char *instance, struct sockaddr_un *sa)
+{
+    int n;
+    memset(sa, 0, sizeof(*sa));
+    sa->sun_family = AF_UNIX;
+    n = snprintf(sa->sun_path + 1, sizeof(sa->sun_path) - 1, "corral/%s", instance);
+    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+}
+
+int cli_guard_holder(const char *instance, pid_t *pid)
+{
+    struct sockaddr_un sa;
+    socklen_t len = guard_address(instance, &sa);
+    struct ucred cred;
+    socklen_t cred_len = sizeof(cred);
+    /* Nonblocking: the holder never accepts, so a full backlog would make a
+     * blocking connect wait for ever; it fails with EAGAIN instead. */
+    int r, s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    *pid = 0;
+    if (s < 0)
+        return -errno;
+    if (connect(s, (const struct sockaddr *)&sa, len) == 0) {
+        /* The credentials the holder had when it called listen(). */
+        if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) == 0)
+            *pid = cred.pid;
+        r = 1;
+    } else {
+        r = errno == ECONNREFUSED ? 0 : errno == EAGAIN ? 1 : -errno;
+    }
+    close(s);
+    return r;
+}
+
+/* Bind and listen on the instance's name: the fd, or -1 with dg filled. */
+static int take_guard(const char *state_dir, struct diag *dg)
+{
+    char instance[PROC_INSTANCE_LEN + 1], who[128];
+    struct sockaddr_un sa;
+    socklen_t len;
+    pid_t holder;
+    int r, s;
+    r = proc_instance_of(state_dir, instance);
+    if (r < 0) {
+        diag_set(dg, r, "cannot resolve %s: %s", state_dir, strerror(-r));
+        return -1;
+    }
+    len = guard_address(instance, &sa);
+    s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s >= 0 && bind(s, (const struct sockaddr *)&sa, len) == 0 && listen(s, GUARD_BACKLOG) == 0)
+        return s;
+    r = -errno;
+    if (s >= 0)
+        close(s);
+    if (r != -EADDRINUSE) {
+        diag_set(dg, r, "cannot take the guard of instance %s: %s", instance, strerror(-r));
+        return -1;
+    }
+    if (cli_guard_holder(instance, &holder) > 0 && holder > 0)
+        snprintf(who, sizeof(who), "pid %d", (int)holder);
+    else
+        snprintf(who, sizeof(who), "pid unknown; `ss -xlp` names the holder of @corral/%s",
+                 instance);
+    diag_set(dg, -EADDRINUSE,
+             "another corral (%s) runs this instance: its state directory %s was removed or "
+             "replaced while it runs; stop it first",
+             who, state_dir);
+    return -1;
+}
+
+int cli_lock(struct cli_lock *lk, const char *state_dir, struct diag *dg)
 {
     char path[4096];
     struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
     int fd;
+    lk->fd = -1;
+    lk->guard = -1;
     if (make_dir(state_dir, dg) < 0)
         return -1;
     snprintf(path, sizeof(path), "%s/corral.lock", state_dir);
@@ -57,8 +143,17 @@ int cli_lock(const char *state_dir, struct diag *dg)
         diag_set(dg, -errno, "cannot open %s: %s", path, strerror(errno));
         return -1;
     }
-    if (fcntl(fd, F_SETLK, &fl) == 0)
-        return fd;
+    /* The file first: of two corrals started together, the second is told
+     * the lock's holder and since when. */
+    if (fcntl(fd, F_SETLK, &fl) == 0) {
+        lk->guard = take_guard(state_dir, dg);
+        if (lk->guard < 0) {
+            close(fd);
+            return -1;
+        }
+        lk->fd = fd;
+        return 0;
+    }
     if (errno == EAGAIN || errno == EACCES) {
         char since[64];
         struct flock who = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
@@ -71,4 +166,14 @@ int cli_lock(const char *state_dir, struct diag *dg)
     }
     close(fd);
     return -1;
+}
+
+void cli_unlock(struct cli_lock *lk)
+{
+    if (lk->guard >= 0)
+        close(lk->guard);
+    if (lk->fd >= 0)
+        close(lk->fd);
+    lk->guard = -1;
+    lk->fd = -1;
 }

@@ -1,13 +1,32 @@
-/* cli/lock.h — the single-instance lock of a state directory. */
+/* cli/lock.h — the single-instance lock of a state directory, and the guard
+ * of its instance id. */
 #ifndef CORRAL_CLI_LOCK_H
 #define CORRAL_CLI_LOCK_H
 
 #include "util/diag.h"
 
-/* Create state_dir if needed and lock it for this process. Returns the fd
- * that holds the lock (keep it open), or -1 with dg filled: code -EBUSY and
+#include <sys/types.h>
+
+struct cli_lock {
+    int fd;    /* <state_dir>/corral.lock, record-locked */
+    int guard; /* listening on the abstract name "corral/<instance>" */
+};
+
+/* Create state_dir if needed, lock it for this process, then take its
+ * instance's guard: an abstract unix socket that no file operation can
+ * remove, which a corral whose state directory was removed or replaced while
+ * it runs still holds. Returns 0 with both fds set (keep them open until
+ * cli_unlock()), or -1 with lk's fds at -1 and dg filled: code -EBUSY and
  * "corral is already running for DIR (pid N, up since T)" when another
- * corral holds it. */
-int cli_lock(const char *state_dir, struct diag *dg);
+ * corral holds the lock; -EADDRINUSE when one holds the guard. */
+int cli_lock(struct cli_lock *lk, const char *state_dir, struct diag *dg);
+
+/* Close what cli_lock() holds; a no-op on fds at -1. */
+void cli_unlock(struct cli_lock *lk);
+
+/* Whether a process holds the guard of instance: 1 with *pid its PID (0 when
+ * the kernel would not say, as when its backlog is full), 0 when none does,
+ * or -errno. Never blocks. */
+int cli_guard_holder(const char *instance, pid_t *pid);
 
 #endif

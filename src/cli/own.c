@@ -3,6 +3,7 @@
 #include "cli/own.h"
 
 #include "cli/cli.h"
+#include "cli/lock.h"
 #include "cli/report.h"
 #include "proc/cgroup.h"
 #include "util/curlfn.h"
@@ -76,16 +77,25 @@ static void lock_holder(struct own *o)
 {
     char path[PATH_MAX + 16];
     struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    pid_t pid;
     int fd;
     snprintf(path, sizeof(path), "%s/corral.lock", o->c.state_dir);
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
-        return;
-    if (fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) {
-        o->running = true;
-        o->corral_pid = fl.l_pid;
+    if (fd >= 0) {
+        if (fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) {
+            o->running = true;
+            o->corral_pid = fl.l_pid;
+        }
+        close(fd);
     }
-    close(fd);
+    /* A corral whose state directory was removed or replaced while it runs
+     * holds no lock here, but still its instance's guard (cleanup's own,
+     * taken with the lock, does not count). */
+    if (!o->running && cli_guard_holder(o->instance, &pid) > 0 && pid != getpid()) {
+        o->running = true;
+        o->lock_lost = true;
+        o->corral_pid = pid;
+    }
 }
 
 struct body {

@@ -37,8 +37,9 @@ struct own {
     char instance[PROC_INSTANCE_LEN + 1];
     char boot_id[PROC_BOOT_ID_LEN + 1];
     bool state_dir_exists;
-    bool running;     /* a corral holds <state_dir>/corral.lock */
-    pid_t corral_pid; /* the lock's holder, 0 when unknown */
+    bool running;     /* a corral holds <state_dir>/corral.lock, or the instance's guard */
+    bool lock_lost;   /* only the guard: its state directory was removed or replaced */
+    pid_t corral_pid; /* the holder, 0 when unknown */
     int api;          /* -1 not asked, 0 no answer, 1 answered */
     json_t *info;     /* GET /v1 */
     json_t *services; /* GET /v1/services "services" */

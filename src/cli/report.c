@@ -71,7 +71,10 @@ size_t report_state_problems(const struct doc_state *s, const char **out, size_t
         out[n++] = "the state directory is not writable";
     if (s->db_exists && !s->db_ok && n < max)
         out[n++] = "state.db is not usable";
-    if (s->lock_held && s->api == 0 && n < max)
+    if (s->lock_held && s->lock_lost && n < max)
+        out[n++] = "a corral runs this instance, but its state directory was removed or replaced "
+                   "while it runs: stop it by its PID";
+    else if (s->lock_held && s->api == 0 && n < max)
         out[n++] = "a corral holds the lock but its API does not answer";
     return n;
 }
@@ -140,7 +143,8 @@ static json_t *state_json(const struct doc_state *s)
         json_pack("{s:b,s:b,s:o,s:o,s:I}", "exists", s->db_exists, "ok", s->db_ok, "schema_version",
                   s->db_schema >= 0 ? json_integer(s->db_schema) : json_null(), "error",
                   str_or_null(s->db_error), "set_aside", (json_int_t)s->db_set_aside);
-    json_t *lock = json_pack("{s:b,s:o}", "held", s->lock_held, "pid", pid_or_null(s->lock_pid));
+    json_t *lock = json_pack("{s:b,s:b,s:o}", "held", s->lock_held, "lost", s->lock_lost, "pid",
+                             pid_or_null(s->lock_pid));
     json_t *sock = json_pack("{s:b,s:o}", "exists", s->socket_exists, "answers",
                              s->api < 0 ? json_null() : json_boolean(s->api == 1));
     return json_pack("{s:b,s:b,s:b,s:o,s:o,s:o,s:o,s:o}", "healthy", np == 0, "exists",
@@ -296,13 +300,16 @@ static void table_state(const struct doc_report *r, FILE *out)
 {
     const struct doc_state *s = &r->state;
     const char *v[8];
+    char pid[32] = "pid unknown";
     size_t n;
     fprintf(out, "state dir   %s (instance %s)\n", r->state_dir, r->instance);
     if (r->config[0])
         fprintf(out, "config      %s%s%s\n", r->config, r->config_error[0] ? ": " : "",
                 r->config_error);
+    if (s->lock_pid > 0)
+        snprintf(pid, sizeof(pid), "pid %d", (int)s->lock_pid);
     if (s->lock_held)
-        fprintf(out, "corral      running (pid %d), API %s\n", (int)s->lock_pid,
+        fprintf(out, "corral      running (%s), API %s\n", pid,
                 s->api == 1 ? "answers" : "does not answer");
     else
         fprintf(out, "corral      not running\n");

@@ -85,6 +85,7 @@ struct doc_state {
     char db_error[256];
     size_t db_set_aside; /* state.db.bad-* files: databases corral moved aside */
     bool lock_held;
+    bool lock_lost; /* held only through the instance's guard: the directory was replaced */
     pid_t lock_pid; /* 0 when unknown */
     bool socket_exists;
     int api; /* -1 not asked (no corral), 0 no answer, 1 answers */

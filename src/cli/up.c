@@ -913,13 +913,15 @@ static int serve(struct up *u, struct diag *dg)
 
 static int run(struct up *u)
 {
+    struct cli_lock lk;
     struct diag dg;
-    int lock_fd, r;
+    int r;
     diag_clear(&dg);
-    lock_fd = cli_lock(u->m->state_dir, &dg);
-    if (lock_fd < 0) {
+    if (cli_lock(&lk, u->m->state_dir, &dg) < 0) {
         bool busy = dg.code == -EBUSY;
-        /* up -d on a running instance just reports it. */
+        /* up -d on a running instance just reports it. One that holds only
+         * the instance's guard cannot be reached through this state
+         * directory: that is no success. */
         if (u->status_fd >= 0)
             report(u, busy ? CLI_OK : CLI_FAILED, "corral: %s\n", dg.msg);
         else
@@ -960,7 +962,7 @@ static int run(struct up *u)
     cfg_free(u->next_m);
     if (u->log_fd >= 0)
         close(u->log_fd);
-    close(lock_fd);
+    cli_unlock(&lk);
     return r;
 }
 

@@ -358,6 +358,32 @@ def test_adopted_output_outlives_the_crash(daemon, mode):
     assert not (d2.state / "fdhold.sock").exists()
 
 
+def abstract_names():
+    """Every abstract unix socket name bound on the host, as "@name"."""
+    with open("/proc/net/unix") as f:
+        return {cols[7] for cols in (line.split() for line in list(f)[1:]) if len(cols) > 7}
+
+
+def test_a_crash_leaves_the_instance_free(daemon):
+    """The instance's guard goes with corral: neither its output holder nor
+    its services, which outlive a kill -9, keep the name."""
+    text = TALKER.format(mode="cgroup")
+    d1 = daemon(text)
+    pid = d1.wait_state("talker", "running")["pid"]
+    name = f"@corral/{d1.instance}"
+    assert name in abstract_names()
+    holder = holders(d1.state)
+    assert len(holder) == 1
+    kill9(d1)
+    assert not gone(pid) and holder[0].is_running()
+    wait_for(lambda: name not in abstract_names(), timeout=5, what="the guard freed")
+    d2 = daemon(text)
+    assert d2.service("talker")["pid"] == pid
+    assert name in abstract_names()
+    d2.down()
+    wait_for(lambda: name not in abstract_names(), timeout=5, what="the guard freed by down")
+
+
 def test_the_holder_goes_when_nothing_is_left_to_hold(daemon):
     d1 = daemon(TALKER.format(mode="cgroup"))
     pid = d1.wait_state("talker", "running")["pid"]

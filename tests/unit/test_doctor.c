@@ -174,6 +174,42 @@ static void table_and_problems(void **state)
     report_free(&r);
 }
 
+/* A corral found by its instance's guard alone: its state directory was
+ * replaced, which is the problem named (not the API), PID unknown or not. */
+static void lost_lock(void **state)
+{
+    struct doc_report r;
+    char *text = NULL, *js = NULL;
+    size_t len = 0, jlen = 0;
+    FILE *out = open_memstream(&text, &len), *jout = open_memstream(&js, &jlen);
+    const char *p[8];
+    json_t *j, *lock;
+    (void)state;
+    fill(&r);
+    r.state.lock_held = true;
+    r.state.lock_lost = true;
+    r.state.api = 0;
+    assert_int_equal(report_state_problems(&r.state, p, 8), 1);
+    assert_non_null(strstr(p[0], "removed or replaced"));
+    report_table(&r, out);
+    fclose(out);
+    assert_non_null(strstr(text, "running (pid unknown)"));
+    assert_null(strstr(text, "holds the lock but its API"));
+    r.state.lock_pid = 4242;
+    assert_int_equal(report_json(&r, jout), 0);
+    fclose(jout);
+    j = json_loads(js, 0, NULL);
+    assert_non_null(j);
+    lock = json_object_get(json_object_get(j, "state"), "lock");
+    assert_true(json_is_true(json_object_get(lock, "held")));
+    assert_true(json_is_true(json_object_get(lock, "lost")));
+    assert_int_equal(json_integer_value(json_object_get(lock, "pid")), 4242);
+    json_decref(j);
+    free(text);
+    free(js);
+    report_free(&r);
+}
+
 /* Controllers and each limit's enforcement, in both renderings; a limit is
  * information, not a problem. */
 static void limits_and_controllers(void **state)
@@ -288,6 +324,7 @@ int main(void)
         cmocka_unit_test(json_schema),
         cmocka_unit_test(limits_and_controllers),
         cmocka_unit_test(table_and_problems),
+        cmocka_unit_test(lost_lock),
         cmocka_unit_test(readonly_store),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
