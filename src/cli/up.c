@@ -438,7 +438,8 @@ static void begin_shutdown(struct up *u, const char *why, const char *hint)
     say(u, "%s: stopping everything%s", why, hint);
     api_note(u->api, "shutdown", why);
     report(u, CLI_FAILED, "corral: stopped during start-up (%s)\n", why);
-    sup_shutdown(u->sup);
+    if (!sup_shutting_down(u->sup))
+        sup_shutdown(u->sup);
 }
 
 static void api_shutdown(void *ctx)
@@ -743,11 +744,12 @@ static void on_signal(struct loop *lp, const struct signalfd_siginfo *si, void *
     u->interrupts++;
     if (u->interrupts == 1) {
         char why[32];
+        /* The stop signals go first, and what is said of them after. */
+        sup_shutdown(u->sup);
+        sup_kick_now(u->sup);
         snprintf(why, sizeof(why), "SIG%s", cfg_signal_name((int)si->ssi_signo));
         begin_shutdown(u, why,
                        si->ssi_signo == SIGINT ? " (Ctrl-C again to kill)" : " (again to kill)");
-        /* The stop signals go before the lines just said are written. */
-        sup_kick_now(u->sup);
     } else if (u->interrupts == 2) {
         say(u, "killing every tree now");
         sup_hookrun_kill(u->hooks, "every tree is being killed");

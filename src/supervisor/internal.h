@@ -158,6 +158,8 @@ struct sup {
     struct loop_timer kick;   /* runs advance() after state changes */
     struct loop_timer check;  /* re-checks stopping trees */
     bool shutting_down;
+    size_t n_unsaid;    /* services whose stopping event is held (stop_unsaid) */
+    bool hold_stopping; /* sup_kick_now(): a pass that leaves them held */
     bool any_failed;
     bool any_survivor;
     struct rlimit nofile; /* corral's original limit, restored in children */

@@ -60,8 +60,28 @@ struct sup_event svc_event(enum sup_event_kind kind, const struct service *svc, 
     return ev;
 }
 
+/* The stopping events a pass held back, in its order (dependants first):
+ * before any other event, so that none reads as if it came first. */
+static void say_stopping(struct sup *s)
+{
+    const size_t *order = s->m->start_order;
+    for (size_t k = s->n; k-- > 0 && s->n_unsaid > 0;) {
+        struct service *svc = s->svcs[order[k]];
+        struct sup_event ev;
+        if (!svc->stop_unsaid)
+            continue;
+        svc->stop_unsaid = false;
+        s->n_unsaid--;
+        ev = svc_event(SUP_EV_STOPPING, svc, svc->pid, NULL);
+        if (s->h.on_event)
+            s->h.on_event(s->h.ctx, &ev);
+    }
+}
+
 void sup_emit_event(struct sup *s, const struct sup_event *ev)
 {
+    if (s->n_unsaid > 0)
+        say_stopping(s);
     if (s->h.on_event)
         s->h.on_event(s->h.ctx, ev);
 }
@@ -611,6 +631,7 @@ static void try_stop(struct service *svc, size_t idx)
         svc->want_stop = false;
         svc_begin_stop(svc, AFTER_STOPPED);
         svc->stop_unsaid = true; /* announced once the whole pass has signalled */
+        s->n_unsaid++;
         return;
     case SVC_STOPPING:
         svc->after = AFTER_STOPPED;
@@ -659,13 +680,8 @@ static void advance(struct loop *lp, void *data)
         if (svc->want_stop)
             try_stop(svc, order[k]);
     }
-    for (size_t k = s->n; k-- > 0;) {
-        struct service *svc = s->svcs[order[k]];
-        if (svc->stop_unsaid) {
-            svc->stop_unsaid = false;
-            sup_emit(s, SUP_EV_STOPPING, svc, svc->pid, NULL);
-        }
-    }
+    if (!s->hold_stopping)
+        say_stopping(s);
     if (s->next_m && !s->shutting_down && reload_stopped(s))
         reload_swap(s);
     if (!loop_timer_armed(&s->kick) && sup_settled(s) && s->h.on_settled)
@@ -946,7 +962,11 @@ void sup_kick_now(struct sup *s)
     if (!loop_timer_armed(&s->kick))
         return;
     loop_timer_disarm(s->lp, &s->kick);
+    s->hold_stopping = true;
     advance(s->lp, s);
+    s->hold_stopping = false;
+    if (s->n_unsaid > 0)
+        sup_kick(s); /* the next pass says them, if no event has first */
 }
 
 void sup_kill_all(struct sup *s)

@@ -136,7 +136,9 @@ int sup_start(struct sup *s, const char *const *names, size_t n, struct diag *dg
 void sup_shutdown(struct sup *s);
 /* The pass a kick asked for, now rather than at the loop's next turn, ahead
  * of the timers already due (log flushes, say): for a caller outside every
- * pass and every library callback, such as a signal's handler. */
+ * pass and every library callback, such as a signal's handler. Its stopping
+ * events come at the next turn or before the next event, whichever is
+ * first: what the caller has to say of the stop goes out ahead of them. */
 void sup_kick_now(struct sup *s);
 /* SIGKILL every live tree now, ignoring order and timeouts. */
 void sup_kill_all(struct sup *s);

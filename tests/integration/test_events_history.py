@@ -293,3 +293,28 @@ def test_a_locked_database_is_reported_once_and_loses_nothing(daemon):
     ids = [r[0] for r in stored(d)]
     assert set(during) <= set(ids), "the events of the locked time were written later"
     assert ids == list(range(1, len(ids) + 1))
+
+
+DEPS = """
+services:
+  db:
+    command: [sleep, "1000"]
+  web:
+    command: [sleep, "1000"]
+    depends_on: [db]
+"""
+
+
+def test_a_signal_stop_is_told_in_order(daemon):
+    # corral signals the trees before it says anything of the stop: the
+    # events must read as they always did all the same.
+    d = daemon(DEPS)
+    d.wait_state("web", "running")
+    d.ps.terminate()  # psutil checks the create time before it signals
+    d.ps.wait(timeout=20)
+    kinds = [(k, s) for _, k, s in stored(d)]
+    at = {e: i for i, e in enumerate(kinds)}
+    assert at[("shutdown", None)] < at[("stopping", "web")] < at[("stopping", "db")], kinds
+    assert at[("stopping", "web")] < at[("stopped", "web")], kinds
+    assert at[("stopping", "db")] < at[("stopped", "db")], kinds
+    assert kinds[-1] == ("corral_stopped", None), kinds
