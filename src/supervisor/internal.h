@@ -38,9 +38,10 @@ struct service {
     size_t idx; /* in sup.svcs, which is config order */
     enum svc_state state;
     enum after_stop after;
-    bool want_stop;   /* stop once no dependant is alive */
-    bool stop_unsaid; /* signalled by advance()'s pass, its stopping event to come */
-    bool term_swept;  /* stop signal sent to the tagged members found by a scan */
+    bool want_stop;    /* stop once no dependant is alive */
+    bool stop_unsaid;  /* signalled by advance()'s pass, its stopping event to come */
+    bool start_unsaid; /* spawned by advance()'s pass, its started event to come */
+    bool term_swept;   /* stop signal sent to the tagged members found by a scan */
     bool kill_sent;
     bool exec_failed;    /* reason holds why exec failed; the exit adds nothing */
     bool events_watched; /* its cgroup.events is on the inotify watch list */
@@ -158,8 +159,9 @@ struct sup {
     struct loop_timer kick;   /* runs advance() after state changes */
     struct loop_timer check;  /* re-checks stopping trees */
     bool shutting_down;
-    size_t n_unsaid;    /* services whose stopping event is held (stop_unsaid) */
-    bool hold_stopping; /* sup_kick_now(): a pass that leaves them held */
+    size_t n_unsaid;  /* events held: start_unsaid and stop_unsaid */
+    bool starting;    /* in advance()'s start pass: started events are held */
+    bool hold_events; /* sup_kick_now(): a pass that leaves them held */
     bool any_failed;
     bool any_survivor;
     struct rlimit nofile; /* corral's original limit, restored in children */
@@ -196,6 +198,8 @@ void sup_want_check(struct sup *s, uint64_t delay_ms);
 void sup_reap_only(struct sup *s);
 /* Reaped, its exit queued but not yet handled: its PID may be reused. */
 bool sup_reap_queued(const struct sup *s, pid_t pid);
+/* A started event, held to the end of the pass when a pass spawned it. */
+void sup_emit_started(struct service *svc);
 void sup_emit(struct sup *s, enum sup_event_kind kind, const struct service *svc, pid_t pid,
               const char *text);
 struct service *sup_by_name(struct sup *s, const char *name);

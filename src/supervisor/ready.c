@@ -617,12 +617,12 @@ void ready_spawned(struct service *svc)
         loop_timer_arm(s->lp, &svc->watchdog, c->watchdog_ms);
     if (c->ready.kind == CFG_READY_STARTED) {
         svc_set_state(svc, SVC_RUNNING);
-        sup_emit(s, SUP_EV_STARTED, svc, svc->pid, NULL);
+        sup_emit_started(svc);
         start_liveness(svc);
         return;
     }
     svc_set_state(svc, SVC_STARTING);
-    sup_emit(s, SUP_EV_STARTED, svc, svc->pid, NULL);
+    sup_emit_started(svc);
     if (c->ready.kind == CFG_READY_PROBE) {
         cfg_probe_describe(c->ready.probe, what, sizeof(what));
         health_probe_start(svc->ready_probe);

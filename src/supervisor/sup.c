@@ -60,28 +60,50 @@ struct sup_event svc_event(enum sup_event_kind kind, const struct service *svc, 
     return ev;
 }
 
-/* The stopping events a pass held back, in its order (dependants first):
- * before any other event, so that none reads as if it came first. */
-static void say_stopping(struct sup *s)
+static void say_held(struct sup *s, struct service *svc, enum sup_event_kind kind)
+{
+    struct sup_event ev = svc_event(kind, svc, svc->pid, NULL);
+    s->n_unsaid--;
+    if (s->h.on_event)
+        s->h.on_event(s->h.ctx, &ev);
+}
+
+/* The started and stopping events a pass held back, each in its pass's
+ * order: before any other event, so that none reads as if it came first. */
+static void say_unsaid(struct sup *s)
 {
     const size_t *order = s->m->start_order;
+    for (size_t k = 0; k < s->n && s->n_unsaid > 0; k++) {
+        struct service *svc = s->svcs[order[k]];
+        if (svc->start_unsaid) {
+            svc->start_unsaid = false;
+            say_held(s, svc, SUP_EV_STARTED);
+        }
+    }
     for (size_t k = s->n; k-- > 0 && s->n_unsaid > 0;) {
         struct service *svc = s->svcs[order[k]];
-        struct sup_event ev;
-        if (!svc->stop_unsaid)
-            continue;
-        svc->stop_unsaid = false;
-        s->n_unsaid--;
-        ev = svc_event(SUP_EV_STOPPING, svc, svc->pid, NULL);
-        if (s->h.on_event)
-            s->h.on_event(s->h.ctx, &ev);
+        if (svc->stop_unsaid) {
+            svc->stop_unsaid = false;
+            say_held(s, svc, SUP_EV_STOPPING);
+        }
     }
+}
+
+void sup_emit_started(struct service *svc)
+{
+    struct sup *s = svc->sup;
+    if (!s->starting) {
+        sup_emit(s, SUP_EV_STARTED, svc, svc->pid, NULL);
+        return;
+    }
+    svc->start_unsaid = true;
+    s->n_unsaid++;
 }
 
 void sup_emit_event(struct sup *s, const struct sup_event *ev)
 {
     if (s->n_unsaid > 0)
-        say_stopping(s);
+        say_unsaid(s);
     if (s->h.on_event)
         s->h.on_event(s->h.ctx, ev);
 }
@@ -663,11 +685,14 @@ static void advance(struct loop *lp, void *data)
     struct sup *s = data;
     const size_t *order = s->m->start_order;
     (void)lp;
+    /* Every spawn of the pass first, the events after, as for stops. */
+    s->starting = true;
     for (size_t k = 0; k < s->n; k++) {
         struct service *svc = s->svcs[order[k]];
         if (svc->state == SVC_WAITING && !svc->want_stop)
             try_start(svc);
     }
+    s->starting = false;
     for (size_t k = 0; k < s->n; k++)
         if (s->svcs[k]->want_stop) {
             count_live_dependants(s);
@@ -680,8 +705,8 @@ static void advance(struct loop *lp, void *data)
         if (svc->want_stop)
             try_stop(svc, order[k]);
     }
-    if (!s->hold_stopping)
-        say_stopping(s);
+    if (!s->hold_events)
+        say_unsaid(s);
     if (s->next_m && !s->shutting_down && reload_stopped(s))
         reload_swap(s);
     if (!loop_timer_armed(&s->kick) && sup_settled(s) && s->h.on_settled)
@@ -962,9 +987,9 @@ void sup_kick_now(struct sup *s)
     if (!loop_timer_armed(&s->kick))
         return;
     loop_timer_disarm(s->lp, &s->kick);
-    s->hold_stopping = true;
+    s->hold_events = true;
     advance(s->lp, s);
-    s->hold_stopping = false;
+    s->hold_events = false;
     if (s->n_unsaid > 0)
         sup_kick(s); /* the next pass says them, if no event has first */
 }
