@@ -271,7 +271,7 @@ services:
     command: [sleep, '1000']
     env: {PROBE_NAME: mine}
     liveness:
-      exec: [sh, -c, 'cat /proc/$$/cgroup > probe.cgroup; echo "start $(date +%s.%N) $PROBE_NAME $CORRAL_SERVICE" >> probe.log; sleep 0.4; echo "end $(date +%s.%N)" >> probe.log']
+      exec: [sh, -c, 'cat /proc/$$/cgroup > probe.cg && mv probe.cg probe.cgroup; echo "start $(date +%s.%N) $PROBE_NAME $CORRAL_SERVICE" >> probe.log; sleep 0.4; echo "end $(date +%s.%N)" >> probe.log']
       interval: 100ms
       timeout: 5s
 """)
