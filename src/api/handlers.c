@@ -1,6 +1,7 @@
 /* api/handlers.c — what each route does, in JSON. */
 #include "api/internal.h"
 #include "util/utc.h"
+#include "util/utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -47,33 +48,6 @@ static void iso_time(const struct timespec *ts, char *buf, size_t size)
 static json_t *jstr(const char *s)
 {
     return s ? json_string(s) : json_null();
-}
-
-/* JSON strings must be UTF-8; service output need not be. Invalid bytes
- * become '?'. out holds at least len + 1 bytes. */
-static void utf8_clean(const char *s, size_t len, char *out)
-{
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = (unsigned char)s[i];
-        size_t need = c < 0x80         ? 0
-                      : (c >> 5) == 6  ? 1
-                      : (c >> 4) == 14 ? 2
-                      : (c >> 3) == 30 ? 3
-                                       : 9;
-        bool ok = need != 9 && c != 0 && i + need < len + (need ? 0 : 1);
-        for (size_t k = 1; ok && k <= need; k++)
-            ok = ((unsigned char)s[i + k] >> 6) == 2;
-        if (ok && need == 1 && c < 0xc2)
-            ok = false; /* overlong */
-        if (!ok) {
-            out[i++] = '?';
-            continue;
-        }
-        memcpy(out + i, s + i, need + 1);
-        i += need + 1;
-    }
-    out[len] = '\0';
 }
 
 static json_t *jstrn(const char *s, size_t len)

@@ -2,6 +2,8 @@
  * are problems. */
 #include "cli/report.h"
 
+#include "util/utf8.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -117,9 +119,24 @@ void report_age_text(uint64_t ms, char *buf, size_t size)
 
 /* --- JSON ---------------------------------------------------------------------------------- */
 
+/* Command lines come from /proc as their owners wrote them, and cut to a
+ * buffer's size: not always UTF-8, which JSON strings must be (jansson would
+ * refuse the whole object). */
+static json_t *text(const char *s)
+{
+    json_t *j = json_string(s);
+    char *clean;
+    if (j)
+        return j;
+    clean = utf8_cleaned(s);
+    j = clean ? json_string(clean) : NULL;
+    free(clean);
+    return j ? j : json_string("");
+}
+
 static json_t *str_or_null(const char *s)
 {
-    return s && *s ? json_string(s) : json_null();
+    return s && *s ? text(s) : json_null();
 }
 
 static json_t *pid_or_null(pid_t pid)
@@ -157,9 +174,10 @@ static json_t *zombies_json(const struct doc_report *r)
     json_t *a = json_array();
     for (size_t i = 0; i < r->n_zombies; i++) {
         const struct doc_zombie *z = &r->zombies[i];
-        json_array_append_new(a, json_pack("{s:i,s:s,s:i,s:s,s:I}", "pid", (int)z->pid, "command",
-                                           z->command, "ppid", (int)z->ppid, "parent_command",
-                                           z->parent_command, "age_ms", (json_int_t)z->age_ms));
+        json_array_append_new(a,
+                              json_pack("{s:i,s:o,s:i,s:o,s:I}", "pid", (int)z->pid, "command",
+                                        text(z->command), "ppid", (int)z->ppid, "parent_command",
+                                        text(z->parent_command), "age_ms", (json_int_t)z->age_ms));
     }
     return a;
 }
@@ -169,10 +187,10 @@ static json_t *orphans_json(const struct doc_report *r)
     json_t *a = json_array();
     for (size_t i = 0; i < r->n_orphans; i++) {
         const struct doc_orphan *o = &r->orphans[i];
-        json_array_append_new(a, json_pack("{s:i,s:i,s:s,s:s,s:s,s:I,s:s}", "pid", (int)o->pid,
+        json_array_append_new(a, json_pack("{s:i,s:i,s:s,s:s,s:s,s:I,s:o}", "pid", (int)o->pid,
                                            "ppid", (int)o->ppid, "service", o->service, "why",
                                            o->why, "found_by", o->found_by, "age_ms",
-                                           (json_int_t)o->age_ms, "command", o->command));
+                                           (json_int_t)o->age_ms, "command", text(o->command)));
     }
     return a;
 }
@@ -188,9 +206,9 @@ static json_t *foreign_json(const struct doc_report *r)
                                   json_pack("{s:i,s:s,s:s}", "port", (int)f->ports[k].port, "proto",
                                             f->ports[k].proto, "address", f->ports[k].address));
         json_array_append_new(
-            a, json_pack("{s:i,s:i,s:s,s:s,s:s,s:I,s:o}", "pid", (int)f->pid, "ppid", (int)f->ppid,
-                         "parent_command", f->parent_command, "user", f->user, "command",
-                         f->command, "age_ms", (json_int_t)f->age_ms, "ports", ports));
+            a, json_pack("{s:i,s:i,s:o,s:s,s:o,s:I,s:o}", "pid", (int)f->pid, "ppid", (int)f->ppid,
+                         "parent_command", text(f->parent_command), "user", f->user, "command",
+                         text(f->command), "age_ms", (json_int_t)f->age_ms, "ports", ports));
     }
     return a;
 }
@@ -200,9 +218,9 @@ static json_t *hung_json(const struct doc_report *r)
     json_t *a = json_array();
     for (size_t i = 0; i < r->n_hung; i++) {
         const struct doc_hung *h = &r->hung[i];
-        json_array_append_new(a, json_pack("{s:i,s:s,s:f,s:s}", "pid", (int)h->pid, "service",
+        json_array_append_new(a, json_pack("{s:i,s:s,s:f,s:o}", "pid", (int)h->pid, "service",
                                            h->service, "cpu_percent", h->cpu_percent, "command",
-                                           h->command));
+                                           text(h->command)));
     }
     return a;
 }

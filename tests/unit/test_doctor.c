@@ -118,6 +118,33 @@ static void fill(struct doc_report *r)
     f->ports[0] = (struct doc_port){.port = 8080, .proto = "tcp", .address = "127.0.0.1"};
 }
 
+/* A command line cut to its buffer inside a character, or not UTF-8 at all,
+ * still has its field: the bytes JSON cannot carry become '?'. */
+static void json_command_not_utf8(void **state)
+{
+    struct doc_report r;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    json_t *j, *z;
+    (void)state;
+    fill(&r);
+    snprintf(r.zombies[0].command, sizeof(r.zombies[0].command), "caf\xc3");
+    snprintf(r.zombies[0].parent_command, sizeof(r.zombies[0].parent_command),
+             "x\xff\xfey \xe2\x82\xac");
+    assert_int_equal(report_json(&r, out), 0);
+    fclose(out);
+    j = json_loads(text, 0, NULL);
+    assert_non_null(j);
+    z = json_array_get(json_object_get(j, "zombies"), 0);
+    assert_string_equal(json_string_value(json_object_get(z, "command")), "caf?");
+    assert_string_equal(json_string_value(json_object_get(z, "parent_command")),
+                        "x??y \xe2\x82\xac");
+    json_decref(j);
+    free(text);
+    report_free(&r);
+}
+
 static void json_schema(void **state)
 {
     struct doc_report r;
@@ -322,6 +349,7 @@ int main(void)
         cmocka_unit_test(parsers),
         cmocka_unit_test(ages),
         cmocka_unit_test(json_schema),
+        cmocka_unit_test(json_command_not_utf8),
         cmocka_unit_test(limits_and_controllers),
         cmocka_unit_test(table_and_problems),
         cmocka_unit_test(lost_lock),
