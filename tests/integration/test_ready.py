@@ -483,6 +483,7 @@ services:
     (tmp_path / "alive").write_text("")
     d1 = daemon(text)
     pid = d1.wait_state("db", "ready")["pid"]
+    d1.wait_recorded("db", pid)
     d1.ps.send_signal(signal.SIGKILL)
     wait_for(lambda: not d1.alive(), what="corral gone")
     d2 = daemon(text)

@@ -129,6 +129,8 @@ def test_adopt_keeps_the_same_processes_and_controls_them(daemon, tmp_path, mode
     wait_for(lambda: len(snapshot(d1.instance).get("group", [])) == 3, what="group of three")
     before = snapshot(d1.instance)
     mains = {n: d1.service(n)["pid"] for n in names}
+    for n, pid in mains.items():
+        d1.wait_recorded(n, pid)
     kill9(d1)
 
     d2 = daemon(text)
@@ -342,6 +344,7 @@ def test_adopted_output_outlives_the_crash(daemon, mode):
     d1 = daemon(text)
     pid = d1.wait_state("talker", "running")["pid"]
     assert len(holders(d1.state)) == 1
+    d1.wait_recorded("talker", pid)
     kill9(d1)
     time.sleep(1.0)  # it goes on talking while no corral reads
     assert not gone(pid)
@@ -387,6 +390,7 @@ def test_a_crash_leaves_the_instance_free(daemon):
 def test_the_holder_goes_when_nothing_is_left_to_hold(daemon):
     d1 = daemon(TALKER.format(mode="cgroup"))
     pid = d1.wait_state("talker", "running")["pid"]
+    d1.wait_recorded("talker", pid)
     kill9(d1)
     holder = holders(d1.state)
     assert len(holder) == 1
