@@ -200,6 +200,8 @@ void sup_reap_only(struct sup *s);
 bool sup_reap_queued(const struct sup *s, pid_t pid);
 /* A started event, held to the end of the pass when a pass spawned it. */
 void sup_emit_started(struct service *svc);
+/* The started and stopping events held so far, now. */
+void sup_say_unsaid(struct sup *s);
 void sup_emit(struct sup *s, enum sup_event_kind kind, const struct service *svc, pid_t pid,
               const char *text);
 struct service *sup_by_name(struct sup *s, const char *name);

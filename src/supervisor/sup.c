@@ -70,7 +70,7 @@ static void say_held(struct sup *s, struct service *svc, enum sup_event_kind kin
 
 /* The started and stopping events a pass held back, each in its pass's
  * order: before any other event, so that none reads as if it came first. */
-static void say_unsaid(struct sup *s)
+void sup_say_unsaid(struct sup *s)
 {
     const size_t *order = s->m->start_order;
     for (size_t k = 0; k < s->n && s->n_unsaid > 0; k++) {
@@ -103,7 +103,7 @@ void sup_emit_started(struct service *svc)
 void sup_emit_event(struct sup *s, const struct sup_event *ev)
 {
     if (s->n_unsaid > 0)
-        say_unsaid(s);
+        sup_say_unsaid(s);
     if (s->h.on_event)
         s->h.on_event(s->h.ctx, ev);
 }
@@ -362,6 +362,9 @@ enum after_stop svc_after_fault(struct service *svc)
 void svc_main_exit(struct service *svc, int code)
 {
     uint64_t ran_ms = loop_now_ms() - svc->started_ms;
+    /* Said while the run they tell of is still the service's: its PID. */
+    if (svc->sup->n_unsaid > 0)
+        sup_say_unsaid(svc->sup);
     ready_run_over(svc);
     svc->main_not_leader = false;
     loop_watch_del(svc->sup->lp, svc->pidfd_watch);
@@ -706,7 +709,7 @@ static void advance(struct loop *lp, void *data)
             try_stop(svc, order[k]);
     }
     if (!s->hold_events)
-        say_unsaid(s);
+        sup_say_unsaid(s);
     if (s->next_m && !s->shutting_down && reload_stopped(s))
         reload_swap(s);
     if (!loop_timer_armed(&s->kick) && sup_settled(s) && s->h.on_settled)

@@ -309,10 +309,19 @@ def test_a_signal_stop_is_told_in_order(daemon):
     # corral signals the trees before it says anything of the stop: the
     # events must read as they always did all the same.
     d = daemon(DEPS)
-    d.wait_state("web", "running")
+    pids = {n: d.wait_state(n, "running")["pid"] for n in ("db", "web")}
     d.ps.terminate()  # psutil checks the create time before it signals
     d.ps.wait(timeout=20)
     kinds = [(k, s) for _, k, s in stored(d)]
+    con = sqlite3.connect(f"file:{d.state / 'state.db'}?mode=ro", uri=True)
+    try:
+        said = [json.loads(j) for (j,) in con.execute(
+            "SELECT json FROM event WHERE kind IN ('started', 'stopping') ORDER BY id")]
+    finally:
+        con.close()
+    # Held to the end of their pass, they still name the run they tell of.
+    for e in said:
+        assert e["pid"] == pids[e["service"]], said
     at = {e: i for i, e in enumerate(kinds)}
     assert at[("shutdown", None)] < at[("stopping", "web")] < at[("stopping", "db")], kinds
     assert at[("stopping", "web")] < at[("stopped", "web")], kinds
