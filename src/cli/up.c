@@ -9,6 +9,7 @@
 #include "cli/out.h"
 #include "cli/runs.h"
 #include "config/config.h"
+#include "logs/file.h"
 #include "loop/loop.h"
 #include "store/store.h"
 #include "supervisor/hooks.h"
@@ -65,7 +66,8 @@ struct up {
     bool api_broken; /* the HTTP server could not start: everything stops */
     int width;
     int interrupts;
-    int log_fd; /* <state_dir>/corral.log */
+    struct logs_file log; /* <state_dir>/corral.log */
+    int state_fd;         /* <state_dir>, which holds it */
     /* corral.log's lines of one turn of the loop, written in one go after it:
      * a start of a thousand services is a thousand lines. */
     char log_buf[LOG_BUF_BYTES];
@@ -118,11 +120,23 @@ static void on_output(void *ctx, const char *service, enum logs_stream st, const
     out_write(u->out, "\n", 1);
 }
 
+/* corral.log, rotated once past its size. The daemon's stderr goes there
+ * too (what libraries print), and follows it into the fresh file. */
+static int log_fd(struct up *u)
+{
+    unsigned rotations = u->log.rotations;
+    int fd = logs_file_fd(&u->log);
+    if (fd >= 0 && u->log.rotations != rotations && u->daemon)
+        (void)dup2(fd, STDERR_FILENO);
+    return fd;
+}
+
 /* A full disk must not stop supervision: lost lines are let go. */
 static void log_flush(struct up *u)
 {
-    if (u->log_len && u->log_fd >= 0)
-        (void)!write(u->log_fd, u->log_buf, u->log_len);
+    int fd;
+    if (u->log_len && u->log.fd >= 0 && (fd = log_fd(u)) >= 0)
+        (void)!write(fd, u->log_buf, u->log_len);
     u->log_len = 0;
 }
 
@@ -137,7 +151,9 @@ static void log_add(struct up *u, const char *line, size_t len)
     if (u->log_len + len > sizeof(u->log_buf))
         log_flush(u);
     if (len > sizeof(u->log_buf) || !u->lp) {
-        (void)!write(u->log_fd, line, len);
+        int fd = log_fd(u);
+        if (fd >= 0)
+            (void)!write(fd, line, len);
         return;
     }
     memcpy(u->log_buf + u->log_len, line, len);
@@ -160,7 +176,7 @@ static void say(struct up *u, const char *fmt, ...)
         prefix(u, NULL);
         out_printf(u->out, "%s\n", msg);
     }
-    if (u->log_fd >= 0) {
+    if (u->log.fd >= 0) {
         char line[1200];
         struct timespec ts;
         struct tm tm;
@@ -600,9 +616,9 @@ static void clean_ghosts(struct up *u)
     posix_spawnattr_init(&at);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     log_flush(u); /* its lines come after ours */
-    if (u->log_fd >= 0) {
-        posix_spawn_file_actions_adddup2(&fa, u->log_fd, 1);
-        posix_spawn_file_actions_adddup2(&fa, u->log_fd, 2);
+    if (u->log.fd >= 0 && (r = log_fd(u)) >= 0) {
+        posix_spawn_file_actions_adddup2(&fa, r, 1);
+        posix_spawn_file_actions_adddup2(&fa, r, 2);
     }
     posix_spawnattr_setsigmask(&at, &none);
     posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSID);
@@ -816,12 +832,16 @@ static void set_width(struct up *u)
 
 static int open_log(struct up *u, struct diag *dg)
 {
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/corral.log", u->m->state_dir);
-    u->log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
-    if (u->log_fd < 0) {
-        diag_set(dg, -errno, "cannot open %s: %s", path, strerror(errno));
+    int r;
+    u->state_fd = open(u->m->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (u->state_fd < 0) {
+        diag_set(dg, -errno, "cannot open %s: %s", u->m->state_dir, strerror(errno));
         return -errno;
+    }
+    logs_file_init(&u->log, u->state_fd, "corral", LOGS_FILE_MAX_BYTES, LOGS_FILE_KEEP);
+    if ((r = log_fd(u)) < 0) {
+        diag_set(dg, r, "cannot open %s/corral.log: %s", u->m->state_dir, strerror(-r));
+        return r;
     }
     return 0;
 }
@@ -962,8 +982,9 @@ static int run(struct up *u)
     loop_free(u->lp);
     u->lp = NULL;
     cfg_free(u->next_m);
-    if (u->log_fd >= 0)
-        close(u->log_fd);
+    logs_file_close(&u->log);
+    if (u->state_fd >= 0)
+        close(u->state_fd);
     cli_unlock(&lk);
     return r;
 }
@@ -1027,7 +1048,8 @@ int cli_up(int argc, char **argv)
     int r;
     memset(&u, 0, sizeof(u));
     u.file = "corral.yaml";
-    u.log_fd = -1;
+    logs_file_init(&u.log, -1, "corral", 0, 0);
+    u.state_fd = -1;
     u.status_fd = -1;
     loop_timer_init(&u.start_wait, on_start_wait, &u);
     loop_timer_init(&u.start_recheck, on_start_recheck, &u);

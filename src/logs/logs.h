@@ -84,6 +84,11 @@ uint64_t logs_sink_lost_bytes(const struct logs_sink *s);
 #define LOGS_PREFIX_MAX 64
 size_t logs_line_prefix(char *buf, const struct timespec *realtime, enum logs_stream st);
 
+/* Rotate <name>.log by rename: <name>.log.k -> .k+1 (the one past keep is
+ * removed), <name>.log -> .1; with keep 0 the live file is removed. Missing
+ * files are skipped. 0, or -errno when the live file could not be moved. */
+int logs_rotate_files(int dirfd, const char *name, unsigned keep);
+
 /* Flushes partial lines and closes. NULL is a no-op. */
 void logs_sink_close(struct logs_sink *s);
 

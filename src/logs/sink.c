@@ -62,12 +62,17 @@ const char *logs_stream_name(enum logs_stream st)
 }
 
 /* k == 0 is the live file, k >= 1 the rotated ones. */
-static void log_path(const struct logs_sink *s, char *path, unsigned k)
+static void name_path(const char *name, char *path, unsigned k)
 {
     if (k == 0)
-        snprintf(path, SINK_PATH_MAX, "%s.log", s->name);
+        snprintf(path, SINK_PATH_MAX, "%s.log", name);
     else
-        snprintf(path, SINK_PATH_MAX, "%s.log.%u", s->name, k);
+        snprintf(path, SINK_PATH_MAX, "%s.log.%u", name, k);
+}
+
+static void log_path(const struct logs_sink *s, char *path, unsigned k)
+{
+    name_path(s->name, path, k);
 }
 
 static int open_file(struct logs_sink *s)
@@ -116,33 +121,36 @@ static void write_all(struct logs_sink *s, const char *p, size_t n)
     s->lost_bytes += n;
 }
 
-/* Rename-only: <name>.log.k -> .k+1, <name>.log -> .1, then a fresh <name>.log.
- * A follower with the old file open keeps its inode; nothing is truncated. */
-static void rotate(struct logs_sink *s)
+int logs_rotate_files(int dirfd, const char *name, unsigned keep)
 {
     char from[SINK_PATH_MAX];
     char to[SINK_PATH_MAX];
-    unsigned k;
 
-    log_path(s, from, 0);
-    if (s->opts.keep == 0) {
-        if (unlinkat(s->dirfd, from, 0) < 0 && errno != ENOENT)
-            goto refused;
-    } else {
-        log_path(s, to, s->opts.keep);
-        (void)unlinkat(s->dirfd, to, 0);
-        /* Gaps in the series are normal (fresh service), so ENOENT is ignored. */
-        for (k = s->opts.keep - 1; k >= 1; k--) {
-            log_path(s, from, k);
-            log_path(s, to, k + 1);
-            (void)renameat(s->dirfd, from, s->dirfd, to);
-        }
-        log_path(s, from, 0);
-        log_path(s, to, 1);
-        /* ENOENT: someone removed the live file; a fresh one is what we want. */
-        if (renameat(s->dirfd, from, s->dirfd, to) < 0 && errno != ENOENT)
-            goto refused;
+    if (strlen(name) > CFG_MAX_NAME || keep > SINK_MAX_KEEP)
+        return -EINVAL;
+    name_path(name, from, 0);
+    if (keep == 0)
+        return unlinkat(dirfd, from, 0) < 0 && errno != ENOENT ? -errno : 0;
+    name_path(name, to, keep);
+    (void)unlinkat(dirfd, to, 0);
+    /* Gaps in the series are normal (fresh service), so ENOENT is ignored. */
+    for (unsigned k = keep - 1; k >= 1; k--) {
+        name_path(name, from, k);
+        name_path(name, to, k + 1);
+        (void)renameat(dirfd, from, dirfd, to);
     }
+    name_path(name, from, 0);
+    name_path(name, to, 1);
+    /* ENOENT: someone removed the live file; a fresh one is what we want. */
+    return renameat(dirfd, from, dirfd, to) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+/* Rename-only, then a fresh <name>.log. A follower with the old file open
+ * keeps its inode; nothing is truncated. */
+static void rotate(struct logs_sink *s)
+{
+    if (logs_rotate_files(s->dirfd, s->name, s->opts.keep) < 0)
+        goto refused;
     if (s->fd >= 0)
         close(s->fd);
     s->fd = -1;

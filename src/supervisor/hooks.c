@@ -3,6 +3,7 @@
  * timeout; its exit comes through a claim on sup_reap(). */
 #include "supervisor/hooks.h"
 
+#include "logs/file.h"
 #include "proc/cgroup.h"
 #include "proc/ident.h"
 #include "proc/scan.h"
@@ -75,7 +76,7 @@ struct sup_hookrun {
     uint64_t dropped; /* since the queue was last full */
     bool dropping;
     uint64_t seq;
-    int log_fd;
+    struct logs_file log; /* hooks.log */
     sup_hook_report_fn report;
     void *ctx;
     struct loop_timer drain_timer;
@@ -86,19 +87,14 @@ struct sup_hookrun {
 static void report(struct sup_hookrun *hr, const char *kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* hooks.log, opened at its first line: a config without hooks never has one. */
+/* hooks.log, opened at its first line (a config without hooks never has
+ * one), and rotated as it passes its size before a line or a run. */
 static int open_log(struct sup_hookrun *hr, struct diag *dg)
 {
-    if (hr->log_fd >= 0)
-        return hr->log_fd;
-    hr->log_fd = openat(hr->s->logs_fd, "hooks.log",
-                        O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
-    if (hr->log_fd < 0) {
-        diag_set(dg, -errno, "cannot open %s/logs/hooks.log: %s", hr->m->state_dir,
-                 strerror(errno));
-        return -errno;
-    }
-    return hr->log_fd;
+    int fd = logs_file_fd(&hr->log);
+    if (fd < 0)
+        diag_set(dg, fd, "cannot open %s/logs/hooks.log: %s", hr->m->state_dir, strerror(-fd));
+    return fd;
 }
 
 static void log_line(struct sup_hookrun *hr, const char *fmt, ...)
@@ -113,6 +109,7 @@ static void log_line(struct sup_hookrun *hr, const char *fmt, ...)
     struct tm tm;
     va_list ap;
     int n;
+    int fd;
     clock_gettime(CLOCK_REALTIME, &ts);
     if (!utc_tm(ts.tv_sec, &tm))
         memset(&tm, 0, sizeof(tm));
@@ -126,8 +123,8 @@ static void log_line(struct sup_hookrun *hr, const char *fmt, ...)
         n = (int)sizeof(line) - 2;
     line[n++] = '\n';
     /* A full disk must not stop supervision: the line is let go. */
-    if (open_log(hr, &dg) >= 0)
-        (void)!write(hr->log_fd, line, (size_t)n);
+    if ((fd = open_log(hr, &dg)) >= 0)
+        (void)!write(fd, line, (size_t)n);
 }
 
 static void report(struct sup_hookrun *hr, const char *kind, const char *fmt, ...)
@@ -680,7 +677,7 @@ struct sup_hookrun *sup_hookrun_new(struct sup *s, const struct cfg_model *m,
     hr->m = m;
     hr->report = report_fn;
     hr->ctx = ctx;
-    hr->log_fd = -1;
+    logs_file_init(&hr->log, s->logs_fd, "hooks", LOGS_FILE_MAX_BYTES, LOGS_FILE_KEEP);
     for (size_t i = 0; i < HOOKS_RUNNING_MAX; i++) {
         hr->run[i] = (struct hook_run){.hr = hr, .pidfd = -1, .cg_fd = -1, .in_fd = -1};
         loop_timer_init(&hr->run[i].timer, on_timer, &hr->run[i]);
@@ -745,8 +742,7 @@ void sup_hookrun_free(struct sup_hookrun *hr)
     drop_queue(hr, "corral is exiting");
     loop_timer_disarm(hr->s->lp, &hr->drain_timer);
     sweep_cgroups(hr, false);
-    if (hr->log_fd >= 0)
-        close(hr->log_fd);
+    logs_file_close(&hr->log);
     free(hr);
 }
 

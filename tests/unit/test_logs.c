@@ -1,5 +1,6 @@
 /* tests/unit/test_logs.c — line splitting and the log file sink: prefix format,
  * held partial lines, rotation by rename, and lost-byte accounting on a full disk. */
+#include "logs/file.h"
 #include "logs/logs.h"
 
 #include <dirent.h>
@@ -1062,6 +1063,130 @@ static void line_prefix_as_the_file_has_it(void **state)
     assert_string_equal(buf, "1970-01-01T00:00:01.000002Z err ");
 }
 
+/* --- corral's own files (logs/file.c) ------------------------------------------ */
+
+static void write_n(int fd, char c, size_t n)
+{
+    char buf[256];
+    memset(buf, c, sizeof(buf));
+    while (n > 0) {
+        size_t k = n < sizeof(buf) ? n : sizeof(buf);
+        assert_int_equal(write(fd, buf, k), (ssize_t)k);
+        n -= k;
+    }
+}
+
+static off_t size_of(int dfd, const char *name)
+{
+    struct stat st;
+    assert_int_equal(fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW), 0);
+    return st.st_size;
+}
+
+static void test_file_rotates_when_full(void **state)
+{
+    struct tmpdir *t = *state;
+    struct logs_file f;
+    int fd, other;
+    logs_file_init(&f, t->dfd, "own", 100, 2);
+    assert_false(exists(t->dfd, "own.log"));
+    fd = logs_file_fd(&f);
+    assert_true(fd >= 0);
+    /* A writer of its own (a hook, the daemon's stderr) shares the file. */
+    other = dup(fd);
+    write_n(fd, 'a', 60);
+    assert_int_equal(logs_file_fd(&f), fd); /* below max: the same file */
+    write_n(other, 'b', 40);
+    fd = logs_file_fd(&f); /* 100 bytes, counted from the file: rotated */
+    assert_int_equal(f.rotations, 1);
+    assert_int_equal(size_of(t->dfd, "own.log.1"), 100);
+    assert_int_equal(size_of(t->dfd, "own.log"), 0);
+    write_n(other, 'c', 10); /* the old writer goes on into .1 */
+    write_n(fd, 'd', 120);
+    assert_int_equal(size_of(t->dfd, "own.log.1"), 110);
+    fd = logs_file_fd(&f);
+    fd = logs_file_fd(&f);
+    (void)fd;
+    assert_int_equal(f.rotations, 2);
+    assert_int_equal(size_of(t->dfd, "own.log.2"), 110);
+    assert_int_equal(size_of(t->dfd, "own.log.1"), 120);
+    write_n(logs_file_fd(&f), 'e', 100);
+    (void)logs_file_fd(&f);
+    /* keep 2: the oldest went. */
+    assert_int_equal(size_of(t->dfd, "own.log.2"), 120);
+    assert_int_equal(size_of(t->dfd, "own.log.1"), 100);
+    assert_false(exists(t->dfd, "own.log.3"));
+    close(other);
+    logs_file_close(&f);
+    assert_int_equal(f.fd, -1);
+}
+
+static void test_file_appends_to_existing(void **state)
+{
+    struct tmpdir *t = *state;
+    struct logs_file f;
+    int fd = openat(t->dfd, "own.log", O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+    assert_true(fd >= 0);
+    write_n(fd, 'x', 30);
+    close(fd);
+    logs_file_init(&f, t->dfd, "own", 1000, 1);
+    write_n(logs_file_fd(&f), 'y', 5);
+    assert_int_equal(size_of(t->dfd, "own.log"), 35);
+    assert_int_equal(f.rotations, 0);
+    logs_file_close(&f);
+    /* Full already when first opened: rotated before the first line. */
+    logs_file_init(&f, t->dfd, "own", 35, 1);
+    write_n(logs_file_fd(&f), 'z', 5);
+    assert_int_equal(f.rotations, 1);
+    assert_int_equal(size_of(t->dfd, "own.log.1"), 35);
+    assert_int_equal(size_of(t->dfd, "own.log"), 5);
+    logs_file_close(&f);
+}
+
+static void test_file_never_rotates_at_zero(void **state)
+{
+    struct tmpdir *t = *state;
+    struct logs_file f;
+    logs_file_init(&f, t->dfd, "own", 0, 5);
+    write_n(logs_file_fd(&f), 'z', 4096);
+    (void)logs_file_fd(&f);
+    assert_int_equal(f.rotations, 0);
+    assert_false(exists(t->dfd, "own.log.1"));
+    logs_file_close(&f);
+}
+
+static void test_file_refuses_a_link(void **state)
+{
+    struct tmpdir *t = *state;
+    struct logs_file f;
+    assert_int_equal(symlinkat("/dev/null", t->dfd, "own.log"), 0);
+    logs_file_init(&f, t->dfd, "own", 100, 1);
+    assert_int_equal(logs_file_fd(&f), -ELOOP);
+    assert_int_equal(f.fd, -1);
+    logs_file_close(&f);
+}
+
+/* A rotation that cannot rename leaves the one file growing: no line lost.
+ * A directory where .1 should go stops it, root or not. */
+static void test_file_rotation_refused(void **state)
+{
+    struct tmpdir *t = *state;
+    struct logs_file f;
+    int fd, in;
+    assert_int_equal(mkdirat(t->dfd, "own.log.1", 0700), 0);
+    in = openat(t->dfd, "own.log.1/x", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    assert_true(in >= 0);
+    close(in);
+    logs_file_init(&f, t->dfd, "own", 10, 1);
+    fd = logs_file_fd(&f);
+    write_n(fd, 'a', 20);
+    assert_int_equal(logs_file_fd(&f), fd);
+    write_n(fd, 'b', 5);
+    assert_int_equal(f.rotations, 0);
+    assert_int_equal(size_of(t->dfd, "own.log"), 25);
+    logs_file_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1097,6 +1222,11 @@ int main(void)
         SINK_TEST(test_sink_rotate_refused),
         SINK_TEST(test_sink_opens_at_first_write),
         SINK_TEST(test_sink_open_errors),
+        SINK_TEST(test_file_rotates_when_full),
+        SINK_TEST(test_file_appends_to_existing),
+        SINK_TEST(test_file_never_rotates_at_zero),
+        SINK_TEST(test_file_refuses_a_link),
+        SINK_TEST(test_file_rotation_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
