@@ -10,6 +10,7 @@
 
 #include "proc/ident.h"
 #include "proc/tree.h"
+#include "util/unaddr.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -57,15 +58,10 @@ static void started_text(pid_t pid, char *buf, size_t size)
     strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm);
 }
 
-/* "corral/<instance>", as an abstract name: sun_path starts with a NUL and
- * the length, not a terminator, ends it. */
+/* "corral/<instance>", as an abstract name. */
 static socklen_t guard_address(const char *instance, struct sockaddr_un *sa)
 {
-    int n;
-    memset(sa, 0, sizeof(*sa));
-    sa->sun_family = AF_UNIX;
-    n = snprintf(sa->sun_path + 1, sizeof(sa->sun_path) - 1, "corral/%s", instance);
-    return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+    return unaddr_abstract(sa, "corral/%s", instance);
 }
 
 int cli_guard_holder(const char *instance, pid_t *pid)

@@ -8,6 +8,7 @@
 #include "proc/ident.h"
 #include "proc/tree.h"
 #include "supervisor/internal.h"
+#include "util/unaddr.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -437,10 +438,7 @@ static void notify_address(const struct service *svc, struct sockaddr_un *sa, so
         *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + (size_t)n + 1);
         return;
     }
-    memset(sa->sun_path, 0, sizeof(sa->sun_path));
-    n = snprintf(sa->sun_path + 1, sizeof(sa->sun_path) - 1, "corral/%s/%s", s->instance,
-                 svc->cfg->name);
-    *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+    *len = unaddr_abstract(sa, "corral/%s/%s", s->instance, svc->cfg->name);
 }
 
 static int notify_open(struct service *svc, struct diag *dg)
