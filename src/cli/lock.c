@@ -64,7 +64,7 @@ static socklen_t guard_address(const char *instance, struct sockaddr_un *sa)
     return unaddr_abstract(sa, "corral/%s", instance);
 }
 
-int cli_guard_holder(const char *instance, pid_t *pid)
+int cli_guard_holder(const char *instance, pid_t *pid, uid_t *uid)
 {
     struct sockaddr_un sa;
     socklen_t len = guard_address(instance, &sa);
@@ -74,12 +74,17 @@ int cli_guard_holder(const char *instance, pid_t *pid)
      * blocking connect wait for ever; it fails with EAGAIN instead. */
     int r, s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     *pid = 0;
+    if (uid)
+        *uid = (uid_t)-1;
     if (s < 0)
         return -errno;
     if (connect(s, (const struct sockaddr *)&sa, len) == 0) {
         /* The credentials the holder had when it called listen(). */
-        if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) == 0)
+        if (getsockopt(s, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) == 0) {
             *pid = cred.pid;
+            if (uid)
+                *uid = cred.uid;
+        }
         r = 1;
     } else {
         r = errno == ECONNREFUSED ? 0 : errno == EAGAIN ? 1 : -errno;
@@ -94,7 +99,8 @@ static int take_guard(const char *state_dir, struct diag *dg)
     char instance[PROC_INSTANCE_LEN + 1], who[128];
     struct sockaddr_un sa;
     socklen_t len;
-    pid_t holder;
+    pid_t holder = 0;
+    uid_t holder_uid;
     int r, s;
     r = proc_instance_of(state_dir, instance);
     if (r < 0) {
@@ -112,7 +118,16 @@ static int take_guard(const char *state_dir, struct diag *dg)
         diag_set(dg, r, "cannot take the guard of instance %s: %s", instance, strerror(-r));
         return -1;
     }
-    if (cli_guard_holder(instance, &holder) > 0 && holder > 0)
+    if (cli_guard_holder(instance, &holder, &holder_uid) > 0 && holder > 0 &&
+        holder_uid != geteuid()) {
+        /* Not a corral of ours: anyone on the host may bind an abstract name. */
+        diag_set(dg, -EADDRINUSE,
+                 "the guard of instance %s (@corral/%s) is held by pid %d of uid %u, not by a "
+                 "corral of this user: corral cannot start until that process lets it go",
+                 instance, instance, (int)holder, (unsigned)holder_uid);
+        return -1;
+    }
+    if (holder > 0)
         snprintf(who, sizeof(who), "pid %d", (int)holder);
     else
         snprintf(who, sizeof(who), "pid unknown; `ss -xlp` names the holder of @corral/%s",

@@ -24,9 +24,9 @@ int cli_lock(struct cli_lock *lk, const char *state_dir, struct diag *dg);
 /* Close what cli_lock() holds; a no-op on fds at -1. */
 void cli_unlock(struct cli_lock *lk);
 
-/* Whether a process holds the guard of instance: 1 with *pid its PID (0 when
- * the kernel would not say, as when its backlog is full), 0 when none does,
- * or -errno. Never blocks. */
-int cli_guard_holder(const char *instance, pid_t *pid);
+/* Whether a process holds the guard of instance: 1 with *pid its PID and
+ * *uid (may be NULL) its user (0 and -1 when the kernel would not say, as
+ * when its backlog is full), 0 when none does, or -errno. Never blocks. */
+int cli_guard_holder(const char *instance, pid_t *pid, uid_t *uid);
 
 #endif

@@ -91,7 +91,7 @@ static void lock_holder(struct own *o)
     /* A corral whose state directory was removed or replaced while it runs
      * holds no lock here, but still its instance's guard (cleanup's own,
      * taken with the lock, does not count). */
-    if (!o->running && cli_guard_holder(o->instance, &pid) > 0 && pid != getpid()) {
+    if (!o->running && cli_guard_holder(o->instance, &pid, NULL) > 0 && pid != getpid()) {
         o->running = true;
         o->lock_lost = true;
         o->corral_pid = pid;

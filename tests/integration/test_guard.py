@@ -121,3 +121,39 @@ def test_cleanup_and_doctor_see_the_corral_of_a_removed_state_dir(daemon):
         untouched(a, web)
     finally:
         stop(a, web, base)
+
+
+SQUAT = """
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(b"\\0corral/" + sys.argv[1].encode())
+s.listen(4)
+print("bound", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_guard_held_by_another_user_is_named_as_such(daemon):
+    """Anyone may bind an abstract name first: corral refuses to start, starts
+    nothing, and says which process of which user holds it."""
+    a = daemon(STACK)
+    instance = a.instance
+    a.down()
+    squatter = subprocess.Popen(["/usr/bin/python3", "-c", SQUAT, instance],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                user=65534, group=65534)
+    try:
+        assert squatter.stdout.readline() == "bound\n"
+        r = a.cli("up", "-d", timeout=60)
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert (f"held by pid {squatter.pid} of uid 65534, not by a corral of this user"
+                in r.stderr), r.stderr
+        assert not tagged(instance)
+        assert not (a.state / "corral.sock").exists()
+    finally:
+        squatter.stdin.close()
+        squatter.wait(10)
+    # Once it lets go, the instance starts again.
+    b = daemon(STACK)
+    assert b.instance == instance
+    b.down()
