@@ -67,7 +67,7 @@ struct up {
     int width;
     int interrupts;
     struct logs_file log; /* <state_dir>/corral.log */
-    int state_fd;         /* <state_dir>, which holds it */
+    int state_fd;         /* <state_dir>, which holds it; -1 until it is opened */
     /* corral.log's lines of one turn of the loop, written in one go after it:
      * a start of a thousand services is a thousand lines. */
     char log_buf[LOG_BUF_BYTES];
@@ -135,7 +135,7 @@ static int log_fd(struct up *u)
 static void log_flush(struct up *u)
 {
     int fd;
-    if (u->log_len && u->log.fd >= 0 && (fd = log_fd(u)) >= 0)
+    if (u->log_len && u->state_fd >= 0 && (fd = log_fd(u)) >= 0)
         (void)!write(fd, u->log_buf, u->log_len);
     u->log_len = 0;
 }
@@ -151,8 +151,8 @@ static void log_add(struct up *u, const char *line, size_t len)
     if (u->log_len + len > sizeof(u->log_buf))
         log_flush(u);
     if (len > sizeof(u->log_buf) || !u->lp) {
-        int fd = log_fd(u);
-        if (fd >= 0)
+        int fd;
+        if (u->state_fd >= 0 && (fd = log_fd(u)) >= 0)
             (void)!write(fd, line, len);
         return;
     }
@@ -176,7 +176,7 @@ static void say(struct up *u, const char *fmt, ...)
         prefix(u, NULL);
         out_printf(u->out, "%s\n", msg);
     }
-    if (u->log.fd >= 0) {
+    if (u->state_fd >= 0) {
         char line[1200];
         struct timespec ts;
         struct tm tm;
@@ -616,7 +616,7 @@ static void clean_ghosts(struct up *u)
     posix_spawnattr_init(&at);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     log_flush(u); /* its lines come after ours */
-    if (u->log.fd >= 0 && (r = log_fd(u)) >= 0) {
+    if (u->state_fd >= 0 && (r = log_fd(u)) >= 0) {
         posix_spawn_file_actions_adddup2(&fa, r, 1);
         posix_spawn_file_actions_adddup2(&fa, r, 2);
     }
