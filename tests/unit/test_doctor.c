@@ -118,46 +118,49 @@ static void fill(struct doc_report *r)
     f->ports[0] = (struct doc_port){.port = 8080, .proto = "tcp", .address = "127.0.0.1"};
 }
 
+/* The report as report_json() writes it, parsed back. */
+static json_t *report_parsed(const struct doc_report *r)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    json_t *j;
+    assert_non_null(out);
+    assert_int_equal(report_json(r, out), 0);
+    fclose(out);
+    j = json_loads(text, 0, NULL);
+    free(text);
+    assert_non_null(j);
+    return j;
+}
+
 /* A command line cut to its buffer inside a character, or not UTF-8 at all,
  * still has its field: the bytes JSON cannot carry become '?'. */
 static void json_command_not_utf8(void **state)
 {
     struct doc_report r;
-    char *text = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&text, &len);
     json_t *j, *z;
     (void)state;
     fill(&r);
     snprintf(r.zombies[0].command, sizeof(r.zombies[0].command), "caf\xc3");
     snprintf(r.zombies[0].parent_command, sizeof(r.zombies[0].parent_command),
              "x\xff\xfey \xe2\x82\xac");
-    assert_int_equal(report_json(&r, out), 0);
-    fclose(out);
-    j = json_loads(text, 0, NULL);
-    assert_non_null(j);
+    j = report_parsed(&r);
     z = json_array_get(json_object_get(j, "zombies"), 0);
     assert_string_equal(json_string_value(json_object_get(z, "command")), "caf?");
     assert_string_equal(json_string_value(json_object_get(z, "parent_command")),
                         "x??y \xe2\x82\xac");
     json_decref(j);
-    free(text);
     report_free(&r);
 }
 
 static void json_schema(void **state)
 {
     struct doc_report r;
-    char *text = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&text, &len);
     json_t *j, *z;
     (void)state;
     fill(&r);
-    assert_int_equal(report_json(&r, out), 0);
-    fclose(out);
-    j = json_loads(text, 0, NULL);
-    assert_non_null(j);
+    j = report_parsed(&r);
     assert_int_equal(json_integer_value(json_object_get(j, "schema")), REPORT_JSON_SCHEMA);
     assert_false(json_is_true(json_object_get(j, "healthy")));
     assert_int_equal(json_integer_value(json_object_get(j, "problems")), 3);
@@ -176,7 +179,6 @@ static void json_schema(void **state)
     assert_true(json_is_true(json_object_get(json_object_get(j, "state"), "healthy")));
     assert_int_equal(json_array_size(json_object_get(j, "port_conflicts")), 0);
     json_decref(j);
-    free(text);
     report_free(&r);
 }
 
