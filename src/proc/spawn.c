@@ -246,6 +246,18 @@ static pid_t stack_done(char *stack, size_t size, pid_t pid)
     return pid;
 }
 
+/* CLONE_PIDFD puts the pidfd into our fd table while the child already shares
+ * it, and a shared table that must grow first waits for an RCU grace period:
+ * 5-20 ms each time the table doubled (64, 128, 256... fds) on a busy machine.
+ * Taking the lowest free fd here, unshared, grows it at once; closed again,
+ * it is the number the pidfd gets, now inside the table. */
+static void room_for_pidfd(const struct proc_spawner *sp)
+{
+    int fd = fcntl(sp->devnull, F_DUPFD_CLOEXEC, 0);
+    if (fd >= 0)
+        close(fd);
+}
+
 static pid_t do_clone(const struct proc_spawner *sp, struct child_args *ca, int *pidfd)
 {
     /* execvpe keeps a PATH candidate and, for scripts, a new argv on it. */
@@ -253,6 +265,7 @@ static pid_t do_clone(const struct proc_spawner *sp, struct child_args *ca, int 
     const int flags = CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD;
     pid_t pid;
     int r;
+    room_for_pidfd(sp);
     ca->join_cgroup = false;
     if (ca->o->cgroup_fd >= 0) {
         pid = clone_into_cgroup(ca, stack, sizeof(stack), pidfd);
