@@ -840,8 +840,8 @@ class S6(Svdir):
         self.run_cmd(["s6-svc", "-o", svc])
 
 
-TOOL_CLASSES = {"floor": Floor, "direct": Direct, "corral": Corral, "supervisord": Supervisord, "pm2": Pm2,
-                "s6": S6, "runit": Runit}
+TOOL_CLASSES = {"floor": Floor, "direct": Direct, "corral": Corral, "supervisord": Supervisord,
+                "pm2": Pm2, "s6": S6, "runit": Runit}
 
 
 # --------------------------------------------------------------------------- workloads
