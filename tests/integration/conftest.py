@@ -30,6 +30,15 @@ def wait_for(cond, timeout=10.0, interval=0.02, what="condition"):
         time.sleep(interval)
 
 
+def gone(p):
+    """p has exited (a zombie counts); its being reaped between the two questions is an
+    answer too, not an error."""
+    try:
+        return not p.is_running() or p.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
 def tagged(instance):
     """Live processes carrying this corral instance's tag, by service."""
     found = {}

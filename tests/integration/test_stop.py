@@ -5,7 +5,7 @@ import time
 import psutil
 import pytest
 
-from conftest import MODES, wait_for
+from conftest import MODES, gone, wait_for
 
 DAEMON = """
 containment: {mode}
@@ -32,7 +32,7 @@ def test_double_forked_daemon_is_stopped(corral, tmp_path, mode):
     assert len(set(sids.values())) >= 2
     assert c.stop() == 0
     for m in members:
-        assert not m.is_running() or m.status() == psutil.STATUS_ZOMBIE
+        assert gone(m)
     assert c.tagged() == {}
     assert "daemon stopped" in c.output()
 
@@ -187,7 +187,7 @@ services:
     main = next(p for p in c.tagged()["main"] if p.name() == "sh")
     t0 = time.monotonic()
     c.signal(signal.SIGTERM)
-    wait_for(lambda: not child.is_running() or child.status() == psutil.STATUS_ZOMBIE,
+    wait_for(lambda: gone(child),
              timeout=3, what="the child gone by TERM")
     assert time.monotonic() - t0 < 3
     assert main.is_running() and main.status() != psutil.STATUS_ZOMBIE
