@@ -121,11 +121,15 @@ static void on_output(void *ctx, const char *service, enum logs_stream st, const
 }
 
 /* corral.log, rotated once past its size. The daemon's stderr goes there
- * too (what libraries print), and follows it into the fresh file. */
+ * too (what libraries print), and follows it into the fresh file. -1 before
+ * the state directory is open. */
 static int log_fd(struct up *u)
 {
     unsigned rotations = u->log.rotations;
-    int fd = logs_file_fd(&u->log);
+    int fd;
+    if (u->state_fd < 0)
+        return -1;
+    fd = logs_file_fd(&u->log);
     if (fd >= 0 && u->log.rotations != rotations && u->daemon)
         (void)dup2(fd, STDERR_FILENO);
     return fd;
@@ -135,7 +139,7 @@ static int log_fd(struct up *u)
 static void log_flush(struct up *u)
 {
     int fd;
-    if (u->log_len && u->state_fd >= 0 && (fd = log_fd(u)) >= 0)
+    if (u->log_len && (fd = log_fd(u)) >= 0)
         (void)!write(fd, u->log_buf, u->log_len);
     u->log_len = 0;
 }
@@ -151,8 +155,8 @@ static void log_add(struct up *u, const char *line, size_t len)
     if (u->log_len + len > sizeof(u->log_buf))
         log_flush(u);
     if (len > sizeof(u->log_buf) || !u->lp) {
-        int fd;
-        if (u->state_fd >= 0 && (fd = log_fd(u)) >= 0)
+        int fd = log_fd(u);
+        if (fd >= 0)
             (void)!write(fd, line, len);
         return;
     }
@@ -616,7 +620,7 @@ static void clean_ghosts(struct up *u)
     posix_spawnattr_init(&at);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     log_flush(u); /* its lines come after ours */
-    if (u->state_fd >= 0 && (r = log_fd(u)) >= 0) {
+    if ((r = log_fd(u)) >= 0) {
         posix_spawn_file_actions_adddup2(&fa, r, 1);
         posix_spawn_file_actions_adddup2(&fa, r, 2);
     }

@@ -247,8 +247,7 @@ services:
         wait_for(lambda: events_of(d, "web", "unhealthy"), timeout=30, what="unhealthy")
         ev = events_of(d, "web", "unhealthy")[0]
         assert ev["text"] == f"liveness: tcp 127.0.0.1:{port} timed out after 300ms 3 times"
-        wait_for(lambda: gone(first),
-                 timeout=20, what="stopped server gone")
+        wait_for(lambda: gone(first), timeout=20, what="stopped server gone")
     finally:
         try:
             first.resume()

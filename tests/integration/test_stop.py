@@ -187,8 +187,7 @@ services:
     main = next(p for p in c.tagged()["main"] if p.name() == "sh")
     t0 = time.monotonic()
     c.signal(signal.SIGTERM)
-    wait_for(lambda: gone(child),
-             timeout=3, what="the child gone by TERM")
+    wait_for(lambda: gone(child), timeout=3, what="the child gone by TERM")
     assert time.monotonic() - t0 < 3
     assert main.is_running() and main.status() != psutil.STATUS_ZOMBIE
     assert c.wait_exit() == 0
