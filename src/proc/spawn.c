@@ -1,34 +1,23 @@
 /* proc/spawn.c — clone3(CLONE_PIDFD [| CLONE_INTO_CGROUP]) + exec in a child
- * that shares our memory until it has exec'd; a failed step leaves its errno
- * in that memory. */
+ * that shares our memory until it has exec'd, running beside us meanwhile; a
+ * failed step leaves its errno in that memory. */
 #include "proc/spawn.h"
+
+#include "proc/child.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <linux/close_range.h>
+#include <linux/futex.h>
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#ifdef __SANITIZE_ADDRESS__
-#include <sanitizer/asan_interface.h>
-#endif
-
-enum spawn_step {
-    STEP_SETSID,
-    STEP_STDIO,
-    STEP_CGROUP,
-    STEP_CHDIR,
-    STEP_IDS,
-    STEP_EXEC,
-    STEP_RLIMIT
-};
 
 static const char *const step_names[] = {
     [STEP_SETSID] = "setsid",
@@ -40,126 +29,80 @@ static const char *const step_names[] = {
     [STEP_RLIMIT] = "set resource limits for",
 };
 
-struct child_args {
-    const struct proc_spawner *sp;
-    const struct proc_spawn_opts *o;
-    bool join_cgroup; /* not spawned into it: write the cgroup slot */
-    /* Written by the child, read by us once it has exec'd or exited: the
-     * memory is shared (CLONE_VM) and we are suspended until then. */
-    enum spawn_step step;
-    int err;
+/* A child's arguments and stack, kept from one spawn to the next: a spawn
+ * may still be under way when corral prepares the next one. Mapped as
+ * [guard page][stack ... ][block], the stack growing down towards the guard. */
+#define BLOCK_MAP_SIZE (256 * 1024)
+
+struct proc_block {
+    struct proc_block *next; /* on the spawner's free list */
+    char *map;
+    struct child_args ca;
 };
 
-static void __attribute__((noreturn)) child_fail(struct child_args *ca, enum spawn_step step)
+static struct proc_block *block_get(struct proc_spawner *sp)
 {
-    ca->step = step;
-    ca->err = errno ? errno : EIO;
-    _exit(127);
+    struct proc_block *blk = sp->free_blocks;
+    long page = sysconf(_SC_PAGESIZE);
+    char *map;
+    if (blk) {
+        sp->free_blocks = blk->next;
+        return blk;
+    }
+    map = mmap(NULL, BLOCK_MAP_SIZE, PROT_READ | PROT_WRITE,
+               MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+    if (map == MAP_FAILED)
+        return NULL;
+    if (mprotect(map, (size_t)page, PROT_NONE) < 0) {
+        munmap(map, BLOCK_MAP_SIZE);
+        return NULL;
+    }
+    blk = (struct proc_block *)(((uintptr_t)map + BLOCK_MAP_SIZE - sizeof(*blk)) & ~(uintptr_t)63);
+    blk->map = map;
+    return blk;
 }
 
-static void child_reset_signals(const struct proc_spawner *sp)
+static void block_put(struct proc_spawner *sp, struct proc_block *blk)
 {
-    sigset_t none;
-    struct sigaction dfl = {.sa_handler = SIG_DFL};
-    for (int sig = 1; sig < NSIG; sig++)
-        if (sigismember(&sp->reset, sig) == 1)
-            (void)sigaction(sig, &dfl, NULL);
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    blk->next = sp->free_blocks;
+    sp->free_blocks = blk;
 }
 
-static int child_stdio(const struct proc_spawner *sp, const struct proc_spawn_opts *o)
+/* The child's stack: between the guard page and the block, 16-aligned. */
+static char *block_stack(struct proc_block *blk, size_t *size)
 {
-    if (dup2(o->with_stdin ? sp->slot[SLOT_IN] : sp->devnull, 0) < 0)
-        return -1;
-    if (dup2(o->stdout_fd >= 0 ? sp->slot[SLOT_OUT] : sp->devnull, 1) < 0)
-        return -1;
-    if (dup2(o->stderr_fd >= 0 ? sp->slot[SLOT_ERR] : sp->devnull, 2) < 0)
-        return -1;
-    return 0;
+    char *lo = blk->map + sysconf(_SC_PAGESIZE);
+    char *top = (char *)((uintptr_t)blk & ~(uintptr_t)15);
+    *size = (size_t)(top - lo);
+    return lo;
 }
 
-static int child_ids(const struct proc_spawn_opts *o)
+static void futex_wait(uint32_t *word, uint32_t val)
 {
-    if (setgroups(o->n_groups, o->groups) < 0)
-        return -1;
-    if (setgid(o->gid) < 0)
-        return -1;
-    return setuid(o->uid);
+    /* Not FUTEX_PRIVATE: the kernel's wake for CLONE_CHILD_CLEARTID is shared. */
+    (void)syscall(SYS_futex, word, FUTEX_WAIT, val, NULL, NULL, 0);
 }
 
-/* The fd table is still ours (CLONE_FILES): take a private copy of only the
- * fds up to the slots. Copying, then closing at exec, corral's thousands of
- * fds in every child made starting N services cost O(N^2). */
-static int child_own_fds(const struct proc_spawner *sp)
+/* The last child may still read the slots until it has its own fd table. */
+static void wait_unshared(struct proc_spawner *sp)
 {
-    if (syscall(SYS_close_range, sp->max_slot + 1, ~0U, CLOSE_RANGE_UNSHARE) == 0)
-        return 0;
-    return unshare(CLONE_FILES); /* before 5.9: a full copy, closed at exec */
+    struct child_args *ca = sp->last ? &sp->last->ca : NULL;
+    if (!ca || __atomic_load_n(&ca->state, __ATOMIC_SEQ_CST) != CHILD_CLONED)
+        return;
+    __atomic_store_n(&ca->unshared_waiter, 1, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&ca->state, __ATOMIC_SEQ_CST) == CHILD_CLONED)
+        futex_wait(&ca->state, CHILD_CLONED);
 }
 
-/* Our PID in decimal, without stdio: this child still shares corral's memory. */
-static void child_pid_text(char *out)
+/* Until the kernel clears the word at the child's exec or exit. */
+static void wait_done(struct child_args *ca)
 {
-    char tmp[12];
-    unsigned v = (unsigned)getpid();
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v && n < 11);
-    while (n > 0)
-        *out++ = tmp[--n];
-    *out = '\0';
+    uint32_t v;
+    while ((v = __atomic_load_n(&ca->state, __ATOMIC_ACQUIRE)) != 0)
+        futex_wait(&ca->state, v);
 }
 
-/* The passed fd lands at its number without close-on-exec; dup2 onto itself
- * would keep the flag, so that case clears it instead. */
-static int child_pass_fd(const struct proc_spawner *sp, const struct proc_spawn_opts *o)
-{
-    if (o->pass_fd < 0)
-        return 0;
-    if (sp->slot[SLOT_PASS] == o->pass_fd_num)
-        return fcntl(o->pass_fd_num, F_SETFD, 0);
-    return dup2(sp->slot[SLOT_PASS], o->pass_fd_num) < 0 ? -1 : 0;
-}
-
-static void __attribute__((noreturn)) child_run(struct child_args *ca)
-{
-    const struct proc_spawn_opts *o = ca->o;
-    /* Nothing before this may touch the fd table: it is still corral's. */
-    if (child_own_fds(ca->sp) < 0)
-        child_fail(ca, STEP_STDIO);
-    child_reset_signals(ca->sp);
-    if (setsid() < 0)
-        child_fail(ca, STEP_SETSID);
-    if (child_stdio(ca->sp, o) < 0)
-        child_fail(ca, STEP_STDIO);
-    if (ca->join_cgroup && write(ca->sp->slot[SLOT_CGROUP], "0", 1) != 1)
-        child_fail(ca, STEP_CGROUP);
-    if (child_pass_fd(ca->sp, o) < 0)
-        child_fail(ca, STEP_STDIO);
-    if (o->pid_text)
-        child_pid_text(o->pid_text);
-    if (o->cwd && chdir(o->cwd) < 0)
-        child_fail(ca, STEP_CHDIR);
-    if (o->nofile)
-        (void)setrlimit(RLIMIT_NOFILE, o->nofile);
-    for (size_t i = 0; i < o->n_rlimits; i++)
-        if (setrlimit(o->rlimits[i].resource, &o->rlimits[i].lim) < 0)
-            child_fail(ca, STEP_RLIMIT);
-    if (o->set_ids && child_ids(o) < 0)
-        child_fail(ca, STEP_IDS);
-    execvpe(o->argv[0], o->argv, o->envp);
-    child_fail(ca, STEP_EXEC);
-}
-
-static int child_entry(void *arg)
-{
-    child_run(arg);
-}
-
-static int slot_cgroup(const struct proc_spawner *sp, int cgroup_fd);
+static int slot_cgroup(struct proc_spawner *sp, int cgroup_fd);
 
 #if defined(__x86_64__)
 #define HAVE_CLONE3_ON_STACK 1
@@ -193,22 +136,28 @@ static long clone3_on_stack(struct clone_args *args, int (*fn)(void *), void *ar
 }
 #endif
 
-/* Straight into the service's cgroup (CLONE_INTO_CGROUP, 5.7): no migration
- * afterwards. Moving a running process takes the cgroup threadgroup lock for
- * writing, which waits for an RCU grace period when it has not been taken for
- * a while (~10 ms at the first spawn) and costs ~0.15 ms each time after it. */
-static pid_t clone_into_cgroup(struct child_args *ca, char *stack, size_t size, int *pidfd)
+/* clone3 (5.3): the child runs beside us, and the kernel tells of its exec
+ * or exit by clearing ca->state. Straight into the service's cgroup
+ * (CLONE_INTO_CGROUP, 5.7) when there is one: no migration afterwards.
+ * Moving a running process takes the cgroup threadgroup lock for writing,
+ * which waits for an RCU grace period when it has not been taken for a while
+ * (~10 ms at the first spawn) and costs ~0.15 ms each time after it. */
+static pid_t clone_beside(struct child_args *ca, char *stack, size_t size, int *pidfd)
 {
 #ifdef HAVE_CLONE3_ON_STACK
     struct clone_args args;
     long pid;
     memset(&args, 0, sizeof(args));
-    args.flags = CLONE_VM | CLONE_VFORK | CLONE_FILES | CLONE_PIDFD | CLONE_INTO_CGROUP;
+    args.flags = CLONE_VM | CLONE_FILES | CLONE_PIDFD | CLONE_CHILD_CLEARTID;
     args.pidfd = (uint64_t)(uintptr_t)pidfd;
+    args.child_tid = (uint64_t)(uintptr_t)&ca->state;
     args.exit_signal = SIGCHLD;
     args.stack = (uint64_t)(uintptr_t)stack;
     args.stack_size = size;
-    args.cgroup = (uint64_t)ca->o->cgroup_fd;
+    if (ca->o.cgroup_fd >= 0) {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = (uint64_t)ca->o.cgroup_fd;
+    }
     pid = clone3_on_stack(&args, child_entry, ca);
     if (pid >= 0)
         return (pid_t)pid;
@@ -223,70 +172,66 @@ static pid_t clone_into_cgroup(struct child_args *ca, char *stack, size_t size, 
     return -1;
 }
 
-/* Like posix_spawn: the child shares our memory and fd table, so there are no
- * page tables or fds to copy and no copy-on-write faults in corral afterwards,
- * and we are suspended until it has exec'd or exited; so it may run on a stack
- * in our frame, the slots stay put until it has its own fds, and what it
- * wrote into ca is there when we resume. Where it cannot be spawned into its
- * cgroup (no clone3 or CLONE_INTO_CGROUP, another architecture, or any error,
- * which the fallback then reports) it joins the cgroup itself before exec,
- * through the cgroup slot. Without CLONE_PIDFD (before 5.2) the pidfd comes
- * from pidfd_open, safe because the child cannot be reaped in between. */
-/* Under AddressSanitizer the child's instrumented frames poison the shadow of
- * the stack it ran on, which is our memory, and it never returns to clear
- * it: a later call that reaches as deep would be taken for an overflow. */
-static pid_t stack_done(char *stack, size_t size, pid_t pid)
-{
-#ifdef __SANITIZE_ADDRESS__
-    ASAN_UNPOISON_MEMORY_REGION(stack, size);
-#else
-    (void)stack;
-    (void)size;
-#endif
-    return pid;
-}
-
 /* CLONE_PIDFD puts the pidfd into our fd table while the child already shares
  * it, and a shared table that must grow first waits for an RCU grace period:
  * 5-20 ms each time the table doubled (64, 128, 256... fds) on a busy machine.
- * Taking the lowest free fd here, unshared, grows it at once; closed again,
- * it is the number the pidfd gets, now inside the table. */
-static void room_for_pidfd(const struct proc_spawner *sp)
+ * The same holds for the fds we open while the child has not yet taken its
+ * own table. Taking the lowest free fd, and one FD_ROOM above it, here,
+ * unshared, grows the table at once; closed again, the lowest is the number
+ * the pidfd gets. */
+#define FD_ROOM 16
+
+static void room_for_fds(const struct proc_spawner *sp)
 {
-    int fd = fcntl(sp->devnull, F_DUPFD_CLOEXEC, 0);
-    if (fd >= 0)
-        close(fd);
+    int low = fcntl(sp->devnull, F_DUPFD_CLOEXEC, 0);
+    int high;
+    if (low < 0)
+        return;
+    high = fcntl(sp->devnull, F_DUPFD_CLOEXEC, low + FD_ROOM);
+    if (high >= 0)
+        close(high);
+    close(low);
 }
 
-static pid_t do_clone(const struct proc_spawner *sp, struct child_args *ca, int *pidfd)
+/* The child runs on the block's stack, with our memory and fd table until it
+ * has a small private fd table of its own, so there are no page tables or
+ * fds to copy and no copy-on-write faults in corral afterwards. Where clone3
+ * cannot be used (before 5.3, another architecture, or any error, which the
+ * fallback then reports) the child joins its cgroup itself through the
+ * cgroup slot, and we wait for its exec as with vfork; without CLONE_PIDFD
+ * (before 5.2) the pidfd comes from pidfd_open, safe because the child cannot
+ * be reaped in between. */
+static pid_t do_clone(struct proc_spawner *sp, struct proc_block *blk, int *pidfd)
 {
-    /* execvpe keeps a PATH candidate and, for scripts, a new argv on it. */
-    char stack[256 * 1024] __attribute__((aligned(16)));
-    const int flags = CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD;
+    const int flags = CLONE_VM | CLONE_VFORK | CLONE_FILES | CLONE_CHILD_CLEARTID | SIGCHLD;
+    struct child_args *ca = &blk->ca;
+    size_t size;
+    char *stack = block_stack(blk, &size);
     pid_t pid;
     int r;
-    room_for_pidfd(sp);
+    room_for_fds(sp);
     ca->join_cgroup = false;
-    if (ca->o->cgroup_fd >= 0) {
-        pid = clone_into_cgroup(ca, stack, sizeof(stack), pidfd);
-        if (pid >= 0)
-            return stack_done(stack, sizeof(stack), pid);
-        if ((r = slot_cgroup(sp, ca->o->cgroup_fd)) < 0) {
+    pid = clone_beside(ca, stack, size, pidfd);
+    if (pid >= 0)
+        return pid;
+    if (ca->o.cgroup_fd >= 0) {
+        if ((r = slot_cgroup(sp, ca->o.cgroup_fd)) < 0) {
             errno = -r;
             return -1;
         }
         ca->join_cgroup = true;
     }
-    pid = clone(child_entry, stack + sizeof(stack), flags | CLONE_PIDFD, ca, pidfd);
+    pid =
+        clone(child_entry, stack + size, flags | CLONE_PIDFD, ca, pidfd, NULL, (pid_t *)&ca->state);
     if (pid >= 0 || errno != EINVAL)
-        return stack_done(stack, sizeof(stack), pid);
-    pid = clone(child_entry, stack + sizeof(stack), flags, ca);
+        return pid;
+    pid = clone(child_entry, stack + size, flags, ca, NULL, NULL, (pid_t *)&ca->state);
     if (pid > 0) {
         *pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
         if (*pidfd < 0)
             *pidfd = -1;
     }
-    return stack_done(stack, sizeof(stack), pid);
+    return pid;
 }
 
 /* The signals whose disposition is not the default: an ignored one would
@@ -308,6 +253,9 @@ static void find_signals_to_reset(sigset_t *set)
 int proc_spawner_init(struct proc_spawner *sp)
 {
     find_signals_to_reset(&sp->reset);
+    sp->free_blocks = NULL;
+    sp->last = NULL;
+    sp->filled = 0;
     sp->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     sp->max_slot = sp->devnull;
     for (int i = 0; i < SLOT__COUNT; i++) {
@@ -334,6 +282,12 @@ void proc_spawner_close(struct proc_spawner *sp)
     if (sp->devnull >= 0)
         close(sp->devnull);
     sp->devnull = -1;
+    while (sp->free_blocks) {
+        struct proc_block *blk = sp->free_blocks;
+        sp->free_blocks = blk->next;
+        munmap(blk->map, BLOCK_MAP_SIZE);
+    }
+    sp->last = NULL;
 }
 
 /* Put fd (or /dev/null) into a slot. Close-on-exec stays on: the child
@@ -344,7 +298,7 @@ static int slot_fill(const struct proc_spawner *sp, int slot, int fd)
 }
 
 /* The cgroup's procs file, which the child writes "0" to, joining it. */
-static int slot_cgroup(const struct proc_spawner *sp, int cgroup_fd)
+static int slot_cgroup(struct proc_spawner *sp, int cgroup_fd)
 {
     int fd;
     int r;
@@ -355,21 +309,24 @@ static int slot_cgroup(const struct proc_spawner *sp, int cgroup_fd)
         return -errno;
     r = slot_fill(sp, SLOT_CGROUP, fd);
     close(fd);
+    if (r >= 0)
+        sp->filled |= 1u << SLOT_CGROUP;
     return r;
 }
 
-/* Our references to the pipe ends must go, or their readers never see EOF;
- * only the slots this spawn filled hold any (the others hold /dev/null). */
-static void slots_clear(const struct proc_spawner *sp, unsigned filled)
+/* Our references to the pipe ends must go, or their readers never see EOF:
+ * the slots that hold any go back to /dev/null. */
+static void slots_clear(struct proc_spawner *sp, unsigned which)
 {
     for (int i = 0; i < SLOT__COUNT; i++)
-        if (filled & (1u << i))
+        if (sp->filled & which & (1u << i))
             (void)slot_fill(sp, i, -1);
+    sp->filled &= ~which;
 }
 
-/* The child's fds into the slots it dup2()s them from; the bits of those filled. */
-static int slots_load(const struct proc_spawner *sp, const struct proc_spawn_opts *o,
-                      unsigned *filled)
+/* The child's fds into the slots it dup2()s them from; a slot the last
+ * spawn filled and this one does not is cleared. */
+static int slots_load(struct proc_spawner *sp, const struct proc_spawn_opts *o)
 {
     const struct {
         enum proc_slot slot;
@@ -378,46 +335,107 @@ static int slots_load(const struct proc_spawner *sp, const struct proc_spawn_opt
                 {SLOT_ERR, o->stderr_fd},
                 {SLOT_PASS, o->pass_fd},
                 {SLOT_IN, o->with_stdin ? o->stdin_fd : -1}};
+    unsigned mask = 0;
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        if (want[i].fd >= 0)
+            mask |= 1u << want[i].slot;
+    slots_clear(sp, ~mask);
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         int r;
         if (want[i].fd < 0)
             continue;
         if ((r = slot_fill(sp, want[i].slot, want[i].fd)) < 0)
             return r;
-        *filled |= 1u << want[i].slot;
+        sp->filled |= 1u << want[i].slot;
     }
     return 0;
 }
 
-int proc_spawn(const struct proc_spawner *sp, const struct proc_spawn_opts *o,
-               struct proc_child *child, struct diag *dg)
+/* The block as the child will see it: a copy of the options, and of the
+ * resource limits they point to; the rest they point to stays the caller's. */
+static int block_fill(struct proc_block *blk, const struct proc_spawner *sp,
+                      const struct proc_spawn_opts *o)
 {
-    struct child_args ca = {.sp = sp, .o = o};
-    unsigned filled = 0;
+    struct child_args *ca = &blk->ca;
+    if (o->n_rlimits > CHILD_RLIMITS_MAX)
+        return -E2BIG;
+    memset(ca, 0, sizeof(*ca));
+    ca->sp = sp;
+    ca->o = *o;
+    if (o->n_rlimits)
+        memcpy(ca->rlimits, o->rlimits, o->n_rlimits * sizeof(*o->rlimits));
+    ca->o.rlimits = ca->rlimits;
+    ca->path = getenv("PATH");
+    ca->state = CHILD_CLONED;
+    return 0;
+}
+
+int proc_spawn_begin(struct proc_spawner *sp, const struct proc_spawn_opts *o,
+                     struct proc_child *child, struct diag *dg)
+{
+    struct proc_block *blk;
     int pidfd = -1;
     pid_t pid;
     int r;
-    child->pid = 0;
+    memset(child, 0, sizeof(*child));
     child->pidfd = -1;
-    child->exec_err = 0;
-    if ((r = slots_load(sp, o, &filled)) < 0) {
+    wait_unshared(sp);
+    if (!(blk = block_get(sp))) {
+        r = -errno;
         diag_set(dg, r, "spawn set-up: %s", strerror(-r));
-        slots_clear(sp, filled);
         return r;
     }
-    pid = do_clone(sp, &ca, &pidfd);
-    r = -errno;
-    slots_clear(sp, filled | (ca.join_cgroup ? 1u << SLOT_CGROUP : 0));
+    /* The last child no longer reads the slots: this one's go in. */
+    sp->last = NULL;
+    if ((r = block_fill(blk, sp, o)) < 0 || (r = slots_load(sp, o)) < 0) {
+        diag_set(dg, r, "spawn set-up: %s", strerror(-r));
+        slots_clear(sp, ~0u);
+        block_put(sp, blk);
+        return r;
+    }
+    pid = do_clone(sp, blk, &pidfd);
     if (pid < 0) {
+        r = -errno;
+        slots_clear(sp, ~0u);
+        block_put(sp, blk);
         diag_set(dg, r, "clone: %s", strerror(-r));
         return r;
     }
+    sp->last = blk;
     child->pid = pid;
     child->pidfd = pidfd;
-    if (ca.err) {
-        child->exec_err = -ca.err;
-        diag_set(dg, -ca.err, "%s '%s': %s", step_names[ca.step],
-                 ca.step == STEP_CHDIR && o->cwd ? o->cwd : o->argv[0], strerror(ca.err));
-    }
+    child->blk = blk;
     return 0;
+}
+
+void proc_spawn_finish(struct proc_spawner *sp, struct proc_child *child, struct diag *dg)
+{
+    struct proc_block *blk = child->blk;
+    const struct child_args *ca;
+    if (!blk)
+        return;
+    ca = &blk->ca;
+    wait_done(&blk->ca);
+    /* Unless a later spawn has taken them, the slots are still this one's. */
+    if (sp->last == blk) {
+        slots_clear(sp, ~0u);
+        sp->last = NULL;
+    }
+    if (ca->err) {
+        child->exec_err = -ca->err;
+        diag_set(dg, -ca->err, "%s '%s': %s", step_names[ca->step],
+                 ca->step == STEP_CHDIR && ca->o.cwd ? ca->o.cwd : ca->o.argv[0],
+                 strerror(ca->err));
+    }
+    block_put(sp, blk);
+    child->blk = NULL;
+}
+
+int proc_spawn(struct proc_spawner *sp, const struct proc_spawn_opts *o, struct proc_child *child,
+               struct diag *dg)
+{
+    int r = proc_spawn_begin(sp, o, child, dg);
+    if (r >= 0)
+        proc_spawn_finish(sp, child, dg);
+    return r;
 }

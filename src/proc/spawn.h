@@ -2,8 +2,10 @@
  * in its cgroup (or moved there before exec where clone3 cannot do that), with
  * a pidfd from CLONE_PIDFD. Like posix_spawn the child borrows our memory and
  * fd table until it has a small private fd table, so a spawn costs the same
- * with ten services or ten thousand open fds, and the call returns once the
- * child has exec'd or failed, knowing which. */
+ * with ten services or ten thousand open fds. Unlike posix_spawn, corral may
+ * go on while the child gets to its exec: a spawn is begun, then finished
+ * (once the child has exec'd or failed, knowing which), and what corral does
+ * in between runs beside the child on another CPU. */
 #ifndef CORRAL_PROC_SPAWN_H
 #define CORRAL_PROC_SPAWN_H
 
@@ -52,11 +54,16 @@ struct proc_spawn_opts {
  * until then, keeps a private copy of only the fds up to the highest slot. */
 enum proc_slot { SLOT_OUT, SLOT_ERR, SLOT_CGROUP, SLOT_PASS, SLOT_IN, SLOT__COUNT };
 
+struct proc_block;
+
 struct proc_spawner {
     int devnull;
     int slot[SLOT__COUNT];
     int max_slot;
-    sigset_t reset; /* signals each child sets back to SIG_DFL */
+    sigset_t reset;                 /* signals each child sets back to SIG_DFL */
+    struct proc_block *free_blocks; /* a child's arguments and stack, to reuse */
+    struct proc_block *last;        /* the last spawn begun, while it may read the slots */
+    unsigned filled;                /* the slots that hold an fd, not /dev/null */
 };
 
 /* Call early, while low fd numbers are free, but after the signal
@@ -68,16 +75,24 @@ void proc_spawner_close(struct proc_spawner *sp);
 
 struct proc_child {
     pid_t pid;
-    int pidfd;    /* O_CLOEXEC; owned by the caller */
-    int exec_err; /* 0: the command runs; else the -errno of the failed step */
+    int pidfd;              /* O_CLOEXEC; owned by the caller */
+    int exec_err;           /* 0: the command runs; else the -errno of the failed step */
+    struct proc_block *blk; /* while begun and not finished */
 };
 
-/* Returns 0 with child filled once the child has exec'd or failed (the call
- * is suspended meanwhile, as with vfork). A child that failed has exec_err set
- * and dg explaining the step (e.g. "exec 'pyhton3': No such file or
- * directory"); it exits 127 and is reaped as usual. Returns -errno with dg
- * filled if no child could be created. */
-int proc_spawn(const struct proc_spawner *sp, const struct proc_spawn_opts *o,
-               struct proc_child *child, struct diag *dg);
+/* Creates the child and returns 0 with pid and pidfd set, perhaps before the
+ * child has exec'd; -errno with dg filled if no child could be created. What
+ * the options point to (argv, envp, cwd, groups, nofile, pid_text) must stay
+ * as it is until proc_spawn_finish. Several may be under way. */
+int proc_spawn_begin(struct proc_spawner *sp, const struct proc_spawn_opts *o,
+                     struct proc_child *child, struct diag *dg);
+/* Waits until the begun child has exec'd or failed. A child that failed has
+ * exec_err set and dg explaining the step (e.g. "exec 'pyhton3': No such file
+ * or directory"); it exits 127 and is reaped as usual. A child not begun, or
+ * already finished, is left as it is. */
+void proc_spawn_finish(struct proc_spawner *sp, struct proc_child *child, struct diag *dg);
+/* Both: returns once the child has exec'd or failed. */
+int proc_spawn(struct proc_spawner *sp, const struct proc_spawn_opts *o, struct proc_child *child,
+               struct diag *dg);
 
 #endif

@@ -32,6 +32,15 @@ enum after_stop {
     AFTER__COUNT
 };
 
+/* The environment of one spawn, kept until the spawn is finished. */
+struct spawn_env {
+    char **envp;
+    char *own;      /* one block for the service's own entries and the tag */
+    char *pid_text; /* WATCHDOG_PID's value, filled by the child */
+};
+
+#define SPAWN_AHEAD 4
+
 struct service {
     struct sup *sup;
     const struct cfg_service *cfg;
@@ -43,7 +52,10 @@ struct service {
     bool start_unsaid; /* spawned by advance()'s pass, its started event to come */
     bool term_swept;   /* stop signal sent to the tagged members found by a scan */
     bool kill_sent;
-    bool exec_failed;    /* reason holds why exec failed; the exit adds nothing */
+    bool exec_failed; /* reason holds why exec failed; the exit adds nothing */
+    bool spawning;    /* in sup.spawning: its exec is not known yet */
+    struct proc_child spawn;
+    struct spawn_env spawn_env;
     bool events_watched; /* its cgroup.events is on the inotify watch list */
     pid_t pid;           /* main process while unreaped, else 0 */
     int pidfd;
@@ -171,6 +183,12 @@ struct sup {
      * no controller; armed only while such a service runs */
     struct loop_timer rss_timer;
     struct proc_spawner spawner;
+    /* Spawns begun and not yet finished, oldest first: finished in order
+     * (sup_spawn_settle) when SPAWN_AHEAD are under way, when a dependant
+     * asks, and before control returns to the loop. Meanwhile corral makes
+     * the next services' cgroups, pipes and environments beside the children. */
+    struct service *spawning[SPAWN_AHEAD];
+    size_t n_spawning;
     uint32_t rng;
     struct sup_claim *claims; /* few: one per hook running */
     siginfo_t *reaped;        /* exits taken from the kernel, to be handled */
@@ -194,6 +212,11 @@ void svc_set_reason(struct service *svc, const char *fmt, ...)
 const char *svc_reason(const struct service *svc);
 void svc_tree_empty(struct service *svc);
 void sup_want_check(struct sup *s, uint64_t delay_ms);
+/* What follows a spawn, once its exec is known: for the oldest spawn under
+ * way (sup_spawn_settle_one), for those up to svc, or for all. */
+void sup_spawn_settle_one(struct sup *s);
+void sup_spawn_settle_until(struct sup *s, const struct service *svc);
+void sup_spawn_settle(struct sup *s);
 /* Reap every exited child into the queue sup_reap() handles, handling none. */
 void sup_reap_only(struct sup *s);
 /* Reaped, its exit queued but not yet handled: its PID may be reused. */
@@ -286,10 +309,15 @@ bool sup_deliver_claimed(struct sup *s, const siginfo_t *si);
 bool reload_stopped(const struct sup *s);
 void reload_swap(struct sup *s);
 
-/* run.c: environment, output pipes and the spawn of one run. Returns 0 when
- * a child was created: it runs the command, or exec_failed is set with the
- * reason and it exits 127 next. Else -errno with dg filled. */
+/* run.c: environment, output pipes and the spawn of one run, begun: once
+ * prepared, and the oldest spawn under way finished if SPAWN_AHEAD are.
+ * Returns 0 when a child was created: the service is in s->spawning. Else
+ * -errno with dg filled. */
 int run_spawn(struct service *svc, struct diag *dg);
+/* Waits for the exec of the oldest of s->spawning: it runs the command, or
+ * exec_failed is set with the reason and it exits 127 next. Returns that
+ * service, or NULL if none is under way. */
+struct service *run_spawn_finish(struct sup *s);
 void run_close_pipes(struct service *svc);
 /* An exec probe of the service: its environment, cwd, user and cgroup (or
  * tag), output to /dev/null. 0 with child filled, or -errno. */

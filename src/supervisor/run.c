@@ -42,16 +42,6 @@ static bool env_overridden(const struct cfg_service *c, const char *entry)
     return false;
 }
 
-/* The environment of one spawn: corral's own entries (borrowed, not copied)
- * minus what the service overrides, then the service's env, then the identity
- * tag that lets corral find the tree without a cgroup. Built per spawn and
- * freed after it, so a thousand idle services hold no copies. */
-struct spawn_env {
-    char **envp;
-    char *own;      /* one block for the service's own entries and the tag */
-    char *pid_text; /* WATCHDOG_PID's value, filled by the child */
-};
-
 static size_t own_size(const struct service *svc)
 {
     const struct cfg_service *c = svc->cfg;
@@ -69,6 +59,10 @@ static char *own_entry(char **cursor, const char *key, const char *value)
     return e;
 }
 
+/* The environment of one spawn: corral's own entries (borrowed, not copied)
+ * minus what the service overrides, then the service's env, then the identity
+ * tag that lets corral find the tree without a cgroup. Built per spawn and
+ * freed once the spawn is finished, so a thousand idle services hold no copies. */
 static int env_build(const struct service *svc, struct spawn_env *se)
 {
     const struct cfg_service *c = svc->cfg;
@@ -350,6 +344,7 @@ static int run_prepare(struct service *svc, struct diag *dg)
 int run_spawn(struct service *svc, struct diag *dg)
 {
     const struct cfg_service *c = svc->cfg;
+    struct sup *s = svc->sup;
     int child_ends[LOGS__COUNT] = {-1, -1};
     struct spawn_env se = {0};
     struct proc_spawn_opts o = {
@@ -358,11 +353,10 @@ int run_spawn(struct service *svc, struct diag *dg)
         .set_ids = c->user && c->uid != geteuid(),
         .uid = c->uid,
         .gid = c->gid,
-        .nofile = &svc->sup->nofile,
+        .nofile = &s->nofile,
         .pass_fd = -1,
     };
     struct proc_rlimit rl[4];
-    struct proc_child child;
     int r = run_prepare(svc, dg);
     o.rlimits = rl;
     o.n_rlimits = limits_rlimits(svc, rl, 4);
@@ -370,6 +364,8 @@ int run_spawn(struct service *svc, struct diag *dg)
         diag_set(dg, r, "out of memory building the environment");
     if (r >= 0 && (r = pipes_open(svc, child_ends)) < 0)
         diag_set(dg, r, "pipe: %s", strerror(-r));
+    if (r >= 0 && s->n_spawning == SPAWN_AHEAD)
+        sup_spawn_settle_one(s);
     if (r >= 0) {
         o.envp = se.envp;
         o.groups = svc->groups;
@@ -380,10 +376,10 @@ int run_spawn(struct service *svc, struct diag *dg)
         o.pass_fd = svc->ready_child_end;
         o.pass_fd_num = c->ready.fd;
         o.pid_text = se.pid_text;
-        r = proc_spawn(&svc->sup->spawner, &o, &child, dg);
+        r = proc_spawn_begin(&s->spawner, &o, &svc->spawn, dg);
     }
-    env_free(&se);
-    /* Only the child holds the writing end now: its exit closes the pipe. */
+    /* The child's fds are in the spawner's slots now, which it copies: its
+     * exit alone closes the pipes. */
     if (svc->ready_child_end >= 0)
         close(svc->ready_child_end);
     svc->ready_child_end = -1;
@@ -391,15 +387,34 @@ int run_spawn(struct service *svc, struct diag *dg)
         if (child_ends[st] >= 0)
             close(child_ends[st]);
     if (r < 0) {
+        env_free(&se);
         run_close_pipes(svc);
         return r;
     }
-    svc->pid = child.pid;
-    svc->pidfd = child.pidfd;
-    svc->exec_failed = child.exec_err < 0;
-    if (svc->exec_failed)
-        svc_set_reason(svc, "%s", dg->msg);
+    svc->pid = svc->spawn.pid;
+    svc->pidfd = svc->spawn.pidfd;
+    svc->spawn_env = se;
+    svc->spawning = true;
+    s->spawning[s->n_spawning++] = svc;
     return 0;
+}
+
+struct service *run_spawn_finish(struct sup *s)
+{
+    struct service *svc;
+    struct diag dg;
+    if (s->n_spawning == 0)
+        return NULL;
+    svc = s->spawning[0];
+    memmove(s->spawning, s->spawning + 1, --s->n_spawning * sizeof(*s->spawning));
+    svc->spawning = false;
+    diag_clear(&dg);
+    proc_spawn_finish(&s->spawner, &svc->spawn, &dg);
+    env_free(&svc->spawn_env);
+    svc->exec_failed = svc->spawn.exec_err < 0;
+    if (svc->exec_failed)
+        svc_set_reason(svc, "%s", dg.msg);
+    return svc;
 }
 
 int run_spawn_probe(struct service *svc, char *const *argv, struct proc_child *child)

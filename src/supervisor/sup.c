@@ -431,6 +431,14 @@ static void spawn_now(struct service *svc)
         svc_tree_empty(svc);
         return;
     }
+    /* The rest once its exec is known: sup_spawn_settle(). */
+}
+
+void sup_spawn_settle_one(struct sup *s)
+{
+    struct service *svc = run_spawn_finish(s);
+    if (!svc)
+        return;
     if (svc->exec_failed) {
         set_state(svc, SVC_STARTING); /* its exit (127) reports the reason */
         return;
@@ -444,13 +452,26 @@ static void spawn_now(struct service *svc)
         loop_timer_arm(svc->sup->lp, &svc->timer, svc->cfg->restart.reset_after_ms);
 }
 
+void sup_spawn_settle_until(struct sup *s, const struct service *svc)
+{
+    while (svc->spawning)
+        sup_spawn_settle_one(s);
+}
+
+void sup_spawn_settle(struct sup *s)
+{
+    while (s->n_spawning > 0)
+        sup_spawn_settle_one(s);
+}
+
 static void on_timer(struct loop *lp, void *data)
 {
     struct service *svc = data;
     (void)lp;
-    if (svc->state == SVC_BACKOFF || svc->state == SVC_BLOCKED)
+    if (svc->state == SVC_BACKOFF || svc->state == SVC_BLOCKED) {
         spawn_now(svc);
-    else if (svc->state == SVC_STOPPING)
+        sup_spawn_settle(svc->sup);
+    } else if (svc->state == SVC_STOPPING)
         kill_tree(svc);
     else if (svc->state == SVC_FAILED && svc->retry_pending)
         svc_retry_now(svc);
@@ -593,6 +614,7 @@ static void try_start(struct service *svc)
     const struct cfg_service *c = svc->cfg;
     for (size_t d = 0; d < c->n_deps; d++) {
         const struct service *dep = svc->sup->svcs[c->deps[d].index];
+        sup_spawn_settle_until(svc->sup, dep); /* whether it runs decides */
         if (dep_dead(dep, c->deps[d].cond)) {
             /* A retry after a give-up that finds its dependency dead waits
              * for the next one: the dependency may come back meanwhile. */
@@ -695,6 +717,7 @@ static void advance(struct loop *lp, void *data)
         if (svc->state == SVC_WAITING && !svc->want_stop)
             try_start(svc);
     }
+    sup_spawn_settle(s);
     s->starting = false;
     for (size_t k = 0; k < s->n; k++)
         if (s->svcs[k]->want_stop) {
@@ -898,6 +921,8 @@ void sup_free(struct sup *s)
 {
     if (!s)
         return;
+    while (run_spawn_finish(s)) /* their blocks and environments */
+        ;
     for (size_t i = 0; i < s->n; i++)
         service_free(s->svcs[i]);
     http_client_free(s->http); /* after the probes that used it */

@@ -77,7 +77,7 @@ def remove_cgroups(state_dir):
 
 
 class Corral:
-    def __init__(self, tmp_path, text, args=(), name="corral.yaml"):
+    def __init__(self, tmp_path, text, args=(), name="corral.yaml", env=None):
         self.dir = tmp_path
         self.cfg = tmp_path / name
         self.cfg.write_text(text)
@@ -86,7 +86,7 @@ class Corral:
         self.proc = subprocess.Popen(
             [CORRAL, "up", "-f", str(self.cfg), "--no-color", *args],
             stdout=self.out, stderr=subprocess.STDOUT, cwd=tmp_path,
-            start_new_session=True)
+            start_new_session=True, env=env)
         self.ps = psutil.Process(self.proc.pid)
         self._instance = None
 
@@ -155,8 +155,8 @@ class Corral:
 def corral(tmp_path):
     started = []
 
-    def run(text, args=(), name="corral.yaml"):
-        c = Corral(tmp_path, text, args, name)
+    def run(text, args=(), name="corral.yaml", env=None):
+        c = Corral(tmp_path, text, args, name, env)
         started.append(c)
         return c
 
