@@ -1321,7 +1321,8 @@ def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true",
                     help="N=10,100; idle 10 s; logs 256 MiB; 3 runs")
-    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=None,
+                    help="runs of start, stop and restart (default 5, --quick 3)")
     ap.add_argument("--log-runs", type=int, default=None,
                     help="runs of the log workloads (default 5, --quick 3): the noisiest figure")
     ap.add_argument("--ns", default=None, help="service counts, e.g. 10,100,1000")
@@ -1347,6 +1348,8 @@ def parse_args():
         a.idle = 10.0 if a.quick else 60.0
     if a.idle_n is None:
         a.idle_n = max(a.ns)
+    if a.runs is None:
+        a.runs = 3 if a.quick else 5
     if a.log_runs is None:
         a.log_runs = a.runs if a.quick else max(a.runs, 5)
     if a.log_mib is None:
