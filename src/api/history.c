@@ -1,7 +1,7 @@
 /* api/history.c — the event history in state.db. Each event goes into the
- * ring at once and into a queue that a zero-delay timer writes in one
- * transaction per turn of the loop, so that a thousand services starting
- * together cost one commit. A request that reaches back past the ring is
+ * ring at once and into a queue that a timer writes in one transaction at
+ * most every HISTORY_LAZY_MS, so that a thousand services starting together
+ * cost one commit. A request that reaches back past the ring is
  * answered from the database; one that the ring covers never touches it. */
 #include "api/internal.h"
 
