@@ -150,6 +150,47 @@ def start_ticks(pid):
     return int(rest[19])
 
 
+_HUP_ON_REAP = None
+
+
+def pidfd_hup_on_reap():
+    """Does a pidfd report POLLHUP when its process is reaped (Linux 6.9 and later), and not
+    before? Tried once on a grandchild whose parent reaps it 50 ms after its exit."""
+    global _HUP_ON_REAP
+    if _HUP_ON_REAP is not None:
+        return _HUP_ON_REAP
+    r, w = os.pipe()
+    child = os.fork()
+    if child == 0:
+        try:
+            gc = os.fork()
+            if gc == 0:
+                os._exit(0)
+            os.write(w, str(gc).encode())
+            time.sleep(0.05)
+            os.waitpid(gc, 0)
+        finally:
+            os._exit(0)
+    os.close(w)
+    gc = int(os.read(r, 16))
+    os.close(r)
+    ok = False
+    try:
+        fd = os.pidfd_open(gc)
+    except ProcessLookupError:
+        fd = None  # reaped already: no answer, the /proc polling stays
+    if fd is not None:
+        poller = select.poll()
+        poller.register(fd, 0)
+        early = poller.poll(10)  # exited, not yet reaped: no POLLHUP yet
+        late = poller.poll(2000)
+        ok = not early and bool(late) and bool(late[0][1] & select.POLLHUP)
+        os.close(fd)
+    os.waitpid(child, 0)
+    _HUP_ON_REAP = ok
+    return ok
+
+
 def proc_state(pid):
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
@@ -347,6 +388,8 @@ class ServiceSet:
                 del pending[fd]
             if not pending:
                 t_exited = now_ns()
+        if pidfd_hup_on_reap():
+            return t_exited, self.wait_reaped_pidfds(deadline)
         unreaped = self.idents()
         while True:
             unreaped = [(pid, t) for pid, t in unreaped if start_ticks(pid) == t]
@@ -355,6 +398,27 @@ class ServiceSet:
             if time.monotonic() > deadline:
                 raise BenchError(f"{len(unreaped)} service processes left unreaped after stop")
             time.sleep(0.0005)
+
+    def wait_reaped_pidfds(self, deadline):
+        """The time the last one was reaped, woken by each pidfd's POLLHUP, which comes at
+        the reap: not rounded up to a polling period."""
+        poller = select.poll()
+        pending = set()
+        for fd, _ in self.procs.values():
+            poller.register(fd, 0)  # POLLHUP is reported whatever the mask
+            pending.add(fd)
+        while pending:
+            left_ms = int((deadline - time.monotonic()) * 1000)
+            if left_ms <= 0:
+                raise BenchError(f"{len(pending)} service processes left unreaped after stop")
+            for fd, _ in poller.poll(min(left_ms, 100)):
+                poller.unregister(fd)
+                pending.discard(fd)
+        t = now_ns()
+        left = [pid for pid, t0 in self.idents() if start_ticks(pid) == t0]
+        if left:
+            raise BenchError(f"pidfds said reaped, /proc still has {left[:5]}")
+        return t
 
     def idents(self):
         return [(pid, t) for pid, (_, t) in self.procs.items()]
