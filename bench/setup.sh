@@ -21,6 +21,11 @@ done
 /usr/bin/python3 -c 'import psutil' 2>/dev/null || need_apt=1
 pkg-config --exists libfyaml jansson libmicrohttpd libcurl 2>/dev/null || need_apt=1
 [ -e /usr/lib/x86_64-linux-gnu/libc.a ] || [ -e /usr/lib/libc.a ] || need_apt=1
+# Node.js and npm from elsewhere (NodeSource's nodejs bundles npm, and
+# conflicts with Debian's npm) are used as they are.
+node_pkgs=
+command -v node >/dev/null 2>&1 || node_pkgs=nodejs
+command -v npm >/dev/null 2>&1 || node_pkgs="$node_pkgs npm"
 if [ -n "$need_apt" ]; then
     made_policy=
     if [ ! -e /usr/sbin/policy-rc.d ]; then
@@ -32,7 +37,7 @@ if [ -n "$need_apt" ]; then
     # lists are already there and the update fails.
     apt-get update -q || true
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-        supervisor runit s6 python3-psutil nodejs npm meson ninja-build gcc libc6-dev \
+        supervisor runit s6 python3-psutil $node_pkgs meson ninja-build gcc libc6-dev \
         pkg-config libfyaml-dev libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev wrk
     if [ -n "$made_policy" ]; then
         rm -f /usr/sbin/policy-rc.d
