@@ -34,12 +34,17 @@ struct api_hooks {
 
 struct api;
 
-/* Listen on the Unix socket (and TCP when m->api.listen is set) and serve
- * requests from lp; the HTTP server itself starts at the first connection. s and m are borrowed;
- * api_retarget() replaces them after a reload. NULL with dg filled on failure (e.g. the socket path
- * is too long, the TCP port is taken). started_at is corral's start (realtime seconds). */
+/* Listen on TCP when m->api.listen is set and serve requests from lp; the
+ * HTTP server itself starts at the first connection. s and m are borrowed;
+ * api_retarget() replaces them after a reload. NULL with dg filled on failure
+ * (e.g. the socket path is too long, the TCP port is taken). started_at is
+ * corral's start (realtime seconds). */
 struct api *api_new(struct loop *lp, struct sup *s, const struct cfg_model *m,
                     const struct api_hooks *h, long long started_at, struct diag *dg);
+/* Listen on <state_dir>/corral.sock too: put off until the first services are
+ * spawned, since making the socket's file is among the costliest steps of a
+ * start. -1 with dg filled on failure. */
+int api_listen(struct api *a, struct diag *dg);
 /* Closes every connection and removes the socket file. NULL is a no-op. */
 void api_free(struct api *a);
 void api_retarget(struct api *a, struct sup *s, const struct cfg_model *m);

@@ -100,7 +100,8 @@ struct api {
     struct api_history hist;
     long long started_at;
     char token[API_TOKEN_LEN + 1];
-    char sock_path[PATH_MAX];
+    char sock_path[PATH_MAX]; /* <state_dir>/corral.sock */
+    bool sock_bound;          /* its file is ours, removed at the end */
 };
 
 /* One request in progress (MHD's per-request context). */

@@ -350,7 +350,7 @@ static void on_knock(struct loop *lp, int fd, uint32_t events, void *data)
         a->h.broken(a->h.ctx, why);
         return;
     }
-    if (listener_start(a, &a->unix_l, &dg) < 0 ||
+    if ((a->unix_l.fd >= 0 && listener_start(a, &a->unix_l, &dg) < 0) ||
         (a->tcp_l.fd >= 0 && listener_start(a, &a->tcp_l, &dg) < 0)) {
         a->h.broken(a->h.ctx, dg.msg);
         return;
@@ -366,18 +366,25 @@ static int knock_watch(struct api *a, struct api_listener *l)
 
 /* --- sockets ------------------------------------------------------------------------ */
 
+static int unix_path_fits(const char *path, struct diag *dg)
+{
+    struct sockaddr_un sa;
+    if (strlen(path) < sizeof(sa.sun_path))
+        return 0;
+    diag_set(dg, -ENAMETOOLONG,
+             "socket path %s is %zu bytes, more than the %zu a Unix socket allows; set "
+             "state_dir to a shorter path",
+             path, strlen(path), sizeof(sa.sun_path) - 1);
+    return -ENAMETOOLONG;
+}
+
 static int listen_unix(const char *path, struct diag *dg)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     mode_t old;
     int fd, r;
-    if (strlen(path) >= sizeof(sa.sun_path)) {
-        diag_set(dg, -ENAMETOOLONG,
-                 "socket path %s is %zu bytes, more than the %zu a Unix socket allows; set "
-                 "state_dir to a shorter path",
-                 path, strlen(path), sizeof(sa.sun_path) - 1);
-        return -ENAMETOOLONG;
-    }
+    if ((r = unix_path_fits(path, dg)) < 0)
+        return r;
     strcpy(sa.sun_path, path);
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
@@ -498,12 +505,8 @@ struct api *api_new(struct loop *lp, struct sup *s, const struct cfg_model *m,
     a->unix_l = (struct api_listener){.api = a, .fd = -1};
     a->tcp_l = (struct api_listener){.api = a, .fd = -1, .tcp = true};
     snprintf(a->sock_path, sizeof(a->sock_path), "%s/corral.sock", m->state_dir);
-    fd = listen_unix(a->sock_path, dg);
-    if (fd < 0) {
-        a->sock_path[0] = '\0';
+    if (unix_path_fits(a->sock_path, dg) < 0)
         goto fail;
-    }
-    a->unix_l.fd = fd;
     if (m->api.listen) {
         if (token_load(m->api.token_file, a->token, dg) < 0)
             goto fail;
@@ -512,14 +515,28 @@ struct api *api_new(struct loop *lp, struct sup *s, const struct cfg_model *m,
             goto fail;
         a->tcp_l.fd = fd;
     }
-    if (knock_watch(a, &a->unix_l) < 0 || (a->tcp_l.fd >= 0 && knock_watch(a, &a->tcp_l) < 0)) {
-        diag_set(dg, -EIO, "cannot watch the API sockets");
+    if (a->tcp_l.fd >= 0 && knock_watch(a, &a->tcp_l) < 0) {
+        diag_set(dg, -EIO, "cannot watch the API socket");
         goto fail;
     }
     return a;
 fail:
     api_free(a);
     return NULL;
+}
+
+int api_listen(struct api *a, struct diag *dg)
+{
+    int fd = listen_unix(a->sock_path, dg);
+    if (fd < 0)
+        return -1;
+    a->sock_bound = true;
+    a->unix_l.fd = fd;
+    if (knock_watch(a, &a->unix_l) < 0) {
+        diag_set(dg, -EIO, "cannot watch the API socket");
+        return -1;
+    }
+    return 0;
 }
 
 static void listener_stop(struct api *a, struct api_listener *l)
@@ -546,7 +563,7 @@ void api_free(struct api *a)
     loop_timer_disarm(a->lp, &a->mhd_timer);
     loop_timer_disarm(a->lp, &a->trim);
     loop_timer_disarm(a->lp, &a->ping);
-    if (a->sock_path[0])
+    if (a->sock_bound)
         (void)unlink(a->sock_path);
     api_events_free(&a->ev);
     free(a);

@@ -179,6 +179,22 @@ int cli_lock(struct cli_lock *lk, const char *state_dir, struct diag *dg)
     return -1;
 }
 
+#define RUNNING_MARK "running\n"
+
+bool cli_lock_mark_running(struct cli_lock *lk)
+{
+    struct stat st;
+    if (fstat(lk->fd, &st) < 0 || st.st_size > 0)
+        return true;
+    return pwrite(lk->fd, RUNNING_MARK, strlen(RUNNING_MARK), 0) != (ssize_t)strlen(RUNNING_MARK);
+}
+
+void cli_lock_mark_stopped(struct cli_lock *lk)
+{
+    if (lk->fd >= 0)
+        (void)!ftruncate(lk->fd, 0);
+}
+
 void cli_unlock(struct cli_lock *lk)
 {
     if (lk->guard >= 0)

@@ -5,6 +5,7 @@
 
 #include "util/diag.h"
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 struct cli_lock {
@@ -20,6 +21,15 @@ struct cli_lock {
  * "corral is already running for DIR (pid N, up since T)" when another
  * corral holds the lock; -EADDRINUSE when one holds the guard. */
 int cli_lock(struct cli_lock *lk, const char *state_dir, struct diag *dg);
+
+/* The lock file also tells whether the last corral of the directory stopped
+ * every tree: it is empty once one did, and holds "running" while one runs.
+ * cli_lock_mark_running() marks it and returns true when it was marked
+ * already (that corral crashed) or cannot tell; cli_lock_mark_stopped()
+ * empties it. A mark of its own would be a file made and removed at every
+ * start, among the costliest steps of one. */
+bool cli_lock_mark_running(struct cli_lock *lk);
+void cli_lock_mark_stopped(struct cli_lock *lk);
 
 /* Close what cli_lock() holds; a no-op on fds at -1. */
 void cli_unlock(struct cli_lock *lk);

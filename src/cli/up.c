@@ -62,8 +62,9 @@ struct up {
     bool colour;
     bool quiet;
     bool timestamps;
-    bool controlled; /* the API started or stopped something: stay up */
-    bool api_broken; /* the HTTP server could not start: everything stops */
+    bool controlled;  /* the API started or stopped something: stay up */
+    bool api_broken;  /* the HTTP server could not start: everything stops */
+    bool api_unbound; /* the first spawns are under way: the API's socket comes next */
     int width;
     int interrupts;
     struct logs_file log; /* <state_dir>/corral.log */
@@ -79,6 +80,7 @@ struct up {
     struct loop_timer store_later; /* a new state.db is made after the first spawns */
     struct loop_timer store_rest;  /* state.db closed and SQLite unloaded after a burst */
     struct out *out;               /* foreground only */
+    struct cli_lock *lock;         /* the state directory's, held by run() */
 };
 
 /* --- messages ------------------------------------------------------------------------ */
@@ -298,11 +300,16 @@ static void say_event(struct up *u, const struct sup_event *ev)
 static void report(struct up *u, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+static void listen_api(struct up *u);
+
 static void report(struct up *u, int code, const char *fmt, ...)
 {
     char msg[2048];
     va_list ap;
     int n;
+    if (u->status_fd < 0)
+        return;
+    listen_api(u); /* told the stack is up, a client must find the API */
     if (u->status_fd < 0)
         return;
     n = snprintf(msg, sizeof(msg), "%d ", code);
@@ -479,6 +486,19 @@ static void api_broken(void *ctx, const char *why)
     begin_shutdown(u, why, "");
 }
 
+/* The API's socket is made once the first services are spawned: making its
+ * file is among the costliest steps of a start. */
+static void listen_api(struct up *u)
+{
+    struct diag dg;
+    if (!u->api_unbound)
+        return;
+    u->api_unbound = false;
+    diag_clear(&dg);
+    if (api_listen(u->api, &dg) < 0)
+        api_broken(u, dg.msg);
+}
+
 /* Keep every service's "stopped by the operator" in state.db, so that a
  * stop outlives a restart of corral (a stop also holds the dependants it
  * took down, so all are written, in one transaction). */
@@ -578,28 +598,12 @@ static void on_store_later(struct loop *lp, void *data)
     runs_set_store(u->runs, u->store);
 }
 
-/* <state_dir>/corral.running exists while a corral runs and is removed once
- * it has stopped every tree: found at start, the previous one did not. */
-static bool mark_running(struct up *u)
-{
-    char path[PATH_MAX];
-    int fd;
-    snprintf(path, sizeof(path), "%s/corral.running", u->m->state_dir);
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd >= 0) {
-        close(fd);
-        return false;
-    }
-    return true; /* it existed, or cannot tell: look everywhere */
-}
-
+/* The lock file is marked while a corral runs, and the mark is taken off
+ * once it has stopped every tree: found at start, the previous one did not. */
 static void mark_stopped(struct up *u)
 {
-    char path[PATH_MAX];
-    if (!u->sup || !sup_settled(u->sup) || sup_any_survivor(u->sup))
-        return;
-    snprintf(path, sizeof(path), "%s/corral.running", u->m->state_dir);
-    (void)unlink(path);
+    if (u->sup && sup_settled(u->sup) && !sup_any_survivor(u->sup))
+        cli_lock_mark_stopped(u->lock);
 }
 
 /* What a previous corral left of services that are no longer configured has
@@ -836,17 +840,14 @@ static void set_width(struct up *u)
 
 static int open_log(struct up *u, struct diag *dg)
 {
-    int r;
     u->state_fd = open(u->m->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (u->state_fd < 0) {
         diag_set(dg, -errno, "cannot open %s: %s", u->m->state_dir, strerror(errno));
         return -errno;
     }
+    /* The file is made at the first flush, after the first spawns: the lock
+     * file made beside it says that the directory takes files. */
     logs_file_init(&u->log, u->state_fd, "corral", LOGS_FILE_MAX_BYTES, LOGS_FILE_KEEP);
-    if ((r = log_fd(u)) < 0) {
-        diag_set(dg, r, "cannot open %s/corral.log: %s", u->m->state_dir, strerror(-r));
-        return r;
-    }
     return 0;
 }
 
@@ -916,19 +917,23 @@ static int serve(struct up *u, struct diag *dg)
         diag_set(dg, -ENOMEM, "out of memory");
         return CLI_FAILED;
     }
-    if (runs_recover(u->runs, mark_running(u)) > 0)
+    if (runs_recover(u->runs, cli_lock_mark_running(u->lock)) > 0)
         clean_ghosts(u);
     if (sup_start(u->sup, (const char *const *)u->names, u->n_names, dg) < 0)
         return CLI_USAGE;
-    if (later) /* after the kick that spawns (due at once), not before it */
+    /* The first services go before anything said so far is written, and
+     * before the API's socket and corral.log are made; a verdict for up -d
+     * (a service blocked at once) makes the socket first. */
+    u->api_unbound = true;
+    sup_kick_now(u->sup);
+    listen_api(u);
+    if (later)
         loop_timer_arm(u->lp, &u->store_later, 1);
     if (u->status_fd >= 0) {
         loop_timer_arm(u->lp, &u->start_wait, START_WAIT_MS);
         /* Adopted services run already: no start event will ask again. */
         check_started(u, false);
     }
-    /* The first services go before anything said so far is written. */
-    sup_kick_now(u->sup);
     if (loop_run(u->lp) < 0)
         return CLI_FAILED;
     say(u, "corral exits");
@@ -954,6 +959,7 @@ static int run(struct up *u)
             fprintf(stderr, "corral: %s\n", dg.msg);
         return CLI_FAILED;
     }
+    u->lock = &lk;
     u->lp = loop_new();
     if (!u->lp || open_log(u, &dg) < 0 ||
         (!u->daemon && !(u->out = out_new(u->lp, STDOUT_FILENO)))) {

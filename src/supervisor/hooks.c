@@ -91,7 +91,11 @@ static void report(struct sup_hookrun *hr, const char *kind, const char *fmt, ..
  * one), and rotated as it passes its size before a line or a run. */
 static int open_log(struct sup_hookrun *hr, struct diag *dg)
 {
-    int fd = logs_file_fd(&hr->log);
+    int fd = sup_logs_dir(hr->s);
+    if (fd >= 0) {
+        hr->log.dirfd = fd;
+        fd = logs_file_fd(&hr->log);
+    }
     if (fd < 0)
         diag_set(dg, fd, "cannot open %s/logs/hooks.log: %s", hr->m->state_dir, strerror(-fd));
     return fd;

@@ -166,7 +166,7 @@ struct sup {
     char cg_base[PATH_MAX]; /* absolute directory of corral's subtree */
     size_t cg_mount_len;    /* cg_base + this = the path /proc/PID/cgroup shows */
     char contain_why[512];
-    int logs_fd;
+    int logs_fd;              /* <state_dir>/logs, -1 until sup_logs_dir() first needs it */
     struct logs_relay *relay; /* made at the first splice */
     struct loop_timer kick;   /* runs advance() after state changes */
     struct loop_timer check;  /* re-checks stopping trees */
@@ -203,6 +203,9 @@ struct sup {
 struct sup_event svc_event(enum sup_event_kind kind, const struct service *svc, pid_t pid,
                            const char *text);
 void sup_emit_event(struct sup *s, const struct sup_event *ev);
+
+/* <state_dir>/logs, made and opened at the first log file: the fd, or -errno. */
+int sup_logs_dir(struct sup *s);
 /* FAILED with the reason, and the failed event. */
 void svc_fail(struct service *svc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The reason, formatted (an empty one clears it); fmt's arguments may be the

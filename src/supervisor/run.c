@@ -167,7 +167,7 @@ static struct logs_sink *sink_of(struct service *svc)
     struct diag dg;
     if (!svc->sink) {
         diag_clear(&dg);
-        svc->sink = logs_sink_open(svc->sup->logs_fd, svc->cfg->name, &svc->cfg->logs, &dg);
+        svc->sink = logs_sink_open(sup_logs_dir(svc->sup), svc->cfg->name, &svc->cfg->logs, &dg);
     }
     return svc->sink;
 }

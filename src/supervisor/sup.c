@@ -753,31 +753,45 @@ static void on_check(struct loop *lp, void *data)
 
 /* --- public ------------------------------------------------------------------------ */
 
+int sup_logs_dir(struct sup *s)
+{
+    char path[PATH_MAX];
+    if (s->logs_fd >= 0)
+        return s->logs_fd;
+    snprintf(path, sizeof(path), "%s/logs", s->m->state_dir);
+    if (mkdir(path, 0750) < 0 && errno != EEXIST)
+        return -errno;
+    s->logs_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return s->logs_fd >= 0 ? s->logs_fd : -errno;
+}
+
+/* Each log file is created at its service's first output, and logs/ with the
+ * first of them (making a directory is among the costliest steps of a
+ * start): say now, not then, that none can be. */
 static int make_dirs(struct sup *s, struct diag *dg)
 {
     char path[PATH_MAX];
+    int fd, r;
     if (mkdir(s->m->state_dir, 0750) < 0 && errno != EEXIST) {
         diag_set(dg, -errno, "cannot create state directory %s: %s", s->m->state_dir,
                  strerror(errno));
         return -errno;
     }
     snprintf(path, sizeof(path), "%s/logs", s->m->state_dir);
-    if (mkdir(path, 0750) < 0 && errno != EEXIST) {
-        diag_set(dg, -errno, "cannot create %s: %s", path, strerror(errno));
-        return -errno;
-    }
-    s->logs_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (s->logs_fd < 0) {
+    fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 && errno != ENOENT) {
         diag_set(dg, -errno, "cannot open %s: %s", path, strerror(errno));
         return -errno;
     }
-    /* Each log file is created at its service's first output: say now, not
-     * then, that none can be. */
-    if (faccessat(s->logs_fd, ".", W_OK | X_OK, AT_EACCESS) < 0) {
-        int r = -errno;
+    if (faccessat(fd >= 0 ? fd : AT_FDCWD, fd >= 0 ? "." : s->m->state_dir, W_OK | X_OK,
+                  AT_EACCESS) < 0) {
+        r = -errno;
         diag_set(dg, r, "cannot write log files in %s: %s", path, strerror(-r));
+        if (fd >= 0)
+            close(fd);
         return r;
     }
+    s->logs_fd = fd;
     return 0;
 }
 

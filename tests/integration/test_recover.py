@@ -419,3 +419,26 @@ services:
     wait_for(lambda: "stopped 2 processes" in log.read_text(), what="cleanup's report")
     assert "no longer configured" in log.read_text()
     d2.down()
+
+
+def test_the_lock_file_marks_a_running_corral(daemon):
+    """corral.lock is marked while corral runs and emptied once every tree is
+    stopped: a corral that finds the mark looks for what its predecessor left
+    even when state.db holds no record of it (with none to adopt by, it stops
+    it), so that no copy runs beside the new one."""
+    text = 'services:\n  plain: {command: [sleep, "1020"]}\n'
+    d1 = daemon(text)
+    pid = d1.wait_state("plain", "running")["pid"]
+    lock = d1.state / "corral.lock"
+    assert lock.read_text() == "running\n"
+    d1.wait_recorded("plain", pid)
+    kill9(d1)
+    for f in d1.state.glob("state.db*"):
+        f.unlink()
+    d2 = daemon(text)
+    new = d2.wait_state("plain", "running")["pid"]
+    wait_for(lambda: gone(pid), what="the leftover stopped")
+    assert d2.pids("plain") == [new]
+    assert lock.read_text() == "running\n"
+    d2.down()
+    assert lock.read_text() == ""
