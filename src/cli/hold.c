@@ -233,6 +233,10 @@ struct hold *hold_open(const char *state_dir, bool start, char *why, size_t size
         snprintf(why, size, "%s/fdhold.sock: path too long", state_dir);
         return NULL;
     }
+    /* No socket file, no holder: a first start need not make a socket to
+     * learn that. */
+    if (!start && access(sa.sun_path, F_OK) < 0 && errno == ENOENT)
+        return NULL;
     s = connect_to(&sa);
     if (s < 0 && !start)
         return NULL;
