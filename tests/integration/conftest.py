@@ -196,10 +196,28 @@ class Daemon:
         # Longer than up -d's own 60 s wait, so that corral reports first and
         # the daemon it leaves is known here and cleaned up.
         self.up = self.cli("up", "-d", *args, timeout=120)
-        self.info = self.json("GET", "/v1")[1] if self.up.returncode in (0, 1) else None
-        # The daemon's identity, for cleanup should `down` fail: the PID it
-        # reports, kept only with its start time so a reused PID is never hit.
-        self.ps = psutil.Process(self.info["pid"]) if self.info else None
+        self.info = None
+        self.ps = None
+        if self.up.returncode in (0, 1):
+            self._find_daemon()
+
+    def _find_daemon(self):
+        """The daemon's identity, for cleanup should `down` fail: the PID it
+        reports, kept only with its start time so a reused PID is never hit.
+        One that does not answer is still found, by the PID up -d named, so
+        that a failing test leaves no daemon behind."""
+        try:
+            self.info = self.json("GET", "/v1")[1]
+            pid = self.info["pid"]
+        except OSError:
+            m = re.search(r"\(pid (\d+)", self.up.stdout + self.up.stderr)
+            if not m:
+                return
+            pid = int(m.group(1))
+        try:
+            self.ps = psutil.Process(pid)
+        except psutil.NoSuchProcess:
+            pass
 
     def cli(self, *args, timeout=60, **kw):
         return subprocess.run([CORRAL, *args[:1], *(["-f", str(self.cfg)] if args[0] not in (
@@ -279,7 +297,12 @@ class Daemon:
             try:
                 self.ps.wait(20)
             except psutil.TimeoutExpired:
-                self.ps.kill()
+                # Out of the API's reach: SIGTERM stops its stack, as Ctrl-C does.
+                self.ps.terminate()
+                try:
+                    self.ps.wait(20)
+                except psutil.TimeoutExpired:
+                    self.ps.kill()
         if self.info:
             for procs in tagged(self.info["instance"]).values():
                 for p in procs:
