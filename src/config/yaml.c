@@ -2,7 +2,6 @@
  * that keeps each node's line:col, and the typed accessors the schema code uses.
  * Events rather than fy_document because libfyaml 0.7 gives no position for a
  * mapping or list node, and a type error must point at one. */
-#include "config/fyfn.h"
 #include "config/internal.h"
 
 #include <errno.h>
@@ -267,7 +266,7 @@ static int syntax_error(struct cfg_ctx *pc, struct fy_diag *fd)
                       "invalid YAML: %s", e->msg ? e->msg : "syntax error");
 }
 
-static int yaml_parse(struct cfg_ctx *pc, const char *text, size_t len, struct cfg_node **root)
+int cfg_yaml_load(struct cfg_ctx *pc, const char *text, size_t len, struct cfg_node **root)
 {
     struct builder b = {.pc = pc, .pos = {1, 1}, .src = text, .src_len = len};
     struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET};
@@ -303,17 +302,6 @@ static int yaml_parse(struct cfg_ctx *pc, const char *text, size_t len, struct c
     fy_parser_destroy(fyp);
 out_diag:
     fy_diag_destroy(cfg.diag);
-    return r;
-}
-
-int cfg_yaml_load(struct cfg_ctx *pc, const char *text, size_t len, struct cfg_node **root)
-{
-    char why[256];
-    int r;
-    if (fy_fns_load(why, sizeof(why)) < 0)
-        return cfg_err_at(pc, pc->file, 0, 0, "", "%s", why);
-    r = yaml_parse(pc, text, len, root);
-    fy_fns_unload();
     return r;
 }
 

@@ -1,5 +1,5 @@
 /* util/dlfn.h — what the tables of a library loaded with dlopen share
- * (config/fyfn.h, util/curlfn.h, api/mhdfn.h, store/sqlfn.h): open it and
+ * (util/curlfn.h, api/mhdfn.h, store/sqlfn.h): open it and
  * fill each slot of the table with dlsym, or say why not. */
 #ifndef CORRAL_UTIL_DLFN_H
 #define CORRAL_UTIL_DLFN_H
