@@ -771,27 +771,24 @@ int sup_logs_dir(struct sup *s)
 static int make_dirs(struct sup *s, struct diag *dg)
 {
     char path[PATH_MAX];
-    int fd, r;
+    int r;
     if (mkdir(s->m->state_dir, 0750) < 0 && errno != EEXIST) {
         diag_set(dg, -errno, "cannot create state directory %s: %s", s->m->state_dir,
                  strerror(errno));
         return -errno;
     }
-    snprintf(path, sizeof(path), "%s/logs", s->m->state_dir);
-    fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 && errno != ENOENT) {
-        diag_set(dg, -errno, "cannot open %s: %s", path, strerror(errno));
-        return -errno;
-    }
-    if (faccessat(fd >= 0 ? fd : AT_FDCWD, fd >= 0 ? "." : s->m->state_dir, W_OK | X_OK,
-                  AT_EACCESS) < 0) {
+    /* "logs/." is ENOTDIR when logs is a file; missing, it is made where
+     * the check falls back to. */
+    snprintf(path, sizeof(path), "%s/logs/.", s->m->state_dir);
+    r = faccessat(AT_FDCWD, path, W_OK | X_OK, AT_EACCESS);
+    if (r < 0 && errno == ENOENT)
+        r = faccessat(AT_FDCWD, s->m->state_dir, W_OK | X_OK, AT_EACCESS);
+    if (r < 0) {
         r = -errno;
+        path[strlen(path) - 2] = '\0';
         diag_set(dg, r, "cannot write log files in %s: %s", path, strerror(-r));
-        if (fd >= 0)
-            close(fd);
         return r;
     }
-    s->logs_fd = fd;
     return 0;
 }
 
