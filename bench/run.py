@@ -40,7 +40,8 @@ HELPERS = os.path.join(ROOT, "build-bench")
 FLOOR = os.path.join(HELPERS, "floor")
 STAMP = os.path.join(HELPERS, "stamp")
 FLOOD = os.path.join(HELPERS, "flood")
-CORRAL = os.path.join(ROOT, "build", "corral")
+# CORRAL_BENCH_BIN: another build of corral, e.g. to compare two commits in one run's way.
+CORRAL = os.environ.get("CORRAL_BENCH_BIN") or os.path.join(ROOT, "build", "corral")
 PM2 = os.path.join(WORK, "node_modules", ".bin", "pm2")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 LINE_BYTES = 128
