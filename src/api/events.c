@@ -1,13 +1,16 @@
 /* api/events.c — a ring of the last API_EVENTS_KEEP events. */
 #include "api/events.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-void api_events_init(struct api_events *ev)
+int api_events_init(struct api_events *ev)
 {
     memset(ev, 0, sizeof(*ev));
     ev->next_id = 1;
+    ev->ring = malloc(API_EVENTS_KEEP * sizeof(*ev->ring));
+    return ev->ring ? 0 : -ENOMEM;
 }
 
 void api_events_free(struct api_events *ev)
@@ -17,6 +20,8 @@ void api_events_free(struct api_events *ev)
         free(ev->ring[(ev->head + k) % API_EVENTS_KEEP].service);
     }
     ev->n = 0;
+    free(ev->ring);
+    ev->ring = NULL;
 }
 
 uint64_t api_events_add(struct api_events *ev, char *json, int64_t time_ms, const char *service)

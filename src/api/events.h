@@ -18,13 +18,16 @@ struct api_event_rec {
 };
 
 struct api_events {
-    struct api_event_rec ring[API_EVENTS_KEEP];
+    /* API_EVENTS_KEEP records, malloc'd: only those written are ever read,
+     * and pages not yet written are not yet the process's to fault in. */
+    struct api_event_rec *ring;
     size_t head; /* index of the oldest */
     size_t n;
     uint64_t next_id; /* the first event gets id 1 */
 };
 
-void api_events_init(struct api_events *ev);
+/* 0, or -ENOMEM. */
+int api_events_init(struct api_events *ev);
 void api_events_free(struct api_events *ev);
 /* Takes ownership of json (malloc'd), copies service (may be NULL); returns
  * the id given to it, 0 on ENOMEM. */

@@ -497,7 +497,11 @@ struct api *api_new(struct loop *lp, struct sup *s, const struct cfg_model *m,
     a->m = m;
     a->h = *h;
     a->started_at = started_at;
-    api_events_init(&a->ev);
+    if (api_events_init(&a->ev) < 0) {
+        diag_set(dg, -ENOMEM, "out of memory");
+        free(a);
+        return NULL;
+    }
     api_history_init(a);
     loop_timer_init(&a->mhd_timer, on_mhd_timer, a);
     loop_timer_init(&a->trim, on_trim, a);

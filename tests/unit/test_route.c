@@ -215,7 +215,7 @@ static void event_ring(void **state)
     struct api_events *ev = malloc(sizeof(*ev));
     char text[32];
     (void)state;
-    api_events_init(ev);
+    assert_int_equal(api_events_init(ev), 0);
     assert_int_equal(api_events_after(ev, 0), 0);
     for (int i = 1; i <= API_EVENTS_KEEP + 10; i++) {
         snprintf(text, sizeof(text), "{\"n\":%d}", i);
