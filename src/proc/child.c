@@ -72,11 +72,11 @@ static CHILD long default_signal(int sig)
 #endif
 }
 
-static CHILD void reset_signals(const struct proc_spawner *sp)
+static CHILD void reset_signals(const sigset_t *reset)
 {
     uint64_t none = 0;
     for (int sig = 1; sig < NSIG; sig++)
-        if (sigismember(&sp->reset, sig) == 1)
+        if (sigismember(reset, sig) == 1)
             (void)default_signal(sig);
     (void)SYS4(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof(none));
 }
@@ -235,7 +235,7 @@ static CHILD __attribute__((noreturn)) void run(struct child_args *ca)
     /* Nothing before this may touch the fd table: it is still corral's. */
     if ((r = own_fds(ca)) < 0)
         fail(ca, STEP_STDIO, r);
-    reset_signals(sp);
+    reset_signals(&ca->reset);
     if ((r = SYS0(SYS_setsid)) < 0)
         fail(ca, STEP_SETSID, r);
     if ((r = stdio(sp, o)) < 0)

@@ -24,6 +24,7 @@ enum spawn_step {
  * reports back. */
 struct child_args {
     const struct proc_spawner *sp;
+    sigset_t reset; /* the spawner's, when this child was prepared */
     struct proc_spawn_opts o;
     struct proc_rlimit rlimits[CHILD_RLIMITS_MAX];
     const char *path; /* corral's PATH, searched as execvpe(3) does */

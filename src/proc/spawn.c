@@ -4,6 +4,7 @@
 #include "proc/spawn.h"
 
 #include "proc/child.h"
+#include "util/dlfn.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -253,6 +254,7 @@ static void find_signals_to_reset(sigset_t *set)
 int proc_spawner_init(struct proc_spawner *sp)
 {
     find_signals_to_reset(&sp->reset);
+    sp->reset_loads = dlfn_loads();
     sp->free_blocks = NULL;
     sp->last = NULL;
     sp->filled = 0;
@@ -361,6 +363,7 @@ static int block_fill(struct proc_block *blk, const struct proc_spawner *sp,
         return -E2BIG;
     memset(ca, 0, sizeof(*ca));
     ca->sp = sp;
+    ca->reset = sp->reset;
     ca->o = *o;
     if (o->n_rlimits)
         memcpy(ca->rlimits, o->rlimits, o->n_rlimits * sizeof(*o->rlimits));
@@ -380,6 +383,11 @@ int proc_spawn_begin(struct proc_spawner *sp, const struct proc_spawn_opts *o,
     memset(child, 0, sizeof(*child));
     child->pidfd = -1;
     wait_unshared(sp);
+    /* Each child reads its own copy: one still under way keeps the old set. */
+    if (sp->reset_loads != dlfn_loads()) {
+        find_signals_to_reset(&sp->reset);
+        sp->reset_loads = dlfn_loads();
+    }
     if (!(blk = block_get(sp))) {
         r = -errno;
         diag_set(dg, r, "spawn set-up: %s", strerror(-r));

@@ -61,6 +61,7 @@ struct proc_spawner {
     int slot[SLOT__COUNT];
     int max_slot;
     sigset_t reset;                 /* signals each child sets back to SIG_DFL */
+    unsigned reset_loads;           /* dlfn_loads() when reset was found */
     struct proc_block *free_blocks; /* a child's arguments and stack, to reuse */
     struct proc_block *last;        /* the last spawn begun, while it may read the slots */
     unsigned filled;                /* the slots that hold an fd, not /dev/null */
@@ -68,8 +69,9 @@ struct proc_spawner {
 
 /* Call early, while low fd numbers are free, but after the signal
  * dispositions are set: each child resets to the default every signal that
- * was not at its default here (a signal ignored later would stay ignored in
- * the children). Returns 0 or -errno. */
+ * was not at its default here, or when the last library was loaded with
+ * dlfn_open (a signal ignored otherwise later would stay ignored in the
+ * children). Returns 0 or -errno. */
 int proc_spawner_init(struct proc_spawner *sp);
 void proc_spawner_close(struct proc_spawner *sp);
 

@@ -5,6 +5,13 @@
 #include <stdio.h>
 #include <string.h>
 
+static unsigned loads;
+
+unsigned dlfn_loads(void)
+{
+    return loads;
+}
+
 void *dlfn_open(const char *soname, int flags, const struct dlfn_sym *syms, size_t n, char *why,
                 size_t size)
 {
@@ -23,5 +30,6 @@ void *dlfn_open(const char *soname, int flags, const struct dlfn_sym *syms, size
         }
         memcpy(syms[i].slot, &p, sizeof(p)); /* object to function pointer, as POSIX allows */
     }
+    loads++;
     return lib;
 }

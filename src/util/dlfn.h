@@ -18,4 +18,8 @@ struct dlfn_sym {
 void *dlfn_open(const char *soname, int flags, const struct dlfn_sym *syms, size_t n, char *why,
                 size_t size);
 
+/* How many libraries dlfn_open has loaded so far: a library's constructor may
+ * change a signal's disposition, which the spawner must then see again. */
+unsigned dlfn_loads(void);
+
 #endif

@@ -80,3 +80,30 @@ services:
     # sh itself may ignore or block nothing before it runs grep.
     assert (tmp_path / "signals.txt").read_text().split() == [
         "SigBlk:", "0000000000000000", "SigIgn:", "0000000000000000"]
+
+
+def test_dispositions_stay_default_after_corral_loads_its_libraries(daemon):
+    """corral takes the set of signals a child resets at start. The libraries
+    it loads later, libmicrohttpd at the first API request and libcurl at the
+    first http probe, must not leave a service started after them with an
+    ignored or a blocked signal."""
+    d = daemon("""
+services:
+  s:
+    command: [sh, -c, 'grep -E "^Sig(Ign|Blk)" /proc/self/status > signals.$$; exec sleep 300']
+    liveness: {http: {url: "http://127.0.0.1:9/"}, interval: 100ms, failure_threshold: 1000}
+""")
+    assert d.up.returncode == 0, d.up.stdout + d.up.stderr
+    maps = f"/proc/{d.ps.pid}/maps"
+    wait_for(lambda: "libcurl" in open(maps).read(), what="libcurl loaded by the probe")
+    assert "libmicrohttpd" in open(maps).read()
+    first = d.service("s")["pid"]
+    assert d.cli("restart", "s").returncode == 0
+    second = wait_for(lambda: (p := d.service("s")["pid"]) not in (None, first) and p,
+                      what="s restarted")
+    out = d.dir / f"signals.{second}"
+    wait_for(out.exists, what="the new process's dispositions")
+    wait_for(lambda: len(out.read_text().split()) == 4, what="the file written")
+    assert out.read_text().split() == [
+        "SigBlk:", "0000000000000000", "SigIgn:", "0000000000000000"]
+    d.down()
