@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,8 +14,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define ENVIRON_MAX (256 * 1024)
-#define SERVICE_MAX 128
+#define ENVIRON_MAX     (256 * 1024)
+#define SERVICE_MAX     128
+#define DESCENDANTS_MAX (1 << 20) /* a walk that meets reused PIDs still ends */
 
 struct scan {
     const char *instance;
@@ -22,6 +24,13 @@ struct scan {
     void *ctx;
     char *env;
     int found;
+    /* Walking down: children are queued here, to be walked and then visited;
+     * incomplete when one may have been missed. */
+    bool walk_down;
+    bool incomplete;
+    pid_t *queue;
+    size_t n_queue;
+    size_t cap_queue;
 };
 
 static void visit(struct scan *sc, pid_t pid)
@@ -68,6 +77,21 @@ static void visit_pid_entry(struct scan *sc, int dirfd, const char *name)
     visit(sc, (pid_t)atoi(name));
 }
 
+static void enqueue(struct scan *sc, pid_t pid)
+{
+    if (sc->n_queue == sc->cap_queue) {
+        size_t cap = sc->cap_queue ? sc->cap_queue * 2 : 64;
+        pid_t *q = cap <= DESCENDANTS_MAX ? realloc(sc->queue, cap * sizeof(*q)) : NULL;
+        if (!q) {
+            sc->incomplete = true;
+            return;
+        }
+        sc->queue = q;
+        sc->cap_queue = cap;
+    }
+    sc->queue[sc->n_queue++] = pid;
+}
+
 static void visit_children_file(struct scan *sc, int dirfd, const char *tid)
 {
     char path[64];
@@ -77,12 +101,17 @@ static void visit_children_file(struct scan *sc, int dirfd, const char *tid)
     /* A child list longer than the buffer is cut; the cut PIDs are seen by
      * the next check, and a supervisor's own children are mostly known mains. */
     n = proc_read_at(dirfd, path, buf, sizeof(buf));
+    if (sc->walk_down && n >= (int)sizeof(buf) - 1)
+        sc->incomplete = true; /* perhaps cut */
     for (char *p = buf; n > 0 && *p;) {
         char *end;
         long pid = strtol(p, &end, 10);
         if (end == p)
             break;
-        visit(sc, (pid_t)pid);
+        if (sc->walk_down)
+            enqueue(sc, (pid_t)pid);
+        else
+            visit(sc, (pid_t)pid);
         p = end;
         while (*p == ' ')
             p++;
@@ -90,26 +119,31 @@ static void visit_children_file(struct scan *sc, int dirfd, const char *tid)
 }
 
 /* Call each() for every numeric entry of dir. */
+static int each_entry(struct scan *sc, const char *dir,
+                      void (*each)(struct scan *, int, const char *))
+{
+    struct dirent *de;
+    DIR *d = opendir(dir);
+    if (!d)
+        return -errno;
+    while ((de = readdir(d)))
+        if (isdigit((unsigned char)de->d_name[0]))
+            each(sc, dirfd(d), de->d_name);
+    closedir(d);
+    return 0;
+}
+
 static int scan_dir(const char *dir, const char *instance, proc_tree_fn fn, void *ctx,
                     void (*each)(struct scan *, int, const char *))
 {
     struct scan sc = {.instance = instance, .fn = fn, .ctx = ctx};
-    struct dirent *de;
-    DIR *d;
+    int r;
     sc.env = malloc(ENVIRON_MAX);
     if (!sc.env)
         return -ENOMEM;
-    d = opendir(dir);
-    if (!d) {
-        free(sc.env);
-        return -errno;
-    }
-    while ((de = readdir(d)))
-        if (isdigit((unsigned char)de->d_name[0]))
-            each(&sc, dirfd(d), de->d_name);
-    closedir(d);
+    r = each_entry(&sc, dir, each);
     free(sc.env);
-    return sc.found;
+    return r < 0 ? r : sc.found;
 }
 
 int proc_instance_of(const char *state_dir, char out[PROC_INSTANCE_LEN + 1])
@@ -137,6 +171,30 @@ int proc_tree_scan(const char *instance, proc_tree_fn fn, void *ctx)
 int proc_tree_scan_children(const char *instance, proc_tree_fn fn, void *ctx)
 {
     return scan_dir("/proc/self/task", instance, fn, ctx, visit_children_file);
+}
+
+int proc_tree_scan_descendants(const char *instance, proc_tree_fn fn, void *ctx)
+{
+    struct scan sc = {.instance = instance, .fn = fn, .ctx = ctx, .walk_down = true};
+    int r = each_entry(&sc, "/proc/self/task", visit_children_file);
+    /* Breadth first, all of the tree before any visit: a walk that may have
+     * missed a process gives way to the whole of /proc. One gone meanwhile
+     * has no task directory left to walk. */
+    for (size_t i = 0; r >= 0 && i < sc.n_queue; i++) {
+        char dir[64];
+        snprintf(dir, sizeof(dir), "/proc/%d/task", (int)sc.queue[i]);
+        (void)each_entry(&sc, dir, visit_children_file);
+    }
+    sc.walk_down = false;
+    if (r < 0 || sc.incomplete || !(sc.env = malloc(ENVIRON_MAX))) {
+        free(sc.queue);
+        return proc_tree_scan(instance, fn, ctx);
+    }
+    for (size_t i = 0; i < sc.n_queue; i++)
+        visit(&sc, sc.queue[i]);
+    free(sc.queue);
+    free(sc.env);
+    return sc.found;
 }
 
 int proc_member_signal(const struct proc_member *m, int sig)

@@ -41,6 +41,13 @@ int proc_tree_scan(const char *instance, proc_tree_fn fn, void *ctx);
  * after its main process exited, since orphans reparent to corral. */
 int proc_tree_scan_children(const char *instance, proc_tree_fn fn, void *ctx);
 
+/* Walk every process below corral, down the children files: as a subreaper
+ * corral has below it every descendant of a service it started (orphans
+ * come back to it), so this finds what proc_tree_scan finds of those, at a
+ * cost in proportion to corral's tree rather than to the machine's. Not for
+ * an adopted tree: a previous corral's orphans went to another reaper. */
+int proc_tree_scan_descendants(const char *instance, proc_tree_fn fn, void *ctx);
+
 /* The CORRAL_SERVICE of pid when its environment carries this instance's
  * tag: 1 with service filled, 0 when it has none (or is gone). */
 int proc_tag_of(pid_t pid, const char *instance, char *service, size_t size);

@@ -385,6 +385,7 @@ void contain_check(struct sup *s)
     struct scan_ctx sc = {.s = s, .now = loop_now_ms()};
     uint64_t next_ms = UINT64_MAX;
     bool need_scan = false;
+    bool need_all = false; /* an adopted tree: its orphans are not below us */
     bool pending = false;
     size_t read = 0;
     for (size_t i = 0; i < s->n; i++) {
@@ -392,11 +393,15 @@ void contain_check(struct sup *s)
         /* While a main process is unreaped the stop cannot be complete, and
          * SIGCHLD will bring us back: scan only for trees that might be done. */
         if (s->svcs[i]->state == SVC_STOPPING && s->svcs[i]->cg_fd < 0 &&
-            (s->svcs[i]->pid == 0 || !s->svcs[i]->term_swept || s->svcs[i]->kill_sent))
+            (s->svcs[i]->pid == 0 || !s->svcs[i]->term_swept || s->svcs[i]->kill_sent)) {
             need_scan = true;
+            need_all = need_all || s->svcs[i]->adopted;
+        }
     }
-    if (need_scan)
+    if (need_all)
         (void)proc_tree_scan(s->instance, on_member, &sc);
+    else if (need_scan)
+        (void)proc_tree_scan_descendants(s->instance, on_member, &sc);
     for (size_t i = 0; i < s->n; i++) {
         struct service *svc = s->svcs[i];
         if (svc->state != SVC_STOPPING)

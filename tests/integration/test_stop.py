@@ -1,4 +1,5 @@
 """Stops reach the whole tree, escalate to SIGKILL, and are verified."""
+import os
 import signal
 import time
 
@@ -192,4 +193,31 @@ services:
     assert main.is_running() and main.status() != psutil.STATUS_ZOMBIE
     assert c.wait_exit() == 0
     assert "did not stop in time: SIGKILL" in c.output()
+    assert c.tagged() == {}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_setsid_descendant_of_a_live_main_gets_the_stop_signal(corral, tmp_path, mode):
+    """A descendant in a session of its own, under a main process that ignores
+    TERM and lives on: not in the main's process group and not corral's
+    child, it is found below the main and gets TERM long before the main's
+    SIGKILL."""
+    c = corral(f"""
+containment: {mode}
+services:
+  main:
+    command: [sh, -c, 'setsid sleep 1000 & echo $! > child.pid; trap "" TERM; while true; do sleep 0.1; done']
+    stop: {{timeout: 6s}}
+""")
+    child = psutil.Process(wait_for(lambda: (tmp_path / "child.pid").exists() and
+                                    int((tmp_path / "child.pid").read_text() or 0),
+                                    what="child pid"))
+    main = next(p for p in c.tagged()["main"] if p.name() == "sh")
+    assert child.ppid() == main.pid and os.getsid(child.pid) == child.pid
+    t0 = time.monotonic()
+    c.signal(signal.SIGTERM)
+    wait_for(lambda: gone(child), timeout=3, what="the child gone by TERM")
+    assert time.monotonic() - t0 < 3
+    assert main.is_running() and main.status() != psutil.STATUS_ZOMBIE
+    assert c.wait_exit() == 0
     assert c.tagged() == {}
