@@ -319,8 +319,8 @@ int contain_leftover(struct service *svc)
     if (svc->cg_fd >= 0)
         return tree_populated(svc) > 0;
     svc->members = 0;
-    /* An adopted tree's orphans went to another reaper, not to us. */
-    if (svc->adopted)
+    /* A previous corral's tree's orphans went to another reaper, not to us. */
+    if (svc->inherited)
         (void)proc_tree_scan(svc->sup->instance, on_member, &sc);
     else
         (void)proc_tree_scan_children(svc->sup->instance, on_member, &sc);
@@ -385,7 +385,7 @@ void contain_check(struct sup *s)
     struct scan_ctx sc = {.s = s, .now = loop_now_ms()};
     uint64_t next_ms = UINT64_MAX;
     bool need_scan = false;
-    bool need_all = false; /* an adopted tree: its orphans are not below us */
+    bool need_all = false; /* a previous corral's tree: its orphans are not below us */
     bool pending = false;
     size_t read = 0;
     for (size_t i = 0; i < s->n; i++) {
@@ -395,7 +395,7 @@ void contain_check(struct sup *s)
         if (s->svcs[i]->state == SVC_STOPPING && s->svcs[i]->cg_fd < 0 &&
             (s->svcs[i]->pid == 0 || !s->svcs[i]->term_swept || s->svcs[i]->kill_sent)) {
             need_scan = true;
-            need_all = need_all || s->svcs[i]->adopted;
+            need_all = need_all || s->svcs[i]->inherited;
         }
     }
     if (need_all)

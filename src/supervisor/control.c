@@ -290,8 +290,8 @@ int sup_tree(const struct sup *s, size_t i, struct sup_proc *procs, size_t max)
         tree_cgroup(&t, svc->cg_fd, 0);
     } else {
         struct tag_ctx tc = {.t = &t, .name = svc->cfg->name};
-        int r = svc->adopted ? proc_tree_scan(s->instance, tree_tagged, &tc)
-                             : proc_tree_scan_descendants(s->instance, tree_tagged, &tc);
+        int r = svc->inherited ? proc_tree_scan(s->instance, tree_tagged, &tc)
+                               : proc_tree_scan_descendants(s->instance, tree_tagged, &tc);
         if (r < 0)
             return r;
     }

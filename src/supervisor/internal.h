@@ -61,6 +61,7 @@ struct service {
     int pidfd;
     uint64_t start_ticks;           /* of pid; 0 until read */
     bool adopted;                   /* pid is a previous corral's: not our child */
+    bool inherited;                 /* the tree is a previous corral's, adopted or left over */
     struct loop_watch *pidfd_watch; /* its exit, when adopted */
     char *cg_path;                  /* an adopted cgroup outside cg_base, else NULL */
     pid_t signalled_pgid;           /* group signalled with kill(-pgid) during this stop */

@@ -88,6 +88,7 @@ static int take_over(struct service *svc, const struct sup_lead *lead, int pidfd
     svc->pidfd = pidfd;
     svc->start_ticks = lead->start_ticks;
     svc->adopted = true;
+    svc->inherited = true;
     svc->runs = lead->runs;
     svc->restarts = lead->restarts;
     svc->started_ms =
@@ -225,6 +226,7 @@ int sup_recover_leftovers(struct sup *s, bool tags, size_t *ghosts)
         if (svc->pid > 0 || svc->state != SVC_STOPPED || !has_leftover(svc))
             continue;
         sup_emit(s, SUP_EV_RECOVERING, svc, 0, NULL);
+        svc->inherited = true;
         svc_begin_stop(svc, AFTER_STOPPED);
         n++;
     }

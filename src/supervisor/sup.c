@@ -252,6 +252,7 @@ void svc_tree_empty(struct service *svc)
     loop_timer_disarm(svc->sup->lp, &svc->timer);
     run_close_pipes(svc);
     svc->adopted = false;
+    svc->inherited = false;
     /* A previous corral's cgroup, or one cgroup.kill was written to (see
      * contain_prepare): the next run gets a fresh one. */
     if (svc->cg_path || svc->kill_sent)
@@ -418,6 +419,7 @@ static void spawn_now(struct service *svc)
     svc->started_ms = loop_now_ms();
     svc->exec_failed = false;
     svc->adopted = false;
+    svc->inherited = false;
     svc->start_ticks = 0;
     svc->runs++;
     if (run_spawn(svc, &dg) < 0) {
