@@ -1002,6 +1002,20 @@ class Session:
         return (t_exit - t0) / 1e6, (t_gone - t0) / 1e6
 
 
+def start_turns(order, ns, rounds, rounds_max_n):
+    """(n, tool, first round?) for one run's start/stop measurements. A start of a few
+    services takes milliseconds, so one sample per run says more about what else the
+    machine did at that moment than about the tool: up to rounds_max_n services, each
+    run takes `rounds` samples of every tool, in turns (floor, corral, ..., floor,
+    corral, ...), the order rotated each round, so that a change in the machine's load
+    falls on every tool alike."""
+    for n in ns:
+        k = rounds if n <= rounds_max_n else 1
+        for rnd in range(k):
+            for name in order[rnd % len(order):] + order[:rnd % len(order)]:
+                yield n, name, rnd == 0
+
+
 def measure_start_stop(tool, n, settle_s=0):
     """Start n stamp services, then stop them; returns a dict of figures. With settle_s, also
     the RSS/PSS of the tool's own processes that long after the start, the tool alone."""
@@ -1407,6 +1421,11 @@ def parse_args():
     ap.add_argument("--log-mib", type=int, default=None, help="MiB for the log workload (1024)")
     ap.add_argument("--tools", default=",".join(TOOLS))
     ap.add_argument("--workloads", default="start,idle,restart,logs,logs-ts")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="start/stop samples of each tool per run, taken in turns, for N up "
+                         "to --rounds-max-n (default 3)")
+    ap.add_argument("--rounds-max-n", type=int, default=100,
+                    help="the largest N sampled --rounds times per run (default 100)")
     ap.add_argument("--restart-gaps", type=int, default=10)
     ap.add_argument("--keep", action="store_true", help="keep work directories")
     ap.add_argument("--work-dir", default=os.path.join(WORK, "runs"),
@@ -1485,7 +1504,8 @@ def bench(args):
     workloads = set(args.workloads)
     cfg = {"runs": args.runs, "ns": args.ns, "idle_s": args.idle if "idle" in workloads else 0,
            "idle_n": args.idle_n, "log_mib": args.log_mib, "restart_gaps": args.restart_gaps,
-           "log_runs": args.log_runs, "work_dir": args.work_dir,
+           "log_runs": args.log_runs, "work_dir": args.work_dir, "rounds": args.rounds,
+           "rounds_max_n": args.rounds_max_n,
            "workloads": args.workloads}
     results = {}
     failures = []
@@ -1518,21 +1538,21 @@ def bench(args):
                 f"({time.monotonic() - t_begin:.0f} s)")
             main_rep = rep < args.runs
             if "start" in workloads and main_rep:
-                for n in args.ns:
-                    for name in sup_order:
-                        r = attempt(name, f"start/stop N={n}", lambda: measure_start_stop(
-                            TOOL_CLASSES[name](args), n, settle if n == args.idle_n else 0))
-                        r = r or {}
-                        put(f"start_ms/{n}", name, r.get("start_ms"))
-                        put(f"stop_ms/{n}", name, r.get("stop_ms"))
-                        put(f"start_max_gap_ms/{n}", name, r.get("start_max_gap_ms"))
-                        msg = (f"  {name:11s} N={n:<5d} start {fmt(r.get('start_ms'))} ms  "
-                               f"stop {fmt(r.get('stop_ms'))} ms")
-                        if n == args.idle_n:
-                            put("alone_rss_kib", name, r.get("alone_rss_kib"))
-                            put("alone_pss_kib", name, r.get("alone_pss_kib"))
-                            msg += f"  PSS {fmt(r.get('alone_pss_kib'), 0)} KiB"
-                        log(msg)
+                for n, name, first in start_turns(sup_order, args.ns, args.rounds,
+                                                  args.rounds_max_n):
+                    alone = first and n == args.idle_n
+                    r = attempt(name, f"start/stop N={n}", lambda: measure_start_stop(
+                        TOOL_CLASSES[name](args), n, settle if alone else 0)) or {}
+                    put(f"start_ms/{n}", name, r.get("start_ms"))
+                    put(f"stop_ms/{n}", name, r.get("stop_ms"))
+                    put(f"start_max_gap_ms/{n}", name, r.get("start_max_gap_ms"))
+                    msg = (f"  {name:11s} N={n:<5d} start {fmt(r.get('start_ms'))} ms  "
+                           f"stop {fmt(r.get('stop_ms'))} ms")
+                    if alone:
+                        put("alone_rss_kib", name, r.get("alone_rss_kib"))
+                        put("alone_pss_kib", name, r.get("alone_pss_kib"))
+                        msg += f"  PSS {fmt(r.get('alone_pss_kib'), 0)} KiB"
+                    log(msg)
             if cfg["idle_s"] and main_rep:
                 # PM2 first, so that it is stopped last (the stack unwinds in reverse): its
                 # stop runs `ps` over the whole machine once per app, and would crawl while
@@ -1616,7 +1636,8 @@ def bench(args):
         m = doc["machine"]
         f.write(f"Machine: {m['nproc']} CPUs ({m['cpu']}), Linux {m['kernel']}, "
                 f"{m['mem_gib']} GiB; medians of {args.runs} runs ({args.log_runs} for the log "
-                f"workloads); {stamp_}.\n\n")
+                f"workloads; {args.rounds} samples a run, in turns, for start and stop up to "
+                f"N={args.rounds_max_n}); {stamp_}.\n\n")
         for _, md in tabs:
             f.write(md + "\n\n")
         for t, why in skipped.items():
