@@ -1,5 +1,6 @@
 /* api/handlers.c — what each route does, in JSON. */
 #include "api/internal.h"
+#include "util/jtext.h"
 #include "util/utc.h"
 #include "util/utf8.h"
 
@@ -43,11 +44,6 @@ static void iso_time(const struct timespec *ts, char *buf, size_t size)
         memset(&tm, 0, sizeof(tm));
     snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts->tv_nsec / 1000000);
-}
-
-static json_t *jstr(const char *s)
-{
-    return s ? json_string(s) : json_null();
 }
 
 static json_t *jstrn(const char *s, size_t len)
@@ -468,64 +464,76 @@ bool api_wants_output(const struct api *a)
 
 /* --- events ------------------------------------------------------------------------------ */
 
-static const char *record(struct api *a, json_t *o)
+/* The event whose members so far are in j (an object left open): its id and
+ * time end it, and it goes into the ring, to the streams and towards state.db.
+ * Returns its text, valid until the next event; NULL if it could not be kept. */
+static const char *record(struct api *a, struct jtext *j, const struct api_event_fields *f)
 {
     struct timespec now;
     char when[40];
     char *text;
     uint64_t id;
     int64_t time_ms;
-    const char *kept = NULL;
-    if (!o)
-        return NULL;
     clock_gettime(CLOCK_REALTIME, &now);
     time_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
     iso_time(&now, when, sizeof(when));
-    json_object_set_new(o, "id", json_integer((json_int_t)a->ev.next_id));
-    json_object_set_new(o, "time", json_string(when));
-    text = json_dumps(o, JSON_COMPACT);
-    id = api_events_add(&a->ev, text, time_ms, json_string_value(json_object_get(o, "service")));
-    if (id) {
-        kept = text; /* the ring's newest: it stays until the next event */
-        api_history_queue(a, o, id, time_ms, text);
-        api_streams_broadcast_event(a, id, json_string_value(json_object_get(o, "service")), text);
-    }
-    json_decref(o);
-    return kept;
+    jtext_key(j, "id");
+    jtext_int(j, (long long)a->ev.next_id);
+    jtext_key(j, "time");
+    jtext_str(j, when);
+    jtext_close(j);
+    text = jtext_take(j);
+    id = api_events_add(&a->ev, text, time_ms, f->service);
+    if (!id)
+        return NULL;
+    api_history_queue(a, f, id, time_ms, text);
+    api_streams_broadcast_event(a, id, f->service, text);
+    return text; /* the ring's newest: it stays until the next event */
+}
+
+static void key_int(struct jtext *j, const char *key, long long v)
+{
+    jtext_key(j, key);
+    jtext_int(j, v);
 }
 
 /* What each kind of event knows besides its reason (docs/api.md). */
-static json_t *event_details(const struct sup_event *ev)
+static void event_details(struct jtext *j, const struct sup_event *ev)
 {
-    json_t *d = json_object();
-    if (!d)
-        return NULL;
+    jtext_key(j, "details");
+    jtext_open(j);
     switch (ev->kind) {
     case SUP_EV_EXITED:
-        json_object_set_new(d, "exit_code", json_integer(ev->exit_code));
-        json_object_set_new(d, "signal",
-                            ev->exit_code > 128 && ev->exit_code < 128 + 65
-                                ? json_sprintf("SIG%s", cfg_signal_name(ev->exit_code - 128))
-                                : json_null());
-        json_object_set_new(d, "ran_ms", json_integer((json_int_t)ev->ran_ms));
-        json_object_set_new(d, "restarts", json_integer(ev->restarts));
+        key_int(j, "exit_code", ev->exit_code);
+        jtext_key(j, "signal");
+        if (ev->exit_code > 128 && ev->exit_code < 128 + 65) {
+            char sig[32];
+            snprintf(sig, sizeof(sig), "SIG%s", cfg_signal_name(ev->exit_code - 128));
+            jtext_str(j, sig);
+        } else {
+            jtext_null(j);
+        }
+        key_int(j, "ran_ms", (long long)ev->ran_ms);
+        key_int(j, "restarts", ev->restarts);
         break;
     case SUP_EV_RESTARTING:
-        json_object_set_new(d, "delay_ms", json_integer((json_int_t)ev->delay_ms));
-        json_object_set_new(d, "restarts", json_integer(ev->restarts));
-        json_object_set_new(d, "exit_code", json_integer(ev->exit_code));
+        key_int(j, "delay_ms", (long long)ev->delay_ms);
+        key_int(j, "restarts", ev->restarts);
+        key_int(j, "exit_code", ev->exit_code);
         break;
     case SUP_EV_FAILED:
     case SUP_EV_GAVE_UP:
-        json_object_set_new(d, "restarts", json_integer(ev->restarts));
-        json_object_set_new(d, "retry_in_ms",
-                            ev->retry_in_ms >= 0 ? json_integer((json_int_t)ev->retry_in_ms)
-                                                 : json_null());
+        key_int(j, "restarts", ev->restarts);
+        jtext_key(j, "retry_in_ms");
+        if (ev->retry_in_ms >= 0)
+            jtext_int(j, (long long)ev->retry_in_ms);
+        else
+            jtext_null(j);
         break;
     case SUP_EV_RECOVERED:
     case SUP_EV_STOPPED:
     case SUP_EV_COMPLETED:
-        json_object_set_new(d, "restarts", json_integer(ev->restarts));
+        key_int(j, "restarts", ev->restarts);
         break;
     case SUP_EV_STARTED:
     case SUP_EV_LEFTOVER:
@@ -547,35 +555,62 @@ static json_t *event_details(const struct sup_event *ev)
     case SUP_EV__COUNT:
         break;
     }
-    return d;
+    jtext_close(j);
 }
 
 const char *api_event(struct api *a, const struct sup_event *ev)
 {
-    json_t *o;
+    struct jtext j;
+    struct api_event_fields f;
     if (!a || ev->kind >= SUP_EV__COUNT)
         return NULL;
-    o = json_pack("{s:s,s:o,s:s}", "kind", event_names[ev->kind], "service", jstr(ev->service),
-                  "instance", sup_instance(a->sup));
-    if (!o)
-        return NULL;
+    f = (struct api_event_fields){.kind = event_names[ev->kind],
+                                  .service = ev->service,
+                                  .text = ev->text,
+                                  .pid = ev->pid,
+                                  .exited = ev->kind == SUP_EV_EXITED || ev->kind == SUP_EV_REAPED,
+                                  .exit_code = ev->exit_code};
+    jtext_init(&j);
+    jtext_open(&j);
+    jtext_key(&j, "kind");
+    jtext_str(&j, f.kind);
+    jtext_key(&j, "service");
+    jtext_str(&j, ev->service);
+    jtext_key(&j, "instance");
+    jtext_str(&j, sup_instance(a->sup));
     if (ev->pid)
-        json_object_set_new(o, "pid", json_integer(ev->pid));
-    if (ev->kind == SUP_EV_EXITED || ev->kind == SUP_EV_REAPED)
-        json_object_set_new(o, "exit_code", json_integer(ev->exit_code));
+        key_int(&j, "pid", ev->pid);
+    if (f.exited)
+        key_int(&j, "exit_code", ev->exit_code);
     if (ev->kind == SUP_EV_RESTARTING)
-        json_object_set_new(o, "delay_ms", json_integer((json_int_t)ev->delay_ms));
-    if (ev->text)
-        json_object_set_new(o, "text", jstrn(ev->text, strlen(ev->text)));
-    json_object_set_new(o, "reason", ev->text ? jstrn(ev->text, strlen(ev->text)) : json_null());
-    json_object_set_new(o, "details", event_details(ev));
-    return record(a, o);
+        key_int(&j, "delay_ms", (long long)ev->delay_ms);
+    if (ev->text) {
+        jtext_key(&j, "text");
+        jtext_str(&j, ev->text);
+    }
+    jtext_key(&j, "reason");
+    jtext_str(&j, ev->text);
+    event_details(&j, ev);
+    return record(a, &j, &f);
 }
 
 void api_note(struct api *a, const char *kind, const char *text)
 {
-    if (a)
-        (void)record(a, json_pack("{s:s,s:n,s:s?}", "kind", kind, "service", "text", text));
+    struct jtext j;
+    struct api_event_fields f = {.kind = kind, .text = text};
+    if (!a)
+        return;
+    jtext_init(&j);
+    jtext_open(&j);
+    jtext_key(&j, "kind");
+    jtext_str(&j, kind);
+    jtext_key(&j, "service");
+    jtext_null(&j);
+    if (text) {
+        jtext_key(&j, "text");
+        jtext_str(&j, text);
+    }
+    (void)record(a, &j, &f);
 }
 
 /* since, until, since_time, until_time, limit and service into q; false

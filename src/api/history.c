@@ -4,6 +4,7 @@
  * cost one commit. A request that reaches back past the ring is
  * answered from the database; one that the ring covers never touches it. */
 #include "api/internal.h"
+#include "util/utf8.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -35,12 +36,12 @@ static char *dup_or_null(const char *s)
     return s ? strdup(s) : NULL;
 }
 
-/* Copy what the store keeps of event o (the JSON the API shows, as text). */
-static int pending_add(struct api_history *h, const json_t *o, uint64_t id, int64_t time_ms,
-                       const char *json)
+/* Copy what the store keeps of event f. Its text is cleaned as the JSON's
+ * is, so that both say the same. */
+static int pending_add(struct api_history *h, const struct api_event_fields *f, uint64_t id,
+                       int64_t time_ms, const char *json)
 {
     struct store_event *e;
-    json_t *exit_code = json_object_get(o, "exit_code");
     if (h->n_pending == h->cap_pending) {
         size_t cap = h->cap_pending ? 2 * h->cap_pending : 64;
         struct store_event *p;
@@ -53,16 +54,16 @@ static int pending_add(struct api_history *h, const json_t *o, uint64_t id, int6
     *e = (struct store_event){
         .id = id,
         .time_ms = time_ms,
-        .kind = dup_or_null(json_string_value(json_object_get(o, "kind"))),
-        .service = dup_or_null(json_string_value(json_object_get(o, "service"))),
-        .pid = (pid_t)json_integer_value(json_object_get(o, "pid")),
-        .exited = json_is_integer(exit_code),
-        .exit_code = (int)json_integer_value(exit_code),
-        .text = dup_or_null(json_string_value(json_object_get(o, "text"))),
+        .kind = dup_or_null(f->kind),
+        .service = dup_or_null(f->service),
+        .pid = f->pid,
+        .exited = f->exited,
+        .exit_code = f->exited ? f->exit_code : 0,
+        .text = f->text ? utf8_cleaned(f->text) : NULL,
         .json = strdup(json),
     };
     h->n_pending++;
-    if (!e->kind || !e->json) {
+    if (!e->kind || !e->json || (f->service && !e->service) || (f->text && !e->text)) {
         h->n_pending--;
         free((char *)e->kind);
         free((char *)e->service);
@@ -71,6 +72,20 @@ static int pending_add(struct api_history *h, const json_t *o, uint64_t id, int6
         return -ENOMEM;
     }
     return 0;
+}
+
+/* The same, of an event read back from its JSON text. */
+static void fields_of(const json_t *o, struct api_event_fields *f)
+{
+    json_t *exit_code = json_object_get(o, "exit_code");
+    *f = (struct api_event_fields){
+        .kind = json_string_value(json_object_get(o, "kind")),
+        .service = json_string_value(json_object_get(o, "service")),
+        .text = json_string_value(json_object_get(o, "text")),
+        .pid = (pid_t)json_integer_value(json_object_get(o, "pid")),
+        .exited = json_is_integer(exit_code),
+        .exit_code = (int)json_integer_value(exit_code),
+    };
 }
 
 static void warn(struct api *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -140,13 +155,13 @@ void api_history_free(struct api *a)
     h->cap_pending = 0;
 }
 
-void api_history_queue(struct api *a, const json_t *o, uint64_t id, int64_t time_ms,
-                       const char *json)
+void api_history_queue(struct api *a, const struct api_event_fields *f, uint64_t id,
+                       int64_t time_ms, const char *json)
 {
     struct api_history *h = &a->hist;
     if (!h->store)
         return;
-    if (pending_add(h, o, id, time_ms, json) < 0) {
+    if (pending_add(h, f, id, time_ms, json) < 0) {
         if (!h->dropping)
             warn(a, "%s; event %llu and those after it are not in state.db",
                  h->failing ? "too many events wait for state.db" : "out of memory",
@@ -174,9 +189,11 @@ static void renumber_ring(struct api *a, uint64_t next)
             json_object_set_new(o, "id", json_integer((json_int_t)rec->id));
         text = o ? json_dumps(o, JSON_COMPACT) : NULL;
         if (text) {
+            struct api_event_fields f;
+            fields_of(o, &f);
             free(rec->json);
             rec->json = text;
-            api_history_queue(a, o, rec->id, rec->time_ms, rec->json);
+            api_history_queue(a, &f, rec->id, rec->time_ms, rec->json);
         }
         json_decref(o);
     }

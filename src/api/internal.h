@@ -155,9 +155,18 @@ void api_ping(struct loop *lp, void *data);
 void api_history_init(struct api *a);
 /* Records "corral_stopped" and writes what is pending. */
 void api_history_free(struct api *a);
-/* Queue event o (its JSON text json) for state.db. */
-void api_history_queue(struct api *a, const json_t *o, uint64_t id, int64_t time_ms,
-                       const char *json);
+/* What state.db keeps of an event besides its JSON text. */
+struct api_event_fields {
+    const char *kind;
+    const char *service; /* NULL for corral's own events */
+    const char *text;
+    pid_t pid;
+    bool exited; /* exit_code is one */
+    int exit_code;
+};
+/* Queue the event f (its JSON text json) for state.db. */
+void api_history_queue(struct api *a, const struct api_event_fields *f, uint64_t id,
+                       int64_t time_ms, const char *json);
 /* The events q asks for, from the ring and, further back, state.db. 0 or
  * -ENOMEM; free l with api_history_list_free() either way. */
 int api_history_collect(struct api *a, const struct api_events_query *q,

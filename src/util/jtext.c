@@ -1,0 +1,174 @@
+/* util/jtext.c — see jtext.h. */
+#include "util/jtext.h"
+
+#include "util/utf8.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define JTEXT_FIRST_CAP 512
+#define CLEAN_STACK     256
+
+void jtext_init(struct jtext *j)
+{
+    memset(j, 0, sizeof(*j));
+}
+
+static bool room(struct jtext *j, size_t more)
+{
+    size_t cap;
+    char *p;
+    if (j->failed)
+        return false;
+    if (j->len + more + 1 <= j->cap)
+        return true;
+    cap = j->cap ? j->cap : JTEXT_FIRST_CAP;
+    while (cap < j->len + more + 1)
+        cap *= 2;
+    if (!(p = realloc(j->buf, cap))) {
+        j->failed = true;
+        return false;
+    }
+    j->buf = p;
+    j->cap = cap;
+    return true;
+}
+
+void jtext_raw(struct jtext *j, const char *s, size_t len)
+{
+    if (!room(j, len))
+        return;
+    memcpy(j->buf + j->len, s, len);
+    j->len += len;
+    j->buf[j->len] = '\0';
+}
+
+static void put_char(struct jtext *j, char c)
+{
+    jtext_raw(j, &c, 1);
+}
+
+void jtext_open(struct jtext *j)
+{
+    if (j->depth >= JTEXT_DEPTH_MAX) {
+        j->failed = true;
+        return;
+    }
+    j->items[j->depth++] = false;
+    put_char(j, '{');
+}
+
+void jtext_close(struct jtext *j)
+{
+    if (j->depth > 0)
+        j->depth--;
+    put_char(j, '}');
+}
+
+/* As jansson's dump: the two-character escapes it has, \u00XX for the rest of
+ * the control characters; '/' and non-ASCII characters as they are. */
+static void escaped(struct jtext *j, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t run = 0;
+    put_char(j, '"');
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[6] = {'\\', 0, '0', '0', 0, 0};
+        size_t n = 2;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        jtext_raw(j, s + run, i - run);
+        run = i + 1;
+        switch (c) {
+        case '"':
+        case '\\':
+            esc[1] = (char)c;
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        default:
+            esc[1] = 'u';
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            n = 6;
+        }
+        jtext_raw(j, esc, n);
+    }
+    jtext_raw(j, s + run, len - run);
+    put_char(j, '"');
+}
+
+void jtext_strn(struct jtext *j, const char *s, size_t len)
+{
+    char stack[CLEAN_STACK];
+    char *clean = len < sizeof(stack) ? stack : malloc(len + 1);
+    if (!clean) {
+        j->failed = true;
+        return;
+    }
+    utf8_clean(s, len, clean);
+    escaped(j, clean, len);
+    if (clean != stack)
+        free(clean);
+}
+
+void jtext_str(struct jtext *j, const char *s)
+{
+    if (s)
+        jtext_strn(j, s, strlen(s));
+    else
+        jtext_null(j);
+}
+
+void jtext_key(struct jtext *j, const char *key)
+{
+    if (j->depth > 0) {
+        if (j->items[j->depth - 1])
+            put_char(j, ',');
+        j->items[j->depth - 1] = true;
+    }
+    jtext_str(j, key);
+    put_char(j, ':');
+}
+
+void jtext_int(struct jtext *j, long long v)
+{
+    char num[24];
+    int n = snprintf(num, sizeof(num), "%lld", v);
+    jtext_raw(j, num, (size_t)n);
+}
+
+void jtext_null(struct jtext *j)
+{
+    jtext_raw(j, "null", 4);
+}
+
+char *jtext_take(struct jtext *j)
+{
+    char *text = j->failed ? NULL : j->buf;
+    if (!text)
+        free(j->buf);
+    jtext_init(j);
+    return text;
+}
+
+void jtext_free(struct jtext *j)
+{
+    free(j->buf);
+    jtext_init(j);
+}
