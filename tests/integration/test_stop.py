@@ -171,29 +171,42 @@ services:
                 pass
 
 
-@pytest.mark.parametrize("mode", MODES)
-def test_rest_of_tree_gets_stop_signal_while_main_ignores_it(corral, tmp_path, mode):
-    """The main process ignores TERM and lives until SIGKILL at the timeout;
-    the rest of its tree still gets TERM long before that."""
+def term_ignoring_main_with_child(corral, tmp_path, mode, spawn_child):
+    """A service whose main (sh) ignores TERM and lives on until its 6 s stop
+    timeout, with a child started by spawn_child; returns (corral, main, child)."""
     c = corral(f"""
 containment: {mode}
 services:
   main:
-    command: [sh, -c, 'sleep 1000 & echo $! > child.pid; trap "" TERM; while true; do sleep 0.1; done']
+    command: [sh, -c, '{spawn_child} & echo $! > child.pid; trap "" TERM; while true; do sleep 0.1; done']
     stop: {{timeout: 6s}}
 """)
     child = psutil.Process(wait_for(lambda: (tmp_path / "child.pid").exists() and
                                     int((tmp_path / "child.pid").read_text() or 0),
                                     what="child pid"))
     main = next(p for p in c.tagged()["main"] if p.name() == "sh")
+    return c, main, child
+
+
+def stop_reaches_child_before_main(c, main, child):
+    """TERM to corral: the child is gone by TERM long before the main's SIGKILL,
+    and at the end nothing of the tree is left."""
     t0 = time.monotonic()
     c.signal(signal.SIGTERM)
     wait_for(lambda: gone(child), timeout=3, what="the child gone by TERM")
     assert time.monotonic() - t0 < 3
     assert main.is_running() and main.status() != psutil.STATUS_ZOMBIE
     assert c.wait_exit() == 0
-    assert "did not stop in time: SIGKILL" in c.output()
     assert c.tagged() == {}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_rest_of_tree_gets_stop_signal_while_main_ignores_it(corral, tmp_path, mode):
+    """The main process ignores TERM and lives until SIGKILL at the timeout;
+    the rest of its tree still gets TERM long before that."""
+    c, main, child = term_ignoring_main_with_child(corral, tmp_path, mode, "sleep 1000")
+    stop_reaches_child_before_main(c, main, child)
+    assert "did not stop in time: SIGKILL" in c.output()
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -202,22 +215,6 @@ def test_setsid_descendant_of_a_live_main_gets_the_stop_signal(corral, tmp_path,
     TERM and lives on: not in the main's process group and not corral's
     child, it is found below the main and gets TERM long before the main's
     SIGKILL."""
-    c = corral(f"""
-containment: {mode}
-services:
-  main:
-    command: [sh, -c, 'setsid sleep 1000 & echo $! > child.pid; trap "" TERM; while true; do sleep 0.1; done']
-    stop: {{timeout: 6s}}
-""")
-    child = psutil.Process(wait_for(lambda: (tmp_path / "child.pid").exists() and
-                                    int((tmp_path / "child.pid").read_text() or 0),
-                                    what="child pid"))
-    main = next(p for p in c.tagged()["main"] if p.name() == "sh")
+    c, main, child = term_ignoring_main_with_child(corral, tmp_path, mode, "setsid sleep 1000")
     assert child.ppid() == main.pid and os.getsid(child.pid) == child.pid
-    t0 = time.monotonic()
-    c.signal(signal.SIGTERM)
-    wait_for(lambda: gone(child), timeout=3, what="the child gone by TERM")
-    assert time.monotonic() - t0 < 3
-    assert main.is_running() and main.status() != psutil.STATUS_ZOMBIE
-    assert c.wait_exit() == 0
-    assert c.tagged() == {}
+    stop_reaches_child_before_main(c, main, child)
