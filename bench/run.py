@@ -340,7 +340,10 @@ def read_stamps(path):
     except FileNotFoundError:
         return []
     out = []
-    for line in data.split(b"\n"):
+    # Up to the last newline: a line being appended can be read half-written,
+    # and a PID cut short names another process (a cut "6xxxx" once named a
+    # kernel thread that the run then waited for).
+    for line in data.split(b"\n")[:-1]:
         parts = line.split()
         if len(parts) >= 2:
             out.append((int(parts[0]), int(parts[1])))
