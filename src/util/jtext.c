@@ -7,29 +7,35 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define JTEXT_FIRST_CAP 512
-#define CLEAN_STACK     256
+#define CLEAN_STACK 256
 
 void jtext_init(struct jtext *j)
 {
-    memset(j, 0, sizeof(*j));
+    j->buf = j->inline_buf;
+    j->buf[0] = '\0';
+    j->len = 0;
+    j->cap = sizeof(j->inline_buf);
+    j->depth = 0;
+    j->failed = false;
 }
 
 static bool room(struct jtext *j, size_t more)
 {
-    size_t cap;
+    size_t cap = j->cap;
     char *p;
     if (j->failed)
         return false;
     if (j->len + more + 1 <= j->cap)
         return true;
-    cap = j->cap ? j->cap : JTEXT_FIRST_CAP;
     while (cap < j->len + more + 1)
         cap *= 2;
-    if (!(p = realloc(j->buf, cap))) {
+    p = j->buf == j->inline_buf ? malloc(cap) : realloc(j->buf, cap);
+    if (!p) {
         j->failed = true;
         return false;
     }
+    if (j->buf == j->inline_buf)
+        memcpy(p, j->buf, j->len + 1);
     j->buf = p;
     j->cap = cap;
     return true;
@@ -160,15 +166,16 @@ void jtext_null(struct jtext *j)
 
 char *jtext_take(struct jtext *j)
 {
-    char *text = j->failed ? NULL : j->buf;
-    if (!text)
-        free(j->buf);
-    jtext_init(j);
+    char *text = j->failed ? NULL : malloc(j->len + 1);
+    if (text)
+        memcpy(text, j->buf, j->len + 1);
+    jtext_free(j);
     return text;
 }
 
 void jtext_free(struct jtext *j)
 {
-    free(j->buf);
+    if (j->buf != j->inline_buf)
+        free(j->buf);
     jtext_init(j);
 }

@@ -11,10 +11,12 @@
 #include <stddef.h>
 
 #define JTEXT_DEPTH_MAX 8
+#define JTEXT_INLINE    512 /* an event's text fits: no allocation until the copy */
 
 struct jtext {
-    char *buf; /* malloc'd, NUL-terminated while not failed */
+    char *buf; /* inline, or malloc'd once it outgrows it; NUL-terminated */
     size_t len, cap;
+    char inline_buf[JTEXT_INLINE];
     int depth;
     bool items[JTEXT_DEPTH_MAX]; /* whether the open object at each depth has one */
     bool failed;                 /* out of memory, or nested too deep */
@@ -33,7 +35,8 @@ void jtext_int(struct jtext *j, long long v);
 void jtext_null(struct jtext *j);
 /* Bytes as they are: a number, or text already JSON. */
 void jtext_raw(struct jtext *j, const char *s, size_t len);
-/* The text, the caller's to free(); NULL if anything failed (then freed). */
+/* The text, the caller's to free(), allocated to its size: a thousand of
+ * them stay in the event ring. NULL if anything failed. */
 char *jtext_take(struct jtext *j);
 void jtext_free(struct jtext *j);
 

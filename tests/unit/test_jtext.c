@@ -122,7 +122,29 @@ static void test_too_deep_fails_and_frees(void **state)
     }
     assert_true(j.failed);
     assert_null(jtext_take(&j));
-    assert_null(j.buf);
+    assert_ptr_equal(j.buf, j.inline_buf);
+}
+
+/* Past the inline buffer, and back to it after the copy. */
+static void test_long_text_is_copied_whole(void **state)
+{
+    static char big[5000];
+    struct jtext j;
+    char *text;
+    (void)state;
+    memset(big, 'x', sizeof(big) - 1);
+    jtext_init(&j);
+    jtext_open(&j);
+    jtext_key(&j, "big");
+    jtext_str(&j, big);
+    jtext_close(&j);
+    assert_true(j.buf != j.inline_buf);
+    text = jtext_take(&j);
+    assert_non_null(text);
+    assert_int_equal(strlen(text), sizeof(big) - 1 + 10);
+    assert_memory_equal(text, "{\"big\":\"xx", 10);
+    assert_ptr_equal(j.buf, j.inline_buf);
+    free(text);
 }
 
 int main(void)
@@ -132,6 +154,7 @@ int main(void)
         cmocka_unit_test(test_bytes_that_are_not_utf8_are_cleaned),
         cmocka_unit_test(test_any_bytes_match_jansson),
         cmocka_unit_test(test_too_deep_fails_and_frees),
+        cmocka_unit_test(test_long_text_is_copied_whole),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
