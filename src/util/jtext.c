@@ -41,7 +41,7 @@ static bool room(struct jtext *j, size_t more)
     return true;
 }
 
-void jtext_raw(struct jtext *j, const char *s, size_t len)
+static void jtext_raw(struct jtext *j, const char *s, size_t len)
 {
     if (!room(j, len))
         return;
@@ -77,43 +77,23 @@ void jtext_close(struct jtext *j)
 static void escaped(struct jtext *j, const char *s, size_t len)
 {
     static const char hex[] = "0123456789ABCDEF";
+    static const char two[] = {['"'] = '"',  ['\\'] = '\\', ['\b'] = 'b', ['\f'] = 'f',
+                               ['\n'] = 'n', ['\r'] = 'r',  ['\t'] = 't'};
     size_t run = 0;
     put_char(j, '"');
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        char esc[6] = {'\\', 0, '0', '0', 0, 0};
-        size_t n = 2;
         if (c >= 0x20 && c != '"' && c != '\\')
             continue;
+        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
         jtext_raw(j, s + run, i - run);
         run = i + 1;
-        switch (c) {
-        case '"':
-        case '\\':
-            esc[1] = (char)c;
-            break;
-        case '\b':
-            esc[1] = 'b';
-            break;
-        case '\f':
-            esc[1] = 'f';
-            break;
-        case '\n':
-            esc[1] = 'n';
-            break;
-        case '\r':
-            esc[1] = 'r';
-            break;
-        case '\t':
-            esc[1] = 't';
-            break;
-        default:
-            esc[1] = 'u';
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            n = 6;
+        if (c < sizeof(two) && two[c]) {
+            esc[1] = two[c];
+            jtext_raw(j, esc, 2);
+        } else {
+            jtext_raw(j, esc, 6);
         }
-        jtext_raw(j, esc, n);
     }
     jtext_raw(j, s + run, len - run);
     put_char(j, '"');

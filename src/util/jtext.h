@@ -33,8 +33,6 @@ void jtext_str(struct jtext *j, const char *s);
 void jtext_strn(struct jtext *j, const char *s, size_t len);
 void jtext_int(struct jtext *j, long long v);
 void jtext_null(struct jtext *j);
-/* Bytes as they are: a number, or text already JSON. */
-void jtext_raw(struct jtext *j, const char *s, size_t len);
 /* The text, the caller's to free(), allocated to its size: a thousand of
  * them stay in the event ring. NULL if anything failed. */
 char *jtext_take(struct jtext *j);
