@@ -46,7 +46,7 @@ PM2 = os.path.join(WORK, "node_modules", ".bin", "pm2")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 LINE_BYTES = 128
 FLOOD_DELAY_MS = 1000
-TOOLS = ["floor", "direct", "corral", "supervisord", "pm2", "s6", "runit"]
+TOOLS = ["floor", "direct", "corral", "corral-pgroup", "supervisord", "pm2", "s6", "runit"]
 PR_SET_CHILD_SUBREAPER = 36
 CTXT_FIELDS = ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")
 
@@ -445,6 +445,7 @@ class Tool:
     name = "?"
     stop_how = "?"
     logs_only = False  # a reference for the log workload, no supervisor
+    starts_only = False  # a variant measured on the start/stop workload only
 
     def __init__(self, args):
         self.args = args
@@ -599,6 +600,7 @@ class Direct(Tool):
 class Corral(Tool):
     name = "corral"
     stop_how = "SIGTERM"
+    containment = None  # corral picks (auto), unless CORRAL_BENCH_CONTAINMENT says
 
     def available(self):
         if not os.access(CORRAL, os.X_OK):
@@ -624,7 +626,7 @@ class Corral(Tool):
         return own
 
     def write_config(self, services, timestamps=False):
-        mode = os.environ.get("CORRAL_BENCH_CONTAINMENT")
+        mode = self.containment or os.environ.get("CORRAL_BENCH_CONTAINMENT")
         lines = ([f"containment: {mode}"] if mode else []) + ["services:"]
         for name, argv, policy in services:
             cmd = ", ".join(json.dumps(a) for a in argv)
@@ -658,6 +660,14 @@ class Corral(Tool):
             return [os.path.join(d, f) for f in os.listdir(d) if f.startswith("flood.log")]
         except FileNotFoundError:
             return []
+
+
+class CorralPgroup(Corral):
+    """corral with `containment: pgroup`, in the same run as corral's pick (a cgroup where
+    one is writable): what the per-service cgroups cost a start and a stop."""
+    name = "corral-pgroup"
+    containment = "pgroup"
+    starts_only = True
 
 
 class Supervisord(Tool):
@@ -916,8 +926,8 @@ class S6(Svdir):
         self.run_cmd(["s6-svc", "-o", svc])
 
 
-TOOL_CLASSES = {"floor": Floor, "direct": Direct, "corral": Corral, "supervisord": Supervisord,
-                "pm2": Pm2, "s6": S6, "runit": Runit}
+TOOL_CLASSES = {"floor": Floor, "direct": Direct, "corral": Corral, "corral-pgroup": CorralPgroup,
+                "supervisord": Supervisord, "pm2": Pm2, "s6": S6, "runit": Runit}
 
 
 # --------------------------------------------------------------------------- workloads
@@ -1250,6 +1260,7 @@ def build_tables(results, tools, ns, cfg):
         return f"{len([x for x in xs if x is not None])}/{len(xs)}"
 
     sups = [t for t in tools if not TOOL_CLASSES[t].logs_only]
+    full = [t for t in sups if not TOOL_CLASSES[t].starts_only]
     for wl, what in (("start_ms", "Start: launch → all N services exec'd (ms)"),
                      ("stop_ms", "Stop: stop request → no service process left (ms)")):
         if not any(k.startswith(wl + "/") for k in results):
@@ -1267,13 +1278,13 @@ def build_tables(results, tools, ns, cfg):
 
     if "restart_gap_ms" in results:
         rows = [[t, *cell("restart_gap_ms", t), spread("restart_gap_ms", t, 2),
-                 runs("restart_gap_ms", t)] for t in sups]
+                 runs("restart_gap_ms", t)] for t in full]
         out.append(table("Restart gap: exit → next exec, smallest delay each tool allows (ms)",
                          ["tool", "gap", "× floor", "range", "runs ok"], rows))
 
     if "idle_cpu_ms" in results:
         rows = []
-        for t in sups:
+        for t in full:
             rows.append([t, *cell("idle_cpu_ms", t), *cell("idle_wakeups_per_s", t, 2),
                          *cell("idle_rss_kib", t, 0), *cell("idle_pss_kib", t, 0),
                          fmt(get("alone_pss_kib", t), 0), fmt(get("idle_procs", t), 0)])
@@ -1284,7 +1295,7 @@ def build_tables(results, tools, ns, cfg):
 
     if "log_mibps" in results:
         rows = []
-        for t in tools:
+        for t in [t for t in tools if not TOOL_CLASSES[t].starts_only]:
             rows.append([t, fmt(get("log_s", t), 2), ratio(get("log_s", t), get("log_s", "floor")),
                          fmt(get("log_mibps", t), 0), spread("log_mibps", t),
                          fmt(get("log_cpu_s", t), 2) if t in sups else "—",
@@ -1329,6 +1340,10 @@ def targets(meds, ns, cfg, corral_ok):
     for n in ns:
         x = r(f"start_ms/{n}")
         add(f"start, N={n}", "≤ 1.3× floor", x and f"{x:.2f}×", x is not None and x <= 1.3)
+    for n in ns:
+        a, f = g(f"start_ms/{n}", "corral-pgroup"), g(f"start_ms/{n}", "floor")
+        if a is not None and f:
+            rows.append([f"start, N={n}, containment: pgroup", "(report)", f"{a / f:.2f}×", "—"])
     for n in ns:
         x = r(f"stop_ms/{n}")
         add(f"stop, N={n}", "≤ 1.5× floor", x and f"{x:.2f}×", x is not None and x <= 1.5)
@@ -1397,9 +1412,9 @@ def versions():
 # --------------------------------------------------------------------------- main
 
 
-def probe_corral(args):
+def probe_corral(args, cls=None):
     """corral counts as working when it starts 10 stamp services and stops them all."""
-    t = Corral(args)
+    t = (cls or Corral)(args)
     why = t.available()
     if why:
         return why
@@ -1494,8 +1509,8 @@ def bench(args):
     for name in args.tools:
         t = TOOL_CLASSES[name](args)
         why = t.available()
-        if not why and name == "corral":
-            why = probe_corral(args)
+        if not why and isinstance(t, Corral):
+            why = probe_corral(args, type(t))
         if why:
             skipped[name] = why
             log(f"SKIP {name}: {why}")
@@ -1537,6 +1552,8 @@ def bench(args):
             # Rotate the order each run so that no tool always goes first or last.
             order = tools[rep % len(tools):] + tools[:rep % len(tools)]
             sup_order = [t for t in order if not TOOL_CLASSES[t].logs_only]
+            # The variants (corral-pgroup) take part in the start/stop workload only.
+            full_order = [t for t in sup_order if not TOOL_CLASSES[t].starts_only]
             log(f"run {rep + 1}/{max(args.runs, args.log_runs)} "
                 f"({time.monotonic() - t_begin:.0f} s)")
             main_rep = rep < args.runs
@@ -1560,11 +1577,13 @@ def bench(args):
                 # PM2 first, so that it is stopped last (the stack unwinds in reverse): its
                 # stop runs `ps` over the whole machine once per app, and would crawl while
                 # the other tools' thousands of processes are still there.
-                idle_order = sorted(sup_order, key=lambda t: t != "pm2")
+                idle_order = sorted(full_order, key=lambda t: t != "pm2")
                 r = measure_idle([TOOL_CLASSES[t](args) for t in idle_order], args.idle_n,
                                  args.idle,
                                  settle, lambda t, e: fail(t, "idle", e))
                 for name in order:
+                    if TOOL_CLASSES[name].starts_only:
+                        continue
                     x = r.get(name, {})
                     for k in ("idle_cpu_ms", "idle_wakeups_per_s", "idle_rss_kib",
                               "idle_pss_kib", "idle_procs"):
@@ -1574,7 +1593,7 @@ def bench(args):
                         f"RSS {fmt(x.get('idle_rss_kib'), 0)} KiB, "
                         f"PSS {fmt(x.get('idle_pss_kib'), 0)} KiB")
             if "restart" in workloads and main_rep:
-                for name in sup_order:
+                for name in full_order:
                     r = attempt(name, "restart", lambda: measure_restart(
                         TOOL_CLASSES[name](args), args.restart_gaps, 8.0)) or {}
                     put("restart_gap_ms", name, r.get("restart_gap_ms"))
@@ -1584,7 +1603,7 @@ def bench(args):
                 if wl not in workloads or rep >= args.log_runs:
                     continue
                 for name in order:
-                    if ts and name != "corral":
+                    if (ts and name != "corral") or TOOL_CLASSES[name].starts_only:
                         continue
                     r = attempt(name, wl, lambda: measure_logs(TOOL_CLASSES[name](args),
                                                                 nbytes, ts)) or {}
