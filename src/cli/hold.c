@@ -119,6 +119,7 @@ int hold_recv(int sock, char *kind, struct hold_entry *e, size_t max)
 
 struct hold {
     int sock;
+    pid_t child; /* the holder, when this corral started it (its child, as subreaper) */
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     struct hold_entry *put;
     size_t n_put, cap_put;
@@ -172,12 +173,12 @@ static int holder_path(char *out, size_t size)
 
 /* The listening socket is made here and handed over as fd 3, so there is
  * no race between the holder's bind and our connect. */
-static int spawn_holder(const struct sockaddr_un *sa, char *why, size_t size)
+static int spawn_holder(const struct sockaddr_un *sa, pid_t *child, char *why, size_t size)
 {
     char prog[PATH_MAX];
-    int l;
+    int l, p[2];
     mode_t old;
-    pid_t pid;
+    pid_t pid, got = 0;
     if (holder_path(prog, sizeof(prog)) < 0 || access(prog, X_OK) < 0) {
         snprintf(why, size, "%s: %s", prog, strerror(errno));
         return -1;
@@ -196,18 +197,28 @@ static int spawn_holder(const struct sockaddr_un *sa, char *why, size_t size)
         return -1;
     }
     umask(old);
+    if (pipe2(p, O_CLOEXEC) < 0) {
+        snprintf(why, size, "pipe: %s", strerror(errno));
+        close(l);
+        return -1;
+    }
     pid = fork();
     if (pid == 0) {
         /* Its own session: a Ctrl-C meant for corral must not end it. The
-         * intermediate child exits at once, so the holder is nobody's child
-         * to reap and outlives corral as init's. */
+         * intermediate child exits at once and tells corral the holder's PID:
+         * the holder, reparented to corral as the subreaper, is no service's
+         * process (see sup_own_helper), and outlives corral. */
         int null = open("/dev/null", O_RDWR);
         sigset_t all;
+        pid_t holder;
         sigfillset(&all);
         sigprocmask(SIG_UNBLOCK, &all, NULL);
         setsid();
-        if (fork() != 0)
+        if ((holder = fork()) != 0) {
+            if (holder > 0)
+                (void)!write(p[1], &holder, sizeof(holder));
             _exit(0);
+        }
         if (dup2(l, 3) < 0 || null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 ||
             dup2(null, 2) < 0)
             _exit(127);
@@ -215,11 +226,18 @@ static int spawn_holder(const struct sockaddr_un *sa, char *why, size_t size)
         _exit(127);
     }
     close(l);
+    close(p[1]);
     if (pid < 0) {
+        close(p[0]);
         snprintf(why, size, "fork: %s", strerror(errno));
         return -1;
     }
     (void)waitpid(pid, NULL, 0);
+    /* The intermediate is reaped, so the holder is corral's child now (or
+     * its zombie): its PID stays its own until corral reaps it. */
+    if (read(p[0], &got, sizeof(got)) == (ssize_t)sizeof(got) && got > 0)
+        *child = got;
+    close(p[0]);
     return 0;
 }
 
@@ -227,6 +245,7 @@ struct hold *hold_open(const char *state_dir, bool start, char *why, size_t size
 {
     struct sockaddr_un sa;
     struct hold *h;
+    pid_t child = 0;
     int s;
     why[0] = '\0';
     if (sock_path(state_dir, &sa) < 0) {
@@ -240,7 +259,7 @@ struct hold *hold_open(const char *state_dir, bool start, char *why, size_t size
     s = connect_to(&sa);
     if (s < 0 && !start)
         return NULL;
-    if (s < 0 && (spawn_holder(&sa, why, size) < 0 || (s = connect_to(&sa)) < 0)) {
+    if (s < 0 && (spawn_holder(&sa, &child, why, size) < 0 || (s = connect_to(&sa)) < 0)) {
         if (!why[0])
             snprintf(why, size, "%s: %s", sa.sun_path, strerror(-s));
         return NULL;
@@ -252,8 +271,14 @@ struct hold *hold_open(const char *state_dir, bool start, char *why, size_t size
         return NULL;
     }
     h->sock = s;
+    h->child = child;
     memcpy(h->path, sa.sun_path, sizeof(h->path));
     return h;
+}
+
+pid_t hold_child(const struct hold *h)
+{
+    return h ? h->child : 0;
 }
 
 int hold_fetch(struct hold *h, void (*fn)(void *ctx, const struct hold_entry *e), void *ctx)

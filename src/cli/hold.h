@@ -47,6 +47,8 @@ struct hold;
  * when neither works (why says so, "" when there was none to connect to and
  * start was false): corral runs on without it. */
 struct hold *hold_open(const char *state_dir, bool start, char *why, size_t size);
+/* The holder's PID when this corral started it, else 0. */
+pid_t hold_child(const struct hold *h);
 /* Ask for everything held; fn gets each entry and owns its fd. 0 or -errno. */
 int hold_fetch(struct hold *h, void (*fn)(void *ctx, const struct hold_entry *e), void *ctx);
 /* Queue a service's reading ends (fds stay corral's; copies are sent). */

@@ -75,6 +75,7 @@ static void start_hold(struct runs *r)
             why);
         return;
     }
+    sup_own_helper(r->sup, hold_child(r->hold));
     for (size_t i = 0; i < r->n; i++)
         r->dirty[i] = true;
 }

@@ -173,6 +173,35 @@ int proc_tree_scan_children(const char *instance, proc_tree_fn fn, void *ctx)
     return scan_dir("/proc/self/task", instance, fn, ctx, visit_children_file);
 }
 
+int proc_self_children(pid_t *out, size_t max)
+{
+    struct dirent *de;
+    char path[64], buf[1 << 14];
+    size_t n_out = 0;
+    bool cut = false;
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return -errno;
+    while (!cut && (de = readdir(d))) {
+        int n;
+        if (!isdigit((unsigned char)de->d_name[0]))
+            continue;
+        snprintf(path, sizeof(path), "%s/children", de->d_name);
+        n = proc_read_at(dirfd(d), path, buf, sizeof(buf));
+        cut = n >= (int)sizeof(buf) - 1;
+        for (char *p = buf, *end; !cut && n > 0; p = end) {
+            long pid = strtol(p, &end, 10);
+            if (end == p)
+                break;
+            cut = n_out == max;
+            if (!cut)
+                out[n_out++] = (pid_t)pid;
+        }
+    }
+    closedir(d);
+    return cut ? -E2BIG : (int)n_out;
+}
+
 int proc_tree_scan_descendants(const char *instance, proc_tree_fn fn, void *ctx)
 {
     struct scan sc = {.instance = instance, .fn = fn, .ctx = ctx, .walk_down = true};

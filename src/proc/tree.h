@@ -48,6 +48,10 @@ int proc_tree_scan_children(const char *instance, proc_tree_fn fn, void *ctx);
  * an adopted tree: a previous corral's orphans went to another reaper. */
 int proc_tree_scan_descendants(const char *instance, proc_tree_fn fn, void *ctx);
 
+/* corral's own children, from every task's children file: their number, or
+ * -E2BIG when there are more than max (or a file was cut), or -errno. */
+int proc_self_children(pid_t *out, size_t max);
+
 /* The CORRAL_SERVICE of pid when its environment carries this instance's
  * tag: 1 with service filled, 0 when it has none (or is gone). */
 int proc_tag_of(pid_t pid, const char *instance, char *service, size_t size);

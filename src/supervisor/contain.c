@@ -245,7 +245,8 @@ static void cgroup_signal_members(struct service *svc, int sig)
 
 /* Each process gets the stop signal once: a second SIGINT means "force quit"
  * to many programs. Here the main process (through its pidfd) or the whole
- * process group; the rest of the tree is swept once by the next check. */
+ * process group; the rest of the tree is swept once by a later check (see
+ * contain_check). */
 void contain_signal(struct service *svc, int sig)
 {
     if (svc->cg_fd >= 0) {
@@ -380,28 +381,77 @@ static bool check_cgroup(struct service *svc, uint64_t now, uint64_t *next_ms)
     return check_done(svc, left, now);
 }
 
+static int pid_order(const void *a, const void *b)
+{
+    pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Once its main process is reaped, what is left of a tree has reparented to
+ * corral, the subreaper: it is below a child of corral that is no service's
+ * main. When every child of corral is a main (or an unreaped zombie of one)
+ * or the helper (sup_own_helper), no tree whose main is gone has anything
+ * left, and no walk down every child's tree is needed to know it. */
+static bool only_mains_below(struct sup *s)
+{
+    size_t n_known = 0, max = s->n + 16;
+    pid_t *known = malloc((s->n + 1) * sizeof(*known)), *kids = malloc(max * sizeof(*kids));
+    bool only = false;
+    int n;
+    if (known && kids && (n = proc_self_children(kids, max)) >= 0) {
+        for (size_t i = 0; i < s->n; i++)
+            if (s->svcs[i]->pid > 0 && !s->svcs[i]->adopted)
+                known[n_known++] = s->svcs[i]->pid;
+        if (s->helper > 0)
+            known[n_known++] = s->helper;
+        qsort(known, n_known, sizeof(*known), pid_order);
+        only = true;
+        for (int i = 0; i < n && only; i++)
+            only = bsearch(&kids[i], known, n_known, sizeof(*known), pid_order) != NULL;
+    }
+    free(known);
+    free(kids);
+    return only;
+}
+
 void contain_check(struct sup *s)
 {
     struct scan_ctx sc = {.s = s, .now = loop_now_ms()};
     uint64_t next_ms = UINT64_MAX;
     bool need_scan = false;
-    bool need_all = false; /* a previous corral's tree: its orphans are not below us */
+    bool need_all = false;  /* a previous corral's tree: its orphans are not below us */
+    bool need_walk = false; /* a live main's tree is due its sweep: walk down to it */
+    bool walked = false;
     bool pending = false;
     size_t read = 0;
     for (size_t i = 0; i < s->n; i++) {
-        s->svcs[i]->members = 0;
+        struct service *svc = s->svcs[i];
+        svc->members = 0;
         /* While a main process is unreaped the stop cannot be complete, and
          * SIGCHLD will bring us back: scan only for trees that might be done. */
-        if (s->svcs[i]->state == SVC_STOPPING && s->svcs[i]->cg_fd < 0 &&
-            (s->svcs[i]->pid == 0 || !s->svcs[i]->term_swept || s->svcs[i]->kill_sent)) {
-            need_scan = true;
-            need_all = need_all || s->svcs[i]->inherited;
+        if (svc->state != SVC_STOPPING || svc->cg_fd >= 0 ||
+            (svc->pid > 0 && svc->term_swept && !svc->kill_sent))
+            continue;
+        need_scan = true;
+        need_all = need_all || svc->inherited;
+        /* As with a cgroup, the rest of a live main's tree gets the stop
+         * signal once the main is gone or SWEEP_AFTER_MS after the stop
+         * began: a program that passes the signal on to its children is not
+         * overtaken, and a stop whose mains exit at once walks no tree. */
+        if (svc->pid > 0 && !svc->kill_sent && sc.now - svc->stop_ms < SWEEP_AFTER_MS) {
+            uint64_t due = SWEEP_AFTER_MS - (sc.now - svc->stop_ms);
+            next_ms = due < next_ms ? due : next_ms;
+        } else if (svc->pid > 0) {
+            need_walk = true;
         }
     }
-    if (need_all)
+    if (need_all) {
         (void)proc_tree_scan(s->instance, on_member, &sc);
-    else if (need_scan)
+        walked = true;
+    } else if (need_scan && (need_walk || !only_mains_below(s))) {
         (void)proc_tree_scan_descendants(s->instance, on_member, &sc);
+        walked = true;
+    }
     for (size_t i = 0; i < s->n; i++) {
         struct service *svc = s->svcs[i];
         if (svc->state != SVC_STOPPING)
@@ -415,7 +465,9 @@ void contain_check(struct sup *s)
                 pending = true;
             continue;
         }
-        if (need_scan)
+        /* Walked, every member found had the signal; not walked, a tree
+         * whose main is gone has no member left to have it. */
+        if (need_scan && (walked || svc->pid == 0))
             svc->term_swept = true;
         if (check_done(svc, svc->pid > 0 || svc->members > 0, sc.now))
             pending = true;

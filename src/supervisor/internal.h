@@ -193,6 +193,7 @@ struct sup {
     uint32_t rng;
     struct sup_claim *claims; /* few: one per hook running */
     siginfo_t *reaped;        /* exits taken from the kernel, to be handled */
+    pid_t helper;             /* see sup_own_helper(), or 0 */
     size_t n_reaped, cap_reaped;
     bool reaping; /* sup_reap() is handling the queue */
     size_t n_claims, cap_claims;

@@ -481,6 +481,11 @@ static void on_timer(struct loop *lp, void *data)
         svc_run_stable(svc);
 }
 
+void sup_own_helper(struct sup *s, pid_t pid)
+{
+    s->helper = pid;
+}
+
 static void reaped(struct sup *s, const siginfo_t *si)
 {
     struct service *svc = NULL;
@@ -521,6 +526,8 @@ void sup_reap_only(struct sup *s)
         memset(&si, 0, sizeof(si));
         if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG) < 0 || si.si_pid == 0)
             return;
+        if (si.si_pid == s->helper)
+            s->helper = 0; /* its PID is free for reuse from now on */
         s->reaped[s->n_reaped++] = si;
     }
 }

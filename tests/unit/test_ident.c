@@ -1,14 +1,19 @@
 /* test_ident.c — /proc parsers fed fixture text: stat (hostile command names),
- * the environment tag, cgroup and mountinfo lines. */
+ * the environment tag, cgroup and mountinfo lines; and the test's own children
+ * as /proc lists them. */
 #include "proc/cgroup.h"
 #include "proc/ident.h"
 #include "proc/scan.h"
+#include "proc/tree.h"
 
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 /* cmocka.h uses setjmp.h, stdarg.h and stddef.h without including them. */
 #include <cmocka.h>
@@ -108,13 +113,53 @@ static void environ_contains(void **state)
     assert_false(proc_environ_contains(env, 0, "A=1"));
 }
 
+static bool listed(const pid_t *pids, int n, pid_t pid)
+{
+    for (int i = 0; i < n; i++)
+        if (pids[i] == pid)
+            return true;
+    return false;
+}
+
+/* Three children that wait for their pipe to close: all three are listed, and
+ * a list with room for two says it is too short. */
+static void self_children(void **state)
+{
+    pid_t kids[3], got[8];
+    int p[2], n;
+    (void)state;
+    assert_int_equal(pipe(p), 0);
+    for (int i = 0; i < 3; i++) {
+        char c;
+        kids[i] = fork();
+        assert_true(kids[i] >= 0);
+        if (kids[i] == 0) {
+            close(p[1]);
+            _exit(read(p[0], &c, 1) == 0 ? 0 : 1);
+        }
+    }
+    close(p[0]);
+    n = proc_self_children(got, 8);
+    assert_int_equal(n, 3);
+    for (int i = 0; i < 3; i++)
+        assert_true(listed(got, n, kids[i]));
+    assert_int_equal(proc_self_children(got, 2), -E2BIG);
+    close(p[1]);
+    for (int i = 0; i < 3; i++) {
+        int st;
+        assert_int_equal(waitpid(kids[i], &st, 0), kids[i]);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    assert_int_equal(proc_self_children(got, 8), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(stat_plain),     cmocka_unit_test(stat_hostile_name),
         cmocka_unit_test(stat_truncated), cmocka_unit_test(stat_self),
         cmocka_unit_test(environ_tag),    cmocka_unit_test(environ_contains),
-        cmocka_unit_test(cgroup_lines),
+        cmocka_unit_test(cgroup_lines),   cmocka_unit_test(self_children),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
