@@ -175,31 +175,16 @@ int proc_tree_scan_children(const char *instance, proc_tree_fn fn, void *ctx)
 
 int proc_self_children(pid_t *out, size_t max)
 {
-    struct dirent *de;
-    char path[64], buf[1 << 14];
-    size_t n_out = 0;
-    bool cut = false;
-    DIR *d = opendir("/proc/self/task");
-    if (!d)
-        return -errno;
-    while (!cut && (de = readdir(d))) {
-        int n;
-        if (!isdigit((unsigned char)de->d_name[0]))
-            continue;
-        snprintf(path, sizeof(path), "%s/children", de->d_name);
-        n = proc_read_at(dirfd(d), path, buf, sizeof(buf));
-        cut = n >= (int)sizeof(buf) - 1;
-        for (char *p = buf, *end; !cut && n > 0; p = end) {
-            long pid = strtol(p, &end, 10);
-            if (end == p)
-                break;
-            cut = n_out == max;
-            if (!cut)
-                out[n_out++] = (pid_t)pid;
-        }
-    }
-    closedir(d);
-    return cut ? -E2BIG : (int)n_out;
+    struct scan sc = {.walk_down = true}; /* only queued, never visited */
+    int r = each_entry(&sc, "/proc/self/task", visit_children_file);
+    if (r >= 0 && (sc.incomplete || sc.n_queue > max))
+        r = -E2BIG;
+    if (r >= 0 && sc.n_queue)
+        memcpy(out, sc.queue, sc.n_queue * sizeof(*out));
+    if (r >= 0)
+        r = (int)sc.n_queue;
+    free(sc.queue);
+    return r;
 }
 
 int proc_tree_scan_descendants(const char *instance, proc_tree_fn fn, void *ctx)
