@@ -353,6 +353,20 @@ static bool check_done(struct service *svc, bool left, uint64_t now)
     return false;
 }
 
+/* Is the rest of the tree due the stop signal? Once the main process is gone,
+ * at SIGKILL, or SWEEP_AFTER_MS after the stop began; until then next_ms is
+ * lowered to when it will be. */
+static bool sweep_due(const struct service *svc, uint64_t now, uint64_t *next_ms)
+{
+    uint64_t due;
+    if (svc->pid == 0 || svc->kill_sent || now - svc->stop_ms >= SWEEP_AFTER_MS)
+        return true;
+    due = SWEEP_AFTER_MS - (now - svc->stop_ms);
+    if (due < *next_ms)
+        *next_ms = due;
+    return false;
+}
+
 /* The stop signal went to the main process; the rest of a cgroup's tree gets
  * it once, from a sweep of cgroup.procs, as soon as the main process is gone
  * and the tree is not empty, or SWEEP_AFTER_MS after the stop began while the
@@ -366,10 +380,7 @@ static bool check_cgroup(struct service *svc, uint64_t now, uint64_t *next_ms)
 {
     bool sweep = !svc->term_swept && !svc->kill_sent;
     bool left = true;
-    if (svc->pid > 0 && sweep && now - svc->stop_ms < SWEEP_AFTER_MS) {
-        uint64_t due = SWEEP_AFTER_MS - (now - svc->stop_ms);
-        if (due < *next_ms)
-            *next_ms = due;
+    if (sweep && !sweep_due(svc, now, next_ms)) {
         sweep = false;
     } else if (svc->pid == 0) {
         left = cgroup_left(svc);
@@ -438,12 +449,8 @@ void contain_check(struct sup *s)
          * signal once the main is gone or SWEEP_AFTER_MS after the stop
          * began: a program that passes the signal on to its children is not
          * overtaken, and a stop whose mains exit at once walks no tree. */
-        if (svc->pid > 0 && !svc->kill_sent && sc.now - svc->stop_ms < SWEEP_AFTER_MS) {
-            uint64_t due = SWEEP_AFTER_MS - (sc.now - svc->stop_ms);
-            next_ms = due < next_ms ? due : next_ms;
-        } else if (svc->pid > 0) {
+        if (svc->pid > 0 && sweep_due(svc, sc.now, &next_ms))
             need_walk = true;
-        }
     }
     if (need_all) {
         (void)proc_tree_scan(s->instance, on_member, &sc);
