@@ -437,6 +437,16 @@ static int run(struct cleanup *cu)
                 (int)cu->o.corral_pid, cu->o.c.state_dir);
         return CLI_FAILED;
     }
+    if (cu->o.guard_foreign_pid) {
+        fprintf(stderr,
+                "corral cleanup: the guard of instance %s (@corral/%s) is held by pid %d of uid "
+                "%u, not by a corral of this user: if it is a corral of that user, its live "
+                "services cannot be told from orphans; nothing done (that process must let it "
+                "go first)\n",
+                cu->o.instance, cu->o.instance, (int)cu->o.guard_foreign_pid,
+                (unsigned)cu->o.guard_foreign_uid);
+        return CLI_FAILED;
+    }
     if (cu->o.running && cu->o.api != 1) {
         fprintf(stderr,
                 "corral cleanup: a corral runs for %s (pid %d) but its API does not "

@@ -176,6 +176,8 @@ static void check_state(struct doctor *d)
     s->lock_held = d->o.running;
     s->lock_lost = d->o.lock_lost;
     s->lock_pid = d->o.corral_pid;
+    s->guard_foreign_pid = d->o.guard_foreign_pid;
+    s->guard_foreign_uid = (unsigned)d->o.guard_foreign_uid;
     s->socket_exists = stat(d->o.c.sock, &sb) == 0 && S_ISSOCK(sb.st_mode);
     s->api = d->o.api;
     dir = s->dir_exists ? opendir(d->o.c.state_dir) : NULL;

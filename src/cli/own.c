@@ -77,7 +77,8 @@ static void lock_holder(struct own *o)
 {
     char path[PATH_MAX + 16];
     struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
-    pid_t pid;
+    pid_t pid = 0;
+    uid_t uid = geteuid();
     int fd;
     snprintf(path, sizeof(path), "%s/corral.lock", o->c.state_dir);
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -90,8 +91,14 @@ static void lock_holder(struct own *o)
     }
     /* A corral whose state directory was removed or replaced while it runs
      * holds no lock here, but still its instance's guard (cleanup's own,
-     * taken with the lock, does not count). */
-    if (!o->running && cli_guard_holder(o->instance, &pid, NULL) > 0 && pid != getpid()) {
+     * taken with the lock, does not count). Anyone may bind that abstract
+     * name: a holder of another user is named as such, as corral up does. */
+    if (o->running || cli_guard_holder(o->instance, &pid, &uid) <= 0 || pid == getpid())
+        return;
+    if (pid > 0 && uid != geteuid()) {
+        o->guard_foreign_pid = pid;
+        o->guard_foreign_uid = uid;
+    } else {
         o->running = true;
         o->lock_lost = true;
         o->corral_pid = pid;

@@ -40,6 +40,10 @@ struct own {
     bool running;     /* a corral holds <state_dir>/corral.lock, or the instance's guard */
     bool lock_lost;   /* only the guard: its state directory was removed or replaced */
     pid_t corral_pid; /* the holder, 0 when unknown */
+    /* No lock holder, and the instance's guard held by a process of another
+     * user: no corral of ours, but whether it is one cannot be told. */
+    pid_t guard_foreign_pid;
+    uid_t guard_foreign_uid;
     int api;          /* -1 not asked, 0 no answer, 1 answered */
     json_t *info;     /* GET /v1 */
     json_t *services; /* GET /v1/services "services" */

@@ -78,6 +78,10 @@ size_t report_state_problems(const struct doc_state *s, const char **out, size_t
                    "while it runs: stop it by its PID";
     else if (s->lock_held && s->api == 0 && n < max)
         out[n++] = "a corral holds the lock but its API does not answer";
+    if (s->guard_foreign_pid > 0 && n < max)
+        out[n++] =
+            "the instance's guard is held by a process of another user (state.lock.foreign): "
+            "corral cannot start, nor cleanup act, until it lets go";
     return n;
 }
 
@@ -160,8 +164,12 @@ static json_t *state_json(const struct doc_state *s)
         json_pack("{s:b,s:b,s:o,s:o,s:I}", "exists", s->db_exists, "ok", s->db_ok, "schema_version",
                   s->db_schema >= 0 ? json_integer(s->db_schema) : json_null(), "error",
                   str_or_null(s->db_error), "set_aside", (json_int_t)s->db_set_aside);
-    json_t *lock = json_pack("{s:b,s:b,s:o}", "held", s->lock_held, "lost", s->lock_lost, "pid",
-                             pid_or_null(s->lock_pid));
+    json_t *foreign = s->guard_foreign_pid > 0
+                          ? json_pack("{s:i,s:I}", "pid", (int)s->guard_foreign_pid, "uid",
+                                      (json_int_t)s->guard_foreign_uid)
+                          : json_null();
+    json_t *lock = json_pack("{s:b,s:b,s:o,s:o}", "held", s->lock_held, "lost", s->lock_lost, "pid",
+                             pid_or_null(s->lock_pid), "foreign", foreign);
     json_t *sock = json_pack("{s:b,s:o}", "exists", s->socket_exists, "answers",
                              s->api < 0 ? json_null() : json_boolean(s->api == 1));
     return json_pack("{s:b,s:b,s:b,s:o,s:o,s:o,s:o,s:o}", "healthy", np == 0, "exists",
@@ -329,6 +337,9 @@ static void table_state(const struct doc_report *r, FILE *out)
     if (s->lock_held)
         fprintf(out, "corral      running (%s), API %s\n", pid,
                 s->api == 1 ? "answers" : "does not answer");
+    else if (s->guard_foreign_pid > 0)
+        fprintf(out, "corral      not running; its guard is held by pid %d of uid %u\n",
+                (int)s->guard_foreign_pid, s->guard_foreign_uid);
     else
         fprintf(out, "corral      not running\n");
     if (s->db_exists)

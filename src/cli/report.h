@@ -87,6 +87,9 @@ struct doc_state {
     bool lock_held;
     bool lock_lost; /* held only through the instance's guard: the directory was replaced */
     pid_t lock_pid; /* 0 when unknown */
+    /* No lock holder; the instance's guard held by a process of another user */
+    pid_t guard_foreign_pid; /* 0: none */
+    unsigned guard_foreign_uid;
     bool socket_exists;
     int api; /* -1 not asked (no corral), 0 no answer, 1 answers */
 };

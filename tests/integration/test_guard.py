@@ -115,7 +115,7 @@ def test_cleanup_and_doctor_see_the_corral_of_a_removed_state_dir(daemon):
                            text=True, timeout=30)
         assert r.returncode == 1, r.stdout + r.stderr
         doc = json.loads(r.stdout)
-        assert doc["state"]["lock"] == {"held": True, "lost": True, "pid": pid}
+        assert doc["state"]["lock"] == {"held": True, "lost": True, "pid": pid, "foreign": None}
         assert any("removed or replaced" in p for p in doc["state"]["problems"])
         assert not any(o["pid"] == web.pid for o in doc["orphans"])
         untouched(a, web)
@@ -150,6 +150,22 @@ def test_a_guard_held_by_another_user_is_named_as_such(daemon):
                 in r.stderr), r.stderr
         assert not tagged(instance)
         assert not (a.state / "corral.sock").exists()
+        # doctor and cleanup name it too, and neither calls it a corral.
+        r = subprocess.run([CORRAL, "doctor", "--json", "-f", str(a.cfg)], capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 1, r.stdout + r.stderr
+        doc = json.loads(r.stdout)
+        assert doc["state"]["lock"] == {"held": False, "lost": False, "pid": None,
+                                        "foreign": {"pid": squatter.pid, "uid": 65534}}
+        assert any("another user" in p for p in doc["state"]["problems"]), doc["state"]
+        r = subprocess.run([CORRAL, "doctor", "-f", str(a.cfg)], capture_output=True, text=True,
+                           timeout=30)
+        assert f"its guard is held by pid {squatter.pid} of uid 65534" in r.stdout, r.stdout
+        r = cleanup(a, "--yes")
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert (f"held by pid {squatter.pid} of uid 65534, not by a corral of this user"
+                in r.stderr and "nothing done" in r.stderr), r.stderr
+        assert squatter.poll() is None
     finally:
         squatter.stdin.close()
         squatter.wait(10)

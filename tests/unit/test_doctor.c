@@ -343,6 +343,39 @@ static void readonly_store(void **state)
     rmdir(dir);
 }
 
+/* The guard held by another user's process: no corral runs, and that is
+ * named, with the holder, as a problem of its own. */
+static void foreign_guard(void **state)
+{
+    struct doc_report r;
+    char *text = NULL, *js = NULL;
+    size_t len = 0, jlen = 0;
+    FILE *out = open_memstream(&text, &len), *jout = open_memstream(&js, &jlen);
+    const char *p[8];
+    json_t *j, *foreign;
+    (void)state;
+    fill(&r);
+    assert_int_equal(report_state_problems(&r.state, p, 8), 0);
+    r.state.guard_foreign_pid = 4343;
+    r.state.guard_foreign_uid = 65534;
+    assert_int_equal(report_state_problems(&r.state, p, 8), 1);
+    assert_non_null(strstr(p[0], "another user"));
+    report_table(&r, out);
+    fclose(out);
+    assert_non_null(strstr(text, "not running; its guard is held by pid 4343 of uid 65534"));
+    assert_int_equal(report_json(&r, jout), 0);
+    fclose(jout);
+    j = json_loads(js, 0, NULL);
+    assert_non_null(j);
+    foreign = json_object_get(json_object_get(json_object_get(j, "state"), "lock"), "foreign");
+    assert_int_equal(json_integer_value(json_object_get(foreign, "pid")), 4343);
+    assert_int_equal(json_integer_value(json_object_get(foreign, "uid")), 65534);
+    json_decref(j);
+    free(text);
+    free(js);
+    report_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -355,6 +388,7 @@ int main(void)
         cmocka_unit_test(limits_and_controllers),
         cmocka_unit_test(table_and_problems),
         cmocka_unit_test(lost_lock),
+        cmocka_unit_test(foreign_guard),
         cmocka_unit_test(readonly_store),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
