@@ -608,9 +608,11 @@ class Corral(Tool):
         return None
 
     def own_pids(self, services):
-        """corral's tree, plus its output holder: that one leaves corral's tree
-        on purpose (it must outlive a crash of corral) and, the driver being a
-        subreaper, becomes the driver's child. Told apart by its executable."""
+        """corral's tree, plus its output holder wherever it is. While corral
+        runs, the holder is its child (corral is a subreaper, and the holder's
+        intermediate exits); it outlives corral on purpose, and once corral is
+        gone the driver, a subreaper too, is its parent. Told apart by its
+        executable."""
         own = super().own_pids(services)
         hold = os.path.realpath(CORRAL + "-fdhold")
         try:
