@@ -94,9 +94,9 @@ int cli_guard_holder(const char *instance, pid_t *pid, uid_t *uid)
 }
 
 /* Bind and listen on the instance's name: the fd, or -1 with dg filled. */
-static int take_guard(const char *state_dir, struct diag *dg)
+static int take_guard(const char *state_dir, char instance[PROC_INSTANCE_LEN + 1], struct diag *dg)
 {
-    char instance[PROC_INSTANCE_LEN + 1], who[128];
+    char who[128];
     struct sockaddr_un sa;
     socklen_t len;
     pid_t holder = 0;
@@ -146,6 +146,7 @@ int cli_lock(struct cli_lock *lk, const char *state_dir, struct diag *dg)
     int fd;
     lk->fd = -1;
     lk->guard = -1;
+    lk->instance[0] = '\0';
     if (make_dir(state_dir, dg) < 0)
         return -1;
     snprintf(path, sizeof(path), "%s/corral.lock", state_dir);
@@ -157,7 +158,7 @@ int cli_lock(struct cli_lock *lk, const char *state_dir, struct diag *dg)
     /* The file first: of two corrals started together, the second is told
      * the lock's holder and since when. */
     if (fcntl(fd, F_SETLK, &fl) == 0) {
-        lk->guard = take_guard(state_dir, dg);
+        lk->guard = take_guard(state_dir, lk->instance, dg);
         if (lk->guard < 0) {
             close(fd);
             return -1;

@@ -3,6 +3,7 @@
 #ifndef CORRAL_CLI_LOCK_H
 #define CORRAL_CLI_LOCK_H
 
+#include "proc/tree.h"
 #include "util/diag.h"
 
 #include <stdbool.h>
@@ -11,6 +12,10 @@
 struct cli_lock {
     int fd;    /* <state_dir>/corral.lock, record-locked */
     int guard; /* listening on the abstract name "corral/<instance>" */
+    /* The state directory's instance id the guard was taken for: what the
+     * supervisor tags processes with, so both name one directory even if it
+     * is replaced meanwhile. */
+    char instance[PROC_INSTANCE_LEN + 1];
 };
 
 /* Create state_dir if needed, lock it for this process, then take its

@@ -881,7 +881,8 @@ static int serve(struct up *u, struct diag *dg)
                           .on_output = on_output,
                           .on_settled = on_settled,
                           .on_swap = on_swap,
-                          .ctx = u};
+                          .ctx = u,
+                          .instance = u->lock->instance};
     const char *why;
     u->sup = sup_new(u->lp, u->m, &h, dg);
     if (!u->sup)

@@ -110,10 +110,13 @@ int proc_cgroup_detect(char *dir, size_t size, size_t *mount_len, struct diag *d
     return 0;
 }
 
-int proc_cgroup_make(int parent_fd, const char *name)
+int proc_cgroup_make(int parent_fd, const char *name, bool *made)
 {
     int fd;
-    if (mkdirat(parent_fd, name, 0755) < 0 && errno != EEXIST)
+    bool ok = mkdirat(parent_fd, name, 0755) == 0;
+    if (made)
+        *made = ok;
+    if (!ok && errno != EEXIST)
         return -errno;
     fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     return fd < 0 ? -errno : fd;

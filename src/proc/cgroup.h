@@ -26,8 +26,8 @@ int proc_cgroup_mount_parse(const char *mountinfo, char *out, size_t size);
 int proc_cgroup_self_parse(const char *text, char *out, size_t size);
 
 /* mkdir parent/name (an existing one is reused) and return a directory fd,
- * or -errno. */
-int proc_cgroup_make(int parent_fd, const char *name);
+ * or -errno; *made (may be NULL) says whether it was made just now. */
+int proc_cgroup_make(int parent_fd, const char *name, bool *made);
 
 /* Write "1" to cgroup.kill: SIGKILL to every process in the cgroup, atomically
  * with respect to forks (kernel >= 5.14). */

@@ -80,7 +80,7 @@ int contain_init(struct sup *s, struct diag *dg)
             sizeof(s->cg_base))
             r = -ENAMETOOLONG;
         else
-            r = s->cg_base_fd = proc_cgroup_make(AT_FDCWD, s->cg_base);
+            r = s->cg_base_fd = proc_cgroup_make(AT_FDCWD, s->cg_base, &s->cg_base_made);
         if (r < 0)
             diag_set(&why, r, "cannot create %s: %s", s->cg_base, strerror(-r));
     }

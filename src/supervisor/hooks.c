@@ -447,7 +447,7 @@ static int open_cgroup(struct hook_run *run)
      * is cloned into it later (see contain_prepare). */
     snprintf(run->cg_name, sizeof(run->cg_name), ".hook-%d-%llu", (int)getpid(),
              (unsigned long long)run->hr->seq);
-    run->cg_fd = proc_cgroup_make(s->cg_base_fd, run->cg_name);
+    run->cg_fd = proc_cgroup_make(s->cg_base_fd, run->cg_name, NULL);
     return run->cg_fd < 0 ? run->cg_fd : 0;
 }
 
@@ -687,7 +687,8 @@ struct sup_hookrun *sup_hookrun_new(struct sup *s, const struct cfg_model *m,
         loop_timer_init(&hr->run[i].timer, on_timer, &hr->run[i]);
     }
     loop_timer_init(&hr->drain_timer, NULL, hr);
-    sweep_cgroups(hr, true);
+    if (!s->cg_base_made)
+        sweep_cgroups(hr, true);
     return hr;
 }
 

@@ -162,7 +162,8 @@ struct sup {
     char boot_id[PROC_BOOT_ID_LEN + 1];
     bool use_cgroup;
     int cg_base_fd;
-    int inotify_fd; /* cgroup.events changes: a tree emptied */
+    bool cg_base_made; /* by this corral: nothing of a previous one is in it */
+    int inotify_fd;    /* cgroup.events changes: a tree emptied */
     struct loop_watch *inotify_watch;
     char cg_base[PATH_MAX]; /* absolute directory of corral's subtree */
     size_t cg_mount_len;    /* cg_base + this = the path /proc/PID/cgroup shows */

@@ -805,7 +805,12 @@ static int make_dirs(struct sup *s, struct diag *dg)
  * a crash recognises its predecessor's processes; the RNG seed is fresh. */
 static int make_identity(struct sup *s, struct diag *dg)
 {
-    int r = proc_instance_of(s->m->state_dir, s->instance);
+    int r = 0;
+    if (s->h.instance && strlen(s->h.instance) == SUP_INSTANCE_LEN)
+        memcpy(s->instance, s->h.instance, SUP_INSTANCE_LEN + 1);
+    else
+        r = proc_instance_of(s->m->state_dir, s->instance);
+    s->h.instance = NULL; /* borrowed for sup_new() only */
     if (r < 0) {
         diag_set(dg, r, "cannot resolve %s: %s", s->m->state_dir, strerror(-r));
         return r;

@@ -117,6 +117,9 @@ struct sup_hooks {
     /* A reload took effect: now is in use, old is no longer referenced. */
     void (*on_swap)(void *ctx, const struct cfg_model *now, const struct cfg_model *old);
     void *ctx;
+    /* The state directory's instance id as its lock took it, or NULL: then
+     * it is computed from m's state_dir. */
+    const char *instance;
 };
 
 struct sup;
