@@ -742,8 +742,9 @@ static enum MHD_Result h_events(struct api *a, struct MHD_Connection *c)
 
 static enum MHD_Result h_info(struct api *a, struct MHD_Connection *c)
 {
-    const char *why;
+    const char *why, *log_why;
     const char *mode = sup_containment(a->sup, &why);
+    const char *log_mode = sup_log_writes(a->sup, &log_why);
     char since[40];
     struct timespec ts = {.tv_sec = (time_t)a->started_at};
     iso_time(&ts, since, sizeof(since));
@@ -752,8 +753,11 @@ static enum MHD_Result h_info(struct api *a, struct MHD_Connection *c)
         (json_int_t)getpid(), "instance", sup_instance(a->sup), "since", since, "config",
         a->m->path, "state_dir", a->m->state_dir, "containment", mode, "containment_reason", why,
         "services", (json_int_t)sup_count(a->sup), "shutting_down", sup_shutting_down(a->sup));
-    if (o)
+    if (o) {
         json_object_set_new(o, "controllers", api_controllers_json(sup_controllers(a->sup)));
+        json_object_set_new(o, "log_writes", json_string(log_mode));
+        json_object_set_new(o, "log_writes_reason", json_string(log_why));
+    }
     return api_respond_json(c, MHD_HTTP_OK, o);
 }
 

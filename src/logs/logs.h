@@ -74,6 +74,21 @@ void logs_relay_free(struct logs_relay *r);
  * counts any loss. */
 ssize_t logs_sink_splice(struct logs_sink *s, struct logs_relay *relay, int pipe_fd, size_t max);
 
+/* Writes through ring (logs/ring.h) from now on: queued, made one at a time
+ * by the kernel, so that no write or rotation holds up the caller. Call before
+ * the first write; the ring must outlive the sink's queue (logs_ring_drain()). */
+struct logs_ring;
+void logs_sink_use_ring(struct logs_sink *s, struct logs_ring *ring);
+
+/* With a ring: true while the sink has as much queued as it takes (a splice
+ * waiting, or SINK_BACKLOG bytes). The caller stops reading the service's
+ * pipe until fn(ctx) says the queue has room again. logs_sink_write() and
+ * logs_sink_splice() still take what they are given (the splice then says
+ * -EOPNOTSUPP: read and write instead), so a last drain loses nothing. */
+typedef void (*logs_idle_fn)(void *ctx);
+bool logs_sink_busy(const struct logs_sink *s);
+void logs_sink_on_idle(struct logs_sink *s, logs_idle_fn fn, void *ctx);
+
 /* Bytes dropped so far because the file could not be opened or a write
  * failed (disk full, I/O error). */
 uint64_t logs_sink_lost_bytes(const struct logs_sink *s);
@@ -89,7 +104,8 @@ size_t logs_line_prefix(char *buf, const struct timespec *realtime, enum logs_st
  * files are skipped. 0, or -errno when the live file could not be moved. */
 int logs_rotate_files(int dirfd, const char *name, unsigned keep);
 
-/* Flushes partial lines and closes. NULL is a no-op. */
+/* Flushes partial lines and closes. With a ring, what is still queued is
+ * written first: the sink is freed by its last completion. NULL is a no-op. */
 void logs_sink_close(struct logs_sink *s);
 
 #endif

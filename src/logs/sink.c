@@ -1,29 +1,56 @@
 /* logs/sink.c — one service's log file: bytes as they came, or lines with a time
  * and stream prefix batched into few writes; rotation by rename only, so a
- * follower holding the old file keeps reading it. Failures only count lost bytes. */
+ * follower holding the old file keeps reading it. Failures only count lost bytes.
+ * With a ring (logs/ring.h) writes and rotations wait in a queue and run one at
+ * a time in the kernel's worker; without one, they are made at once. */
 #include "logs/logs.h"
+#include "logs/ring.h"
 #include "util/utc.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <liburing.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SINK_OUT_BYTES  (64 * 1024)     /* batch buffer of the timestamped path */
-#define SINK_STAMP_MAX  48              /* "YYYY-MM-DDTHH:MM:SS" plus room for odd years */
-#define SINK_PREFIX_MAX LOGS_PREFIX_MAX /* stamp + ".uuuuuuZ " + "err " */
+#define SINK_OUT_BYTES (64 * 1024) /* batch buffer of the timestamped path */
+/* Through a ring the batch buffer itself is queued, and lines gather in it
+ * while a write is in flight: larger batches, fewer writes. */
+#define SINK_RING_OUT_BYTES (256 * 1024)
+#define SINK_STAMP_MAX      48              /* "YYYY-MM-DDTHH:MM:SS" plus room for odd years */
+#define SINK_PREFIX_MAX     LOGS_PREFIX_MAX /* stamp + ".uuuuuuZ " + "err " */
 /* Every rotation renames each kept file, so keep bounds the work done while the
  * loop waits; more than this is rejected at open. */
 #define SINK_MAX_KEEP 1000
 #define SINK_PATH_MAX (CFG_MAX_NAME + 16) /* name + ".log." + 10 digits + NUL */
 #define RELAY_BYTES   (1024 * 1024)
+/* Bytes a sink queues for its file before it reports itself busy, so that the
+ * loop stops reading the service's pipe and the service waits for the disk,
+ * as if it wrote the file itself: memory stays bounded, nothing is dropped. */
+#define SINK_BACKLOG (1024 * 1024)
+/* Bytes queued behind a write in flight join one buffer, up to this: each
+ * write through the ring costs a wake-up of the kernel's worker, so fewer,
+ * larger ones keep up with a flood. */
+#define SEG_MAX (1024 * 1024)
 
 _Static_assert(SINK_STAMP_MAX - 1 + 9 + 4 <= SINK_PREFIX_MAX, "prefix bound");
 _Static_assert(SINK_OUT_BYTES >= SINK_PREFIX_MAX + LOGS_MAX_LINE + 1, "one line fits the batch");
+
+/* Queued output, in file order. SEG_RELAY bytes wait in the sink's relay. */
+enum seg_kind { SEG_BYTES, SEG_RELAY, SEG_ROTATE };
+
+struct sink_seg {
+    struct sink_seg *next;
+    enum seg_kind kind;
+    size_t len, done;
+    size_t cap; /* of data */
+    char *data; /* SEG_BYTES */
+};
 
 struct logs_sink {
     int dirfd; /* borrowed */
@@ -36,7 +63,9 @@ struct logs_sink {
     /* The rest serves the timestamped path only. */
     struct logs_linebuf lines[LOGS__COUNT];
     struct timespec held_ts[LOGS__COUNT]; /* when each held partial line began */
-    char *out;                            /* SINK_OUT_BYTES */
+    char *out;                            /* out_cap bytes */
+    size_t out_cap;
+    char *spare; /* a written batch buffer, for the next: no malloc a batch */
     size_t out_len;
     enum logs_stream cur_st;        /* stream being fed to the linebuf */
     struct timespec now;            /* realtime of the current write call */
@@ -45,6 +74,20 @@ struct logs_sink {
     bool stamp_valid;
     size_t stamp_len;
     char stamp[SINK_STAMP_MAX];
+    /* The rest serves writes through a ring only. size_bytes then counts what
+     * is queued for the current file too, and a queued rotation zeroes it. */
+    struct logs_ring *ring; /* borrowed; NULL: writes are made at once */
+    struct logs_op op;      /* the head's step in flight */
+    bool inflight;
+    bool closing; /* its owner closed it: freed once the queue is written */
+    struct sink_seg *head, *tail;
+    size_t queued;                /* bytes of the queue's SEG_BYTES and SEG_RELAY */
+    struct logs_relay *own_relay; /* where spliced bytes wait for their write */
+    bool relay_used;              /* a SEG_RELAY is queued */
+    unsigned rot_step;            /* of the rotation at the head */
+    char rot_from[SINK_PATH_MAX], rot_to[SINK_PATH_MAX];
+    logs_idle_fn on_idle;
+    void *idle_ctx;
     char name[CFG_MAX_NAME + 1];
 };
 
@@ -121,6 +164,116 @@ static void write_all(struct logs_sink *s, const char *p, size_t n)
     s->lost_bytes += n;
 }
 
+/* --- the queue of a sink with a ring ------------------------------------------ */
+
+static void kick(struct logs_sink *s);
+
+/* Queues a segment; a SEG_BYTES one takes buf (cap bytes, len used) as its own. */
+static bool queue_take(struct logs_sink *s, enum seg_kind kind, char *buf, size_t len, size_t cap)
+{
+    struct sink_seg *g = malloc(sizeof(*g));
+    if (!g)
+        return false;
+    g->next = NULL;
+    g->kind = kind;
+    g->len = len;
+    g->done = 0;
+    g->cap = cap;
+    g->data = buf;
+    if (kind == SEG_RELAY)
+        s->relay_used = true;
+    if (s->tail)
+        s->tail->next = g;
+    else
+        s->head = g;
+    s->tail = g;
+    if (kind != SEG_ROTATE)
+        s->queued += len;
+    return true;
+}
+
+static bool queue_put(struct logs_sink *s, enum seg_kind kind, const char *p, size_t len)
+{
+    char *buf = NULL;
+    if (kind == SEG_BYTES) {
+        if (!(buf = malloc(len)))
+            return false;
+        memcpy(buf, p, len);
+    }
+    if (queue_take(s, kind, buf, len, len))
+        return true;
+    free(buf);
+    return false;
+}
+
+static void seg_pop(struct logs_sink *s)
+{
+    struct sink_seg *g = s->head;
+    s->head = g->next;
+    if (!s->head)
+        s->tail = NULL;
+    if (g->kind != SEG_ROTATE)
+        s->queued -= g->len;
+    if (g->kind == SEG_RELAY)
+        s->relay_used = false;
+    if (g->kind == SEG_BYTES && g->cap == s->out_cap && !s->spare)
+        s->spare = g->data;
+    else
+        free(g->data);
+    free(g);
+}
+
+/* Onto the last queued buffer, unless the kernel is writing from it. */
+static bool append_tail(struct logs_sink *s, const char *p, size_t n)
+{
+    struct sink_seg *g = s->tail;
+    if (!g || g->kind != SEG_BYTES || (g == s->head && s->inflight) || g->len + n > SEG_MAX)
+        return false;
+    if (g->len + n > g->cap) {
+        size_t cap = 2 * g->cap > g->len + n ? 2 * g->cap : g->len + n;
+        char *grown;
+        if (cap < 64 * 1024)
+            cap = 64 * 1024;
+        if (cap > SEG_MAX)
+            cap = SEG_MAX;
+        if (!(grown = realloc(g->data, cap)))
+            return false;
+        g->data = grown;
+        g->cap = cap;
+    }
+    memcpy(g->data + g->len, p, n);
+    g->len += n;
+    s->queued += n;
+    return true;
+}
+
+/* Bytes for the current file: written at once, or queued behind what waits. */
+static void emit(struct logs_sink *s, const char *p, size_t n)
+{
+    if (!s->ring) {
+        write_all(s, p, n);
+        return;
+    }
+    if (n == 0)
+        return;
+    if (append_tail(s, p, n)) {
+        s->size_bytes += n;
+        return;
+    }
+    if (!queue_put(s, SEG_BYTES, p, n)) {
+        s->lost_bytes += n;
+        return;
+    }
+    s->size_bytes += n;
+    kick(s);
+}
+
+/* Nothing queued or in flight: the file position and size are the file's own. */
+static bool settled(const struct logs_sink *s)
+{
+    return !s->head && !s->inflight;
+}
+
 int logs_rotate_files(int dirfd, const char *name, unsigned keep)
 {
     char from[SINK_PATH_MAX];
@@ -149,6 +302,14 @@ int logs_rotate_files(int dirfd, const char *name, unsigned keep)
  * keeps its inode; nothing is truncated. */
 static void rotate(struct logs_sink *s)
 {
+    if (s->ring) {
+        /* Bytes queued from now on belong to the next file. */
+        if (!queue_put(s, SEG_ROTATE, NULL, 0))
+            goto refused;
+        s->size_bytes = 0;
+        kick(s);
+        return;
+    }
     if (logs_rotate_files(s->dirfd, s->name, s->opts.keep) < 0)
         goto refused;
     if (s->fd >= 0)
@@ -177,8 +338,23 @@ static bool must_rotate(const struct logs_sink *s, size_t extra)
 static void flush_out(struct logs_sink *s)
 {
     size_t n = s->out_len;
+    char *fresh;
     s->out_len = 0;
-    write_all(s, s->out, n);
+    if (!s->ring || n == 0) {
+        emit(s, s->out, n);
+        return;
+    }
+    /* The batch buffer goes to the queue as it is; lines go on in a new one. */
+    fresh = s->spare ? s->spare : malloc(s->out_cap);
+    s->spare = NULL;
+    if (!fresh || !queue_take(s, SEG_BYTES, s->out, n, s->out_cap)) {
+        free(fresh);
+        emit(s, s->out, n); /* copies, or counts the bytes lost */
+        return;
+    }
+    s->out = fresh;
+    s->size_bytes += n;
+    kick(s);
 }
 
 /* The date and time change once a second; only that part is converted. */
@@ -249,7 +425,7 @@ static void put_line(void *ctx, const char *line, size_t len, bool complete)
         flush_out(s);
         rotate(s);
     }
-    if (s->out_len + need > SINK_OUT_BYTES)
+    if (s->out_len + need > s->out_cap)
         flush_out(s);
     memcpy(s->out + s->out_len, prefix, plen);
     memcpy(s->out + s->out_len + plen, line, len);
@@ -269,7 +445,9 @@ static void write_lines(struct logs_sink *s, enum logs_stream st, const char *da
      * empty: then any tail left held began in this call. */
     if (lb->len && s->line_ts == &s->now)
         s->held_ts[st] = s->now;
-    flush_out(s);
+    /* Behind a write in flight, lines wait in the batch: its end sends them. */
+    if (settled(s))
+        flush_out(s);
 }
 
 /* Raw files have no O_APPEND: write where the file ends now, even if
@@ -277,7 +455,7 @@ static void write_lines(struct logs_sink *s, enum logs_stream st, const char *da
 static void seek_end(struct logs_sink *s)
 {
     off_t end;
-    if (s->fd < 0 || (end = lseek(s->fd, 0, SEEK_END)) < 0)
+    if (s->fd < 0 || !settled(s) || (end = lseek(s->fd, 0, SEEK_END)) < 0)
         return;
     s->size_bytes = (uint64_t)end;
 }
@@ -289,7 +467,7 @@ static void write_raw(struct logs_sink *s, const char *data, size_t len)
 
     seek_end(s);
     if (max == 0) {
-        write_all(s, data, len);
+        emit(s, data, len);
         return;
     }
     while (len > 0) {
@@ -298,7 +476,7 @@ static void write_raw(struct logs_sink *s, const char *data, size_t len)
             rotate(s);
         if (n > max)
             n = (size_t)max;
-        write_all(s, data, n);
+        emit(s, data, n);
         data += n;
         len -= n;
     }
@@ -311,7 +489,7 @@ void logs_sink_write(struct logs_sink *s, enum logs_stream st, const char *data,
         return;
     assert(st < LOGS__COUNT);
     s->rotate_failed = false;
-    if (s->fd < 0)
+    if (s->fd < 0 && settled(s))
         (void)open_file(s);
     if (!s->opts.timestamps) {
         write_raw(s, data, len);
@@ -319,7 +497,8 @@ void logs_sink_write(struct logs_sink *s, enum logs_stream st, const char *data,
     }
     /* The batch buffer is allocated at the first line: a thousand services
      * that print nothing must not each hold a resident page of it. */
-    if (!s->out && !(s->out = malloc(SINK_OUT_BYTES))) {
+    s->out_cap = s->ring ? SINK_RING_OUT_BYTES : SINK_OUT_BYTES;
+    if (!s->out && !(s->out = malloc(s->out_cap))) {
         s->lost_bytes += len;
         return;
     }
@@ -409,6 +588,283 @@ static void relay_out(struct logs_sink *s, struct logs_relay *r, size_t n)
     relay_spill(s, r, n);
 }
 
+/* --- running the queue ----------------------------------------------------------- */
+
+/* A rotation is a series of steps, one system call each: remove the oldest
+ * kept file, shift the others up one, move the live file to .1 (keep 0:
+ * remove it), open a fresh one. */
+enum rot_call { ROT_UNLINK, ROT_RENAME, ROT_OPEN };
+
+static enum rot_call rot_plan(struct logs_sink *s)
+{
+    unsigned keep = s->opts.keep;
+    unsigned k = s->rot_step;
+    if (k == keep + 1) {
+        log_path(s, s->rot_from, 0);
+        return ROT_OPEN;
+    }
+    if (keep == 0 || k == 0) {
+        log_path(s, s->rot_from, keep);
+        return ROT_UNLINK;
+    }
+    log_path(s, s->rot_from, k == keep ? 0 : keep - k);
+    log_path(s, s->rot_to, keep - k + 1);
+    return ROT_RENAME;
+}
+
+static int open_flags(const struct logs_sink *s)
+{
+    return O_WRONLY | (s->opts.timestamps ? O_APPEND : 0) | O_CREAT | O_CLOEXEC | O_NOCTTY;
+}
+
+/* The size of the file fd is, plus what is queued for it already. */
+static void add_file_size(struct logs_sink *s)
+{
+    struct stat st;
+    if (s->fd >= 0 && fstat(s->fd, &st) == 0 && S_ISREG(st.st_mode))
+        s->size_bytes += (uint64_t)st.st_size;
+}
+
+/* A rotation step ended; true when the rotation is over. */
+static bool rot_result(struct logs_sink *s, int res)
+{
+    unsigned keep = s->opts.keep;
+    if (s->rot_step == keep + 1) {
+        if (s->fd >= 0)
+            close(s->fd);
+        s->fd = res >= 0 ? res : -1; /* -1: queued bytes are lost until a reopen */
+        add_file_size(s);
+        s->rot_step = 0;
+        return true;
+    }
+    if (s->rot_step == keep && res < 0 && res != -ENOENT) {
+        /* The live file could not be moved: keep appending to it. */
+        s->rotate_failed = true;
+        add_file_size(s);
+        s->rot_step = 0;
+        return true;
+    }
+    s->rot_step++;
+    return false;
+}
+
+/* The relay's bytes the file did not take: as bytes for a write, or lost. */
+static void relay_unload(struct logs_sink *s, struct sink_seg *g, bool keep_bytes)
+{
+    size_t n = g->len - g->done;
+    struct sink_seg *b = keep_bytes ? malloc(sizeof(*b)) : NULL;
+    size_t got = 0;
+    char scratch[16 * 1024];
+    if (b && !(b->data = malloc(n))) {
+        free(b);
+        b = NULL;
+    }
+    while (got < n) {
+        char *dst = b ? b->data + got : scratch;
+        size_t want = b ? n - got : (n - got < sizeof(scratch) ? n - got : sizeof(scratch));
+        ssize_t m = read(s->own_relay->rd, dst, want);
+        if (m < 0 && errno == EINTR)
+            continue;
+        if (m <= 0)
+            break;
+        got += (size_t)m;
+    }
+    if (!b) {
+        s->lost_bytes += n;
+        return;
+    }
+    /* In the relay's place at the head, in order. */
+    b->kind = SEG_BYTES;
+    b->len = got;
+    b->done = 0;
+    b->cap = n;
+    b->next = g->next;
+    s->queued = s->queued - g->len + got;
+    s->lost_bytes += n - got;
+    s->relay_used = false;
+    s->head = b;
+    if (s->tail == g)
+        s->tail = b;
+    free(g);
+}
+
+/* A write or splice step ended; true when the head is done with. */
+static bool io_result(struct logs_sink *s, struct sink_seg *g, int res)
+{
+    if (res > 0) {
+        g->done += (size_t)res;
+        return g->done >= g->len;
+    }
+    if (res == -EINTR || res == -EAGAIN)
+        return false;
+    if (g->kind == SEG_RELAY && (res == -EINVAL || res == -ENOSYS)) {
+        s->no_splice = true; /* the file system refuses splice: write the bytes */
+        relay_unload(s, g, true);
+        return false;
+    }
+    /* Disk full, I/O error, or a write that took nothing. */
+    if (g->kind == SEG_RELAY)
+        relay_unload(s, g, false);
+    else
+        s->lost_bytes += g->len - g->done;
+    return true;
+}
+
+static void prep(struct logs_sink *s, struct io_uring_sqe *sqe)
+{
+    struct sink_seg *g = s->head;
+    size_t n = g->len - g->done;
+    switch (g->kind) {
+    case SEG_BYTES:
+        /* Offset -1: at the file's position (raw) or its end (O_APPEND). */
+        io_uring_prep_write(sqe, s->fd, g->data + g->done, (unsigned)n, (uint64_t)-1);
+        return;
+    case SEG_RELAY:
+        io_uring_prep_splice(sqe, s->own_relay->rd, -1, s->fd, -1, (unsigned)n, SPLICE_F_MOVE);
+        return;
+    case SEG_ROTATE:
+        switch (rot_plan(s)) {
+        case ROT_OPEN:
+            io_uring_prep_openat(sqe, s->dirfd, s->rot_from, open_flags(s), 0640);
+            return;
+        case ROT_UNLINK:
+            io_uring_prep_unlinkat(sqe, s->dirfd, s->rot_from, 0);
+            return;
+        case ROT_RENAME:
+            io_uring_prep_renameat(sqe, s->dirfd, s->rot_from, s->dirfd, s->rot_to, 0);
+            return;
+        }
+    }
+}
+
+/* The same step made at once, when the ring has no free entry. */
+static int step_now(struct logs_sink *s)
+{
+    struct sink_seg *g = s->head;
+    size_t n = g->len - g->done;
+    ssize_t r = -1;
+    switch (g->kind) {
+    case SEG_BYTES:
+        r = write(s->fd, g->data + g->done, n);
+        break;
+    case SEG_RELAY:
+        r = splice(s->own_relay->rd, NULL, s->fd, NULL, n, SPLICE_F_MOVE);
+        break;
+    case SEG_ROTATE:
+        switch (rot_plan(s)) {
+        case ROT_OPEN:
+            r = openat(s->dirfd, s->rot_from, open_flags(s), 0640);
+            break;
+        case ROT_UNLINK:
+            r = unlinkat(s->dirfd, s->rot_from, 0);
+            break;
+        case ROT_RENAME:
+            r = renameat(s->dirfd, s->rot_from, s->dirfd, s->rot_to);
+            break;
+        }
+    }
+    return r < 0 ? -errno : (int)r;
+}
+
+static void step_result(struct logs_sink *s, int res)
+{
+    struct sink_seg *g = s->head;
+    bool over = g->kind == SEG_ROTATE ? rot_result(s, res) : io_result(s, g, res);
+    if (over)
+        seg_pop(s);
+}
+
+/* Starts the head's next step unless one is in flight. */
+static void kick(struct logs_sink *s)
+{
+    while (s->head && !s->inflight) {
+        struct sink_seg *g = s->head;
+        struct io_uring_sqe *sqe;
+        if (g->kind != SEG_ROTATE && s->fd < 0) {
+            /* The file could not be opened: these bytes have nowhere to go. */
+            io_result(s, g, -EBADF);
+            seg_pop(s);
+            continue;
+        }
+        sqe = logs_ring_sqe(s->ring, &s->op);
+        if (!sqe) {
+            step_result(s, step_now(s));
+            continue;
+        }
+        prep(s, sqe);
+        s->inflight = true;
+        /* A refused submit leaves the entry queued: the next submit sends it. */
+        (void)logs_ring_submit(s->ring);
+    }
+}
+
+static void sink_free(struct logs_sink *s);
+
+static void on_done(struct logs_op *op, int res)
+{
+    struct logs_sink *s = (struct logs_sink *)((char *)op - offsetof(struct logs_sink, op));
+    s->inflight = false;
+    step_result(s, res);
+    kick(s);
+    if (settled(s) && s->out_len)
+        flush_out(s);
+    if (s->closing) {
+        if (settled(s))
+            sink_free(s);
+        return;
+    }
+    if (s->on_idle && !logs_sink_busy(s))
+        s->on_idle(s->idle_ctx);
+}
+
+void logs_sink_use_ring(struct logs_sink *s, struct logs_ring *ring)
+{
+    if (!s || s->ring || s->fd >= 0)
+        return;
+    s->ring = ring;
+    s->op.done = on_done;
+}
+
+void logs_sink_on_idle(struct logs_sink *s, logs_idle_fn fn, void *ctx)
+{
+    if (!s)
+        return;
+    s->on_idle = fn;
+    s->idle_ctx = ctx;
+}
+
+bool logs_sink_busy(const struct logs_sink *s)
+{
+    return s && s->ring && (s->relay_used || s->queued + s->out_len >= SINK_BACKLOG);
+}
+
+/* Through a ring: the pipe's bytes move to the sink's own relay (no disk is
+ * touched) and wait there for their splice into the file. */
+static ssize_t splice_queued(struct logs_sink *s, int pipe_fd, size_t max)
+{
+    size_t room;
+    ssize_t n;
+    if (s->relay_used)
+        return -EOPNOTSUPP;
+    if (!s->own_relay && !(s->own_relay = logs_relay_new()))
+        return -EOPNOTSUPP;
+    seek_end(s);
+    room = splice_room(s, max < RELAY_BYTES ? max : RELAY_BYTES);
+    n = splice(pipe_fd, NULL, s->own_relay->wr, NULL, room, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n < 0)
+        return errno == EAGAIN ? -EAGAIN : -EOPNOTSUPP;
+    if (n == 0)
+        return 0;
+    if (!queue_put(s, SEG_RELAY, NULL, (size_t)n)) {
+        struct sink_seg g = {.kind = SEG_RELAY, .len = (size_t)n};
+        relay_unload(s, &g, false);
+        return n;
+    }
+    s->size_bytes += (uint64_t)n;
+    kick(s);
+    return n;
+}
+
 /* One step: pipe to file, through the relay if there is one. */
 static ssize_t splice_step(struct logs_sink *s, struct logs_relay *relay, int pipe_fd, size_t len)
 {
@@ -431,8 +887,10 @@ ssize_t logs_sink_splice(struct logs_sink *s, struct logs_relay *relay, int pipe
     if (!s || s->opts.timestamps || s->no_splice)
         return -EOPNOTSUPP;
     s->rotate_failed = false;
-    if (s->fd < 0 && open_file(s) < 0)
+    if (s->fd < 0 && (!settled(s) || open_file(s) < 0))
         return -EOPNOTSUPP; /* the read path counts what is lost */
+    if (s->ring)
+        return splice_queued(s, pipe_fd, max);
     seek_end(s);
     while (done < max && !s->no_splice) {
         size_t room = splice_room(s, max - done);
@@ -467,6 +925,13 @@ static void sink_free(struct logs_sink *s)
     int st;
     for (st = 0; st < LOGS__COUNT; st++)
         logs_linebuf_free(&s->lines[st]);
+    while (s->head) {
+        if (s->head->kind == SEG_BYTES || s->head->kind == SEG_RELAY)
+            s->lost_bytes += s->head->len - s->head->done;
+        seg_pop(s);
+    }
+    logs_relay_free(s->own_relay);
+    free(s->spare);
     free(s->out);
     if (s->fd >= 0)
         close(s->fd);
@@ -483,13 +948,19 @@ void logs_sink_close(struct logs_sink *s)
         for (st = 0; st < LOGS__COUNT; st++) {
             if (s->lines[st].len == 0)
                 continue;
-            if (s->fd < 0)
+            if (s->fd < 0 && settled(s))
                 (void)open_file(s);
             s->cur_st = (enum logs_stream)st;
             s->line_ts = &s->held_ts[st];
             logs_linebuf_flush(&s->lines[st], put_line, s);
         }
         flush_out(s);
+    }
+    if (!settled(s)) {
+        /* Freed by the last completion (logs_ring_drain() waits for it). */
+        s->closing = true;
+        s->on_idle = NULL;
+        return;
     }
     sink_free(s);
 }

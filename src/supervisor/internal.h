@@ -168,10 +168,14 @@ struct sup {
     char cg_base[PATH_MAX]; /* absolute directory of corral's subtree */
     size_t cg_mount_len;    /* cg_base + this = the path /proc/PID/cgroup shows */
     char contain_why[512];
-    int logs_fd;              /* <state_dir>/logs, -1 until sup_logs_dir() first needs it */
-    struct logs_relay *relay; /* made at the first splice */
-    struct loop_timer kick;   /* runs advance() after state changes */
-    struct loop_timer check;  /* re-checks stopping trees */
+    int logs_fd;                 /* <state_dir>/logs, -1 until sup_logs_dir() first needs it */
+    struct logs_relay *relay;    /* made at the first splice */
+    struct logs_ring *logs_ring; /* made with the first sink; NULL: writes are made at once */
+    struct loop_watch *logs_ring_watch;
+    int logs_ring_errno;     /* why there is none, once refused */
+    bool logs_unsettled;     /* a pass was not settled while log writes were in flight */
+    struct loop_timer kick;  /* runs advance() after state changes */
+    struct loop_timer check; /* re-checks stopping trees */
     bool shutting_down;
     size_t n_unsaid;  /* events held: start_unsaid and stop_unsaid */
     bool starting;    /* in advance()'s start pass: started events are held */

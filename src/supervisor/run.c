@@ -1,5 +1,6 @@
 /* supervisor/run.c — one run of a service: its environment, its output pipes
  * into the log file (and the foreground echo), and the spawn itself. */
+#include "logs/ring.h"
 #include "proc/spawn.h"
 #include "supervisor/internal.h"
 
@@ -159,6 +160,60 @@ static void report_lost(struct service *svc)
     sup_emit(svc->sup, SUP_EV_LOGS_LOST, svc, 0, text);
 }
 
+static void on_logs_ring(struct loop *lp, int fd, uint32_t events, void *data)
+{
+    struct sup *s = data;
+    (void)lp;
+    (void)fd;
+    (void)events;
+    logs_ring_reap(s->logs_ring);
+    /* A pass found writes in flight: the stack may be settled now. */
+    if (s->logs_unsettled && !logs_ring_busy(s->logs_ring)) {
+        s->logs_unsettled = false;
+        sup_kick(s);
+    }
+}
+
+/* The ring every sink writes through, made with the first sink. Without one
+ * (the kernel refuses io_uring) log writes are made at once, on the loop. */
+static struct logs_ring *logs_ring_of(struct sup *s)
+{
+    if (s->logs_ring || s->logs_ring_errno)
+        return s->logs_ring;
+    s->logs_ring = logs_ring_new();
+    if (s->logs_ring) {
+        s->logs_ring_watch =
+            loop_watch_add(s->lp, logs_ring_fd(s->logs_ring), EPOLLIN, on_logs_ring, s);
+        if (s->logs_ring_watch)
+            return s->logs_ring;
+        logs_ring_free(s->logs_ring);
+        s->logs_ring = NULL;
+    }
+    s->logs_ring_errno = errno ? errno : EIO;
+    return NULL;
+}
+
+static bool pipe_drain(struct service *svc, enum logs_stream st, size_t budget, bool paced);
+static void on_pipe(struct loop *lp, int fd, uint32_t events, void *data);
+
+/* The sink has queued all it takes: the pipe waits (and the service with it,
+ * once the pipe is full) until the sink has room. The watch goes, rather than
+ * its events, as a hang-up is reported to any watch. */
+static void pipe_pause(struct service *svc, enum logs_stream st)
+{
+    loop_watch_del(svc->sup->lp, svc->watch[st]);
+    svc->watch[st] = NULL;
+}
+
+static void on_sink_idle(void *ctx)
+{
+    struct service *svc = ctx;
+    report_lost(svc);
+    for (int st = 0; st < LOGS__COUNT; st++)
+        if (svc->pipe[st] >= 0 && !svc->watch[st])
+            svc->watch[st] = loop_watch_add(svc->sup->lp, svc->pipe[st], EPOLLIN, on_pipe, svc);
+}
+
 /* The log sink is made at the first output: a thousand services that print
  * nothing hold none. Names and options were checked by the config, so only
  * memory can fail here, and then the output goes to the echo alone. */
@@ -168,6 +223,8 @@ static struct logs_sink *sink_of(struct service *svc)
     if (!svc->sink) {
         diag_clear(&dg);
         svc->sink = logs_sink_open(sup_logs_dir(svc->sup), svc->cfg->name, &svc->cfg->logs, &dg);
+        logs_sink_use_ring(svc->sink, logs_ring_of(svc->sup));
+        logs_sink_on_idle(svc->sink, on_sink_idle, svc);
     }
     return svc->sink;
 }
@@ -230,7 +287,7 @@ static int pipe_splice(struct service *svc, enum logs_stream st, size_t budget)
         return -1;
     if (!sink_of(svc))
         return -1;
-    if (!s->relay && !svc->cfg->logs.timestamps)
+    if (!s->relay && !s->logs_ring && !svc->cfg->logs.timestamps)
         s->relay = logs_relay_new(); /* without one, straight into the file */
     n = logs_sink_splice(svc->sink, s->relay, svc->pipe[st], budget);
     if (n == -EOPNOTSUPP)
@@ -242,15 +299,16 @@ static int pipe_splice(struct service *svc, enum logs_stream st, size_t budget)
     return n != 0;
 }
 
-/* Read until EAGAIN or the budget is spent; returns false at EOF. */
-static bool pipe_drain(struct service *svc, enum logs_stream st, size_t budget)
+/* Read until EAGAIN or the budget is spent, or, when paced, until the sink is
+ * busy; returns false at EOF. */
+static bool pipe_drain(struct service *svc, enum logs_stream st, size_t budget, bool paced)
 {
     char buf[READ_CHUNK];
     size_t done = 0;
     int spliced = pipe_splice(svc, st, budget);
     if (spliced >= 0)
         return spliced;
-    while (done < budget) {
+    while (done < budget && (!paced || !logs_sink_busy(svc->sink))) {
         ssize_t n = read(svc->pipe[st], buf, sizeof(buf));
         if (n > 0) {
             output_chunk(svc, st, buf, (size_t)n);
@@ -272,8 +330,10 @@ static void on_pipe(struct loop *lp, int fd, uint32_t events, void *data)
     (void)lp;
     /* Hung up with nothing to read: the end of it, known without a read (at a
      * stop of N services, 2N reads and FIONREADs fewer). */
-    if ((events & (EPOLLHUP | EPOLLIN)) == EPOLLHUP || !pipe_drain(svc, st, READ_BUDGET))
+    if ((events & (EPOLLHUP | EPOLLIN)) == EPOLLHUP || !pipe_drain(svc, st, READ_BUDGET, true))
         pipe_close(svc, st);
+    else if (logs_sink_busy(svc->sink))
+        pipe_pause(svc, st);
 }
 
 void run_close_pipes(struct service *svc)
@@ -283,7 +343,7 @@ void run_close_pipes(struct service *svc)
             continue;
         /* Every writer of the tree is gone; take what is left, bounded in
          * case something that escaped the tree still holds the pipe. */
-        (void)pipe_drain(svc, st, 4 * READ_BUDGET);
+        (void)pipe_drain(svc, st, 4 * READ_BUDGET, false);
         pipe_close(svc, st);
     }
 }

@@ -4,6 +4,7 @@
 #include "supervisor/sup.h"
 
 #include "health/http.h"
+#include "logs/ring.h"
 #include "proc/spawn.h"
 #include "supervisor/internal.h"
 #include "supervisor/ports.h"
@@ -752,6 +753,8 @@ static void advance(struct loop *lp, void *data)
         reload_swap(s);
     if (!loop_timer_armed(&s->kick) && sup_settled(s) && s->h.on_settled)
         s->h.on_settled(s->h.ctx);
+    else if (logs_ring_busy(s->logs_ring))
+        s->logs_unsettled = true; /* ask again when they are written */
 }
 
 static void on_check(struct loop *lp, void *data)
@@ -963,6 +966,10 @@ void sup_free(struct sup *s)
     loop_timer_disarm(s->lp, &s->kick);
     loop_timer_disarm(s->lp, &s->check);
     limits_sup_free(s);
+    /* Services' sinks are closed: what they queued is written before the
+     * directory the files are in is closed. */
+    loop_watch_del(s->lp, s->logs_ring_watch);
+    logs_ring_free(s->logs_ring);
     if (s->logs_fd >= 0)
         close(s->logs_fd);
     logs_relay_free(s->relay);
@@ -1074,6 +1081,9 @@ void sup_kill_all(struct sup *s)
 
 bool sup_settled(const struct sup *s)
 {
+    /* Output still on its way to a file may yet be lost, and that is said. */
+    if (logs_ring_busy(s->logs_ring))
+        return false;
     for (size_t i = 0; i < s->n; i++) {
         enum svc_state st = s->svcs[i]->state;
         if (st == SVC_WAITING || sup_state_up(st) || st == SVC_BACKOFF || st == SVC_STOPPING ||
@@ -1091,6 +1101,16 @@ bool sup_any_failed(const struct sup *s)
 bool sup_any_survivor(const struct sup *s)
 {
     return s->any_survivor;
+}
+
+const char *sup_log_writes(const struct sup *s, const char **why)
+{
+    const char *mode = s->logs_ring ? "io_uring" : s->logs_ring_errno ? "direct" : "none yet";
+    if (why)
+        *why = s->logs_ring         ? "through io_uring: a slow disk never holds up corral"
+               : s->logs_ring_errno ? strerror(s->logs_ring_errno)
+                                    : "no service has written output yet";
+    return mode;
 }
 
 const char *sup_containment(const struct sup *s, const char **why)

@@ -322,6 +322,10 @@ int sup_recover_leftovers(struct sup *s, bool tags, size_t *ghosts);
 
 /* "cgroup" or "pgroup", and why it was chosen. */
 const char *sup_containment(const struct sup *s, const char **why);
+/* How log files are written: "io_uring" (the loop never waits for the disk),
+ * "direct" (the kernel refused io_uring; why says so) or "none yet" (no
+ * service has written output: the ring is made with the first log file). */
+const char *sup_log_writes(const struct sup *s, const char **why);
 const char *sup_instance(const struct sup *s);
 const char *sup_boot_id(const struct sup *s);
 

@@ -1,0 +1,129 @@
+"""A disk that does not take writes must not hold corral up: its loop goes on
+reaping, restarting and answering the API while a service's log writes wait,
+the service waits with them (its pipe fills), and once the disk moves again
+every byte lands, in order. The slow disk is stallfs (tests/helpers), a FUSE
+file system whose writes wait while it is stalled, mounted on the logs
+directory."""
+import os
+import re
+import signal
+import subprocess
+import time
+
+import psutil
+import pytest
+
+from conftest import CORRAL, wait_for
+
+STALLFS = os.path.join(os.path.dirname(CORRAL), "stallfs")
+LINES = 200000  # `seq` output: 1.3 MB, more than a pipe and a sink's queue hold
+
+
+class Stallfs:
+    def __init__(self, backing, mountpoint):
+        backing.mkdir(parents=True)
+        mountpoint.mkdir(parents=True)
+        self.mountpoint = str(mountpoint)
+        self.proc = subprocess.Popen([STALLFS, str(backing), self.mountpoint],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(self.mounted, what="stallfs mounted")
+
+    def mounted(self):
+        with open("/proc/self/mounts") as f:
+            return any(line.split()[1] == self.mountpoint for line in f)
+
+    def stall(self):
+        self.proc.send_signal(signal.SIGUSR1)
+
+    def release(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGUSR2)
+
+    def close(self):
+        self.release()
+        if self.mounted():
+            r = subprocess.run(["fusermount3", "-u", self.mountpoint], capture_output=True)
+            if r.returncode != 0:
+                subprocess.run(["fusermount3", "-uz", self.mountpoint], capture_output=True)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def slow_logs(tmp_path):
+    if not os.path.exists(STALLFS) or not os.path.exists("/dev/fuse"):
+        pytest.skip("needs FUSE (/dev/fuse) and the stallfs helper")
+    fs = Stallfs(tmp_path / "backing", tmp_path / ".corral" / "logs")
+    yield fs
+    fs.close()
+
+
+def blocked_writing(pid):
+    """The process waits in a write to its full stdout pipe."""
+    try:
+        with open(f"/proc/{pid}/wchan") as f:
+            return f.read().strip() in ("pipe_write", "anon_pipe_write")
+    except FileNotFoundError:
+        return False
+
+
+def strip_stamps(text):
+    return re.sub(r"^\S+Z out ", "", text, flags=re.M)
+
+
+@pytest.mark.parametrize("timestamps", [True, False])
+def test_a_stalled_disk_holds_up_the_service_not_corral(daemon, slow_logs, tmp_path, timestamps):
+    go = tmp_path / "go"
+    d = daemon(f"""
+services:
+  flood:
+    command: [sh, -c, 'while [ ! -e {go} ]; do sleep 0.02; done; echo start; exec seq {LINES}']
+    restart: {{policy: "no"}}
+    logs: {{timestamps: {str(timestamps).lower()}}}
+  other:
+    command: [sleep, "1000"]
+""")
+    d.wait_state("other", "running")
+    flood_pid = d.service("flood")["pid"]
+    assert d.json("GET", "/v1")[1]["log_writes"] == "none yet"
+    try:
+        slow_logs.stall()
+        go.touch()
+        # The first write waits in the file system; corral queues what it may,
+        # then stops reading, and seq is left waiting on its full pipe.
+        wait_for(lambda: blocked_writing(flood_pid), timeout=20, what="seq blocked on its pipe")
+        corral_mem = d.ps.memory_info().rss
+        info = d.json("GET", "/v1")[1]
+        assert info["log_writes"] == "io_uring", info
+
+        # Meanwhile corral answers, stops and starts: its loop is not in a write.
+        t0 = time.monotonic()
+        assert d.service("other")["state"] == "running"
+        old = d.service("other")["pid"]
+        r = d.cli("restart", "other", timeout=30)
+        assert r.returncode == 0, r.stdout + r.stderr
+        wait_for(lambda: (s := d.service("other"))["state"] == "running" and s["pid"] != old,
+                 timeout=20, what="other restarted")
+        assert not psutil.pid_exists(old) or psutil.Process(old).status() == psutil.STATUS_ZOMBIE
+        assert time.monotonic() - t0 < 20
+        assert blocked_writing(flood_pid), "seq went on while its log could not be written"
+        # Bounded: what waits is the queue, not the whole flood in memory.
+        assert d.ps.memory_info().rss < corral_mem + 8 * 1024 * 1024
+    finally:
+        slow_logs.release()
+
+    log = tmp_path / "backing" / "flood.log"
+    want = "start\n" + "".join(f"{i}\n" for i in range(1, LINES + 1))
+
+    def all_written():
+        text = log.read_text()
+        return (strip_stamps(text) if timestamps else text) == want
+
+    wait_for(all_written, timeout=60, what="every line in flood.log")
+    d.wait_state("flood", "exited")
+    ev = [e for e in d.events() if e.get("service") == "flood"]
+    assert not any("lost" in (e.get("text") or e.get("message") or "") for e in ev), ev
+    d.down()
