@@ -648,8 +648,9 @@ static bool rot_result(struct logs_sink *s, int res)
     return false;
 }
 
-/* The relay's bytes the file did not take: as bytes for a write, or lost. */
-static void relay_unload(struct logs_sink *s, struct sink_seg *g, bool keep_bytes)
+/* The relay's bytes the file did not take, read out so that the relay is
+ * empty: in g's place as bytes to write (true: g is freed), or lost. */
+static bool relay_unload(struct logs_sink *s, struct sink_seg *g, bool keep_bytes)
 {
     size_t n = g->len - g->done;
     struct sink_seg *b = keep_bytes ? malloc(sizeof(*b)) : NULL;
@@ -671,7 +672,7 @@ static void relay_unload(struct logs_sink *s, struct sink_seg *g, bool keep_byte
     }
     if (!b) {
         s->lost_bytes += n;
-        return;
+        return false;
     }
     /* In the relay's place at the head, in order. */
     b->kind = SEG_BYTES;
@@ -686,6 +687,7 @@ static void relay_unload(struct logs_sink *s, struct sink_seg *g, bool keep_byte
     if (s->tail == g)
         s->tail = b;
     free(g);
+    return true;
 }
 
 /* A write or splice step ended; true when the head is done with. */
@@ -699,12 +701,11 @@ static bool io_result(struct logs_sink *s, struct sink_seg *g, int res)
         return false;
     if (g->kind == SEG_RELAY && (res == -EINVAL || res == -ENOSYS)) {
         s->no_splice = true; /* the file system refuses splice: write the bytes */
-        relay_unload(s, g, true);
-        return false;
+        return !relay_unload(s, g, true);
     }
     /* Disk full, I/O error, or a write that took nothing. */
     if (g->kind == SEG_RELAY)
-        relay_unload(s, g, false);
+        (void)relay_unload(s, g, false);
     else
         s->lost_bytes += g->len - g->done;
     return true;
@@ -857,7 +858,7 @@ static ssize_t splice_queued(struct logs_sink *s, int pipe_fd, size_t max)
         return 0;
     if (!queue_put(s, SEG_RELAY, NULL, (size_t)n)) {
         struct sink_seg g = {.kind = SEG_RELAY, .len = (size_t)n};
-        relay_unload(s, &g, false);
+        (void)relay_unload(s, &g, false);
         return n;
     }
     s->size_bytes += (uint64_t)n;

@@ -127,3 +127,38 @@ services:
     ev = [e for e in d.events() if e.get("service") == "flood"]
     assert not any("lost" in (e.get("text") or e.get("message") or "") for e in ev), ev
     d.down()
+
+
+def test_rotations_wait_for_a_stalled_disk_in_order(daemon, slow_logs, tmp_path):
+    # Rotation renames and opens go the same way as writes: queued behind
+    # them, one at a time. The kept files, oldest first, are the stream's tail.
+    go = tmp_path / "go"
+    d = daemon(f"""
+services:
+  flood:
+    command: [sh, -c, 'while [ ! -e {go} ]; do sleep 0.02; done; exec seq {LINES}']
+    restart: {{policy: "no"}}
+    logs: {{timestamps: false, max_size: 200K, keep: 3}}
+""")
+    flood_pid = d.service("flood")["pid"]
+    try:
+        slow_logs.stall()
+        go.touch()
+        wait_for(lambda: blocked_writing(flood_pid), timeout=20, what="seq blocked on its pipe")
+        assert d.service("flood")["state"] == "running"
+    finally:
+        slow_logs.release()
+    d.wait_state("flood", "exited", timeout=60)
+    want = "".join(f"{i}\n" for i in range(1, LINES + 1)).encode()
+    names = ["flood.log.3", "flood.log.2", "flood.log.1", "flood.log"]
+
+    def kept():
+        return b"".join((tmp_path / "backing" / n).read_bytes() for n in names
+                        if (tmp_path / "backing" / n).exists())
+
+    wait_for(lambda: want.endswith(kept()) and len(kept()) > 3 * 200 * 1024,
+             timeout=60, what="the kept files to hold the stream's tail")
+    for n in names:
+        assert (tmp_path / "backing" / n).stat().st_size <= 200 * 1024
+    assert not (tmp_path / "backing" / "flood.log.4").exists()
+    d.down()
