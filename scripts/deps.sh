@@ -9,6 +9,8 @@ prometheus"
 PKGS="$PKGS systemd redis-server"
 # A slow disk for tests/integration/test_slowdisk.py: tests/helpers/stallfs.c is a FUSE file system.
 PKGS="$PKGS libfuse3-dev fuse3"
+# test_logs.py runs corral where io_uring_setup is refused, as in many containers.
+PKGS="$PKGS python3-seccomp"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -10,6 +10,7 @@
 #include "config/config.h"
 #include "health/limits.h"
 #include "health/stats.h"
+#include "logs/ring.h"
 #include "proc/cgroup.h"
 #include "proc/ports.h"
 #include "store/store.h"
@@ -227,6 +228,31 @@ static void check_containment(struct doctor *d)
         snprintf(r->containment_reason, sizeof(r->containment_reason),
                  "process groups + subreaper + environment tag (no usable cgroup v2: %s)", dg.msg);
     }
+}
+
+/* How service log files are written: as the running corral says, else as
+ * one started here would (the ring is made with the first log file). */
+static void check_log_writes(struct doctor *d)
+{
+    struct doc_report *r = &d->r;
+    const char *mode = json_string_value(json_object_get(d->o.info, "log_writes"));
+    const char *why = json_string_value(json_object_get(d->o.info, "log_writes_reason"));
+    struct logs_ring *ring;
+    if (mode && why && strcmp(mode, "none yet") != 0) {
+        snprintf(r->log_writes, sizeof(r->log_writes), "%s", mode);
+        snprintf(r->log_writes_reason, sizeof(r->log_writes_reason), "%s", why);
+        r->log_writes_source = "running corral";
+        return;
+    }
+    r->log_writes_source = "this host";
+    ring = logs_ring_new();
+    snprintf(r->log_writes, sizeof(r->log_writes), "%s", ring ? "io_uring" : "direct");
+    if (ring)
+        snprintf(r->log_writes_reason, sizeof(r->log_writes_reason), LOGS_RING_WHY);
+    else
+        snprintf(r->log_writes_reason, sizeof(r->log_writes_reason), LOGS_RING_REFUSED,
+                 strerror(errno));
+    logs_ring_free(ring);
 }
 
 /* --- limits ------------------------------------------------------------------------------ */
@@ -606,6 +632,7 @@ static int run(struct doctor *d)
     list_orphans(d);
     check_state(d);
     check_containment(d);
+    check_log_writes(d);
     check_limits(d);
     list_foreign(d);
     check_configured_ports(d);

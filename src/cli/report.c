@@ -306,6 +306,10 @@ int report_json(const struct doc_report *r, FILE *out)
     if (!body)
         return -ENOMEM;
     json_object_set_new(body, "limits", limits_json(r));
+    json_object_set_new(body, "log_writes",
+                        json_pack("{s:s,s:s,s:s}", "mode", r->log_writes, "reason",
+                                  r->log_writes_reason, "source",
+                                  r->log_writes_source ? r->log_writes_source : ""));
     rc = json_dumpf(body, out, JSON_INDENT(2) | JSON_REAL_PRECISION(4));
     fputc('\n', out);
     json_decref(body);
@@ -356,6 +360,9 @@ static void table_state(const struct doc_report *r, FILE *out)
     if (r->controllers_source)
         fprintf(out, "controllers %s (%s)\n", r->controllers[0] ? r->controllers : "none delegated",
                 r->controllers_source);
+    if (r->log_writes[0])
+        fprintf(out, "log writes  %s: %s (%s)\n", r->log_writes, r->log_writes_reason,
+                r->log_writes_source ? r->log_writes_source : "");
     for (size_t i = 0; i < r->n_limits; i++)
         fprintf(out, "limit       %s %s: %s, %s\n", r->limits[i].service, r->limits[i].limit,
                 r->limits[i].enforced_by, r->limits[i].how);

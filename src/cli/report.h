@@ -108,6 +108,9 @@ struct doc_report {
     size_t n_cgroups;
     char controllers[64];           /* "cpu memory pids" for corral's cgroups; "" none */
     const char *controllers_source; /* "running corral", "this host", NULL: not cgroup */
+    char log_writes[16];            /* "io_uring", "direct" or "none yet" (GET /v1) */
+    char log_writes_reason[256];
+    const char *log_writes_source; /* "running corral" or "this host" */
     struct doc_limit *limits;
     struct doc_state state;
     struct doc_zombie *zombies;

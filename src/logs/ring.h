@@ -12,6 +12,11 @@
 struct io_uring_sqe;
 struct logs_ring;
 
+/* What a ring means to an operator (GET /v1, corral doctor). */
+#define LOGS_RING_WHY "writes wait in the kernel's worker: a slow disk never holds up corral"
+/* ... and what its absence does; %s is strerror of logs_ring_new()'s errno. */
+#define LOGS_RING_REFUSED "io_uring refused (%s): a slow disk can hold up corral while it writes"
+
 /* One operation in flight; done() gets the kernel's result (>= 0 or -errno). */
 struct logs_op {
     void (*done)(struct logs_op *op, int res);

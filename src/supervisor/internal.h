@@ -173,6 +173,7 @@ struct sup {
     struct logs_ring *logs_ring; /* made with the first sink; NULL: writes are made at once */
     struct loop_watch *logs_ring_watch;
     int logs_ring_errno;     /* why there is none, once refused */
+    char logs_ring_why[128]; /* and in words */
     bool logs_unsettled;     /* a pass was not settled while log writes were in flight */
     struct loop_timer kick;  /* runs advance() after state changes */
     struct loop_timer check; /* re-checks stopping trees */

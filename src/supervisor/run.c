@@ -190,6 +190,8 @@ static struct logs_ring *logs_ring_of(struct sup *s)
         s->logs_ring = NULL;
     }
     s->logs_ring_errno = errno ? errno : EIO;
+    snprintf(s->logs_ring_why, sizeof(s->logs_ring_why), LOGS_RING_REFUSED,
+             strerror(s->logs_ring_errno));
     return NULL;
 }
 

@@ -1107,8 +1107,8 @@ const char *sup_log_writes(const struct sup *s, const char **why)
 {
     const char *mode = s->logs_ring ? "io_uring" : s->logs_ring_errno ? "direct" : "none yet";
     if (why)
-        *why = s->logs_ring         ? "through io_uring: a slow disk never holds up corral"
-               : s->logs_ring_errno ? strerror(s->logs_ring_errno)
+        *why = s->logs_ring         ? LOGS_RING_WHY
+               : s->logs_ring_errno ? s->logs_ring_why
                                     : "no service has written output yet";
     return mode;
 }

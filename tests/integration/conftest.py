@@ -187,7 +187,7 @@ class UnixHTTP(http.client.HTTPConnection):
 class Daemon:
     """corral up -d in a temp dir, driven through its API and its CLI."""
 
-    def __init__(self, tmp_path, text, args=()):
+    def __init__(self, tmp_path, text, args=(), **up_kw):
         self.dir = tmp_path
         self.cfg = tmp_path / "corral.yaml"
         self.cfg.write_text(text)
@@ -195,7 +195,7 @@ class Daemon:
         self.sock = str(self.state / "corral.sock")
         # Longer than up -d's own 60 s wait, so that corral reports first and
         # the daemon it leaves is known here and cleaned up.
-        self.up = self.cli("up", "-d", *args, timeout=120)
+        self.up = self.cli("up", "-d", *args, timeout=120, **up_kw)
         self.info = None
         self.ps = None
         if self.up.returncode in (0, 1):
@@ -316,8 +316,8 @@ class Daemon:
 def daemon(tmp_path):
     started = []
 
-    def run(text, args=()):
-        d = Daemon(tmp_path, text, args)
+    def run(text, args=(), **up_kw):
+        d = Daemon(tmp_path, text, args, **up_kw)
         started.append(d)
         assert d.up.returncode == 0, d.up.stderr + d.up.stdout
         return d

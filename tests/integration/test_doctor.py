@@ -270,6 +270,12 @@ services:
     assert c["source"] == "running corral" and c["problem"] is False
     if c["mode"] == "cgroup":
         assert c["cgroups"] == [c["reason"][len("cgroup v2 at "):]]
+    # No service has written output, so the running corral has made no ring:
+    # doctor says what this host allows.
+    assert d.info["log_writes"] == "none yet"
+    assert rep["log_writes"] == {
+        "mode": "io_uring", "source": "this host",
+        "reason": "writes wait in the kernel's worker: a slow disk never holds up corral"}
     s = rep["state"]
     assert s["healthy"] is True and s["problems"] == [] and s["notes"] == []
     assert s["exists"] is True and s["writable"] is True

@@ -1,6 +1,9 @@
 """Log files: per-line timestamps and streams, rotation under a flood."""
+import json
 import os
 import re
+
+import pytest
 
 from conftest import wait_for
 
@@ -105,3 +108,44 @@ services:
         data = (logs / f"{name}.log").read_bytes()
         assert len(data) == 8000000, (name, len(data))
         assert data == (name.encode() * 7 + b"\n") * 1000000, name
+
+
+def deny_io_uring():
+    """As a container's seccomp profile does: io_uring_setup fails with EPERM."""
+    import errno
+    import seccomp
+    f = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
+    f.add_rule(seccomp.ERRNO(errno.EPERM), "io_uring_setup")
+    f.load()
+
+
+def test_logs_are_written_directly_where_io_uring_is_refused(daemon, tmp_path):
+    pytest.importorskip("seccomp")
+    lines = 100000
+    d = daemon(f"""
+services:
+  raw:
+    kind: oneshot
+    command: [seq, "{lines}"]
+    logs: {{timestamps: false, max_size: 100K, keep: 3}}
+  stamped:
+    kind: oneshot
+    command: [seq, "{lines}"]
+    logs: {{max_size: 0}}
+""", preexec_fn=deny_io_uring)
+    d.wait_state("raw", "completed")
+    d.wait_state("stamped", "completed")
+    info = d.json("GET", "/v1")[1]
+    assert info["log_writes"] == "direct", info
+    assert "not permitted" in info["log_writes_reason"], info
+    rep = json.loads(d.cli("doctor", "--json").stdout)
+    assert rep["log_writes"] == {"mode": "direct", "source": "running corral",
+                                 "reason": info["log_writes_reason"]}
+    logs = tmp_path / ".corral" / "logs"
+    want = "".join(f"{i}\n" for i in range(1, lines + 1)).encode()
+    kept = b"".join((logs / n).read_bytes()
+                    for n in ["raw.log.3", "raw.log.2", "raw.log.1", "raw.log"])
+    assert len(kept) > 3 * 100 * 1024 and want.endswith(kept)
+    stamped = (logs / "stamped.log").read_text()
+    assert re.sub(r"^\S+Z out ", "", stamped, flags=re.M).encode() == want
+    d.down()

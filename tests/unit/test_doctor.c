@@ -182,6 +182,38 @@ static void json_schema(void **state)
     report_free(&r);
 }
 
+/* How log files are written is said, in JSON and text, and is no problem
+ * even where writes cannot go through io_uring. */
+static void log_writes_reported(void **state)
+{
+    struct doc_report r;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    json_t *j, *l;
+    size_t problems;
+    (void)state;
+    fill(&r);
+    problems = report_problems(&r);
+    snprintf(r.log_writes, sizeof(r.log_writes), "direct");
+    snprintf(r.log_writes_reason, sizeof(r.log_writes_reason),
+             "io_uring refused (Operation not permitted): a slow disk can hold up corral");
+    r.log_writes_source = "this host";
+    assert_int_equal(report_problems(&r), problems);
+    report_table(&r, out);
+    fclose(out);
+    assert_non_null(strstr(text, "log writes  direct: io_uring refused (Operation not "
+                                 "permitted): a slow disk can hold up corral (this host)\n"));
+    j = report_parsed(&r);
+    l = json_object_get(j, "log_writes");
+    assert_string_equal(json_string_value(json_object_get(l, "mode")), "direct");
+    assert_string_equal(json_string_value(json_object_get(l, "source")), "this host");
+    assert_non_null(strstr(json_string_value(json_object_get(l, "reason")), "refused"));
+    json_decref(j);
+    free(text);
+    report_free(&r);
+}
+
 static void table_and_problems(void **state)
 {
     struct doc_report r;
@@ -384,6 +416,7 @@ int main(void)
         cmocka_unit_test(parsers),
         cmocka_unit_test(ages),
         cmocka_unit_test(json_schema),
+        cmocka_unit_test(log_writes_reported),
         cmocka_unit_test(json_command_not_utf8),
         cmocka_unit_test(limits_and_controllers),
         cmocka_unit_test(table_and_problems),
