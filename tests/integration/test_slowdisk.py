@@ -70,6 +70,15 @@ def blocked_writing(pid):
         return False
 
 
+def flood_on_a_stalled_disk(slow_logs, go, pid):
+    """Stall the disk, then let the flood go: the first write waits in the
+    file system, corral queues what it may and stops reading, and seq is left
+    waiting on its full pipe."""
+    slow_logs.stall()
+    go.touch()
+    wait_for(lambda: blocked_writing(pid), timeout=20, what="seq blocked on its pipe")
+
+
 def strip_stamps(text):
     return re.sub(r"^\S+Z out ", "", text, flags=re.M)
 
@@ -90,11 +99,7 @@ services:
     flood_pid = d.service("flood")["pid"]
     assert d.json("GET", "/v1")[1]["log_writes"] == "none yet"
     try:
-        slow_logs.stall()
-        go.touch()
-        # The first write waits in the file system; corral queues what it may,
-        # then stops reading, and seq is left waiting on its full pipe.
-        wait_for(lambda: blocked_writing(flood_pid), timeout=20, what="seq blocked on its pipe")
+        flood_on_a_stalled_disk(slow_logs, go, flood_pid)
         corral_mem = d.ps.memory_info().rss
         info = d.json("GET", "/v1")[1]
         assert info["log_writes"] == "io_uring", info
@@ -142,9 +147,7 @@ services:
 """)
     flood_pid = d.service("flood")["pid"]
     try:
-        slow_logs.stall()
-        go.touch()
-        wait_for(lambda: blocked_writing(flood_pid), timeout=20, what="seq blocked on its pipe")
+        flood_on_a_stalled_disk(slow_logs, go, flood_pid)
         assert d.service("flood")["state"] == "running"
     finally:
         slow_logs.release()
