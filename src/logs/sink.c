@@ -274,28 +274,45 @@ static bool settled(const struct logs_sink *s)
     return !s->head && !s->inflight;
 }
 
+/* A rotation is a series of steps, one system call each: remove the oldest
+ * kept file, shift the others up one, move the live file to .1 (keep 0:
+ * remove it), open a fresh one. Step k's call and paths; step keep is the
+ * live file's, step keep + 1 the open. */
+enum rot_call { ROT_UNLINK, ROT_RENAME, ROT_OPEN };
+
+static enum rot_call rot_plan(const char *name, unsigned keep, unsigned k, char *from, char *to)
+{
+    if (k == keep + 1) {
+        name_path(name, from, 0);
+        return ROT_OPEN;
+    }
+    if (keep == 0 || k == 0) {
+        name_path(name, from, keep);
+        return ROT_UNLINK;
+    }
+    name_path(name, from, k == keep ? 0 : keep - k);
+    name_path(name, to, keep - k + 1);
+    return ROT_RENAME;
+}
+
 int logs_rotate_files(int dirfd, const char *name, unsigned keep)
 {
     char from[SINK_PATH_MAX];
     char to[SINK_PATH_MAX];
+    int r = 0;
 
     if (strlen(name) > CFG_MAX_NAME || keep > SINK_MAX_KEEP)
         return -EINVAL;
-    name_path(name, from, 0);
-    if (keep == 0)
-        return unlinkat(dirfd, from, 0) < 0 && errno != ENOENT ? -errno : 0;
-    name_path(name, to, keep);
-    (void)unlinkat(dirfd, to, 0);
-    /* Gaps in the series are normal (fresh service), so ENOENT is ignored. */
-    for (unsigned k = keep - 1; k >= 1; k--) {
-        name_path(name, from, k);
-        name_path(name, to, k + 1);
-        (void)renameat(dirfd, from, dirfd, to);
+    /* Gaps in the series are normal (fresh service), so only the live file's
+     * step can fail, and not with ENOENT: someone removed the live file, and
+     * a fresh one is what we want. */
+    for (unsigned k = 0; k <= keep; k++) {
+        if (rot_plan(name, keep, k, from, to) == ROT_UNLINK)
+            r = unlinkat(dirfd, from, 0);
+        else
+            r = renameat(dirfd, from, dirfd, to);
     }
-    name_path(name, from, 0);
-    name_path(name, to, 1);
-    /* ENOENT: someone removed the live file; a fresh one is what we want. */
-    return renameat(dirfd, from, dirfd, to) < 0 && errno != ENOENT ? -errno : 0;
+    return r < 0 && errno != ENOENT ? -errno : 0;
 }
 
 /* Rename-only, then a fresh <name>.log. A follower with the old file open
@@ -590,28 +607,6 @@ static void relay_out(struct logs_sink *s, struct logs_relay *r, size_t n)
 
 /* --- running the queue ----------------------------------------------------------- */
 
-/* A rotation is a series of steps, one system call each: remove the oldest
- * kept file, shift the others up one, move the live file to .1 (keep 0:
- * remove it), open a fresh one. */
-enum rot_call { ROT_UNLINK, ROT_RENAME, ROT_OPEN };
-
-static enum rot_call rot_plan(struct logs_sink *s)
-{
-    unsigned keep = s->opts.keep;
-    unsigned k = s->rot_step;
-    if (k == keep + 1) {
-        log_path(s, s->rot_from, 0);
-        return ROT_OPEN;
-    }
-    if (keep == 0 || k == 0) {
-        log_path(s, s->rot_from, keep);
-        return ROT_UNLINK;
-    }
-    log_path(s, s->rot_from, k == keep ? 0 : keep - k);
-    log_path(s, s->rot_to, keep - k + 1);
-    return ROT_RENAME;
-}
-
 static int open_flags(const struct logs_sink *s)
 {
     return O_WRONLY | (s->opts.timestamps ? O_APPEND : 0) | O_CREAT | O_CLOEXEC | O_NOCTTY;
@@ -724,7 +719,7 @@ static void prep(struct logs_sink *s, struct io_uring_sqe *sqe)
         io_uring_prep_splice(sqe, s->own_relay->rd, -1, s->fd, -1, (unsigned)n, SPLICE_F_MOVE);
         return;
     case SEG_ROTATE:
-        switch (rot_plan(s)) {
+        switch (rot_plan(s->name, s->opts.keep, s->rot_step, s->rot_from, s->rot_to)) {
         case ROT_OPEN:
             io_uring_prep_openat(sqe, s->dirfd, s->rot_from, open_flags(s), 0640);
             return;
@@ -752,7 +747,7 @@ static int step_now(struct logs_sink *s)
         r = splice(s->own_relay->rd, NULL, s->fd, NULL, n, SPLICE_F_MOVE);
         break;
     case SEG_ROTATE:
-        switch (rot_plan(s)) {
+        switch (rot_plan(s->name, s->opts.keep, s->rot_step, s->rot_from, s->rot_to)) {
         case ROT_OPEN:
             r = openat(s->dirfd, s->rot_from, open_flags(s), 0640);
             break;
