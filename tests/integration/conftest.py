@@ -30,11 +30,20 @@ def wait_for(cond, timeout=10.0, interval=0.02, what="condition"):
         time.sleep(interval)
 
 
-def gone(p):
-    """p has exited (a zombie counts); its being reaped between the two questions is an
-    answer too, not an error."""
+def proc(pid):
+    """The process by its number now, so that a later look cannot be fooled by the
+    number's reuse (pid_max may be 32768 on a busy machine); None if it is gone."""
     try:
-        return not p.is_running() or p.status() == psutil.STATUS_ZOMBIE
+        return psutil.Process(int(pid))
+    except psutil.NoSuchProcess:
+        return None
+
+
+def gone(p):
+    """p (a psutil.Process or proc()'s None) has exited (a zombie counts); its being
+    reaped between the two questions is an answer too, not an error."""
+    try:
+        return p is None or not p.is_running() or p.status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
 

@@ -9,9 +9,8 @@ import subprocess
 import time
 
 import psutil
-import pytest
 
-from conftest import CORRAL, UnixHTTP, wait_for
+from conftest import CORRAL, gone, proc, wait_for
 
 STACK = """
 services:
@@ -67,18 +66,19 @@ def test_info_services_and_health(daemon):
 
 def test_stop_start_restart_signal(daemon):
     d = daemon(STACK)
-    db_pid = d.wait_state("db", "running")["pid"]
-    web_pid = d.wait_state("web", "running")["pid"]
+    db_proc = proc(d.wait_state("db", "running")["pid"])
+    web_proc = proc(d.wait_state("web", "running")["pid"])
     # Stopping db stops web first: nothing runs without what it needs.
     st, body = d.json("POST", "/v1/services/db/stop")
     assert st == 202 and body["service"]["name"] == "db"
     d.wait_state("db", "stopped")
     assert d.service("web")["state"] == "stopped"
     assert d.service("db")["stopped_by_operator"] is True
-    assert not psutil.pid_exists(db_pid) and not psutil.pid_exists(web_pid)
+    assert gone(db_proc) and gone(web_proc)
     # Starting web brings db back.
     assert d.json("POST", "/v1/services/web/start")[0] == 202
     web = d.wait_state("web", "running")
+    web_proc = proc(web["pid"])
     db = d.wait_state("db", "running")
     assert web["pid"] in d.pids("web") and d.pids("db") == [db["pid"]]
     # Restart: a new process, its dependency untouched.
@@ -86,7 +86,7 @@ def test_stop_start_restart_signal(daemon):
     assert st == 202
     wait_for(lambda: d.service("web")["runs"] == web["runs"] + 1
              and d.service("web")["state"] == "running", what="web restarted")
-    assert d.service("web")["pid"] != web["pid"] and not psutil.pid_exists(web["pid"])
+    assert d.service("web")["pid"] != web["pid"] and gone(web_proc)
     assert d.service("db")["pid"] == db["pid"]
     # Signal goes to the main process only.
     st, body = d.json("POST", "/v1/services/web/signal", {"signal": "HUP"})
@@ -202,10 +202,10 @@ services:
 
 def test_shutdown_route(daemon):
     d = daemon(STACK)
-    pids = [d.wait_state(n, "running")["pid"] for n in ("db", "web")]
+    procs = [proc(d.wait_state(n, "running")["pid"]) for n in ("db", "web")]
     assert d.json("POST", "/v1/shutdown") == (202, {"status": "stopping"})
     wait_for(lambda: not d.alive(), 20, what="daemon gone")
-    assert not any(psutil.pid_exists(p) for p in pids)
+    assert all(gone(p) for p in procs)
     assert d.tagged() == {}
     assert not os.path.exists(d.sock)
 

@@ -8,7 +8,7 @@ import time
 
 import psutil
 
-from conftest import CORRAL, wait_for
+from conftest import CORRAL, gone, proc, wait_for
 
 STACK = """
 services:
@@ -40,11 +40,12 @@ def test_start_stop_restart_wait_and_report(daemon):
     d = daemon(STACK)
     d.wait_state("web", "running")
     old = d.pids("web")
+    old_proc = proc(old[0])
     r = d.cli("restart", "web")
     assert r.returncode == 0, r.stderr
     new = d.pids("web")
     assert r.stdout.strip() == f"web running (pid {new[0]})"
-    assert new != old and not psutil.pid_exists(old[0])
+    assert new != old and gone(old_proc)
     r = d.cli("stop", "db")
     assert r.returncode == 0 and r.stdout.strip() == "db stopped"
     assert d.pids("db") == [] and d.pids("web") == []  # its dependant went first
@@ -221,11 +222,11 @@ def cmdlines(d, name):
 def test_down_stops_everything(daemon):
     d = daemon(STACK)
     d.wait_state("web", "running")
-    pids = [p for n in ("db", "web", "cron") for p in d.pids(n)]
+    procs = [proc(p) for n in ("db", "web", "cron") for p in d.pids(n)]
     r = d.cli("down")
     assert r.returncode == 0 and "corral stopped" in r.stdout
     assert not d.alive()
-    assert not any(psutil.pid_exists(p) for p in pids)
+    assert all(gone(p) for p in procs)
     r = d.cli("status")
     assert r.returncode == 4 and "not running" in r.stderr
 

@@ -3,13 +3,12 @@ environment, contained and killed whole at its timeout, never in the way of
 supervision, bounded under a flood, and not part of any service's tree.
 Judged from files the hooks write, /proc and the event history."""
 import json
-import os
 import time
 
 import psutil
 import pytest
 
-from conftest import MODES, check, wait_for
+from conftest import MODES, check, proc, wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -36,11 +35,16 @@ def start(d, name):
     assert st == 202, body
 
 
-def alive(pid):
+def alive(p):
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        return p is not None and p.is_running() and p.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def reaped(p):
+    """Gone from /proc, not even a zombie (or its number is another's now)."""
+    return p is None or not p.is_running()
 
 
 def spawns(path):
@@ -129,12 +133,13 @@ def test_a_hook_past_its_timeout_is_killed_whole_and_delays_nothing(daemon, tmp_
                     (tmp_path / "hook.pid").read_text().strip(), what="hook running")
     child = wait_for(lambda: (tmp_path / "child.pid").exists() and
                      (tmp_path / "child.pid").read_text().strip(), what="hook's child")
-    hook, child = int(hook), int(child)
+    hook, child = proc(hook), proc(child)
     began = time.time()
     assert alive(hook) and alive(child)
-    # Killed at its timeout, with the child that ignores TERM: nothing left.
+    # Killed at its timeout, with the child that ignores TERM: nothing left,
+    # and nothing left unreaped.
     wait_for(lambda: not alive(hook) and not alive(child), timeout=15, what="hook tree gone")
-    assert not os.path.exists(f"/proc/{child}") or not alive(child)
+    wait_for(lambda: reaped(hook) and reaped(child), what="hook tree reaped")
     notes = [e for e in events(d) if e["kind"] == "hook_timeout"]
     assert notes and "timed out after 3s" in notes[0]["text"], notes
     assert "hooks[0] (sh) on started trigger timed out after 3s" in \
@@ -216,8 +221,8 @@ def test_a_service_stop_does_not_kill_its_hook_and_shutdown_waits_for_hooks(daem
     st, body = d.json("POST", "/v1/services/web/stop")
     assert st == 202, body
     d.wait_state("web", "stopped")
-    hook = int(wait_for(lambda: (tmp_path / "hook.pid").exists() and
-                        (tmp_path / "hook.pid").read_text().strip(), what="hook started"))
+    hook = proc(wait_for(lambda: (tmp_path / "hook.pid").exists() and
+                         (tmp_path / "hook.pid").read_text().strip(), what="hook started"))
     # The service's tree is gone; its hook is not part of it and finishes.
     assert d.pids("web") == []
     wait_for(lambda: (tmp_path / "stopping.done").exists(), what="hook finished")
@@ -258,8 +263,8 @@ hooks:
 
 def test_a_hook_left_by_a_killed_corral_is_killed_by_the_next(daemon, tmp_path):
     d = daemon(LEFT)
-    hook = int(wait_for(lambda: (tmp_path / "hook.pid").exists() and
-                        (tmp_path / "hook.pid").read_text().strip(), what="hook started"))
+    hook = proc(wait_for(lambda: (tmp_path / "hook.pid").exists() and
+                         (tmp_path / "hook.pid").read_text().strip(), what="hook started"))
     (tmp_path / "hook.pid").unlink()
     d.ps.kill()
     d.ps.wait(10)
@@ -268,8 +273,8 @@ def test_a_hook_left_by_a_killed_corral_is_killed_by_the_next(daemon, tmp_path):
     wait_for(lambda: not alive(hook), what="old hook killed")
     # The new corral's own hook (for the restarted web) is still running at
     # the end: corral gives it the longest stop timeout (2s), then kills it.
-    mine = int(wait_for(lambda: (tmp_path / "hook.pid").exists() and
-                        (tmp_path / "hook.pid").read_text().strip(), what="new hook started"))
+    mine = proc(wait_for(lambda: (tmp_path / "hook.pid").exists() and
+                         (tmp_path / "hook.pid").read_text().strip(), what="new hook started"))
     assert alive(mine)
     d2.down()
     assert not alive(hook) and not alive(mine)
@@ -320,8 +325,8 @@ hooks:
 @pytest.mark.parametrize("mode", MODES)
 def test_what_a_hook_leaves_behind_is_killed_when_it_ends(daemon, tmp_path, mode):
     d = daemon(ESCAPE % mode)
-    escaped = int(wait_for(lambda: (tmp_path / "escaped.pid").exists() and
-                           (tmp_path / "escaped.pid").read_text().strip(), what="hook ran"))
+    escaped = proc(wait_for(lambda: (tmp_path / "escaped.pid").exists() and
+                            (tmp_path / "escaped.pid").read_text().strip(), what="hook ran"))
     wait_for(lambda: not alive(escaped), what="the escaped process killed")
     assert "hooks[0] (sh) on started web: exited 0" in \
         (d.state / "logs" / "hooks.log").read_text()

@@ -5,9 +5,8 @@ import signal
 import subprocess
 import time
 
-import psutil
 
-from conftest import CORRAL, tagged, wait_for
+from conftest import CORRAL, gone, proc, tagged, wait_for
 
 CRASHER = """
 services:
@@ -79,8 +78,8 @@ def test_reader_going_away_does_not_kill_corral(tmp_path):
 
 def test_hangup_stops_everything(corral):
     c = corral("services:\n  s:\n    command: [sleep, '1000']\n")
-    pid = wait_for(lambda: c.pids("s"), what="s running")[0]
+    s = proc(wait_for(lambda: c.pids("s"), what="s running")[0])
     c.signal(signal.SIGHUP)
     assert c.wait_exit() == 0
-    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert gone(s)
     assert c.tagged() == {}

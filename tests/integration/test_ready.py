@@ -11,7 +11,7 @@ import time
 import psutil
 import pytest
 
-from conftest import MODES, gone, wait_for
+from conftest import MODES, gone, proc, wait_for
 
 
 def free_port():
@@ -413,9 +413,9 @@ services:
                  and x["state"] == "ready" and x, timeout=20, what="restarted")
     exited = events_of(d, "daemonish", "exited")
     assert exited[0]["text"] == "killed by SIGKILL"
-    second = s["pid"]
+    second = proc(s["pid"])
     d.down()
-    assert not psutil.pid_exists(second) or psutil.Process(second).status() == psutil.STATUS_ZOMBIE
+    assert gone(second)
     assert d.tagged() == {}
 
 

@@ -10,7 +10,7 @@ import time
 import psutil
 import pytest
 
-from conftest import CORRAL, MODES, wait_for
+from conftest import CORRAL, MODES, gone, proc, wait_for
 
 # A parent with three children each holding 20 MiB, the parent 10 MiB.
 TREE = r'''import os, time
@@ -121,13 +121,14 @@ def test_memory_limit_stops_a_greedy_service(daemon, tmp_path, mode):
                             "    limits: {memory: 64M}\n"
                             "    restart: {policy: on-failure, initial: 5s}\n"))
     # From its start event: it may be over its limit, and not running, by now.
-    first = [e for e in d.events() if e["kind"] == "started" and e["service"] == "greedy"][0]["pid"]
+    first = proc([e for e in d.events()
+                  if e["kind"] == "started" and e["service"] == "greedy"][0]["pid"])
     enforced = d.service("greedy")["limits"]["memory"]["enforced_by"]
     assert enforced == ("cgroup" if mode == "cgroup" and "memory" in controllers(d)
                         else "sampling")
     svc = wait_for(lambda: (s := d.service("greedy"))["restarts"] >= 1 and s,
                    timeout=30, what="a restart")
-    assert not psutil.pid_exists(first) or psutil.Process(first).status() == psutil.STATUS_ZOMBIE
+    assert gone(first)
     assert svc["state"] == "backoff"
     if enforced == "cgroup":
         assert svc["reason"].startswith("oom")

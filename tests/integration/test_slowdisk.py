@@ -10,10 +10,9 @@ import signal
 import subprocess
 import time
 
-import psutil
 import pytest
 
-from conftest import CORRAL, wait_for
+from conftest import CORRAL, gone, proc, wait_for
 
 STALLFS = os.path.join(os.path.dirname(CORRAL), "stallfs")
 LINES = 200000  # `seq` output: 1.3 MB, more than a pipe and a sink's queue hold
@@ -108,11 +107,12 @@ services:
         t0 = time.monotonic()
         assert d.service("other")["state"] == "running"
         old = d.service("other")["pid"]
+        old_proc = proc(old)
         r = d.cli("restart", "other", timeout=30)
         assert r.returncode == 0, r.stdout + r.stderr
         wait_for(lambda: (s := d.service("other"))["state"] == "running" and s["pid"] != old,
                  timeout=20, what="other restarted")
-        assert not psutil.pid_exists(old) or psutil.Process(old).status() == psutil.STATUS_ZOMBIE
+        assert gone(old_proc)
         assert time.monotonic() - t0 < 20
         assert blocked_writing(flood_pid), "seq went on while its log could not be written"
         # Bounded: what waits is the queue, not the whole flood in memory.
