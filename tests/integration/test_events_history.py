@@ -183,7 +183,7 @@ def test_filters_from_the_ring(daemon):
     web = [e["id"] for e in events if e["service"] == "web"]
     st, body = d.json("GET", "/v1/events?service=web")
     assert [e["id"] for e in body["events"]] == web and body["more"] is False
-    st, body = d.json("GET", f"/v1/events?service=web&limit=2")
+    st, body = d.json("GET", "/v1/events?service=web&limit=2")
     assert [e["id"] for e in body["events"]] == web[-2:] and body["more"] is True
     mid = events[len(events) // 2]
     st, body = d.json("GET", f"/v1/events?until={mid['id']}")

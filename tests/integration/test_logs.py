@@ -1,11 +1,8 @@
 """Log files: per-line timestamps and streams, rotation under a flood."""
 import json
-import os
 import re
 
 import pytest
-
-from conftest import wait_for
 
 
 def test_log_lines_have_time_and_stream(corral, tmp_path):

@@ -1,7 +1,6 @@
 """Recovery after a kill -9 of corral: nothing orphaned, nothing doubled, and a
 record that names someone else's process never gets it signalled."""
 import json
-import os
 import signal
 import socket
 import sqlite3
@@ -171,7 +170,7 @@ def test_adopt_keeps_the_same_processes_and_controls_them(daemon, tmp_path, mode
 
 
 def test_pid_reuse_trap_leaves_the_stranger_alone(daemon, tmp_path):
-    text = f"""
+    text = """
 services:
   web:
     command: [sleep, "1006"]
