@@ -96,8 +96,8 @@ def main():
     a = ap.parse_args()
     corral = os.path.join(a.build, "corral")
     results = [run(corral, mode, a.services, a.scrapes) for mode in ("cgroup", "pgroup")]
-    print(f"| containment | services | GET /metrics median (p95) | body | "
-          f"GET /v1/services | GET /v1/services?stats=1 |")
+    print("| containment | services | GET /metrics median (p95) | body | "
+          "GET /v1/services | GET /v1/services?stats=1 |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for r in results:
         m, p, s = r["metrics"], r["services_plain"], r["services_stats"]

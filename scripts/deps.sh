@@ -2,7 +2,7 @@
 # Install the Debian packages corral needs to build and test, if any is missing.
 set -eu
 PKGS="meson ninja-build pkg-config gcc clang libclang-rt-14-dev libfyaml-dev libjansson-dev liburing-dev libcmocka-dev libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev
-python3 python3-pytest python3-psutil procps
+python3 python3-pytest python3-psutil python3-pyflakes procps
 prometheus"
 # prometheus: its promtool parses GET /metrics in tests/integration/test_resources.py.
 # Readiness tests: systemd-notify (systemd) and redis-server --supervised systemd.

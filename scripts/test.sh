@@ -59,6 +59,12 @@ done
 
 status=0
 [ "$unit_fail" = 0 ] && [ "$fuzz_fail" = 0 ] || status=1
+# The Python of the tests and benchmarks: no unused name, no misspelt one.
+if /usr/bin/python3 -m pyflakes tests bench; then
+    echo "pyflakes: 0 problems"
+else
+    status=1
+fi
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=98
 for dir in build build-san; do
