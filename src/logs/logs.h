@@ -40,9 +40,10 @@ void logs_linebuf_flush(struct logs_linebuf *lb, logs_line_fn fn, void *ctx);
 void logs_linebuf_free(struct logs_linebuf *lb);
 
 /* One service's log file: <dir>/<name>.log, rotated to <name>.log.1 .. .keep.
- * The file is created (or appended to) at the first write, not here; a file
- * that cannot be opened then costs its bytes, counted as lost, and the open is
- * retried at the next write. Returns a new sink, or NULL with errno and dg set
+ * The file is created (or appended to) at the first write, not here (through
+ * a ring, the open is that write's queue's first step); a file that cannot be
+ * opened then costs its bytes, counted as lost, and the open is retried at the
+ * next write. Returns a new sink, or NULL with errno and dg set
  * for an invalid name or option; caller frees with logs_sink_close(). dirfd is
  * borrowed. */
 struct logs_sink *logs_sink_open(int dirfd, const char *name, const struct cfg_logs *opts,

@@ -41,8 +41,9 @@
 _Static_assert(SINK_STAMP_MAX - 1 + 9 + 4 <= SINK_PREFIX_MAX, "prefix bound");
 _Static_assert(SINK_OUT_BYTES >= SINK_PREFIX_MAX + LOGS_MAX_LINE + 1, "one line fits the batch");
 
-/* Queued output, in file order. SEG_RELAY bytes wait in the sink's relay. */
-enum seg_kind { SEG_BYTES, SEG_RELAY, SEG_ROTATE };
+/* Queued output, in file order. SEG_RELAY bytes wait in the sink's relay;
+ * SEG_OPEN opens the live file, at the first write or after a failed open. */
+enum seg_kind { SEG_BYTES, SEG_RELAY, SEG_ROTATE, SEG_OPEN };
 
 struct sink_seg {
     struct sink_seg *next;
@@ -79,6 +80,7 @@ struct logs_sink {
     struct logs_ring *ring; /* borrowed; NULL: writes are made at once */
     struct logs_op op;      /* the head's step in flight */
     bool inflight;
+    bool opening; /* a SEG_OPEN is queued: bytes queued meanwhile are its file's */
     bool closing; /* its owner closed it: freed once the queue is written */
     struct sink_seg *head, *tail;
     size_t queued;                /* bytes of the queue's SEG_BYTES and SEG_RELAY */
@@ -274,6 +276,23 @@ static bool settled(const struct logs_sink *s)
     return !s->head && !s->inflight;
 }
 
+/* Before a write: the live file, unless it is open or its open waits in the
+ * queue. Through a ring the open is the queue's first step, so that a disk
+ * slow to create a file holds up no one either. */
+static void ensure_open(struct logs_sink *s)
+{
+    if (s->fd >= 0 || !settled(s))
+        return;
+    if (!s->ring) {
+        (void)open_file(s);
+        return;
+    }
+    if (!queue_put(s, SEG_OPEN, NULL, 0))
+        return; /* the bytes count as lost; the next write tries again */
+    s->opening = true;
+    kick(s);
+}
+
 /* A rotation is a series of steps, one system call each: remove the oldest
  * kept file, shift the others up one, move the live file to .1 (keep 0:
  * remove it), open a fresh one. Step k's call and paths; step keep is the
@@ -347,7 +366,7 @@ static bool must_rotate(const struct logs_sink *s, size_t extra)
 {
     uint64_t max = s->opts.max_size_bytes;
     uint64_t used = s->size_bytes + s->out_len;
-    if (max == 0 || s->rotate_failed || s->fd < 0 || used == 0)
+    if (max == 0 || s->rotate_failed || (s->fd < 0 && !s->opening) || used == 0)
         return false;
     return used >= max || extra > max - used;
 }
@@ -506,8 +525,7 @@ void logs_sink_write(struct logs_sink *s, enum logs_stream st, const char *data,
         return;
     assert(st < LOGS__COUNT);
     s->rotate_failed = false;
-    if (s->fd < 0 && settled(s))
-        (void)open_file(s);
+    ensure_open(s);
     if (!s->opts.timestamps) {
         write_raw(s, data, len);
         return;
@@ -620,15 +638,75 @@ static void add_file_size(struct logs_sink *s)
         s->size_bytes += (uint64_t)st.st_size;
 }
 
+/* The live file's open ended: res is its fd, or -errno. */
+static void opened(struct logs_sink *s, int res)
+{
+    if (s->fd >= 0)
+        close(s->fd);
+    s->fd = res >= 0 ? res : -1; /* -1: queued bytes are lost until a reopen */
+    add_file_size(s);
+    /* Raw files have no O_APPEND, and writes through the ring go to the
+     * file's position: start it at the end of what the file holds. */
+    if (s->fd >= 0 && !s->opts.timestamps)
+        (void)lseek(s->fd, 0, SEEK_END);
+}
+
+/* Bytes queued for the file the head is about to open or write, and whether
+ * a rotation waits behind them. */
+static uint64_t queued_ahead(const struct logs_sink *s, bool *rotation_behind)
+{
+    uint64_t n = 0;
+    const struct sink_seg *g;
+    for (g = s->head; g && g->kind != SEG_ROTATE; g = g->next)
+        if (g->kind == SEG_BYTES || g->kind == SEG_RELAY)
+            n += g->len - g->done;
+    *rotation_behind = g != NULL;
+    return n;
+}
+
+/* Before the rest of the queue: a rotation, which the head's segment ends
+ * with. False without memory for it. */
+static bool rotate_next(struct logs_sink *s)
+{
+    struct sink_seg *g = malloc(sizeof(*g));
+    if (!g)
+        return false;
+    *g = (struct sink_seg){.kind = SEG_ROTATE, .next = s->head->next};
+    s->head->next = g;
+    if (s->tail == s->head)
+        s->tail = g;
+    return true;
+}
+
+/* The first open of the live file ended. What was queued meanwhile was sized
+ * from an empty file; the file may hold bytes already (corral restarted), so
+ * when they and the queue's would pass max_size, the file is rotated first,
+ * as a write made at once would have found. */
+static void first_opened(struct logs_sink *s, int res)
+{
+    uint64_t max = s->opts.max_size_bytes;
+    uint64_t before = s->size_bytes, held, ahead;
+    bool rotation_behind;
+    s->opening = false;
+    s->size_bytes = 0;
+    opened(s, res);
+    held = s->size_bytes; /* what the file holds */
+    s->size_bytes = before;
+    if (s->fd < 0)
+        return;
+    ahead = queued_ahead(s, &rotation_behind);
+    if (max && held && ahead && (held >= max || ahead > max - held) && rotate_next(s))
+        return; /* the queued bytes go to a fresh file, as they were sized */
+    if (!rotation_behind)
+        s->size_bytes += held;
+}
+
 /* A rotation step ended; true when the rotation is over. */
 static bool rot_result(struct logs_sink *s, int res)
 {
     unsigned keep = s->opts.keep;
     if (s->rot_step == keep + 1) {
-        if (s->fd >= 0)
-            close(s->fd);
-        s->fd = res >= 0 ? res : -1; /* -1: queued bytes are lost until a reopen */
-        add_file_size(s);
+        opened(s, res);
         s->rot_step = 0;
         return true;
     }
@@ -730,6 +808,11 @@ static void prep(struct logs_sink *s, struct io_uring_sqe *sqe)
             io_uring_prep_renameat(sqe, s->dirfd, s->rot_from, s->dirfd, s->rot_to, 0);
             return;
         }
+        return;
+    case SEG_OPEN:
+        name_path(s->name, s->rot_from, 0);
+        io_uring_prep_openat(sqe, s->dirfd, s->rot_from, open_flags(s), 0640);
+        return;
     }
 }
 
@@ -758,6 +841,11 @@ static int step_now(struct logs_sink *s)
             r = renameat(s->dirfd, s->rot_from, s->dirfd, s->rot_to);
             break;
         }
+        break;
+    case SEG_OPEN:
+        name_path(s->name, s->rot_from, 0);
+        r = openat(s->dirfd, s->rot_from, open_flags(s), 0640);
+        break;
     }
     return r < 0 ? -errno : (int)r;
 }
@@ -765,7 +853,13 @@ static int step_now(struct logs_sink *s)
 static void step_result(struct logs_sink *s, int res)
 {
     struct sink_seg *g = s->head;
-    bool over = g->kind == SEG_ROTATE ? rot_result(s, res) : io_result(s, g, res);
+    bool over = true;
+    if (g->kind == SEG_OPEN)
+        first_opened(s, res);
+    else if (g->kind == SEG_ROTATE)
+        over = rot_result(s, res);
+    else
+        over = io_result(s, g, res);
     if (over)
         seg_pop(s);
 }
@@ -776,7 +870,7 @@ static void kick(struct logs_sink *s)
     while (s->head && !s->inflight) {
         struct sink_seg *g = s->head;
         struct io_uring_sqe *sqe;
-        if (g->kind != SEG_ROTATE && s->fd < 0) {
+        if ((g->kind == SEG_BYTES || g->kind == SEG_RELAY) && s->fd < 0) {
             /* The file could not be opened: these bytes have nowhere to go. */
             io_result(s, g, -EBADF);
             seg_pop(s);
@@ -883,10 +977,12 @@ ssize_t logs_sink_splice(struct logs_sink *s, struct logs_relay *relay, int pipe
     if (!s || s->opts.timestamps || s->no_splice)
         return -EOPNOTSUPP;
     s->rotate_failed = false;
+    if (s->ring) {
+        ensure_open(s);
+        return splice_queued(s, pipe_fd, max);
+    }
     if (s->fd < 0 && (!settled(s) || open_file(s) < 0))
         return -EOPNOTSUPP; /* the read path counts what is lost */
-    if (s->ring)
-        return splice_queued(s, pipe_fd, max);
     seek_end(s);
     while (done < max && !s->no_splice) {
         size_t room = splice_room(s, max - done);
@@ -944,8 +1040,7 @@ void logs_sink_close(struct logs_sink *s)
         for (st = 0; st < LOGS__COUNT; st++) {
             if (s->lines[st].len == 0)
                 continue;
-            if (s->fd < 0 && settled(s))
-                (void)open_file(s);
+            ensure_open(s);
             s->cur_st = (enum logs_stream)st;
             s->line_ts = &s->held_ts[st];
             logs_linebuf_flush(&s->lines[st], put_line, s);

@@ -225,7 +225,8 @@ static struct logs_sink *sink_of(struct service *svc)
     if (!svc->sink) {
         diag_clear(&dg);
         svc->sink = logs_sink_open(sup_logs_dir(svc->sup), svc->cfg->name, &svc->cfg->logs, &dg);
-        logs_sink_use_ring(svc->sink, logs_ring_of(svc->sup));
+        if (svc->sink)
+            logs_sink_use_ring(svc->sink, logs_ring_of(svc->sup));
         logs_sink_on_idle(svc->sink, on_sink_idle, svc);
     }
     return svc->sink;

@@ -1,8 +1,9 @@
 /* tests/helpers/stallfs.c — a slow disk on demand, for the tests: a FUSE file
  * system that passes every call through to a backing directory, except that
- * while it is stalled (SIGUSR1; SIGUSR2 ends it) every write waits. FUSE writes
- * are not cached, so a write(2) to a file here waits with it, as one to a disk
- * the kernel throttles writers of does.
+ * while it is stalled (SIGUSR1; SIGUSR2 ends it) every change waits: a write,
+ * an open for writing, a create, a rename, an unlink. FUSE writes are not
+ * cached, so a write(2) to a file here waits with it, as one to a disk the
+ * kernel throttles writers of does.
  *
  *   stallfs BACKING MOUNTPOINT   (foreground; fusermount3 -u MOUNTPOINT ends it) */
 #define FUSE_USE_VERSION 31
@@ -25,6 +26,13 @@ static volatile sig_atomic_t stalled;
 static void on_signal(int sig)
 {
     stalled = sig == SIGUSR1;
+}
+
+static void wait_while_stalled(void)
+{
+    struct timespec nap = {0, 10 * 1000 * 1000};
+    while (stalled)
+        nanosleep(&nap, NULL);
 }
 
 /* "/a/b" -> "a/b", "/" -> "." : relative to the backing directory. */
@@ -64,7 +72,10 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t o
 
 static int fs_open(const char *path, struct fuse_file_info *fi)
 {
-    int fd = openat(backing, rel(path), fi->flags & ~O_NOFOLLOW);
+    int fd;
+    if ((fi->flags & O_ACCMODE) != O_RDONLY)
+        wait_while_stalled();
+    fd = openat(backing, rel(path), fi->flags & ~O_NOFOLLOW);
     if (fd < 0)
         return -errno;
     fi->fh = (uint64_t)fd;
@@ -73,7 +84,9 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 
 static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
-    int fd = openat(backing, rel(path), fi->flags | O_CREAT, mode);
+    int fd;
+    wait_while_stalled();
+    fd = openat(backing, rel(path), fi->flags | O_CREAT, mode);
     if (fd < 0)
         return -errno;
     fi->fh = (uint64_t)fd;
@@ -90,11 +103,9 @@ static int fs_read(const char *path, char *buf, size_t n, off_t off, struct fuse
 static int fs_write(const char *path, const char *buf, size_t n, off_t off,
                     struct fuse_file_info *fi)
 {
-    struct timespec nap = {0, 10 * 1000 * 1000};
     ssize_t r;
     (void)path;
-    while (stalled)
-        nanosleep(&nap, NULL);
+    wait_while_stalled();
     /* O_APPEND is the kernel's: it passes the file's end as off. */
     r = pwrite((int)fi->fh, buf, n, off);
     return r < 0 ? -errno : (int)r;
@@ -111,11 +122,13 @@ static int fs_rename(const char *from, const char *to, unsigned int flags)
 {
     if (flags)
         return -EINVAL;
+    wait_while_stalled();
     return renameat(backing, rel(from), backing, rel(to)) < 0 ? -errno : 0;
 }
 
 static int fs_unlink(const char *path)
 {
+    wait_while_stalled();
     return unlinkat(backing, rel(path), 0) < 0 ? -errno : 0;
 }
 

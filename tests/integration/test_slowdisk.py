@@ -2,8 +2,8 @@
 reaping, restarting and answering the API while a service's log writes wait,
 the service waits with them (its pipe fills), and once the disk moves again
 every byte lands, in order. The slow disk is stallfs (tests/helpers), a FUSE
-file system whose writes wait while it is stalled, mounted on the logs
-directory."""
+file system whose writes, creates, renames and unlinks wait while it is
+stalled, mounted on the logs directory."""
 import os
 import re
 import signal
@@ -70,9 +70,9 @@ def blocked_writing(pid):
 
 
 def flood_on_a_stalled_disk(slow_logs, go, pid):
-    """Stall the disk, then let the flood go: the first write waits in the
-    file system, corral queues what it may and stops reading, and seq is left
-    waiting on its full pipe."""
+    """Stall the disk, then let the flood go: the log file's creation (its
+    first output is the flood's) waits in the file system, corral queues what
+    it may and stops reading, and seq is left waiting on its full pipe."""
     slow_logs.stall()
     go.touch()
     wait_for(lambda: blocked_writing(pid), timeout=20, what="seq blocked on its pipe")

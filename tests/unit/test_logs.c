@@ -1272,6 +1272,63 @@ static void test_sink_ring_queues_in_order(void **state)
     free(got);
 }
 
+/* Through a ring the first open is queued too, and writes queue behind it
+ * sized from an empty file. A file that holds bytes already (corral started
+ * again) is rotated first when they and the queue's would pass max_size;
+ * otherwise the queue's bytes follow the file's own, none written over. */
+static void test_sink_ring_first_open_sizes_the_queue(void **state)
+{
+    struct tmpdir *t = *state;
+    struct logs_sink *s;
+    char data[900];
+    char *buf;
+    size_t len;
+    int fd;
+
+    if (!ring)
+        skip();
+    memset(data, 'o', sizeof(data));
+    fd = openat(t->dfd, "svc.log", O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, data, sizeof(data)), (ssize_t)sizeof(data));
+    close(fd);
+
+    s = sink_open(t, 1000, 2, false);
+    memset(data, 'n', sizeof(data));
+    for (int i = 0; i < 10; i++)
+        logs_sink_write(s, LOGS_OUT, data, 150, &ts_a); /* no wait in between */
+    sink_close(s);
+    buf = slurp(t->dfd, "svc.log.2", &len);
+    assert_non_null(buf);
+    assert_int_equal(len, 900);
+    assert_int_equal(buf[0], 'o');
+    free(buf);
+    buf = slurp(t->dfd, "svc.log.1", &len);
+    assert_non_null(buf);
+    assert_int_equal(len, 900);
+    assert_int_equal(buf[0], 'n');
+    free(buf);
+    buf = slurp(t->dfd, "svc.log", &len);
+    assert_non_null(buf);
+    assert_int_equal(len, 600);
+    free(buf);
+
+    /* Room for the queue: appended after the file's bytes. */
+    s = sink_open(t, 1000, 2, false);
+    logs_sink_write(s, LOGS_OUT, data, 100, &ts_a);
+    logs_sink_write(s, LOGS_OUT, data, 100, &ts_a);
+    sink_close(s);
+    buf = slurp(t->dfd, "svc.log", &len);
+    assert_non_null(buf);
+    assert_int_equal(len, 800);
+    assert_false(exists(t->dfd, "svc.log.3"));
+    free(buf);
+    buf = slurp(t->dfd, "svc.log.2", &len);
+    assert_non_null(buf);
+    assert_int_equal(buf[0], 'o'); /* no rotation happened */
+    free(buf);
+}
+
 static int ring_setup(void **state)
 {
     (void)state;
@@ -1333,6 +1390,7 @@ int main(void)
         SINK_TEST(test_sink_opens_at_first_write),
         SINK_TEST(test_sink_open_errors),
         SINK_TEST(test_sink_ring_queues_in_order),
+        SINK_TEST(test_sink_ring_first_open_sizes_the_queue),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     failed += cmocka_run_group_tests_name("sink, writes made at once", sink_tests, NULL, NULL);
