@@ -94,6 +94,10 @@ void logs_sink_on_idle(struct logs_sink *s, logs_idle_fn fn, void *ctx);
  * failed (disk full, I/O error). */
 uint64_t logs_sink_lost_bytes(const struct logs_sink *s);
 
+/* Bytes taken and not yet in the file: queued for the ring, in flight, or
+ * gathering in the batch of timestamped lines. */
+uint64_t logs_sink_pending(const struct logs_sink *s);
+
 /* The "2026-11-28T19:53:43.123456Z out " a timestamped log line starts with,
  * written to buf (LOGS_PREFIX_MAX bytes, not NUL-terminated), for whoever
  * shows live lines as the file has them. Returns its length. */

@@ -13,7 +13,14 @@
 struct logs_ring {
     struct io_uring uring;
     unsigned inflight;
+    struct logs_op *ops; /* in flight, or in the submission queue */
+    bool abandoned;
+    struct logs_ring *next_abandoned;
 };
+
+/* Abandoned rings, and through them what their operations write from: kept,
+ * and reachable (a leak checker sees why), until the process exits. */
+static struct logs_ring *abandoned;
 
 struct logs_ring *logs_ring_new(void)
 {
@@ -38,8 +45,14 @@ int logs_ring_fd(const struct logs_ring *r)
 struct io_uring_sqe *logs_ring_sqe(struct logs_ring *r, struct logs_op *op)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&r->uring);
-    if (sqe)
-        io_uring_sqe_set_data(sqe, op);
+    if (!sqe)
+        return NULL;
+    io_uring_sqe_set_data(sqe, op);
+    op->prev = NULL;
+    op->next = r->ops;
+    if (r->ops)
+        r->ops->prev = op;
+    r->ops = op;
     return sqe;
 }
 
@@ -58,20 +71,30 @@ static void complete(struct logs_ring *r, struct io_uring_cqe *cqe)
     int res = cqe->res;
     io_uring_cqe_seen(&r->uring, cqe);
     r->inflight--;
+    if (r->abandoned)
+        return; /* what was given up on stays so: its sink waits for the exit */
+    if (op->prev)
+        op->prev->next = op->next;
+    else
+        r->ops = op->next;
+    if (op->next)
+        op->next->prev = op->prev;
     op->done(op, res);
 }
 
-void logs_ring_reap(struct logs_ring *r)
+unsigned logs_ring_reap(struct logs_ring *r)
 {
     struct io_uring_cqe *cqe;
-    while (io_uring_peek_cqe(&r->uring, &cqe) == 0)
+    unsigned n = 0;
+    for (; io_uring_peek_cqe(&r->uring, &cqe) == 0; n++)
         complete(r, cqe);
+    return n;
 }
 
 void logs_ring_drain(struct logs_ring *r)
 {
     struct io_uring_cqe *cqe;
-    while (r && r->inflight > 0) {
+    while (r && !r->abandoned && r->inflight > 0) {
         int e = io_uring_wait_cqe(&r->uring, &cqe);
         if (e == -EINTR)
             continue;
@@ -86,9 +109,18 @@ unsigned logs_ring_busy(const struct logs_ring *r)
     return r ? r->inflight : 0;
 }
 
+void logs_ring_abandon(struct logs_ring *r)
+{
+    if (!r || r->abandoned)
+        return;
+    r->abandoned = true;
+    r->next_abandoned = abandoned;
+    abandoned = r;
+}
+
 void logs_ring_free(struct logs_ring *r)
 {
-    if (!r)
+    if (!r || r->abandoned)
         return;
     logs_ring_drain(r);
     io_uring_queue_exit(&r->uring);

@@ -20,6 +20,7 @@ struct logs_ring;
 /* One operation in flight; done() gets the kernel's result (>= 0 or -errno). */
 struct logs_op {
     void (*done)(struct logs_op *op, int res);
+    struct logs_op *prev, *next; /* the ring's list of operations in flight */
 };
 
 /* A ring, or NULL with errno set when the kernel refuses io_uring (not built
@@ -36,8 +37,9 @@ struct io_uring_sqe *logs_ring_sqe(struct logs_ring *r, struct logs_op *op);
 /* Hands what was filled to the kernel: 0 or -errno. */
 int logs_ring_submit(struct logs_ring *r);
 
-/* Calls done() for every finished operation, without waiting. */
-void logs_ring_reap(struct logs_ring *r);
+/* Calls done() for every finished operation, without waiting. Returns how
+ * many finished. */
+unsigned logs_ring_reap(struct logs_ring *r);
 
 /* Waits until nothing is in flight (done() may start more; they are waited for
  * too): before corral exits or closes the directory the files are in. */
@@ -46,7 +48,13 @@ void logs_ring_drain(struct logs_ring *r);
 /* Operations in flight. */
 unsigned logs_ring_busy(const struct logs_ring *r);
 
-/* Drains, then frees. NULL is a no-op. */
+/* Given up on (a disk that completes nothing): no completion is waited for
+ * any more, and logs_ring_free() keeps the ring, its operations and what
+ * they write from until the process exits, which ends the kernel's workers.
+ * The kernel may still be reading that memory: it must not be reused. */
+void logs_ring_abandon(struct logs_ring *r);
+
+/* Drains, then frees; an abandoned ring is kept. NULL is a no-op. */
 void logs_ring_free(struct logs_ring *r);
 
 #endif

@@ -1012,6 +1012,14 @@ uint64_t logs_sink_lost_bytes(const struct logs_sink *s)
     return s ? s->lost_bytes : 0;
 }
 
+uint64_t logs_sink_pending(const struct logs_sink *s)
+{
+    uint64_t n = s ? s->queued + s->out_len : 0;
+    if (s && s->head)
+        n -= s->head->done; /* of the head, what is in the file already */
+    return n;
+}
+
 static void sink_free(struct logs_sink *s)
 {
     int st;

@@ -175,6 +175,10 @@ struct sup {
     int logs_ring_errno;     /* why there is none, once refused */
     char logs_ring_why[128]; /* and in words */
     bool logs_unsettled;     /* a pass was not settled while log writes were in flight */
+    /* At shutdown, with every service down: armed while log writes wait, and
+     * again at each that ends; when it fires they are given up on. */
+    struct loop_timer logs_grace;
+    bool logs_abandoned;
     struct loop_timer kick;  /* runs advance() after state changes */
     struct loop_timer check; /* re-checks stopping trees */
     bool shutting_down;
@@ -336,6 +340,11 @@ int run_spawn_probe(struct service *svc, char *const *argv, struct proc_child *c
 /* Watch fd as the service's st pipe, opening its log if needed. 0 or -errno. */
 int run_attach_pipe(struct service *svc, enum logs_stream st, int fd);
 void run_free(struct service *svc);
+/* Shutting down, every service down, log writes in flight: wait for them as
+ * long as the disk completes one within the longest stop.timeout (1 s at
+ * least); past that, count what waits as lost and let corral go. */
+void run_logs_wait(struct sup *s);
+void run_logs_init(struct sup *s);
 
 /* contain.c: the tree of one service, by cgroup or by tag. */
 int contain_init(struct sup *s, struct diag *dg);

@@ -160,13 +160,57 @@ static void report_lost(struct service *svc)
     sup_emit(svc->sup, SUP_EV_LOGS_LOST, svc, 0, text);
 }
 
+static uint64_t logs_grace_ms(const struct sup *s)
+{
+    uint64_t grace = 1000;
+    for (size_t i = 0; i < s->n; i++)
+        if (s->svcs[i]->cfg->stop.timeout_ms > grace)
+            grace = s->svcs[i]->cfg->stop.timeout_ms;
+    return grace;
+}
+
+/* The disk has completed nothing for the grace: what waits for it is lost. */
+static void on_logs_grace(struct loop *lp, void *data)
+{
+    struct sup *s = data;
+    uint64_t grace = logs_grace_ms(s);
+    char text[160];
+    (void)lp;
+    for (size_t i = 0; i < s->n; i++) {
+        uint64_t n = logs_sink_pending(s->svcs[i]->sink);
+        if (!n)
+            continue;
+        snprintf(text, sizeof(text),
+                 "%llu bytes of log output not written: the disk completed no write for %llu ms "
+                 "as corral stopped",
+                 (unsigned long long)n, (unsigned long long)grace);
+        sup_emit(s, SUP_EV_LOGS_LOST, s->svcs[i], 0, text);
+    }
+    logs_ring_abandon(s->logs_ring);
+    s->logs_abandoned = true;
+    sup_kick(s);
+}
+
+void run_logs_init(struct sup *s)
+{
+    loop_timer_init(&s->logs_grace, on_logs_grace, s);
+}
+
+void run_logs_wait(struct sup *s)
+{
+    if (s->shutting_down && !s->logs_abandoned && !loop_timer_armed(&s->logs_grace))
+        loop_timer_arm(s->lp, &s->logs_grace, logs_grace_ms(s));
+}
+
 static void on_logs_ring(struct loop *lp, int fd, uint32_t events, void *data)
 {
     struct sup *s = data;
     (void)lp;
     (void)fd;
     (void)events;
-    logs_ring_reap(s->logs_ring);
+    /* The disk moves: the wait at shutdown starts over. */
+    if (logs_ring_reap(s->logs_ring) && loop_timer_armed(&s->logs_grace))
+        loop_timer_arm(s->lp, &s->logs_grace, logs_grace_ms(s));
     /* A pass found writes in flight: the stack may be settled now. */
     if (s->logs_unsettled && !logs_ring_busy(s->logs_ring)) {
         s->logs_unsettled = false;

@@ -712,6 +712,8 @@ static void try_stop(struct service *svc, size_t idx)
     }
 }
 
+static bool services_settled(const struct sup *s);
+
 /* One forward pass starts what can start (start_order is topological, so a
  * chain of "started" dependencies goes in one pass); one more pass stops what
  * no live dependant needs any more (a chain of them over several passes, each
@@ -751,10 +753,13 @@ static void advance(struct loop *lp, void *data)
         sup_say_unsaid(s);
     if (s->next_m && !s->shutting_down && reload_stopped(s))
         reload_swap(s);
-    if (!loop_timer_armed(&s->kick) && sup_settled(s) && s->h.on_settled)
+    if (!loop_timer_armed(&s->kick) && sup_settled(s) && s->h.on_settled) {
         s->h.on_settled(s->h.ctx);
-    else if (logs_ring_busy(s->logs_ring))
+    } else if (logs_ring_busy(s->logs_ring) && !s->logs_abandoned) {
         s->logs_unsettled = true; /* ask again when they are written */
+        if (services_settled(s))
+            run_logs_wait(s);
+    }
 }
 
 static void on_check(struct loop *lp, void *data)
@@ -930,6 +935,7 @@ struct sup *sup_new(struct loop *lp, const struct cfg_model *m, const struct sup
     }
     loop_timer_init(&s->kick, advance, s);
     loop_timer_init(&s->check, on_check, s);
+    run_logs_init(s);
     limits_sup_init(s);
     hung_sup_init(s);
     if (services_init(s) < 0) {
@@ -965,6 +971,7 @@ void sup_free(struct sup *s)
     proc_spawner_close(&s->spawner);
     loop_timer_disarm(s->lp, &s->kick);
     loop_timer_disarm(s->lp, &s->check);
+    loop_timer_disarm(s->lp, &s->logs_grace);
     limits_sup_free(s);
     /* Services' sinks are closed: what they queued is written before the
      * directory the files are in is closed. */
@@ -1079,11 +1086,8 @@ void sup_kill_all(struct sup *s)
     sup_kick(s);
 }
 
-bool sup_settled(const struct sup *s)
+static bool services_settled(const struct sup *s)
 {
-    /* Output still on its way to a file may yet be lost, and that is said. */
-    if (logs_ring_busy(s->logs_ring))
-        return false;
     for (size_t i = 0; i < s->n; i++) {
         enum svc_state st = s->svcs[i]->state;
         if (st == SVC_WAITING || sup_state_up(st) || st == SVC_BACKOFF || st == SVC_STOPPING ||
@@ -1091,6 +1095,14 @@ bool sup_settled(const struct sup *s)
             return false;
     }
     return true;
+}
+
+bool sup_settled(const struct sup *s)
+{
+    /* Output still on its way to a file may yet be lost, and that is said. */
+    if (logs_ring_busy(s->logs_ring) && !s->logs_abandoned)
+        return false;
+    return services_settled(s);
 }
 
 bool sup_any_failed(const struct sup *s)

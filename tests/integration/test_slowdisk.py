@@ -165,3 +165,45 @@ services:
         assert (tmp_path / "backing" / n).stat().st_size <= 200 * 1024
     assert not (tmp_path / "backing" / "flood.log.4").exists()
     d.down()
+
+
+def test_a_disk_that_never_answers_does_not_keep_corral_from_stopping(daemon, slow_logs, tmp_path):
+    # At shutdown corral waits for log writes as long as the disk completes
+    # one within the longest stop timeout (here 1 s). This one completes
+    # none: what waits is counted as lost, and corral lets go of everything
+    # (its lock, its socket) with the disk still stalled. The process itself
+    # ends once the disk answers the create its kernel worker waits in, as
+    # any process's would.
+    go = tmp_path / "go"
+    d = daemon(f"""
+defaults:
+  stop: {{timeout: 1s}}
+services:
+  flood:
+    command: [sh, -c, 'while [ ! -e {go} ]; do sleep 0.02; done; exec seq {LINES}']
+    restart: {{policy: "no"}}
+    logs: {{timestamps: false}}
+""")
+    flood = proc(d.service("flood")["pid"])
+    try:
+        flood_on_a_stalled_disk(slow_logs, go, flood.pid)
+        t0 = time.monotonic()
+        r = d.cli("down", timeout=30)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert time.monotonic() - t0 < 10
+        assert gone(flood)
+        r = d.cli("status")
+        assert r.returncode == 4 and "not running" in r.stderr, r.stdout + r.stderr
+        assert not os.path.exists(d.sock)
+        said = (d.state / "corral.log").read_text()
+        lost = re.search(r"flood: (\d+) bytes of log output not written: the disk completed "
+                         r"no write for 1000 ms as corral stopped", said)
+        assert lost and int(lost.group(1)) > 0, said
+        assert "corral exits" in said
+    finally:
+        slow_logs.release()
+    wait_for(lambda: not d.alive(), what="corral gone once the disk answers")
+    # What the disk took is there, a prefix of the stream.
+    log = tmp_path / "backing" / "flood.log"
+    want = "".join(f"{i}\n" for i in range(1, LINES + 1))
+    assert want.startswith(log.read_text() if log.exists() else "")
