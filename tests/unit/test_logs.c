@@ -402,6 +402,17 @@ static const struct timespec ts_b = {.tv_sec = 1795895624, .tv_nsec = 1000};
 #define PREFIX_A "2026-11-28T19:53:43.123456Z "
 #define PREFIX_B "2026-11-28T19:53:44.000001Z "
 
+/* A file of n bytes c, as one corral left. */
+static void put_file(int dfd, const char *name, char c, size_t n)
+{
+    char buf[1024];
+    int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    assert_true(fd >= 0 && n <= sizeof(buf));
+    memset(buf, c, n);
+    assert_int_equal(write(fd, buf, n), (ssize_t)n);
+    close(fd);
+}
+
 static struct logs_sink *sink_open(struct tmpdir *t, uint64_t max, unsigned keep, bool stamps)
 {
     struct cfg_logs o = {.max_size_bytes = max, .keep = keep, .timestamps = stamps};
@@ -756,13 +767,8 @@ static void test_sink_continue_size(void **state)
     char data[900];
     char *buf;
     size_t len;
-    int fd;
 
-    memset(data, 'o', sizeof(data));
-    fd = openat(t->dfd, "svc.log", O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, data, sizeof(data)), (ssize_t)sizeof(data));
-    close(fd);
+    put_file(t->dfd, "svc.log", 'o', 900);
 
     s = sink_open(t, 1000, 2, false);
     memset(data, 'n', 200);
@@ -1283,15 +1289,10 @@ static void test_sink_ring_first_open_sizes_the_queue(void **state)
     char data[900];
     char *buf;
     size_t len;
-    int fd;
 
     if (!ring)
         skip();
-    memset(data, 'o', sizeof(data));
-    fd = openat(t->dfd, "svc.log", O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, data, sizeof(data)), (ssize_t)sizeof(data));
-    close(fd);
+    put_file(t->dfd, "svc.log", 'o', 900);
 
     s = sink_open(t, 1000, 2, false);
     memset(data, 'n', sizeof(data));
