@@ -208,9 +208,13 @@ static void on_logs_ring(struct loop *lp, int fd, uint32_t events, void *data)
     (void)lp;
     (void)fd;
     (void)events;
-    /* The disk moves: the wait at shutdown starts over. */
-    if (logs_ring_reap(s->logs_ring) && loop_timer_armed(&s->logs_grace))
-        loop_timer_arm(s->lp, &s->logs_grace, logs_grace_ms(s));
+    /* The disk moves: the wait at shutdown starts over, or is over. */
+    if (logs_ring_reap(s->logs_ring) && loop_timer_armed(&s->logs_grace)) {
+        if (logs_ring_busy(s->logs_ring))
+            loop_timer_arm(s->lp, &s->logs_grace, logs_grace_ms(s));
+        else
+            loop_timer_disarm(s->lp, &s->logs_grace);
+    }
     /* A pass found writes in flight: the stack may be settled now. */
     if (s->logs_unsettled && !logs_ring_busy(s->logs_ring)) {
         s->logs_unsettled = false;
