@@ -175,8 +175,9 @@ struct sup {
     int logs_ring_errno;     /* why there is none, once refused */
     char logs_ring_why[128]; /* and in words */
     bool logs_unsettled;     /* a pass was not settled while log writes were in flight */
-    /* At shutdown, with every service down: armed while log writes wait, and
-     * again at each that ends; when it fires they are given up on. */
+    /* At shutdown, with every service down: armed while log writes wait,
+     * re-armed at each that ends, disarmed when none is left; when it fires
+     * they are given up on. */
     struct loop_timer logs_grace;
     bool logs_abandoned;
     struct loop_timer kick;  /* runs advance() after state changes */

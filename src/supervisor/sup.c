@@ -974,7 +974,8 @@ void sup_free(struct sup *s)
     loop_timer_disarm(s->lp, &s->logs_grace);
     limits_sup_free(s);
     /* Services' sinks are closed: what they queued is written before the
-     * directory the files are in is closed. */
+     * directory the files are in is closed (unless the disk was given up on:
+     * then the ring is kept as it is until the process exits). */
     loop_watch_del(s->lp, s->logs_ring_watch);
     logs_ring_free(s->logs_ring);
     if (s->logs_fd >= 0)
