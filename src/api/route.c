@@ -254,7 +254,11 @@ int api_parse_signal_body(const char *body, size_t len, int *sig, char *msg, siz
         snprintf(msg, msg_size, "expected a JSON object such as {\"signal\": \"HUP\"}");
     else if (!v)
         snprintf(msg, msg_size, "missing field 'signal'");
-    else if ((r = signal_value(v)) < 0)
+    else if ((r = signal_value(v)) < 0 && json_is_string(v))
+        snprintf(msg, msg_size,
+                 "unknown signal '%s' (expected a name such as HUP, TERM, USR1, or its number)",
+                 json_string_value(v));
+    else if (r < 0)
         snprintf(msg, msg_size,
                  "unknown signal (expected a name such as HUP, TERM, USR1, or its number)");
     else

@@ -5,6 +5,7 @@
  * read: the Unix socket admits only corral's own uid or root (SO_PEERCRED),
  * TCP only a request with the bearer token. */
 #include "api/internal.h"
+#include "util/utf8.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -85,13 +86,15 @@ enum MHD_Result api_respond_text(struct MHD_Connection *c, unsigned status, char
 enum MHD_Result api_respond_error(struct MHD_Connection *c, unsigned status, const char *code,
                                   const char *field, const char *fmt, ...)
 {
-    char msg[512];
+    char msg[512], clean[sizeof(msg)];
     va_list ap;
     json_t *err;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    err = json_pack("{s:{s:s,s:s,s:s?}}", "error", "code", code, "message", msg, "field", field);
+    /* A message quoting what it was sent may end in a character cut in two. */
+    utf8_clean(msg, strlen(msg), clean);
+    err = json_pack("{s:{s:s,s:s,s:s?}}", "error", "code", code, "message", clean, "field", field);
     return api_respond_json(c, status, err);
 }
 
@@ -508,7 +511,7 @@ struct api *api_new(struct loop *lp, struct sup *s, const struct cfg_model *m,
     loop_timer_init(&a->ping, api_ping, a);
     a->unix_l = (struct api_listener){.api = a, .fd = -1};
     a->tcp_l = (struct api_listener){.api = a, .fd = -1, .tcp = true};
-    snprintf(a->sock_path, sizeof(a->sock_path), "%s/corral.sock", m->state_dir);
+    snprintf(a->sock_path, sizeof(a->sock_path), "%s/" CFG_SOCKET_NAME, m->state_dir);
     if (unix_path_fits(a->sock_path, dg) < 0)
         goto fail;
     if (m->api.listen) {

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define RESPONSE_MAX (64 * 1024 * 1024)
@@ -18,13 +19,22 @@
 static int pick_state_dir(struct client *c, const char *file, const char *state_dir)
 {
     struct diag dg;
+    struct stat st;
     char copy[PATH_MAX];
     if (state_dir) {
+        if (!*state_dir || (stat(state_dir, &st) == 0 && !S_ISDIR(st.st_mode))) {
+            fprintf(stderr, "corral: --state-dir '%s' is not a directory\n", state_dir);
+            return CLI_USAGE;
+        }
         snprintf(c->state_dir, sizeof(c->state_dir), "%s", state_dir);
         return 0;
     }
     if (cfg_state_dir(file, c->state_dir, sizeof(c->state_dir), &dg) == 0)
         return 0;
+    if (stat(file, &st) == 0 && S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "corral: %s is a directory; -f names the config file\n", file);
+        return CLI_USAGE;
+    }
     if (access(file, F_OK) < 0) {
         fprintf(stderr, "corral: no %s here; use -f FILE or --state-dir DIR to name the instance\n",
                 file);
@@ -48,7 +58,7 @@ int client_open(struct client *c, const char *file, const char *state_dir)
     r = pick_state_dir(c, file ? file : "corral.yaml", state_dir);
     if (r)
         return r;
-    snprintf(c->sock, sizeof(c->sock), "%s/corral.sock", c->state_dir);
+    snprintf(c->sock, sizeof(c->sock), "%s/" CFG_SOCKET_NAME, c->state_dir);
     if (curl_fns_load(why, sizeof(why)) < 0) {
         fprintf(stderr, "corral: %s\n", why);
         return CLI_FAILED;
@@ -152,18 +162,24 @@ long client_call(struct client *c, const char *method, const char *path, const c
 struct stream_ctx {
     bool (*fn)(void *ctx, const char *data, size_t len);
     void *ctx;
+    CURL *curl;
+    struct buf error; /* the body of a refusal: a message, not output */
 };
 
 static size_t pass_on(char *p, size_t size, size_t n, void *ctx)
 {
     struct stream_ctx *sc = ctx;
+    long status = 0;
+    curl_easy_getinfo(sc->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (status != 200)
+        return collect(p, size, n, &sc->error);
     return sc->fn(sc->ctx, p, size * n) ? size * n : 0;
 }
 
 long client_stream(struct client *c, const char *path,
                    bool (*fn)(void *ctx, const char *data, size_t len), void *ctx)
 {
-    struct stream_ctx sc = {.fn = fn, .ctx = ctx};
+    struct stream_ctx sc = {.fn = fn, .ctx = ctx, .curl = c->curl};
     CURLcode rc;
     long status = -1;
     prepare(c, "GET", path, path);
@@ -172,9 +188,16 @@ long client_stream(struct client *c, const char *path,
     rc = curl_easy_perform(c->curl);
     curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
     if (rc != CURLE_OK && rc != CURLE_WRITE_ERROR && status == 0) {
+        free(sc.error.data);
         not_running(c, rc);
         return -1;
     }
+    if (status != 200) {
+        json_t *body = sc.error.data ? json_loadb(sc.error.data, sc.error.len, 0, NULL) : NULL;
+        fprintf(stderr, "corral: %s\n", client_error(body, status));
+        json_decref(body);
+    }
+    free(sc.error.data);
     return status;
 }
 

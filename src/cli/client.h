@@ -27,7 +27,8 @@ long client_call(struct client *c, const char *method, const char *path, const c
                  json_t **out);
 
 /* GET path and hand each piece of the body to fn as it arrives, until the
- * server ends it or fn returns false. Returns the HTTP status or -1. */
+ * server ends it or fn returns false. A refusal (any status but 200) is not
+ * handed on: its message is printed on stderr. Returns the HTTP status or -1. */
 long client_stream(struct client *c, const char *path,
                    bool (*fn)(void *ctx, const char *data, size_t len), void *ctx);
 

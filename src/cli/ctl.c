@@ -3,8 +3,10 @@
 #include "cli/cli.h"
 #include "cli/client.h"
 #include "cli/since.h"
+#include "config/config.h"
 #include "health/limits.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +18,8 @@
 #define STABLE_MS       1000 /* a run this long counts as started */
 #define WAIT_DEFAULT_S  120
 #define NAMES_PARAM_MAX 8192
-#define STATS_WINDOW_MS 500 /* status --stats: between the two samples of a CPU rate */
+#define STATS_WINDOW_MS 500       /* status --stats: between the two samples of a CPU rate */
+#define TIMEOUT_MAX_S   31536000L /* a year: --timeout in ms must not overflow */
 
 struct ctl {
     const char *cmd;
@@ -109,9 +112,11 @@ static int parse(struct ctl *t, int argc, char **argv)
             break;
         }
         case 'T':
+            errno = 0;
             t->timeout_s = strtol(optarg, &end, 10);
-            if (*end || t->timeout_s <= 0) {
-                fprintf(stderr, "corral %s: --timeout takes seconds\n", t->cmd);
+            if (*end || errno || t->timeout_s <= 0 || t->timeout_s > TIMEOUT_MAX_S) {
+                fprintf(stderr, "corral %s: --timeout takes seconds, 1 to %ld\n", t->cmd,
+                        TIMEOUT_MAX_S);
                 return CLI_USAGE;
             }
             break;
@@ -215,6 +220,99 @@ static int api_failed(const json_t *body, long status)
     return status == 404 || status == 400 || status == 422 ? CLI_USAGE : CLI_FAILED;
 }
 
+/* --- service names ------------------------------------------------------------------ */
+
+/* A name goes into the API's URLs, as a path segment or a query value: one
+ * that is no service name ('/', '?', '&', a space) would address something
+ * else, so it is refused before anything is asked. */
+static int names_valid(const struct ctl *t, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!cfg_name_valid(t->args[i], strlen(t->args[i]))) {
+            fprintf(stderr,
+                    "corral %s: '%s' is not a service name (1 to %d of A-Z a-z 0-9 _ . -, not "
+                    "starting with '.' or '-')\n",
+                    t->cmd, t->args[i], CFG_MAX_NAME);
+            return CLI_USAGE;
+        }
+    return -1;
+}
+
+/* The same name twice is acted on, and reported, once. */
+static void names_dedupe(struct ctl *t)
+{
+    int kept = 0;
+    for (int i = 0; i < t->n_args; i++) {
+        bool seen = false;
+        for (int k = 0; k < kept && !seen; k++)
+            seen = !strcmp(t->args[k], t->args[i]);
+        if (!seen)
+            t->args[kept++] = t->args[i];
+    }
+    t->n_args = kept;
+}
+
+static bool named(const struct ctl *t, const char *name)
+{
+    for (int i = 0; i < t->n_args; i++)
+        if (!strcmp(t->args[i], name))
+            return true;
+    return false;
+}
+
+static bool has_service(const json_t *list, const char *name)
+{
+    size_t i;
+    json_t *s;
+    json_array_foreach(list, i, s) if (!strcmp(jget(s, "name"), name)) return true;
+    return false;
+}
+
+/* Every name is one of the running corral's services, checked before any is
+ * acted on: `corral stop web nosuch` stops nothing. -1 when all are, else the
+ * exit status, after saying why. */
+static int names_known(struct ctl *t, int n)
+{
+    json_t *body;
+    long st;
+    int r = -1;
+    if (n == 0)
+        return -1;
+    st = client_call(&t->c, "GET", "/v1/services", NULL, &body);
+    if (st != 200) {
+        r = api_failed(body, st);
+        json_decref(body);
+        return r;
+    }
+    for (int i = 0; i < n && r < 0; i++)
+        if (!has_service(json_object_get(body, "services"), t->args[i])) {
+            fprintf(stderr, "corral: unknown service '%s'\n", t->args[i]);
+            r = CLI_USAGE;
+        }
+    json_decref(body);
+    return r;
+}
+
+static int names_known_or_ok(struct ctl *t)
+{
+    int r = names_known(t, t->n_args);
+    return r < 0 ? CLI_OK : r;
+}
+
+/* Keeps only the named services of a list (all when none is named). */
+static void keep_named(const struct ctl *t, json_t *list)
+{
+    for (size_t i = json_array_size(list); t->n_args > 0 && i-- > 0;)
+        if (!named(t, jget(json_array_get(list, i), "name")))
+            json_array_remove(list, i);
+}
+
+static void print_json_line(const json_t *body)
+{
+    json_dumpf(body, stdout, JSON_COMPACT);
+    putchar('\n');
+}
+
 /* --- status ------------------------------------------------------------------------- */
 
 static bool print_raw(void *ctx, const char *data, size_t len);
@@ -241,7 +339,7 @@ static int cmd_status(struct ctl *t)
     long st;
     int r = CLI_OK;
     const char *path = t->stats ? "/v1/services?stats=1" : "/v1/services";
-    if (t->json) { /* the API's own bytes: nothing to parse or re-format */
+    if (t->json && t->n_args == 0) { /* the API's own bytes: nothing to parse or re-format */
         st = client_stream(&t->c, path, print_raw, NULL);
         return st == 200 ? CLI_OK : st < 0 ? CLI_NOT_RUNNING : CLI_FAILED;
     }
@@ -255,7 +353,11 @@ static int cmd_status(struct ctl *t)
     if (st != 200) {
         r = api_failed(body, st);
     } else {
-        print_table(json_object_get(body, "services"), t->stats);
+        keep_named(t, json_object_get(body, "services"));
+        if (t->json)
+            print_json_line(body);
+        else
+            print_table(json_object_get(body, "services"), t->stats);
     }
     json_decref(body);
     return r;
@@ -394,10 +496,6 @@ static int cmd_signal(struct ctl *t)
     char *text;
     json_t *body;
     long st;
-    if (t->n_args != 2) {
-        fprintf(stderr, "usage: corral signal NAME SIGNAL\n");
-        return CLI_USAGE;
-    }
     snprintf(path, sizeof(path), "/v1/services/%s/signal", t->args[0]);
     body = json_pack("{s:s}", "signal", t->args[1]);
     text = body ? json_dumps(body, JSON_COMPACT) : NULL;
@@ -457,7 +555,7 @@ static int cmd_logs(struct ctl *t)
     if (st == 200)
         return CLI_OK;
     if (st > 0) {
-        /* The error body was printed as it came; that is the message. */
+        /* client_stream() said why. */
         return st == 404 || st == 400 ? CLI_USAGE : CLI_FAILED;
     }
     return CLI_NOT_RUNNING;
@@ -555,7 +653,7 @@ static int cmd_events(struct ctl *t)
         l->json = t->json;
         st = client_stream(&t->c, path, event_lines, l);
         free(l);
-        /* An error body was printed as it came; that is the message. */
+        /* A refusal was said by client_stream(), an error later on by event_lines(). */
         return st == 200 ? CLI_OK : st < 0 ? CLI_NOT_RUNNING : st == 400 ? CLI_USAGE : CLI_FAILED;
     }
     st = client_call(&t->c, "GET", path, NULL, &body);
@@ -567,8 +665,7 @@ static int cmd_events(struct ctl *t)
     json_array_foreach(json_object_get(body, "events"), i, e)
     {
         if (t->json) {
-            json_dumpf(e, stdout, JSON_COMPACT);
-            putchar('\n');
+            print_json_line(e);
         } else {
             print_event(e);
         }
@@ -576,8 +673,11 @@ static int cmd_events(struct ctl *t)
     if (json_is_true(json_object_get(body, "more")) && !t->json)
         fprintf(stderr, "corral events: older events match too; -n raises the number shown, "
                         "--until ID pages back\n");
+    /* A name in the history need not be configured any more; one in neither
+     * is most likely a typo. */
+    i = json_array_size(json_object_get(body, "events"));
     json_decref(body);
-    return CLI_OK;
+    return i == 0 && !t->since && !t->until ? names_known_or_ok(t) : CLI_OK;
 }
 
 /* --- tree --------------------------------------------------------------------------- */
@@ -616,6 +716,7 @@ static int cmd_tree(struct ctl *t)
         json_decref(body);
         return r;
     }
+    keep_named(t, json_object_get(body, "services"));
     if (t->json) {
         json_dumpf(body, stdout, JSON_INDENT(2));
         putchar('\n');
@@ -625,11 +726,6 @@ static int cmd_tree(struct ctl *t)
             const json_t *procs = json_object_get(s, "processes");
             size_t k;
             json_t *p;
-            bool match = t->n_args == 0;
-            for (int a = 0; a < t->n_args; a++)
-                match = match || !strcmp(t->args[a], jget(s, "name"));
-            if (!match)
-                continue;
             printf("%s (%s)\n", jget(s, "name"), jget(s, "state"));
             /* Roots: processes whose parent is not in the tree (corral). */
             json_array_foreach(procs, k, p)
@@ -655,10 +751,14 @@ static int cmd_reload(struct ctl *t)
     long st = client_call(&t->c, "POST", "/v1/reload", NULL, &body);
     const json_t *err = json_object_get(body, "error");
     if (st != 200 && json_is_string(json_object_get(err, "file"))) {
-        /* Where the config is wrong, as `corral check` says it. */
-        fprintf(stderr, "corral: %s:%lld:%lld: %s%s%s\nnothing changed\n", jget(err, "file"),
-                (long long)jint(err, "line"), (long long)jint(err, "column"), jget(err, "field"),
-                *jget(err, "field") ? ": " : "", jget(err, "message"));
+        /* Where the config is wrong, as `corral check` says it; a file that
+         * cannot be read has no line. */
+        char at[64] = "";
+        if (jint(err, "line") > 0)
+            snprintf(at, sizeof(at), ":%lld:%lld", (long long)jint(err, "line"),
+                     (long long)jint(err, "column"));
+        fprintf(stderr, "corral: %s%s: %s%s%s\nnothing changed\n", jget(err, "file"), at,
+                jget(err, "field"), *jget(err, "field") ? ": " : "", jget(err, "message"));
         json_decref(body);
         return CLI_USAGE;
     }
@@ -715,17 +815,59 @@ static int cmd_down(struct ctl *t)
 
 /* --- dispatch ------------------------------------------------------------------------ */
 
+/* What a command's arguments are. */
+enum takes {
+    TAKES_NOTHING,
+    TAKES_SERVICES, /* services of the running corral */
+    TAKES_NAMES,    /* names, perhaps of services no longer configured (events) */
+    TAKES_SIGNAL,   /* a service, then a signal */
+};
+
 struct command {
     const char *name;
     int (*fn)(struct ctl *t);
+    enum takes takes;
 };
 
 static const struct command commands[] = {
-    {"status", cmd_status}, {"ps", cmd_status},       {"start", cmd_control},
-    {"stop", cmd_control},  {"restart", cmd_control}, {"signal", cmd_signal},
-    {"logs", cmd_logs},     {"events", cmd_events},   {"tree", cmd_tree},
-    {"reload", cmd_reload}, {"down", cmd_down},
+    {"status", cmd_status, TAKES_SERVICES},   {"ps", cmd_status, TAKES_SERVICES},
+    {"start", cmd_control, TAKES_SERVICES},   {"stop", cmd_control, TAKES_SERVICES},
+    {"restart", cmd_control, TAKES_SERVICES}, {"signal", cmd_signal, TAKES_SIGNAL},
+    {"logs", cmd_logs, TAKES_SERVICES},       {"events", cmd_events, TAKES_NAMES},
+    {"tree", cmd_tree, TAKES_SERVICES},       {"reload", cmd_reload, TAKES_NOTHING},
+    {"down", cmd_down, TAKES_NOTHING},
 };
+
+/* The arguments as far as they can be judged without the daemon: -1 when
+ * they may go on, else the exit status, after saying why. */
+static int args_usable(struct ctl *t, enum takes takes)
+{
+    switch (takes) {
+    case TAKES_NOTHING:
+        if (t->n_args == 0)
+            return -1;
+        fprintf(stderr, "corral %s: takes no arguments (got '%s')\n", t->cmd, t->args[0]);
+        return CLI_USAGE;
+    case TAKES_SIGNAL:
+        if (t->n_args != 2) {
+            fprintf(stderr, "usage: corral signal NAME SIGNAL\n");
+            return CLI_USAGE;
+        }
+        if (cfg_signal_parse(t->args[1]) < 0) {
+            fprintf(stderr,
+                    "corral signal: unknown signal '%s' (expected a name such as HUP, TERM, "
+                    "USR1, or its number)\n",
+                    t->args[1]);
+            return CLI_USAGE;
+        }
+        return names_valid(t, 1);
+    case TAKES_SERVICES:
+    case TAKES_NAMES:
+        names_dedupe(t);
+        return names_valid(t, t->n_args);
+    }
+    return -1;
+}
 
 bool cli_is_ctl(const char *cmd)
 {
@@ -741,17 +883,25 @@ int cli_ctl(int argc, char **argv)
     int r;
     memset(&t, 0, sizeof(t));
     t.cmd = argv[0];
+    const struct command *cmd = NULL;
     r = parse(&t, argc, argv);
     if (r >= 0)
+        return r;
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (!strcmp(t.cmd, commands[i].name))
+            cmd = &commands[i];
+    if (!cmd)
+        return CLI_USAGE;
+    if ((r = args_usable(&t, cmd->takes)) >= 0)
         return r;
     r = client_open(&t.c, t.file, t.state_dir);
     if (r)
         return r;
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        if (!strcmp(t.cmd, commands[i].name)) {
-            r = commands[i].fn(&t);
-            break;
-        }
+    r = names_known(&t, cmd->takes == TAKES_SERVICES ? t.n_args
+                        : cmd->takes == TAKES_SIGNAL ? 1
+                                                     : 0);
+    if (r < 0)
+        r = cmd->fn(&t);
     client_close(&t.c);
     return r;
 }

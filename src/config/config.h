@@ -234,6 +234,7 @@ struct cfg_service {
 
 /* The control API. The Unix socket <state_dir>/corral.sock is always on; a
  * TCP listener only when listen is set, and it requires the bearer token. */
+#define CFG_SOCKET_NAME "corral.sock"
 struct cfg_api {
     const char *listen;     /* "127.0.0.1:7070" or "[::1]:7070" as written; NULL = off */
     char listen_addr[64];   /* the address part, without brackets */

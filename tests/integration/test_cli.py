@@ -312,3 +312,83 @@ services:
         assert d.json("POST", "/v1/services/flap/stop")[0] == 202
         s = d.wait_state("flap", "stopped", timeout=10)
         assert s["stopped_by_operator"] is True
+
+
+def test_names_are_checked_before_anything_is_done(daemon):
+    # A name is part of the API's URLs: one that is no service name must not
+    # address another endpoint ("db/restart?" was a restart of db), and one
+    # unknown name stops nothing, not even the known names beside it.
+    d = daemon(STACK)
+    d.wait_state("web", "running")
+    pids = {n: d.pids(n)[0] for n in ("db", "web", "cron")}
+    for args in (["stop", "db/restart?"], ["stop", " web"], ["logs", "web?tail=1&x="],
+                 ["signal", "db/x", "TERM"], ["events", "a&b"]):
+        r = d.cli(*args)
+        assert r.returncode == 2 and "is not a service name" in r.stderr, (args, r)
+        assert r.stdout == "", (args, r)
+    for args in (["stop", "cron", "nosuch"], ["restart", "nosuch", "db"], ["tree", "nosuch"],
+                 ["status", "nosuch"], ["signal", "nosuch", "TERM"], ["logs", "nosuch"],
+                 ["events", "nosuch"]):
+        r = d.cli(*args)
+        assert r.returncode == 2 and "unknown service 'nosuch'" in r.stderr, (args, r)
+        assert "{" not in r.stdout, (args, r)  # no raw JSON error
+    r = d.cli("signal", "web", "BOGUS")
+    assert r.returncode == 2 and "unknown signal 'BOGUS'" in r.stderr
+    assert {n: d.pids(n)[0] for n in pids} == pids
+    assert all(d.service(n)["runs"] == 1 for n in pids)
+    r = d.cli("restart", "cron", "cron")  # once, reported once
+    assert r.returncode == 0 and r.stdout.count("cron running") == 1, r
+    assert d.service("cron")["runs"] == 2
+
+
+def test_names_filter_status_and_tree_in_text_and_json(daemon):
+    d = daemon(STACK)
+    d.wait_state("web", "running")
+    r = d.cli("status", "web", "db")
+    assert r.returncode == 0
+    assert sorted(l.split()[0] for l in r.stdout.splitlines()[1:]) == ["db", "web"]
+    r = d.cli("status", "--json", "web")
+    assert [s["name"] for s in json.loads(r.stdout)["services"]] == ["web"]
+    r = d.cli("tree", "--json", "db")
+    assert [s["name"] for s in json.loads(r.stdout)["services"]] == ["db"]
+
+
+def test_arguments_a_command_cannot_take_are_usage_errors(daemon, tmp_path):
+    d = daemon(STACK)
+    d.wait_state("web", "running")
+    for args, want in ((["reload", "web"], "takes no arguments"),
+                       (["down", "now"], "takes no arguments"),
+                       (["start", "--timeout", "99999999999999999999", "web"], "--timeout takes"),
+                       (["stop", "--timeout", "9223372036854776", "web"], "--timeout takes")):
+        r = d.cli(*args)
+        assert r.returncode == 2 and want in r.stderr, (args, r)
+    assert d.service("web")["state"] == "running"
+    for args, want in ((["status", "--state-dir", ""], "is not a directory"),
+                       (["status", "--state-dir", str(tmp_path / "corral.yaml")],
+                        "is not a directory"),
+                       (["doctor", "--state-dir", ""], "is not a directory"),
+                       (["status", "-f", str(tmp_path)], "is a directory")):
+        r = subprocess.run([CORRAL, *args], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 2 and want in r.stderr, (args, r)
+
+
+def test_up_d_counts_the_services_it_started(tmp_path):
+    cfg = tmp_path / "corral.yaml"
+    cfg.write_text(STACK + """
+  lazy:
+    command: [sleep, '1003']
+    autostart: false
+""")
+    try:
+        r = subprocess.run([CORRAL, "up", "-d", "-f", str(cfg), "web"], capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 0 and "corral started 2 services" in r.stdout, r  # web and db
+    finally:
+        subprocess.run([CORRAL, "down", "-f", str(cfg)], capture_output=True, timeout=30)
+    cfg.write_text("services:\n  lazy:\n    command: [sleep, '1003']\n    autostart: false\n")
+    try:
+        r = subprocess.run([CORRAL, "up", "-d", "-f", str(cfg)], capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 0 and "no service running" in r.stdout, r
+    finally:
+        subprocess.run([CORRAL, "down", "-f", str(cfg)], capture_output=True, timeout=30)
