@@ -344,13 +344,15 @@ static bool wanted(const struct up *u, const struct sup_info *in)
 static void check_started(struct up *u, bool timed_out)
 {
     char pending[1024] = "";
-    size_t used = 0;
+    size_t used = 0, up = 0;
     uint64_t young = 0;
     if (u->status_fd < 0)
         return;
     for (size_t i = 0; i < sup_count(u->sup); i++) {
         struct sup_info in;
         sup_info(u->sup, i, &in);
+        up += in.state == SVC_RUNNING || in.state == SVC_READY || in.state == SVC_UNHEALTHY ||
+              in.state == SVC_COMPLETED;
         if (in.state == SVC_RUNNING && in.uptime_ms < START_STABLE_MS && wanted(u, &in) &&
             START_STABLE_MS - in.uptime_ms > young)
             young = START_STABLE_MS - in.uptime_ms;
@@ -375,8 +377,13 @@ static void check_started(struct up *u, bool timed_out)
     }
     if (young && !loop_timer_armed(&u->start_recheck))
         loop_timer_arm(u->lp, &u->start_recheck, young);
-    if (!used)
-        report(u, CLI_OK, "corral started %zu services (pid %d, state %s)\n", sup_count(u->sup),
+    if (!used && up)
+        report(u, CLI_OK, "corral started %zu service%s (pid %d, state %s)\n", up,
+               up == 1 ? "" : "s", (int)getpid(), u->m->state_dir);
+    else if (!used)
+        report(u, CLI_OK,
+               "corral is up with no service running: none starts on its own (autostart: false) "
+               "(pid %d, state %s)\n",
                (int)getpid(), u->m->state_dir);
     else if (timed_out)
         report(u, CLI_FAILED, "corral: not up after %ds: %s (the daemon keeps running, pid %d)\n",
