@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/un.h>
 
 enum top_key {
     TK_STATE_DIR,
@@ -56,6 +57,7 @@ struct top {
     const struct cfg_node *services_key;
     const struct cfg_node *hooks;
     const struct cfg_node *webhooks;
+    const struct cfg_node *state_dir; /* its value, when the config sets it */
 };
 
 /* One service while it is being read; its fields land in svc at the end. */
@@ -81,6 +83,7 @@ static int top_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_node
     int c = 0, r;
     switch ((enum top_key)key) {
     case TK_STATE_DIR:
+        t->state_dir = v;
         return cfg_path_value(pc, v, field, &t->m->state_dir);
     case TK_CONTAINMENT:
         r = cfg_yaml_enum(pc, v, field, cfg_containment_names, CFG_CONTAIN__COUNT, &c);
@@ -196,7 +199,7 @@ static int shell_argv(struct cfg_ctx *pc, struct svc_build *sb, const char *fiel
                        "command is a string; write it as a list (e.g. [python3, app.py]) or "
                        "set shell: true to run it with /bin/sh -c");
     if (!v->len)
-        return cfg_err(pc, sb->key, field, "command is empty");
+        return cfg_err(pc, v, field, "command is empty");
     argv = cfg_arena_array(pc->ar, 4, sizeof(*argv));
     if (!argv)
         return cfg_nomem(pc);
@@ -247,13 +250,13 @@ static int build_argv(struct cfg_ctx *pc, struct svc_build *sb)
     const struct cfg_node *v = sb->command;
     char field[DIAG_FIELD_MAX];
     cfg_yaml_field(field, sizeof(field), sb->field, "command");
-    /* Missing and empty point at the service, where the key belongs. */
+    /* Missing points at the service, where the key belongs; empty at the value. */
     if (!v)
         return cfg_err(pc, sb->key, field,
                        "missing 'command' (a list such as [python3, app.py], or a string with "
                        "shell: true)");
     if (v->type == CFG_NODE_NULL || (v->type == CFG_NODE_SEQ && !v->n))
-        return cfg_err(pc, sb->key, field, "command is empty");
+        return cfg_err(pc, v, field, "command is empty");
     if (v->type == CFG_NODE_SCALAR)
         return shell_argv(pc, sb, field);
     if (v->type == CFG_NODE_SEQ)
@@ -346,6 +349,21 @@ bool cfg_name_valid(const char *s, size_t len)
     return true;
 }
 
+/* A service's cgroup bears its name, beside the kernel's interface files
+ * (cgroup.procs, memory.max, ...), which all start with "cgroup." or a
+ * controller's name and a dot. The name is refused on every host, not only
+ * where cgroups are in use, so that a config means the same everywhere. */
+static bool kernel_cgroup_file(const char *name)
+{
+    static const char *const prefixes[] = {"cgroup.", "cpu.",  "cpuset.", "io.",
+                                           "memory.", "pids.", "rdma.",   "hugetlb.",
+                                           "misc.",   "irq.",  "dmem."};
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+        if (!strncmp(name, prefixes[i], strlen(prefixes[i])))
+            return true;
+    return false;
+}
+
 static int service_name(struct cfg_ctx *pc, const struct cfg_node *map, const struct cfg_node *k,
                         struct cfg_strset *names, size_t idx)
 {
@@ -356,6 +374,12 @@ static int service_name(struct cfg_ctx *pc, const struct cfg_node *map, const st
                        "invalid service name '%s' (use 1 to %d of A-Z a-z 0-9 _ . -, not "
                        "starting with '.' or '-')",
                        k->text, CFG_MAX_NAME);
+    if (kernel_cgroup_file(k->text))
+        return cfg_err(pc, k, "services",
+                       "service name '%s' is taken by the kernel: a service's cgroup is named "
+                       "after it, beside files such as cgroup.procs and memory.max (use '-' "
+                       "instead of the first '.')",
+                       k->text);
     if (cfg_strset_put(names, k->text, idx) >= 0)
         return cfg_err(pc, k, "services", "duplicate service '%s' (first defined at line %d)",
                        k->text, cfg_yaml_find_key(map, k->text)->pos.line);
@@ -421,6 +445,26 @@ static int parse_services(struct cfg_ctx *pc, struct top *t)
     return cfg_deps_resolve(pc, t->m, svcs, dep_nodes, &names);
 }
 
+/* The API's socket is <state_dir>/corral.sock, and a Unix socket's path has
+ * room for 107 bytes: a longer one is the config's fault, said before
+ * anything starts. */
+static int socket_fits(struct cfg_ctx *pc, const struct top *t)
+{
+    struct sockaddr_un sa;
+    size_t len = strlen(t->m->state_dir) + strlen("/" CFG_SOCKET_NAME);
+    if (len < sizeof(sa.sun_path))
+        return 0;
+    if (t->state_dir)
+        return cfg_err(pc, t->state_dir, "state_dir",
+                       "the API's socket %s/" CFG_SOCKET_NAME " would be %zu bytes, more than "
+                       "the %zu a Unix socket allows; choose a shorter path",
+                       t->m->state_dir, len, sizeof(sa.sun_path) - 1);
+    return cfg_err(pc, NULL, "state_dir",
+                   "the API's socket %s/" CFG_SOCKET_NAME " would be %zu bytes, more than the %zu "
+                   "a Unix socket allows; set state_dir to a shorter path",
+                   t->m->state_dir, len, sizeof(sa.sun_path) - 1);
+}
+
 int cfg_parse_model(struct cfg_ctx *pc, const struct cfg_node *root, struct cfg_model *m)
 {
     struct top t = {.m = m};
@@ -434,6 +478,8 @@ int cfg_parse_model(struct cfg_ctx *pc, const struct cfg_node *root, struct cfg_
         m->state_dir = cfg_path_resolve(pc->ar, m->dir, ".corral");
     if (!m->state_dir)
         return cfg_nomem(pc);
+    if ((r = socket_fits(pc, &t)) < 0)
+        return r;
     if (!m->api.token_file)
         m->api.token_file = cfg_path_resolve(pc->ar, m->state_dir, "api.token");
     if (!m->api.token_file)

@@ -394,11 +394,14 @@ static int limit_size(struct cfg_ctx *pc, const struct cfg_node *v, const char *
         return cfg_err(pc, v, field,
                        "invalid size '%s' (expected a number with K, M, G or T, e.g. 512M, or off)",
                        s);
-    if (*out < CFG_MIN_MEMORY_BYTES)
+    if (*out < CFG_MIN_MEMORY_BYTES && s[strspn(s, "0123456789")] == '\0')
         return cfg_err(pc, v, field,
                        "%s bytes is below the least limit of 1M; did you mean %sM? (or write "
                        "off for no limit)",
                        s, s);
+    if (*out < CFG_MIN_MEMORY_BYTES)
+        return cfg_err(pc, v, field,
+                       "%s is below the least limit of 1M (or write off for no limit)", s);
     return 0;
 }
 

@@ -144,11 +144,11 @@ static void missing_command(void **state)
     expect_error("services:\n"
                  "  web:\n"
                  "    command: []\n",
-                 2, 3, "services.web.command", "command is empty");
+                 3, 14, "services.web.command", "command is empty");
     expect_error("services:\n"
                  "  web:\n"
                  "    command:\n",
-                 2, 3, "services.web.command", "command is empty");
+                 3, 5, "services.web.command", "command is empty");
     expect_error("services:\n"
                  "  web:\n"
                  "    command: ['', x]\n",
@@ -232,6 +232,18 @@ static void bad_service_name(void **state)
                  2, 3, "services", "invalid service name 'a/b'");
     snprintf(yaml, sizeof(yaml), "services:\n  %065d: {command: [x]}\n", 0);
     expect_error(yaml, 2, 3, "services", "invalid service name");
+    /* A service's cgroup bears its name, beside the kernel's files. */
+    expect_error("services:\n"
+                 "  web: {command: [x]}\n"
+                 "  cgroup.procs: {command: [x]}\n",
+                 3, 3, "services", "service name 'cgroup.procs' is taken by the kernel");
+    expect_error("services:\n"
+                 "  memory.max: {command: [x]}\n",
+                 2, 3, "services", "'memory.max' is taken by the kernel");
+    cfg_free(load_ok("services:\n"
+                     "  memory-max: {command: [x]}\n"
+                     "  cgroup: {command: [x]}\n"
+                     "  api.v2: {command: [x]}\n"));
     snprintf(yaml, sizeof(yaml), "services:\n  %064d: {command: [x]}\n", 0);
     cfg_free(load_ok(yaml));
 }
@@ -837,6 +849,30 @@ static void state_dir_of(const char *text, const char *want_suffix)
     rmdir(dir);
 }
 
+/* The API's socket is <state_dir>/corral.sock: a path a Unix socket cannot
+ * hold is the config's error, not the start-up's. */
+static void state_dir_too_long_for_the_socket(void **state)
+{
+    char yaml[512], dir[256], want[64];
+    struct diag dg;
+    struct cfg_model *m;
+    (void)state;
+    /* 95 + "/corral.sock" = 107 bytes: the most there is room for. */
+    snprintf(yaml, sizeof(yaml), "state_dir: /%094d\n" WEB, 0);
+    cfg_free(load_ok(yaml));
+    snprintf(yaml, sizeof(yaml), "state_dir: /%095d\n" WEB, 0);
+    expect_error(yaml, 1, 12, "state_dir", "would be 108 bytes, more than the 107");
+    /* The default, beside a config deep in the tree: no line to point at. */
+    snprintf(dir, sizeof(dir), "/%088d", 0);
+    m = load_in(WEB, dir, &dg);
+    assert_null(m);
+    snprintf(want, sizeof(want), "would be %zu bytes",
+             strlen(dir) + strlen("/.corral/corral.sock"));
+    assert_non_null(strstr(dg.msg, want));
+    assert_int_equal(dg.line, 1);
+    assert_string_equal(dg.field, "state_dir");
+}
+
 static void state_dir_without_a_full_load(void **state)
 {
     (void)state;
@@ -983,6 +1019,9 @@ static void resource_limits_errors(void **state)
                  "did you mean 512M?");
     expect_error(WEB "    limits: {memory: lots}\n", 4, 22, "services.web.limits.memory",
                  "invalid size 'lots'");
+    /* With its unit already written, no unit is suggested. */
+    expect_error(WEB "    limits: {memory: 10K}\n", 4, 22, "services.web.limits.memory",
+                 "10K is below the least limit of 1M (or write off");
     expect_error(WEB "    limits: {cpu: 12.5%}\n", 4, 19, "services.web.limits.cpu",
                  "whole percentage");
     expect_error(WEB "    limits: {cpu: 0%}\n", 4, 19, "services.web.limits.cpu",
@@ -1438,6 +1477,7 @@ int main(void)
         cmocka_unit_test(dependency_cycle),
         cmocka_unit_test(unknown_dependency),
         cmocka_unit_test(bad_service_name),
+        cmocka_unit_test(state_dir_too_long_for_the_socket),
         cmocka_unit_test(duplicate_service),
         cmocka_unit_test(string_command_needs_shell),
         cmocka_unit_test(completed_needs_oneshot),
