@@ -76,7 +76,8 @@ struct sup_hookrun {
     uint64_t dropped; /* since the queue was last full */
     bool dropping;
     uint64_t seq;
-    struct logs_file log; /* hooks.log */
+    struct logs_file log; /* <state_dir>/hooks.log, beside corral.log */
+    int state_fd;         /* <state_dir>, -1 until the log's first line */
     sup_hook_report_fn report;
     void *ctx;
     struct loop_timer drain_timer;
@@ -88,16 +89,22 @@ static void report(struct sup_hookrun *hr, const char *kind, const char *fmt, ..
     __attribute__((format(printf, 3, 4)));
 
 /* hooks.log, opened at its first line (a config without hooks never has
- * one), and rotated as it passes its size before a line or a run. */
+ * one), and rotated as it passes its size before a line or a run. It is
+ * corral's, as corral.log is, and beside it: in logs/ it would be the log
+ * of a service named "hooks". */
 static int open_log(struct sup_hookrun *hr, struct diag *dg)
 {
-    int fd = sup_logs_dir(hr->s);
-    if (fd >= 0) {
+    int fd = hr->state_fd;
+    if (fd < 0)
+        fd = hr->state_fd = open(hr->m->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        fd = -errno;
+    else {
         hr->log.dirfd = fd;
         fd = logs_file_fd(&hr->log);
     }
     if (fd < 0)
-        diag_set(dg, fd, "cannot open %s/logs/hooks.log: %s", hr->m->state_dir, strerror(-fd));
+        diag_set(dg, fd, "cannot open %s/hooks.log: %s", hr->m->state_dir, strerror(-fd));
     return fd;
 }
 
@@ -681,7 +688,8 @@ struct sup_hookrun *sup_hookrun_new(struct sup *s, const struct cfg_model *m,
     hr->m = m;
     hr->report = report_fn;
     hr->ctx = ctx;
-    logs_file_init(&hr->log, s->logs_fd, "hooks", LOGS_FILE_MAX_BYTES, LOGS_FILE_KEEP);
+    hr->state_fd = -1;
+    logs_file_init(&hr->log, -1, "hooks", LOGS_FILE_MAX_BYTES, LOGS_FILE_KEEP);
     for (size_t i = 0; i < HOOKS_RUNNING_MAX; i++) {
         hr->run[i] = (struct hook_run){.hr = hr, .pidfd = -1, .cg_fd = -1, .in_fd = -1};
         loop_timer_init(&hr->run[i].timer, on_timer, &hr->run[i]);
@@ -748,6 +756,8 @@ void sup_hookrun_free(struct sup_hookrun *hr)
     loop_timer_disarm(hr->s->lp, &hr->drain_timer);
     sweep_cgroups(hr, false);
     logs_file_close(&hr->log);
+    if (hr->state_fd >= 0)
+        close(hr->state_fd);
     free(hr);
 }
 

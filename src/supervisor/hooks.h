@@ -10,7 +10,7 @@
  * HOOKS_QUEUE_MAX wait; past that the oldest waiting run is dropped, counted
  * and reported. Nothing here blocks the loop: stdin is written nonblocking,
  * exits come from sup_reap() through a claim, and the run's output goes
- * straight to <state_dir>/logs/hooks.log.
+ * straight to <state_dir>/hooks.log.
  *
  * A hook carries no service's identity tag (CORRAL_SERVICE, CORRAL_INSTANCE):
  * it is no part of the service whose event it reports, so that a stop of

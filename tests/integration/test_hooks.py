@@ -95,7 +95,7 @@ def test_a_hook_gets_the_event_on_stdin_and_in_its_environment(daemon, tmp_path)
     # Only the events it asked for: not failed, not exited.
     assert len(list(tmp_path.glob("event.*.json"))) == 1
     # The file is renamed just before the hook exits: its end is logged after.
-    hooks_log = d.state / "logs" / "hooks.log"
+    hooks_log = d.state / "hooks.log"
     done = "hooks[0] (sh) on gave_up crash: exited 0"
     wait_for(lambda: hooks_log.exists() and done in hooks_log.read_text(), what="hook exit logged")
     d.down()
@@ -329,5 +329,25 @@ def test_what_a_hook_leaves_behind_is_killed_when_it_ends(daemon, tmp_path, mode
                             (tmp_path / "escaped.pid").read_text().strip(), what="hook ran"))
     wait_for(lambda: not alive(escaped), what="the escaped process killed")
     assert "hooks[0] (sh) on started web: exited 0" in \
-        (d.state / "logs" / "hooks.log").read_text()
+        (d.state / "hooks.log").read_text()
+    d.down()
+
+
+def test_a_service_named_hooks_keeps_its_log_to_itself(daemon):
+    # hooks.log is corral's, beside corral.log: in logs/ it would be the log
+    # of this service too.
+    d = daemon("""
+services:
+  hooks:
+    command: [sh, -c, 'echo SERVICE-LINE; exec sleep 1000']
+hooks:
+  - {on: started, command: [sh, -c, 'echo HOOK-LINE']}
+""")
+    wait_for(lambda: (d.state / "hooks.log").exists() and
+             "HOOK-LINE" in (d.state / "hooks.log").read_text(), what="hook output")
+    service_log = d.state / "logs" / "hooks.log"
+    wait_for(lambda: service_log.exists() and "SERVICE-LINE" in service_log.read_text(),
+             what="service output")
+    assert "HOOK-LINE" not in service_log.read_text()
+    assert "SERVICE-LINE" not in (d.state / "hooks.log").read_text()
     d.down()

@@ -1,4 +1,4 @@
-"""corral's own log files, corral.log and logs/hooks.log, are rotated by
+"""corral's own log files, corral.log and hooks.log, are rotated by
 rename once past 10 MiB, as a service's log is by default: a daemon that runs
 for months does not fill its disk with them. Each test starts from a file
 already at the size, and judges from the files and from /proc."""
@@ -35,7 +35,7 @@ def test_corral_log_rotates_and_stderr_follows(tmp_path, daemon):
 
 
 def test_hooks_log_rotates(tmp_path, daemon):
-    fill(tmp_path / ".corral" / "logs" / "hooks.log")
+    fill(tmp_path / ".corral" / "hooks.log")
     d = daemon("""
 services:
   web:
@@ -43,7 +43,7 @@ services:
 hooks:
   - {on: started, command: [sh, -c, 'echo hook saw $CORRAL_EVENT_SERVICE']}
 """)
-    logs = d.state / "logs"
+    logs = d.state
     wait_for(lambda: "hook saw web" in (logs / "hooks.log").read_text(), what="hook output")
     assert (logs / "hooks.log.1").stat().st_size >= 10 * MIB
     assert (logs / "hooks.log").stat().st_size < MIB
