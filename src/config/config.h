@@ -324,7 +324,8 @@ bool cfg_name_valid(const char *s, size_t len);
 /* Index of the service called name, or -1. */
 long cfg_find(const struct cfg_model *m, const char *name);
 
-/* "250ms", "10s", "5m", "1h", "1h30m", plain "0"; returns 0 or -EINVAL. */
+/* "250ms", "10s", "5m", "1h", "1h30m", plain "0"; returns 0, -ERANGE for a
+ * duration above zero that is under 1 ms, or -EINVAL. */
 int cfg_parse_duration(const char *s, uint64_t *out_ms);
 /* "512", "10K", "10M", "1G" (powers of 1024, optional trailing B/iB); 0 or -EINVAL. */
 int cfg_parse_size(const char *s, uint64_t *out_bytes);

@@ -100,19 +100,6 @@ void cfg_probe_describe(const struct cfg_probe *p, char *buf, size_t size)
     snprintf(buf, size, "none");
 }
 
-static int duration_value(struct cfg_ctx *pc, const struct cfg_node *v, const char *field,
-                          uint64_t *out)
-{
-    const char *s;
-    int r = cfg_yaml_scalar(pc, v, field, &s);
-    if (r < 0 || cfg_parse_duration(s, out) == 0)
-        return r;
-    return cfg_err(pc, v, field,
-                   "invalid duration '%s' (expected e.g. 250ms, 10s, 1m30s or 1.5h, at most "
-                   "100000h)",
-                   s);
-}
-
 static int uint_value(struct cfg_ctx *pc, const struct cfg_node *v, const char *field, uint64_t min,
                       uint64_t max, uint64_t *out)
 {
@@ -312,12 +299,12 @@ static int probe_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_no
         return probe_kind(pc, pb, key, k, v, field);
     case PK_INTERVAL:
         pb->interval = v;
-        return duration_value(pc, v, field, &p->interval_ms);
+        return cfg_duration_value(pc, v, field, &p->interval_ms);
     case PK_TIMEOUT:
         pb->timeout = v;
-        return duration_value(pc, v, field, &p->timeout_ms);
+        return cfg_duration_value(pc, v, field, &p->timeout_ms);
     case PK_INITIAL_DELAY:
-        return duration_value(pc, v, field, &p->initial_delay_ms);
+        return cfg_duration_value(pc, v, field, &p->initial_delay_ms);
     case PK_SUCCESS_THRESHOLD:
     case PK_FAILURE_THRESHOLD:
         r = uint_value(pc, v, field, 1, CFG_PROBE_MAX_THRESHOLD, &n);
@@ -420,7 +407,7 @@ static int hung_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_nod
     int r;
     (void)k;
     if (key == HU_FOR)
-        return duration_value(pc, v, field, &h->for_ms);
+        return cfg_duration_value(pc, v, field, &h->for_ms);
     if ((r = cfg_yaml_scalar(pc, v, field, &s)) < 0)
         return r;
     if (key == HU_RESTART) {
@@ -493,7 +480,7 @@ int cfg_health_parse(struct cfg_ctx *pc, struct cfg_service *svc, const struct c
     }
     if (hn->watchdog) {
         cfg_yaml_field(field, sizeof(field), base, "watchdog");
-        r = duration_value(pc, hn->watchdog, field, &svc->watchdog_ms);
+        r = cfg_duration_value(pc, hn->watchdog, field, &svc->watchdog_ms);
         if (r < 0)
             return r;
         if (svc->ready.kind != CFG_READY_NOTIFY && svc->watchdog_ms)
@@ -509,5 +496,5 @@ int cfg_health_parse(struct cfg_ctx *pc, struct cfg_service *svc, const struct c
 int cfg_ready_timeout_parse(struct cfg_ctx *pc, const struct cfg_node *v, const char *field,
                             uint64_t *out)
 {
-    return duration_value(pc, v, field, out);
+    return cfg_duration_value(pc, v, field, out);
 }

@@ -101,6 +101,10 @@ int cfg_err_at(struct cfg_ctx *pc, const char *file, int line, int col, const ch
                const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 int cfg_nomem(struct cfg_ctx *pc);
 
+/* A duration's value (config/sections.c), with the reason when it is none. */
+int cfg_duration_value(struct cfg_ctx *pc, const struct cfg_node *v, const char *field,
+                       uint64_t *out);
+
 /* Parse text into a tree in pc->tmp; *root is NULL for an empty document. */
 int cfg_yaml_load(struct cfg_ctx *pc, const char *text, size_t len, struct cfg_node **root);
 const char *cfg_yaml_type_name(const struct cfg_node *n);

@@ -102,13 +102,15 @@ void cfg_base_init_builtin(struct cfg_base *b, const char *dir)
     b->ready_timeout_ms = CFG_READY_TIMEOUT_DEFAULT_MS;
 }
 
-static int duration_value(struct cfg_ctx *pc, const struct cfg_node *v, const char *field,
-                          uint64_t *out)
+int cfg_duration_value(struct cfg_ctx *pc, const struct cfg_node *v, const char *field,
+                       uint64_t *out)
 {
     const char *s;
     int r = cfg_yaml_scalar(pc, v, field, &s);
-    if (r < 0 || cfg_parse_duration(s, out) == 0)
+    if (r < 0 || (r = cfg_parse_duration(s, out)) == 0)
         return r;
+    if (r == -ERANGE)
+        return cfg_err(pc, v, field, "invalid duration '%s': under 1ms, the least corral keeps", s);
     if (s[0] == '-')
         return cfg_err(pc, v, field, "invalid duration '%s': it cannot be negative", s);
     if (strspn(s, "0123456789.") == strlen(s))
@@ -177,7 +179,7 @@ static int retry_after_value(struct cfg_ctx *pc, const struct cfg_node *v, const
         *out = 0;
         return 0;
     }
-    r = duration_value(pc, v, field, out);
+    r = cfg_duration_value(pc, v, field, out);
     if (r == 0 && *out == 0)
         return cfg_err(pc, v, field,
                        "retry_after cannot be 0; write 'never' to give up for good, or a delay "
@@ -298,13 +300,13 @@ static int restart_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_
         b->policy_set = true;
         return r;
     case RK_INITIAL:
-        return duration_value(pc, v, field, &rs->initial_ms);
+        return cfg_duration_value(pc, v, field, &rs->initial_ms);
     case RK_MAX:
-        return duration_value(pc, v, field, &rs->max_ms);
+        return cfg_duration_value(pc, v, field, &rs->max_ms);
     case RK_RESET_AFTER:
-        return duration_value(pc, v, field, &rs->reset_after_ms);
+        return cfg_duration_value(pc, v, field, &rs->reset_after_ms);
     case RK_WINDOW:
-        return duration_value(pc, v, field, &rs->window_ms);
+        return cfg_duration_value(pc, v, field, &rs->window_ms);
     case RK_RETRY_AFTER:
         return retry_after_value(pc, v, field, &rs->retry_after_ms);
     case RK_SUCCESS_EXIT_CODES:
@@ -341,7 +343,7 @@ static int stop_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_nod
                        "KILL, USR1, or its number)",
                        s);
     case STK_TIMEOUT:
-        return duration_value(pc, v, field, &st->timeout_ms);
+        return cfg_duration_value(pc, v, field, &st->timeout_ms);
     case STK__COUNT:
         break;
     }

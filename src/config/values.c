@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -105,6 +106,7 @@ static int component(const char **sp, uint64_t *whole, uint64_t *frac, uint64_t 
 int cfg_parse_duration(const char *s, uint64_t *out_ms)
 {
     uint64_t total = 0;
+    bool some = false; /* a component above zero */
     int last = -1;
     if (!s || !*s)
         return -EINVAL;
@@ -121,11 +123,15 @@ int cfg_parse_duration(const char *s, uint64_t *out_ms)
         if (u < 0 || unit_rank[u] <= last)
             return -EINVAL;
         last = unit_rank[u];
+        some = some || whole > 0 || frac > 0;
         if (__builtin_mul_overflow(whole, units[u].ms, &ms) ||
             __builtin_add_overflow(ms, frac * units[u].ms / den, &ms) ||
             __builtin_add_overflow(total, ms, &total) || total > CFG_MAX_DURATION_MS)
             return -EINVAL;
     }
+    /* 0.5ms kept as 0 would mean "off" or "forever" to many a key. */
+    if (some && total == 0)
+        return -ERANGE;
     *out_ms = total;
     return 0;
 }

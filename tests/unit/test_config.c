@@ -109,6 +109,10 @@ static void bad_values(void **state)
     (void)state;
     expect_error(WEB "    restart: {initial: -1s}\n", 4, 24, "services.web.restart.initial",
                  "cannot be negative");
+    expect_error(WEB "    ready_timeout: 0.5ms\n", 4, 20, "services.web.ready_timeout",
+                 "under 1ms");
+    expect_error(WEB "    ready: {fd: 3, interval: 0.1ms}\n", 4, 30, "services.web.ready.interval",
+                 "under 1ms");
     expect_error(WEB "    stop:\n"
                      "      timeout: 10\n",
                  5, 16, "services.web.stop.timeout", "missing unit");

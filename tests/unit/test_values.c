@@ -78,6 +78,19 @@ static void durations_rejected(void **state)
     reject_duration("5124095576030431h");     /* overflows when scaled */
 }
 
+/* Above zero, but under the millisecond durations are kept in: as 0 it
+ * would mean "off" or "forever" to many a key. */
+static void durations_under_a_millisecond(void **state)
+{
+    uint64_t ms = 12345;
+    (void)state;
+    assert_int_equal(cfg_parse_duration("0.5ms", &ms), -ERANGE);
+    assert_int_equal(cfg_parse_duration("0.0001s", &ms), -ERANGE);
+    assert_int_equal(ms, 12345);
+    expect_duration("0.0ms", 0);
+    expect_duration("1.5ms", 1);
+}
+
 static void expect_size(const char *s, uint64_t want)
 {
     uint64_t b = 7;
@@ -309,6 +322,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(durations_accepted),
         cmocka_unit_test(durations_rejected),
+        cmocka_unit_test(durations_under_a_millisecond),
         cmocka_unit_test(sizes),
         cmocka_unit_test(cpu_percentages),
         cmocka_unit_test(signals_by_name_and_number),
