@@ -21,12 +21,17 @@ void sup_plan_free(struct sup_plan *p)
 
 static bool same_service(const struct cfg_service *a, const struct cfg_service *b)
 {
+    /* on_recover is read only after a crash of corral: no reason to touch
+     * the process. Where a service is written is no setting: a comment or a
+     * service added above it moves it down the file. */
+    static const char *const ignored[] = {"on_recover", "line"};
     json_t *ja = cfg_service_json(a);
     json_t *jb = cfg_service_json(b);
     bool same;
-    /* Read only after a crash of corral: no reason to touch the process. */
-    json_object_del(ja, "on_recover");
-    json_object_del(jb, "on_recover");
+    for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) {
+        json_object_del(ja, ignored[i]);
+        json_object_del(jb, ignored[i]);
+    }
     same = ja && jb && json_equal(ja, jb);
     json_decref(ja);
     json_decref(jb);

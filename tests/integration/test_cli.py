@@ -188,6 +188,24 @@ services:
         "db", "web"]
 
 
+def test_reload_ignores_where_a_service_is_written(daemon):
+    # A comment and a new service above them move every service down the
+    # file: that changes none of them.
+    d = daemon(STACK)
+    for n in ("db", "web", "cron"):
+        d.wait_state(n, "running")
+    before = {n: d.pids(n) for n in ("db", "web", "cron")}
+    d.cfg.write_text("# moved down\n\nservices:\n  first:\n    command: [sleep, '1004']\n" +
+                     STACK.replace("services:\n", ""))
+    r = d.cli("reload", "--json")
+    assert r.returncode == 0, r.stderr
+    plan = json.loads(r.stdout)
+    assert plan["added"] == ["first"] and plan["changed"] == [], plan
+    assert sorted(plan["unchanged"]) == ["cron", "db", "web"]
+    d.wait_state("first", "running")
+    assert {n: d.pids(n) for n in before} == before
+
+
 def test_reload_with_a_broken_config_changes_nothing(daemon):
     d = daemon(STACK)
     d.wait_state("web", "running")
