@@ -109,6 +109,10 @@ size_t logs_line_prefix(char *buf, const struct timespec *realtime, enum logs_st
  * files are skipped. 0, or -errno when the live file could not be moved. */
 int logs_rotate_files(int dirfd, const char *name, unsigned keep);
 
+/* The stream st ended (the service's pipe reached its end): its unfinished
+ * last line is written now, not glued to the next run's first. */
+void logs_sink_end_stream(struct logs_sink *s, enum logs_stream st);
+
 /* Flushes partial lines and closes. With a ring, what is still queued is
  * written first: the sink is freed by its last completion. NULL is a no-op. */
 void logs_sink_close(struct logs_sink *s);

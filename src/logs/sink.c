@@ -1038,21 +1038,34 @@ static void sink_free(struct logs_sink *s)
     free(s);
 }
 
+/* The held start of a line that will get no end, written as a line. */
+static void flush_held(struct logs_sink *s, enum logs_stream st)
+{
+    if (!s->out || s->lines[st].len == 0)
+        return;
+    ensure_open(s);
+    s->cur_st = st;
+    s->line_ts = &s->held_ts[st];
+    logs_linebuf_flush(&s->lines[st], put_line, s);
+}
+
+void logs_sink_end_stream(struct logs_sink *s, enum logs_stream st)
+{
+    if (!s || !s->out || s->lines[st].len == 0)
+        return;
+    flush_held(s, st);
+    if (settled(s))
+        flush_out(s);
+}
+
 void logs_sink_close(struct logs_sink *s)
 {
-    int st;
     if (!s)
         return;
     if (s->out) {
         s->rotate_failed = false;
-        for (st = 0; st < LOGS__COUNT; st++) {
-            if (s->lines[st].len == 0)
-                continue;
-            ensure_open(s);
-            s->cur_st = (enum logs_stream)st;
-            s->line_ts = &s->held_ts[st];
-            logs_linebuf_flush(&s->lines[st], put_line, s);
-        }
+        for (int st = 0; st < LOGS__COUNT; st++)
+            flush_held(s, (enum logs_stream)st);
         flush_out(s);
     }
     if (!settled(s)) {

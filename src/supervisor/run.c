@@ -305,6 +305,7 @@ static void pipe_close(struct service *svc, enum logs_stream st)
         struct echo_ctx ec = {.s = s, .svc = svc, .st = st};
         logs_linebuf_flush(&svc->echo[st], echo_line, &ec);
     }
+    logs_sink_end_stream(svc->sink, st);
     loop_watch_del(s->lp, svc->watch[st]);
     svc->watch[st] = NULL;
     close(svc->pipe[st]);

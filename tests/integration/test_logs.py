@@ -19,6 +19,21 @@ services:
     assert re.search(r"talk +\| to-out", c.output())
 
 
+def test_a_runs_last_line_without_newline_is_its_own(corral, tmp_path):
+    # A crash message with no newline is written as the run ends, and the
+    # next run's first line is not glued to it.
+    c = corral("""
+services:
+  crash:
+    command: [sh, -c, 'echo start; printf fatal; exit 1']
+    restart: {policy: on-failure, initial: 300ms, jitter: 0%, max_restarts: 1, window: 1m}
+""")
+    assert c.wait_exit() == 1
+    log = (tmp_path / ".corral" / "logs" / "crash.log").read_text()
+    lines = [l.split(" ", 2)[2] for l in log.splitlines()]
+    assert lines == ["start", "fatal", "start", "fatal"], lines
+
+
 FLOOD = """import sys
 line = b"x" * 99 + b"\\n"
 for _ in range(200):

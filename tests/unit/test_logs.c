@@ -546,6 +546,31 @@ static void test_sink_held_partial(void **state)
     free(buf);
 }
 
+/* A run's last line without its newline is written when its stream ends,
+ * not held until the next run's first bytes finish it. */
+static void test_sink_end_of_stream_writes_the_held_line(void **state)
+{
+    struct tmpdir *t = *state;
+    struct logs_sink *s = sink_open(t, 0, 0, true);
+    char *buf;
+    size_t len;
+
+    write_str(s, LOGS_OUT, "start\nfatal: no newline", &ts_a);
+    write_str(s, LOGS_ERR, "held too", &ts_a);
+    logs_sink_end_stream(s, LOGS_OUT);
+    logs_ring_drain(ring);
+    buf = slurp(t->dfd, "svc.log", &len);
+    assert_string_equal(buf, PREFIX_A "out start\n" PREFIX_A "out fatal: no newline\n");
+    free(buf);
+    logs_sink_end_stream(s, LOGS_OUT); /* nothing held: nothing written */
+    write_str(s, LOGS_OUT, "next run\n", &ts_b);
+    sink_close(s);
+    buf = slurp(t->dfd, "svc.log", &len);
+    assert_string_equal(buf, PREFIX_A "out start\n" PREFIX_A "out fatal: no newline\n" PREFIX_B
+                                      "out next run\n" PREFIX_A "err held too\n");
+    free(buf);
+}
+
 static void test_sink_long_line_pieces(void **state)
 {
     struct tmpdir *t = *state;
@@ -1391,6 +1416,7 @@ int main(void)
         SINK_TEST(test_sink_stamp_cache),
         SINK_TEST(test_sink_raw_identical),
         SINK_TEST(test_sink_held_partial),
+        SINK_TEST(test_sink_end_of_stream_writes_the_held_line),
         SINK_TEST(test_sink_long_line_pieces),
         SINK_TEST(test_sink_rotate_keep3),
         SINK_TEST(test_sink_rotate_follower_inode),
