@@ -364,6 +364,14 @@ static void check_started(struct up *u, bool timed_out)
                    in.name, in.reason, (int)getpid());
             return;
         }
+        /* Exited for good: its restart policy brings it back no more. */
+        if (in.state == SVC_EXITED && in.kind == CFG_KIND_LONGRUN) {
+            report(u, CLI_FAILED,
+                   "corral: %s %s, and its restart policy does not restart it (the daemon keeps "
+                   "running, pid %d)\n",
+                   in.name, *in.reason ? in.reason : "exited", (int)getpid());
+            return;
+        }
         if (in.state == SVC_BLOCKED && in.holder && !in.holder->orphan) {
             report(u, CLI_FAILED,
                    "corral: %s blocked: %s (the daemon keeps running and retries, "

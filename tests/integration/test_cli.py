@@ -410,3 +410,25 @@ def test_up_d_counts_the_services_it_started(tmp_path):
         assert r.returncode == 0 and "no service running" in r.stdout, r
     finally:
         subprocess.run([CORRAL, "down", "-f", str(cfg)], capture_output=True, timeout=30)
+
+
+def test_up_d_reports_a_service_that_exited_for_good_at_once(tmp_path):
+    # policy: no brings it back no more: no reason to wait the 60 s out.
+    cfg = tmp_path / "corral.yaml"
+    cfg.write_text("""
+services:
+  once:
+    command: [sh, -c, 'exit 0']
+    restart: {policy: "no"}
+  web:
+    command: [sleep, '1000']
+""")
+    t0 = time.monotonic()
+    try:
+        r = subprocess.run([CORRAL, "up", "-d", "-f", str(cfg)], capture_output=True, text=True,
+                           timeout=90)
+        assert r.returncode == 1, r
+        assert "once exited 0, and its restart policy does not restart it" in r.stderr, r
+        assert time.monotonic() - t0 < 30
+    finally:
+        subprocess.run([CORRAL, "down", "-f", str(cfg)], capture_output=True, timeout=30)
