@@ -234,6 +234,28 @@ services:
     d2.down()
 
 
+def test_a_service_started_by_hand_is_started_afresh_after_a_kill_9(daemon):
+    # autostart: false keeps it from starting on its own, not from coming
+    # back after a crash of corral, as on_recover: restart says.
+    text = """
+services:
+  main: {command: [sleep, "1009"]}
+  lazy: {command: [sleep, "1010"], autostart: false}
+"""
+    d1 = daemon(text)
+    assert d1.cli("start", "lazy").returncode == 0
+    lazy_pid = d1.service("lazy")["pid"]
+    old = psutil.Process(lazy_pid)
+    kill9(d1)
+    d2 = daemon(text)
+    assert d2.wait_state("lazy", "running")["pid"] != lazy_pid
+    # is_running() compares create times: a reused PID is not the old one.
+    wait_for(lambda: not old.is_running() or old.status() == psutil.STATUS_ZOMBIE,
+             what="the old lazy gone")
+    assert len(d2.pids("lazy")) == 1
+    d2.down()
+
+
 def test_kill_9_in_a_burst_of_state_changes(daemon):
     names = [f"svc{i}" for i in range(12)]
     text = "services:\n" + "".join(f"  {n}: {{command: [sleep, \"{1100 + i}\"]}}\n"
