@@ -96,7 +96,10 @@ int sup_reload(struct sup *s, const struct cfg_model *next, struct sup_plan *pla
         else
             plan->changed[plan->n_changed++] = svc->cfg->name;
         svc->reload_stop = true;
-        svc->reload_restart = j >= 0 && (live(svc->state) || svc->state == SVC_COMPLETED);
+        /* What runs, ran to completion, or failed (most likely of the
+         * settings that just changed) starts again with the new ones. */
+        svc->reload_restart =
+            j >= 0 && (live(svc->state) || svc->state == SVC_COMPLETED || svc->state == SVC_FAILED);
         svc->want_stop = true;
     }
     for (size_t j = 0; j < next->n_services; j++)
@@ -130,6 +133,10 @@ static bool *build(struct sup *s, const struct cfg_model *nm, struct service **n
         ok = nsvcs[j] != NULL;
         if (ok)
             start[j] = old ? old->reload_restart : nm->services[j].autostart;
+        /* The operator's stop outlives a change of settings, as it does a
+         * restart of corral. */
+        if (ok && old)
+            nsvcs[j]->operator_stopped = old->operator_stopped;
     }
     if (!ok) {
         for (size_t j = 0; j < nm->n_services; j++)

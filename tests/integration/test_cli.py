@@ -206,6 +206,37 @@ def test_reload_ignores_where_a_service_is_written(daemon):
     assert {n: d.pids(n) for n in before} == before
 
 
+def test_reload_starts_a_failed_service_whose_settings_changed(daemon):
+    # Failed for good (a retry in 10 minutes), its command then fixed: the
+    # reload starts it with the new one, and what waits for it is not failed.
+    text = """
+services:
+  other:
+    command: [sleep, '1005']
+  bad:
+    command: [%s]
+    restart: {initial: 10ms, max_restarts: 1, window: 1m, retry_after: 10m}
+  dep:
+    command: [sleep, '1006']
+    depends_on: [bad]
+"""
+    d = daemon(text % "/nonexistent/prog", args=("other",))
+    d.cli("start", "--no-wait", "dep")
+    d.wait_state("bad", "failed")
+    assert d.service("dep")["state"] == "waiting"
+    d.cfg.write_text(text % "sleep, '1007'")
+    r = d.cli("reload", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["changed"] == ["bad"], r
+    d.wait_state("bad", "running")
+    d.wait_state("dep", "running")
+    # An operator's stop outlives a change of settings.
+    assert d.cli("stop", "dep").returncode == 0
+    d.cfg.write_text((text % "sleep, '1007'").replace("'1006'", "'1008'"))
+    assert json.loads(d.cli("reload", "--json").stdout)["changed"] == ["dep"]
+    s = d.wait_state("dep", "stopped")
+    assert s["stopped_by_operator"], s
+
+
 def test_reload_with_a_broken_config_changes_nothing(daemon):
     d = daemon(STACK)
     d.wait_state("web", "running")
