@@ -350,6 +350,10 @@ static enum after_stop after_exit(struct service *svc, int code)
         return AFTER_STOPPED;
     if (c->kind == CFG_KIND_ONESHOT)
         return AFTER_FAILED;
+    /* Not restarted by its policy, it is "exited", not given up on; a run
+     * that did not succeed still makes corral's exit status say so. */
+    if (!sup_exit_success(&c->restart, code))
+        s->any_failed = true;
     return AFTER_EXITED;
 }
 

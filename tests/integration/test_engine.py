@@ -101,9 +101,23 @@ services:
     command: [definitely-not-a-program-xyz]
     restart: {policy: no}
 """)
-    assert c.wait_exit() == 1 or True
+    assert c.wait_exit() == 1
     c.wait_output(r"typo exited 127|exec 'definitely-not-a-program-xyz'")
     assert "No such file or directory" in c.output()
+
+
+@pytest.mark.parametrize("code,status", [(3, 1), (0, 0)])
+def test_exit_status_says_a_run_that_was_not_restarted_failed(corral, code, status):
+    # policy: no leaves it "exited", not given up on; whether the run
+    # succeeded is still what corral's exit status says.
+    c = corral(f"""
+services:
+  job:
+    command: [sh, -c, 'exit {code}']
+    restart: {{policy: "no"}}
+""")
+    assert c.wait_exit() == status
+    assert f"job exited {code}" in c.output()
 
 
 @pytest.mark.parametrize("mode", MODES)
