@@ -382,27 +382,6 @@ static size_t stop_all(struct cleanup *cu)
     }
 }
 
-/* Empty cgroups go, children first; a cgroup with a process in it stays. */
-static void remove_empty(const char *dir)
-{
-    char buf[64], path[PATH_MAX];
-    struct dirent *de;
-    DIR *d = opendir(dir);
-    int n;
-    if (!d)
-        return;
-    while ((de = readdir(d))) {
-        if (de->d_type != DT_DIR || de->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-        remove_empty(path);
-    }
-    n = proc_read_at(dirfd(d), "cgroup.procs", buf, sizeof(buf));
-    closedir(d);
-    if (n == 0)
-        (void)rmdir(dir);
-}
-
 static void report_survivors(const struct cleanup *cu)
 {
     for (size_t i = 0; i < cu->n_v; i++)
@@ -474,7 +453,7 @@ static int run(struct cleanup *cu)
     }
     survivors = cu->n_v > 0 ? stop_all(cu) : 0;
     for (size_t i = 0; !cu->o.running && i < cu->o.n_cg; i++)
-        remove_empty(cu->o.cg_dirs[i]);
+        proc_cgroup_prune(cu->o.cg_dirs[i]);
     if (survivors) {
         report_survivors(cu);
         return CLI_FAILED;

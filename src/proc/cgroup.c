@@ -3,6 +3,7 @@
 
 #include "proc/ident.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
@@ -192,4 +193,24 @@ bool proc_cgroup_contains(pid_t pid, const char *rel_path)
     if (proc_cgroup_self_parse(text, self, sizeof(self)) < 0)
         return false;
     return strcmp(self, rel_path) == 0;
+}
+
+void proc_cgroup_prune(const char *dir)
+{
+    char buf[64], path[PATH_MAX];
+    struct dirent *de;
+    DIR *d = opendir(dir);
+    int n;
+    if (!d)
+        return;
+    while ((de = readdir(d))) {
+        if (de->d_type != DT_DIR || !strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        proc_cgroup_prune(path);
+    }
+    n = proc_read_at(dirfd(d), "cgroup.procs", buf, sizeof(buf));
+    closedir(d);
+    if (n == 0)
+        (void)rmdir(dir);
 }

@@ -45,4 +45,8 @@ int proc_cgroup_pids(int cg_fd, pid_t *pids, size_t max);
  * cgroup2 mount, e.g. "/corral-x/web"). */
 bool proc_cgroup_contains(pid_t pid, const char *rel_path);
 
+/* Remove dir and the cgroups under it that hold no process, children first;
+ * a cgroup with a process in it (and so its parents) stays. */
+void proc_cgroup_prune(const char *dir);
+
 #endif

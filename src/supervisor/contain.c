@@ -158,7 +158,10 @@ void contain_cleanup(struct sup *s)
     if (s->cg_base_fd >= 0) {
         close(s->cg_base_fd);
         s->cg_base_fd = -1;
-        (void)rmdir(s->cg_base);
+        /* With whatever empty cgroups are left in it: those of services a
+         * previous corral ran and this config no longer has, emptied by
+         * `corral cleanup` while this corral ran. */
+        proc_cgroup_prune(s->cg_base);
     }
 }
 

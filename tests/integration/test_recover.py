@@ -1,6 +1,8 @@
 """Recovery after a kill -9 of corral: nothing orphaned, nothing doubled, and a
 record that names someone else's process never gets it signalled."""
 import json
+import os
+import re
 import signal
 import socket
 import sqlite3
@@ -439,7 +441,10 @@ services:
     log = d2.state / "corral.log"
     wait_for(lambda: "stopped 2 processes" in log.read_text(), what="cleanup's report")
     assert "no longer configured" in log.read_text()
+    base = re.search(r"cgroup v2 at (\S+)", log.read_text())
     d2.down()
+    # The removed service's emptied cgroup goes with corral's own.
+    assert not base or not os.path.exists(base.group(1)), os.listdir(base.group(1))
 
 
 def test_the_lock_file_marks_a_running_corral(daemon):
