@@ -142,6 +142,8 @@ static int parse_line(struct dotenv *de, char *line)
                         "invalid variable name '%.*s' (use letters, digits and _, not starting "
                         "with a digit)",
                         (int)klen, key);
+    if (cfg_env_key_reserved(key, klen))
+        return line_err(de, key, "'%.*s': " CFG_ENV_RESERVED_WHY, (int)klen, key);
     p = skip_ws(p + klen);
     if (*p != '=')
         return line_err(de, p, "expected '=' after '%.*s'", (int)klen, key);
@@ -161,8 +163,11 @@ static int parse_line(struct dotenv *de, char *line)
 
 static int parse_text(struct dotenv *de, char *text, size_t len)
 {
-    char *end = text + len;
-    for (char *line = text; line < end; de->line++) {
+    char *end = text + len, *line = text;
+    /* A byte order mark, as some editors write, is no part of the first key. */
+    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
+        line += 3;
+    for (; line < end; de->line++) {
         char *nl = memchr(line, '\n', (size_t)(end - line));
         char *eol = nl ? nl : end;
         int r;

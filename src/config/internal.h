@@ -178,6 +178,12 @@ int cfg_env_parse_map(struct cfg_ctx *pc, const struct cfg_node *map, const char
 int cfg_env_merge(struct cfg_ctx *pc, const struct cfg_env *const *lists, const size_t *counts,
                   size_t n_lists, const struct cfg_env **out, size_t *n_out);
 bool cfg_env_key_valid(const char *s, size_t len);
+/* CORRAL_*: corral sets CORRAL_SERVICE and CORRAL_INSTANCE itself, the tag
+ * by which a service's processes are found; a config does not. */
+bool cfg_env_key_reserved(const char *s, size_t len);
+#define CFG_ENV_RESERVED_WHY                                                                       \
+    "names starting with CORRAL_ are corral's: it sets CORRAL_SERVICE and CORRAL_INSTANCE "        \
+    "itself, the tag by which a service's processes are found"
 /* Absolute, with "." and doubled slashes removed; ".." kept (symlinks). */
 char *cfg_path_resolve(struct cfg_arena *ar, const char *dir, const char *path);
 int cfg_path_value(struct cfg_ctx *pc, const struct cfg_node *v, const char *field,

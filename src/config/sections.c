@@ -631,6 +631,11 @@ int cfg_base_parse_key(struct cfg_ctx *pc, struct cfg_base *b, enum cfg_base_key
     return 0;
 }
 
+bool cfg_env_key_reserved(const char *s, size_t len)
+{
+    return len >= 7 && strncmp(s, "CORRAL_", 7) == 0;
+}
+
 bool cfg_env_key_valid(const char *s, size_t len)
 {
     if (!len || (s[0] >= '0' && s[0] <= '9'))
@@ -657,6 +662,8 @@ static int env_pair(struct cfg_ctx *pc, const struct cfg_node *k, const struct c
                        "invalid variable name '%s' (use letters, digits and _, not starting "
                        "with a digit)",
                        k->text);
+    if (cfg_env_key_reserved(k->text, k->len))
+        return cfg_err(pc, k, sub, "'%s': " CFG_ENV_RESERVED_WHY, k->text);
     if (v->type == CFG_NODE_NULL)
         return cfg_err(pc, v, sub, "'%s' has no value; write \"\" for an empty string", k->text);
     r = cfg_yaml_scalar(pc, v, sub, &e->value);

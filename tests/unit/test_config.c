@@ -336,6 +336,11 @@ static void bad_env_file(void **state)
     expect_error(WEB "    env:\n"
                      "      EMPTY:\n",
                  5, 7, "services.web.env.EMPTY", "write \"\" for an empty string");
+    /* corral's own tag cannot be set, nor silently lost. */
+    expect_error(WEB "    env: {CORRAL_SERVICE: db}\n", 4, 11, "services.web.env.CORRAL_SERVICE",
+                 "names starting with CORRAL_ are corral's");
+    expect_error_in(WEB "    env_file: reserved.env\n", CONFIG_DIR "/reserved.env", 2, 8,
+                    "services.web.env_file", "'CORRAL_SERVICE': names starting with CORRAL_");
 }
 
 static void yaml_syntax_error(void **state)
@@ -517,6 +522,16 @@ static void env_merge_order(void **state)
     assert_string_equal(web->env_file, CONFIG_DIR "/merge.env");
     assert_int_equal(bare->n_env, 3);
     assert_env(bare, 2, "C", "defaults");
+    cfg_free(m);
+}
+
+/* A byte order mark is no part of the first key. */
+static void env_file_with_a_bom(void **state)
+{
+    struct cfg_model *m = load_ok(WEB "    env_file: bom.env\n");
+    (void)state;
+    assert_env(&m->services[0], 0, "A", "1");
+    assert_env(&m->services[0], 1, "B", "2");
     cfg_free(m);
 }
 
@@ -1486,6 +1501,7 @@ int main(void)
         cmocka_unit_test(string_command_needs_shell),
         cmocka_unit_test(completed_needs_oneshot),
         cmocka_unit_test(bad_env_file),
+        cmocka_unit_test(env_file_with_a_bom),
         cmocka_unit_test(yaml_syntax_error),
         cmocka_unit_test(bad_bytes),
         cmocka_unit_test(limits),
