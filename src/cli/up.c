@@ -230,7 +230,10 @@ static void say_event(struct up *u, const struct sup_event *ev)
         say(u, "%s stopping", n);
         break;
     case SUP_EV_KILLING:
-        say(u, "%s did not stop in time: SIGKILL to its whole tree", n);
+        if (ev->text)
+            say(u, "%s: SIGKILL to its whole tree (%s)", n, ev->text);
+        else
+            say(u, "%s did not stop in time: SIGKILL to its whole tree", n);
         break;
     case SUP_EV_SURVIVOR:
         say(u, "%s: pid %d is still alive after SIGKILL: %s", n, (int)ev->pid, ev->text);
@@ -475,11 +478,17 @@ static void on_settled(void *ctx)
         sup_hookrun_drain(u->hooks, hooks_grace_ms(u->m), hooks_drained, u);
 }
 
+/* What the API and up -d's waiting parent are told of a shutdown. */
+static void note_shutdown(struct up *u, const char *why)
+{
+    api_note(u->api, "shutdown", why);
+    report(u, CLI_FAILED, "corral: stopped during start-up (%s)\n", why);
+}
+
 static void begin_shutdown(struct up *u, const char *why, const char *hint)
 {
     say(u, "%s: stopping everything%s", why, hint);
-    api_note(u->api, "shutdown", why);
-    report(u, CLI_FAILED, "corral: stopped during start-up (%s)\n", why);
+    note_shutdown(u, why);
     if (!sup_shutting_down(u->sup))
         sup_shutdown(u->sup);
 }
@@ -783,12 +792,14 @@ static void on_signal(struct loop *lp, const struct signalfd_siginfo *si, void *
     u->interrupts++;
     if (u->interrupts == 1) {
         char why[32];
-        /* The stop signals go first, and what is said of them after. */
+        snprintf(why, sizeof(why), "SIG%s", cfg_signal_name((int)si->ssi_signo));
+        /* The line first, so that what the stop does reads after it; the
+         * stop signals next, and the API's event and the rest after them. */
+        say(u, "%s: stopping everything%s", why,
+            si->ssi_signo == SIGINT ? " (Ctrl-C again to kill)" : " (again to kill)");
         sup_shutdown(u->sup);
         sup_kick_now(u->sup);
-        snprintf(why, sizeof(why), "SIG%s", cfg_signal_name((int)si->ssi_signo));
-        begin_shutdown(u, why,
-                       si->ssi_signo == SIGINT ? " (Ctrl-C again to kill)" : " (again to kill)");
+        note_shutdown(u, why);
     } else if (u->interrupts == 2) {
         say(u, "killing every tree now");
         sup_hookrun_kill(u->hooks, "every tree is being killed");

@@ -314,13 +314,14 @@ void svc_begin_stop(struct service *svc, enum after_stop after)
     sup_want_check(s, 0);
 }
 
-static void kill_tree(struct service *svc)
+/* why: NULL when the stop timed out, else what asked for it. */
+static void kill_tree(struct service *svc, const char *why)
 {
     if (svc->kill_sent)
         return;
     svc->kill_sent = true;
     svc->kill_ms = loop_now_ms();
-    sup_emit(svc->sup, SUP_EV_KILLING, svc, svc->pid, NULL);
+    sup_emit(svc->sup, SUP_EV_KILLING, svc, svc->pid, why);
     contain_signal(svc, SIGKILL);
     sup_want_check(svc->sup, 0);
 }
@@ -479,7 +480,7 @@ static void on_timer(struct loop *lp, void *data)
         spawn_now(svc);
         sup_spawn_settle(svc->sup);
     } else if (svc->state == SVC_STOPPING)
-        kill_tree(svc);
+        kill_tree(svc, NULL);
     else if (svc->state == SVC_FAILED && svc->retry_pending)
         svc_retry_now(svc);
     else if ((svc->state == SVC_RUNNING || svc->state == SVC_READY) && svc->unstable)
@@ -1085,7 +1086,7 @@ void sup_kill_all(struct sup *s)
         }
         if (svc->state == SVC_STOPPING) {
             svc->after = AFTER_STOPPED;
-            kill_tree(svc);
+            kill_tree(svc, "every tree killed at once, as asked");
         }
     }
     sup_kick(s);

@@ -72,7 +72,12 @@ services:
     c.wait_output(r"stopping everything")
     c.signal(signal.SIGINT)
     assert c.wait_exit(timeout=15) == 0
-    assert "killing every tree now" in c.output()
+    out = c.output()
+    assert "killing every tree now" in out
+    # Killed as asked, not late: and the stop's line comes before what it does.
+    assert "stubborn: SIGKILL to its whole tree (every tree killed at once" in out
+    assert "did not stop in time" not in out
+    assert out.index("SIGINT: stopping everything") < out.index("stubborn stopping")
     assert c.tagged() == {}
 
 
