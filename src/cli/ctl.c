@@ -268,6 +268,20 @@ static bool has_service(const json_t *list, const char *name)
     return false;
 }
 
+static void say_unknown(const json_t *list, const char *name)
+{
+    size_t n = json_array_size(list);
+    const char **names = calloc(n + 1, sizeof(*names));
+    const char *hint = NULL;
+    for (size_t i = 0; names && i < n; i++)
+        names[i] = jget(json_array_get(list, i), "name");
+    if (names)
+        hint = cfg_suggest(name, names, n);
+    fprintf(stderr, "corral: unknown service '%s'%s%s%s\n", name, hint ? " (did you mean '" : "",
+            hint ? hint : "", hint ? "'?)" : "");
+    free(names);
+}
+
 /* Every name is one of the running corral's services, checked before any is
  * acted on: `corral stop web nosuch` stops nothing. -1 when all are, else the
  * exit status, after saying why. */
@@ -286,7 +300,7 @@ static int names_known(struct ctl *t, int n)
     }
     for (int i = 0; i < n && r < 0; i++)
         if (!has_service(json_object_get(body, "services"), t->args[i])) {
-            fprintf(stderr, "corral: unknown service '%s'\n", t->args[i]);
+            say_unknown(json_object_get(body, "services"), t->args[i]);
             r = CLI_USAGE;
         }
     json_decref(body);

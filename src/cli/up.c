@@ -1106,7 +1106,9 @@ int cli_up(int argc, char **argv)
         return CLI_USAGE;
     for (int i = optind; i < argc; i++)
         if (cfg_find(u.m, argv[i]) < 0) {
-            fprintf(stderr, "corral: %s: unknown service '%s'\n", u.file, argv[i]);
+            const char *hint = cfg_suggest_service(u.m, argv[i]);
+            fprintf(stderr, "corral: %s: unknown service '%s'%s%s%s\n", u.file, argv[i],
+                    hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
             cfg_free(u.m);
             return CLI_USAGE;
         }

@@ -237,19 +237,33 @@ size_t cfg_edit_distance(const char *a, const char *b)
     return p[lb];
 }
 
+/* Keeps cand in *best when it is a plausible typo of word nearer than *best. */
+static void nearer(const char *word, const char *cand, const char **best, size_t *best_d)
+{
+    size_t d = cfg_edit_distance(word, cand);
+    /* Short words are all within two edits of each other; demand more. */
+    size_t limit = strlen(cand) <= 4 ? 1 : 2;
+    if (d <= limit && d < *best_d) {
+        *best = cand;
+        *best_d = d;
+    }
+}
+
 const char *cfg_suggest(const char *word, const char *const *cands, size_t n)
 {
     const char *best = NULL;
     size_t best_d = SIZE_MAX;
-    for (size_t i = 0; i < n; i++) {
-        size_t d = cfg_edit_distance(word, cands[i]);
-        /* Short words are all within two edits of each other; demand more. */
-        size_t limit = strlen(cands[i]) <= 4 ? 1 : 2;
-        if (d <= limit && d < best_d) {
-            best = cands[i];
-            best_d = d;
-        }
-    }
+    for (size_t i = 0; i < n; i++)
+        nearer(word, cands[i], &best, &best_d);
+    return best;
+}
+
+const char *cfg_suggest_service(const struct cfg_model *m, const char *word)
+{
+    const char *best = NULL;
+    size_t best_d = SIZE_MAX;
+    for (size_t i = 0; i < m->n_services; i++)
+        nearer(word, m->services[i].name, &best, &best_d);
     return best;
 }
 

@@ -323,6 +323,11 @@ bool cfg_name_valid(const char *s, size_t len);
 
 /* Index of the service called name, or -1. */
 long cfg_find(const struct cfg_model *m, const char *name);
+/* The candidate nearest to word by edit distance when it is close enough to be a
+ * plausible typo, else NULL. */
+const char *cfg_suggest(const char *word, const char *const *cands, size_t n);
+/* The service whose name word most likely misspells, or NULL. */
+const char *cfg_suggest_service(const struct cfg_model *m, const char *word);
 
 /* "250ms", "10s", "5m", "1h", "1h30m", plain "0"; returns 0, -ERANGE for a
  * duration above zero that is under 1 ms, or -EINVAL. */

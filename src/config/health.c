@@ -439,8 +439,12 @@ static int hung_parse(struct cfg_ctx *pc, struct cfg_service *svc, const struct 
         return cfg_err(pc, v, sub, "missing 'cpu_above' (e.g. {cpu_above: 95%%, for: 5m})");
     }
     if (h->for_ms < CFG_HUNG_FOR_MIN_MS) {
+        const struct cfg_node *k = cfg_yaml_find_key(v, "for");
         cfg_yaml_field(sub, sizeof(sub), field, "for");
-        return cfg_err(pc, v, sub, "'for' must be at least 1s (e.g. {cpu_above: 95%%, for: 5m})");
+        if (!k)
+            return cfg_err(pc, v, sub, "missing 'for' (e.g. {cpu_above: 95%%, for: 5m})");
+        return cfg_err(pc, k->next, sub,
+                       "'for' must be at least 1s (e.g. {cpu_above: 95%%, for: 5m})");
     }
     return 0;
 }

@@ -44,9 +44,6 @@ int cfg_strset_init(struct cfg_strset *set, struct cfg_arena *ar, size_t n_max);
 long cfg_strset_put(struct cfg_strset *set, const char *key, size_t val);
 long cfg_strset_get(const struct cfg_strset *set, const char *key);
 
-/* The candidate nearest to word by edit distance when it is close enough to be a
- * plausible typo, else NULL. */
-const char *cfg_suggest(const char *word, const char *const *cands, size_t n);
 size_t cfg_edit_distance(const char *a, const char *b);
 
 /* Scalar syntaxes beyond the public ones; all strict, 0 or -EINVAL. */

@@ -1036,7 +1036,9 @@ int sup_start(struct sup *s, const char *const *names, size_t n, struct diag *dg
     for (size_t i = 0; i < n; i++) {
         struct service *svc = sup_by_name(s, names[i]);
         if (!svc) {
-            diag_set(dg, -ENOENT, "unknown service '%s'", names[i]);
+            const char *hint = cfg_suggest_service(s->m, names[i]);
+            diag_set(dg, -ENOENT, "unknown service '%s'%s%s%s", names[i],
+                     hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
             free(wanted);
             return -ENOENT;
         }

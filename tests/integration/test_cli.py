@@ -381,6 +381,8 @@ def test_names_are_checked_before_anything_is_done(daemon):
         r = d.cli(*args)
         assert r.returncode == 2 and "unknown service 'nosuch'" in r.stderr, (args, r)
         assert "{" not in r.stdout, (args, r)  # no raw JSON error
+    r = d.cli("stop", "wbe")
+    assert r.returncode == 2 and "unknown service 'wbe' (did you mean 'web'?)" in r.stderr
     r = d.cli("signal", "web", "BOGUS")
     assert r.returncode == 2 and "unknown signal 'BOGUS'" in r.stderr
     assert {n: d.pids(n)[0] for n in pids} == pids

@@ -1205,7 +1205,11 @@ static void health_hung(void **state)
     expect_error(WEB "    hung: {for: 5m}\n", 4, 11, "services.web.hung.cpu_above",
                  "missing 'cpu_above'");
     expect_error(WEB "    hung: {cpu_above: 95%}\n", 4, 11, "services.web.hung.for",
-                 "'for' must be at least 1s");
+                 "missing 'for'");
+    expect_error(WEB "    hung:\n"
+                     "      cpu_above: 95%\n"
+                     "      for: 500ms\n",
+                 6, 12, "services.web.hung.for", "'for' must be at least 1s");
     expect_error(WEB "    hung: {cpu_above: lots, for: 1m}\n", 4, 23, "services.web.hung.cpu_above",
                  "invalid cpu_above 'lots'");
     expect_error(WEB "    hung: {cpu_above: 90%, for: 1m, restart: maybe}\n", 4, 46,
@@ -1429,6 +1433,8 @@ static void hooks_bad(void **state)
                  "unknown event 'faild' (did you mean 'failed'?)");
     expect_error(WEB "hooks:\n  - {on: [failed], command: [x], services: [db]}\n", 5, 45,
                  "hooks[0].services[0]", "unknown service 'db'");
+    expect_error(WEB "hooks:\n  - {on: [failed], command: [x], services: [wbe]}\n", 5, 45,
+                 "hooks[0].services[0]", "unknown service 'wbe' (did you mean 'web'?)");
     expect_error(WEB "hooks:\n  - {on: [failed]}\n", 5, 5, "hooks[0].command", "missing 'command'");
     expect_error(WEB "hooks:\n  - {command: [x]}\n", 5, 5, "hooks[0].on", "missing 'on'");
     expect_error(WEB "hooks:\n  - {on: [], command: [x]}\n", 5, 10, "hooks[0].on",
