@@ -21,6 +21,7 @@ static int pick_state_dir(struct client *c, const char *file, const char *state_
     struct diag dg;
     struct stat st;
     char copy[PATH_MAX];
+    int r;
     if (state_dir) {
         if (!*state_dir || (stat(state_dir, &st) == 0 && !S_ISDIR(st.st_mode))) {
             fprintf(stderr, "corral: --state-dir '%s' is not a directory\n", state_dir);
@@ -29,8 +30,14 @@ static int pick_state_dir(struct client *c, const char *file, const char *state_
         snprintf(c->state_dir, sizeof(c->state_dir), "%s", state_dir);
         return 0;
     }
-    if (cfg_state_dir(file, c->state_dir, sizeof(c->state_dir), &dg) == 0)
+    r = cfg_state_dir(file, c->state_dir, sizeof(c->state_dir), &dg);
+    if (r == 0)
         return 0;
+    if (r == 1) {
+        fprintf(stderr, "corral: warning: %s: %s; its state_dir line says %s\n", file, dg.msg,
+                c->state_dir);
+        return 0;
+    }
     if (stat(file, &st) == 0 && S_ISDIR(st.st_mode)) {
         fprintf(stderr, "corral: %s is a directory; -f names the config file\n", file);
         return CLI_USAGE;

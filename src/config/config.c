@@ -541,6 +541,41 @@ static bool surely_default_state_dir(const char *text, size_t len)
     return true;
 }
 
+/* A config that does not load may still say where its corral keeps its state:
+ * a "state_dir: VALUE" line at the top level, the value plain or quoted and
+ * without escapes. Returns it (in tmp), or NULL. */
+static char *state_dir_line(struct cfg_arena *tmp, const char *text, size_t len)
+{
+    const char *p = text, *end = text + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *eol = nl ? nl : end, *v = p + 9, *ve;
+        p = eol + 1;
+        if (eol - v < 1 || strncmp(v - 9, "state_dir", 9) != 0)
+            continue;
+        while (v < eol && *v == ' ')
+            v++;
+        if (v == eol || *v++ != ':')
+            continue;
+        while (v < eol && *v == ' ')
+            v++;
+        ve = v;
+        if (v < eol && (*v == '"' || *v == '\'')) {
+            const char *q = memchr(v + 1, *v, (size_t)(eol - v - 1));
+            if (!q || memchr(v, '\\', (size_t)(q - v)))
+                continue;
+            return cfg_arena_strndup(tmp, v + 1, (size_t)(q - v - 1));
+        }
+        while (ve < eol && *ve != '\r' && !(*ve == '#' && ve > v && ve[-1] == ' '))
+            ve++;
+        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+            ve--;
+        if (ve > v)
+            return cfg_arena_strndup(tmp, v, (size_t)(ve - v));
+    }
+    return NULL;
+}
+
 int cfg_state_dir(const char *path, char *out, size_t size, struct diag *dg)
 {
     struct cfg_arena *tmp = cfg_arena_new(CFG_ARENA_CAP_BYTES);
@@ -572,6 +607,10 @@ int cfg_state_dir(const char *path, char *out, size_t size, struct diag *dg)
         r = sd ? 0 : -ENOMEM;
         if (sd)
             snprintf(out, size, "%s", sd);
+    } else if (dir && (sd = state_dir_line(tmp, text, len)) &&
+               (sd = cfg_path_resolve(tmp, pc.dir, sd))) {
+        snprintf(out, size, "%s", sd);
+        r = 1; /* dg still says why the file does not load */
     }
     cfg_arena_free(tmp);
     return r;

@@ -314,7 +314,9 @@ void cfg_free(struct cfg_model *m);
 /* Only the state directory the config file names (default <its dir>/.corral),
  * without validating the rest: what a client needs to find the running
  * instance, fast, even when the file has errors a reload would refuse.
- * 0, or -errno with dg filled (unreadable, or not YAML at all). */
+ * 0; 1 when the file is not YAML but has a top-level "state_dir: VALUE" line,
+ * whose value out then holds, and dg says why it does not load; or -errno
+ * with dg filled (unreadable, or not YAML at all). */
 int cfg_state_dir(const char *path, char *out, size_t size, struct diag *dg);
 
 /* A service name: 1 to CFG_MAX_NAME of A-Z a-z 0-9 _ . -, not starting with

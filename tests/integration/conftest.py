@@ -196,11 +196,11 @@ class UnixHTTP(http.client.HTTPConnection):
 class Daemon:
     """corral up -d in a temp dir, driven through its API and its CLI."""
 
-    def __init__(self, tmp_path, text, args=(), **up_kw):
+    def __init__(self, tmp_path, text, args=(), state=".corral", **up_kw):
         self.dir = tmp_path
         self.cfg = tmp_path / "corral.yaml"
         self.cfg.write_text(text)
-        self.state = tmp_path / ".corral"
+        self.state = tmp_path / state  # as the config's state_dir says
         self.sock = str(self.state / "corral.sock")
         # Longer than up -d's own 60 s wait, so that corral reports first and
         # the daemon it leaves is known here and cleaned up.
@@ -325,8 +325,8 @@ class Daemon:
 def daemon(tmp_path):
     started = []
 
-    def run(text, args=(), **up_kw):
-        d = Daemon(tmp_path, text, args, **up_kw)
+    def run(text, args=(), state=".corral", **up_kw):
+        d = Daemon(tmp_path, text, args, state, **up_kw)
         started.append(d)
         assert d.up.returncode == 0, d.up.stderr + d.up.stdout
         return d
@@ -334,7 +334,8 @@ def daemon(tmp_path):
     yield run
     for d in started:
         d.cleanup()
-    remove_cgroups(tmp_path / ".corral")
+    for state in {d.state for d in started} | {tmp_path / ".corral"}:
+        remove_cgroups(state)
     # The daemon's stderr goes to corral.log: a sanitizer report there fails the test.
     for d in started:
         log = d.state / "corral.log"

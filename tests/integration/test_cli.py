@@ -465,3 +465,16 @@ services:
         assert time.monotonic() - t0 < 30
     finally:
         subprocess.run([CORRAL, "down", "-f", str(cfg)], capture_output=True, timeout=30)
+
+
+def test_a_config_broken_while_corral_runs_still_leads_to_it(daemon):
+    # With its own state_dir, a config that no longer loads must not make a
+    # running corral look not running: its state_dir line still says where.
+    d = daemon("state_dir: ./st\n" + STACK, state="st")
+    d.wait_state("web", "running")
+    d.cfg.write_text("state_dir: ./st\n" + STACK + "  broken: [\n")
+    r = d.cli("status")
+    assert r.returncode == 0 and "web" in r.stdout, r
+    assert "its state_dir line says" in r.stderr
+    d.cfg.write_text("state_dir: ./st\n" + STACK)
+    d.down()

@@ -5,6 +5,7 @@
 #include "config/config.h"
 #include "config/internal.h"
 
+#include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -847,7 +848,9 @@ static void api_listener(void **state)
     expect_error("api: {events_keep: 10k}\n" WEB, 1, 20, "api.events_keep", "whole number");
 }
 
-static void state_dir_of(const char *text, const char *want_suffix)
+/* want_r: 0 for a file that loads, 1 for one that does not but names its
+ * state directory on a line of its own, -EINVAL for neither. */
+static void state_dir_of_r(const char *text, int want_r, const char *want_suffix)
 {
     char dir[] = "/tmp/corral-sd-XXXXXX", path[256], out[4096], want[512];
     struct diag dg;
@@ -858,7 +861,12 @@ static void state_dir_of(const char *text, const char *want_suffix)
     assert_non_null(f);
     fputs(text, f);
     fclose(f);
-    assert_int_equal(cfg_state_dir(path, out, sizeof(out), &dg), 0);
+    assert_int_equal(cfg_state_dir(path, out, sizeof(out), &dg), want_r);
+    if (want_r < 0) {
+        unlink(path);
+        rmdir(dir);
+        return;
+    }
     if (want_suffix[0] == '/')
         snprintf(want, sizeof(want), "%s", want_suffix);
     else
@@ -866,6 +874,11 @@ static void state_dir_of(const char *text, const char *want_suffix)
     assert_string_equal(out, want);
     unlink(path);
     rmdir(dir);
+}
+
+static void state_dir_of(const char *text, const char *want_suffix)
+{
+    state_dir_of_r(text, 0, want_suffix);
 }
 
 /* The API's socket is <state_dir>/corral.sock: a path a Unix socket cannot
@@ -904,6 +917,11 @@ static void state_dir_without_a_full_load(void **state)
     state_dir_of("--- \nstate_dir: d\n" WEB, "d");
     /* A file with errors elsewhere still names its state directory. */
     state_dir_of("state_dir: e\nservices:\n  web:\n    comand: [a]\n", "e");
+    /* Not YAML at all (a bad edit while corral runs): its state_dir line is
+     * still where the running corral is found. */
+    state_dir_of_r("state_dir: /srv/app/st  # here\nservices:\n  web: [\n", 1, "/srv/app/st");
+    state_dir_of_r("services:\n  web: [\nstate_dir: 'my state'\n", 1, "my state");
+    state_dir_of_r("services:\n  web: [\n- stray\n  state_dir: nested\n", -EINVAL, "");
 }
 
 static void ports_good(void **state)
