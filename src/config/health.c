@@ -171,7 +171,7 @@ static int http_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_nod
                     const struct cfg_node *v, const char *field)
 {
     struct cfg_probe *p = obj;
-    const char *s;
+    const char *s, *why;
     int r;
     (void)k;
     if (key == HK_STATUS)
@@ -179,8 +179,8 @@ static int http_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_nod
     r = cfg_yaml_scalar(pc, v, field, &s);
     if (r < 0)
         return r;
-    if (key == HK_URL && strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0)
-        return cfg_err(pc, v, field, "invalid url '%s' (expected http://... or https://...)", s);
+    if (key == HK_URL && cfg_check_url(s, &why) < 0)
+        return cfg_err(pc, v, field, "invalid url '%s' (%s)", s, why);
     s = cfg_arena_strdup(pc->ar, s);
     if (!s)
         return cfg_nomem(pc);

@@ -270,12 +270,12 @@ struct webhook_build {
 static int webhook_url(struct cfg_ctx *pc, const struct cfg_node *v, const char *field,
                        const char **out)
 {
-    const char *s;
+    const char *s, *why;
     int r = cfg_yaml_scalar(pc, v, field, &s);
     if (r < 0)
         return r;
-    if (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0)
-        return cfg_err(pc, v, field, "invalid url '%s' (expected http://... or https://...)", s);
+    if (cfg_check_url(s, &why) < 0)
+        return cfg_err(pc, v, field, "invalid url '%s' (%s)", s, why);
     *out = cfg_arena_strdup(pc->ar, s);
     return *out ? 0 : cfg_nomem(pc);
 }

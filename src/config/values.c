@@ -342,3 +342,57 @@ void cfg_format_size(uint64_t bytes, char *buf, size_t size)
     }
     snprintf(buf, size, "%llu", (unsigned long long)bytes);
 }
+
+/* The host (a name, an address, or [an IPv6 address]) and the port. */
+static const char *url_authority(const char *p, const char **why)
+{
+    const char *end = p + strcspn(p, "/?#"), *at = memchr(p, '@', (size_t)(end - p));
+    unsigned long port = 0;
+    if (at)
+        p = at + 1; /* user:password@ */
+    if (*p == '[') {
+        const char *q = memchr(p, ']', (size_t)(end - p));
+        if (!q || q == p + 1) {
+            *why = "an IPv6 address goes in [brackets]";
+            return NULL;
+        }
+        p = q + 1;
+    } else {
+        const char *host = p;
+        p += strcspn(p, ":/?#");
+        if (p == host) {
+            *why = "it names no host";
+            return NULL;
+        }
+    }
+    if (*p != ':')
+        return p;
+    for (p++; *p >= '0' && *p <= '9' && port <= 65535; p++)
+        port = port * 10 + (unsigned long)(*p - '0');
+    if (port < 1 || port > 65535 || (*p && !strchr("/?#", *p))) {
+        *why = "the port is not a number from 1 to 65535";
+        return NULL;
+    }
+    return p;
+}
+
+int cfg_check_url(const char *s, const char **why)
+{
+    const char *p = !strncmp(s, "http://", 7) ? s + 7 : !strncmp(s, "https://", 8) ? s + 8 : NULL;
+    if (!p) {
+        *why = "expected http://... or https://...";
+        return -EINVAL;
+    }
+    for (const char *q = s; *q; q++)
+        if ((unsigned char)*q <= ' ' || *q == 0x7f) {
+            *why = "a URL holds no space or control character (write %20)";
+            return -EINVAL;
+        }
+    if (!(p = url_authority(p, why)))
+        return -EINVAL;
+    if (*p && !strchr("/?#", *p)) {
+        *why = "unexpected text after the host";
+        return -EINVAL;
+    }
+    return 0;
+}

@@ -1279,6 +1279,10 @@ static void health_bad(void **state)
     expect_error(WEB "    liveness: started\n", 4, 15, "services.web.liveness",
                  "expected a mapping");
     /* http is checked in full. */
+    expect_error(WEB "webhooks:\n  - {on: failed, url: \"http://127.0.0.1:99999/\"}\n", 5, 23,
+                 "webhooks[0].url", "the port is not a number from 1 to 65535");
+    expect_error(WEB "    ready: {http: {url: \"http://\"}}\n", 4, 25,
+                 "services.web.ready.http.url", "it names no host");
     expect_error(WEB "    ready: {http: {url: \"ftp://x\"}}\n", 4, 25,
                  "services.web.ready.http.url", "invalid url 'ftp://x'");
     expect_error(WEB "    ready: {http: {url: \"http://x\", status: 299-200}}\n", 4, 45,

@@ -78,6 +78,34 @@ static void durations_rejected(void **state)
     reject_duration("5124095576030431h");     /* overflows when scaled */
 }
 
+static void urls(void **state)
+{
+    static const char *const good[] = {
+        "http://127.0.0.1:9000/hook",
+        "https://example.org",
+        "http://h/",
+        "http://h?x=1",
+        "http://[::1]:8080/p",
+        "http://user:secret@hooks.example:443/x",
+        "http://h:65535",
+    };
+    static const char *const bad[] = {
+        "ftp://x",         "http://",      "http:///path", "http:// spaces /",
+        "http://h:99999/", "http://h:0/",  "http://h:/",   "http://h:80x/",
+        "http://[]:80/",   "http://[::1/", "http://h/a b", "http://h/\x01",
+    };
+    const char *why = NULL;
+    (void)state;
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        if (cfg_check_url(good[i], &why) != 0)
+            fail_msg("'%s' refused: %s", good[i], why);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        why = NULL;
+        if (cfg_check_url(bad[i], &why) != -EINVAL || !why)
+            fail_msg("'%s' accepted", bad[i]);
+    }
+}
+
 /* Above zero, but under the millisecond durations are kept in: as 0 it
  * would mean "off" or "forever" to many a key. */
 static void durations_under_a_millisecond(void **state)
@@ -323,6 +351,7 @@ int main(void)
         cmocka_unit_test(durations_accepted),
         cmocka_unit_test(durations_rejected),
         cmocka_unit_test(durations_under_a_millisecond),
+        cmocka_unit_test(urls),
         cmocka_unit_test(sizes),
         cmocka_unit_test(cpu_percentages),
         cmocka_unit_test(signals_by_name_and_number),
