@@ -85,6 +85,9 @@ static int string_list(struct cfg_ctx *pc, const struct cfg_node *v, const char 
         snprintf(sub, sizeof(sub), "%s[%zu]", field, i);
         if ((r = one(pc, it, sub, &list[i])) < 0)
             return r;
+        for (size_t k = 0; k < i; k++)
+            if (!strcmp(list[k], list[i]))
+                return cfg_err(pc, it, sub, "'%s' is listed twice", list[i]);
     }
     *out = list;
     *n_out = i;
