@@ -91,8 +91,9 @@ static int parse(struct ctl *t, int argc, char **argv)
             t->stats = true;
             break;
         case 'n':
+            errno = 0;
             t->tail = strtol(optarg, &end, 10);
-            if (*end || t->tail < 0) {
+            if (*end || end == optarg || errno || t->tail < 0) {
                 fprintf(stderr, "corral %s: -n takes a number of lines\n", t->cmd);
                 return CLI_USAGE;
             }
