@@ -404,8 +404,10 @@ static int judge(const char *cmd, const json_t *s, json_int_t runs_before)
     if (!strcmp(state, "completed") || !strcmp(state, "ready") ||
         (!strcmp(state, "running") && jint(s, "uptime_ms") >= STABLE_MS))
         return 1;
+    /* Unhealthy: its liveness probe fails and its policy does not restart
+     * it. It may pass again, but is not started well now: said at once. */
     if (!strcmp(state, "failed") || !strcmp(state, "exited") || !strcmp(state, "stopped") ||
-        !strcmp(state, "backoff"))
+        !strcmp(state, "backoff") || !strcmp(state, "unhealthy"))
         return -1;
     return 0;
 }

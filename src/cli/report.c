@@ -2,6 +2,7 @@
  * are problems. */
 #include "cli/report.h"
 
+#include "supervisor/sup.h"
 #include "util/utf8.h"
 
 #include <errno.h>
@@ -61,7 +62,7 @@ const char *report_orphan_why(bool running, const char *state)
         return "no corral runs for its state directory";
     if (!state)
         return "its service is not configured in the running corral";
-    if (!strcmp(state, "starting") || !strcmp(state, "running") || !strcmp(state, "stopping"))
+    if (sup_state_name_has_tree(state))
         return NULL;
     return "its service is not live in the running corral";
 }

@@ -367,6 +367,12 @@ static void check_started(struct up *u, bool timed_out)
                    in.name, in.reason, (int)getpid());
             return;
         }
+        /* Its liveness probe fails and its policy does not restart it. */
+        if (in.state == SVC_UNHEALTHY) {
+            report(u, CLI_FAILED, "corral: %s unhealthy: %s (the daemon keeps running, pid %d)\n",
+                   in.name, in.reason, (int)getpid());
+            return;
+        }
         /* Exited for good: its restart policy brings it back no more. */
         if (in.state == SVC_EXITED && in.kind == CFG_KIND_LONGRUN) {
             report(u, CLI_FAILED,

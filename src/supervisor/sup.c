@@ -40,6 +40,14 @@ bool sup_state_up(enum svc_state st)
     return st == SVC_STARTING || st == SVC_RUNNING || st == SVC_READY || st == SVC_UNHEALTHY;
 }
 
+bool sup_state_name_has_tree(const char *name)
+{
+    for (int st = 0; st < SVC__COUNT; st++)
+        if (!strcmp(state_names[st], name))
+            return sup_state_up((enum svc_state)st) || st == SVC_STOPPING;
+    return false;
+}
+
 bool svc_up(const struct service *svc)
 {
     return sup_state_up(svc->state);

@@ -64,6 +64,9 @@ enum svc_state {
 const char *sup_state_name(enum svc_state st);
 /* The main process runs: starting, running, ready or unhealthy. */
 bool sup_state_up(enum svc_state st);
+/* For a state's name as the API gives it: corral supervises a tree of the
+ * service's in it (its main process runs, or corral is stopping it). */
+bool sup_state_name_has_tree(const char *name);
 
 enum sup_event_kind {
     SUP_EV_STARTED,    /* pid */

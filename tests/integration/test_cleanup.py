@@ -169,3 +169,31 @@ services:
         if ghost.poll() is None:
             ghost.kill()
             ghost.wait()
+
+
+def test_ready_and_unhealthy_services_are_no_orphans(daemon):
+    # Their main process runs: doctor lists none of their processes, and
+    # cleanup signals none.
+    d = daemon("""
+services:
+  rdy:
+    shell: true
+    command: "echo up; exec sleep 1016"
+    ready: {log: "up"}
+  sick:
+    command: [sleep, "1017"]
+    liveness: {exec: ["false"], interval: 200ms, failure_threshold: 1}
+    restart: {policy: "no"}
+""", args=("rdy",))
+    r = d.cli("start", "sick")  # said at once, not after the 120 s wait
+    assert r.returncode == 1 and "sick unhealthy: liveness: exec false" in r.stderr, r
+    d.wait_state("rdy", "ready")
+    d.wait_state("sick", "unhealthy")
+    pids = {n: d.service(n)["pid"] for n in ("rdy", "sick")}
+    r = subprocess.run([CORRAL, "doctor", "-f", str(d.cfg)], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0 and "orphans of this corral: none" in r.stdout, r.stdout
+    r = cleanup(d, "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert {n: d.service(n)["pid"] for n in pids} == pids
+    assert d.service("rdy")["state"] == "ready"

@@ -28,6 +28,9 @@ static void orphan_rule(void **state)
     assert_null(report_orphan_why(true, "running"));
     assert_null(report_orphan_why(true, "starting"));
     assert_null(report_orphan_why(true, "stopping"));
+    /* A ready or unhealthy service's main process runs: never an orphan. */
+    assert_null(report_orphan_why(true, "ready"));
+    assert_null(report_orphan_why(true, "unhealthy"));
     assert_non_null(report_orphan_why(true, "stopped"));
     assert_non_null(report_orphan_why(true, "failed"));
     assert_non_null(report_orphan_why(true, "backoff"));
