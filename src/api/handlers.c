@@ -634,9 +634,11 @@ static bool events_query(struct MHD_Connection *c, struct api_events_query *q, c
                           "since (or Last-Event-ID) must be an event id");
         return false;
     }
-    if (api_parse_uint(q_until, UINT64_MAX / 10, 0, &q->before_id) < 0) {
+    /* Ids start at 1: until=0 would read as no bound at all. */
+    if (api_parse_uint(q_until, UINT64_MAX / 10, 0, &q->before_id) < 0 ||
+        (q_until && q->before_id == 0)) {
         api_respond_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "until",
-                          "until must be an event id");
+                          "until must be an event id (1 or more)");
         return false;
     }
     bad_time = q_from && api_parse_time(q_from, &q->from_ms) < 0 ? "since_time"

@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 struct fixed_route {
@@ -117,11 +118,14 @@ int api_parse_uint(const char *s, uint64_t max, uint64_t def, uint64_t *out)
     if (!*s)
         return -EINVAL;
     for (const char *p = s; *p; p++) {
+        uint64_t d;
         if (*p < '0' || *p > '9')
             return -EINVAL;
-        v = v * 10 + (uint64_t)(*p - '0');
-        if (v > max)
+        d = (uint64_t)(*p - '0');
+        /* Checked before the step, which could wrap past UINT64_MAX. */
+        if (v > (max - d) / 10)
             return -EINVAL;
+        v = v * 10 + d;
     }
     *out = v;
     return 0;
@@ -273,7 +277,8 @@ bool api_token_ok(const char *authorization, const char *token)
     size_t tlen = strlen(token);
     const char *given;
     unsigned char diff = 0;
-    if (!authorization || strncmp(authorization, scheme, sizeof(scheme) - 1) != 0)
+    /* The scheme's name is case-insensitive (RFC 9110, 11.1). */
+    if (!authorization || strncasecmp(authorization, scheme, sizeof(scheme) - 1) != 0)
         return false;
     given = authorization + sizeof(scheme) - 1;
     if (strlen(given) != tlen)

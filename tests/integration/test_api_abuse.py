@@ -154,3 +154,16 @@ def test_statuses_are_4xx_not_5xx(daemon):
                 assert status < 500 or status == 505 or (
                     status == 503 and b"/health/ready" in req), (
                     req[:200], reply[:300])
+
+
+def test_event_ids_past_the_range_are_refused_not_wrapped(daemon):
+    # 2^64 and just above used to wrap to 0..3: "until 3" for a number no
+    # event id can be. until=0 read as "no bound".
+    d = daemon(STACK)
+    d.wait_state("a", "running")
+    for q in ("since=18446744073709551616", "until=18446744073709551619",
+              "since=99999999999999999999999", "until=0"):
+        st, body = d.json("GET", f"/v1/events?{q}")
+        assert st == 400 and body["error"]["message"], (q, st, body)
+    st, body = d.json("GET", "/v1/events?until=2")
+    assert st == 200 and [e["id"] for e in body["events"]] == [1]

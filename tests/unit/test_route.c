@@ -102,6 +102,12 @@ static void numbers_and_flags(void **state)
     assert_int_equal(api_parse_uint("-1", 10, 0, &v), -EINVAL);
     assert_int_equal(api_parse_uint("", 10, 0, &v), -EINVAL);
     assert_int_equal(api_parse_uint("99999999999999999999999", UINT64_MAX / 10, 0, &v), -EINVAL);
+    /* Past 2^64 the next step would wrap to a small number: refused. */
+    assert_int_equal(api_parse_uint("18446744073709551615", UINT64_MAX, 0, &v), 0);
+    assert_true(v == UINT64_MAX);
+    assert_int_equal(api_parse_uint("18446744073709551616", UINT64_MAX, 0, &v), -EINVAL);
+    assert_int_equal(api_parse_uint("18446744073709551619", UINT64_MAX, 0, &v), -EINVAL);
+    assert_int_equal(api_parse_uint("184467440737095516160", UINT64_MAX, 0, &v), -EINVAL);
     assert_int_equal(api_parse_flag(NULL, false, &f), 0);
     assert_false(f);
     assert_int_equal(api_parse_flag("1", false, &f), 0);
@@ -201,6 +207,8 @@ static void tokens(void **state)
 {
     (void)state;
     assert_true(api_token_ok("Bearer abcdef0123456789", "abcdef0123456789"));
+    assert_true(api_token_ok("bearer abcdef0123456789", "abcdef0123456789"));
+    assert_false(api_token_ok("Basic abcdef0123456789", "abcdef0123456789"));
     assert_false(api_token_ok("Bearer abcdef012345678", "abcdef0123456789"));
     assert_false(api_token_ok("Bearer abcdef01234567890", "abcdef0123456789"));
     assert_false(api_token_ok("Bearer abcdef0123456788", "abcdef0123456789"));
