@@ -314,12 +314,14 @@ static void push_log_line(struct api_stream *st, const char *service, const char
         return;
     }
     {
-        size_t pre = st->prefix ? (size_t)st->width + 3 : 0;
+        /* A name longer than the column (a service a reload added) widens it. */
+        size_t name = strlen(service), width = name > (size_t)st->width ? name : (size_t)st->width;
+        size_t pre = st->prefix ? width + 3 : 0;
         char *msg = malloc(pre + len + 2);
         if (!msg)
             return;
         if (st->prefix)
-            snprintf(msg, pre + 1, "%-*s | ", st->width, service);
+            snprintf(msg, pre + 1, "%-*s | ", (int)width, service);
         memcpy(msg + pre, line, len);
         msg[pre + len] = '\n';
         api_stream_push(st, msg, pre + len + 1);
@@ -408,6 +410,7 @@ static enum MHD_Result h_logs(struct api *a, struct MHD_Connection *c, const str
         return MHD_NO;
     }
     st->n_want = sup_count(a->sup);
+    st->all = r->id != API_R_SERVICE_LOGS && !(q_svc && *q_svc);
     st->sse = wants_sse(c);
     st->follow = follow;
     st->prefix = r->id == API_R_LOGS;

@@ -31,8 +31,9 @@ struct api_stream {
     bool counted;   /* in api.log_followers */
     bool prefix;    /* text logs of several services: "name | line" */
     int width;      /* of the name column */
-    bool *want;     /* per service index, for logs; NULL = every service */
+    bool *want;     /* per service index, for logs */
     size_t n_want;
+    bool all;   /* logs of every service, those a reload adds included */
     char *only; /* events: ",a,b," for service=a,b; NULL = every event */
     char *buf;
     size_t off, len, cap;
@@ -147,6 +148,9 @@ void api_stream_push(struct api_stream *st, const char *data, size_t len);
 void api_streams_broadcast_event(struct api *a, uint64_t id, const char *service, const char *json);
 /* End the followed streams of one kind once what they hold is sent. */
 void api_streams_end(struct api *a, enum api_stream_kind kind);
+/* After a reload, followed logs go on for the same names in the new model
+ * (their want[] is by index); a stream left with none of its services ends. */
+void api_streams_retarget(struct api *a, const struct cfg_model *old, const struct cfg_model *now);
 /* Resume every suspended stream so that libmicrohttpd can close them. */
 void api_streams_end_all(struct api *a);
 void api_ping(struct loop *lp, void *data);

@@ -578,10 +578,8 @@ void api_free(struct api *a)
 
 void api_retarget(struct api *a, struct sup *s, const struct cfg_model *m)
 {
+    const struct cfg_model *old = a->m;
     a->sup = s;
     a->m = m;
-    /* Followed logs name services by their index in the old model: end those
-     * streams (their clients reconnect) rather than send a renamed service's
-     * lines. */
-    api_streams_end(a, API_STREAM_LOGS);
+    api_streams_retarget(a, old, m);
 }

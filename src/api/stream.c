@@ -237,6 +237,28 @@ void api_streams_end(struct api *a, enum api_stream_kind kind)
         }
 }
 
+void api_streams_retarget(struct api *a, const struct cfg_model *old, const struct cfg_model *now)
+{
+    for (struct api_stream *st = a->streams; st; st = st->next) {
+        bool *want, any = false;
+        if (st->kind != API_STREAM_LOGS || !st->follow)
+            continue;
+        want = calloc(now->n_services + 1, sizeof(*want));
+        for (size_t j = 0; want && j < now->n_services; j++) {
+            long i = st->all ? -1 : cfg_find(old, now->services[j].name);
+            want[j] = st->all || (i >= 0 && (size_t)i < st->n_want && st->want[i]);
+            any = any || want[j];
+        }
+        free(st->want);
+        st->want = want;
+        st->n_want = want ? now->n_services : 0;
+        if (!any) { /* its services were removed (or no memory): nothing to follow */
+            st->follow = false;
+            wake(st);
+        }
+    }
+}
+
 void api_streams_end_all(struct api *a)
 {
     api_streams_end(a, API_STREAM_EVENTS);

@@ -557,6 +557,7 @@ static int cmd_logs(struct ctl *t)
 {
     char path[NAMES_PARAM_MAX + 128], names[NAMES_PARAM_MAX];
     long tail = t->tail >= 0 ? t->tail : (t->follow ? 10 : 100);
+    json_t *body = NULL;
     long st;
     if (names_param(t, names, sizeof(names)) < 0) {
         fprintf(stderr, "corral logs: too many names\n");
@@ -569,6 +570,21 @@ static int cmd_logs(struct ctl *t)
         snprintf(path, sizeof(path), "/v1/logs?tail=%ld&follow=%d%s%s", tail, t->follow,
                  t->n_args ? "&service=" : "", names);
     st = client_stream(&t->c, path, print_raw, NULL);
+    /* A followed stream ends when corral stops or a reload removed what it
+     * followed: say which, rather than end as if all were well. */
+    if (st == 200 && t->follow) {
+        int r = CLI_OK;
+        if (client_call(&t->c, "GET", "/v1/services", NULL, &body) < 0)
+            return CLI_NOT_RUNNING; /* it said so */
+        for (int i = 0; i < t->n_args; i++)
+            if (!has_service(json_object_get(body, "services"), t->args[i])) {
+                fprintf(stderr, "corral: %s is no longer configured (a reload removed it)\n",
+                        t->args[i]);
+                r = CLI_FAILED;
+            }
+        json_decref(body);
+        return r;
+    }
     if (st == 200)
         return CLI_OK;
     if (st > 0) {

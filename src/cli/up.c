@@ -744,12 +744,13 @@ static void on_swap(void *ctx, const struct cfg_model *now, const struct cfg_mod
     runs_swap(u->runs, old);
     sup_hookrun_retarget(u->hooks, now);
     sup_webhooks_retarget(u->webhooks, now);
+    /* While the old model lives: followed logs move to the new one by name. */
+    api_retarget(u->api, u->sup, now);
     if (old == u->m) {
         cfg_free(u->m);
         u->m = u->next_m;
         u->next_m = NULL;
     }
-    api_retarget(u->api, u->sup, u->m);
     set_width(u);
     say(u, "reload done");
 }

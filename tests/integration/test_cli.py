@@ -478,3 +478,42 @@ def test_a_config_broken_while_corral_runs_still_leads_to_it(daemon):
     assert "its state_dir line says" in r.stderr
     d.cfg.write_text("state_dir: ./st\n" + STACK)
     d.down()
+
+
+def test_logs_follow_outlives_a_reload_and_says_when_its_service_goes(daemon):
+    chatty = """
+services:
+  chatty:
+    command: [sh, -c, 'while true; do echo tick; sleep 0.05; done']
+  quiet:
+    command: [sleep, '%s']
+"""
+    d = daemon(chatty % "1000")
+    d.wait_state("chatty", "running")
+    f = subprocess.Popen([CORRAL, "logs", "--file", str(d.cfg), "-f", "-n", "0", "chatty"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        os.set_blocking(f.stdout.fileno(), False)
+        got = []
+
+        def ticks():
+            try:
+                got.append(os.read(f.stdout.fileno(), 65536))
+            except BlockingIOError:
+                pass
+            return b"".join(got).count(b"tick")
+
+        wait_for(lambda: ticks() >= 3, what="followed lines")
+        d.cfg.write_text(chatty % "1001")  # quiet changes; chatty does not
+        assert d.cli("reload").returncode == 0
+        before = ticks()
+        wait_for(lambda: ticks() >= before + 5, what="lines after the reload")
+        assert f.poll() is None
+        d.cfg.write_text("services:\n  quiet:\n    command: [sleep, '1001']\n")
+        assert d.cli("reload").returncode == 0
+        assert f.wait(10) == 1
+        assert b"chatty is no longer configured" in f.stderr.read()
+    finally:
+        if f.poll() is None:
+            f.kill()
+            f.wait()
