@@ -609,10 +609,18 @@ void api_note(struct api *a, const char *kind, const char *text)
     jtext_str(&j, kind);
     jtext_key(&j, "service");
     jtext_null(&j);
+    /* The fields every event has, as a service's events have them. */
+    jtext_key(&j, "instance");
+    jtext_str(&j, sup_instance(a->sup));
     if (text) {
         jtext_key(&j, "text");
         jtext_str(&j, text);
     }
+    jtext_key(&j, "reason");
+    jtext_str(&j, text);
+    jtext_key(&j, "details");
+    jtext_open(&j);
+    jtext_close(&j);
     (void)record(a, &j, &f);
 }
 

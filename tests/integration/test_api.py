@@ -350,3 +350,15 @@ def test_a_reload_keeps_log_follows_by_name(daemon):
         data += chunk
     assert b"web | " in data and b"extra | " in data
     s.close()
+
+
+def test_corrals_own_events_have_every_events_fields(daemon):
+    d = daemon(STACK)
+    d.wait_state("web", "running")
+    d.cfg.write_text(STACK)
+    assert d.json("POST", "/v1/reload")[0] == 200
+    own = [e for e in d.events() if e["service"] is None]
+    assert {"corral_started", "reload"} <= {e["kind"] for e in own}, own
+    for e in own:
+        assert e["instance"] == d.info["instance"] and e["details"] == {}, e
+        assert e["reason"] == e.get("text"), e
