@@ -300,6 +300,8 @@ static void collect(void *ctx, const struct store_run *run)
         .started_at_ms = run->started_at_ms,
         .runs = run->runs,
         .restarts = run->restarts,
+        .exited = run->exited,
+        .last_exit = run->last_exit,
     };
     l->n++;
     if (!s[0] || !s[1] || !s[2])

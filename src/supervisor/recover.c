@@ -91,6 +91,8 @@ static int take_over(struct service *svc, const struct sup_lead *lead, int pidfd
     svc->inherited = true;
     svc->runs = lead->runs;
     svc->restarts = lead->restarts;
+    svc->exited = lead->exited;
+    svc->exit_code = lead->last_exit;
     svc->started_ms =
         loop_now_ms() - (age > 0 && (uint64_t)age < loop_now_ms() ? (uint64_t)age : 0);
     adopt_cgroup(svc, lead->cgroup);

@@ -297,6 +297,8 @@ struct sup_lead {
     const char *cgroup; /* "" without one */
     int64_t started_at_ms;
     unsigned runs, restarts;
+    bool exited; /* last_exit holds the previous run's status */
+    int last_exit;
 };
 
 /* Before sup_start(): open a pidfd on the process a record names, and only

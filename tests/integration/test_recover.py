@@ -258,6 +258,29 @@ services:
     d2.down()
 
 
+def test_an_adopted_service_keeps_its_last_exit(daemon, tmp_path):
+    # The record holds the counters and the last exit: all come back.
+    text = """
+services:
+  flaky:
+    # Exits 3 on its first run only, then stays.
+    command: [sh, -c, 'if [ ! -e once ]; then touch once; exit 3; fi; exec sleep 1018']
+    restart: {policy: on-failure, initial: 10ms}
+    on_recover: adopt
+"""
+    d1 = daemon(text)
+    s = wait_for(lambda: (s := d1.service("flaky"))["runs"] == 2 and s["pid"] and s,
+                 what="flaky on its second run")
+    assert s["last_exit"]["code"] == 3, s
+    d1.wait_recorded("flaky", s["pid"])
+    kill9(d1)
+    d2 = daemon(text)
+    a = d2.service("flaky")
+    assert a["adopted"] and a["pid"] == s["pid"], a
+    assert a["runs"] == 2 and a["restarts"] == 1 and a["last_exit"] == s["last_exit"], a
+    d2.down()
+
+
 def test_kill_9_in_a_burst_of_state_changes(daemon):
     names = [f"svc{i}" for i in range(12)]
     text = "services:\n" + "".join(f"  {n}: {{command: [sleep, \"{1100 + i}\"]}}\n"
