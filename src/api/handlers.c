@@ -711,6 +711,11 @@ static enum MHD_Result h_events(struct api *a, struct MHD_Connection *c)
     if (api_parse_flag(q_follow, sse, &follow) < 0)
         return api_respond_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "follow",
                                  "follow must be 1 or 0");
+    /* New events all come after any bound: following past one would not end. */
+    if (follow && (q.before_id || q.to_ms))
+        return api_respond_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "follow",
+                                 "follow goes on past any until or until_time: use one or the "
+                                 "other (follow=0 with an event stream)");
     if (api_history_collect(a, &q, &l) < 0) {
         api_history_list_free(&l);
         return MHD_NO;

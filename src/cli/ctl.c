@@ -664,6 +664,10 @@ static int events_path(const struct ctl *t, char *path, size_t size)
         fprintf(stderr, "corral events: -n takes a number of events from 1\n");
         return -1;
     }
+    if (t->follow && t->until) {
+        fprintf(stderr, "corral events: -f goes on past --until: use one or the other\n");
+        return -1;
+    }
     if (t->tail > 0)
         snprintf(limit, sizeof(limit), "&limit=%ld", t->tail);
     snprintf(path, size, "/v1/events?follow=%d&%s%s%s%s%s", t->follow, since, until, limit,

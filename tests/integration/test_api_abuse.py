@@ -167,3 +167,8 @@ def test_event_ids_past_the_range_are_refused_not_wrapped(daemon):
         assert st == 400 and body["error"]["message"], (q, st, body)
     st, body = d.json("GET", "/v1/events?until=2")
     assert st == 200 and [e["id"] for e in body["events"]] == [1]
+    # A followed stream has no end: a bound with it is refused, not ignored.
+    st, body = d.json("GET", "/v1/events?until=2&follow=1")
+    assert st == 400 and "until" in body["error"]["message"], body
+    r = d.cli("events", "-f", "--until", "2")
+    assert r.returncode == 2 and "-f goes on past --until" in r.stderr, r
