@@ -125,9 +125,10 @@ struct service {
     struct loop_timer watchdog;       /* WATCHDOG=1 due */
     int notify_fd;                    /* the NOTIFY_SOCKET, from the first spawn on */
     struct loop_watch *notify_watch;
-    char *notify_path;   /* as in NOTIFY_SOCKET: a path, or "@..." abstract; NULL without */
-    int ready_pipe;      /* ready: {fd: N}: our end, during a run */
-    int ready_child_end; /* its other end, until the spawn */
+    char *notify_path;    /* as in NOTIFY_SOCKET: a path, or "@..." abstract; NULL without */
+    int ready_pipe;       /* ready: {fd: N}: our end, during a run */
+    int ready_child_end;  /* its other end, until the spawn */
+    bool ready_fd_closed; /* every write end closed, no newline: it cannot become ready */
     struct loop_watch *ready_watch;
     struct logs_linebuf probe_lines[LOGS__COUNT]; /* for a log probe */
     char *status;                                 /* the last STATUS= of this run, or NULL */

@@ -25,11 +25,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define NOTIFY_MSG_MAX   4096 /* longer datagrams are not sd_notify messages */
-#define NOTIFY_FDS_MAX   16   /* fds sent along (systemd-notify's barrier) are closed */
-#define NOTIFY_BUDGET    64   /* messages per wake-up */
-#define READY_ENV_MAX    (SUP_NOTIFY_PATH + 96)
-#define WATCHDOG_PID_MAX 12
+#define NOTIFY_MSG_MAX     4096 /* longer datagrams are not sd_notify messages */
+#define NOTIFY_FDS_MAX     16   /* fds sent along (systemd-notify's barrier) are closed */
+#define NOTIFY_BUDGET      64   /* messages per wake-up */
+#define READY_ENV_MAX      (SUP_NOTIFY_PATH + 96)
+#define WATCHDOG_PID_MAX   12
+#define READY_FD_CLOSED_MS 100 /* from a ready fd's end to the fault it means */
 
 static void fault(struct service *svc, bool liveness, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -95,7 +96,10 @@ static void on_ready_timeout(struct loop *lp, void *data)
         fault(svc, false, "notify: no READY=1 within %s", t);
         return;
     case CFG_READY_FD:
-        fault(svc, false, "fd %d: no newline within %s", r->fd, t);
+        if (svc->ready_fd_closed)
+            fault(svc, false, "fd %d: closed without a newline", r->fd);
+        else
+            fault(svc, false, "fd %d: no newline within %s", r->fd, t);
         return;
     case CFG_READY_PROBE:
         cfg_probe_describe(r->probe, what, sizeof(what));
@@ -524,8 +528,16 @@ static void on_ready_pipe(struct loop *lp, int fd, uint32_t events, void *data)
             return;
         }
     }
-    if (n == 0)
-        pipe_done(svc); /* closed without a newline: the readiness timeout decides */
+    if (n != 0)
+        return;
+    /* Closed without a newline: no one can write it any more. Said after a
+     * moment rather than at the readiness timeout; the moment lets a main
+     * process whose exit closed it be reaped first, its exit then the reason. */
+    pipe_done(svc);
+    if (svc->state == SVC_STARTING && !svc->exec_failed) {
+        svc->ready_fd_closed = true;
+        loop_timer_arm(svc->sup->lp, &svc->ready_timer, READY_FD_CLOSED_MS);
+    }
 }
 
 static int pipe_open(struct service *svc, struct diag *dg)
@@ -562,6 +574,7 @@ void ready_init(struct service *svc)
 int ready_prepare(struct service *svc, struct diag *dg)
 {
     const struct cfg_ready *r = &svc->cfg->ready;
+    svc->ready_fd_closed = false;
     free(svc->status);
     svc->status = NULL;
     svc->notify_stopping = false;

@@ -207,6 +207,26 @@ services:
     d.down()
 
 
+def test_a_ready_fd_closed_without_a_newline_fails_at_once(corral):
+    # Nobody can write it any more: said then, not at the 60 s timeout. A
+    # main process whose exit closed it reports its exit instead.
+    c = corral("""
+services:
+  shut:
+    command: [sh, -c, 'exec 3>&-; exec sleep 1000']
+    ready: {fd: 3}
+    restart: {policy: "no"}
+  dies:
+    command: [sh, -c, 'exit 4']
+    ready: {fd: 3}
+    restart: {policy: "no"}
+""")
+    assert c.wait_exit(timeout=20) == 1
+    out = c.output()
+    assert "shut failed: fd 3: closed without a newline" in out, out
+    assert "dies exited 4" in out and "dies failed: fd 3" not in out, out
+
+
 def test_log_probe_readiness(daemon):
     port = free_port()
     d = daemon(f"""
