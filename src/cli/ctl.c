@@ -646,13 +646,26 @@ static bool event_lines(void *ctx, const char *data, size_t len)
     return !ferror(stdout);
 }
 
-/* The query of `corral events`: --since, --until, -n and service names. */
-static int events_path(const struct ctl *t, char *path, size_t size)
+/* The newest event's id into *id (0 when there is none yet), for a follow
+ * of new events only (-f -n 0): 0, or the exit status after saying why. */
+static int newest_event(struct ctl *t, long long *id)
+{
+    json_t *body;
+    long st = client_call(&t->c, "GET", "/v1/events?limit=1", NULL, &body);
+    int r = st == 200 ? 0 : api_failed(body, st);
+    *id = (long long)jint(json_array_get(json_object_get(body, "events"), 0), "id");
+    json_decref(body);
+    return r;
+}
+
+/* The query of `corral events`: --since, --until, -n and service names. 0, or
+ * the exit status after saying why not. */
+static int events_path(struct ctl *t, char *path, size_t size)
 {
     char names[NAMES_PARAM_MAX], since[96] = "since=0", until[96] = "", limit[32] = "";
     if (names_param(t, names, sizeof(names)) < 0) {
         fprintf(stderr, "corral events: too many names\n");
-        return -1;
+        return CLI_USAGE;
     }
     if (t->since)
         cli_when_param(&t->since_w, "since", since, sizeof(since));
@@ -660,13 +673,21 @@ static int events_path(const struct ctl *t, char *path, size_t size)
         until[0] = '&';
         cli_when_param(&t->until_w, "until", until + 1, sizeof(until) - 1);
     }
-    if (t->tail == 0) {
-        fprintf(stderr, "corral events: -n takes a number of events from 1\n");
-        return -1;
-    }
     if (t->follow && t->until) {
         fprintf(stderr, "corral events: -f goes on past --until: use one or the other\n");
-        return -1;
+        return CLI_USAGE;
+    }
+    if (t->tail == 0 && (!t->follow || t->since)) {
+        fprintf(stderr, "corral events: -n takes a number of events from 1 (0 only with -f "
+                        "alone: new events only)\n");
+        return CLI_USAGE;
+    }
+    if (t->tail == 0) { /* -f -n 0: what comes after the newest event now */
+        long long id;
+        int r = newest_event(t, &id);
+        if (r)
+            return r;
+        snprintf(since, sizeof(since), "since=%lld", id);
     }
     if (t->tail > 0)
         snprintf(limit, sizeof(limit), "&limit=%ld", t->tail);
@@ -682,8 +703,9 @@ static int cmd_events(struct ctl *t)
     json_t *body, *e;
     size_t i;
     long st;
-    if (events_path(t, path, sizeof(path)) < 0)
-        return CLI_USAGE;
+    int bad = events_path(t, path, sizeof(path));
+    if (bad)
+        return bad;
     if (t->follow) {
         if (!(l = calloc(1, sizeof(*l))))
             return CLI_FAILED;

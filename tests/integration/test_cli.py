@@ -517,3 +517,30 @@ services:
         if f.poll() is None:
             f.kill()
             f.wait()
+
+
+def test_events_follow_of_new_events_only(daemon):
+    d = daemon(STACK)
+    d.wait_state("web", "running")
+    f = subprocess.Popen([CORRAL, "events", "--file", str(d.cfg), "-f", "-n", "0", "--json"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        time.sleep(0.5)  # the follow is under way
+        assert d.cli("stop", "cron").returncode == 0
+        os.set_blocking(f.stdout.fileno(), False)
+        got = []
+
+        def kinds():
+            try:
+                got.append(os.read(f.stdout.fileno(), 65536))
+            except BlockingIOError:
+                pass
+            return [json.loads(l)["kind"] for l in b"".join(got).splitlines()]
+
+        wait_for(lambda: "stopped" in kinds(), what="the stop's events")
+        assert "corral_started" not in kinds() and "started" not in kinds(), kinds()
+    finally:
+        f.kill()
+        f.wait()
+    r = d.cli("events", "-n", "0")
+    assert r.returncode == 2 and "0 only with -f" in r.stderr
