@@ -217,6 +217,21 @@ static int services_filter(struct cfg_ctx *pc, const struct cfg_node *v, const s
     return 0;
 }
 
+/* A filter by service drops corral's own events, which are of no service
+ * ("reaped": a descendant reaped). With only those in 'on' it drops all. */
+static int filter_can_match(struct cfg_ctx *pc, const struct cfg_node *services, const char *field,
+                            const char *const *on, size_t n_on)
+{
+    char sub[DIAG_FIELD_MAX];
+    for (size_t i = 0; i < n_on; i++)
+        if (strcmp(on[i], "reaped") != 0)
+            return 0;
+    cfg_yaml_field(sub, sizeof(sub), field, "services");
+    return cfg_err(pc, services, sub,
+                   "'reaped' is corral's own event, of no service: with 'services' this never "
+                   "runs");
+}
+
 static int parse_hook(struct cfg_ctx *pc, const struct cfg_node *v, const char *field,
                       const struct cfg_model *m, struct cfg_hook *h)
 {
@@ -232,7 +247,11 @@ static int parse_hook(struct cfg_ctx *pc, const struct cfg_node *v, const char *
     if (!h->n_on)
         return cfg_err(pc, v, on_field, "missing 'on' (the events to run on, e.g. [failed])");
     r = hook_argv(pc, &hb, field);
-    return r < 0 ? r : services_filter(pc, hb.services, m, field, &h->services, &h->n_services);
+    if (r >= 0)
+        r = services_filter(pc, hb.services, m, field, &h->services, &h->n_services);
+    if (r >= 0 && h->n_services)
+        r = filter_can_match(pc, hb.services, field, h->on, h->n_on);
+    return r;
 }
 
 int cfg_hooks_parse(struct cfg_ctx *pc, const struct cfg_node *v, struct cfg_model *m)
@@ -345,7 +364,10 @@ static int parse_webhook(struct cfg_ctx *pc, const struct cfg_node *v, const cha
         cfg_yaml_field(sub, sizeof(sub), field, "url");
         return cfg_err(pc, v, sub, "missing 'url' (e.g. \"http://127.0.0.1:9000/hook\")");
     }
-    return services_filter(pc, wb.services, m, field, &w->services, &w->n_services);
+    r = services_filter(pc, wb.services, m, field, &w->services, &w->n_services);
+    if (r >= 0 && w->n_services)
+        r = filter_can_match(pc, wb.services, field, w->on, w->n_on);
+    return r;
 }
 
 int cfg_webhooks_parse(struct cfg_ctx *pc, const struct cfg_node *v, struct cfg_model *m)

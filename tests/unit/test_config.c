@@ -1455,6 +1455,9 @@ static void hooks_bad(void **state)
                  "unknown event 'faild' (did you mean 'failed'?)");
     expect_error(WEB "hooks:\n  - {on: [failed], command: [x], services: [db]}\n", 5, 45,
                  "hooks[0].services[0]", "unknown service 'db'");
+    expect_error(WEB "hooks:\n  - {on: reaped, command: [x], services: [web]}\n", 5, 42,
+                 "hooks[0].services", "'reaped' is corral's own event");
+    cfg_free(load_ok(WEB "hooks:\n  - {on: [reaped, failed], command: [x], services: [web]}\n"));
     expect_error(WEB "hooks:\n  - {on: [failed, failed], command: [x]}\n", 5, 19, "hooks[0].on[1]",
                  "'failed' is listed twice");
     expect_error(WEB "hooks:\n  - {on: [failed], command: [x], services: [wbe]}\n", 5, 45,
