@@ -183,6 +183,35 @@ static void take_body(struct api_req *req, const char *data, size_t *size)
     *size = 0;
 }
 
+static int hex_value(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* libmicrohttpd's own decoding makes %00 a NUL, which ends the string it
+ * hands over: ".../web%00x/stop" was read as web's. Every %XX is decoded
+ * but that one, which stays as written, and so names nothing. */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    char *out = s;
+    (void)cls;
+    (void)c;
+    for (const char *p = s; *p; p++) {
+        int hi = *p == '%' ? hex_value(p[1]) : -1, lo = hi >= 0 ? hex_value(p[2]) : -1;
+        if (lo >= 0 && (hi | lo)) {
+            *out++ = (char)(hi << 4 | lo);
+            p += 2;
+        } else {
+            *out++ = *p;
+        }
+    }
+    *out = '\0';
+    return (size_t)(out - s);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -310,7 +339,7 @@ static int listener_start(struct api *a, struct api_listener *l, struct diag *dg
                             (size_t)API_CONN_MEMORY, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
                             (unsigned)(tcp ? API_PER_IP_LIMIT : 0), MHD_OPTION_NOTIFY_COMPLETED,
                             on_completed, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-                            MHD_OPTION_END);
+                            MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
     if (!l->d) {
         diag_set(dg, -EIO, "cannot start the HTTP server");
         return -EIO;

@@ -172,3 +172,17 @@ def test_event_ids_past_the_range_are_refused_not_wrapped(daemon):
     assert st == 400 and "until" in body["error"]["message"], body
     r = d.cli("events", "-f", "--until", "2")
     assert r.returncode == 2 and "-f goes on past --until" in r.stderr, r
+
+
+def test_a_nul_in_a_name_names_nothing(daemon):
+    # libmicrohttpd decodes %00 into a NUL that ends the string: "a%00x"
+    # was read as a, and a stop of it stopped a.
+    d = daemon(STACK)
+    pid = d.wait_state("a", "running")["pid"]
+    st, body = d.json("POST", "/v1/services/a%00x/stop")
+    assert st == 404 and "invalid service name" in body["error"]["message"], (st, body)
+    st, body = d.json("GET", "/v1/logs?service=a%00x")
+    assert st in (400, 404), (st, body)
+    st, body = d.json("GET", "/v1/services/%61")  # other escapes still decode
+    assert st == 200 and body["name"] == "a"
+    assert d.service("a")["pid"] == pid and d.service("a")["state"] == "running"
