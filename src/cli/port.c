@@ -173,7 +173,11 @@ int cli_port(int argc, char **argv)
         json_t *list = json_array();
         for (size_t i = 0; i < hs.n; i++)
             json_array_append_new(list, holder_json(&hs.v[i]));
-        json_t *body = json_pack("{s:o}", "holders", list);
+        json_t *free_ports = json_array();
+        for (size_t k = 0; k < n; k++)
+            if (!held(&hs, ports[k]))
+                json_array_append_new(free_ports, json_integer(ports[k]));
+        json_t *body = json_pack("{s:o,s:o}", "holders", list, "free", free_ports);
         json_dumpf(body, stdout, JSON_COMPACT);
         putchar('\n');
         json_decref(body);

@@ -71,6 +71,8 @@ def test_a_free_port_and_a_connection_are_not_holders():
         c.close()
     rc, holders = port_json(port)
     assert rc == 1 and holders == []
+    r = subprocess.run([CORRAL, "port", "--json", str(port)], capture_output=True, text=True)
+    assert json.loads(r.stdout)["free"] == [port]  # said, not only by the exit status
     r = subprocess.run([CORRAL, "port", str(port)], capture_output=True, text=True)
     assert f"{port:<6} free" in r.stdout
     for bad in (["0"], ["65536"], ["http"], []):
