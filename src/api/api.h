@@ -73,9 +73,10 @@ const char *api_event_name(enum sup_event_kind kind);
 const char *api_event(struct api *a, const struct sup_event *ev);
 /* Record a corral-wide event (kind such as "reload"), text may be NULL. */
 void api_note(struct api *a, const char *kind, const char *text);
-/* A line of a service's output, for clients following its logs. */
+/* A line of a service's output, for clients following its logs; when: the
+ * time its log file gives it. */
 void api_output(struct api *a, const char *service, enum logs_stream st, const char *line,
-                size_t len, bool complete);
+                size_t len, bool complete, const struct timespec *when);
 /* True while some client follows logs, i.e. api_output() is wanted. */
 bool api_wants_output(const struct api *a);
 

@@ -434,7 +434,7 @@ static enum MHD_Result h_logs(struct api *a, struct MHD_Connection *c, const str
 }
 
 void api_output(struct api *a, const char *service, enum logs_stream stream, const char *line,
-                size_t len, bool complete)
+                size_t len, bool complete, const struct timespec *when)
 {
     long i;
     char prefix[LOGS_PREFIX_MAX];
@@ -443,12 +443,8 @@ void api_output(struct api *a, const char *service, enum logs_stream stream, con
     (void)complete;
     if (!a || !a->log_followers || (i = sup_find(a->sup, service)) < 0)
         return;
-    if (a->m->services[i].logs.timestamps) {
-        /* As the log file has it, so that tail and follow read the same. */
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        pn = logs_line_prefix(prefix, &now, stream);
-    }
+    if (a->m->services[i].logs.timestamps) /* as the log file has it */
+        pn = logs_line_prefix(prefix, when, stream);
     text = malloc(pn + len + 1);
     if (!text)
         return;

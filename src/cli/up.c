@@ -111,10 +111,10 @@ static void prefix(struct up *u, const char *name)
 }
 
 static void on_output(void *ctx, const char *service, enum logs_stream st, const char *line,
-                      size_t len, bool complete)
+                      size_t len, bool complete, const struct timespec *when)
 {
     struct up *u = ctx;
-    api_output(u->api, service, st, line, len, complete);
+    api_output(u->api, service, st, line, len, complete, when);
     if (!u->out || u->quiet)
         return;
     prefix(u, service);

@@ -70,6 +70,7 @@ struct service {
     bool pipe_grown[LOGS__COUNT]; /* resized for a flood (see run.c) */
     struct loop_watch *watch[LOGS__COUNT];
     struct logs_linebuf echo[LOGS__COUNT];
+    struct timespec echo_ts[LOGS__COUNT]; /* when each held partial line began */
     struct logs_sink *sink;
     struct ports_block *ports; /* ports.c: why it is blocked; orphans being stopped */
     int cg_fd;

@@ -133,16 +133,21 @@ void run_free(struct service *svc)
 
 /* --- output ------------------------------------------------------------------ */
 
+/* As the log sink stamps lines: a line finished in this read is stamped
+ * with the time its first bytes were read, a held one's in an earlier read. */
 struct echo_ctx {
     struct sup *s;
     const struct service *svc;
     enum logs_stream st;
+    const struct timespec *now;  /* of this read */
+    const struct timespec *when; /* of the next line */
 };
 
 static void echo_line(void *ctx, const char *line, size_t len, bool complete)
 {
     struct echo_ctx *ec = ctx;
-    ec->s->h.on_output(ec->s->h.ctx, ec->svc->cfg->name, ec->st, line, len, complete);
+    ec->s->h.on_output(ec->s->h.ctx, ec->svc->cfg->name, ec->st, line, len, complete, ec->when);
+    ec->when = ec->now;
 }
 
 static void report_lost(struct service *svc)
@@ -290,8 +295,11 @@ static void output_chunk(struct service *svc, enum logs_stream st, const char *b
         report_lost(svc);
     }
     if (s->echo && (svc->echo[st].cap || logs_linebuf_init(&svc->echo[st], LOGS_MAX_LINE) == 0)) {
-        struct echo_ctx ec = {.s = s, .svc = svc, .st = st};
+        struct echo_ctx ec = {.s = s, .svc = svc, .st = st, .now = &now};
+        ec.when = svc->echo[st].len ? &svc->echo_ts[st] : &now;
         logs_linebuf_feed(&svc->echo[st], buf, n, echo_line, &ec);
+        if (svc->echo[st].len && ec.when == &now)
+            svc->echo_ts[st] = now;
     }
     ready_output(svc, st, buf, n);
 }
@@ -303,6 +311,7 @@ static void pipe_close(struct service *svc, enum logs_stream st)
         return;
     if (s->echo) {
         struct echo_ctx ec = {.s = s, .svc = svc, .st = st};
+        ec.now = ec.when = &svc->echo_ts[st];
         logs_linebuf_flush(&svc->echo[st], echo_line, &ec);
     }
     logs_sink_end_stream(svc->sink, st);

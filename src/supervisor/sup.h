@@ -112,9 +112,10 @@ struct sup_event {
 
 struct sup_hooks {
     void (*on_event)(void *ctx, const struct sup_event *ev);
-    /* Each line of service output; NULL when output is not echoed. */
+    /* Each line of service output; NULL when output is not echoed. when is
+     * the time its first bytes were read: the time its log file gives it. */
     void (*on_output)(void *ctx, const char *service, enum logs_stream st, const char *line,
-                      size_t len, bool complete);
+                      size_t len, bool complete, const struct timespec *when);
     /* Nothing is running, waiting, backing off or stopping any more. */
     void (*on_settled)(void *ctx);
     /* A reload took effect: now is in use, old is no longer referenced. */

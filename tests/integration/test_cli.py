@@ -550,3 +550,36 @@ def test_events_follow_of_new_events_only(daemon):
         f.wait()
     r = d.cli("events", "-n", "0")
     assert r.returncode == 2 and "0 only with -f" in r.stderr
+
+
+def test_followed_lines_are_the_log_files_lines(daemon):
+    # The same time stamp, not one taken a moment apart: a line followed is
+    # the line the file has, byte for byte.
+    d = daemon("""
+services:
+  talk:
+    command: [sh, -c, 'i=0; while true; do i=$((i+1)); printf "part-$i "; sleep 0.02; echo end-$i; done']
+""")
+    d.wait_state("talk", "running")
+    f = subprocess.Popen([CORRAL, "logs", "--file", str(d.cfg), "-f", "-n", "0", "talk"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        os.set_blocking(f.stdout.fileno(), False)
+        got = []
+
+        def lines():
+            try:
+                got.append(os.read(f.stdout.fileno(), 65536))
+            except BlockingIOError:
+                pass
+            return b"".join(got).decode().splitlines()
+
+        wait_for(lambda: len(lines()) >= 10, what="followed lines")
+    finally:
+        f.kill()
+        f.wait()
+    # The first may be the end of a line begun before the follow; the last
+    # may be cut by the kill.
+    followed = lines()[1:-1]
+    log = (d.state / "logs" / "talk.log").read_text().splitlines()
+    assert followed and all(l in log for l in followed), (followed[:3], log[:3])
