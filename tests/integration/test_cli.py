@@ -480,6 +480,28 @@ def test_a_config_broken_while_corral_runs_still_leads_to_it(daemon):
     d.down()
 
 
+class Follow:
+    """A CLI command that streams (-f), its output read without blocking."""
+
+    def __init__(self, *argv):
+        self.p = subprocess.Popen([CORRAL, *argv], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE)
+        os.set_blocking(self.p.stdout.fileno(), False)
+        self.got = []
+
+    def output(self):
+        try:
+            self.got.append(os.read(self.p.stdout.fileno(), 65536))
+        except BlockingIOError:
+            pass
+        return b"".join(self.got)
+
+    def close(self):
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+
+
 def test_logs_follow_outlives_a_reload_and_says_when_its_service_goes(daemon):
     chatty = """
 services:
@@ -490,51 +512,30 @@ services:
 """
     d = daemon(chatty % "1000")
     d.wait_state("chatty", "running")
-    f = subprocess.Popen([CORRAL, "logs", "--file", str(d.cfg), "-f", "-n", "0", "chatty"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    f = Follow("logs", "--file", str(d.cfg), "-f", "-n", "0", "chatty")
     try:
-        os.set_blocking(f.stdout.fileno(), False)
-        got = []
-
-        def ticks():
-            try:
-                got.append(os.read(f.stdout.fileno(), 65536))
-            except BlockingIOError:
-                pass
-            return b"".join(got).count(b"tick")
-
-        wait_for(lambda: ticks() >= 3, what="followed lines")
+        wait_for(lambda: f.output().count(b"tick") >= 3, what="followed lines")
         d.cfg.write_text(chatty % "1001")  # quiet changes; chatty does not
         assert d.cli("reload").returncode == 0
-        before = ticks()
-        wait_for(lambda: ticks() >= before + 5, what="lines after the reload")
-        assert f.poll() is None
+        before = f.output().count(b"tick")
+        wait_for(lambda: f.output().count(b"tick") >= before + 5, what="lines after the reload")
+        assert f.p.poll() is None
         d.cfg.write_text("services:\n  quiet:\n    command: [sleep, '1001']\n")
         assert d.cli("reload").returncode == 0
-        assert f.wait(10) == 1
-        assert b"chatty is no longer configured" in f.stderr.read()
+        assert f.p.wait(10) == 1
+        assert b"chatty is no longer configured" in f.p.stderr.read()
     finally:
-        if f.poll() is None:
-            f.kill()
-            f.wait()
+        f.close()
 
 
 def test_events_follow_of_new_events_only(daemon):
     d = daemon(STACK)
     d.wait_state("web", "running")
     before = max(e["id"] for e in d.events())
-    f = subprocess.Popen([CORRAL, "events", "--file", str(d.cfg), "-f", "-n", "0", "--json"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    f = Follow("events", "--file", str(d.cfg), "-f", "-n", "0", "--json")
     try:
-        os.set_blocking(f.stdout.fileno(), False)
-        got = []
-
         def ids():
-            try:
-                got.append(os.read(f.stdout.fileno(), 65536))
-            except BlockingIOError:
-                pass
-            return [json.loads(l)["id"] for l in b"".join(got).splitlines()]
+            return [json.loads(line)["id"] for line in f.output().splitlines()]
 
         # Events come until the follow, under way at some point, shows one.
         def shows_one():
@@ -546,8 +547,7 @@ def test_events_follow_of_new_events_only(daemon):
         wait_for(shows_one, timeout=20, what="a new event followed")
         assert min(ids()) > before, (before, ids())  # none of the history
     finally:
-        f.kill()
-        f.wait()
+        f.close()
     r = d.cli("events", "-n", "0")
     assert r.returncode == 2 and "0 only with -f" in r.stderr
 
@@ -561,25 +561,13 @@ services:
     command: [sh, -c, 'i=0; while true; do i=$((i+1)); printf "part-$i "; sleep 0.02; echo end-$i; done']
 """)
     d.wait_state("talk", "running")
-    f = subprocess.Popen([CORRAL, "logs", "--file", str(d.cfg), "-f", "-n", "0", "talk"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    f = Follow("logs", "--file", str(d.cfg), "-f", "-n", "0", "talk")
     try:
-        os.set_blocking(f.stdout.fileno(), False)
-        got = []
-
-        def lines():
-            try:
-                got.append(os.read(f.stdout.fileno(), 65536))
-            except BlockingIOError:
-                pass
-            return b"".join(got).decode().splitlines()
-
-        wait_for(lambda: len(lines()) >= 10, what="followed lines")
+        wait_for(lambda: len(f.output().splitlines()) >= 10, what="followed lines")
     finally:
-        f.kill()
-        f.wait()
+        f.close()
     # The first may be the end of a line begun before the follow; the last
     # may be cut by the kill.
-    followed = lines()[1:-1]
+    followed = f.output().decode().splitlines()[1:-1]
     log = (d.state / "logs" / "talk.log").read_text().splitlines()
-    assert followed and all(l in log for l in followed), (followed[:3], log[:3])
+    assert followed and all(line in log for line in followed), (followed[:3], log[:3])
