@@ -273,13 +273,11 @@ static void say_unknown(const json_t *list, const char *name)
 {
     size_t n = json_array_size(list);
     const char **names = calloc(n + 1, sizeof(*names));
-    const char *hint = NULL;
+    char hint[CFG_HINT_MAX];
     for (size_t i = 0; names && i < n; i++)
         names[i] = jget(json_array_get(list, i), "name");
-    if (names)
-        hint = cfg_suggest(name, names, n);
-    fprintf(stderr, "corral: unknown service '%s'%s%s%s\n", name, hint ? " (did you mean '" : "",
-            hint ? hint : "", hint ? "'?)" : "");
+    fprintf(stderr, "corral: unknown service '%s'%s\n", name,
+            cfg_did_you_mean(names ? cfg_suggest(name, names, n) : NULL, hint, sizeof(hint)));
     free(names);
 }
 

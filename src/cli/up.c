@@ -1113,9 +1113,9 @@ int cli_up(int argc, char **argv)
         return CLI_USAGE;
     for (int i = optind; i < argc; i++)
         if (cfg_find(u.m, argv[i]) < 0) {
-            const char *hint = cfg_suggest_service(u.m, argv[i]);
-            fprintf(stderr, "corral: %s: unknown service '%s'%s%s%s\n", u.file, argv[i],
-                    hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
+            char hint[CFG_HINT_MAX];
+            fprintf(stderr, "corral: %s: unknown service '%s'%s\n", u.file, argv[i],
+                    cfg_did_you_mean(cfg_suggest_service(u.m, argv[i]), hint, sizeof(hint)));
             cfg_free(u.m);
             return CLI_USAGE;
         }

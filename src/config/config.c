@@ -258,6 +258,14 @@ const char *cfg_suggest(const char *word, const char *const *cands, size_t n)
     return best;
 }
 
+const char *cfg_did_you_mean(const char *hint, char *buf, size_t size)
+{
+    if (!hint)
+        return "";
+    snprintf(buf, size, " (did you mean '%s'?)", hint);
+    return buf;
+}
+
 const char *cfg_suggest_service(const struct cfg_model *m, const char *word)
 {
     const char *best = NULL;

@@ -330,6 +330,10 @@ long cfg_find(const struct cfg_model *m, const char *name);
 const char *cfg_suggest(const char *word, const char *const *cands, size_t n);
 /* The service whose name word most likely misspells, or NULL. */
 const char *cfg_suggest_service(const struct cfg_model *m, const char *word);
+/* " (did you mean 'HINT'?)" in buf, or "" when hint is NULL: for a message
+ * that names what it did not find. */
+#define CFG_HINT_MAX (CFG_MAX_NAME + 24)
+const char *cfg_did_you_mean(const char *hint, char *buf, size_t size);
 
 /* "250ms", "10s", "5m", "1h", "1h30m", plain "0"; returns 0, -ERANGE for a
  * duration above zero that is under 1 ms, or -EINVAL. */

@@ -208,11 +208,11 @@ static int services_filter(struct cfg_ctx *pc, const struct cfg_node *v, const s
     for (size_t i = 0; i < *n_out; i++, it = it ? it->next : NULL) {
         if (cfg_find(m, (*out)[i]) >= 0)
             continue;
-        const char *hint = cfg_suggest_service(m, (*out)[i]);
+        char hint[CFG_HINT_MAX];
         snprintf(sub, sizeof(sub), "%s[%zu]", field, i);
-        return cfg_err(pc, it, v->type == CFG_NODE_SEQ ? sub : field, "unknown service '%s'%s%s%s",
-                       (*out)[i], hint ? " (did you mean '" : "", hint ? hint : "",
-                       hint ? "'?)" : "");
+        return cfg_err(pc, it, v->type == CFG_NODE_SEQ ? sub : field, "unknown service '%s'%s",
+                       (*out)[i],
+                       cfg_did_you_mean(cfg_suggest_service(m, (*out)[i]), hint, sizeof(hint)));
     }
     return 0;
 }

@@ -1044,9 +1044,9 @@ int sup_start(struct sup *s, const char *const *names, size_t n, struct diag *dg
     for (size_t i = 0; i < n; i++) {
         struct service *svc = sup_by_name(s, names[i]);
         if (!svc) {
-            const char *hint = cfg_suggest_service(s->m, names[i]);
-            diag_set(dg, -ENOENT, "unknown service '%s'%s%s%s", names[i],
-                     hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
+            char hint[CFG_HINT_MAX];
+            diag_set(dg, -ENOENT, "unknown service '%s'%s", names[i],
+                     cfg_did_you_mean(cfg_suggest_service(s->m, names[i]), hint, sizeof(hint)));
             free(wanted);
             return -ENOENT;
         }
