@@ -238,6 +238,16 @@ static int exec_begin(struct health_probe *p)
     return 0;
 }
 
+static void exec_kill(struct health_probe *p)
+{
+    if (p->pid <= 0)
+        return;
+    if (p->h.kill)
+        p->h.kill(p->h.ctx, p->pid, p->pidfd);
+    else if (p->pidfd >= 0)
+        (void)proc_pidfd_signal(p->pidfd, SIGKILL);
+}
+
 static void on_next(struct loop *lp, void *data)
 {
     struct health_probe *p = data;
@@ -295,8 +305,7 @@ static void on_deadline(struct loop *lp, void *data)
     /* The attempt ends when the killed child is reaped, not before: until
      * then it is still in flight and the next one waits. */
     p->timed_out = true;
-    if (p->pidfd >= 0)
-        (void)proc_pidfd_signal(p->pidfd, SIGKILL);
+    exec_kill(p);
 }
 
 bool health_probe_reaped(struct health_probe *p, pid_t pid, int code)
@@ -392,8 +401,7 @@ void health_probe_stop(struct health_probe *p)
     sock_close(p);
     http_cancel(p->req);
     p->req = NULL;
-    if (p->pidfd >= 0)
-        (void)proc_pidfd_signal(p->pidfd, SIGKILL);
+    exec_kill(p);
 }
 
 void health_probe_rebind(struct health_probe *p, const struct cfg_probe *cfg)

@@ -37,6 +37,10 @@ struct health_probe_hooks {
     /* Start argv for an exec probe, contained and in the environment of the
      * service; fills child (its pidfd is then owned by the probe). 0 or -errno. */
     int (*spawn)(void *ctx, char *const *argv, struct proc_child *child);
+    /* SIGKILL to an exec attempt that timed out or was abandoned, with what
+     * it started in its process group (a pipeline's other commands); pidfd
+     * is its main process's. */
+    void (*kill)(void *ctx, pid_t pid, int pidfd);
     /* The HTTP client for http probes, made at the first ask (it loads
      * libcurl); NULL when it cannot be. */
     struct http_client *(*http)(void *ctx);

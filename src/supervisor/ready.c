@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -162,6 +163,18 @@ static int probe_spawn(void *ctx, char *const *argv, struct proc_child *child)
     return run_spawn_probe(svc, argv, child);
 }
 
+/* The attempt leads its own process group (it is spawned as a service is),
+ * and while it is our unreaped child its PID still names that group: the
+ * same reasoning as a service's stop signal (contain_signal). */
+static void probe_kill(void *ctx, pid_t pid, int pidfd)
+{
+    struct service *svc = ctx;
+    if (!sup_reap_queued(svc->sup, pid) && kill(-pid, SIGKILL) == 0)
+        return;
+    if (pidfd >= 0)
+        (void)proc_pidfd_signal(pidfd, SIGKILL);
+}
+
 /* One client for every http probe, made at the first attempt: libcurl is
  * loaded only by a corral that has one. */
 static struct http_client *probe_http(void *ctx)
@@ -184,6 +197,7 @@ static struct health_probe *probe_new(struct service *svc, const struct cfg_prob
 {
     struct health_probe_hooks h = {
         .spawn = probe_spawn,
+        .kill = probe_kill,
         .http = probe_http,
         .on_verdict = ready ? on_ready_verdict : on_live_verdict,
         .ctx = svc,

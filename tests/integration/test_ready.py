@@ -331,6 +331,37 @@ services:
     d.down()
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_exec_probe_timeout_kills_its_pipeline(daemon, tmp_path, mode):
+    """A probe that hangs in a pipeline: its timeout kills the shell and the
+    commands the shell started, not the shell alone, so hung attempts do not
+    pile up in the service's tree while it runs."""
+    d = daemon(f"""
+containment: {mode}
+services:
+  app:
+    command: [sleep, '1000']
+    liveness: {{exec: [sh, -c, 'sleep 999 | cat'], interval: 100ms, timeout: 200ms,
+                failure_threshold: 1000}}
+""")
+    main = d.service("app")["pid"]
+    wait_for(lambda: d.service("app")["probe"] == "timed out after 200ms", timeout=20,
+             what="a first timeout")
+    time.sleep(1.5)  # four or more attempts time out meanwhile
+    hung = []
+    for p in d.tagged().get("app", []):
+        try:
+            if p.pid != main and p.cmdline()[:2] in (["sleep", "999"], ["cat"]):
+                hung.append(p)
+        except psutil.NoSuchProcess:
+            continue
+    # Only the attempt in flight, if any: one sleep and one cat at most.
+    assert len(hung) <= 2, [(p.pid, p.cmdline()) for p in hung]
+    assert d.service("app")["state"] == "running"
+    d.down()
+    assert d.tagged() == {}
+
+
 def test_liveness_without_restart_leaves_it_unhealthy_then_healthy(daemon, tmp_path):
     d = daemon("""
 services:
