@@ -260,7 +260,7 @@ int cfg_hooks_parse(struct cfg_ctx *pc, const struct cfg_node *v, struct cfg_mod
     struct cfg_hook *hooks;
     size_t i = 0;
     int r;
-    if (!v || v->type == CFG_NODE_NULL)
+    if (!v)
         return 0;
     if ((r = cfg_yaml_expect(pc, v, CFG_NODE_SEQ, "hooks")) < 0)
         return r;
@@ -376,7 +376,7 @@ int cfg_webhooks_parse(struct cfg_ctx *pc, const struct cfg_node *v, struct cfg_
     struct cfg_webhook *ws;
     size_t i = 0;
     int r;
-    if (!v || v->type == CFG_NODE_NULL)
+    if (!v)
         return 0;
     if ((r = cfg_yaml_expect(pc, v, CFG_NODE_SEQ, "webhooks")) < 0)
         return r;

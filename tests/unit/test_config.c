@@ -1430,6 +1430,7 @@ static void webhooks_good(void **state)
 static void webhooks_bad(void **state)
 {
     (void)state;
+    expect_error(WEB "webhooks:\n", 4, 1, "webhooks", "expected a list, got an empty value");
     expect_error(WEB "webhooks:\n  - {on: [faild], url: \"http://x/\"}\n", 5, 11,
                  "webhooks[0].on[0]", "did you mean 'failed'?");
     expect_error(WEB "webhooks:\n  - {on: [failed]}\n", 5, 5, "webhooks[0].url", "missing 'url'");
@@ -1451,6 +1452,8 @@ static void webhooks_bad(void **state)
 static void hooks_bad(void **state)
 {
     (void)state;
+    /* Left empty, as api: and defaults: are: said, not taken as "none". */
+    expect_error(WEB "hooks:\n", 4, 1, "hooks", "expected a list, got an empty value");
     expect_error(WEB "hooks:\n  - {on: [faild], command: [x]}\n", 5, 11, "hooks[0].on[0]",
                  "unknown event 'faild' (did you mean 'failed'?)");
     expect_error(WEB "hooks:\n  - {on: [failed], command: [x], services: [db]}\n", 5, 45,
