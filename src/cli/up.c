@@ -585,6 +585,9 @@ static void on_store_rest(struct loop *lp, void *data)
     struct up *u = data;
     (void)lp;
     store_rest(u->store);
+    /* SQLite's page cache and statements, freed with the connection, would
+     * stay resident in the heap for as long as corral idles. */
+    malloc_trim(0);
 }
 
 /* state.db, and the services an operator stopped before corral last went. A
