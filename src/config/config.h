@@ -205,6 +205,7 @@ struct cfg_service {
     char *const *argv; /* NULL-terminated; with shell: {"/bin/sh", "-c", cmd, NULL} */
     size_t argc;
     bool shell;
+    bool cwd_set;    /* cwd was written (here or in defaults): entered as user */
     const char *cwd; /* absolute; defaults to the config file's directory */
     /* Final environment additions: env_file entries, then env entries (env wins).
      * corral's own environment is inherited underneath. */

@@ -134,6 +134,7 @@ struct cfg_base {
     struct cfg_logs logs;
     bool autostart;
     enum cfg_recover on_recover;
+    bool cwd_set;
     const char *cwd;
     const char *user;
     uid_t uid;

@@ -332,6 +332,7 @@ static int finish_service(struct cfg_ctx *pc, struct svc_build *sb)
     svc->on_recover = sb->b.on_recover;
     svc->limits = sb->b.limits;
     svc->cwd = sb->b.cwd;
+    svc->cwd_set = sb->b.cwd_set;
     svc->ready.timeout_ms = sb->b.ready_timeout_ms;
     return cfg_health_parse(pc, svc, &sb->health, sb->field);
 }

@@ -610,6 +610,7 @@ int cfg_base_parse_key(struct cfg_ctx *pc, struct cfg_base *b, enum cfg_base_key
     case CFG_BK_AUTOSTART:
         return bool_value(pc, v, field, &b->autostart);
     case CFG_BK_CWD:
+        b->cwd_set = true;
         return cfg_path_value(pc, v, field, &b->cwd);
     case CFG_BK_USER:
         return user_value(pc, b, v, field);

@@ -246,12 +246,14 @@ static CHILD __attribute__((noreturn)) void run(struct child_args *ca)
         fail(ca, STEP_STDIO, r);
     if (o->pid_text)
         pid_text(o->pid_text);
-    if (o->cwd && (r = SYS1(SYS_chdir, o->cwd)) < 0)
+    if (o->cwd && !o->cwd_as_user && (r = SYS1(SYS_chdir, o->cwd)) < 0)
         fail(ca, STEP_CHDIR, r);
     if ((r = limits(ca)) < 0)
         fail(ca, STEP_RLIMIT, r);
     if (o->set_ids && (r = ids(o)) < 0)
         fail(ca, STEP_IDS, r);
+    if (o->cwd && o->cwd_as_user && (r = SYS1(SYS_chdir, o->cwd)) < 0)
+        fail(ca, STEP_CHDIR, r);
     fail(ca, STEP_EXEC, exec_search(ca));
 }
 

@@ -26,8 +26,9 @@ struct proc_rlimit {
 struct proc_spawn_opts {
     char *const *argv;
     char *const *envp;
-    const char *cwd; /* NULL: inherit */
-    bool set_ids;    /* switch to uid/gid (corral must be root) */
+    const char *cwd;  /* NULL: inherit */
+    bool cwd_as_user; /* entered after the switch to uid/gid, else before it */
+    bool set_ids;     /* switch to uid/gid (corral must be root) */
     uid_t uid;
     gid_t gid;
     const gid_t *groups; /* supplementary groups when set_ids */

@@ -18,6 +18,7 @@
 #define SUP_REASON_MAX   256
 #define SUP_STATUS_MAX   256 /* sd_notify STATUS= */
 #define SUP_NOTIFY_PATH  108 /* sun_path */
+#define SUP_IDENT_VARS   4   /* HOME, USER, LOGNAME, SHELL */
 
 struct health_probe;
 
@@ -90,8 +91,12 @@ struct service {
     bool reload_stop;    /* removed or changed by a pending reload */
     bool reload_restart; /* changed, and was running: start it again after */
     struct sup_window window;
-    gid_t *groups; /* supplementary groups of cfg->user, at the first spawn */
+    gid_t *groups; /* supplementary groups of cfg->user (or cfg->group), at the first spawn */
     size_t n_groups;
+    /* A switched user's HOME=, USER=, LOGNAME=, SHELL= (NULL: none; without a
+     * passwd entry corral's own are dropped and none given). */
+    bool ident_switched;
+    char *ident[SUP_IDENT_VARS];
     unsigned members;   /* scratch: tree members seen by the current scan */
     bool giving_up;     /* the stop in progress ends in a give-up */
     bool retry_pending; /* FAILED after giving up: timer starts it again */

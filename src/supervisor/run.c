@@ -43,6 +43,19 @@ static bool env_overridden(const struct cfg_service *c, const char *entry)
     return false;
 }
 
+static const char *const ident_keys[SUP_IDENT_VARS] = {"HOME", "USER", "LOGNAME", "SHELL"};
+
+/* One of corral's own identity variables, which a switched user's replace. */
+static bool is_ident(const char *entry)
+{
+    const char *eq = strchr(entry, '=');
+    size_t klen = eq ? (size_t)(eq - entry) : strlen(entry);
+    for (size_t k = 0; k < SUP_IDENT_VARS; k++)
+        if (strlen(ident_keys[k]) == klen && strncmp(ident_keys[k], entry, klen) == 0)
+            return true;
+    return false;
+}
+
 static size_t own_size(const struct service *svc)
 {
     const struct cfg_service *c = svc->cfg;
@@ -72,7 +85,7 @@ static int env_build(const struct service *svc, struct spawn_env *se)
     char *cursor;
     for (char **p = environ; *p; p++)
         n++;
-    se->envp = malloc((n + c->n_env + 6) * sizeof(*se->envp));
+    se->envp = malloc((n + c->n_env + 6 + SUP_IDENT_VARS) * sizeof(*se->envp));
     se->own = malloc(own_size(svc));
     if (!se->envp || !se->own) {
         free(se->envp);
@@ -81,10 +94,13 @@ static int env_build(const struct service *svc, struct spawn_env *se)
     }
     cursor = se->own;
     for (char **p = environ; *p; p++)
-        if (!env_overridden(c, *p))
+        if (!env_overridden(c, *p) && !(svc->ident_switched && is_ident(*p)))
             se->envp[i++] = *p;
     for (size_t k = 0; k < c->n_env; k++)
         se->envp[i++] = own_entry(&cursor, c->env[k].key, c->env[k].value);
+    for (size_t k = 0; svc->ident_switched && k < SUP_IDENT_VARS; k++)
+        if (svc->ident[k] && !env_overridden(c, svc->ident[k]))
+            se->envp[i++] = svc->ident[k];
     se->envp[i++] = own_entry(&cursor, "CORRAL_SERVICE", c->name);
     se->envp[i++] = own_entry(&cursor, "CORRAL_INSTANCE", svc->sup->instance);
     i += ready_env(svc, cursor, ready_env_size(), se->envp + i, &se->pid_text);
@@ -98,8 +114,43 @@ static void env_free(struct spawn_env *se)
     free(se->own);
 }
 
-static int groups_build(struct service *svc, struct diag *dg)
+/* Who a spawn runs as. As root whatever the config names is applied, a group
+ * alone too; otherwise only a change is tried, and the kernel's refusal is
+ * the spawn's error. */
+static bool ids_switch(const struct cfg_service *c)
 {
+    if (!c->user && !c->group)
+        return false;
+    if (geteuid() == 0)
+        return true;
+    return (c->user && c->uid != geteuid()) || (c->group && c->gid != getegid());
+}
+
+static uid_t ids_uid(const struct cfg_service *c)
+{
+    return c->user ? c->uid : geteuid();
+}
+
+/* As login(1) and systemd's User= do: a program run as www-data must not look
+ * for its files in root's home. */
+static int ident_build(struct service *svc, const struct passwd *pw)
+{
+    const char *shell = pw->pw_shell && *pw->pw_shell ? pw->pw_shell : "/bin/sh";
+    const char *values[SUP_IDENT_VARS] = {pw->pw_dir, pw->pw_name, pw->pw_name, shell};
+    for (size_t k = 0; k < SUP_IDENT_VARS; k++)
+        if (asprintf(&svc->ident[k], "%s=%s", ident_keys[k], values[k] ? values[k] : "") < 0) {
+            svc->ident[k] = NULL;
+            return -ENOMEM;
+        }
+    return 0;
+}
+
+/* The supplementary groups and identity variables of the user the service
+ * switches to: the user's groups from the group database, or with a group
+ * alone (or a uid without a passwd entry) just that group. */
+static int ids_build(struct service *svc, struct diag *dg)
+{
+    const struct cfg_service *c = svc->cfg;
     struct passwd pw;
     struct passwd *res = NULL;
     char buf[4096];
@@ -107,24 +158,30 @@ static int groups_build(struct service *svc, struct diag *dg)
     svc->groups = calloc(SUP_GROUPS_MAX, sizeof(gid_t));
     if (!svc->groups)
         return -ENOMEM;
-    if (getpwuid_r(svc->cfg->uid, &pw, buf, sizeof(buf), &res) != 0 || !res) {
-        /* A numeric uid without a passwd entry: no supplementary groups. */
-        svc->groups[0] = svc->cfg->gid;
-        svc->n_groups = 1;
+    svc->groups[0] = c->gid;
+    svc->n_groups = 1;
+    if (!c->user)
         return 0;
-    }
-    if (getgrouplist(pw.pw_name, svc->cfg->gid, svc->groups, &n) < 0) {
+    svc->ident_switched = true;
+    if (getpwuid_r(c->uid, &pw, buf, sizeof(buf), &res) != 0 || !res)
+        return 0;
+    if (getgrouplist(pw.pw_name, c->gid, svc->groups, &n) < 0) {
         diag_set(dg, -E2BIG, "user '%s' is in more than %d groups", pw.pw_name, SUP_GROUPS_MAX);
         return -E2BIG;
     }
     svc->n_groups = (size_t)n;
-    return 0;
+    return ident_build(svc, &pw);
 }
 
 void run_free(struct service *svc)
 {
     free(svc->groups);
     svc->groups = NULL;
+    for (size_t k = 0; k < SUP_IDENT_VARS; k++) {
+        free(svc->ident[k]);
+        svc->ident[k] = NULL;
+    }
+    svc->ident_switched = false;
     for (int st = 0; st < LOGS__COUNT; st++)
         logs_linebuf_free(&svc->echo[st]);
     logs_sink_close(svc->sink);
@@ -451,7 +508,7 @@ int run_attach_pipe(struct service *svc, enum logs_stream st, int fd)
 static int run_prepare(struct service *svc, struct diag *dg)
 {
     int r;
-    if (svc->cfg->user && !svc->groups && (r = groups_build(svc, dg)) < 0)
+    if (ids_switch(svc->cfg) && !svc->groups && (r = ids_build(svc, dg)) < 0)
         return r;
     if ((r = contain_prepare(svc)) < 0) {
         diag_set(dg, r, "cannot create cgroup for %s: %s", svc->cfg->name, strerror(-r));
@@ -472,8 +529,9 @@ int run_spawn(struct service *svc, struct diag *dg)
     struct proc_spawn_opts o = {
         .argv = c->argv,
         .cwd = c->cwd,
-        .set_ids = c->user && c->uid != geteuid(),
-        .uid = c->uid,
+        .cwd_as_user = c->cwd_set,
+        .set_ids = ids_switch(c),
+        .uid = ids_uid(c),
         .gid = c->gid,
         .nofile = &s->nofile,
         .pass_fd = -1,
@@ -547,8 +605,9 @@ int run_spawn_probe(struct service *svc, char *const *argv, struct proc_child *c
     struct proc_spawn_opts o = {
         .argv = argv,
         .cwd = c->cwd,
-        .set_ids = c->user && c->uid != geteuid(),
-        .uid = c->uid,
+        .cwd_as_user = c->cwd_set,
+        .set_ids = ids_switch(c),
+        .uid = ids_uid(c),
         .gid = c->gid,
         .groups = svc->groups,
         .n_groups = svc->n_groups,

@@ -35,6 +35,70 @@ services:
     assert c.stop() == 0
 
 
+def test_user_gets_its_own_identity_variables(corral):
+    """HOME, USER, LOGNAME and SHELL are the user's, not corral's (root's);
+    the service's env still has the last word."""
+    nobody = pwd.getpwnam("nobody")
+    c = corral("""
+services:
+  low:
+    command: [sleep, '1000']
+    user: nobody
+  own:
+    command: [sleep, '1000']
+    user: nobody
+    env: {HOME: /tmp}
+""")
+    low = psutil.Process(wait_for(lambda: c.pids("low"), what="low running")[0]).environ()
+    assert (low["HOME"], low["USER"], low["LOGNAME"], low["SHELL"]) == \
+        (nobody.pw_dir, "nobody", "nobody", nobody.pw_shell)
+    own = psutil.Process(wait_for(lambda: c.pids("own"), what="own running")[0]).environ()
+    assert own["HOME"] == "/tmp" and own["USER"] == "nobody"
+    assert c.stop() == 0
+
+
+def test_group_applies_without_a_user(corral):
+    """group: alone, or with a user that is corral's own, is applied: the
+    gid and the supplementary groups are that group only."""
+    nogroup = 65534
+    c = corral("""
+services:
+  g:
+    command: [sleep, '1000']
+    group: nogroup
+  rg:
+    command: [sleep, '1000']
+    user: root
+    group: nogroup
+""")
+    for name in ("g", "rg"):
+        p = psutil.Process(wait_for(lambda: c.pids(name), what=f"{name} running")[0])
+        assert p.uids().effective == 0
+        assert p.gids().real == nogroup and p.gids().effective == nogroup
+        with open(f"/proc/{p.pid}/status") as f:
+            groups = [l.split()[1:] for l in f if l.startswith("Groups:")][0]
+        assert groups == [str(nogroup)], name
+    assert c.stop() == 0
+
+
+def test_cwd_is_entered_as_the_user(corral, tmp_path):
+    """A working directory its user cannot enter fails the start, naming it,
+    instead of leaving the service in a directory it cannot read."""
+    priv = tmp_path / "priv"
+    priv.mkdir(mode=0o700)
+    c = corral("""
+services:
+  w:
+    command: [sleep, '1000']
+    user: nobody
+    cwd: ./priv
+    restart: {policy: no}
+""")
+    wait_for(lambda: f"w chdir '{priv}': Permission denied" in c.output(), what="w to fail")
+    assert c.pids("w") == []
+    assert c.stop() == 1
+
+
 def test_env_file_and_env_merge(corral, tmp_path):
     (tmp_path / ".env").write_text("# comment\nA=from-file\nexport B='quoted value'\n")
     c = corral("""
