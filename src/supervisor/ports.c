@@ -20,6 +20,9 @@
 #define ORPHANS_MAX 8 /* stopped at once per service; more wait for the next retry */
 #define ENVIRON_MAX (256 * 1024)
 #define ATTEMPT_MAX 64
+/* A check reads every process's sockets: with restart.initial 0 the backoff
+ * alone would repeat it at once, for as long as the port stays held. */
+#define RECHECK_MIN_MS 100
 
 /* An orphan being stopped: its pidfd pins it, so the SIGKILL that may follow
  * cannot reach a process that reused its PID. */
@@ -379,6 +382,8 @@ void ports_blocked(struct service *svc)
      * not a crash loop, so neither runs nor the give-up window move. */
     s->rng = s->rng * 1664525u + 1013904223u;
     delay = sup_backoff_ms(&svc->cfg->restart, pb->attempt, s->rng);
+    if (delay < RECHECK_MIN_MS)
+        delay = RECHECK_MIN_MS;
     if (pb->attempt < ATTEMPT_MAX)
         pb->attempt++;
     loop_timer_arm(s->lp, &svc->timer, delay);

@@ -203,6 +203,28 @@ services:
         held.close()
 
 
+def test_a_zero_backoff_does_not_spin_on_a_held_port(stack, tmp_path):
+    """restart.initial 0 is allowed (the fastest restart), but a check of the
+    ports reads every process's sockets: it is repeated 10 times a second at
+    most, not in a loop that pins corral on a CPU while the port is held."""
+    held, port = hold("tcp")
+    try:
+        d = stack(f"""
+services:
+  web:
+    command: [sleep, '1000']
+    ports: [{port}]
+    restart: {{initial: 0ms, max: 0ms, jitter: 0%}}
+""")
+        first = wait_for(lambda: (s := d.service("web"))["state"] == "blocked" and s,
+                         what="web blocked")["blocked"]["checks"]
+        time.sleep(1.0)  # the quantity under test is checks over a span of time
+        checks = d.service("web")["blocked"]["checks"] - first
+        assert 3 <= checks <= 12, checks
+    finally:
+        held.close()
+
+
 def test_stopping_a_blocked_service_is_immediate(stack, tmp_path):
     held, port = hold("tcp")
     try:
