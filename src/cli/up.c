@@ -346,14 +346,18 @@ static bool wanted(const struct up *u, const struct sup_info *in)
  * checked: their dependants cannot run without them. */
 static void check_started(struct up *u, bool timed_out)
 {
-    char pending[1024] = "";
-    size_t used = 0, up = 0;
+    char pending[1024] = "", held[512] = "";
+    size_t used = 0, up = 0, n_held = 0, held_used = 0;
     uint64_t young = 0;
     if (u->status_fd < 0)
         return;
     for (size_t i = 0; i < sup_count(u->sup); i++) {
         struct sup_info in;
         sup_info(u->sup, i, &in);
+        if (u->n_names == 0 && in.autostart && in.operator_stopped && ++n_held &&
+            held_used < sizeof(held))
+            held_used += (size_t)snprintf(held + held_used, sizeof(held) - held_used, "%s%s",
+                                          held_used ? ", " : "", in.name);
         up += in.state == SVC_RUNNING || in.state == SVC_READY || in.state == SVC_UNHEALTHY ||
               in.state == SVC_COMPLETED;
         if (in.state == SVC_RUNNING && in.uptime_ms < START_STABLE_MS && wanted(u, &in) &&
@@ -394,7 +398,17 @@ static void check_started(struct up *u, bool timed_out)
     }
     if (young && !loop_timer_armed(&u->start_recheck))
         loop_timer_arm(u->lp, &u->start_recheck, young);
-    if (!used && up)
+    if (!used && n_held) {
+        char started[64] = "corral is up with no service running";
+        if (up)
+            snprintf(started, sizeof(started), "corral started %zu service%s", up,
+                     up == 1 ? "" : "s");
+        report(u, CLI_OK,
+               "%s; %s %s stopped, as the operator stopped %s (corral start NAME to run one) "
+               "(pid %d, state %s)\n",
+               started, held, n_held == 1 ? "stays" : "stay", n_held == 1 ? "it" : "them",
+               (int)getpid(), u->m->state_dir);
+    } else if (!used && up)
         report(u, CLI_OK, "corral started %zu service%s (pid %d, state %s)\n", up,
                up == 1 ? "" : "s", (int)getpid(), u->m->state_dir);
     else if (!used)

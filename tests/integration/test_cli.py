@@ -327,6 +327,10 @@ def test_an_operator_stop_outlives_corral(daemon):
         assert s["state"] == "stopped" and s["stopped_by_operator"], s
         assert d2.pids(name) == []
     assert "db stays stopped: the operator stopped it" in (d2.state / "corral.log").read_text()
+    # up -d says so too, not "none starts on its own (autostart: false)".
+    up = d2.up.stdout + d2.up.stderr
+    assert "corral started 1 service; db, web stay stopped, as the operator stopped them " \
+        "(corral start NAME to run one)" in up, up
     assert d2.cli("start", "web").returncode == 0
     d2.down()
     d3 = daemon(STACK)
