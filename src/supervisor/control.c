@@ -53,6 +53,28 @@ bool sup_shutting_down(const struct sup *s)
     return s->shutting_down;
 }
 
+static const char *const dep_verbs[CFG_DEP__COUNT] = {
+    [CFG_DEP_STARTED] = "start",
+    [CFG_DEP_COMPLETED] = "complete",
+    [CFG_DEP_READY] = "be ready",
+    [CFG_DEP_HEALTHY] = "be healthy",
+};
+
+/* A waiting service's first dependency not yet met, said as its reason. */
+static void waiting_for(const struct service *svc, char *buf, size_t size)
+{
+    const struct cfg_service *c = svc->cfg;
+    for (size_t d = 0; d < c->n_deps; d++) {
+        const struct service *dep = svc->sup->svcs[c->deps[d].index];
+        if (sup_dep_met(dep, c->deps[d].cond))
+            continue;
+        snprintf(buf, size, "waiting for %s to %s (it is %s)", dep->cfg->name,
+                 dep_verbs[c->deps[d].cond] ? dep_verbs[c->deps[d].cond] : "start",
+                 sup_state_name(dep->state));
+        return;
+    }
+}
+
 void sup_info(const struct sup *s, size_t i, struct sup_info *out)
 {
     const struct service *svc = s->svcs[i];
@@ -83,6 +105,10 @@ void sup_info(const struct sup *s, size_t i, struct sup_info *out)
     else if (svc->live_probe)
         out->probe_last = health_probe_last(svc->live_probe);
     out->retry_in_ms = svc_retry_in_ms(svc);
+    if (svc->state == SVC_WAITING && !out->reason[0]) {
+        waiting_for(svc, out->waiting, sizeof(out->waiting));
+        out->reason = out->waiting;
+    }
 }
 
 /* Resolve every name first, so that a bad one changes nothing. */

@@ -50,6 +50,7 @@ void svc_retry_now(struct service *svc)
     struct sup_event ev;
     svc->retry_pending = false;
     svc->attempt = 0;
+    svc_set_reason(svc, "%s", ""); /* the give-up's, stale once it runs again */
     svc_set_state(svc, SVC_WAITING);
     ev = svc_event(SUP_EV_RESTARTING, svc, 0, "retry after giving up");
     sup_emit_event(svc->sup, &ev);

@@ -348,8 +348,9 @@ static enum after_stop after_exit(struct service *svc, int code)
             return AFTER_RESTART;
         char last[SUP_REASON_MAX];
         snprintf(last, sizeof(last), "%s", svc_reason(svc));
-        svc_set_reason(svc, "gave up after %u restarts in %llus (last: %s)", n - 1,
-                       (unsigned long long)(c->restart.window_ms / 1000), last);
+        svc_set_reason(svc, "gave up after %u restart%s in %llus (last: %s)", n - 1,
+                       n - 1 == 1 ? "" : "s", (unsigned long long)(c->restart.window_ms / 1000),
+                       last);
         svc->giving_up = true;
         return AFTER_FAILED;
     }
@@ -588,7 +589,7 @@ void sup_reap(struct sup *s)
 
 /* --- ordering -------------------------------------------------------------------- */
 
-static bool dep_met(const struct service *dep, enum cfg_dep_cond cond)
+bool sup_dep_met(const struct service *dep, enum cfg_dep_cond cond)
 {
     switch (cond) {
     case CFG_DEP_COMPLETED:
@@ -647,7 +648,7 @@ static void try_start(struct service *svc)
                      svc_reason(dep)[0] ? ": " : "", svc_reason(dep));
             return;
         }
-        if (!dep_met(dep, c->deps[d].cond))
+        if (!sup_dep_met(dep, c->deps[d].cond))
             return;
     }
     spawn_now(svc);

@@ -43,6 +43,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* "waiting for NAME to be healthy (it is backoff)" */
+#define SUP_WAITING_MAX (CFG_MAX_NAME + 64)
 #include <sys/types.h>
 
 enum svc_state {
@@ -212,12 +215,13 @@ struct sup_info {
     const struct sup_holder *holder;
     /* readiness and liveness */
     enum cfg_ready_kind ready_kind;
-    const char *status;     /* the last sd_notify STATUS= of this run; "" when none */
-    unsigned notify_denied; /* notify messages from outside its tree, since corral started */
-    bool notify_stopping;   /* it sent STOPPING=1 during this run */
-    const char *probe_last; /* the last probe result (readiness while starting, else
-                             * liveness); "" when none */
-    int64_t retry_in_ms;    /* FAILED after giving up: the next try; -1 when none is due */
+    const char *status;            /* the last sd_notify STATUS= of this run; "" when none */
+    unsigned notify_denied;        /* notify messages from outside its tree, since corral started */
+    bool notify_stopping;          /* it sent STOPPING=1 during this run */
+    const char *probe_last;        /* the last probe result (readiness while starting, else
+                                    * liveness); "" when none */
+    int64_t retry_in_ms;           /* FAILED after giving up: the next try; -1 when none is due */
+    char waiting[SUP_WAITING_MAX]; /* WAITING: what for, which reason then points at */
 };
 
 size_t sup_count(const struct sup *s);

@@ -77,6 +77,47 @@ def test_crash_loop_gives_up_then_retries_after_retry_after(daemon, tmp_path):
     d.down()
 
 
+def test_a_retry_that_runs_drops_the_give_up_reason(daemon, tmp_path):
+    """Once a retry after a give-up runs, status no longer says it gave up."""
+    d = daemon("""
+services:
+  flaky:
+    command: [sh, -c, 'n=$(cat n 2>/dev/null || echo 0); echo $((n+1)) > n; [ $n -ge 2 ] && exec sleep 1000; exit 1']
+    restart: {initial: 10ms, jitter: 0%, max_restarts: 1, window: 1m, retry_after: 1s}
+    autostart: false
+""")
+    start(d, "flaky")
+    s = d.wait_state("flaky", "failed")
+    assert s["reason"] == "gave up after 1 restart in 60s (last: exited 1)", s
+    s = d.wait_state("flaky", "running", timeout=10)
+    assert s["reason"] == "" and s["runs"] == 3, s
+    d.down()
+
+
+def test_a_waiting_service_says_what_it_waits_for(daemon, tmp_path):
+    d = daemon("""
+services:
+  slow:
+    command: [sleep, '1000']
+    ready: {exec: [test, -e, go], interval: 100ms}
+    ready_timeout: 1m
+    autostart: false
+  after:
+    command: [sleep, '1000']
+    depends_on: {slow: {condition: ready}}
+    autostart: false
+""")
+    start(d, "after")  # and slow with it
+    a = wait_for(lambda: (a := d.service("after"))["state"] == "waiting" and a,
+                 what="after waiting")
+    assert a["reason"] == "waiting for slow to be ready (it is starting)", a
+    row = next(l for l in d.cli("status").stdout.splitlines() if l.startswith("after "))
+    assert "waiting for slow to be ready" in row, row
+    (tmp_path / "go").touch()
+    assert d.wait_state("after", "running")["reason"] == ""
+    d.down()
+
+
 def test_operator_stop_and_start_cancel_a_pending_retry(daemon, tmp_path):
     d = daemon(CRASH % "2s")
     times = tmp_path / "crash.times"

@@ -326,7 +326,7 @@ services:
     start(d, "app")
     s = d.wait_state("app", "failed", timeout=30)
     assert s["reason"] == \
-        "gave up after 1 restarts in 60s (last: liveness: exec sleep timed out after 200ms 2 times)"
+        "gave up after 1 restart in 60s (last: liveness: exec sleep timed out after 200ms 2 times)"
     assert d.pids("app") == []
     d.down()
 
