@@ -430,7 +430,9 @@ static int hung_parse(struct cfg_ctx *pc, struct cfg_service *svc, const struct 
     struct cfg_hung *h = &svc->hung;
     int r;
     if (svc->kind == CFG_KIND_ONESHOT)
-        return cfg_err(pc, v, field, "a oneshot is not watched for hanging (give it a timeout)");
+        return cfg_err(pc, v, field,
+                       "a oneshot is not watched for hanging; bound its CPU time with limits: "
+                       "{cpu_time: ...}");
     h->restart = true;
     if ((r = cfg_yaml_walk(pc, v, field, hung_keys, HU__COUNT, hung_key, h)) < 0)
         return r;

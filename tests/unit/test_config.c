@@ -1233,7 +1233,11 @@ static void health_hung(void **state)
     expect_error(WEB "    hung: {cpu_above: 90%, for: 1m, restart: maybe}\n", 4, 46,
                  "services.web.hung.restart", "expected true or false");
     expect_error(WEB "    kind: oneshot\n    hung: {cpu_above: 90%, for: 1m}\n", 5, 11,
-                 "services.web.hung", "a oneshot is not watched");
+                 "services.web.hung",
+                 "a oneshot is not watched for hanging; bound its CPU time with limits: "
+                 "{cpu_time: ...}");
+    /* What that points at exists. */
+    cfg_free(load_ok(WEB "    kind: oneshot\n    limits: {cpu_time: 1m}\n"));
 }
 
 static void health_bad(void **state)
