@@ -252,6 +252,14 @@ void limits_exited(struct service *svc, int code)
      * memory.events' notice is read. */
     if (!svc->limit_reason && code == 128 + SIGKILL)
         (void)oom_seen(svc);
+    /* Only the kernel sends SIGXCPU, at RLIMIT_CPU's soft limit, and its
+     * default action ends the process. */
+    if (!svc->limit_reason && code == 128 + SIGXCPU && svc->cfg->limits.cpu_time_ms) {
+        char reason[96], limit[32];
+        cfg_format_duration(svc->cfg->limits.cpu_time_ms, limit, sizeof(limit));
+        snprintf(reason, sizeof(reason), "cpu_time limit: used %s of CPU", limit);
+        exceed(svc, reason);
+    }
     if (svc->limit_reason)
         svc_set_reason(svc, "%s", svc->limit_reason);
     free(svc->limit_reason);

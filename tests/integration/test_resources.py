@@ -181,6 +181,23 @@ def test_nofile_is_the_child_rlimit(daemon, mode):
     assert re.search(r"Max cpu time\s+3600\s+3605", limits), limits
 
 
+def test_a_cpu_time_kill_is_said_to_be_the_limit(daemon):
+    """RLIMIT_CPU's SIGXCPU ends a spinning process: the exit says the limit,
+    as a memory limit's does, not a bare 'killed by SIGXCPU'."""
+    d = daemon("services:\n  spin:\n    command: [sh, -c, 'while :; do :; done']\n"
+               "    limits: {cpu_time: 1s}\n    restart: {policy: on-failure, initial: 1m}\n"
+               "    autostart: false\n")
+    assert d.cli("start", "spin", "--no-wait").returncode == 0
+    svc = wait_for(lambda: (s := d.service("spin"))["state"] == "backoff" and s, timeout=30,
+                   what="spin to end")
+    assert svc["reason"] == "cpu_time limit: used 1s of CPU", svc
+    ev = [e for e in d.events() if e["kind"] == "limit_exceeded"]
+    assert ev and ev[0]["service"] == "spin" and ev[0]["text"] == svc["reason"], ev
+    exited = [e for e in d.events() if e["kind"] == "exited"]
+    assert exited and exited[-1]["details"]["signal"] == "SIGXCPU", exited
+    d.down()
+
+
 def test_a_limit_the_host_refuses_fails_the_spawn_with_a_reason(daemon):
     """Past fs.nr_open not even root may raise RLIMIT_NOFILE."""
     if int(open("/proc/sys/fs/nr_open").read()) >= 1 << 30:
