@@ -192,7 +192,8 @@ services:
     pids = {n: d.service(n)["pid"] for n in ("rdy", "sick")}
     r = subprocess.run([CORRAL, "doctor", "-f", str(d.cfg)], capture_output=True, text=True,
                        timeout=60)
-    assert r.returncode == 0 and "orphans of this corral: none" in r.stdout, r.stdout
+    # Only this corral's part: the machine may hold others' orphans on ports.
+    assert r.returncode in (0, 1) and "orphans of this corral: none" in r.stdout, r.stdout
     r = cleanup(d, "--yes")
     assert r.returncode == 0, r.stdout + r.stderr
     assert {n: d.service(n)["pid"] for n in pids} == pids
