@@ -1120,6 +1120,10 @@ int cli_up(int argc, char **argv)
     r = parse_args(&u, argc, argv);
     if (r >= 0)
         return r;
+    /* What whoever started corral left open (a lock of `flock f corral up`,
+     * a shell's redirection) would be held for corral's whole life, and
+     * passed on to every service and hook. Nothing is open of ours yet. */
+    (void)close_range(3, ~0U, 0);
     /* Blocks of 64 KiB and more (the config parser's arena, the start-up
      * burst's lists) get pages of their own, given back whole when freed,
      * instead of leaving holes in the heap that a long-lived daemon keeps

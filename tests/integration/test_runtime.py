@@ -1,4 +1,5 @@
 """Idle cost, users, environment files, signal dispositions."""
+import os
 import pwd
 import subprocess
 import time
@@ -97,6 +98,26 @@ services:
     wait_for(lambda: f"w chdir '{priv}': Permission denied" in c.output(), what="w to fail")
     assert c.pids("w") == []
     assert c.stop() == 1
+
+
+def test_fds_corral_inherits_go_no_further(daemon, tmp_path):
+    """A lock the launcher held (flock f corral up -d) is neither kept by the
+    daemon nor passed to its services."""
+    lock = open(tmp_path / "deploy.lock", "w")
+    try:
+        d = daemon("""
+services:
+  s:
+    command: [sh, -c, 'ls -l /proc/$$/fd > fds.txt; exec sleep 1000']
+""", pass_fds=(lock.fileno(),))
+        fds = wait_for(lambda: (f := tmp_path / "fds.txt").exists() and f.read_text(),
+                       what="the service's fds")
+        assert "deploy.lock" not in fds, fds
+        held = [os.readlink(f"/proc/{d.ps.pid}/fd/{n}") for n in os.listdir(f"/proc/{d.ps.pid}/fd")]
+        assert not any("deploy.lock" in h for h in held), held
+        d.down()
+    finally:
+        lock.close()
 
 
 def test_env_file_and_env_merge(corral, tmp_path):
