@@ -164,7 +164,7 @@ static const char *json_str(json_t *o, const char *key)
 }
 
 /* corral's environment without its CORRAL_* entries (a hook is nobody's tree
- * member), then the event's. */
+ * member) and its service manager's notify socket, then the event's. */
 static int env_build(const struct hook_job *job, const char *tag, struct hook_env *he)
 {
     json_t *ev = json_loads(job->json, 0, NULL);
@@ -187,7 +187,7 @@ static int env_build(const struct hook_job *job, const char *tag, struct hook_en
         return -ENOMEM;
     }
     for (char **p = environ; *p; p++)
-        if (strncmp(*p, "CORRAL_", 7) != 0)
+        if (!sup_env_private(*p))
             he->envp[i++] = *p;
     cursor = he->own;
 #define PUT(key, value)                                                                            \

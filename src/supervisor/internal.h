@@ -244,6 +244,9 @@ void sup_spawn_settle(struct sup *s);
 void sup_reap_only(struct sup *s);
 /* Reaped, its exit queued but not yet handled: its PID may be reused. */
 bool sup_reap_queued(const struct sup *s, pid_t pid);
+/* An entry of corral's environment that no child gets: a parent corral's
+ * CORRAL_* tag, corral's own NOTIFY_SOCKET and WATCHDOG_*. */
+bool sup_env_private(const char *entry);
 /* Is dependency dep's condition met for its dependant? */
 bool sup_dep_met(const struct service *dep, enum cfg_dep_cond cond);
 /* A started event, held to the end of the pass when a pass spawned it. */

@@ -25,17 +25,24 @@
 
 extern char **environ;
 
-static bool env_overridden(const struct cfg_service *c, const char *entry)
+bool sup_env_private(const char *entry)
 {
     const char *eq = strchr(entry, '=');
     size_t klen = eq ? (size_t)(eq - entry) : strlen(entry);
     if (klen >= 7 && strncmp(entry, "CORRAL_", 7) == 0)
         return true; /* never leak a parent corral's tag into our services */
-    /* corral's own service manager's: a service notifying it would speak
-     * for corral. Each service gets its own from corral instead. */
-    if ((klen == 13 && !strncmp(entry, "NOTIFY_SOCKET", 13)) ||
-        (klen == 13 && !strncmp(entry, "WATCHDOG_USEC", 13)) ||
-        (klen == 12 && !strncmp(entry, "WATCHDOG_PID", 12)))
+    /* corral's own service manager's: a child notifying it would speak for
+     * corral. Each service gets its own from corral instead. */
+    return (klen == 13 && !strncmp(entry, "NOTIFY_SOCKET", 13)) ||
+           (klen == 13 && !strncmp(entry, "WATCHDOG_USEC", 13)) ||
+           (klen == 12 && !strncmp(entry, "WATCHDOG_PID", 12));
+}
+
+static bool env_overridden(const struct cfg_service *c, const char *entry)
+{
+    const char *eq = strchr(entry, '=');
+    size_t klen = eq ? (size_t)(eq - entry) : strlen(entry);
+    if (sup_env_private(entry))
         return true;
     for (size_t i = 0; i < c->n_env; i++)
         if (strlen(c->env[i].key) == klen && strncmp(c->env[i].key, entry, klen) == 0)

@@ -3,6 +3,7 @@ environment, contained and killed whole at its timeout, never in the way of
 supervision, bounded under a flood, and not part of any service's tree.
 Judged from files the hooks write, /proc and the event history."""
 import json
+import os
 import time
 
 import psutil
@@ -71,7 +72,9 @@ hooks:
 
 
 def test_a_hook_gets_the_event_on_stdin_and_in_its_environment(daemon, tmp_path):
-    d = daemon(NOTIFY)
+    # As under systemd's Type=notify: that socket is corral's to speak on.
+    outer = {"NOTIFY_SOCKET": str(tmp_path / "outer.sock"), "WATCHDOG_USEC": "1000000"}
+    d = daemon(NOTIFY, env={**os.environ, **outer})
     start(d, "crash")
     gave = wait_for(lambda: [e for e in events(d) if e["kind"] == "gave_up"], what="gave_up")[0]
     path = tmp_path / f"event.{gave['id']}.env"
@@ -80,7 +83,7 @@ def test_a_hook_gets_the_event_on_stdin_and_in_its_environment(daemon, tmp_path)
     got = json.loads((tmp_path / f"event.{gave['id']}.json").read_text())
     assert got == gave
     assert got["kind"] == "gave_up" and got["service"] == "crash"
-    assert got["reason"].startswith("gave up after 1 restarts")
+    assert got["reason"].startswith("gave up after 1 restart in")
     env = dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
     assert env["CORRAL_EVENT"] == "gave_up"
     assert env["CORRAL_EVENT_SERVICE"] == "crash"
@@ -90,6 +93,8 @@ def test_a_hook_gets_the_event_on_stdin_and_in_its_environment(daemon, tmp_path)
     assert env["CORRAL_EVENT_INSTANCE"] == d.instance
     # No service's identity tag: a hook is no member of the service's tree.
     assert "CORRAL_SERVICE" not in env and "CORRAL_INSTANCE" not in env
+    # Nor corral's own service manager's notify socket.
+    assert "NOTIFY_SOCKET" not in env and "WATCHDOG_USEC" not in env, env
     # Its own tag instead, unique to the run: how its leftovers are found.
     assert env["CORRAL_HOOK"].startswith(d.instance + "-")
     # Only the events it asked for: not failed, not exited.
