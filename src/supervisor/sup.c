@@ -691,7 +691,7 @@ static void try_stop(struct service *svc, size_t idx)
         ports_unblock(svc);
         svc->want_stop = false;
         set_state(svc, SVC_STOPPED);
-        sup_emit(s, SUP_EV_STOPPED, svc, 0, NULL);
+        sup_emit(s, SUP_EV_STOPPED, svc, 0, stop_why(svc));
         return;
     case SVC_STARTING:
     case SVC_RUNNING:

@@ -118,6 +118,24 @@ services:
     d.down()
 
 
+def test_a_stop_in_backoff_says_who_stopped_it(daemon, tmp_path):
+    d = daemon("""
+services:
+  crash:
+    command: [sh, -c, 'exit 1']
+    restart: {initial: 1m}
+    autostart: false
+""")
+    start(d, "crash")
+    d.wait_state("crash", "backoff")
+    st, body = d.json("POST", "/v1/services/crash/stop")
+    assert st == 202, body
+    d.wait_state("crash", "stopped")
+    stopped = events_of(d, "crash", "stopped")
+    assert stopped and stopped[-1]["reason"] == "stopped by the operator", stopped
+    d.down()
+
+
 def test_operator_stop_and_start_cancel_a_pending_retry(daemon, tmp_path):
     d = daemon(CRASH % "2s")
     times = tmp_path / "crash.times"
