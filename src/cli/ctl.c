@@ -306,10 +306,42 @@ static int names_known(struct ctl *t, int n)
     return r;
 }
 
-static int names_known_or_ok(struct ctl *t)
+/* Has the history an event of this name's? */
+static bool in_history(struct ctl *t, const char *name)
 {
-    int r = names_known(t, t->n_args);
-    return r < 0 ? CLI_OK : r;
+    char path[CFG_MAX_NAME + 64];
+    json_t *body;
+    bool found;
+    snprintf(path, sizeof(path), "/v1/events?since=0&limit=1&service=%s", name);
+    found = client_call(&t->c, "GET", path, NULL, &body) == 200 &&
+            json_array_size(json_object_get(body, "events")) > 0;
+    json_decref(body);
+    return found;
+}
+
+/* Each name is configured, or was once (it has events): one in neither is
+ * most likely a typo, said before anything is printed. */
+static int names_known_to_history(struct ctl *t)
+{
+    json_t *body;
+    long st;
+    int r = CLI_OK;
+    if (t->n_args == 0)
+        return CLI_OK;
+    st = client_call(&t->c, "GET", "/v1/services", NULL, &body);
+    if (st != 200) {
+        r = api_failed(body, st);
+        json_decref(body);
+        return r;
+    }
+    for (int i = 0; i < t->n_args && r == CLI_OK; i++)
+        if (!has_service(json_object_get(body, "services"), t->args[i]) &&
+            !in_history(t, t->args[i])) {
+            say_unknown(json_object_get(body, "services"), t->args[i]);
+            r = CLI_USAGE;
+        }
+    json_decref(body);
+    return r;
 }
 
 /* Keeps only the named services of a list (all when none is named). */
@@ -702,6 +734,8 @@ static int cmd_events(struct ctl *t)
     size_t i;
     long st;
     int bad = events_path(t, path, sizeof(path));
+    if (!bad)
+        bad = names_known_to_history(t);
     if (bad)
         return bad;
     if (t->follow) {
@@ -730,11 +764,8 @@ static int cmd_events(struct ctl *t)
     if (json_is_true(json_object_get(body, "more")) && !t->json)
         fprintf(stderr, "corral events: older events match too; -n raises the number shown, "
                         "--until ID pages back\n");
-    /* A name in the history need not be configured any more; one in neither
-     * is most likely a typo. */
-    i = json_array_size(json_object_get(body, "events"));
     json_decref(body);
-    return i == 0 && !t->since && !t->until ? names_known_or_ok(t) : CLI_OK;
+    return CLI_OK;
 }
 
 /* --- tree --------------------------------------------------------------------------- */

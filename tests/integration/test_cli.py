@@ -381,19 +381,26 @@ def test_names_are_checked_before_anything_is_done(daemon):
         assert r.stdout == "", (args, r)
     for args in (["stop", "cron", "nosuch"], ["restart", "nosuch", "db"], ["tree", "nosuch"],
                  ["status", "nosuch"], ["signal", "nosuch", "TERM"], ["logs", "nosuch"],
-                 ["events", "nosuch"]):
+                 ["events", "nosuch"], ["events", "web", "nosuch"], ["events", "-f", "nosuch"],
+                 ["events", "--since", "0", "nosuch"]):
         r = d.cli(*args)
         assert r.returncode == 2 and "unknown service 'nosuch'" in r.stderr, (args, r)
         assert "{" not in r.stdout, (args, r)  # no raw JSON error
     r = d.cli("stop", "wbe")
     assert r.returncode == 2 and "unknown service 'wbe' (did you mean 'web'?)" in r.stderr
+    # A name no longer configured is still one of the history's.
+    d.cfg.write_text(STACK.replace("  cron:\n    command: [sleep, '1002']\n", ""))
+    assert d.cli("reload").returncode == 0
+    r = d.cli("events", "cron", "web")
+    assert r.returncode == 0 and " cron " in r.stdout and " web " in r.stdout, r
     r = d.cli("signal", "web", "BOGUS")
     assert r.returncode == 2 and "unknown signal 'BOGUS'" in r.stderr
+    pids.pop("cron")
     assert {n: d.pids(n)[0] for n in pids} == pids
     assert all(d.service(n)["runs"] == 1 for n in pids)
-    r = d.cli("restart", "cron", "cron")  # once, reported once
-    assert r.returncode == 0 and r.stdout.count("cron running") == 1, r
-    assert d.service("cron")["runs"] == 2
+    r = d.cli("restart", "db", "db")  # once, reported once
+    assert r.returncode == 0 and r.stdout.count("db running") == 1, r
+    assert d.service("db")["runs"] == 2
 
 
 def test_names_filter_status_and_tree_in_text_and_json(daemon):
