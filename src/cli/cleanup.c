@@ -277,7 +277,8 @@ static void on_cg_member(void *ctx, const char *sub, pid_t pid)
         len = PROC_SERVICE_LEN;
     memcpy(p.service, sub, len);
     p.service[len] = '\0';
-    if (cu->o.running && !report_orphan_why(true, own_service_state(&cu->o, p.service)))
+    if (cu->o.running && (report_hook_cgroup(p.service) ||
+                          !report_orphan_why(true, own_service_state(&cu->o, p.service))))
         return;
     snprintf(rel, sizeof(rel), "%s%s%s", w->dir + cu->o.cg_mount_len, *sub ? "/" : "", sub);
     p.cgroup = rel;

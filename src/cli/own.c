@@ -328,6 +328,8 @@ int own_scan(struct own *o)
          * nothing of it is called an orphan. */
         if (o->running && o->api != 1)
             continue;
+        if (o->running && report_hook_cgroup(p->service))
+            continue;
         p->orphan_why = report_orphan_why(o->running, own_service_state(o, p->service));
     }
     return 0;

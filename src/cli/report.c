@@ -67,6 +67,11 @@ const char *report_orphan_why(bool running, const char *state)
     return "its service is not live in the running corral";
 }
 
+bool report_hook_cgroup(const char *name)
+{
+    return strncmp(name, ".hook-", 6) == 0;
+}
+
 size_t report_state_problems(const struct doc_state *s, const char **out, size_t max)
 {
     size_t n = 0;

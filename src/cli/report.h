@@ -135,6 +135,9 @@ void report_free(struct doc_report *r);
  * running: a corral holds the state directory's lock; state: its service's
  * state from the running corral's API, NULL when it has no such service. */
 const char *report_orphan_why(bool running, const char *state);
+/* A hook run's cgroup (".hook-PID-N") below corral's, whose processes a
+ * running corral ends itself: none of them is an orphan while it runs. */
+bool report_hook_cgroup(const char *name);
 
 /* Problems among the state checks, as sentences, and notes (not problems). */
 size_t report_state_problems(const struct doc_state *s, const char **out, size_t max);

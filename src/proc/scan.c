@@ -425,7 +425,9 @@ static void walk_procs(char *path, size_t len, size_t base_len, int depth,
     free(procs);
     while (depth < CG_DEPTH_MAX && (de = readdir(d))) {
         size_t nlen = strlen(de->d_name);
-        if (de->d_type != DT_DIR || de->d_name[0] == '.' || len + 1 + nlen >= PATH_MAX)
+        /* Not "." and "..", but a hook run's ".hook-PID-N" is walked too. */
+        if (de->d_type != DT_DIR || !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+            len + 1 + nlen >= PATH_MAX)
             continue;
         path[len] = '/';
         memcpy(path + len + 1, de->d_name, nlen + 1);

@@ -4,12 +4,13 @@ supervision, bounded under a flood, and not part of any service's tree.
 Judged from files the hooks write, /proc and the event history."""
 import json
 import os
+import subprocess
 import time
 
 import psutil
 import pytest
 
-from conftest import MODES, check, proc, wait_for
+from conftest import CORRAL, MODES, check, proc, wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -284,6 +285,29 @@ def test_a_hook_left_by_a_killed_corral_is_killed_by_the_next(daemon, tmp_path):
     d2.down()
     assert not alive(hook) and not alive(mine)
     assert "still running as corral exits: killed" in (d2.state / "corral.log").read_text()
+
+
+def test_doctor_and_cleanup_see_the_hooks_a_killed_corral_left(daemon, tmp_path):
+    d = daemon(LEFT)
+    hook = proc(wait_for(lambda: (tmp_path / "hook.pid").exists() and
+                         (tmp_path / "hook.pid").read_text().strip(), what="hook started"))
+
+    def doctor():
+        return subprocess.run([CORRAL, "doctor", "-f", str(d.cfg)], capture_output=True,
+                              text=True, timeout=60).stdout
+    # A running corral's hook is its own to end: no orphan.
+    out = doctor()
+    assert "orphans of this corral: none" in out, out
+    d.ps.kill()
+    d.ps.wait(10)
+    out = doctor()
+    row = [l for l in out.splitlines() if l.split()[:1] == [str(hook.pid)]]
+    assert row and ".hook-" in row[0], out
+    r = subprocess.run([CORRAL, "cleanup", "-f", str(d.cfg), "--yes"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    wait_for(lambda: not alive(hook), what="the hook killed")
+    assert d.tagged() == {}
 
 
 RELOAD = """
