@@ -287,8 +287,10 @@ static bool kill_leftovers(struct hook_run *run, pid_t leader)
     if (!session_members(run, leader, &ms))
         return true;
     /* Each through a pidfd opened before its start time is checked again. */
-    for (size_t i = 0; i < ms.n; i++)
+    for (size_t i = 0; i < ms.n; i++) {
+        sup_note_hook_left(run->hr->s, ms.v[i].pid);
         (void)proc_member_signal(&ms.v[i], SIGKILL);
+    }
     return false;
 }
 
@@ -521,6 +523,7 @@ static void start_run(struct hook_run *run, struct hook_job *job)
         release(run);
         return;
     }
+    sup_note_hook_leader(hr->s, run->pid);
     if (sup_child_claim(hr->s, run->pid, on_exit_status, run) < 0) {
         /* Unclaimed, its exit would pass for an orphan's: end it now. */
         (void)proc_pidfd_signal(run->pidfd, SIGKILL);

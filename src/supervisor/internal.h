@@ -19,6 +19,8 @@
 #define SUP_STATUS_MAX   256 /* sd_notify STATUS= */
 #define SUP_NOTIFY_PATH  108 /* sun_path */
 #define SUP_IDENT_VARS   4   /* HOME, USER, LOGNAME, SHELL */
+#define SUP_HOOK_LEADERS 64
+#define SUP_HOOK_LEFT    256
 
 struct health_probe;
 
@@ -215,6 +217,15 @@ struct sup {
     size_t n_reaped, cap_reaped;
     bool reaping; /* sup_reap() is handling the queue */
     size_t n_claims, cap_claims;
+    /* The last hook runs' main processes, which lead their sessions: while
+     * there are any, an exit is looked at before it is taken, and a hook's
+     * leftover is reaped without being reported as an orphan. */
+    pid_t hook_leaders[SUP_HOOK_LEADERS];
+    size_t n_hook_leaders;
+    /* Members of hook runs' trees found by their tag outside the session and
+     * killed (a ring): without a cgroup, their ends are known this way. */
+    pid_t hook_left[SUP_HOOK_LEFT];
+    size_t next_hook_left;
 };
 
 /* sup.c */
@@ -244,6 +255,10 @@ void sup_spawn_settle(struct sup *s);
 void sup_reap_only(struct sup *s);
 /* Reaped, its exit queued but not yet handled: its PID may be reused. */
 bool sup_reap_queued(const struct sup *s, pid_t pid);
+/* A hook run began: its leader's session is the hook's. */
+void sup_note_hook_leader(struct sup *s, pid_t leader);
+/* A hook run's leftover is being killed: its end is no orphan's. */
+void sup_note_hook_left(struct sup *s, pid_t pid);
 /* An entry of corral's environment that no child gets: a parent corral's
  * CORRAL_* tag, corral's own NOTIFY_SOCKET and WATCHDOG_*. */
 bool sup_env_private(const char *entry);

@@ -5,6 +5,7 @@
 
 #include "health/http.h"
 #include "logs/ring.h"
+#include "proc/ident.h"
 #include "proc/spawn.h"
 #include "supervisor/internal.h"
 #include "supervisor/ports.h"
@@ -523,6 +524,74 @@ static void reaped(struct sup *s, const siginfo_t *si)
     }
 }
 
+void sup_note_hook_leader(struct sup *s, pid_t leader)
+{
+    if (s->n_hook_leaders == SUP_HOOK_LEADERS)
+        memmove(s->hook_leaders, s->hook_leaders + 1,
+                --s->n_hook_leaders * sizeof(*s->hook_leaders));
+    s->hook_leaders[s->n_hook_leaders++] = leader;
+}
+
+void sup_note_hook_left(struct sup *s, pid_t pid)
+{
+    s->hook_left[s->next_hook_left++ % SUP_HOOK_LEFT] = pid;
+}
+
+static bool known_child(const struct sup *s, pid_t pid)
+{
+    if (pid == s->helper)
+        return true;
+    for (size_t i = 0; i < s->n_claims; i++)
+        if (s->claims[i].pid == pid)
+            return true;
+    for (size_t i = 0; i < s->n; i++)
+        if (s->svcs[i]->pid == pid)
+            return true;
+    return false;
+}
+
+/* A zombie that was part of a hook run's tree: in its cgroup, or in the
+ * session its main process leads (a zombie keeps both). Hooks are not
+ * services: what they leave is no service's orphan, and a hook on `reaped`
+ * that left a child would otherwise run itself again for ever. */
+static bool hook_leftover(const struct sup *s, pid_t pid)
+{
+    char path[64], text[1024];
+    struct proc_stat st;
+    if (s->use_cgroup) {
+        snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+        if (proc_read_at(AT_FDCWD, path, text, sizeof(text)) > 0 && strstr(text, "/.hook-"))
+            return true;
+    }
+    for (size_t i = 0; i < SUP_HOOK_LEFT && i < s->next_hook_left; i++)
+        if (s->hook_left[i] == pid)
+            return true;
+    if (proc_stat_read(pid, &st) < 0)
+        return false;
+    for (size_t i = 0; i < s->n_hook_leaders; i++)
+        if (st.sid == s->hook_leaders[i])
+            return true;
+    return false;
+}
+
+/* The next exit, taken from the kernel; false when there is none. While hooks
+ * have run, an exit is first looked at (WNOWAIT) and a hook's leftover is
+ * taken without being handed on: *report false. */
+static bool reap_next(struct sup *s, siginfo_t *si, bool *report)
+{
+    pid_t pid;
+    *report = true;
+    memset(si, 0, sizeof(*si));
+    if (!s->n_hook_leaders)
+        return waitid(P_ALL, 0, si, WEXITED | WNOHANG) == 0 && si->si_pid != 0;
+    if (waitid(P_ALL, 0, si, WEXITED | WNOHANG | WNOWAIT) < 0 || si->si_pid == 0)
+        return false;
+    pid = si->si_pid;
+    *report = known_child(s, pid) || !hook_leftover(s, pid);
+    memset(si, 0, sizeof(*si));
+    return waitid(P_PID, (id_t)pid, si, WEXITED | WNOHANG) == 0 && si->si_pid != 0;
+}
+
 /* Take every exit the kernel has, without handling any: a zombie goes at
  * once, and what it means is thought about after (sup_reap). The queue grows
  * as needed; without memory, what is there is handled first. */
@@ -530,6 +599,7 @@ void sup_reap_only(struct sup *s)
 {
     for (;;) {
         siginfo_t si;
+        bool report;
         if (s->n_reaped == s->cap_reaped) {
             size_t cap = s->cap_reaped ? s->cap_reaped * 2 : REAP_BATCH;
             siginfo_t *q = realloc(s->reaped, cap * sizeof(*q));
@@ -538,12 +608,12 @@ void sup_reap_only(struct sup *s)
             s->reaped = q;
             s->cap_reaped = cap;
         }
-        memset(&si, 0, sizeof(si));
-        if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG) < 0 || si.si_pid == 0)
+        if (!reap_next(s, &si, &report))
             return;
         if (si.si_pid == s->helper)
             s->helper = 0; /* its PID is free for reuse from now on */
-        s->reaped[s->n_reaped++] = si;
+        if (report)
+            s->reaped[s->n_reaped++] = si;
     }
 }
 

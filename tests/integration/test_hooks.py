@@ -310,6 +310,28 @@ def test_doctor_and_cleanup_see_the_hooks_a_killed_corral_left(daemon, tmp_path)
     assert d.tagged() == {}
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_what_a_hook_leaves_is_no_orphan_and_feeds_no_hook(daemon, tmp_path, mode):
+    """A hook on reaped that leaves a child: that child's end is not a
+    service's orphan, so it is not reported and runs no hook again (it did,
+    for ever). A service's own orphan still is, and runs the hook once."""
+    d = daemon(f"""
+containment: {mode}
+services:
+  a:
+    command: [sh, -c, '(sleep 0.3 &); exec sleep 1000']
+hooks:
+  - on: [started, reaped]
+    shell: true
+    command: 'echo run >> runs.txt; sleep 0.1 & setsid sleep 0.2 &'
+""")
+    time.sleep(3)  # the quantity under test is runs over a span of time
+    kinds = [e["kind"] for e in events(d)]
+    assert kinds.count("reaped") == 1, kinds
+    assert (tmp_path / "runs.txt").read_text().count("run") == 2
+    d.down()
+
+
 RELOAD = """
 services:
   web:
