@@ -14,6 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* A request is answered at once; one that takes this long will not be. */
+#define CLIENT_TIMEOUT_S 10L
+
 #define RESPONSE_MAX (64 * 1024 * 1024)
 
 static int pick_state_dir(struct client *c, const char *file, const char *state_dir)
@@ -111,14 +114,28 @@ static size_t collect(char *p, size_t size, size_t n, void *ctx)
     return len;
 }
 
-static void not_running(const struct client *c, CURLcode rc)
+/* Says why a request got no answer; CLIENT_DOWN or CLIENT_MUTE. */
+static long not_running(const struct client *c, CURLcode rc)
 {
-    if (rc == CURLE_COULDNT_CONNECT)
+    if (rc == CURLE_COULDNT_CONNECT) {
         fprintf(stderr, "corral: not running for %s (nothing listens on %s)\n", c->state_dir,
                 c->sock);
+        return CLIENT_DOWN;
+    }
+    if (rc == CURLE_OPERATION_TIMEDOUT)
+        fprintf(stderr,
+                "corral: the daemon at %s took the request but did not answer within %lds: it "
+                "may be hung or stopped (corral doctor tells more)\n",
+                c->sock, CLIENT_TIMEOUT_S);
     else
         fprintf(stderr, "corral: cannot talk to the daemon at %s: %s\n", c->sock,
                 curl_easy_strerror(rc));
+    return CLIENT_MUTE;
+}
+
+int client_exit_status(long status)
+{
+    return status == CLIENT_DOWN ? CLI_NOT_RUNNING : CLI_FAILED;
 }
 
 static void prepare(struct client *c, const char *method, const char *path, const char *url_path)
@@ -152,11 +169,11 @@ long client_call(struct client *c, const char *method, const char *path, const c
     }
     curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, 120L);
+    curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, CLIENT_TIMEOUT_S);
     rc = curl_easy_perform(c->curl);
     curl_slist_free_all(hdr);
     if (rc != CURLE_OK) {
-        not_running(c, rc);
+        status = not_running(c, rc);
     } else {
         curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
         if (b.data)
@@ -196,8 +213,7 @@ long client_stream(struct client *c, const char *path,
     curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
     if (rc != CURLE_OK && rc != CURLE_WRITE_ERROR && status == 0) {
         free(sc.error.data);
-        not_running(c, rc);
-        return -1;
+        return not_running(c, rc);
     }
     if (status != 200) {
         json_t *body = sc.error.data ? json_loadb(sc.error.data, sc.error.len, 0, NULL) : NULL;

@@ -18,6 +18,12 @@ struct client {
  * (file defaults to ./corral.yaml). Returns 0, or a CLI exit status after
  * printing why. */
 int client_open(struct client *c, const char *file, const char *state_dir);
+
+/* What a request that got no answer returns (after saying why). */
+#define CLIENT_DOWN (-1) /* nothing listens on the socket: corral is not running */
+#define CLIENT_MUTE (-2) /* corral took the request and did not answer in time */
+/* The exit status for either: CLI_NOT_RUNNING (4) or CLI_FAILED (1). */
+int client_exit_status(long status);
 void client_close(struct client *c);
 
 /* One request with an optional JSON body; *out gets the parsed response (or

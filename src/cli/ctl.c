@@ -216,7 +216,7 @@ static void print_table(const json_t *list, bool stats)
 static int api_failed(const json_t *body, long status)
 {
     if (status < 0)
-        return CLI_NOT_RUNNING;
+        return client_exit_status(status);
     fprintf(stderr, "corral: %s\n", client_error(body, status));
     return status == 404 || status == 400 || status == 422 ? CLI_USAGE : CLI_FAILED;
 }
@@ -386,7 +386,7 @@ static int cmd_status(struct ctl *t)
     const char *path = t->stats ? "/v1/services?stats=1" : "/v1/services";
     if (t->json && t->n_args == 0) { /* the API's own bytes: nothing to parse or re-format */
         st = client_stream(&t->c, path, print_raw, NULL);
-        return st == 200 ? CLI_OK : st < 0 ? CLI_NOT_RUNNING : CLI_FAILED;
+        return st == 200 ? CLI_OK : st < 0 ? client_exit_status(st) : CLI_FAILED;
     }
     st = client_call(&t->c, "GET", path, NULL, &body);
     /* A CPU rate needs two samples of a run: the first ask of a run has none. */
@@ -507,13 +507,14 @@ static int cmd_control(struct ctl *t)
     json_int_t *runs = calloc((size_t)t->n_args + 1, sizeof(*runs));
     bool *pending = calloc((size_t)t->n_args + 1, sizeof(*pending));
     int r = CLI_OK;
+    bool gone = false; /* no answer: nothing more is asked */
     if (t->n_args == 0 || !runs || !pending) {
         fprintf(stderr, "corral %s: name at least one service\n", t->cmd);
         free(runs);
         free(pending);
         return t->n_args == 0 ? CLI_USAGE : CLI_FAILED;
     }
-    for (int i = 0; i < t->n_args && r != CLI_NOT_RUNNING; i++) {
+    for (int i = 0; i < t->n_args && !gone; i++) {
         char path[512];
         json_t *body;
         long st;
@@ -521,14 +522,15 @@ static int cmd_control(struct ctl *t)
         st = client_call(&t->c, "POST", path, NULL, &body);
         if (st != 202) {
             int e = api_failed(body, st);
-            r = st < 0 || r == CLI_OK ? e : r;
+            gone = st < 0;
+            r = gone || r == CLI_OK ? e : r;
         } else {
             runs[i] = jint(json_object_get(body, "service"), "runs");
             pending[i] = !t->no_wait;
         }
         json_decref(body);
     }
-    if (r != CLI_NOT_RUNNING) {
+    if (!gone) {
         int e = wait_all(t, runs, pending);
         r = r == CLI_OK ? e : r;
     }
@@ -604,8 +606,8 @@ static int cmd_logs(struct ctl *t)
      * followed: say which, rather than end as if all were well. */
     if (st == 200 && t->follow) {
         int r = CLI_OK;
-        if (client_call(&t->c, "GET", "/v1/services", NULL, &body) < 0)
-            return CLI_NOT_RUNNING; /* it said so */
+        if ((st = client_call(&t->c, "GET", "/v1/services", NULL, &body)) < 0)
+            return client_exit_status(st); /* it said why */
         for (int i = 0; i < t->n_args; i++)
             if (!has_service(json_object_get(body, "services"), t->args[i])) {
                 fprintf(stderr, "corral: %s is no longer configured (a reload removed it)\n",
@@ -621,7 +623,7 @@ static int cmd_logs(struct ctl *t)
         /* client_stream() said why. */
         return st == 404 || st == 400 ? CLI_USAGE : CLI_FAILED;
     }
-    return CLI_NOT_RUNNING;
+    return client_exit_status(st);
 }
 
 static void print_event(const json_t *e)
@@ -745,7 +747,10 @@ static int cmd_events(struct ctl *t)
         st = client_stream(&t->c, path, event_lines, l);
         free(l);
         /* A refusal was said by client_stream(), an error later on by event_lines(). */
-        return st == 200 ? CLI_OK : st < 0 ? CLI_NOT_RUNNING : st == 400 ? CLI_USAGE : CLI_FAILED;
+        return st == 200   ? CLI_OK
+               : st < 0    ? client_exit_status(st)
+               : st == 400 ? CLI_USAGE
+                           : CLI_FAILED;
     }
     st = client_call(&t->c, "GET", path, NULL, &body);
     if (st != 200) {

@@ -149,7 +149,7 @@ static int fetch(struct top *t)
         if (st >= 0)
             fprintf(stderr, "corral top: %s\n", client_error(body, st));
         json_decref(body);
-        return st < 0 ? CLI_NOT_RUNNING : CLI_FAILED;
+        return st < 0 ? client_exit_status(st) : CLI_FAILED;
     }
     list = json_object_get(body, "services");
     free(t->rows);

@@ -403,6 +403,26 @@ def test_names_are_checked_before_anything_is_done(daemon):
     assert d.service("db")["runs"] == 2
 
 
+def test_a_hung_corral_is_said_to_be_hung_not_gone(daemon):
+    """A corral that takes the request and never answers (stopped, here):
+    the CLI gives up after 10 s, says so, and exits 1, not 4 ("not
+    running"), which would send a script to start a second one."""
+    d = daemon(STACK)
+    d.wait_state("web", "running")
+    d.ps.suspend()
+    try:
+        t0 = time.monotonic()
+        r = d.cli("status", timeout=60)
+        took = time.monotonic() - t0
+    finally:
+        d.ps.resume()
+    assert r.returncode == 1, r
+    assert "took the request but did not answer within 10s" in r.stderr, r.stderr
+    assert 9 < took < 30, took
+    assert d.cli("status").returncode == 0
+    d.down()
+
+
 def test_names_filter_status_and_tree_in_text_and_json(daemon):
     d = daemon(STACK)
     d.wait_state("web", "running")
