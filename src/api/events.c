@@ -41,6 +41,7 @@ uint64_t api_events_add(struct api_events *ev, char *json, int64_t time_ms, cons
     }
     slot = &ev->ring[(ev->head + ev->n) % API_EVENTS_KEEP];
     slot->id = ev->next_id++;
+    ev->recorded++;
     slot->json = json;
     slot->time_ms = time_ms;
     slot->service = svc;

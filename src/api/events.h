@@ -23,7 +23,8 @@ struct api_events {
     struct api_event_rec *ring;
     size_t head; /* index of the oldest */
     size_t n;
-    uint64_t next_id; /* the first event gets id 1 */
+    uint64_t next_id;  /* the first event gets id 1 */
+    uint64_t recorded; /* by this corral: next_id also counts the history's */
 };
 
 /* 0, or -ENOMEM. */

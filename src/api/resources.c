@@ -80,7 +80,7 @@ static void metrics_self(const struct api *a, struct api_metrics_self *m)
     uint64_t cpu_ns = 0;
     memset(m, 0, sizeof(*m));
     m->loop_wakeups = loop_wakeups(a->lp);
-    m->events_total = a->ev.next_id > 0 ? a->ev.next_id - 1 : 0;
+    m->events_total = a->ev.recorded;
     m->events_pending = a->hist.n_pending;
     for (const struct api_stream *st = a->streams; st; st = st->next)
         m->event_streams++;

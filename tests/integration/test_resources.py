@@ -341,6 +341,23 @@ def test_metrics_parse_with_promtool_and_match_proc(daemon, tmp_path):
                     "the values were checked, the format only by this test's parser")
 
 
+def test_events_total_counts_this_corrals_events_only(daemon):
+    """Counted since corral started, as its HELP says: the history of an
+    earlier corral of the same state directory is not part of it."""
+    cfg = "services:\n  a:\n    command: [sleep, '1000']\n"
+    d = daemon(cfg)
+    d.down()
+    d2 = daemon(cfg)
+    st, body = d2.json("GET", "/v1/events?since=0&limit=10000")
+    assert st == 200, body
+    began = max(e["id"] for e in body["events"] if e["kind"] == "corral_started")
+    mine = [e for e in body["events"] if e["id"] >= began]
+    assert len(mine) < len(body["events"])  # the first corral's are there too
+    m = parse_metrics(d2.request("GET", "/metrics")[1].decode())
+    assert m[("corral_events_total", frozenset())] == len(mine), mine
+    d2.down()
+
+
 def test_metrics_are_not_sampled_while_nobody_asks(daemon):
     """No scrape, no /proc reading: corral's wake-ups stay flat while idle."""
     d = daemon("services:\n  a:\n    command: [sleep, '1000']\n")
