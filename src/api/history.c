@@ -121,9 +121,9 @@ static void flush(struct api *a)
     }
     if (!h->failing)
         warn(a,
-             "could not write %zu events to state.db (disk full or database locked?); trying "
-             "again every %ds, the last %d are in memory meanwhile",
-             h->n_pending, RETRY_MS / 1000, API_EVENTS_KEEP);
+             "could not write %zu events to state.db (%s); trying again every %ds, the last %d "
+             "are in memory meanwhile",
+             h->n_pending, store_error(h->store), RETRY_MS / 1000, API_EVENTS_KEEP);
     h->failing = true;
     loop_timer_arm(a->lp, &h->flush, RETRY_MS);
 }

@@ -19,6 +19,7 @@ struct store {
     int flags;   /* SQLITE_OPEN_* */
     void (*on_use)(void *ctx);
     void *on_use_ctx;
+    char err[256]; /* why the last write failed (store_error) */
 };
 
 /* Each entry takes the schema from version i to i + 1, in one transaction. */
@@ -253,8 +254,10 @@ static int wake(struct store *st, char *why, size_t size)
 static sqlite3 *use(struct store *st)
 {
     char why[256];
-    if (!st->db && wake(st, why, sizeof(why)) != SQLITE_OK)
+    if (!st->db && wake(st, why, sizeof(why)) != SQLITE_OK) {
+        snprintf(st->err, sizeof(st->err), "%s", why);
         return NULL;
+    }
     if (st->on_use)
         st->on_use(st->on_use_ctx);
     return st->db;
@@ -495,8 +498,14 @@ int store_events_add(struct store *st, const struct store_event *evs, size_t n, 
     }
     if (r == 0 && commit(db) == 0)
         return 0;
+    snprintf(st->err, sizeof(st->err), "%s", sqlite3_errmsg(db));
     sqlite3_exec(db, "ROLLBACK;", NULL, NULL, NULL);
     return -EIO;
+}
+
+const char *store_error(const struct store *st)
+{
+    return st->err[0] ? st->err : "unknown error";
 }
 
 int store_events_last_id(struct store *st, uint64_t *id)

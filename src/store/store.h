@@ -90,6 +90,8 @@ struct store_event {
  * all but the newest keep (keep >= 1), in one transaction. 0, or -EIO and
  * nothing written. */
 int store_events_add(struct store *st, const struct store_event *evs, size_t n, uint64_t keep);
+/* Why the last write of events failed, as SQLite said it. */
+const char *store_error(const struct store *st);
 /* The highest id stored, 0 when there is none. 0 or -EIO. */
 int store_events_last_id(struct store *st, uint64_t *id);
 

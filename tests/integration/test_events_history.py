@@ -289,6 +289,8 @@ def test_a_locked_database_is_reported_once_and_loses_nothing(daemon):
              what="the recovery in corral.log")
     text = log.read_text()
     assert len(re.findall(r"could not write \d+ events", text)) == 1
+    # SQLite's own words, not a guess.
+    assert re.search(r"could not write \d+ events to state.db \(database is locked\)", text), text
     d.down()
     ids = [r[0] for r in stored(d)]
     assert set(during) <= set(ids), "the events of the locked time were written later"
