@@ -78,6 +78,7 @@ struct sup_hookrun {
     uint64_t seq;
     struct logs_file log; /* <state_dir>/hooks.log, beside corral.log */
     int state_fd;         /* <state_dir>, -1 until the log's first line */
+    bool log_failing;     /* hooks.log cannot be opened: said once, hooks run on */
     sup_hook_report_fn report;
     void *ctx;
     struct loop_timer drain_timer;
@@ -475,9 +476,17 @@ static int spawn_run(struct hook_run *run, const struct hook_job *job, struct di
         .pass_fd = -1,
     };
     int r = open_log(hr, dg);
-    o.stdout_fd = o.stderr_fd = r;
-    if (r >= 0)
-        r = open_stdin(run, job, &child_in);
+    /* A hook that pages someone must not be lost to its log file: without
+     * one its output goes to /dev/null. */
+    if (r < 0 && !hr->log_failing)
+        report(hr, "hook_error",
+               "hook %s: %s; hooks run with their output discarded until it "
+               "can be",
+               run->what, dg->msg);
+    hr->log_failing = r < 0;
+    o.stdout_fd = o.stderr_fd = r < 0 ? -1 : r;
+    diag_clear(dg);
+    r = open_stdin(run, job, &child_in);
     if (r >= 0 && (r = open_cgroup(run)) < 0)
         diag_set(dg, r, "cannot create its cgroup: %s", strerror(-r));
     if (r >= 0 && (r = env_build(job, run->tag, &he)) < 0)

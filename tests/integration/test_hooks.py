@@ -332,6 +332,22 @@ hooks:
     d.down()
 
 
+def test_a_hook_runs_when_hooks_log_cannot_be_opened(daemon, tmp_path):
+    (tmp_path / ".corral" / "hooks.log").mkdir(parents=True)  # no file can be opened there
+    d = daemon("""
+services:
+  web:
+    command: [sleep, "1000"]
+hooks:
+  - {on: [started], command: [touch, ran]}
+""")
+    wait_for((tmp_path / "ran").exists, what="the hook ran")
+    errs = wait_for(lambda: [e for e in events(d) if e["kind"] == "hook_error"],
+                    what="hook_error")
+    assert "hooks.log" in errs[0]["reason"] and "output discarded" in errs[0]["reason"], errs
+    d.down()
+
+
 RELOAD = """
 services:
   web:
