@@ -344,6 +344,8 @@ int cfg_parse_size(const char *s, uint64_t *out_bytes);
 /* An http:// or https:// URL with a host, a port (if any) of 1 to 65535, and
  * no space or control character: 0, or -EINVAL with *why set. */
 int cfg_check_url(const char *s, const char **why);
+/* url as shown: a password and query values replaced by "***". */
+void cfg_url_redact(const char *url, char *buf, size_t size);
 /* limits.cpu: "150%" (of one core) or a number of cores ("1.5"); 0 or -EINVAL. */
 int cfg_parse_cpu_percent(const char *s, unsigned *out_percent);
 /* "TERM", "SIGTERM", "term", "15"; returns the signal number or -EINVAL. */

@@ -21,6 +21,13 @@ static bool plain_word(const char *s)
 }
 
 /* Quoted only when needed, so that the common argv reads as it was written. */
+/* A URL as corral shows it (cfg_url_redact), in buf. */
+static const char *redacted(const char *url, char *buf, size_t size)
+{
+    cfg_url_redact(url, buf, size);
+    return buf;
+}
+
 static void put_word(FILE *out, const char *s)
 {
     if (plain_word(s)) {
@@ -243,15 +250,15 @@ static void text_hooks(const struct cfg_model *m, FILE *out)
 
 static void text_webhooks(const struct cfg_model *m, FILE *out)
 {
-    char t[32];
+    char t[32], url[1024];
     for (size_t i = 0; i < m->n_webhooks; i++) {
         const struct cfg_webhook *w = &m->webhooks[i];
         fprintf(out, "\nwebhook %zu (line %d)\n  on          ", i, w->pos.line);
         for (size_t k = 0; k < w->n_on; k++)
             fprintf(out, "%s%s", k ? ", " : " ", w->on[k]);
         cfg_format_duration(w->timeout_ms, t, sizeof(t));
-        fprintf(out, "\n  url          %s\n  timeout      %s, %u retr%s\n  services    ", w->url, t,
-                w->retries, w->retries == 1 ? "y" : "ies");
+        fprintf(out, "\n  url          %s\n  timeout      %s, %u retr%s\n  services    ",
+                redacted(w->url, url, sizeof(url)), t, w->retries, w->retries == 1 ? "y" : "ies");
         for (size_t k = 0; k < w->n_services; k++)
             fprintf(out, "%s%s", k ? ", " : " ", w->services[k]);
         fprintf(out, "%s\n", w->n_services ? "" : " every service, and corral's own events");
@@ -414,6 +421,7 @@ static json_t *json_limits(const struct cfg_limits *l, bool *bad)
 
 static json_t *json_probe(const struct cfg_probe *p, bool *bad)
 {
+    char url[1024];
     json_t *o = json_object(), *k = json_object();
     if (!p || p->kind == CFG_PROBE_NONE) {
         json_decref(o);
@@ -433,7 +441,7 @@ static json_t *json_probe(const struct cfg_probe *p, bool *bad)
         json_decref(k);
         k = jstr(p->regex);
     } else {
-        put(k, "url", jstr(p->url), bad);
+        put(k, "url", jstr(redacted(p->url, url, sizeof(url))), bad);
         put(k, "status_min", json_integer(p->status_min), bad);
         put(k, "status_max", json_integer(p->status_max), bad);
         put(k, "body", jstr(p->body), bad);
@@ -549,6 +557,7 @@ static json_t *json_hooks(const struct cfg_model *m, bool *bad)
 
 static json_t *json_webhooks(const struct cfg_model *m, bool *bad)
 {
+    char url[1024];
     json_t *a = json_array();
     for (size_t i = 0; i < m->n_webhooks; i++) {
         const struct cfg_webhook *w = &m->webhooks[i];
@@ -556,7 +565,7 @@ static json_t *json_webhooks(const struct cfg_model *m, bool *bad)
         put(o, "line", json_integer(w->pos.line), bad);
         put(o, "col", json_integer(w->pos.col), bad);
         put(o, "on", json_strings(w->on, w->n_on, bad), bad);
-        put(o, "url", jstr(w->url), bad);
+        put(o, "url", jstr(redacted(w->url, url, sizeof(url))), bad);
         put(o, "timeout_ms", json_integer((json_int_t)w->timeout_ms), bad);
         put(o, "retries", json_integer(w->retries), bad);
         put(o, "services",

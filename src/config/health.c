@@ -90,9 +90,12 @@ void cfg_probe_describe(const struct cfg_probe *p, char *buf, size_t size)
     case CFG_PROBE_LOG:
         snprintf(buf, size, "log /%s/", p->regex);
         return;
-    case CFG_PROBE_HTTP:
-        snprintf(buf, size, "http %s", p->url);
+    case CFG_PROBE_HTTP: {
+        char url[1024];
+        cfg_url_redact(p->url, url, sizeof(url));
+        snprintf(buf, size, "http %s", url);
         return;
+    }
     case CFG_PROBE_NONE:
     case CFG_PROBE__COUNT:
         break;

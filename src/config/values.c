@@ -396,3 +396,54 @@ int cfg_check_url(const char *s, const char **why)
     }
     return 0;
 }
+
+struct redacted {
+    char *buf;
+    size_t size, n;
+};
+
+static void put_text(struct redacted *r, const char *p, size_t len)
+{
+    for (size_t i = 0; i < len && r->n + 1 < r->size; i++)
+        r->buf[r->n++] = p[i];
+}
+
+/* The password of a URL's user info and the values of its query are kept
+ * out of what corral shows (check, events, logs); the rest is as written. */
+void cfg_url_redact(const char *url, char *buf, size_t size)
+{
+    struct redacted r = {buf, size, 0};
+    const char *scheme = strstr(url, "://");
+    const char *auth = scheme ? scheme + 3 : url;
+    const char *auth_end = auth + strcspn(auth, "/?#");
+    const char *at = memrchr(auth, '@', (size_t)(auth_end - auth));
+    const char *pass = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    const char *p = url, *q, *q_end;
+    if (!size)
+        return;
+    if (pass) {
+        put_text(&r, url, (size_t)(pass + 1 - url));
+        put_text(&r, "***", 3);
+        p = at;
+    }
+    q = auth_end[strcspn(auth_end, "?#")] == '?' ? auth_end + strcspn(auth_end, "?#") : NULL;
+    if (!q) {
+        put_text(&r, p, strlen(p));
+        buf[r.n] = '\0';
+        return;
+    }
+    put_text(&r, p, (size_t)(q + 1 - p));
+    q_end = q + 1 + strcspn(q + 1, "#");
+    for (q++; q < q_end;) {
+        const char *seg_end = q + strcspn(q, "&#");
+        const char *eq = memchr(q, '=', (size_t)(seg_end - q));
+        put_text(&r, q, (size_t)((eq ? eq + 1 : seg_end) - q));
+        if (eq)
+            put_text(&r, "***", 3);
+        if (seg_end < q_end)
+            put_text(&r, "&", 1);
+        q = seg_end + 1;
+    }
+    put_text(&r, q_end, strlen(q_end));
+    buf[r.n] = '\0';
+}

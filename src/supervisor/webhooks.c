@@ -118,7 +118,9 @@ static void failed(struct delivery *d, const char *why)
     uint64_t delay = WEBHOOKS_BACKOFF_MS;
     snprintf(d->last, sizeof(d->last), "%s", why);
     if (!d->retries_left || w->draining) {
-        say(w, "webhook_failed", "webhook %s failed after %u attempt%s: %s", d->url, d->attempts,
+        char url[1024];
+        cfg_url_redact(d->url, url, sizeof(url));
+        say(w, "webhook_failed", "webhook %s failed after %u attempt%s: %s", url, d->attempts,
             d->attempts == 1 ? "" : "s", why);
         finished(d);
         return;

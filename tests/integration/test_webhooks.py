@@ -136,14 +136,16 @@ services:
     restart: {{policy: always, initial: 200ms, multiplier: 1, jitter: 0%, max_restarts: 0}}
     autostart: false
 webhooks:
-  - {{on: [exited, restarting, started], url: "http://127.0.0.1:{closed}/", timeout: 1s,
-      retries: 1}}
+  - {{on: [exited, restarting, started], url: "http://me:s3cret@127.0.0.1:{closed}/?token=abc",
+      timeout: 1s, retries: 1}}
 """)
     r = d.cli("start", "loop", "--no-wait")
     assert r.returncode == 0, r.stderr
     wait_for(lambda: notes(d, "webhook_failed"), timeout=30, what="a webhook given up")
     note = notes(d, "webhook_failed")[0]
-    assert f"http://127.0.0.1:{closed}/ failed after 2 attempts" in note["text"]
+    # Its secrets are not repeated where the event goes (history, hooks, logs).
+    assert f"http://me:***@127.0.0.1:{closed}/?token=*** failed after 2 attempts" in note["text"]
+    assert "s3cret" not in (d.state / "corral.log").read_text()
     wait_for(lambda: len((tmp_path / "spawns").read_text().split()) >= 12, timeout=30,
              what="a dozen spawns")
     t = [float(x) for x in (tmp_path / "spawns").read_text().split()]
@@ -165,6 +167,13 @@ webhooks:
     r = check(cfg, "--json")
     assert r.returncode == 0, r.stderr
     w = json.loads(r.stdout)["webhooks"][0]
+    text = cfg.read_text()
+    cfg.write_text(text.replace("http://127.0.0.1:9000/hook", "http://u:pw@127.0.0.1:9000/h?k=v"))
+    for args in ((), ("--json",)):
+        r = check(cfg, *args)
+        assert r.returncode == 0 and "u:***@127.0.0.1:9000/h?k=***" in r.stdout, r.stdout
+        assert "u:pw@" not in r.stdout
+    cfg.write_text(text)
     assert w["url"] == "http://127.0.0.1:9000/hook" and w["timeout_ms"] == 2000
     assert w["retries"] == 3 and w["services"] == ["web"] and w["on"] == ["failed", "gave_up"]
     cfg.write_text("""

@@ -106,6 +106,29 @@ static void urls(void **state)
     }
 }
 
+/* What corral shows of a URL keeps a password and query values out. */
+static void urls_redacted(void **state)
+{
+    static const char *const cases[][2] = {
+        {"http://127.0.0.1:9000/hook", "http://127.0.0.1:9000/hook"},
+        {"http://alice:s3cret@127.0.0.1:20606/x?token=abc",
+         "http://alice:***@127.0.0.1:20606/x?token=***"},
+        {"https://alice@h/x", "https://alice@h/x"},
+        {"http://h/p?a=1&b&c=3#frag=x", "http://h/p?a=***&b&c=***#frag=x"},
+        {"http://u:p@h:1?k=v", "http://u:***@h:1?k=***"},
+        {"http://h/a#x?y=1", "http://h/a#x?y=1"},
+        {"http://h/p?", "http://h/p?"},
+    };
+    char buf[128], tiny[8];
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cfg_url_redact(cases[i][0], buf, sizeof(buf));
+        assert_string_equal(buf, cases[i][1]);
+    }
+    cfg_url_redact("http://u:p@h/", tiny, sizeof(tiny)); /* cut, still a string */
+    assert_string_equal(tiny, "http://");
+}
+
 /* Above zero, but under the millisecond durations are kept in: as 0 it
  * would mean "off" or "forever" to many a key. */
 static void durations_under_a_millisecond(void **state)
@@ -352,6 +375,7 @@ int main(void)
         cmocka_unit_test(durations_rejected),
         cmocka_unit_test(durations_under_a_millisecond),
         cmocka_unit_test(urls),
+        cmocka_unit_test(urls_redacted),
         cmocka_unit_test(sizes),
         cmocka_unit_test(cpu_percentages),
         cmocka_unit_test(signals_by_name_and_number),
