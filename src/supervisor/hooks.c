@@ -57,6 +57,7 @@ struct hook_run {
     char *in_buf;
     size_t in_len, in_off;
     struct loop_timer timer; /* its timeout; after its exit, the look for leftovers */
+    bool exec_failed;        /* said at its spawn: its exit 127 is not said again */
     bool timed_out;
     unsigned checks;
     uint64_t check_ms;
@@ -345,8 +346,10 @@ static void on_exit_status(void *ctx, pid_t pid, int code)
         snprintf(status, sizeof(status), "exited %d", code);
     if (run->timed_out)
         log_line(run->hr, "hook %s: %s after its timeout", run->what, status);
-    else if (code != 0)
+    else if (code != 0 && !run->exec_failed)
         report(run->hr, "hook_failed", "hook %s %s", run->what, status);
+    else if (code != 0)
+        log_line(run->hr, "hook %s: %s", run->what, status);
     else
         log_line(run->hr, "hook %s: exited 0", run->what);
     /* The leader's number names the session still: it cannot be reused
@@ -506,7 +509,8 @@ static int spawn_run(struct hook_run *run, const struct hook_job *job, struct di
     run->pid = child.pid;
     run->leader = child.pid;
     run->pidfd = child.pidfd;
-    if (child.exec_err < 0)
+    run->exec_failed = child.exec_err < 0;
+    if (run->exec_failed)
         report(hr, "hook_failed", "hook %s: %s", run->what, dg->msg);
     return 0;
 }

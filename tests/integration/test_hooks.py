@@ -348,6 +348,23 @@ hooks:
     d.down()
 
 
+def test_a_hook_that_cannot_be_run_is_reported_once(daemon, tmp_path):
+    d = daemon("""
+services:
+  web:
+    command: [sleep, "1000"]
+hooks:
+  - {on: [started], command: [./nonexistent]}
+""")
+    failed = wait_for(lambda: [e for e in events(d) if e["kind"] == "hook_failed"],
+                      what="hook_failed")
+    time.sleep(0.5)  # its exit 127 comes next, and is not a second report
+    failed = [e for e in events(d) if e["kind"] == "hook_failed"]
+    assert len(failed) == 1 and "exec './nonexistent': No such file or directory" in \
+        failed[0]["reason"], failed
+    d.down()
+
+
 RELOAD = """
 services:
   web:
