@@ -158,6 +158,7 @@ static void check_database(struct doctor *d, const char *path)
         return;
     }
     s->db_ok = store_check(st, &s->db_schema, s->db_error, sizeof(s->db_error)) == 0;
+    s->db_intact = s->db_ok || s->db_schema > STORE_SCHEMA_VERSION;
     if (s->db_ok && s->db_schema >= 2 && store_each_run(st, on_run, d) < 0)
         snprintf(s->db_error, sizeof(s->db_error), "service_run could not be read");
     store_close(st);

@@ -357,7 +357,7 @@ static void table_state(const struct doc_report *r, FILE *out)
                 s->db_error[0] ? ": " : "", s->db_error);
     if (s->db_exists && s->db_schema >= 0)
         fprintf(out, "            schema %d, quick_check %s\n", s->db_schema,
-                s->db_ok ? "ok" : "failed");
+                s->db_intact ? "ok" : "failed");
     fprintf(out, "containment %s: %s (%s)%s\n", r->containment, r->containment_reason,
             r->containment_source ? r->containment_source : "",
             r->containment_problem ? "  PROBLEM" : "");

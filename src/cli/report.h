@@ -81,7 +81,8 @@ struct doc_limit {
 struct doc_state {
     bool dir_exists, dir_writable;
     bool db_exists, db_ok;
-    int db_schema; /* -1 when unknown */
+    bool db_intact; /* its quick_check passed (it may still be unusable: a newer schema) */
+    int db_schema;  /* -1 when unknown */
     char db_error[256];
     size_t db_set_aside; /* state.db.bad-* files: databases corral moved aside */
     bool lock_held;

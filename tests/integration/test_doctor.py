@@ -213,6 +213,18 @@ def test_garbage_state_db_is_unhealthy_and_untouched(tmp_path):
     assert sorted(os.listdir(state)) == listing  # not moved aside, no -wal, no -shm
 
 
+def test_a_newer_schema_is_not_called_a_failed_check(tmp_path):
+    state = tmp_path / ".corral"
+    state.mkdir()
+    with sqlite3.connect(state / "state.db") as db:
+        db.execute("PRAGMA user_version = 99")
+    r = subprocess.run([CORRAL, "doctor", "--state-dir", str(state)], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "NOT USABLE: schema 99 is newer than this corral's" in r.stdout, r.stdout
+    assert "schema 99, quick_check ok" in r.stdout, r.stdout
+
+
 def test_stale_records_are_reported(daemon, tmp_path):
     d = daemon("""
 services:
