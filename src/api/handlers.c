@@ -142,7 +142,7 @@ static enum MHD_Result h_services(struct api *a, struct MHD_Connection *c)
     bool stats;
     if (api_parse_flag(q_stats, false, &stats) < 0)
         return api_respond_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "stats",
-                                 "stats must be 1 or 0");
+                                 "stats must be 1 or 0 (or true/false, yes/no)");
     if (stats && sup_count(a->sup)) {
         st = calloc(sup_count(a->sup), sizeof(*st));
         if (!st)
@@ -389,7 +389,7 @@ static enum MHD_Result h_logs(struct api *a, struct MHD_Connection *c, const str
                                  "tail must be a number of lines from 0 to %d", API_TAIL_MAX);
     if (api_parse_flag(q_follow, false, &follow) < 0)
         return api_respond_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "follow",
-                                 "follow must be 1 or 0");
+                                 "follow must be 1 or 0 (or true/false, yes/no)");
     if (r->id == API_R_SERVICE_LOGS) {
         names[n++] = r->service;
     } else if (q_svc && *q_svc) {
@@ -706,7 +706,7 @@ static enum MHD_Result h_events(struct api *a, struct MHD_Connection *c)
         return MHD_YES;
     if (api_parse_flag(q_follow, sse, &follow) < 0)
         return api_respond_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "follow",
-                                 "follow must be 1 or 0");
+                                 "follow must be 1 or 0 (or true/false, yes/no)");
     /* New events all come after any bound: following past one would not end. */
     if (follow && (q.before_id || q.to_ms))
         return api_respond_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "follow",

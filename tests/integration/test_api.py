@@ -114,6 +114,8 @@ def test_errors_are_json_with_the_right_status(daemon):
         ("POST", "/v1/services/job/signal", '{"signal": "HUP"}', 409, "not_running"),
         ("GET", "/v1/logs?tail=-1", None, 400, "bad_request"),
         ("GET", "/v1/logs?follow=maybe", None, 400, "bad_request"),
+        ("GET", "/v1/services?stats=on", None, 400, "bad_request"),
+        ("GET", "/v1/services?stats=TRUE", None, 400, "bad_request"),
         ("GET", "/v1/logs?service=db,../x", None, 400, "bad_request"),
         ("GET", "/v1/logs?service=ghost", None, 404, "unknown_service"),
         ("GET", "/v1/events?since=abc", None, 400, "bad_request"),
