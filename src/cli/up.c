@@ -744,12 +744,22 @@ static int reload(struct up *u, json_t **summary, struct diag *dg)
     return 0;
 }
 
+/* Said, and in the history as a reload event, so that a SIGHUP's refusal
+ * is not seen only by whoever reads corral.log. */
+static void reload_refused(struct up *u, const char *why)
+{
+    char text[DIAG_MSG_MAX + DIAG_FILE_MAX + DIAG_FIELD_MAX + 64];
+    snprintf(text, sizeof(text), "refused, nothing changed: %s", why);
+    say(u, "reload %s", text);
+    api_note(u->api, "reload", text);
+}
+
 static int api_reload(void *ctx, json_t **summary, struct diag *dg)
 {
     struct up *u = ctx;
     int r = reload(u, summary, dg);
     if (r < 0)
-        say(u, "reload refused, nothing changed: %s", dg->msg);
+        reload_refused(u, dg->msg);
     return r;
 }
 
@@ -809,7 +819,7 @@ static void on_signal(struct loop *lp, const struct signalfd_siginfo *si, void *
         say(u, "SIGHUP: reloading %s", u->m->path);
         if (reload(u, NULL, &dg) < 0) {
             diag_format(&dg, msg, sizeof(msg));
-            say(u, "reload refused, nothing changed: %s", msg);
+            reload_refused(u, msg);
         }
         return;
     }

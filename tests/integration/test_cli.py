@@ -251,6 +251,11 @@ def test_reload_with_a_broken_config_changes_nothing(daemon):
     os.kill(d.ps.pid, signal.SIGHUP)
     wait_for(lambda: "reload refused" in (d.state / "corral.log").read_text(), what="logged")
     assert {n: d.pids(n) for n in before} == before
+    # Both refusals are in the history too, saying why.
+    refused = [e for e in d.events() if e["kind"] == "reload"]
+    assert len(refused) == 2, refused
+    assert all(e["reason"].startswith("refused, nothing changed: ") and "comand" in e["reason"]
+               for e in refused), refused
     # Fixed, the same SIGHUP applies it.
     d.cfg.write_text(good.replace("'1002'", "'1004'"))
     os.kill(d.ps.pid, signal.SIGHUP)
