@@ -77,10 +77,11 @@ struct up {
     int status_fd; /* up -d: the waiting parent, until the stack is up */
     struct loop_timer start_wait;
     struct loop_timer start_recheck;
-    struct loop_timer store_later; /* a new state.db is made after the first spawns */
-    struct loop_timer store_rest;  /* state.db closed and SQLite unloaded after a burst */
-    struct out *out;               /* foreground only */
-    struct cli_lock *lock;         /* the state directory's, held by run() */
+    struct loop_timer store_later;  /* a new state.db is made after the first spawns */
+    struct loop_timer store_rest;   /* state.db closed and SQLite unloaded after a burst */
+    struct loop_timer store_remade; /* a state.db made afresh while running: rewrite it */
+    struct out *out;                /* foreground only */
+    struct cli_lock *lock;          /* the state directory's, held by run() */
 };
 
 /* --- messages ------------------------------------------------------------------------ */
@@ -604,6 +605,25 @@ static void on_store_rest(struct loop *lp, void *data)
     malloc_trim(0);
 }
 
+/* What the lost state.db held that corral still knows is written again on
+ * the next turn, outside the store use that found it gone: every service's
+ * run (what recovery after a crash needs) and the operator's stops. */
+static void on_store_remade(void *ctx, const char *what)
+{
+    struct up *u = ctx;
+    say(u, "warning: %s; the runs and stops are written again, earlier events are lost", what);
+    loop_timer_arm(u->lp, &u->store_remade, 0);
+}
+
+static void on_store_rewrite(struct loop *lp, void *data)
+{
+    struct up *u = data;
+    (void)lp;
+    if (u->runs)
+        runs_set_store(u->runs, u->store);
+    save_wishes(u);
+}
+
 /* state.db, and the services an operator stopped before corral last went. A
  * `corral up NAME` names what to run: that wins over an old stop. */
 static void open_store(struct up *u)
@@ -619,6 +639,7 @@ static void open_store(struct up *u)
     if (aside[0])
         say(u, "warning: %s", aside);
     store_set_on_use(u->store, on_store_use, u);
+    store_set_on_remade(u->store, on_store_remade, u);
     on_store_use(u); /* the open was a use */
     api_keep_history(u->api, u->store, history_warn, u);
     if (u->n_names == 0 && store_each_stopped(u->store, hold_one, u) < 0)
@@ -1127,6 +1148,7 @@ int cli_up(int argc, char **argv)
     loop_timer_init(&u.store_later, on_store_later, &u);
     loop_timer_init(&u.log_flush, on_log_flush, &u);
     loop_timer_init(&u.store_rest, on_store_rest, &u);
+    loop_timer_init(&u.store_remade, on_store_rewrite, &u);
     r = parse_args(&u, argc, argv);
     if (r >= 0)
         return r;

@@ -20,6 +20,8 @@ struct store {
     void (*on_use)(void *ctx);
     void *on_use_ctx;
     char err[256]; /* why the last write failed (store_error) */
+    void (*on_remade)(void *ctx, const char *what);
+    void *on_remade_ctx;
 };
 
 /* Each entry takes the schema from version i to i + 1, in one transaction. */
@@ -224,10 +226,40 @@ void store_close(struct store *st)
     free(st);
 }
 
+void store_set_on_remade(struct store *st, void (*fn)(void *ctx, const char *what), void *ctx)
+{
+    st->on_remade = fn;
+    st->on_remade_ctx = ctx;
+}
+
 void store_set_on_use(struct store *st, void (*fn)(void *ctx), void *ctx)
 {
     st->on_use = fn;
     st->on_use_ctx = ctx;
+}
+
+/* A state.db removed, or overwritten with what is no database, while corral
+ * runs: made afresh as at start-up (what it held is gone; the owner writes
+ * what it has again), rather than every later write failing until a
+ * restart. A locked or unreadable one is left alone. */
+static bool remake(struct store *st, int r, char *why, size_t size)
+{
+    char what[1024], aside[768];
+    int code = r & 0xff;
+    bool gone = code == SQLITE_CANTOPEN && access(st->path, F_OK) < 0 && errno == ENOENT;
+    if (!gone && code != SQLITE_NOTADB && code != SQLITE_CORRUPT)
+        return false;
+    if (gone)
+        snprintf(what, sizeof(what), "%s was removed while corral runs; made afresh", st->path);
+    else {
+        move_aside(st->path, why, aside, sizeof(aside));
+        snprintf(what, sizeof(what), "%s (while corral runs)", aside);
+    }
+    if (try_open(st->path, &st->db, why, size) < 0)
+        return false;
+    if (st->on_remade)
+        st->on_remade(st->on_remade_ctx, what);
+    return true;
 }
 
 /* Open the connection of a store that has none: the library, the file, its
@@ -246,6 +278,8 @@ static int wake(struct store *st, char *why, size_t size)
     snprintf(why, size, "%s", st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(r));
     sqlite3_close(st->db); /* NULL, or the half-made connection */
     st->db = NULL;
+    if (remake(st, r, why, size))
+        return SQLITE_OK;
     sql_fns_unload();
     return r;
 }

@@ -37,6 +37,10 @@ void store_rest(struct store *st);
 /* fn(ctx) is called at each use of the store (fn NULL: none), after it is
  * open: what tells its owner when to rest it. fn must not use the store. */
 void store_set_on_use(struct store *st, void (*fn)(void *ctx), void *ctx);
+/* fn(ctx, what) is called when a state.db removed or overwritten while corral
+ * runs was made afresh at a use (what says so): its owner writes again what
+ * the old one held. fn must not use the store. */
+void store_set_on_remade(struct store *st, void (*fn)(void *ctx, const char *what), void *ctx);
 
 /* The operator's wish for a service, kept across restarts of corral. */
 int store_set_stopped(struct store *st, const char *service, bool stopped);

@@ -3,10 +3,12 @@ exit status, and that a reload touches only what changed (checked by PID)."""
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import time
 
 import psutil
+import pytest
 
 from conftest import CORRAL, gone, proc, wait_for
 
@@ -340,6 +342,39 @@ def test_an_operator_stop_outlives_corral(daemon):
     d2.down()
     d3 = daemon(STACK)
     assert d3.wait_state("web", "running") and d3.wait_state("db", "running")
+
+
+@pytest.mark.parametrize("how", ["removed", "overwritten"])
+def test_a_state_db_lost_while_running_is_made_again(daemon, tmp_path, how):
+    """Removed (or overwritten) under a running corral, state.db is made
+    afresh at its next use with what corral still knows: an operator's stop
+    outlives a restart of corral all the same."""
+    d = daemon(STACK)
+    d.wait_state("web", "running")
+    assert d.cli("stop", "cron").returncode == 0
+    time.sleep(0.3)  # state.db rests (closed) after its burst
+    db = d.state / "state.db"
+    for p in d.state.glob("state.db*"):
+        p.unlink()
+    if how == "overwritten":
+        db.write_bytes(b"not a database\n" * 100)
+    assert d.cli("restart", "db").returncode == 0  # a use of state.db
+    log = d.state / "corral.log"
+    wait_for(lambda: "made afresh" in log.read_text() or "moved to" in log.read_text(),
+             what="the remake said")
+    def stops():
+        try:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+                return con.execute("SELECT count(*) FROM service_wish WHERE stopped = 1") \
+                    .fetchone()[0]
+        except sqlite3.Error:
+            return None  # not there, or not yet made again
+    wait_for(lambda: stops() == 1, what="the stop written again")
+    d.down()
+    d2 = daemon(STACK)
+    d2.wait_state("web", "running")
+    assert d2.service("cron")["state"] == "stopped", d2.service("cron")
+    d2.down()
 
 
 def test_an_unusable_state_db_is_moved_aside(daemon, tmp_path):
