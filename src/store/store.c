@@ -247,6 +247,8 @@ static bool remake(struct store *st, int r, char *why, size_t size)
     char what[1024], aside[768];
     int code = r & 0xff;
     bool gone = code == SQLITE_CANTOPEN && access(st->path, F_OK) < 0 && errno == ENOENT;
+    if (!(st->flags & SQLITE_OPEN_READWRITE)) /* a reader's (doctor's): never */
+        return false;
     if (!gone && code != SQLITE_NOTADB && code != SQLITE_CORRUPT)
         return false;
     if (gone)

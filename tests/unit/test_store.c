@@ -601,24 +601,74 @@ static void many_rests_keep_working(void **state)
     store_close(st);
 }
 
-/* A resting store whose file went away fails with -EIO, makes no empty
- * database in its place, and leaves nothing loaded. */
-static void a_failed_wake_is_eio(void **state)
+static void on_remade(void *ctx, const char *what)
 {
-    char aside[512], got[64] = "";
+    snprintf(ctx, 512, "%s", what);
+}
+
+/* A resting store whose file went away is made afresh at its next use, with
+ * its schema, and says so; what the old one held is gone. */
+static void a_store_whose_file_went_away_is_made_again(void **state)
+{
+    char aside[512], got[64] = "", said[512] = "";
     struct store *st;
-    uint64_t last;
     (void)state;
     st = open_ok(aside);
+    store_set_on_remade(st, on_remade, said);
     assert_int_equal(store_set_stopped(st, "web", true), 0);
     store_rest(st);
     assert_int_equal(unlink(db), 0);
-    assert_int_equal(store_set_stopped(st, "db", true), -EIO);
-    assert_int_equal(store_events_last_id(st, &last), -EIO);
-    assert_int_equal(store_each_stopped(st, collect, got), -EIO);
-    assert_int_equal(access(db, F_OK), -1);
-    assert_false(sqlite_mapped());
+    assert_int_equal(store_set_stopped(st, "db", true), 0);
+    assert_non_null(strstr(said, "was removed while corral runs; made afresh"));
+    assert_int_equal(store_each_stopped(st, collect, got), 0);
+    assert_string_equal(got, "db ");
     store_close(st);
+    assert_false(sqlite_mapped());
+}
+
+/* One overwritten with what is no database is moved aside first. */
+static void a_store_overwritten_is_moved_aside_and_made_again(void **state)
+{
+    char aside[512], got[64] = "", said[512] = "";
+    struct store *st;
+    FILE *f;
+    (void)state;
+    st = open_ok(aside);
+    store_set_on_remade(st, on_remade, said);
+    assert_int_equal(store_set_stopped(st, "web", true), 0);
+    store_rest(st);
+    assert_int_equal(unlink(db), 0);
+    f = fopen(db, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 100; i++)
+        fputs("not a database\n", f);
+    fclose(f);
+    assert_int_equal(store_set_stopped(st, "db", true), 0);
+    assert_non_null(strstr(said, "was unusable"));
+    assert_non_null(strstr(said, "moved to"));
+    assert_int_equal(store_each_stopped(st, collect, got), 0);
+    assert_string_equal(got, "db ");
+    store_close(st);
+}
+
+/* A reader (doctor's) never makes one: a missing file stays missing. */
+static void a_reader_makes_no_database(void **state)
+{
+    char aside[512], why[256];
+    struct store *st;
+    struct diag dg;
+    int v;
+    (void)state;
+    st = open_ok(aside);
+    store_close(st);
+    st = store_open_readonly(dir, false, &dg);
+    assert_non_null(st);
+    store_rest(st);
+    assert_int_equal(unlink(db), 0);
+    assert_int_equal(store_check(st, &v, why, sizeof(why)), -EIO);
+    assert_int_equal(access(db, F_OK), -1);
+    store_close(st);
+    assert_false(sqlite_mapped());
 }
 
 static void a_readonly_store_rests(void **state)
@@ -678,7 +728,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(rest_unloads_sqlite, setup, teardown),
         cmocka_unit_test_setup_teardown(every_operation_wakes_a_resting_store, setup, teardown),
         cmocka_unit_test_setup_teardown(many_rests_keep_working, setup, teardown),
-        cmocka_unit_test_setup_teardown(a_failed_wake_is_eio, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_store_whose_file_went_away_is_made_again, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_store_overwritten_is_moved_aside_and_made_again, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_reader_makes_no_database, setup, teardown),
         cmocka_unit_test_setup_teardown(a_readonly_store_rests, setup, teardown),
         cmocka_unit_test_setup_teardown(a_live_readonly_store_reads_through_the_locks, setup,
                                         teardown),
