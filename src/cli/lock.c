@@ -93,6 +93,18 @@ int cli_guard_holder(const char *instance, pid_t *pid, uid_t *uid)
     return r;
 }
 
+/* `corral cleanup` holds the guard while it stops orphans: said as such, not
+ * as a corral whose state directory went away. Only read, never signalled. */
+static bool holding_cleanup(pid_t pid)
+{
+    char cmd[256];
+    const char *arg;
+    if (proc_cmdline_read(pid, cmd, sizeof(cmd)) < 0)
+        return false;
+    arg = strchr(cmd, ' ');
+    return arg && strncmp(arg, " cleanup", 8) == 0 && (arg[8] == ' ' || arg[8] == '\0');
+}
+
 /* Bind and listen on the instance's name: the fd, or -1 with dg filled. */
 static int take_guard(const char *state_dir, char instance[PROC_INSTANCE_LEN + 1], struct diag *dg)
 {
@@ -125,6 +137,13 @@ static int take_guard(const char *state_dir, char instance[PROC_INSTANCE_LEN + 1
                  "the guard of instance %s (@corral/%s) is held by pid %d of uid %u, not by a "
                  "corral of this user: corral cannot start until that process lets it go",
                  instance, instance, (int)holder, (unsigned)holder_uid);
+        return -1;
+    }
+    if (holder > 0 && holding_cleanup(holder)) {
+        diag_set(dg, -EADDRINUSE,
+                 "corral cleanup (pid %d) is stopping the orphans of this instance; start corral "
+                 "once it is done",
+                 (int)holder);
         return -1;
     }
     if (holder > 0)

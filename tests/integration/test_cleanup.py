@@ -6,6 +6,7 @@ command line without a tag — are never listed nor touched. Judged by psutil;
 whatever a test plants is killed by PID in its finally block."""
 import os
 import subprocess
+import time
 
 import psutil
 import pytest
@@ -130,6 +131,27 @@ def test_cleanup_stops_every_orphan_and_only_them(daemon, mode):
             p.kill()
             p.wait()
         remove_cgroups(base)
+
+
+def test_a_corral_started_during_cleanup_is_told_so(daemon):
+    """While cleanup stops orphans it holds the instance: a corral started
+    meanwhile says that a cleanup runs, not that another corral lost its
+    state directory."""
+    d, procs = orphaned(daemon, "pgroup")
+    try:
+        c = subprocess.Popen([CORRAL, "cleanup", "-f", str(d.cfg), "--yes"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.4)  # within stubborn's 1 s stop timeout
+        r = subprocess.run([CORRAL, "up", "-d", "-f", str(d.cfg)], capture_output=True,
+                           text=True, timeout=60)
+        out, err = c.communicate(timeout=60)
+        assert c.returncode == 0, out + err
+        assert r.returncode != 0, r
+        assert f"corral cleanup (pid {c.pid}) is stopping the orphans of this instance" in \
+            r.stderr, r.stderr
+        assert all(gone(p) for p in procs)
+    finally:
+        kill_all(procs)
 
 
 def test_cleanup_refuses_without_a_terminal_or_yes(daemon):
