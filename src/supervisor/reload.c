@@ -97,9 +97,11 @@ int sup_reload(struct sup *s, const struct cfg_model *next, struct sup_plan *pla
             plan->changed[plan->n_changed++] = svc->cfg->name;
         svc->reload_stop = true;
         /* What runs, ran to completion, or failed (most likely of the
-         * settings that just changed) starts again with the new ones. */
+         * settings that just changed) starts again with the new ones; not
+         * what the operator stops or stopped, even while it still stops. */
         svc->reload_restart =
-            j >= 0 && (live(svc->state) || svc->state == SVC_COMPLETED || svc->state == SVC_FAILED);
+            j >= 0 && !svc->operator_stopped &&
+            (live(svc->state) || svc->state == SVC_COMPLETED || svc->state == SVC_FAILED);
         svc->want_stop = true;
     }
     for (size_t j = 0; j < next->n_services; j++)
@@ -188,8 +190,10 @@ void reload_swap(struct sup *s)
     for (size_t j = 0; j < s->n; j++)
         if (start[j])
             mark_wanted(s, j, wanted);
+    /* A dependency the operator stopped stays stopped: a restarted service
+     * that needs it waits, and says so, rather than undo the stop. */
     for (size_t j = 0; j < s->n; j++)
-        if (wanted[j])
+        if (wanted[j] && !s->svcs[j]->operator_stopped)
             make_waiting(s->svcs[j]);
     free(start);
     free(wanted);

@@ -742,9 +742,10 @@ static void count_live_dependants(struct sup *s)
         for (size_t d = 0; d < o->cfg->n_deps; d++) {
             size_t idx = o->cfg->deps[d].index;
             /* A service stopped for a reload waits only for dependants that
-             * are stopped too; the others keep running across the restart,
-             * as with `restart`. */
-            if (!s->svcs[idx]->reload_stop || o->reload_stop)
+             * are stopped too (for the reload, or by the operator meanwhile);
+             * the others keep running across the restart, as with `restart`. */
+            if (!s->svcs[idx]->reload_stop || o->reload_stop || o->want_stop ||
+                o->state == SVC_STOPPING)
                 s->live_dependants[idx]++;
         }
     }

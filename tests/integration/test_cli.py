@@ -239,6 +239,46 @@ services:
     assert s["stopped_by_operator"], s
 
 
+SLOW_STOP = """
+services:
+  db:
+    command: [sh, -c, 'trap "sleep 0.5; exit 0" TERM; while :; do sleep 0.05; done']
+  web:
+    command: [sh, -c, 'trap "sleep 0.8; exit 0" TERM; while :; do sleep 0.05; done']
+    depends_on: [db]
+    env: {V: "1"}
+  worker:
+    command: [sh, -c, 'trap "sleep 1.2; exit 0" TERM; while :; do sleep 0.05; done']
+    depends_on: [web]
+"""
+
+
+def test_a_reload_during_an_operator_stop_keeps_the_stop(daemon):
+    """The operator stops db (and so web and worker, which need it); a reload
+    that changes web arrives while worker is still stopping: everything ends
+    stopped, in order (web only once worker is gone), and the stop reports
+    success."""
+    d = daemon(SLOW_STOP)
+    d.wait_state("worker", "running")
+    stop = subprocess.Popen([CORRAL, "stop", "-f", str(d.cfg), "--timeout", "20", "db"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: d.service("worker")["state"] == "stopping", what="worker stopping")
+    d.cfg.write_text(SLOW_STOP.replace('V: "1"', 'V: "2"'))
+    r = d.cli("reload")
+    assert r.returncode == 0, r.stderr
+    out, err = stop.communicate(timeout=30)
+    assert stop.returncode == 0, out + err
+    time.sleep(0.5)  # nothing may start again after the stop
+    for name in ("db", "web", "worker"):
+        s = d.service(name)
+        assert s["state"] == "stopped" and s["stopped_by_operator"], s
+    evs = [(e["kind"], e["service"]) for e in d.events()]
+    assert ("stopping", "web") in evs and ("stopped", "worker") in evs
+    assert evs.index(("stopping", "web")) > evs.index(("stopped", "worker")), evs
+    assert evs.count(("started", "db")) == 1, evs
+    d.down()
+
+
 def test_reload_with_a_broken_config_changes_nothing(daemon):
     d = daemon(STACK)
     d.wait_state("web", "running")
