@@ -418,11 +418,17 @@ static bool live(const char *state)
 }
 
 /* 1 done well, -1 done badly, 0 not yet. */
+#define OVERRIDDEN (-2) /* another request undid this one: said at once */
+
 static int judge(const char *cmd, const json_t *s, json_int_t runs_before)
 {
     const char *state = jget(s, "state");
+    /* A new run began after the stop was asked for: someone started it. */
     if (!strcmp(cmd, "stop"))
-        return live(state) ? 0 : 1;
+        return !live(state) ? 1 : jint(s, "runs") > runs_before ? OVERRIDDEN : 0;
+    /* Stopped, not yet run again: someone stopped it meanwhile. */
+    if (!strcmp(cmd, "restart") && jint(s, "runs") <= runs_before && !strcmp(state, "stopped"))
+        return OVERRIDDEN;
     /* Held by someone else: say so now. An orphan of corral's is being
      * stopped, and the service starts once it is gone. */
     if (!strcmp(state, "blocked"))
@@ -456,6 +462,9 @@ static int outcome(const char *name, const json_t *s, int verdict)
         printf("%s %s (pid %lld)\n", name, jget(s, "state"), (long long)jint(s, "pid"));
     else if (verdict > 0)
         printf("%s %s\n", name, jget(s, "state"));
+    else if (verdict == OVERRIDDEN)
+        fprintf(stderr, "corral: %s %s: another request %s it meanwhile\n", name, jget(s, "state"),
+                live(jget(s, "state")) ? "started" : "stopped");
     else
         fprintf(stderr, "corral: %s %s%s%s%s\n", name, jget(s, "state"), *reason ? ": " : "",
                 reason, verdict == 0 ? " (still not done; gave up waiting)" : "");
@@ -467,9 +476,14 @@ static int wait_all(struct ctl *t, const json_int_t *runs_before, bool *pending)
 {
     int r = CLI_OK, left = 0;
     long waited = 0;
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int i = 0; i < t->n_args; i++)
         left += pending[i];
     while (left > 0) {
+        /* The requests take time too, not only the sleeps between them. */
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        waited = (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
         for (int i = 0; i < t->n_args; i++) {
             char path[512];
             json_t *s;
@@ -493,10 +507,8 @@ static int wait_all(struct ctl *t, const json_int_t *runs_before, bool *pending)
             }
             json_decref(s);
         }
-        if (left > 0) {
+        if (left > 0)
             sleep_ms(WAIT_POLL_MS);
-            waited += WAIT_POLL_MS;
-        }
     }
     return r;
 }

@@ -279,6 +279,21 @@ def test_a_reload_during_an_operator_stop_keeps_the_stop(daemon):
     d.down()
 
 
+def test_a_restart_undone_by_a_stop_says_so_at_once(daemon):
+    d = daemon(SLOW_STOP)
+    d.wait_state("worker", "running")
+    t0 = time.monotonic()
+    restart = subprocess.Popen([CORRAL, "restart", "-f", str(d.cfg), "worker"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: d.service("worker")["state"] == "stopping", what="worker stopping")
+    assert d.cli("stop", "worker").returncode == 0
+    out, err = restart.communicate(timeout=60)
+    assert restart.returncode == 1, out + err
+    assert "worker stopped: another request stopped it meanwhile" in err, err
+    assert time.monotonic() - t0 < 10  # not the whole --timeout (120 s)
+    d.down()
+
+
 def test_reload_with_a_broken_config_changes_nothing(daemon):
     d = daemon(STACK)
     d.wait_state("web", "running")
