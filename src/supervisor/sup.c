@@ -300,6 +300,8 @@ void svc_tree_empty(struct service *svc)
             set_state(svc, SVC_STOPPED);
             sup_emit(svc->sup, SUP_EV_STOPPED, svc, 0, stop_why(svc));
         } else {
+            /* The old run's end is in the history too, not only the new start. */
+            sup_emit(svc->sup, SUP_EV_STOPPED, svc, 0, "stopped to start again");
             svc->attempt = 0;
             set_state(svc, SVC_WAITING);
         }

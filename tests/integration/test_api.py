@@ -184,6 +184,10 @@ def test_event_stream_history_and_resume(daemon):
     assert events[0]["id"] == last + 1
     kinds = [e["kind"] for e in events]
     assert "stopping" in kinds and "started" in kinds
+    # The old run's end is recorded between them.
+    stopped = [e for e in events if e["kind"] == "stopped"]
+    assert stopped and stopped[0]["reason"] == "stopped to start again", events
+    assert kinds.index("stopping") < kinds.index("stopped") < kinds.index("started"), kinds
 
 
 def test_tree_shows_grandchildren(daemon):
