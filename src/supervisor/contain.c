@@ -240,10 +240,28 @@ static void cgroup_signal_members(struct service *svc, int sig)
         fd = proc_ident_open(&id, svc->sup->boot_id);
         if (fd < 0)
             continue;
-        if (proc_cgroup_contains(pids[i], rel))
+        if (proc_cgroup_contains(pids[i], rel)) {
             (void)proc_pidfd_signal(fd, sig);
+            if (sig != SIGKILL) /* see continue_main() */
+                (void)proc_pidfd_signal(fd, SIGCONT);
+        }
         close(fd);
     }
+}
+
+/* A stopped process (SIGSTOP, a debugger's) keeps its stop signal pending
+ * until it is continued, and would sit out the whole stop timeout. Continued
+ * at the sweep, when the main process is still there SWEEP_AFTER_MS after
+ * its stop signal, not with every stop signal: most mains are gone by then. */
+static void continue_main(struct service *svc)
+{
+    if (svc->pid <= 0)
+        return;
+    if (svc->pidfd >= 0)
+        (void)proc_pidfd_signal(svc->pidfd, SIGCONT);
+    /* Its group, while its PID still names it (see contain_signal). */
+    if (svc->cg_fd < 0 && svc->signalled_pgid == svc->pid && !sup_reap_queued(svc->sup, svc->pid))
+        (void)kill(-svc->pid, SIGCONT);
 }
 
 /* Each process gets the stop signal once: a second SIGINT means "force quit"
@@ -311,10 +329,12 @@ static void on_member(void *ctx, const char *service, const struct proc_member *
         return;
     if (svc->kill_sent && report_due(svc, sc->now))
         emit_survivor(svc, m->pid);
-    if (svc->kill_sent)
+    if (svc->kill_sent) {
         (void)proc_member_signal(m, SIGKILL);
-    else if (!svc->term_swept && m->pgid != svc->signalled_pgid)
+    } else if (!svc->term_swept && m->pgid != svc->signalled_pgid) {
         (void)proc_member_signal(m, svc->cfg->stop.signal);
+        (void)proc_member_signal(m, SIGCONT); /* see continue_main() */
+    }
 }
 
 int contain_leftover(struct service *svc)
@@ -390,6 +410,7 @@ static bool check_cgroup(struct service *svc, uint64_t now, uint64_t *next_ms)
     }
     if (left && sweep) {
         cgroup_signal_members(svc, svc->cfg->stop.signal);
+        continue_main(svc);
         svc->term_swept = true;
     }
     return check_done(svc, left, now);
@@ -477,8 +498,11 @@ void contain_check(struct sup *s)
         }
         /* Walked, every member found had the signal; not walked, a tree
          * whose main is gone has no member left to have it. */
-        if (need_scan && (walked || svc->pid == 0))
+        if (need_scan && (walked || svc->pid == 0)) {
+            if (walked && !svc->term_swept && !svc->kill_sent)
+                continue_main(svc);
             svc->term_swept = true;
+        }
         if (check_done(svc, svc->pid > 0 || svc->members > 0, sc.now))
             pending = true;
     }

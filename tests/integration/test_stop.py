@@ -58,6 +58,31 @@ services:
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_a_stopped_process_is_continued_to_take_its_stop_signal(corral, mode):
+    """A service stopped with SIGSTOP (and a child of it) would keep SIGTERM
+    pending until SIGKILL at the timeout: corral continues them, so the stop
+    ends when they have taken it."""
+    c = corral(f"""
+containment: {mode}
+services:
+  frozen:
+    command: [sh, -c, 'sleep 1000 & exec sleep 1001']
+    stop: {{timeout: 10s}}
+""")
+    pids = wait_for(lambda: len(c.pids("frozen")) == 2 and c.pids("frozen"), what="both up")
+    procs = [psutil.Process(p) for p in pids]
+    for p in procs:
+        p.suspend()  # psutil checks the create time first
+    wait_for(lambda: all(p.status() == psutil.STATUS_STOPPED for p in procs), what="stopped")
+    t0 = time.monotonic()
+    c.signal(signal.SIGTERM)
+    assert c.wait_exit() == 0
+    assert time.monotonic() - t0 < 5, "sat out the stop timeout"
+    assert "did not stop in time" not in c.output()
+    assert all(gone(p) for p in procs)
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_second_interrupt_kills_at_once(corral, mode):
     c = corral(f"""
 containment: {mode}
