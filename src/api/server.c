@@ -485,8 +485,8 @@ static int token_load(const char *path, char *token, struct diag *dg)
         close(fd);
         while (n > 0 && (token[n - 1] == '\n' || token[n - 1] == '\r' || token[n - 1] == ' '))
             n--;
-        if (n < 16) {
-            diag_set(dg, -EINVAL, "%s: a token needs at least 16 characters", path);
+        if (n < CFG_TOKEN_MIN) {
+            diag_set(dg, -EINVAL, "%s: a token needs at least %d characters", path, CFG_TOKEN_MIN);
             return -EINVAL;
         }
         token[n] = '\0';

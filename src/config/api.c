@@ -4,8 +4,10 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 enum api_key { AK_LISTEN, AK_TOKEN_FILE, AK_EVENTS_KEEP, AK__COUNT };
 static const char *const api_keys[AK__COUNT] = {"listen", "token_file", "events_keep"};
@@ -78,4 +80,35 @@ int cfg_api_parse(struct cfg_ctx *pc, const struct cfg_node *v, const char *fiel
                   struct cfg_api *api)
 {
     return cfg_yaml_walk(pc, v, field, api_keys, AK__COUNT, api_key, api);
+}
+
+/* An existing token file of a TCP listener must hold a usable token: said
+ * now, with the config's other errors, not after the first services ran.
+ * A missing one is made by corral at start. at: the api: section. */
+int cfg_api_check_token(struct cfg_ctx *pc, const struct cfg_api *api, const struct cfg_node *at)
+{
+    char buf[CFG_TOKEN_MAX + 2];
+    ssize_t n;
+    int fd;
+    if (!api->listen || !api->token_file)
+        return 0;
+    fd = open(api->token_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return errno == ENOENT ? 0
+                               : cfg_err(pc, at, "api.token_file", "cannot read %s: %s",
+                                         api->token_file, strerror(errno));
+    n = read(fd, buf, sizeof(buf));
+    close(fd);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+        n--;
+    if (n < CFG_TOKEN_MIN || n > CFG_TOKEN_MAX)
+        return cfg_err(pc, at, "api.token_file",
+                       "%s holds a token of %zd characters; it needs %d to %d (remove the file "
+                       "and corral makes one)",
+                       api->token_file, n < 0 ? 0 : n, CFG_TOKEN_MIN, CFG_TOKEN_MAX);
+    for (ssize_t i = 0; i < n; i++)
+        if ((unsigned char)buf[i] <= ' ' || buf[i] == 0x7f)
+            return cfg_err(pc, at, "api.token_file",
+                           "%s: a token holds no space or control character", api->token_file);
+    return 0;
 }

@@ -343,6 +343,9 @@ int cfg_parse_duration(const char *s, uint64_t *out_ms);
 int cfg_parse_size(const char *s, uint64_t *out_bytes);
 /* An http:// or https:// URL with a host, a port (if any) of 1 to 65535, and
  * no space or control character: 0, or -EINVAL with *why set. */
+/* A TCP listener's bearer token: its length bounds, in characters. */
+#define CFG_TOKEN_MIN 16
+#define CFG_TOKEN_MAX 64
 int cfg_check_url(const char *s, const char **why);
 /* url as shown: a password and query values replaced by "***". */
 void cfg_url_redact(const char *url, char *buf, size_t size);

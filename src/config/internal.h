@@ -223,6 +223,7 @@ int cfg_ready_timeout_parse(struct cfg_ctx *pc, const struct cfg_node *v, const 
 
 /* The whole document into m (allocated by the caller in pc->ar). */
 /* The api: section (sections.c). */
+int cfg_api_check_token(struct cfg_ctx *pc, const struct cfg_api *api, const struct cfg_node *at);
 int cfg_api_parse(struct cfg_ctx *pc, const struct cfg_node *v, const char *field,
                   struct cfg_api *api);
 /* "127.0.0.1:7070", "[::1]:7070": an IP literal and a port; 0 or -EINVAL. */

@@ -58,6 +58,7 @@ struct top {
     const struct cfg_node *hooks;
     const struct cfg_node *webhooks;
     const struct cfg_node *state_dir; /* its value, when the config sets it */
+    const struct cfg_node *api;       /* its value, when the config has one */
 };
 
 /* One service while it is being read; its fields land in svc at the end. */
@@ -90,6 +91,7 @@ static int top_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_node
         t->m->containment = (enum cfg_containment)c;
         return r;
     case TK_API:
+        t->api = v;
         return cfg_api_parse(pc, v, field, &t->m->api);
     case TK_DEFAULTS:
         t->defaults = v;
@@ -485,6 +487,8 @@ int cfg_parse_model(struct cfg_ctx *pc, const struct cfg_node *root, struct cfg_
         m->api.token_file = cfg_path_resolve(pc->ar, m->state_dir, "api.token");
     if (!m->api.token_file)
         return cfg_nomem(pc);
+    if ((r = cfg_api_check_token(pc, &m->api, t.api)) < 0)
+        return r;
     if (!m->api.events_keep)
         m->api.events_keep = CFG_EVENTS_KEEP_DEFAULT;
     cfg_base_init_builtin(&t.base, m->dir);

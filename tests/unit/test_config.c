@@ -848,6 +848,30 @@ static void api_listener(void **state)
     expect_error("api: {events_keep: 10k}\n" WEB, 1, 20, "api.events_keep", "whole number");
 }
 
+/* An existing token file of a TCP listener is checked with the config, so
+ * that a short token is a config error (exit 2, nothing started). */
+static void api_token_file_is_checked(void **state)
+{
+    char path[] = "/tmp/corral-token-XXXXXX", yaml[256];
+    int fd = mkstemp(path);
+    (void)state;
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "secret123\n", 10), 10);
+    snprintf(yaml, sizeof(yaml), "api: {listen: '127.0.0.1:7070', token_file: %s}\n" WEB, path);
+    expect_error(yaml, 1, 6, "api.token_file", "holds a token of 9 characters; it needs 16 to 64");
+    /* Without a listener the file is not used, so not read. */
+    snprintf(yaml, sizeof(yaml), "api: {token_file: %s}\n" WEB, path);
+    cfg_free(load_ok(yaml));
+    assert_int_equal(ftruncate(fd, 0), 0);
+    assert_int_equal(pwrite(fd, "0123456789abcdef0123\r\n", 22, 0), 22);
+    snprintf(yaml, sizeof(yaml), "api: {listen: '127.0.0.1:7070', token_file: %s}\n" WEB, path);
+    cfg_free(load_ok(yaml));
+    assert_int_equal(pwrite(fd, "0123456789 bcdef0123\r\n", 22, 0), 22);
+    expect_error(yaml, 1, 6, "api.token_file", "no space or control character");
+    close(fd);
+    unlink(path);
+}
+
 /* want_r: 0 for a file that loads, 1 for one that does not but names its
  * state directory on a line of its own, -EINVAL for neither. */
 static void state_dir_of_r(const char *text, int want_r, const char *want_suffix)
@@ -1559,6 +1583,7 @@ int main(void)
         cmocka_unit_test(issue_example_parses),
         cmocka_unit_test(dump_json_round_trip),
         cmocka_unit_test(api_listener),
+        cmocka_unit_test(api_token_file_is_checked),
         cmocka_unit_test(state_dir_without_a_full_load),
         cmocka_unit_test(ports_good),
         cmocka_unit_test(ports_bad),
