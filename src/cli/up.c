@@ -253,9 +253,12 @@ static void say_event(struct up *u, const struct sup_event *ev)
         say(u, "%s: adopted pid %d, left running by the previous corral", n, (int)ev->pid);
         break;
     case SUP_EV_RECOVERING:
-        if (ev->pid)
+        if (ev->pid && ev->text && !strcmp(ev->text, "to start afresh"))
             say(u, "%s: stopping pid %d and its tree, left by the previous corral, to start afresh",
                 n, (int)ev->pid);
+        else if (ev->pid)
+            say(u, "%s: stopping pid %d and its tree, left by the previous corral: %s", n,
+                (int)ev->pid, ev->text ? ev->text : "");
         else
             say(u, "%s: stopping what the previous corral left of it", n);
         break;

@@ -136,7 +136,8 @@ int sup_recover(struct sup *s, const struct sup_lead *lead, char *why, size_t si
         ready_adopted(svc);
         return 1;
     }
-    sup_emit(s, SUP_EV_RECOVERING, svc, svc->pid, NULL);
+    sup_emit(s, SUP_EV_RECOVERING, svc, svc->pid,
+             svc->operator_stopped ? "the operator stopped it" : "to start afresh");
     /* It ran, so it runs again once its old tree is gone: autostart: false
      * (a service started by hand) included. */
     svc_begin_stop(svc, svc->operator_stopped ? AFTER_STOPPED : AFTER_START);

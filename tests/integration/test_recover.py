@@ -236,6 +236,30 @@ services:
     d2.down()
 
 
+def test_a_stop_cut_short_by_a_kill_9_is_said_to_stay_a_stop(daemon):
+    """The operator's stop was under way (a slow TERM handler) when corral
+    was killed: the next corral finishes it and says so, not 'to start
+    afresh'."""
+    text = """
+services:
+  slow:
+    command: [sh, -c, 'trap "sleep 3; exit 0" TERM; while :; do sleep 0.1; done']
+"""
+    d1 = daemon(text)
+    pid = d1.wait_state("slow", "running")["pid"]
+    assert d1.cli("stop", "--no-wait", "slow").returncode == 0
+    wait_for(lambda: d1.service("slow")["state"] == "stopping", what="stopping")
+    kill9(d1)
+    d2 = daemon(text)
+    d2.wait_state("slow", "stopped")
+    log = (d2.state / "corral.log").read_text()
+    assert f"slow: stopping pid {pid} and its tree, left by the previous corral: the operator " \
+        "stopped it" in log, log
+    assert "to start afresh" not in log
+    assert not d2.pids("slow")
+    d2.down()
+
+
 def test_a_service_started_by_hand_is_started_afresh_after_a_kill_9(daemon):
     # autostart: false keeps it from starting on its own, not from coming
     # back after a crash of corral, as on_recover: restart says.
