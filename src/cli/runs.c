@@ -115,6 +115,7 @@ static void flush(struct loop *lp, void *data)
             .exited = cur.exited,
             .last_exit = cur.exit_code,
             .reason = cur.reason,
+            .ready = cur.ready,
         };
         if (!out[k++].cgroup) {
             oom = true;
@@ -302,6 +303,7 @@ static void collect(void *ctx, const struct store_run *run)
         .restarts = run->restarts,
         .exited = run->exited,
         .last_exit = run->last_exit,
+        .ready = run->ready,
     };
     l->n++;
     if (!s[0] || !s[1] || !s[2])

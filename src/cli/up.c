@@ -450,7 +450,10 @@ static void on_event(void *ctx, const struct sup_event *ev)
         sup_hookrun_fire(u->hooks, api_event_name(ev->kind), ev->service, json);
         sup_webhooks_fire(u->webhooks, api_event_name(ev->kind), ev->service, json);
     }
-    runs_touch(u->runs, ev->service, ev->kind == SUP_EV_STARTED || ev->kind == SUP_EV_ADOPTED);
+    /* A start, and becoming ready: what recovery after a crash acts on. */
+    runs_touch(u->runs, ev->service,
+               ev->kind == SUP_EV_STARTED || ev->kind == SUP_EV_ADOPTED ||
+                   ev->kind == SUP_EV_READY);
     /* Once per loop pass, not per event: the check walks every service. */
     if ((ev->kind == SUP_EV_STARTED || ev->kind == SUP_EV_COMPLETED || ev->kind == SUP_EV_FAILED ||
          ev->kind == SUP_EV_READY) &&

@@ -58,6 +58,9 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  text TEXT,"
     "  json TEXT NOT NULL"
     ");",
+    /* Whether a run had become ready: an adopted run that had not resumes
+     * its readiness check. Earlier records were taken as ready. */
+    "ALTER TABLE service_run ADD COLUMN ready INTEGER NOT NULL DEFAULT 1;",
 };
 
 static int user_version(sqlite3 *db, int *v)
@@ -384,6 +387,7 @@ static int save_run(sqlite3_stmt *q, const struct store_run *r, sqlite3_int64 no
         sqlite3_bind_null(q, 11);
     sqlite3_bind_text(q, 12, r->reason ? r->reason : "", -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 13, now);
+    sqlite3_bind_int(q, 14, r->ready);
     return sqlite3_step(q) == SQLITE_DONE ? 0 : -EIO;
 }
 
@@ -400,8 +404,8 @@ int store_save_runs(struct store *st, const struct store_run *runs, size_t n)
         sqlite3_prepare_v2(db,
                            "INSERT OR REPLACE INTO service_run (name, instance, boot_id, pid, "
                            "start_ticks, pgid, cgroup, started_at, runs, restarts, last_exit, "
-                           "reason, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-                           "?11, ?12, ?13)",
+                           "reason, updated_at, ready) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+                           "?10, ?11, ?12, ?13, ?14)",
                            -1, &q, NULL) != SQLITE_OK)
         r = -EIO;
     for (size_t i = 0; r == 0 && i < n; i++)
@@ -444,9 +448,16 @@ int store_each_run(struct store *st, void (*fn)(void *ctx, const struct store_ru
         return -EIO;
     r = sqlite3_prepare_v2(db,
                            "SELECT name, instance, boot_id, pid, start_ticks, pgid, cgroup, "
-                           "started_at, runs, restarts, last_exit, reason FROM service_run "
+                           "started_at, runs, restarts, last_exit, reason, ready FROM service_run "
                            "ORDER BY name",
                            -1, &q, NULL);
+    /* A reader (doctor) of an older corral's state.db: no ready column yet. */
+    if (r != SQLITE_OK)
+        r = sqlite3_prepare_v2(db,
+                               "SELECT name, instance, boot_id, pid, start_ticks, pgid, cgroup, "
+                               "started_at, runs, restarts, last_exit, reason, 1 FROM service_run "
+                               "ORDER BY name",
+                               -1, &q, NULL);
     while (r == SQLITE_OK && (r = sqlite3_step(q)) == SQLITE_ROW) {
         struct store_run run = {
             .service = text_col(q, 0),
@@ -462,6 +473,7 @@ int store_each_run(struct store *st, void (*fn)(void *ctx, const struct store_ru
             .exited = sqlite3_column_type(q, 10) != SQLITE_NULL,
             .last_exit = sqlite3_column_int(q, 10),
             .reason = text_col(q, 11),
+            .ready = sqlite3_column_int(q, 12) != 0,
         };
         fn(ctx, &run);
         r = SQLITE_OK;

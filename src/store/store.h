@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 struct store;
 
@@ -66,6 +66,7 @@ struct store_run {
     bool exited; /* last_exit holds the previous run's status */
     int last_exit;
     const char *reason;
+    bool ready; /* past its readiness check; records before schema 4 read as ready */
 };
 
 /* Write the runs of n services in one transaction. 0 or -EIO. */

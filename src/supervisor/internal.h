@@ -309,7 +309,7 @@ void ready_spawned(struct service *svc);
 /* A previous corral's process was adopted (RUNNING): its notify socket is
  * bound again at the address its NOTIFY_SOCKET names, it is taken as ready
  * (that was not recorded), and its liveness probe and watchdog run. */
-void ready_adopted(struct service *svc);
+void ready_adopted(struct service *svc, bool was_ready);
 /* The run is over or being stopped: probes, timers and the pipe stop. */
 void ready_run_over(struct service *svc);
 /* Room ready_env() needs. */

@@ -664,7 +664,32 @@ void ready_spawned(struct service *svc)
     sup_emit(s, SUP_EV_STARTING, svc, svc->pid, what);
 }
 
-void ready_adopted(struct service *svc)
+/* A run that had not become ready when the previous corral died waits for it
+ * again: its notify socket is the same, a probe starts afresh, and the timeout
+ * runs from now. A ready fd did not outlive that corral: taken as ready. */
+static bool resume_readiness(struct service *svc)
+{
+    const struct cfg_service *c = svc->cfg;
+    char what[160], t[32];
+    if (c->ready.kind != CFG_READY_NOTIFY && c->ready.kind != CFG_READY_PROBE)
+        return false;
+    svc_set_state(svc, SVC_STARTING);
+    if (c->ready.kind == CFG_READY_PROBE) {
+        cfg_probe_describe(c->ready.probe, what, sizeof(what));
+        health_probe_start(svc->ready_probe);
+    } else {
+        snprintf(what, sizeof(what), "READY=1 on %s", svc->notify_path);
+    }
+    if (c->ready.timeout_ms) {
+        loop_timer_arm(svc->sup->lp, &svc->ready_timer, c->ready.timeout_ms);
+        cfg_format_duration(c->ready.timeout_ms, t, sizeof(t));
+        snprintf(what + strlen(what), sizeof(what) - strlen(what), " (within %s)", t);
+    }
+    sup_emit(svc->sup, SUP_EV_STARTING, svc, svc->pid, what);
+    return true;
+}
+
+void ready_adopted(struct service *svc, bool was_ready)
 {
     const struct cfg_service *c = svc->cfg;
     struct diag dg;
@@ -676,10 +701,17 @@ void ready_adopted(struct service *svc)
     probes_make(svc);
     if (c->watchdog_ms)
         loop_timer_arm(svc->sup->lp, &svc->watchdog, c->watchdog_ms);
-    if (c->ready.kind != CFG_READY_STARTED) {
-        svc_set_state(svc, SVC_READY);
-        sup_emit(svc->sup, SUP_EV_READY, svc, svc->pid, "adopted: taken as ready");
+    if (c->ready.kind == CFG_READY_STARTED) {
+        start_liveness(svc);
+        return;
     }
+    if (!was_ready && resume_readiness(svc))
+        return;
+    svc_set_state(svc, SVC_READY);
+    sup_emit(svc->sup, SUP_EV_READY, svc, svc->pid,
+             was_ready ? "adopted: it was ready"
+                       : "adopted: taken as ready (its ready fd did "
+                         "not outlive the previous corral)");
     start_liveness(svc);
 }
 

@@ -31,6 +31,7 @@ void sup_run_get(struct sup *s, size_t i, struct sup_run *out)
     out->exited = svc->exited;
     out->exit_code = svc->exit_code;
     out->reason = svc_reason(svc);
+    out->ready = svc->state != SVC_STARTING;
     if (svc->pid <= 0)
         return;
     /* Read once per run, lazily: an unreaped child's stat stays readable. */
@@ -133,7 +134,7 @@ int sup_recover(struct sup *s, const struct sup_lead *lead, char *why, size_t si
     }
     if (svc->cfg->on_recover == CFG_RECOVER_ADOPT && !svc->operator_stopped) {
         sup_emit(s, SUP_EV_ADOPTED, svc, svc->pid, NULL);
-        ready_adopted(svc);
+        ready_adopted(svc, lead->ready);
         return 1;
     }
     sup_emit(s, SUP_EV_RECOVERING, svc, svc->pid,

@@ -290,6 +290,7 @@ struct sup_run {
     bool exited;
     int exit_code;
     const char *reason;
+    bool ready; /* past its readiness check (not starting) */
 };
 void sup_run_get(struct sup *s, size_t i, struct sup_run *out);
 
@@ -304,6 +305,7 @@ struct sup_lead {
     unsigned runs, restarts;
     bool exited; /* last_exit holds the previous run's status */
     int last_exit;
+    bool ready; /* it had become ready; adopted not ready, it resumes its check */
 };
 
 /* Before sup_start(): open a pidfd on the process a record names, and only

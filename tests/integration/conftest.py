@@ -268,25 +268,32 @@ class Daemon:
     def pids(self, service):
         return sorted(p.pid for p in self.tagged().get(service, []))
 
-    def recorded_pid(self, service):
-        """The PID state.db holds for a service's run: what a corral started
-        after a crash adopts. corral writes it a moment after the spawn (and
-        at a fresh start only once state.db is made, just after the first
-        spawns): a crash before then leaves recovery to the tag and cgroup."""
+    def recorded_run(self, service):
+        """(pid, ready) state.db holds for a service's run: what a corral
+        started after a crash adopts. corral writes it a moment after the
+        spawn and again when it becomes ready (and at a fresh start only once
+        state.db is made, just after the first spawns): a crash before then
+        leaves recovery to the tag and cgroup."""
         try:
             con = sqlite3.connect(f"file:{self.state / 'state.db'}?mode=ro", uri=True, timeout=1)
             try:
-                row = con.execute("SELECT pid FROM service_run WHERE name = ?",
+                row = con.execute("SELECT pid, ready FROM service_run WHERE name = ?",
                                   (service,)).fetchone()
             finally:
                 con.close()
         except sqlite3.Error:
             return None
-        return row[0] if row else None
+        return tuple(row) if row else None
 
-    def wait_recorded(self, service, pid):
-        """Before a kill -9 whose successor must adopt the service."""
-        wait_for(lambda: self.recorded_pid(service) == pid, what=f"{service}'s run in state.db")
+    def recorded_pid(self, service):
+        run = self.recorded_run(service)
+        return run[0] if run else None
+
+    def wait_recorded(self, service, pid, ready=None):
+        """Before a kill -9 whose successor must adopt the service (ready:
+        also wait until the record says whether it had become ready)."""
+        wait_for(lambda: (run := self.recorded_run(service)) and run[0] == pid and
+                 (ready is None or run[1] == ready), what=f"{service}'s run in state.db")
 
     def alive(self):
         try:

@@ -533,13 +533,13 @@ services:
     (tmp_path / "alive").write_text("")
     d1 = daemon(text)
     pid = d1.wait_state("db", "ready")["pid"]
-    d1.wait_recorded("db", pid)
+    d1.wait_recorded("db", pid, ready=1)
     d1.ps.send_signal(signal.SIGKILL)
     wait_for(lambda: not d1.alive(), what="corral gone")
     d2 = daemon(text)
     s = d2.wait_state("db", "ready")
     assert s["pid"] == pid and s["adopted"] is True
-    assert events_of(d2, "db", "ready")[-1]["text"] == "adopted: taken as ready"
+    assert events_of(d2, "db", "ready")[-1]["text"] == "adopted: it was ready"
     # Its WATCHDOG=1 reach the new corral: no watchdog fault, STATUS= arrives.
     wait_for(lambda: d2.service("db")["status"] == "fed", what="STATUS= after adoption")
     time.sleep(1.5)
@@ -548,6 +548,43 @@ services:
     (tmp_path / "alive").unlink()
     s = d2.wait_state("db", "unhealthy")
     assert s["reason"] == "liveness: exec test exited 1 2 times" and s["pid"] == pid
+    d2.down()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_adopted_service_not_yet_ready_is_waited_for_again(daemon, tmp_path, mode):
+    """Killed while its service was still starting, the next corral adopts
+    it as starting, not as ready: its dependant waits for the real READY=1."""
+    import signal
+    text = f"""
+containment: {mode}
+services:
+  slow:
+    command: [python3, -c, "import os, socket, time; [time.sleep(0.05) for _ in iter(lambda: os.path.exists('go'), True)]; s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); a = os.environ['NOTIFY_SOCKET']; s.connect(chr(0) + a[1:] if a[0] == '@' else a); s.send(b'READY=1'); time.sleep(1000)"]
+    ready: notify
+    ready_timeout: 1m
+    on_recover: adopt
+    autostart: false
+  dep:
+    command: [sleep, '1000']
+    depends_on: {{slow: {{condition: ready}}}}
+    autostart: false
+"""
+    d1 = daemon(text)
+    assert d1.cli("start", "--no-wait", "slow").returncode == 0
+    pid = d1.wait_state("slow", "starting")["pid"]
+    d1.wait_recorded("slow", pid, ready=0)
+    d1.ps.send_signal(signal.SIGKILL)
+    wait_for(lambda: not d1.alive(), what="corral gone")
+    d2 = daemon(text)
+    s = d2.wait_state("slow", "starting")
+    assert s["pid"] == pid and s["adopted"] is True, s
+    assert d2.cli("start", "--no-wait", "dep").returncode == 0
+    time.sleep(0.5)
+    assert d2.service("dep")["state"] == "waiting", d2.service("dep")
+    (tmp_path / "go").write_text("")
+    assert d2.wait_state("slow", "ready")["pid"] == pid
+    d2.wait_state("dep", "running")
     d2.down()
 
 

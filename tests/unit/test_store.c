@@ -100,10 +100,10 @@ static void collect_run(void *ctx, const struct store_run *r)
 {
     char *out = ctx;
     char line[512];
-    snprintf(line, sizeof(line), "%s %s %s %d %llu %d %s %lld %u %u %d:%d %s;", r->service,
+    snprintf(line, sizeof(line), "%s %s %s %d %llu %d %s %lld %u %u %d:%d %s r%d;", r->service,
              r->instance, r->boot_id, (int)r->pid, (unsigned long long)r->start_ticks, (int)r->pgid,
              r->cgroup, (long long)r->started_at_ms, r->runs, r->restarts, r->exited, r->last_exit,
-             r->reason);
+             r->reason, r->ready);
     strcat(out, line);
 }
 
@@ -123,7 +123,8 @@ static void runs_survive_a_reopen_and_are_replaced(void **state)
          .restarts = 1,
          .exited = true,
          .last_exit = 137,
-         .reason = "killed by SIGKILL"},
+         .reason = "killed by SIGKILL",
+         .ready = true},
         {.service = "db",
          .instance = "i1",
          .boot_id = "b",
@@ -142,13 +143,32 @@ static void runs_survive_a_reopen_and_are_replaced(void **state)
     store_close(st);
     st = open_ok(aside);
     assert_int_equal(store_each_run(st, collect_run, got), 0);
-    assert_string_equal(got,
-                        "db i1 b 0 8 43  0 1 0 1:0 ;"
-                        "web i1 b 42 7 42 /sys/fs/cgroup/x/web 1000 2 1 1:137 killed by SIGKILL;");
+    assert_string_equal(got, "db i1 b 0 8 43  0 1 0 1:0  r0;"
+                             "web i1 b 42 7 42 /sys/fs/cgroup/x/web 1000 2 1 1:137 killed by "
+                             "SIGKILL r1;");
     assert_int_equal(store_drop_run(st, "web"), 0);
     got[0] = '\0';
     assert_int_equal(store_each_run(st, collect_run, got), 0);
-    assert_string_equal(got, "db i1 b 0 8 43  0 1 0 1:0 ;");
+    assert_string_equal(got, "db i1 b 0 8 43  0 1 0 1:0  r0;");
+    store_close(st);
+}
+
+/* A run recorded before schema 4 had no ready column: it reads as ready, as
+ * such runs were adopted before. */
+static void schema_3_runs_read_as_ready(void **state)
+{
+    char aside[512], got[1024] = "";
+    struct store_run run = {.service = "web", .instance = "i", .boot_id = "b", .pid = 9};
+    struct store *st;
+    (void)state;
+    st = open_ok(aside);
+    assert_int_equal(store_save_runs(st, &run, 1), 0);
+    store_close(st);
+    raw_exec("ALTER TABLE service_run DROP COLUMN ready; PRAGMA user_version = 3;");
+    st = open_ok(aside);
+    assert_string_equal(aside, "");
+    assert_int_equal(store_each_run(st, collect_run, got), 0);
+    assert_non_null(strstr(got, " r1;"));
     store_close(st);
 }
 
@@ -402,7 +422,8 @@ static void schema_2_gains_the_event_table(void **state)
     st = open_ok(aside);
     assert_int_equal(store_save_stopped(st, names, stopped, 1), 0);
     store_close(st);
-    raw_exec("DROP TABLE event; PRAGMA user_version = 2;");
+    raw_exec("DROP TABLE event; ALTER TABLE service_run DROP COLUMN ready; "
+             "PRAGMA user_version = 2;");
     st = open_ok(aside);
     assert_string_equal(aside, "");
     assert_int_equal(store_each_stopped(st, collect, got), 0);
@@ -551,7 +572,7 @@ static void every_operation_wakes_a_resting_store(void **state)
     store_rest(st);
     got[0] = '\0';
     assert_int_equal(store_each_run(st, collect_run, got), 0);
-    assert_string_equal(got, "web i b 7 0 0  0 1 0 0:0 ;");
+    assert_string_equal(got, "web i b 7 0 0  0 1 0 0:0  r0;");
     store_rest(st);
     assert_int_equal(store_events_last_id(st, &last), 0);
     assert_int_equal(last, 5);
@@ -717,6 +738,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(stops_survive_a_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(runs_survive_a_reopen_and_are_replaced, setup, teardown),
+        cmocka_unit_test_setup_teardown(schema_3_runs_read_as_ready, setup, teardown),
         cmocka_unit_test_setup_teardown(garbage_is_moved_aside, setup, teardown),
         cmocka_unit_test_setup_teardown(truncated_is_moved_aside, setup, teardown),
         cmocka_unit_test_setup_teardown(newer_schema_is_moved_aside, setup, teardown),
