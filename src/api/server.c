@@ -297,12 +297,31 @@ static void arm_timer(struct api *a)
         loop_timer_disarm(a->lp, &a->mhd_timer);
 }
 
+static unsigned open_connections(struct MHD_Daemon *d)
+{
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return info ? info->num_connections : 0;
+}
+
+/* At its connection limit MHD takes its listening socket out of its epoll
+ * set, and puts it back only at the start of a later run. A run that closed
+ * connections (idle ones at their timeout, say) is followed by another at
+ * once: else, with nothing left to wake the set, no client would ever be
+ * accepted again. */
+static void run_listener(struct MHD_Daemon *d)
+{
+    unsigned before = open_connections(d);
+    MHD_run(d);
+    if (open_connections(d) < before)
+        MHD_run(d);
+}
+
 void api_poke(struct api *a)
 {
     if (a->unix_l.d)
-        MHD_run(a->unix_l.d);
+        run_listener(a->unix_l.d);
     if (a->tcp_l.d)
-        MHD_run(a->tcp_l.d);
+        run_listener(a->tcp_l.d);
     arm_timer(a);
 }
 
@@ -318,7 +337,7 @@ static void on_mhd(struct loop *lp, int fd, uint32_t events, void *data)
     (void)lp;
     (void)fd;
     (void)events;
-    MHD_run(l->d);
+    run_listener(l->d);
     arm_timer(l->api);
 }
 

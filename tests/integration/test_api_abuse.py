@@ -141,6 +141,27 @@ def test_abuse_leaves_the_daemon_serving_and_supervising(daemon):
     assert time.monotonic() - started < 240
 
 
+def test_the_api_takes_clients_again_after_idle_ones_at_its_limit_time_out(daemon):
+    """256 connections that say nothing fill the API (its limit); once its
+    idle timeout (15 s) closes them, it takes new clients again. It stayed
+    deaf for good: the listening socket was never put back."""
+    d = daemon(STACK)
+    idle = []
+    try:
+        for _ in range(256):
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(d.sock)
+            idle.append(s)
+        time.sleep(16.5)  # past the idle timeout: what is under test
+    finally:
+        for s in idle:
+            s.close()
+    st, body = d.json("GET", "/v1")
+    assert st == 200, body
+    assert d.cli("status").returncode == 0
+    d.down()
+
+
 def test_statuses_are_4xx_not_5xx(daemon):
     d = daemon(STACK)
     d.wait_state("a", "running")
