@@ -217,10 +217,13 @@ static void say_event(struct up *u, const struct sup_event *ev)
     case SUP_EV_LEFTOVER:
         say(u, "%s: main process gone, stopping what it left running", n);
         break;
-    case SUP_EV_RESTARTING:
-        say(u, "%s restarting in %.1fs (%s)", n, (double)ev->delay_ms / 1000.0,
-            ev->text ? ev->text : "asked for");
+    case SUP_EV_RESTARTING: {
+        char in[32];
+        /* As the event says it: 20ms, 1.5s, 2m; not "0.0s" for a short delay. */
+        cfg_format_duration(ev->delay_ms, in, sizeof(in));
+        say(u, "%s restarting in %s (%s)", n, in, ev->text ? ev->text : "asked for");
         break;
+    }
     case SUP_EV_COMPLETED:
         say(u, "%s completed", n);
         break;
