@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 struct runs {
@@ -31,7 +32,8 @@ struct runs {
 /* A new process's identity is written at once (recovery adopts by it); an
  * ended run's waits this long, so that a burst of stops costs one commit. */
 #define LAZY_MS         50
-#define RUNS_TRIM_AFTER 64 /* records in one flush: a burst worth a malloc_trim() */
+#define RUNS_TRIM_AFTER 64
+#define UNSETTLED_MS    1000 /* records in one flush: a burst worth a malloc_trim() */
 
 static void say(struct runs *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -80,6 +82,23 @@ static void start_hold(struct runs *r)
         r->dirty[i] = true;
 }
 
+/* A tree still stopped after its main process ended ends in a state that
+ * no event announces (exited): its record is looked at again until then. */
+static void recheck_unsettled(struct runs *r, const struct store_run *out, size_t k)
+{
+    bool again = false;
+    for (size_t i = 0; i < k; i++) {
+        long idx;
+        if (out[i].pid > 0 || strcmp(out[i].state, "stopping") != 0 ||
+            (idx = sup_find(r->sup, out[i].service)) < 0 || (size_t)idx >= r->n)
+            continue;
+        r->dirty[idx] = true;
+        again = true;
+    }
+    if (again)
+        loop_timer_arm(r->lp, &r->flush, UNSETTLED_MS);
+}
+
 static void flush(struct loop *lp, void *data)
 {
     struct runs *r = data;
@@ -116,6 +135,13 @@ static void flush(struct loop *lp, void *data)
             .last_exit = cur.exit_code,
             .reason = cur.reason,
             .ready = cur.ready,
+            .state = cur.state,
+            .due_at_ms = cur.due_at_ms,
+            .attempt = cur.attempt,
+            .restarts_at = cur.restarts_at, /* freed below */
+            .gave_up = cur.gave_up,
+            .stop_then_start = cur.stop_then_start,
+            .settings = cur.settings,
         };
         if (!out[k++].cgroup) {
             oom = true;
@@ -128,6 +154,7 @@ static void flush(struct loop *lp, void *data)
         if (r->failing)
             say(r, "services' runs are written to state.db again");
         r->failing = false;
+        recheck_unsettled(r, out, k);
     } else {
         /* Kept marked: a locked or full database is tried again. */
         if (!r->failing)
@@ -139,8 +166,10 @@ static void flush(struct loop *lp, void *data)
         r->failing = true;
         loop_timer_arm(r->lp, &r->flush, RETRY_MS);
     }
-    for (size_t i = 0; out && i < k; i++)
+    for (size_t i = 0; out && i < k; i++) {
         free((char *)out[i].cgroup);
+        free((char *)out[i].restarts_at);
+    }
     free(out);
     if (hold_flush(r->hold) < 0) {
         say(r, "warning: the output holder went away; services' output will not outlive a "
@@ -260,38 +289,50 @@ void runs_touch(struct runs *r, const char *service, bool now)
 
 /* --- recovery -------------------------------------------------------------------- */
 
+#define LEAD_STRS 7 /* owned copies per lead */
+
 struct leads {
     struct sup_lead *v;
-    char **strs; /* owned copies, 3 per lead */
+    char **strs; /* LEAD_STRS per lead */
     size_t n, cap;
     bool oom;
+    bool unclean;        /* the previous corral did not end cleanly */
     bool without_cgroup; /* a record from a corral that ran without cgroups */
 };
 
+static bool leads_grow(struct leads *l)
+{
+    size_t cap = l->cap ? 2 * l->cap : 16;
+    struct sup_lead *v = realloc(l->v, cap * sizeof(*v));
+    char **strs = v ? realloc(l->strs, LEAD_STRS * cap * sizeof(*strs)) : NULL;
+    if (v)
+        l->v = v;
+    if (!v || !strs)
+        return false;
+    l->strs = strs;
+    l->cap = cap;
+    return true;
+}
+
+/* A live process's record, and after an unclean end a record of a service
+ * without one (sup_recall()). */
 static void collect(void *ctx, const struct store_run *run)
 {
     struct leads *l = ctx;
-    if (run->pid <= 0 || l->oom)
+    if ((run->pid <= 0 && !l->unclean) || l->oom)
         return;
-    if (!run->cgroup[0])
+    if (run->pid > 0 && !run->cgroup[0])
         l->without_cgroup = true;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 16;
-        struct sup_lead *v = realloc(l->v, cap * sizeof(*v));
-        char **strs = v ? realloc(l->strs, 3 * cap * sizeof(*strs)) : NULL;
-        if (v)
-            l->v = v;
-        if (!v || !strs) {
-            l->oom = true;
-            return;
-        }
-        l->strs = strs;
-        l->cap = cap;
+    if (l->n == l->cap && !leads_grow(l)) {
+        l->oom = true;
+        return;
     }
-    char **s = &l->strs[3 * l->n];
-    s[0] = strdup(run->service);
-    s[1] = strdup(run->boot_id);
-    s[2] = strdup(run->cgroup);
+    char **s = &l->strs[LEAD_STRS * l->n];
+    const char *src[LEAD_STRS] = {run->service,     run->boot_id, run->cgroup,  run->reason,
+                                  run->restarts_at, run->state,   run->settings};
+    for (size_t i = 0; i < LEAD_STRS; i++)
+        if (!(s[i] = strdup(src[i])))
+            l->oom = true;
     l->v[l->n] = (struct sup_lead){
         .service = s[0],
         .boot_id = s[1],
@@ -303,11 +344,25 @@ static void collect(void *ctx, const struct store_run *run)
         .restarts = run->restarts,
         .exited = run->exited,
         .last_exit = run->last_exit,
+        .reason = s[3],
         .ready = run->ready,
+        .state = s[5],
+        .due_at_ms = run->due_at_ms,
+        .attempt = run->attempt,
+        .restarts_at = s[4],
+        .gave_up = run->gave_up,
+        .stop_then_start = run->stop_then_start,
+        .settings = s[6],
+        .unclean = l->unclean,
     };
     l->n++;
-    if (!s[0] || !s[1] || !s[2])
-        l->oom = true;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void recover_one(struct runs *r, const struct sup_lead *lead)
@@ -357,24 +412,57 @@ static void take_output_back(struct runs *r)
         loop_timer_arm(r->lp, &r->flush, 0);
 }
 
+/* A service put back in backoff, failed, completed or exited, said once. */
+static void recall_one(struct runs *r, const struct sup_lead *lead)
+{
+    char due[64] = "";
+    int64_t in_ms = lead->due_at_ms - wall_ms();
+    int got = sup_recall(r->sup, lead);
+    if (got == -ESTALE)
+        say(r,
+            "%s: %s when the previous corral ended, but its settings changed since: started "
+            "afresh",
+            lead->service, lead->state);
+    if (got <= 0)
+        return;
+    if (lead->due_at_ms) {
+        char d[32];
+        uint64_t ms = in_ms > 0 ? (uint64_t)in_ms : 0;
+        cfg_format_duration(ms >= 1000 ? (ms + 500) / 1000 * 1000 : ms, d, sizeof(d));
+        snprintf(due, sizeof(due), ", %s in %s",
+                 strcmp(lead->state, "backoff") ? "retry" : "restart", d);
+    }
+    say(r, "%s: %s when the previous corral ended%s%s%s; kept so%s", lead->service, lead->state,
+        lead->reason[0] ? " (" : "", lead->reason, lead->reason[0] ? ")" : "", due);
+    runs_touch(r, lead->service, false);
+}
+
 size_t runs_recover(struct runs *r, bool unclean)
 {
-    struct leads l = {0};
-    size_t ghosts = 0;
+    struct leads l = {.unclean = unclean};
+    size_t ghosts = 0, live = 0;
     if (r->st && store_each_run(r->st, collect, &l) < 0)
         say(r, "warning: could not read the services' runs from state.db");
     if (l.oom)
         say(r, "warning: out of memory reading the services' runs");
     for (size_t i = 0; !l.oom && i < l.n; i++)
-        recover_one(r, &l.v[i]);
-    for (size_t i = 0; i < 3 * l.n; i++)
+        if (l.v[i].pid > 0) {
+            recover_one(r, &l.v[i]);
+            live++;
+        }
+    /* A walk of every process's environment: only when a previous corral
+     * left something behind, by its records or by not ending cleanly. */
+    if (unclean || live > 0)
+        (void)sup_recover_leftovers(r->sup, live == 0 || l.without_cgroup, &ghosts);
+    /* After the leftovers: a service whose old tree is being stopped starts
+     * afresh once it is gone. */
+    for (size_t i = 0; !l.oom && i < l.n; i++)
+        if (l.v[i].pid <= 0)
+            recall_one(r, &l.v[i]);
+    for (size_t i = 0; i < LEAD_STRS * l.n; i++)
         free(l.strs[i]);
     free(l.strs);
     free(l.v);
-    /* A walk of every process's environment: only when a previous corral
-     * left something behind, by its records or by not ending cleanly. */
-    if (unclean || l.n > 0)
-        (void)sup_recover_leftovers(r->sup, l.n == 0 || l.without_cgroup, &ghosts);
     take_output_back(r);
     return ghosts;
 }

@@ -256,9 +256,9 @@ static void say_event(struct up *u, const struct sup_event *ev)
         say(u, "%s: adopted pid %d, left running by the previous corral", n, (int)ev->pid);
         break;
     case SUP_EV_RECOVERING:
-        if (ev->pid && ev->text && !strcmp(ev->text, "to start afresh"))
-            say(u, "%s: stopping pid %d and its tree, left by the previous corral, to start afresh",
-                n, (int)ev->pid);
+        if (ev->pid && ev->text && !strncmp(ev->text, "to ", 3))
+            say(u, "%s: stopping pid %d and its tree, left by the previous corral, %s", n,
+                (int)ev->pid, ev->text);
         else if (ev->pid)
             say(u, "%s: stopping pid %d and its tree, left by the previous corral: %s", n,
                 (int)ev->pid, ev->text ? ev->text : "");

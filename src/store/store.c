@@ -61,6 +61,15 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     /* Whether a run had become ready: an adopted run that had not resumes
      * its readiness check. Earlier records were taken as ready. */
     "ALTER TABLE service_run ADD COLUMN ready INTEGER NOT NULL DEFAULT 1;",
+    /* Where a service without a process was (backoff, failed, completed...)
+     * and what a stop under way was for: recovery resumes it. */
+    "ALTER TABLE service_run ADD COLUMN state TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE service_run ADD COLUMN due_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE service_run ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE service_run ADD COLUMN restarts_at TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE service_run ADD COLUMN gave_up INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE service_run ADD COLUMN stop_then_start INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE service_run ADD COLUMN settings TEXT NOT NULL DEFAULT '';",
 };
 
 static int user_version(sqlite3 *db, int *v)
@@ -388,6 +397,13 @@ static int save_run(sqlite3_stmt *q, const struct store_run *r, sqlite3_int64 no
     sqlite3_bind_text(q, 12, r->reason ? r->reason : "", -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 13, now);
     sqlite3_bind_int(q, 14, r->ready);
+    sqlite3_bind_text(q, 15, r->state ? r->state : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 16, r->due_at_ms);
+    sqlite3_bind_int64(q, 17, r->attempt);
+    sqlite3_bind_text(q, 18, r->restarts_at ? r->restarts_at : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int(q, 19, r->gave_up);
+    sqlite3_bind_int(q, 20, r->stop_then_start);
+    sqlite3_bind_text(q, 21, r->settings ? r->settings : "", -1, SQLITE_STATIC);
     return sqlite3_step(q) == SQLITE_DONE ? 0 : -EIO;
 }
 
@@ -400,13 +416,14 @@ int store_save_runs(struct store *st, const struct store_run *runs, size_t n)
     if (!db)
         return -EIO;
     r = sqlite3_exec(db, "BEGIN IMMEDIATE;", NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
-    if (r == 0 &&
-        sqlite3_prepare_v2(db,
-                           "INSERT OR REPLACE INTO service_run (name, instance, boot_id, pid, "
-                           "start_ticks, pgid, cgroup, started_at, runs, restarts, last_exit, "
-                           "reason, updated_at, ready) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
-                           "?10, ?11, ?12, ?13, ?14)",
-                           -1, &q, NULL) != SQLITE_OK)
+    if (r == 0 && sqlite3_prepare_v2(
+                      db,
+                      "INSERT OR REPLACE INTO service_run (name, instance, boot_id, pid, "
+                      "start_ticks, pgid, cgroup, started_at, runs, restarts, last_exit, "
+                      "reason, updated_at, ready, state, due_at, attempt, restarts_at, "
+                      "gave_up, stop_then_start, settings) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+                      "?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+                      -1, &q, NULL) != SQLITE_OK)
         r = -EIO;
     for (size_t i = 0; r == 0 && i < n; i++)
         r = save_run(q, &runs[i], now);
@@ -439,25 +456,32 @@ static const char *text_col(sqlite3_stmt *q, int i)
     return t ? (const char *)t : "";
 }
 
+/* The columns after reason, by schema, newest first. */
+static const char *const run_columns[] = {
+    "ready, state, due_at, attempt, restarts_at, gave_up, stop_then_start, settings",
+    "ready, '', 0, 0, '', 0, 0, ''",
+    "1, '', 0, 0, '', 0, 0, ''",
+};
+
 int store_each_run(struct store *st, void (*fn)(void *ctx, const struct store_run *r), void *ctx)
 {
     sqlite3 *db = use(st);
-    sqlite3_stmt *q;
-    int r;
+    sqlite3_stmt *q = NULL;
+    int r = SQLITE_ERROR;
     if (!db)
         return -EIO;
-    r = sqlite3_prepare_v2(db,
-                           "SELECT name, instance, boot_id, pid, start_ticks, pgid, cgroup, "
-                           "started_at, runs, restarts, last_exit, reason, ready FROM service_run "
-                           "ORDER BY name",
-                           -1, &q, NULL);
-    /* A reader (doctor) of an older corral's state.db: no ready column yet. */
-    if (r != SQLITE_OK)
-        r = sqlite3_prepare_v2(db,
-                               "SELECT name, instance, boot_id, pid, start_ticks, pgid, cgroup, "
-                               "started_at, runs, restarts, last_exit, reason, 1 FROM service_run "
-                               "ORDER BY name",
-                               -1, &q, NULL);
+    /* A reader (doctor) of an older corral's state.db lacks the newer
+     * columns: they read as their defaults. */
+    for (size_t v = 0; v < sizeof(run_columns) / sizeof(*run_columns); v++) {
+        char sql[512];
+        snprintf(sql, sizeof(sql),
+                 "SELECT name, instance, boot_id, pid, start_ticks, pgid, cgroup, started_at, "
+                 "runs, restarts, last_exit, reason, %s FROM service_run ORDER BY name",
+                 run_columns[v]);
+        r = sqlite3_prepare_v2(db, sql, -1, &q, NULL);
+        if (r == SQLITE_OK)
+            break;
+    }
     while (r == SQLITE_OK && (r = sqlite3_step(q)) == SQLITE_ROW) {
         struct store_run run = {
             .service = text_col(q, 0),
@@ -474,6 +498,13 @@ int store_each_run(struct store *st, void (*fn)(void *ctx, const struct store_ru
             .last_exit = sqlite3_column_int(q, 10),
             .reason = text_col(q, 11),
             .ready = sqlite3_column_int(q, 12) != 0,
+            .state = text_col(q, 13),
+            .due_at_ms = sqlite3_column_int64(q, 14),
+            .attempt = (unsigned)sqlite3_column_int64(q, 15),
+            .restarts_at = text_col(q, 16),
+            .gave_up = sqlite3_column_int(q, 17) != 0,
+            .stop_then_start = sqlite3_column_int(q, 18) != 0,
+            .settings = text_col(q, 19),
         };
         fn(ctx, &run);
         r = SQLITE_OK;

@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 struct store;
 
@@ -67,6 +67,16 @@ struct store_run {
     int last_exit;
     const char *reason;
     bool ready; /* past its readiness check; records before schema 4 read as ready */
+    /* Where the service was, so that a crash of corral is not a fresh start
+     * (schema 5; older records read as "" and 0). */
+    const char *state;       /* its state's name, as status says it */
+    int64_t due_at_ms;       /* wall clock: a backoff's restart or a give-up's retry; 0 none */
+    unsigned attempt;        /* backoff steps taken since the last stable run */
+    const char *restarts_at; /* wall-clock ms of the restarts in its give-up window,
+                              * oldest first, comma-separated */
+    bool gave_up;            /* gave up since its last stable run */
+    bool stop_then_start;    /* a stop under way was to start it again (a restart) */
+    const char *settings;    /* a digest of its settings, where a recall needs it */
 };
 
 /* Write the runs of n services in one transaction. 0 or -EIO. */

@@ -108,6 +108,8 @@ struct service {
     bool unstable;
     bool gave_up;
     unsigned unstable_restarts;
+    bool recalled;   /* put back where it was before a crash: sup_start() leaves it */
+    char digest[17]; /* of its settings (recover.c), "" until asked for */
     /* stats.c: files kept open between samples; the previous sample of this
      * run, for a CPU rate */
     struct health_files files;
@@ -350,6 +352,10 @@ bool sup_deliver_claimed(struct sup *s, const siginfo_t *si);
 
 /* reload.c */
 bool reload_stopped(const struct sup *s);
+/* The service's settings as a reload compares them. */
+struct json_t *svc_settings_json(const struct cfg_service *c);
+/* recover.c: a digest of those settings, made once per config. */
+const char *svc_settings_digest(struct service *svc);
 void reload_swap(struct sup *s);
 
 /* run.c: environment, output pipes and the spawn of one run, begun: once

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,67 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* A time of the loop's clock, as wall-clock ms. */
+static int64_t mono_to_wall(uint64_t mono_ms)
+{
+    return wall_ms() + ((int64_t)mono_ms - (int64_t)loop_now_ms());
+}
+
+/* A recorded wall-clock time on the loop's clock; one from before this
+ * clock's start (the boot) reads as its start. */
+static uint64_t wall_to_mono(int64_t wall)
+{
+    int64_t ago = wall_ms() - wall;
+    uint64_t now = loop_now_ms();
+    if (ago <= 0)
+        return now + (uint64_t)-ago;
+    return (uint64_t)ago < now ? now - (uint64_t)ago : 0;
+}
+
+/* The give-up window's restart times, oldest first: "t1,t2,...". */
+static char *window_text(const struct sup_window *w)
+{
+    size_t size = (size_t)w->count * 21 + 1, len = 0;
+    char *t;
+    if (!w->count || !(t = malloc(size)))
+        return NULL;
+    t[0] = '\0';
+    for (unsigned i = 0; i < w->count; i++) {
+        unsigned idx = (w->head + w->cap - w->count + i) % w->cap;
+        len += (size_t)snprintf(t + len, size - len, "%s%lld", i ? "," : "",
+                                (long long)mono_to_wall(w->times_ms[idx]));
+    }
+    return t;
+}
+
+/* A digest of the service's settings as a reload compares them (FNV-1a of
+ * their JSON): a service whose settings changed while corral was down is not
+ * kept where the old ones left it. Made once per config. */
+const char *svc_settings_digest(struct service *svc)
+{
+    json_t *j;
+    char *text;
+    uint64_t h = 14695981039346656037ULL;
+    if (svc->digest[0])
+        return svc->digest;
+    j = svc_settings_json(svc->cfg);
+    text = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(j);
+    if (!text)
+        return "";
+    for (const char *p = text; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    free(text);
+    snprintf(svc->digest, sizeof(svc->digest), "%016llx", (unsigned long long)h);
+    return svc->digest;
+}
+
+static bool stop_then_start(const struct service *svc)
+{
+    return svc->state == SVC_STOPPING &&
+           (svc->after == AFTER_START || svc->after == AFTER_RESTART || svc->reload_restart);
+}
+
 void sup_run_get(struct sup *s, size_t i, struct sup_run *out)
 {
     struct service *svc = s->svcs[i];
@@ -32,6 +94,19 @@ void sup_run_get(struct sup *s, size_t i, struct sup_run *out)
     out->exit_code = svc->exit_code;
     out->reason = svc_reason(svc);
     out->ready = svc->state != SVC_STARTING;
+    out->state = sup_state_name(svc->state);
+    if (svc->state == SVC_BACKOFF && loop_timer_armed(&svc->timer))
+        out->due_at_ms = mono_to_wall(svc->timer.due_ms);
+    else if (svc->state == SVC_FAILED && svc->retry_pending)
+        out->due_at_ms = mono_to_wall(svc->retry_due_ms);
+    out->attempt = svc->attempt;
+    out->restarts_at = window_text(&svc->window);
+    out->gave_up = svc->gave_up;
+    out->stop_then_start = stop_then_start(svc);
+    /* Only where a recall could need it: a thousand starts make none. */
+    if (svc->pid <= 0 && (svc->state == SVC_BACKOFF || svc->state == SVC_FAILED ||
+                          svc->state == SVC_COMPLETED || svc->state == SVC_EXITED))
+        out->settings = svc_settings_digest(svc);
     if (svc->pid <= 0)
         return;
     /* Read once per run, lazily: an unreaped child's stat stays readable. */
@@ -46,6 +121,12 @@ void sup_run_get(struct sup *s, size_t i, struct sup_run *out)
     out->started_at_ms = wall_ms() - (int64_t)(loop_now_ms() - svc->started_ms);
     if (svc->cg_fd >= 0)
         contain_cg_path(svc, out->cgroup, sizeof(out->cgroup));
+}
+
+void sup_run_clear(struct sup_run *r)
+{
+    free(r->restarts_at);
+    r->restarts_at = NULL;
 }
 
 static void on_adopted_exit(struct loop *lp, int fd, uint32_t events, void *data)
@@ -132,16 +213,90 @@ int sup_recover(struct sup *s, const struct sup_lead *lead, char *why, size_t si
         close(fd);
         return stale(svc, lead, why, size, "cannot be watched");
     }
-    if (svc->cfg->on_recover == CFG_RECOVER_ADOPT && !svc->operator_stopped) {
+    /* A restart that the crash cut short is finished, adopt or not: the
+     * process was being stopped. */
+    bool restarting = lead->unclean && lead->stop_then_start;
+    if (svc->cfg->on_recover == CFG_RECOVER_ADOPT && !svc->operator_stopped && !restarting) {
         sup_emit(s, SUP_EV_ADOPTED, svc, svc->pid, NULL);
         ready_adopted(svc, lead->ready);
         return 1;
     }
     sup_emit(s, SUP_EV_RECOVERING, svc, svc->pid,
-             svc->operator_stopped ? "the operator stopped it" : "to start afresh");
+             svc->operator_stopped ? "the operator stopped it"
+             : restarting          ? "to finish its restart"
+                                   : "to start afresh");
     /* It ran, so it runs again once its old tree is gone: autostart: false
      * (a service started by hand) included. */
     svc_begin_stop(svc, svc->operator_stopped ? AFTER_STOPPED : AFTER_START);
+    return 1;
+}
+
+/* --- recall: where a service without a process was ------------------------------- */
+
+static void recall_window(struct service *svc, const char *text)
+{
+    char *end;
+    while (text && *text) {
+        long long t = strtoll(text, &end, 10);
+        if (end == text)
+            break;
+        (void)sup_window_note(&svc->window, &svc->cfg->restart, wall_to_mono(t));
+        text = *end == ',' ? end + 1 : end;
+    }
+}
+
+/* The states a service without a process is kept in across a crash, as the
+ * kind it is configured as could have reached them. */
+static bool recallable(const struct service *svc, const char *name, enum svc_state *st)
+{
+    bool oneshot = svc->cfg->kind == CFG_KIND_ONESHOT;
+    static const enum svc_state kept[] = {SVC_BACKOFF, SVC_FAILED, SVC_COMPLETED, SVC_EXITED};
+    for (size_t i = 0; i < sizeof(kept) / sizeof(*kept); i++)
+        if (!strcmp(name, sup_state_name(kept[i]))) {
+            *st = kept[i];
+            return *st == SVC_COMPLETED ? oneshot : *st == SVC_EXITED ? !oneshot : true;
+        }
+    return false;
+}
+
+static void rearm(struct service *svc, uint64_t due)
+{
+    uint64_t now = loop_now_ms();
+    loop_timer_arm(svc->sup->lp, &svc->timer, due > now ? due - now : 0);
+}
+
+int sup_recall(struct sup *s, const struct sup_lead *lead)
+{
+    struct service *svc = sup_by_name(s, lead->service);
+    enum svc_state st;
+    if (!svc || !lead->unclean || lead->pid > 0 || svc->pid > 0 || svc->state != SVC_STOPPED ||
+        svc->operator_stopped || strcmp(lead->boot_id, s->boot_id) != 0 ||
+        !recallable(svc, lead->state, &st))
+        return 0;
+    if (strcmp(lead->settings, svc_settings_digest(svc)) != 0)
+        return -ESTALE; /* changed meanwhile: it starts afresh, as after a reload */
+    svc->runs = lead->runs;
+    svc->restarts = lead->restarts;
+    svc->exited = lead->exited;
+    svc->exit_code = lead->last_exit;
+    svc_set_reason(svc, "%s", lead->reason);
+    svc->attempt = lead->attempt;
+    svc->gave_up = lead->gave_up;
+    svc->unstable = lead->gave_up || lead->attempt > 0;
+    svc->unstable_restarts = lead->attempt;
+    recall_window(svc, lead->restarts_at);
+    svc->recalled = true;
+    svc_set_state(svc, st);
+    if (st == SVC_BACKOFF) {
+        rearm(svc, lead->due_at_ms ? wall_to_mono(lead->due_at_ms) : 0);
+    } else if (st == SVC_FAILED && lead->due_at_ms) {
+        svc->retry_pending = true;
+        svc->retry_due_ms = wall_to_mono(lead->due_at_ms);
+        rearm(svc, svc->retry_due_ms);
+    }
+    if (st == SVC_FAILED ||
+        (st == SVC_EXITED && !sup_exit_success(&svc->cfg->restart, svc->exit_code)))
+        s->any_failed = true;
     return 1;
 }
 

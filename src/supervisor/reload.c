@@ -19,20 +19,23 @@ void sup_plan_free(struct sup_plan *p)
     memset(p, 0, sizeof(*p));
 }
 
-static bool same_service(const struct cfg_service *a, const struct cfg_service *b)
+json_t *svc_settings_json(const struct cfg_service *c)
 {
     /* on_recover is read only after a crash of corral: no reason to touch
      * the process. Where a service is written is no setting: a comment or a
      * service added above it moves it down the file. */
     static const char *const ignored[] = {"on_recover", "line"};
-    json_t *ja = cfg_service_json(a);
-    json_t *jb = cfg_service_json(b);
-    bool same;
-    for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) {
-        json_object_del(ja, ignored[i]);
-        json_object_del(jb, ignored[i]);
-    }
-    same = ja && jb && json_equal(ja, jb);
+    json_t *j = cfg_service_json(c);
+    for (size_t i = 0; j && i < sizeof(ignored) / sizeof(ignored[0]); i++)
+        json_object_del(j, ignored[i]);
+    return j;
+}
+
+static bool same_service(const struct cfg_service *a, const struct cfg_service *b)
+{
+    json_t *ja = svc_settings_json(a);
+    json_t *jb = svc_settings_json(b);
+    bool same = ja && jb && json_equal(ja, jb);
     json_decref(ja);
     json_decref(jb);
     return same;
@@ -150,6 +153,7 @@ static bool *build(struct sup *s, const struct cfg_model *nm, struct service **n
         if (!nsvcs[j]) {
             nsvcs[j] = sup_by_name(s, nm->services[j].name);
             nsvcs[j]->cfg = &nm->services[j];
+            nsvcs[j]->digest[0] = '\0';
             ready_rebind(nsvcs[j]);
             nsvcs[j]->idx = j;
         }

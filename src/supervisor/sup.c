@@ -1129,9 +1129,12 @@ int sup_start(struct sup *s, const char *const *names, size_t n, struct diag *dg
     for (size_t i = 0; i < s->n && n == 0; i++)
         if (s->svcs[i]->cfg->autostart && !s->svcs[i]->operator_stopped)
             mark_wanted(s, i, wanted);
-    for (size_t i = 0; i < s->n; i++)
-        if (wanted[i])
+    for (size_t i = 0; i < s->n; i++) {
+        /* A start-up's pass leaves a recalled service where it was. */
+        if (wanted[i] && !(n == 0 && s->svcs[i]->recalled))
             make_waiting(s->svcs[i]);
+        s->svcs[i]->recalled = false;
+    }
     free(wanted);
     sup_kick(s);
     return 0;

@@ -290,9 +290,18 @@ struct sup_run {
     bool exited;
     int exit_code;
     const char *reason;
-    bool ready; /* past its readiness check (not starting) */
+    bool ready;           /* past its readiness check (not starting) */
+    const char *state;    /* its state's name */
+    int64_t due_at_ms;    /* wall clock: the backoff's restart, the give-up's retry; 0 none */
+    unsigned attempt;     /* backoff steps since the last stable run */
+    char *restarts_at;    /* the give-up window's restarts (see store_run); NULL: none */
+    bool gave_up;         /* since its last stable run */
+    bool stop_then_start; /* a stop under way is a restart */
+    const char *settings; /* digest of its settings where a recall needs it, else NULL */
 };
+/* out->restarts_at is allocated: sup_run_clear() frees it. */
 void sup_run_get(struct sup *s, size_t i, struct sup_run *out);
+void sup_run_clear(struct sup_run *r);
 
 /* A previous corral's record of a service's main process: only a lead. */
 struct sup_lead {
@@ -305,7 +314,16 @@ struct sup_lead {
     unsigned runs, restarts;
     bool exited; /* last_exit holds the previous run's status */
     int last_exit;
-    bool ready; /* it had become ready; adopted not ready, it resumes its check */
+    const char *reason;
+    bool ready;        /* it had become ready; adopted not ready, it resumes its check */
+    const char *state; /* where it was: see sup_recall() */
+    int64_t due_at_ms;
+    unsigned attempt;
+    const char *restarts_at;
+    bool gave_up;
+    bool stop_then_start; /* a restart was under way */
+    const char *settings; /* digest of its settings then */
+    bool unclean;         /* the previous corral did not end cleanly */
 };
 
 /* Before sup_start(): open a pidfd on the process a record names, and only
@@ -315,6 +333,14 @@ struct sup_lead {
  * when taken over, 0 when the record is stale (nothing is signalled; why says
  * so), -ENOENT when no such service is configured. */
 int sup_recover(struct sup *s, const struct sup_lead *lead, char *why, size_t size);
+/* After sup_recover() and sup_recover_leftovers(), before sup_start(): a
+ * record of a service without a process, left by a corral that did not end
+ * cleanly on this boot, puts the service back where it was — backoff (its
+ * restart due when it was due), failed (its retry too), completed or exited —
+ * rather than starting it afresh; a start-up's sup_start() without names
+ * leaves it there. Not when its settings changed since (-ESTALE): it starts
+ * afresh, as after a reload. 1 when recalled, else 0 or -ESTALE. */
+int sup_recall(struct sup *s, const struct sup_lead *lead);
 /* The reading ends of the service's output pipes (-1 where none), for the
  * output holder. */
 void sup_output_fds(const struct sup *s, size_t i, int fds[LOGS__COUNT]);

@@ -332,10 +332,11 @@ class Daemon:
 def daemon(tmp_path):
     started = []
 
-    def run(text, args=(), state=".corral", **up_kw):
+    def run(text, args=(), state=".corral", expect=0, **up_kw):
         d = Daemon(tmp_path, text, args, state, **up_kw)
         started.append(d)
-        assert d.up.returncode == 0, d.up.stderr + d.up.stdout
+        assert d.up.returncode == expect, d.up.stderr + d.up.stdout
+        assert d.info, d.up.stderr + d.up.stdout
         return d
 
     yield run

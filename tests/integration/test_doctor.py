@@ -236,7 +236,9 @@ services:
     dead.wait()
     db = sqlite3.connect(str(d.state / "state.db"))
     boot = open("/proc/sys/kernel/random/boot_id").read().strip()
-    row = "INSERT OR REPLACE INTO service_run VALUES (?, ?, ?, ?, ?, 0, '', 0, 1, 0, NULL, '', 0, 1)"
+    row = ("INSERT OR REPLACE INTO service_run (name, instance, boot_id, pid, start_ticks, pgid, "
+           "cgroup, started_at, runs, restarts, last_exit, reason, updated_at, ready) "
+           "VALUES (?, ?, ?, ?, ?, 0, '', 0, 1, 0, NULL, '', 0, 1)")
     with db:
         db.execute(row, ("web", d.instance, boot, dead.pid, 1))
         db.execute(row, ("gone", d.instance, boot, 0, 0))

@@ -515,3 +515,154 @@ def test_the_lock_file_marks_a_running_corral(daemon):
     assert lock.read_text() == "running\n"
     d2.down()
     assert lock.read_text() == ""
+
+
+def lines(path):
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def test_a_give_up_survives_a_kill_9(daemon, tmp_path):
+    """A service that gave up stays failed across a crash of corral, its retry
+    due when it was: not max_restarts + 1 more runs at once."""
+    text = """
+services:
+  flaky:
+    command: [sh, -c, 'echo run >> runs; sleep 1.2; exit 1']
+    restart: {initial: 10ms, max_restarts: 2, window: 60s, retry_after: 10m}
+  web:
+    command: [sleep, "1030"]
+"""
+    d1 = daemon(text)
+    s = d1.wait_state("flaky", "failed", timeout=15)
+    assert s["restarts"] == 2 and s["reason"].startswith("gave up after 2 restarts"), s
+    wait_for(lambda: d1.recorded_run("flaky") and d1.recorded_run("flaky")[0] == 0,
+             what="flaky's give-up in state.db")
+    time.sleep(0.2)  # the record is written within 50 ms of the give-up
+    assert lines(tmp_path / "runs") == 3
+    kill9(d1)
+    d2 = daemon(text, expect=1)  # up -d says flaky failed
+    assert "flaky failed: gave up after 2 restarts" in d2.up.stderr, d2.up.stderr
+    s = d2.service("flaky")
+    assert s["state"] == "failed" and s["restarts"] == 2, s
+    assert s["reason"].startswith("gave up after 2 restarts in 60s"), s
+    assert 9 * 60_000 < s["retry_in_ms"] <= 10 * 60_000, s
+    time.sleep(1)
+    assert lines(tmp_path / "runs") == 3, "flaky ran again after the crash"
+    log = (d2.state / "corral.log").read_text()
+    assert "flaky: failed when the previous corral ended (gave up after 2 restarts" in log, log
+    # An operator's start ends the wait, as before the crash.
+    assert d2.cli("start", "--no-wait", "flaky").returncode == 0
+    wait_for(lambda: lines(tmp_path / "runs") >= 4, what="flaky started by the operator")
+    d2.down()
+
+
+def test_a_backoff_survives_a_kill_9(daemon, tmp_path):
+    """A restart delayed by backoff is not started at once by the next corral:
+    it waits out what was left of the delay."""
+    text = """
+services:
+  slow:
+    command: [sh, -c, 'date +%s.%N >> runs; sleep 1.1; exit 1']
+    restart: {initial: 4s, jitter: 0%}
+"""
+    d1 = daemon(text)
+    wait_for(lambda: d1.service("slow")["state"] == "backoff", what="slow in backoff")
+    # It ran 1.1 s and exited: the next run is due 4 s after that exit.
+    wait_for(lambda: d1.recorded_run("slow") and d1.recorded_run("slow")[0] == 0,
+             what="slow's backoff in state.db")
+    time.sleep(0.2)
+    kill9(d1)
+    d2 = daemon(text)
+    wait_for(lambda: lines(tmp_path / "runs") >= 2, timeout=15, what="slow's second run")
+    first, second = (float(t) for t in (tmp_path / "runs").read_text().split()[:2])
+    assert 4.9 < second - first < 7, (first, second)
+    log = (d2.state / "corral.log").read_text()
+    assert "slow: backoff when the previous corral ended (exited 1); kept so, restart in " in log
+    d2.down()
+
+
+def test_a_completed_step_is_not_run_again_after_a_kill_9(daemon, tmp_path):
+    text = """
+services:
+  migrate:
+    kind: oneshot
+    command: [sh, -c, 'echo run >> runs']
+  web:
+    command: [sleep, "1031"]
+    depends_on: {migrate: {condition: completed}}
+  once:
+    command: [sh, -c, 'echo run >> once; sleep 1.1']
+    restart: {policy: "no"}
+"""
+    d1 = daemon(text)
+    d1.wait_state("migrate", "completed")
+    d1.wait_state("once", "exited", timeout=15)
+    web = d1.wait_state("web", "running")["pid"]
+    d1.wait_recorded("web", web)
+    wait_for(lambda: d1.recorded_run("once") and d1.recorded_run("once")[0] == 0,
+             what="once's exit in state.db")
+    time.sleep(0.2)
+    kill9(d1)
+    d2 = daemon(text, expect=1)  # up -d says once exited
+    assert "once exited 0" in d2.up.stderr, d2.up.stderr
+    assert d2.service("migrate")["state"] == "completed"
+    assert d2.service("once")["state"] == "exited"
+    assert d2.wait_state("web", "running")["pid"] != web  # on_recover: restart
+    time.sleep(0.5)
+    assert lines(tmp_path / "runs") == 1 and lines(tmp_path / "once") == 1
+    # A clean stop and start begins afresh.
+    d2.down()
+    d3 = daemon(text)
+    d3.wait_state("migrate", "completed")
+    d3.wait_state("once", "exited", timeout=15)
+    assert lines(tmp_path / "runs") == 2 and lines(tmp_path / "once") == 2
+    d3.down()
+
+
+def test_a_service_changed_while_corral_was_down_starts_afresh(daemon, tmp_path):
+    text = """
+services:
+  flaky:
+    command: [sh, -c, 'echo run >> runs; sleep 1.2; exit %d']
+    restart: {initial: 10ms, max_restarts: 1, window: 60s, retry_after: 10m}
+"""
+    d1 = daemon(text % 1)
+    d1.wait_state("flaky", "failed", timeout=15)
+    wait_for(lambda: d1.recorded_run("flaky") and d1.recorded_run("flaky")[0] == 0,
+             what="flaky's give-up in state.db")
+    time.sleep(0.2)
+    kill9(d1)
+    d2 = daemon(text % 0)  # fixed: it exits 0 now
+    wait_for(lambda: lines(tmp_path / "runs") == 3, what="flaky run afresh")
+    d2.wait_state("flaky", "exited")
+    log = (d2.state / "corral.log").read_text()
+    assert "flaky: failed when the previous corral ended, but its settings changed since: " \
+        "started afresh" in log, log
+    d2.down()
+
+
+def test_an_adopted_restart_cut_short_by_a_kill_9_is_finished(daemon):
+    """`corral restart` was stopping the old process when corral was killed:
+    the next corral finishes the restart, on_recover: adopt or not."""
+    text = """
+services:
+  slow:
+    command: [{py}, -c, "import signal, sys, time\\nsignal.signal(signal.SIGTERM, lambda *a: (time.sleep(2), sys.exit(0)))\\ntime.sleep(1000)"]
+    on_recover: adopt
+""".format(py=sys.executable)
+    d1 = daemon(text)
+    pid = d1.wait_state("slow", "running")["pid"]
+    d1.wait_recorded("slow", pid)
+    assert d1.cli("restart", "--no-wait", "slow").returncode == 0
+    wait_for(lambda: d1.service("slow")["state"] == "stopping", what="stopping")
+    time.sleep(0.2)  # its record says so within 50 ms
+    kill9(d1)
+    d2 = daemon(text)
+    new = wait_for(lambda: (s := d2.service("slow"))["state"] == "running" and
+                   s["pid"] != pid and s, timeout=15, what="slow restarted")
+    assert not new["adopted"], (new, (d2.state / "corral.log").read_text())
+    assert gone(pid)
+    log = (d2.state / "corral.log").read_text()
+    assert f"slow: stopping pid {pid} and its tree, left by the previous corral, to finish " \
+        "its restart" in log, log
+    d2.down()

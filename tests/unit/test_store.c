@@ -100,12 +100,23 @@ static void collect_run(void *ctx, const struct store_run *r)
 {
     char *out = ctx;
     char line[512];
-    snprintf(line, sizeof(line), "%s %s %s %d %llu %d %s %lld %u %u %d:%d %s r%d;", r->service,
-             r->instance, r->boot_id, (int)r->pid, (unsigned long long)r->start_ticks, (int)r->pgid,
-             r->cgroup, (long long)r->started_at_ms, r->runs, r->restarts, r->exited, r->last_exit,
-             r->reason, r->ready);
+    snprintf(line, sizeof(line),
+             "%s %s %s %d %llu %d %s %lld %u %u %d:%d %s r%d [%s %lld a%u w%s g%d t%d h%s];",
+             r->service, r->instance, r->boot_id, (int)r->pid, (unsigned long long)r->start_ticks,
+             (int)r->pgid, r->cgroup, (long long)r->started_at_ms, r->runs, r->restarts, r->exited,
+             r->last_exit, r->reason, r->ready, r->state, (long long)r->due_at_ms, r->attempt,
+             r->restarts_at, r->gave_up, r->stop_then_start, r->settings);
     strcat(out, line);
 }
+
+/* What schema 5 added, dropped again to make an older database. */
+#define DROP_SCHEMA_5                                                                              \
+    "ALTER TABLE service_run DROP COLUMN state; ALTER TABLE service_run DROP COLUMN due_at; "      \
+    "ALTER TABLE service_run DROP COLUMN attempt; "                                                \
+    "ALTER TABLE service_run DROP COLUMN restarts_at; "                                            \
+    "ALTER TABLE service_run DROP COLUMN gave_up; "                                                \
+    "ALTER TABLE service_run DROP COLUMN stop_then_start; "                                        \
+    "ALTER TABLE service_run DROP COLUMN settings; "
 
 static void runs_survive_a_reopen_and_are_replaced(void **state)
 {
@@ -124,14 +135,22 @@ static void runs_survive_a_reopen_and_are_replaced(void **state)
          .exited = true,
          .last_exit = 137,
          .reason = "killed by SIGKILL",
-         .ready = true},
+         .ready = true,
+         .state = "running",
+         .stop_then_start = true},
         {.service = "db",
          .instance = "i1",
          .boot_id = "b",
          .pid = 43,
          .start_ticks = 8,
          .pgid = 43,
-         .runs = 1},
+         .runs = 1,
+         .state = "backoff",
+         .due_at_ms = 5000,
+         .attempt = 3,
+         .restarts_at = "1,2,3",
+         .gave_up = true,
+         .settings = "0123456789abcdef"},
     };
     struct store *st;
     (void)state;
@@ -143,13 +162,15 @@ static void runs_survive_a_reopen_and_are_replaced(void **state)
     store_close(st);
     st = open_ok(aside);
     assert_int_equal(store_each_run(st, collect_run, got), 0);
-    assert_string_equal(got, "db i1 b 0 8 43  0 1 0 1:0  r0;"
+    assert_string_equal(got, "db i1 b 0 8 43  0 1 0 1:0  r0 [backoff 5000 a3 w1,2,3 g1 t0 "
+                             "h0123456789abcdef];"
                              "web i1 b 42 7 42 /sys/fs/cgroup/x/web 1000 2 1 1:137 killed by "
-                             "SIGKILL r1;");
+                             "SIGKILL r1 [running 0 a0 w g0 t1 h];");
     assert_int_equal(store_drop_run(st, "web"), 0);
     got[0] = '\0';
     assert_int_equal(store_each_run(st, collect_run, got), 0);
-    assert_string_equal(got, "db i1 b 0 8 43  0 1 0 1:0  r0;");
+    assert_string_equal(got, "db i1 b 0 8 43  0 1 0 1:0  r0 [backoff 5000 a3 w1,2,3 g1 t0 "
+                             "h0123456789abcdef];");
     store_close(st);
 }
 
@@ -164,11 +185,11 @@ static void schema_3_runs_read_as_ready(void **state)
     st = open_ok(aside);
     assert_int_equal(store_save_runs(st, &run, 1), 0);
     store_close(st);
-    raw_exec("ALTER TABLE service_run DROP COLUMN ready; PRAGMA user_version = 3;");
+    raw_exec(DROP_SCHEMA_5 "ALTER TABLE service_run DROP COLUMN ready; PRAGMA user_version = 3;");
     st = open_ok(aside);
     assert_string_equal(aside, "");
     assert_int_equal(store_each_run(st, collect_run, got), 0);
-    assert_non_null(strstr(got, " r1;"));
+    assert_non_null(strstr(got, " r1 ["));
     store_close(st);
 }
 
@@ -422,8 +443,8 @@ static void schema_2_gains_the_event_table(void **state)
     st = open_ok(aside);
     assert_int_equal(store_save_stopped(st, names, stopped, 1), 0);
     store_close(st);
-    raw_exec("DROP TABLE event; ALTER TABLE service_run DROP COLUMN ready; "
-             "PRAGMA user_version = 2;");
+    raw_exec(DROP_SCHEMA_5 "DROP TABLE event; ALTER TABLE service_run DROP COLUMN ready; "
+                           "PRAGMA user_version = 2;");
     st = open_ok(aside);
     assert_string_equal(aside, "");
     assert_int_equal(store_each_stopped(st, collect, got), 0);
@@ -572,7 +593,7 @@ static void every_operation_wakes_a_resting_store(void **state)
     store_rest(st);
     got[0] = '\0';
     assert_int_equal(store_each_run(st, collect_run, got), 0);
-    assert_string_equal(got, "web i b 7 0 0  0 1 0 0:0  r0;");
+    assert_string_equal(got, "web i b 7 0 0  0 1 0 0:0  r0 [ 0 a0 w g0 t0 h];");
     store_rest(st);
     assert_int_equal(store_events_last_id(st, &last), 0);
     assert_int_equal(last, 5);
@@ -692,6 +713,31 @@ static void a_reader_makes_no_database(void **state)
     assert_false(sqlite_mapped());
 }
 
+/* doctor, reading a schema 4 database an older corral left: the columns of
+ * schema 5 read as their defaults, nothing is migrated. */
+static void a_reader_of_schema_4_gets_defaults(void **state)
+{
+    char aside[512], got[512] = "";
+    struct store_run run = {.service = "web",
+                            .instance = "i",
+                            .boot_id = "b",
+                            .pid = 9,
+                            .ready = true,
+                            .state = "running"};
+    struct store *st;
+    struct diag dg;
+    (void)state;
+    st = open_ok(aside);
+    assert_int_equal(store_save_runs(st, &run, 1), 0);
+    store_close(st);
+    raw_exec(DROP_SCHEMA_5 "PRAGMA user_version = 4;");
+    st = store_open_readonly(dir, false, &dg);
+    assert_non_null(st);
+    assert_int_equal(store_each_run(st, collect_run, got), 0);
+    assert_string_equal(got, "web i b 9 0 0  0 0 0 0:0  r1 [ 0 a0 w g0 t0 h];");
+    store_close(st);
+}
+
 static void a_readonly_store_rests(void **state)
 {
     char aside[512], why[256];
@@ -755,6 +801,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_store_overwritten_is_moved_aside_and_made_again, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_reader_makes_no_database, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_reader_of_schema_4_gets_defaults, setup, teardown),
         cmocka_unit_test_setup_teardown(a_readonly_store_rests, setup, teardown),
         cmocka_unit_test_setup_teardown(a_live_readonly_store_reads_through_the_locks, setup,
                                         teardown),
