@@ -71,6 +71,12 @@ uint64_t proc_boottime_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t proc_boottime_ticks(void)
+{
+    long hz = sysconf(_SC_CLK_TCK);
+    return proc_boottime_ns() / (1000000000ULL / (uint64_t)(hz > 0 ? hz : 100));
+}
+
 uint64_t proc_age_ms(uint64_t start_ticks, uint64_t boottime_ns)
 {
     long hz = sysconf(_SC_CLK_TCK);

@@ -69,6 +69,8 @@ double proc_cpu_percent(uint64_t ns_before, uint64_t ns_after, uint64_t window_n
 /* Nanoseconds since boot (CLOCK_BOOTTIME, the clock of start_ticks), and a
  * process's age from its start_ticks. */
 uint64_t proc_boottime_ns(void);
+/* The same in clock ticks, as a process's start_ticks counts them. */
+uint64_t proc_boottime_ticks(void);
 uint64_t proc_age_ms(uint64_t start_ticks, uint64_t boottime_ns);
 
 /* The cgroup v2 path /proc/PID/cgroup gives ("/system.slice/x.service"). */

@@ -214,6 +214,16 @@ static bool cgroup_left(struct service *svc)
     return tree_populated(svc) > 0;
 }
 
+/* The sweep's stop signal goes to what was there when the stop began: a
+ * process the stop signal's handler started since (a clean-up script, a
+ * deregistration) is its work, not what is being stopped, and is left to
+ * finish. A start in the stop's own clock tick cannot be told apart and is
+ * signalled. */
+static bool born_after_stop(const struct service *svc, uint64_t start_ticks)
+{
+    return start_ticks > svc->stop_ticks;
+}
+
 /* Every member by pidfd, each checked to still be in the cgroup after its
  * pidfd is open, so a PID reused since cgroup.procs was read is never hit. */
 static void cgroup_signal_members(struct service *svc, int sig)
@@ -233,7 +243,7 @@ static void cgroup_signal_members(struct service *svc, int sig)
         int fd;
         if (pids[i] == svc->pid)
             continue; /* signalled through its own pidfd already */
-        if (proc_stat_read(pids[i], &st) < 0)
+        if (proc_stat_read(pids[i], &st) < 0 || born_after_stop(svc, st.start_ticks))
             continue;
         snprintf(id.boot_id, sizeof(id.boot_id), "%s", svc->sup->boot_id);
         id.start_ticks = st.start_ticks;
@@ -331,7 +341,8 @@ static void on_member(void *ctx, const char *service, const struct proc_member *
         emit_survivor(svc, m->pid);
     if (svc->kill_sent) {
         (void)proc_member_signal(m, SIGKILL);
-    } else if (!svc->term_swept && m->pgid != svc->signalled_pgid) {
+    } else if (!svc->term_swept && m->pgid != svc->signalled_pgid &&
+               !born_after_stop(svc, m->start_ticks)) {
         (void)proc_member_signal(m, svc->cfg->stop.signal);
         (void)proc_member_signal(m, SIGCONT); /* see continue_main() */
     }

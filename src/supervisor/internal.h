@@ -83,7 +83,8 @@ struct service {
     uint64_t state_ms;
     uint64_t lost_reported; /* log bytes lost, as last reported */
     uint64_t lost_report_ms;
-    uint64_t stop_ms; /* when the current stop began */
+    uint64_t stop_ms;    /* when the current stop began */
+    uint64_t stop_ticks; /* the same, in the clock of start_ticks */
     uint64_t kill_ms;
     unsigned attempt;
     unsigned restarts;

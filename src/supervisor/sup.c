@@ -6,6 +6,7 @@
 #include "health/http.h"
 #include "logs/ring.h"
 #include "proc/ident.h"
+#include "proc/scan.h"
 #include "proc/spawn.h"
 #include "supervisor/internal.h"
 #include "supervisor/ports.h"
@@ -318,6 +319,7 @@ void svc_begin_stop(struct service *svc, enum after_stop after)
     svc->after = after;
     set_state(svc, SVC_STOPPING);
     svc->stop_ms = loop_now_ms();
+    svc->stop_ticks = proc_boottime_ticks();
     svc->term_swept = false;
     svc->signalled_pgid = 0;
     contain_signal(svc, svc->cfg->stop.signal);

@@ -1,6 +1,7 @@
 """Stops reach the whole tree, escalate to SIGKILL, and are verified."""
 import os
 import signal
+import sys
 import time
 
 import psutil
@@ -248,3 +249,40 @@ def test_setsid_descendant_of_a_live_main_gets_the_stop_signal(corral, tmp_path,
     c, main, child = term_ignoring_main_with_child(corral, tmp_path, mode, "setsid sleep 1000")
     assert child.ppid() == main.pid and os.getsid(child.pid) == child.pid
     stop_reaches_child_before_main(c, main, child)
+
+
+HANDLER = """
+import signal, subprocess, sys, time
+def on_term(*_):
+    # A graceful stop's own work, begun after the stop signal and before
+    # corral sweeps the rest of the tree (100 ms in), in a session of its own.
+    time.sleep(0.04)
+    helper = subprocess.Popen(["setsid", "sh", "-c", "sleep 0.6; echo done > helper.out"])
+    sys.exit(helper.wait())
+signal.signal(signal.SIGTERM, on_term)
+print("ready", flush=True)
+time.sleep(1000)
+"""
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_stop_handler_s_own_helper_is_left_to_finish(corral, tmp_path, mode):
+    """The stop signal goes to what was there when the stop began: a helper
+    the main process's handler starts afterwards is not signalled by the
+    sweep of the rest of the tree, and its work is done before the stop
+    ends."""
+    (tmp_path / "handler.py").write_text(HANDLER)
+    c = corral(f"""
+containment: {mode}
+services:
+  graceful:
+    command: [{sys.executable}, handler.py]
+    stop: {{timeout: 10s}}
+""")
+    c.wait_output(r"graceful \| ready")
+    t0 = time.monotonic()
+    assert c.stop() == 0
+    assert (tmp_path / "helper.out").read_text() == "done\n"
+    assert 0.6 < time.monotonic() - t0 < 8
+    assert "graceful exited" in c.output() or "graceful stopped" in c.output(), c.output()
+    assert c.tagged() == {}
