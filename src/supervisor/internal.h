@@ -102,6 +102,7 @@ struct service {
     char *ident[SUP_IDENT_VARS];
     unsigned members;   /* scratch: tree members seen by the current scan */
     bool giving_up;     /* the stop in progress ends in a give-up */
+    bool fault_stop;    /* the stop in progress is a fault's (ready.c): its end is said */
     bool retry_pending; /* FAILED after giving up: timer starts it again */
     uint64_t retry_due_ms;
     /* Restarted or gave up since its last stable run: the next run that lasts

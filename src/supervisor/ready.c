@@ -81,6 +81,7 @@ static void fault(struct service *svc, bool liveness, const char *fmt, ...)
     if (liveness && !sup_should_restart(&c->restart, c->kind, 1))
         return;
     svc_begin_stop(svc, svc_after_fault(svc));
+    svc->fault_stop = true;
 }
 
 static void on_ready_timeout(struct loop *lp, void *data)

@@ -260,6 +260,8 @@ static const char *stop_why(const struct service *svc)
 /* The tree is verifiably empty: finish whatever the stop was for. */
 void svc_tree_empty(struct service *svc)
 {
+    bool fault = svc->fault_stop;
+    svc->fault_stop = false;
     loop_timer_disarm(svc->sup->lp, &svc->timer);
     run_close_pipes(svc);
     svc->adopted = false;
@@ -280,6 +282,10 @@ void svc_tree_empty(struct service *svc)
             set_state(svc, SVC_STOPPED);
             sup_emit(svc->sup, SUP_EV_STOPPED, svc, 0, stop_why(svc));
         } else {
+            /* A run that a fault stopped ended without an exit of its own
+             * to tell of it: the history says where it ended. */
+            if (fault)
+                sup_emit(svc->sup, SUP_EV_STOPPED, svc, 0, svc_reason(svc));
             start_backoff(svc);
         }
         break;
@@ -291,6 +297,8 @@ void svc_tree_empty(struct service *svc)
         set_state(svc, SVC_EXITED);
         break;
     case AFTER_FAILED:
+        if (fault)
+            sup_emit(svc->sup, SUP_EV_STOPPED, svc, 0, svc_reason(svc));
         if (svc->giving_up)
             svc_give_up(svc);
         else

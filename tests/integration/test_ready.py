@@ -127,6 +127,7 @@ services:
     unhealthy = events_of(d, "db", "unhealthy")
     assert [e["text"] for e in unhealthy] == ["notify: no READY=1 within 1s"]
     assert events_of(d, "db", "failed")[-1]["text"] == "notify: no READY=1 within 1s"
+    assert [e["text"] for e in events_of(d, "db", "stopped")] == ["notify: no READY=1 within 1s"]
     d.down()
 
 
@@ -414,6 +415,11 @@ services:
     wait_for(lambda: (x := d.service("db"))["pid"] not in (None, first) and x, timeout=20,
              what="restarted")
     assert events_of(d, "db", "restarting")[0]["text"] == "watchdog: no WATCHDOG=1 within 1s"
+    # The old run's end is in the history, between the fault and the restart.
+    kinds = [(e["kind"], e.get("text")) for e in events_of(d, "db")]
+    i = kinds.index(("unhealthy", "watchdog: no WATCHDOG=1 within 1s"))
+    assert kinds[i + 1:i + 3] == [("stopped", "watchdog: no WATCHDOG=1 within 1s"),
+                                  ("restarting", "watchdog: no WATCHDOG=1 within 1s")], kinds
     d.down()
 
 
