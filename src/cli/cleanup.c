@@ -403,10 +403,18 @@ static int run(struct cleanup *cu)
         struct diag dg;
         diag_clear(&dg);
         (void)cli_lock(&cu->lock, cu->o.c.state_dir, &dg);
+        cu->o.held_lock_fd = cu->lock.fd;
     }
     r = own_scan(&cu->o);
     if (r < 0) {
         fprintf(stderr, "corral cleanup: cannot read /proc: %s\n", strerror(-r));
+        return CLI_FAILED;
+    }
+    if (cu->o.cleanup_pid) {
+        fprintf(stderr,
+                "corral cleanup: another cleanup (pid %d) is stopping the orphans of %s; "
+                "nothing done\n",
+                (int)cu->o.cleanup_pid, cu->o.c.state_dir);
         return CLI_FAILED;
     }
     if (cu->o.lock_lost) {

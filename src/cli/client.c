@@ -2,6 +2,7 @@
 #include "cli/client.h"
 
 #include "cli/cli.h"
+#include "cli/lock.h"
 #include "config/config.h"
 #include "util/curlfn.h"
 
@@ -12,10 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* A request is answered at once; one that takes this long will not be. */
 #define CLIENT_TIMEOUT_S 10L
+#define CONNECT_RETRY_MS 25L
 
 #define RESPONSE_MAX (64 * 1024 * 1024)
 
@@ -117,6 +120,21 @@ static size_t collect(char *p, size_t size, size_t n, void *ctx)
 /* Says why a request got no answer; CLIENT_DOWN or CLIENT_MUTE. */
 static long not_running(const struct client *c, CURLcode rc)
 {
+    bool live = false;
+    pid_t holder = rc == CURLE_COULDNT_CONNECT ? cli_lock_holder(c->state_dir, &live) : 0;
+    if (holder > 0 && cli_holder_is_cleanup(holder)) {
+        fprintf(stderr,
+                "corral: not running for %s: corral cleanup (pid %d) is stopping its orphans\n",
+                c->state_dir, (int)holder);
+        return CLIENT_DOWN;
+    }
+    if (holder > 0 && live) {
+        fprintf(stderr,
+                "corral: a corral (pid %d) holds %s, but nothing listened on %s within %lds: "
+                "it may be hung, or the socket was removed (corral doctor tells more)\n",
+                (int)holder, c->state_dir, c->sock, CLIENT_TIMEOUT_S);
+        return CLIENT_MUTE;
+    }
     if (rc == CURLE_COULDNT_CONNECT) {
         fprintf(stderr, "corral: not running for %s (nothing listens on %s)\n", c->state_dir,
                 c->sock);
@@ -136,6 +154,28 @@ static long not_running(const struct client *c, CURLcode rc)
 int client_exit_status(long status)
 {
     return status == CLIENT_DOWN ? CLI_NOT_RUNNING : CLI_FAILED;
+}
+
+/* A corral that holds the lock, marked running, but has no socket yet is
+ * starting: it makes the socket after its first spawns, 0.75 s into a start
+ * of 1000 services.
+ * Its API is waited for, up to CLIENT_TIMEOUT_S, rather than said not to
+ * run. A cleanup holds the lock too, but no API will come of it. */
+static CURLcode perform(struct client *c)
+{
+    const struct timespec pause = {.tv_nsec = CONNECT_RETRY_MS * 1000000L};
+    CURLcode rc;
+    for (long waited_ms = 0;; waited_ms += CONNECT_RETRY_MS) {
+        bool live;
+        pid_t holder;
+        rc = curl_easy_perform(c->curl);
+        if (rc != CURLE_COULDNT_CONNECT || waited_ms >= CLIENT_TIMEOUT_S * 1000)
+            return rc;
+        holder = cli_lock_holder(c->state_dir, &live);
+        if (holder <= 0 || !live || cli_holder_is_cleanup(holder))
+            return rc;
+        nanosleep(&pause, NULL);
+    }
 }
 
 static void prepare(struct client *c, const char *method, const char *path, const char *url_path)
@@ -170,7 +210,7 @@ long client_call(struct client *c, const char *method, const char *path, const c
     curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &b);
     curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, CLIENT_TIMEOUT_S);
-    rc = curl_easy_perform(c->curl);
+    rc = perform(c);
     curl_slist_free_all(hdr);
     if (rc != CURLE_OK) {
         status = not_running(c, rc);
@@ -209,7 +249,7 @@ long client_stream(struct client *c, const char *path,
     prepare(c, "GET", path, path);
     curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, pass_on);
     curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &sc);
-    rc = curl_easy_perform(c->curl);
+    rc = perform(c);
     curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
     if (rc != CURLE_OK && rc != CURLE_WRITE_ERROR && status == 0) {
         free(sc.error.data);

@@ -175,9 +175,10 @@ static void check_state(struct doctor *d)
     s->dir_writable = s->dir_exists && access(d->o.c.state_dir, W_OK) == 0;
     snprintf(path, sizeof(path), "%s/state.db", d->o.c.state_dir);
     check_database(d, path);
-    s->lock_held = d->o.running;
+    s->lock_held = d->o.running || d->o.cleanup_pid;
     s->lock_lost = d->o.lock_lost;
-    s->lock_pid = d->o.corral_pid;
+    s->lock_pid = d->o.cleanup_pid ? d->o.cleanup_pid : d->o.corral_pid;
+    s->lock_cleanup = d->o.cleanup_pid > 0;
     s->guard_foreign_pid = d->o.guard_foreign_pid;
     s->guard_foreign_uid = (unsigned)d->o.guard_foreign_uid;
     s->socket_exists = stat(d->o.c.sock, &sb) == 0 && S_ISSOCK(sb.st_mode);

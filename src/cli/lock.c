@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -93,9 +94,7 @@ int cli_guard_holder(const char *instance, pid_t *pid, uid_t *uid)
     return r;
 }
 
-/* `corral cleanup` holds the guard while it stops orphans: said as such, not
- * as a corral whose state directory went away. Only read, never signalled. */
-static bool holding_cleanup(pid_t pid)
+bool cli_holder_is_cleanup(pid_t pid)
 {
     char cmd[256];
     const char *arg;
@@ -103,6 +102,35 @@ static bool holding_cleanup(pid_t pid)
         return false;
     arg = strchr(cmd, ' ');
     return arg && strncmp(arg, " cleanup", 8) == 0 && (arg[8] == ' ' || arg[8] == '\0');
+}
+
+static void cleanup_runs(struct diag *dg, pid_t pid)
+{
+    diag_set(dg, -EADDRINUSE,
+             "corral cleanup (pid %d) is stopping the orphans of this instance; start corral once "
+             "it is done",
+             (int)pid);
+}
+
+pid_t cli_lock_holder(const char *state_dir, bool *live)
+{
+    char path[PATH_MAX + 16];
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    struct stat st;
+    pid_t pid = 0;
+    int fd;
+    if (live)
+        *live = false;
+    snprintf(path, sizeof(path), "%s/corral.lock", state_dir);
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return 0;
+    if (fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)
+        pid = fl.l_pid > 0 ? fl.l_pid : 0;
+    if (pid && live)
+        *live = fstat(fd, &st) == 0 && st.st_size > 0;
+    close(fd);
+    return pid;
 }
 
 /* Bind and listen on the instance's name: the fd, or -1 with dg filled. */
@@ -139,11 +167,8 @@ static int take_guard(const char *state_dir, char instance[PROC_INSTANCE_LEN + 1
                  instance, instance, (int)holder, (unsigned)holder_uid);
         return -1;
     }
-    if (holder > 0 && holding_cleanup(holder)) {
-        diag_set(dg, -EADDRINUSE,
-                 "corral cleanup (pid %d) is stopping the orphans of this instance; start corral "
-                 "once it is done",
-                 (int)holder);
+    if (holder > 0 && cli_holder_is_cleanup(holder)) {
+        cleanup_runs(dg, holder);
         return -1;
     }
     if (holder > 0)
@@ -190,8 +215,11 @@ int cli_lock(struct cli_lock *lk, const char *state_dir, struct diag *dg)
         struct flock who = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
         pid_t holder = fcntl(fd, F_GETLK, &who) == 0 && who.l_type != F_UNLCK ? who.l_pid : 0;
         started_text(holder, since, sizeof(since));
-        diag_set(dg, -EBUSY, "corral is already running for %s (pid %d, up since %s)", state_dir,
-                 (int)holder, since);
+        if (holder > 0 && cli_holder_is_cleanup(holder))
+            cleanup_runs(dg, holder);
+        else
+            diag_set(dg, -EBUSY, "corral is already running for %s (pid %d, up since %s)",
+                     state_dir, (int)holder, since);
     } else {
         diag_set(dg, -errno, "cannot lock %s: %s", path, strerror(errno));
     }

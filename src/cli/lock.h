@@ -44,4 +44,16 @@ void cli_unlock(struct cli_lock *lk);
  * when its backlog is full), 0 when none does, or -errno. Never blocks. */
 int cli_guard_holder(const char *instance, pid_t *pid, uid_t *uid);
 
+/* Whether pid, a holder of the lock or the guard, is `corral cleanup` (which
+ * holds both while it stops orphans) rather than a running corral. Only its
+ * command line is read. */
+bool cli_holder_is_cleanup(pid_t pid);
+
+/* The PID holding <state_dir>/corral.lock, as the kernel says it; 0 when none
+ * does (or it cannot be told). *live (may be NULL): the file carries the
+ * running mark, which a corral writes before its first spawn and clears once
+ * everything stopped, before its API goes. Not for the lock's holder: the
+ * close of the descriptor it opens would drop its lock. */
+pid_t cli_lock_holder(const char *state_dir, bool *live);
+
 #endif

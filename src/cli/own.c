@@ -45,6 +45,7 @@ int own_open(struct own *o, const char *file, const char *state_dir)
     int r;
     memset(o, 0, sizeof(*o));
     o->api = -1;
+    o->held_lock_fd = -1;
     r = client_open(&o->c, file, state_dir);
     if (r)
         return r;
@@ -81,14 +82,23 @@ static void lock_holder(struct own *o)
     uid_t uid = geteuid();
     int fd;
     snprintf(path, sizeof(path), "%s/corral.lock", o->c.state_dir);
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    /* A POSIX lock goes with the first close of any descriptor of its file
+     * by its holder: never open and close another one then. */
+    fd = o->held_lock_fd >= 0 ? o->held_lock_fd : open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd >= 0) {
         if (fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK) {
-            o->running = true;
-            o->corral_pid = fl.l_pid;
+            if (fl.l_pid > 0 && cli_holder_is_cleanup(fl.l_pid)) {
+                o->cleanup_pid = fl.l_pid; /* it holds the guard too */
+            } else {
+                o->running = true;
+                o->corral_pid = fl.l_pid;
+            }
         }
-        close(fd);
+        if (fd != o->held_lock_fd)
+            close(fd);
     }
+    if (o->cleanup_pid)
+        return;
     /* A corral whose state directory was removed or replaced while it runs
      * holds no lock here, but still its instance's guard (cleanup's own,
      * taken with the lock, does not count). Anyone may bind that abstract

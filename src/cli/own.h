@@ -37,9 +37,13 @@ struct own {
     char instance[PROC_INSTANCE_LEN + 1];
     char boot_id[PROC_BOOT_ID_LEN + 1];
     bool state_dir_exists;
-    bool running;     /* a corral holds <state_dir>/corral.lock, or the instance's guard */
-    bool lock_lost;   /* only the guard: its state directory was removed or replaced */
-    pid_t corral_pid; /* the holder, 0 when unknown */
+    bool running;      /* a corral holds <state_dir>/corral.lock, or the instance's guard */
+    bool lock_lost;    /* only the guard: its state directory was removed or replaced */
+    pid_t corral_pid;  /* the holder, 0 when unknown */
+    pid_t cleanup_pid; /* not running: `corral cleanup` holds the lock (its PID) */
+    /* The lock file, when this process holds the lock (cleanup): asked through
+     * it, as closing any other descriptor of the file would drop the lock. */
+    int held_lock_fd;
     /* No lock holder, and the instance's guard held by a process of another
      * user: no corral of ours, but whether it is one cannot be told. */
     pid_t guard_foreign_pid;

@@ -82,7 +82,7 @@ size_t report_state_problems(const struct doc_state *s, const char **out, size_t
     if (s->lock_held && s->lock_lost && n < max)
         out[n++] = "a corral runs this instance, but its state directory was removed or replaced "
                    "while it runs: stop it by its PID";
-    else if (s->lock_held && s->api == 0 && n < max)
+    else if (s->lock_held && !s->lock_cleanup && s->api == 0 && n < max)
         out[n++] = "a corral holds the lock but its API does not answer";
     if (s->guard_foreign_pid > 0 && n < max)
         out[n++] =
@@ -174,8 +174,9 @@ static json_t *state_json(const struct doc_state *s)
                           ? json_pack("{s:i,s:I}", "pid", (int)s->guard_foreign_pid, "uid",
                                       (json_int_t)s->guard_foreign_uid)
                           : json_null();
-    json_t *lock = json_pack("{s:b,s:b,s:o,s:o}", "held", s->lock_held, "lost", s->lock_lost, "pid",
-                             pid_or_null(s->lock_pid), "foreign", foreign);
+    json_t *lock =
+        json_pack("{s:b,s:b,s:o,s:o,s:b}", "held", s->lock_held, "lost", s->lock_lost, "pid",
+                  pid_or_null(s->lock_pid), "foreign", foreign, "cleanup", s->lock_cleanup);
     json_t *sock = json_pack("{s:b,s:o}", "exists", s->socket_exists, "answers",
                              s->api < 0 ? json_null() : json_boolean(s->api == 1));
     return json_pack("{s:b,s:b,s:b,s:o,s:o,s:o,s:o,s:o}", "healthy", np == 0, "exists",
@@ -344,7 +345,9 @@ static void table_state(const struct doc_report *r, FILE *out)
                 r->config_error);
     if (s->lock_pid > 0)
         snprintf(pid, sizeof(pid), "pid %d", (int)s->lock_pid);
-    if (s->lock_held)
+    if (s->lock_cleanup)
+        fprintf(out, "corral      not running; corral cleanup (%s) is stopping its orphans\n", pid);
+    else if (s->lock_held)
         fprintf(out, "corral      running (%s), API %s\n", pid,
                 s->api == 1 ? "answers" : "does not answer");
     else if (s->guard_foreign_pid > 0)

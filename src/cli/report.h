@@ -86,8 +86,9 @@ struct doc_state {
     char db_error[256];
     size_t db_set_aside; /* state.db.bad-* files: databases corral moved aside */
     bool lock_held;
-    bool lock_lost; /* held only through the instance's guard: the directory was replaced */
-    pid_t lock_pid; /* 0 when unknown */
+    bool lock_lost;    /* held only through the instance's guard: the directory was replaced */
+    pid_t lock_pid;    /* 0 when unknown */
+    bool lock_cleanup; /* held by `corral cleanup`, not by a running corral */
     /* No lock holder; the instance's guard held by a process of another user */
     pid_t guard_foreign_pid; /* 0: none */
     unsigned guard_foreign_uid;

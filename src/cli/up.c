@@ -1069,10 +1069,12 @@ static int run(struct up *u)
     report(u, r, "corral: exited during start-up\n");
     if (u->out)
         out_drain(u->out, 2000);
+    /* Before the API goes: a client that finds no socket and a lock without
+     * the running mark knows corral is ending, not starting. */
+    mark_stopped(u);
     sup_hookrun_free(u->hooks); /* it may still have something to say */
     sup_webhooks_free(u->webhooks);
     api_free(u->api);
-    mark_stopped(u);
     runs_free(u->runs);
     sup_free(u->sup);
     store_close(u->store);

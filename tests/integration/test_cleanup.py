@@ -4,6 +4,7 @@ cgroups; --dry-run stops nothing; it refuses without a terminal or --yes; and
 processes that only look like corral's — another instance's tag, or the same
 command line without a tag — are never listed nor touched. Judged by psutil;
 whatever a test plants is killed by PID in its finally block."""
+import json
 import os
 import subprocess
 import time
@@ -144,11 +145,24 @@ def test_a_corral_started_during_cleanup_is_told_so(daemon):
         time.sleep(0.4)  # within stubborn's 1 s stop timeout
         r = subprocess.run([CORRAL, "up", "-d", "-f", str(d.cfg)], capture_output=True,
                            text=True, timeout=60)
+        # Nor is it a running corral whose API does not answer, to doctor, to
+        # the CLI or to a second cleanup.
+        doc = subprocess.run([CORRAL, "doctor", "--json", "-f", str(d.cfg)],
+                             capture_output=True, text=True, timeout=60)
+        st = subprocess.run([CORRAL, "status", "-f", str(d.cfg)], capture_output=True,
+                            text=True, timeout=60)
+        again = cleanup(d, "--yes")
         out, err = c.communicate(timeout=60)
         assert c.returncode == 0, out + err
         assert r.returncode != 0, r
         assert f"corral cleanup (pid {c.pid}) is stopping the orphans of this instance" in \
             r.stderr, r.stderr
+        lock = json.loads(doc.stdout)["state"]["lock"]
+        assert lock["held"] and lock["cleanup"] and lock["pid"] == c.pid, lock
+        assert not any("API" in p for p in json.loads(doc.stdout)["state"]["problems"]), doc
+        assert st.returncode == 4 and f"corral cleanup (pid {c.pid}) is stopping its orphans" \
+            in st.stderr, st
+        assert again.returncode == 1 and f"another cleanup (pid {c.pid})" in again.stderr, again
         assert all(gone(p) for p in procs)
     finally:
         kill_all(procs)

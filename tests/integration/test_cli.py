@@ -5,6 +5,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 
 import psutil
@@ -697,3 +698,72 @@ services:
     followed = f.output().decode().splitlines()[1:-1]
     log = (d.state / "logs" / "talk.log").read_text().splitlines()
     assert followed and all(line in log for line in followed), (followed[:3], log[:3])
+
+
+# Holds <state_dir>/corral.lock as corral does (a POSIX record lock on the
+# whole file), with the running mark or without, and no API socket.
+LOCK_HOLDER = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+os.ftruncate(fd, 0)
+os.write(fd, sys.argv[2].encode())
+print("held", flush=True)
+time.sleep(float(sys.argv[3]))
+"""
+
+
+def hold_lock(tmp_path, mark, seconds):
+    (tmp_path / ".corral").mkdir(exist_ok=True)
+    p = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(tmp_path / ".corral" / "corral.lock"),
+                          mark, str(seconds)], stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "held"
+    return p
+
+
+def status_of(tmp_path):
+    (tmp_path / "corral.yaml").write_text("services:\n  web: {command: [sleep, '1']}\n")
+    t0 = time.monotonic()
+    r = subprocess.run([CORRAL, "status", "-f", str(tmp_path / "corral.yaml")],
+                       capture_output=True, text=True, timeout=60)
+    return r, time.monotonic() - t0
+
+
+def test_a_corral_still_starting_is_waited_for(tmp_path):
+    """A corral holds the lock, marked running, before its socket is made
+    (after its first spawns): a command then waits for the socket rather
+    than say corral is not running; here the holder ends after 1 s without
+    ever making one."""
+    p = hold_lock(tmp_path, "running\n", 1)
+    try:
+        r, took = status_of(tmp_path)
+    finally:
+        p.kill()
+        p.wait()
+    assert r.returncode == 4 and "not running for" in r.stderr, r
+    assert 0.7 < took < 5, took
+
+
+def test_a_corral_holding_the_lock_without_an_api_is_named(tmp_path):
+    p = hold_lock(tmp_path, "running\n", 30)
+    try:
+        r, took = status_of(tmp_path)
+    finally:
+        p.kill()
+        p.wait()
+    assert r.returncode == 1, r
+    assert f"a corral (pid {p.pid}) holds {tmp_path / '.corral'}, but nothing listened on " \
+        in r.stderr, r.stderr
+    assert 9 < took < 20, took
+
+
+def test_a_corral_that_is_ending_is_not_waited_for(tmp_path):
+    # The running mark is cleared once everything stopped, before the API goes.
+    p = hold_lock(tmp_path, "", 30)
+    try:
+        r, took = status_of(tmp_path)
+    finally:
+        p.kill()
+        p.wait()
+    assert r.returncode == 4 and "not running for" in r.stderr, r
+    assert took < 2, took

@@ -297,7 +297,8 @@ services:
     assert version >= 3
     assert s["database"] == {"exists": True, "ok": True, "schema_version": version, "error": None,
                              "set_aside": 0}
-    assert s["lock"] == {"held": True, "lost": False, "pid": d.info["pid"], "foreign": None}
+    assert s["lock"] == {"held": True, "lost": False, "pid": d.info["pid"], "foreign": None,
+                         "cleanup": False}
     assert s["socket"] == {"exists": True, "answers": True}
     assert rep["orphans"] == [] and rep["hung"] == []
     assert rep["stale_records"] == [] and rep["port_conflicts"] == []

@@ -115,7 +115,8 @@ def test_cleanup_and_doctor_see_the_corral_of_a_removed_state_dir(daemon):
                            text=True, timeout=30)
         assert r.returncode == 1, r.stdout + r.stderr
         doc = json.loads(r.stdout)
-        assert doc["state"]["lock"] == {"held": True, "lost": True, "pid": pid, "foreign": None}
+        assert doc["state"]["lock"] == {"held": True, "lost": True, "pid": pid, "foreign": None,
+                                        "cleanup": False}
         assert any("removed or replaced" in p for p in doc["state"]["problems"])
         assert not any(o["pid"] == web.pid for o in doc["orphans"])
         untouched(a, web)
@@ -156,7 +157,8 @@ def test_a_guard_held_by_another_user_is_named_as_such(daemon):
         assert r.returncode == 1, r.stdout + r.stderr
         doc = json.loads(r.stdout)
         assert doc["state"]["lock"] == {"held": False, "lost": False, "pid": None,
-                                        "foreign": {"pid": squatter.pid, "uid": 65534}}
+                                        "foreign": {"pid": squatter.pid, "uid": 65534},
+                                        "cleanup": False}
         assert any("another user" in p for p in doc["state"]["problems"]), doc["state"]
         r = subprocess.run([CORRAL, "doctor", "-f", str(a.cfg)], capture_output=True, text=True,
                            timeout=30)
