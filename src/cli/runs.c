@@ -32,8 +32,8 @@ struct runs {
 /* A new process's identity is written at once (recovery adopts by it); an
  * ended run's waits this long, so that a burst of stops costs one commit. */
 #define LAZY_MS         50
-#define RUNS_TRIM_AFTER 64
-#define UNSETTLED_MS    1000 /* records in one flush: a burst worth a malloc_trim() */
+#define RUNS_TRIM_AFTER 64   /* records in one flush: a burst worth a malloc_trim() */
+#define UNSETTLED_MS    1000 /* a tree stopped after its main process: looked at again */
 
 static void say(struct runs *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

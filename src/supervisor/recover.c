@@ -123,12 +123,6 @@ void sup_run_get(struct sup *s, size_t i, struct sup_run *out)
         contain_cg_path(svc, out->cgroup, sizeof(out->cgroup));
 }
 
-void sup_run_clear(struct sup_run *r)
-{
-    free(r->restarts_at);
-    r->restarts_at = NULL;
-}
-
 static void on_adopted_exit(struct loop *lp, int fd, uint32_t events, void *data)
 {
     (void)lp;

@@ -299,9 +299,8 @@ struct sup_run {
     bool stop_then_start; /* a stop under way is a restart */
     const char *settings; /* digest of its settings where a recall needs it, else NULL */
 };
-/* out->restarts_at is allocated: sup_run_clear() frees it. */
+/* out->restarts_at is allocated: the caller frees it. */
 void sup_run_get(struct sup *s, size_t i, struct sup_run *out);
-void sup_run_clear(struct sup_run *r);
 
 /* A previous corral's record of a service's main process: only a lead. */
 struct sup_lead {

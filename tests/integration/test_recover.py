@@ -666,3 +666,33 @@ services:
     assert f"slow: stopping pid {pid} and its tree, left by the previous corral, to finish " \
         "its restart" in log, log
     d2.down()
+
+
+def test_an_exit_whose_leftover_took_long_to_stop_is_kept(daemon, tmp_path):
+    """The main process exited 0 (policy: no), leaving a child that takes 1 s
+    to end on TERM: its tree is stopped before the service is `exited`, a
+    state no event announces. Its record still comes to say so, and the next
+    corral after a crash does not run it again."""
+    text = """
+services:
+  once:
+    command: [sh, -c, 'echo run >> runs; {py} -c "{child}" & sleep 1.2; exit 0']
+    restart: {{policy: "no"}}
+    stop: {{timeout: 5s}}
+""".format(py=sys.executable, child="import signal, sys, time; signal.signal(signal.SIGTERM, "
+           "lambda *a: (time.sleep(1), sys.exit(0))); time.sleep(30)")
+    d1 = daemon(text)
+    d1.wait_state("once", "exited", timeout=15)
+    wait_for(lambda: (run := d1.recorded_run("once")) and run[0] == 0, what="once's record")
+    con = sqlite3.connect(f"file:{d1.state / 'state.db'}?mode=ro", uri=True, timeout=1)
+    try:
+        wait_for(lambda: con.execute("SELECT state FROM service_run WHERE name = 'once'")
+                 .fetchone()[0] == "exited", timeout=5, what="once recorded as exited")
+    finally:
+        con.close()
+    kill9(d1)
+    d2 = daemon(text, expect=1)  # up -d says once exited
+    assert d2.service("once")["state"] == "exited"
+    time.sleep(0.5)
+    assert lines(tmp_path / "runs") == 1
+    d2.down()
