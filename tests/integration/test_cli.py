@@ -1,5 +1,6 @@
 """The CLI against a real daemon, and reload: every command, its output and
 exit status, and that a reload touches only what changed (checked by PID)."""
+import contextlib
 import json
 import os
 import signal
@@ -713,12 +714,17 @@ time.sleep(float(sys.argv[3]))
 """
 
 
-def hold_lock(tmp_path, mark, seconds):
+@contextlib.contextmanager
+def lock_held(tmp_path, mark, seconds):
     (tmp_path / ".corral").mkdir(exist_ok=True)
     p = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(tmp_path / ".corral" / "corral.lock"),
                           mark, str(seconds)], stdout=subprocess.PIPE, text=True)
-    assert p.stdout.readline().strip() == "held"
-    return p
+    try:
+        assert p.stdout.readline().strip() == "held"
+        yield p
+    finally:
+        p.kill()
+        p.wait()
 
 
 def status_of(tmp_path):
@@ -734,23 +740,15 @@ def test_a_corral_still_starting_is_waited_for(tmp_path):
     (after its first spawns): a command then waits for the socket rather
     than say corral is not running; here the holder ends after 1 s without
     ever making one."""
-    p = hold_lock(tmp_path, "running\n", 1)
-    try:
+    with lock_held(tmp_path, "running\n", 1):
         r, took = status_of(tmp_path)
-    finally:
-        p.kill()
-        p.wait()
     assert r.returncode == 4 and "not running for" in r.stderr, r
     assert 0.7 < took < 5, took
 
 
 def test_a_corral_holding_the_lock_without_an_api_is_named(tmp_path):
-    p = hold_lock(tmp_path, "running\n", 30)
-    try:
+    with lock_held(tmp_path, "running\n", 30) as p:
         r, took = status_of(tmp_path)
-    finally:
-        p.kill()
-        p.wait()
     assert r.returncode == 1, r
     assert f"a corral (pid {p.pid}) holds {tmp_path / '.corral'}, but nothing listened on " \
         in r.stderr, r.stderr
@@ -759,11 +757,7 @@ def test_a_corral_holding_the_lock_without_an_api_is_named(tmp_path):
 
 def test_a_corral_that_is_ending_is_not_waited_for(tmp_path):
     # The running mark is cleared once everything stopped, before the API goes.
-    p = hold_lock(tmp_path, "", 30)
-    try:
+    with lock_held(tmp_path, "", 30):
         r, took = status_of(tmp_path)
-    finally:
-        p.kill()
-        p.wait()
     assert r.returncode == 4 and "not running for" in r.stderr, r
     assert took < 2, took
