@@ -128,6 +128,7 @@ struct service {
     char *limit_reason;            /* why a limit stopped this run; NULL when none */
     /* hung.c */
     uint64_t hung_since_ms; /* above cpu_above since then; 0 when not */
+    uint64_t exit_cpu_ms;   /* the main process's CPU time at its exit (sup.want_cpu) */
     bool hung_told;         /* this stretch was reported */
     char *reason;           /* why it is where it is; NULL for none (svc_reason() reads "") */
     /* readiness and liveness (ready.c) */
@@ -149,6 +150,13 @@ struct service {
     bool main_not_leader;                         /* MAINPID= moved pid off the spawned leader */
     bool notify_told;                             /* an ignored message was reported this run */
     pid_t run_pgid;                               /* the process group of this run's spawn */
+};
+
+/* An exit taken from the kernel, and the CPU time the process used (its own
+ * and its reaped children's, as wait4() says it) when sup.want_cpu. */
+struct sup_exit {
+    siginfo_t si;
+    uint64_t cpu_ms;
 };
 
 /* A child claimed by another part of corral: see sup_child_claim(). */
@@ -216,7 +224,8 @@ struct sup {
     size_t n_spawning;
     uint32_t rng;
     struct sup_claim *claims; /* few: one per hook running */
-    siginfo_t *reaped;        /* exits taken from the kernel, to be handled */
+    struct sup_exit *reaped;  /* exits taken from the kernel, to be handled */
+    bool want_cpu;            /* a service has limits.cpu_time: exits carry their CPU time */
     pid_t helper;             /* see sup_own_helper(), or 0 */
     size_t n_reaped, cap_reaped;
     bool reaping; /* sup_reap() is handling the queue */
@@ -351,6 +360,10 @@ void ready_fault(struct service *svc, const char *reason);
 
 /* claim.c: true when another part of corral claimed the child (it is told). */
 bool sup_deliver_claimed(struct sup *s, const siginfo_t *si);
+
+/* sup.c: whether a service of m has limits.cpu_time (exits then carry
+ * their CPU time, to tell its hard limit's SIGKILL). */
+bool sup_model_limits_cpu(const struct cfg_model *m);
 
 /* reload.c */
 bool reload_stopped(const struct sup *s);

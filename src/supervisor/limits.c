@@ -18,6 +18,10 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
+/* RLIMIT_CPU's hard limit, past its soft one (cpu_time): the SIGKILL for a
+ * process that ignores SIGXCPU. */
+#define CPU_TIME_HARD_S 5
+
 #define CPU_PERIOD_US 100000
 
 static bool memory_by_cgroup(const struct service *svc)
@@ -120,8 +124,8 @@ size_t limits_rlimits(const struct service *svc, struct proc_rlimit *out, size_t
             (struct proc_rlimit){RLIMIT_AS, {l->address_space_bytes, l->address_space_bytes}};
     /* The soft limit sends SIGXCPU each second past it; the hard one SIGKILL. */
     if (l->cpu_time_ms && n < max)
-        out[n++] =
-            (struct proc_rlimit){RLIMIT_CPU, {l->cpu_time_ms / 1000, l->cpu_time_ms / 1000 + 5}};
+        out[n++] = (struct proc_rlimit){
+            RLIMIT_CPU, {l->cpu_time_ms / 1000, l->cpu_time_ms / 1000 + CPU_TIME_HARD_S}};
     return n;
 }
 
@@ -258,6 +262,18 @@ void limits_exited(struct service *svc, int code)
         char reason[96], limit[32];
         cfg_format_duration(svc->cfg->limits.cpu_time_ms, limit, sizeof(limit));
         snprintf(reason, sizeof(reason), "cpu_time limit: used %s of CPU", limit);
+        exceed(svc, reason);
+    }
+    /* A process that ignores SIGXCPU gets SIGKILL at the hard limit: told
+     * from any other SIGKILL by the CPU time it had used, as corral sent
+     * none (a stop's would be kill_sent). */
+    if (!svc->limit_reason && code == 128 + SIGKILL && svc->cfg->limits.cpu_time_ms &&
+        !svc->kill_sent && svc->exit_cpu_ms >= svc->cfg->limits.cpu_time_ms) {
+        char reason[128], limit[32];
+        cfg_format_duration(svc->cfg->limits.cpu_time_ms, limit, sizeof(limit));
+        snprintf(reason, sizeof(reason),
+                 "cpu_time limit: used %s of CPU, ignored SIGXCPU, killed %ds past it", limit,
+                 CPU_TIME_HARD_S);
         exceed(svc, reason);
     }
     if (svc->limit_reason)

@@ -188,6 +188,7 @@ void reload_swap(struct sup *s)
     s->live_dependants = live_dependants;
     s->n = nm->n_services;
     s->m = nm;
+    s->want_cpu = sup_model_limits_cpu(nm);
     s->next_m = NULL;
     limits_need(s);
     index_by_name(s);

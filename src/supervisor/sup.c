@@ -20,6 +20,7 @@
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -509,18 +510,28 @@ static void on_timer(struct loop *lp, void *data)
         svc_run_stable(svc);
 }
 
+bool sup_model_limits_cpu(const struct cfg_model *m)
+{
+    for (size_t i = 0; i < m->n_services; i++)
+        if (m->services[i].limits.cpu_time_ms)
+            return true;
+    return false;
+}
+
 void sup_own_helper(struct sup *s, pid_t pid)
 {
     s->helper = pid;
 }
 
-static void reaped(struct sup *s, const siginfo_t *si)
+static void reaped(struct sup *s, const struct sup_exit *e)
 {
+    const siginfo_t *si = &e->si;
     struct service *svc = NULL;
     for (size_t i = 0; i < s->n && !svc; i++)
         if (s->svcs[i]->pid == si->si_pid)
             svc = s->svcs[i];
     if (svc) {
+        svc->exit_cpu_ms = e->cpu_ms;
         svc_main_exit(svc, sup_exit_code(si->si_code, si->si_status));
     } else if (sup_deliver_claimed(s, si)) {
         return;
@@ -586,22 +597,38 @@ static bool hook_leftover(const struct sup *s, pid_t pid)
     return false;
 }
 
+/* waitid() taking the exit, with its CPU time when asked for: the system
+ * call has the rusage argument glibc's wrapper leaves out. */
+static bool take_exit(struct sup *s, idtype_t type, pid_t pid, struct sup_exit *e)
+{
+    struct rusage ru;
+    e->cpu_ms = 0;
+    if (!s->want_cpu)
+        return waitid(type, (id_t)pid, &e->si, WEXITED | WNOHANG) == 0 && e->si.si_pid != 0;
+    if (syscall(SYS_waitid, type, (id_t)pid, &e->si, WEXITED | WNOHANG, &ru) != 0 ||
+        e->si.si_pid == 0)
+        return false;
+    e->cpu_ms = (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
+                (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
+    return true;
+}
+
 /* The next exit, taken from the kernel; false when there is none. While hooks
  * have run, an exit is first looked at (WNOWAIT) and a hook's leftover is
  * taken without being handed on: *report false. */
-static bool reap_next(struct sup *s, siginfo_t *si, bool *report)
+static bool reap_next(struct sup *s, struct sup_exit *e, bool *report)
 {
     pid_t pid;
     *report = true;
-    memset(si, 0, sizeof(*si));
+    memset(e, 0, sizeof(*e));
     if (!s->n_hook_leaders)
-        return waitid(P_ALL, 0, si, WEXITED | WNOHANG) == 0 && si->si_pid != 0;
-    if (waitid(P_ALL, 0, si, WEXITED | WNOHANG | WNOWAIT) < 0 || si->si_pid == 0)
+        return take_exit(s, P_ALL, 0, e);
+    if (waitid(P_ALL, 0, &e->si, WEXITED | WNOHANG | WNOWAIT) < 0 || e->si.si_pid == 0)
         return false;
-    pid = si->si_pid;
+    pid = e->si.si_pid;
     *report = known_child(s, pid) || !hook_leftover(s, pid);
-    memset(si, 0, sizeof(*si));
-    return waitid(P_PID, (id_t)pid, si, WEXITED | WNOHANG) == 0 && si->si_pid != 0;
+    memset(e, 0, sizeof(*e));
+    return take_exit(s, P_PID, pid, e);
 }
 
 /* Take every exit the kernel has, without handling any: a zombie goes at
@@ -610,29 +637,29 @@ static bool reap_next(struct sup *s, siginfo_t *si, bool *report)
 void sup_reap_only(struct sup *s)
 {
     for (;;) {
-        siginfo_t si;
+        struct sup_exit e;
         bool report;
         if (s->n_reaped == s->cap_reaped) {
             size_t cap = s->cap_reaped ? s->cap_reaped * 2 : REAP_BATCH;
-            siginfo_t *q = realloc(s->reaped, cap * sizeof(*q));
+            struct sup_exit *q = realloc(s->reaped, cap * sizeof(*q));
             if (!q)
                 return;
             s->reaped = q;
             s->cap_reaped = cap;
         }
-        if (!reap_next(s, &si, &report))
+        if (!reap_next(s, &e, &report))
             return;
-        if (si.si_pid == s->helper)
+        if (e.si.si_pid == s->helper)
             s->helper = 0; /* its PID is free for reuse from now on */
         if (report)
-            s->reaped[s->n_reaped++] = si;
+            s->reaped[s->n_reaped++] = e;
     }
 }
 
 bool sup_reap_queued(const struct sup *s, pid_t pid)
 {
     for (size_t i = 0; i < s->n_reaped; i++)
-        if (s->reaped[i].si_pid == pid)
+        if (s->reaped[i].si.si_pid == pid)
             return true;
     return false;
 }
@@ -650,8 +677,8 @@ void sup_reap(struct sup *s)
             break;
         /* Handling may reap more (a nested call): the queue is read afresh. */
         for (size_t i = 0; i < s->n_reaped; i++) {
-            siginfo_t si = s->reaped[i];
-            reaped(s, &si);
+            struct sup_exit e = s->reaped[i];
+            reaped(s, &e);
         }
         s->n_reaped = 0;
     }
@@ -1019,6 +1046,7 @@ struct sup *sup_new(struct loop *lp, const struct cfg_model *m, const struct sup
     }
     s->lp = lp;
     s->m = m;
+    s->want_cpu = sup_model_limits_cpu(m);
     s->h = *h;
     s->echo = h->on_output != NULL;
     s->logs_fd = -1;

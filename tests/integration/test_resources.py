@@ -198,6 +198,23 @@ def test_a_cpu_time_kill_is_said_to_be_the_limit(daemon):
     d.down()
 
 
+def test_a_cpu_time_kill_of_a_process_ignoring_sigxcpu_is_said_to_be_the_limit(daemon):
+    """A process that ignores SIGXCPU gets SIGKILL at RLIMIT_CPU's hard limit,
+    5 s of CPU later: its CPU time tells that SIGKILL from any other."""
+    d = daemon("services:\n  spin:\n    command: [sh, -c, 'trap \"\" XCPU; while :; do :; done']\n"
+               "    limits: {cpu_time: 1s}\n    restart: {policy: on-failure, initial: 1m}\n"
+               "    autostart: false\n")
+    assert d.cli("start", "spin", "--no-wait").returncode == 0
+    svc = wait_for(lambda: (s := d.service("spin"))["state"] == "backoff" and s, timeout=60,
+                   what="spin to end")
+    assert svc["reason"] == "cpu_time limit: used 1s of CPU, ignored SIGXCPU, killed 5s past " \
+        "it", svc
+    exited = [e for e in d.events() if e["kind"] == "exited"]
+    assert exited and exited[-1]["details"]["signal"] == "SIGKILL", exited
+    assert [e["text"] for e in d.events() if e["kind"] == "limit_exceeded"] == [svc["reason"]]
+    d.down()
+
+
 def test_a_limit_the_host_refuses_fails_the_spawn_with_a_reason(daemon):
     """Past fs.nr_open not even root may raise RLIMIT_NOFILE."""
     if int(open("/proc/sys/fs/nr_open").read()) >= 1 << 30:
