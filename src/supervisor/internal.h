@@ -294,7 +294,12 @@ void service_free(struct service *svc);
 void index_by_name(struct sup *s);
 /* From an idle state (or backoff) to WAITING; clears stop wishes. */
 void make_waiting(struct service *svc);
-void mark_wanted(struct sup *s, size_t idx, bool *wanted);
+/* Mark idx as named (WANT_NAMED) and what it depends on, transitively, as
+ * WANT_DEPENDENCY unless named too. */
+enum { WANT_NAMED = 1, WANT_DEPENDENCY = 2 };
+void mark_wanted(struct sup *s, size_t idx, unsigned char *wanted);
+/* Whether a service so marked is to be made waiting (see make_waiting). */
+bool wanted_to_wait(const struct service *svc, unsigned char want);
 
 /* sup.c: the main process is gone; code is -1 when its status is unknown. */
 void svc_main_exit(struct service *svc, int code);

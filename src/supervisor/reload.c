@@ -166,7 +166,7 @@ void reload_swap(struct sup *s)
     struct service **nsvcs = calloc(nm->n_services + 1, sizeof(*nsvcs));
     size_t *by_name = calloc(nm->n_services + 1, sizeof(*by_name));
     unsigned *live_dependants = calloc(nm->n_services + 1, sizeof(*live_dependants));
-    bool *wanted = calloc(nm->n_services + 1, sizeof(*wanted));
+    unsigned char *wanted = calloc(nm->n_services + 1, sizeof(*wanted));
     bool *start = nsvcs && by_name && live_dependants && wanted ? build(s, nm, nsvcs) : NULL;
     if (!start) {
         /* Out of memory: try again on the next turn rather than half-swap. */
@@ -198,7 +198,7 @@ void reload_swap(struct sup *s)
     /* A dependency the operator stopped stays stopped: a restarted service
      * that needs it waits, and says so, rather than undo the stop. */
     for (size_t j = 0; j < s->n; j++)
-        if (wanted[j] && !s->svcs[j]->operator_stopped)
+        if (!s->svcs[j]->operator_stopped && wanted_to_wait(s->svcs[j], wanted[j]))
             make_waiting(s->svcs[j]);
     free(start);
     free(wanted);

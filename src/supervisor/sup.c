@@ -723,8 +723,11 @@ static bool dep_dead(const struct service *dep, enum cfg_dep_cond cond)
     case SVC_FAILED:
         /* It gave up, but tries again: wait for that, not fail with it. */
         return !dep->retry_pending;
-    case SVC_EXITED:
     case SVC_STOPPED:
+        /* Stopped for a pending reload that changed it: it comes back once
+         * the reload is done, and what waits for it waits on. */
+        return !dep->reload_stop;
+    case SVC_EXITED:
         return true;
     case SVC_COMPLETED:
         return cond != CFG_DEP_COMPLETED && cond != CFG_DEP_STARTED;
@@ -1137,20 +1140,36 @@ void make_waiting(struct service *svc)
     set_state(svc, SVC_WAITING);
 }
 
-void mark_wanted(struct sup *s, size_t idx, bool *wanted)
+static void mark_dependency(struct sup *s, size_t idx, unsigned char *wanted)
 {
     if (wanted[idx])
         return;
-    wanted[idx] = true;
+    wanted[idx] = WANT_DEPENDENCY;
     for (size_t d = 0; d < s->svcs[idx]->cfg->n_deps; d++)
-        mark_wanted(s, s->svcs[idx]->cfg->deps[d].index, wanted);
+        mark_dependency(s, s->svcs[idx]->cfg->deps[d].index, wanted);
+}
+
+void mark_wanted(struct sup *s, size_t idx, unsigned char *wanted)
+{
+    bool seen = wanted[idx] != 0;
+    wanted[idx] = WANT_NAMED;
+    for (size_t d = 0; !seen && d < s->svcs[idx]->cfg->n_deps; d++)
+        mark_dependency(s, s->svcs[idx]->cfg->deps[d].index, wanted);
+}
+
+bool wanted_to_wait(const struct service *svc, unsigned char want)
+{
+    /* A oneshot that completed has done what its dependants need: it runs
+     * again when it is named (start, restart, a reload that changed it),
+     * not each time something that depends on it starts. */
+    return want == WANT_NAMED || (want == WANT_DEPENDENCY && svc->state != SVC_COMPLETED);
 }
 
 int sup_start(struct sup *s, const char *const *names, size_t n, struct diag *dg)
 {
     if (s->next_m)
         return sup_refuse_busy(s, dg);
-    bool *wanted = calloc(s->n ? s->n : 1, sizeof(*wanted));
+    unsigned char *wanted = calloc(s->n ? s->n : 1, sizeof(*wanted));
     if (!wanted)
         return -ENOMEM;
     for (size_t i = 0; i < n; i++) {
@@ -1168,10 +1187,14 @@ int sup_start(struct sup *s, const char *const *names, size_t n, struct diag *dg
         if (s->svcs[i]->cfg->autostart && !s->svcs[i]->operator_stopped)
             mark_wanted(s, i, wanted);
     for (size_t i = 0; i < s->n; i++) {
-        /* A start-up's pass leaves a recalled service where it was. */
-        if (wanted[i] && !(n == 0 && s->svcs[i]->recalled))
-            make_waiting(s->svcs[i]);
-        s->svcs[i]->recalled = false;
+        struct service *svc = s->svcs[i];
+        /* A start-up's pass leaves a recalled service where it was, and an
+         * operator's stop as it is (a service that needs it waits, and
+         * says so, as after a reload). */
+        bool keep = n == 0 && (svc->recalled || svc->operator_stopped);
+        if (!keep && wanted_to_wait(svc, wanted[i]))
+            make_waiting(svc);
+        svc->recalled = false;
     }
     free(wanted);
     sup_kick(s);

@@ -761,3 +761,90 @@ def test_a_corral_that_is_ending_is_not_waited_for(tmp_path):
         r, took = status_of(tmp_path)
     assert r.returncode == 4 and "not running for" in r.stderr, r
     assert took < 2, took
+
+
+def started_count(d, name):
+    return sum(1 for e in d.events() if e["kind"] == "started" and e.get("service") == name)
+
+
+MIGRATE = """
+services:
+  migrate:
+    kind: oneshot
+    command: [sh, -c, 'echo run >> migrations']
+  db:
+    command: [sleep, "1040"]
+    depends_on: {migrate: {condition: completed}}
+    env: {V: "1"}
+  web:
+    command: [sleep, "1041"]
+    depends_on: [db]
+"""
+
+
+def test_a_completed_step_runs_again_only_when_named(daemon, tmp_path):
+    """A oneshot that completed is what its dependants need: a start,
+    restart or reload of something that depends on it leaves it completed;
+    named, it runs again."""
+    d = daemon(MIGRATE)
+    d.wait_state("web", "running")
+    runs = tmp_path / "migrations"
+    assert runs.read_text().count("run") == 1
+    assert d.cli("restart", "db").returncode == 0
+    assert d.cli("stop", "web").returncode == 0
+    assert d.cli("start", "web").returncode == 0
+    d.cfg.write_text(MIGRATE.replace('V: "1"', 'V: "2"'))  # db changed
+    assert d.cli("reload").returncode == 0
+    wait_for(lambda: started_count(d, "db") == 3, what="db started a third time")
+    d.wait_state("db", "running")
+    assert runs.read_text().count("run") == 1, runs.read_text()
+    assert d.service("migrate")["state"] == "completed"
+    assert d.cli("restart", "migrate").returncode == 0
+    wait_for(lambda: runs.read_text().count("run") == 2, what="migrate named: run again")
+    d.down()
+
+
+def test_a_reload_lets_a_dependant_wait_for_a_changed_dependency(daemon):
+    """web waits for db to be ready when a reload changes db (not web): db is
+    stopped and started again; web waits on, and starts once the new db is
+    ready, instead of failing because db was stopped meanwhile."""
+    text = """
+services:
+  db:
+    command: [sh, -c, 'sleep %s; echo up; exec sleep 1042']
+    ready: {log: up}
+    autostart: false
+  web:
+    command: [sleep, "1043"]
+    depends_on: {db: {condition: ready}}
+    autostart: false
+"""
+    d = daemon(text % 3)
+    assert d.cli("start", "--no-wait", "web").returncode == 0
+    wait_for(lambda: d.service("web")["state"] == "waiting", what="web waiting for db")
+    d.cfg.write_text(text % 1)
+    assert d.cli("reload").returncode == 0
+    d.wait_state("web", "running", timeout=15)
+    assert not [e for e in d.events() if e["kind"] == "failed"], d.events()
+    assert started_count(d, "db") == 2
+    d.down()
+
+
+def test_an_operator_stop_outlives_corral_when_a_new_service_needs_it(daemon):
+    """db was stopped by the operator; a service added since needs it: the
+    next corral keeps db stopped (x waits on it and says why), as a reload
+    does, rather than start db to serve x."""
+    d = daemon(STACK)
+    d.wait_state("web", "running")
+    assert d.cli("stop", "db").returncode == 0
+    d.down()
+    text = STACK + """  x:
+    command: [sleep, "1044"]
+    depends_on: [db]
+"""
+    d2 = daemon(text, expect=1)  # up -d says x failed: db stays stopped
+    s = d2.service("db")
+    assert s["state"] == "stopped" and s["stopped_by_operator"], s
+    assert d2.pids("db") == []
+    assert d2.service("x")["reason"] == "dependency 'db' stopped", d2.service("x")
+    d2.down()
