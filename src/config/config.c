@@ -305,6 +305,14 @@ int cfg_err(struct cfg_ctx *pc, const struct cfg_node *at, const char *field, co
     return -EINVAL;
 }
 
+int cfg_err_url(struct cfg_ctx *pc, const struct cfg_node *at, const char *field, const char *url,
+                const char *why)
+{
+    char shown[1024]; /* as dump.c shows URLs; a longer one is cut */
+    cfg_url_redact(url, shown, sizeof(shown));
+    return cfg_err(pc, at, field, "invalid url '%s' (%s)", shown, why);
+}
+
 int cfg_nomem(struct cfg_ctx *pc)
 {
     diag_at(pc->dg, pc->file, 0, 0, "", "out of memory, or the config needs more than %u MiB",

@@ -183,7 +183,7 @@ static int http_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_nod
     if (r < 0)
         return r;
     if (key == HK_URL && cfg_check_url(s, &why) < 0)
-        return cfg_err(pc, v, field, "invalid url '%s' (%s)", s, why);
+        return cfg_err_url(pc, v, field, s, why);
     s = cfg_arena_strdup(pc->ar, s);
     if (!s)
         return cfg_nomem(pc);

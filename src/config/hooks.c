@@ -297,7 +297,7 @@ static int webhook_url(struct cfg_ctx *pc, const struct cfg_node *v, const char 
     if (r < 0)
         return r;
     if (cfg_check_url(s, &why) < 0)
-        return cfg_err(pc, v, field, "invalid url '%s' (%s)", s, why);
+        return cfg_err_url(pc, v, field, s, why);
     *out = cfg_arena_strdup(pc->ar, s);
     return *out ? 0 : cfg_nomem(pc);
 }

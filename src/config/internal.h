@@ -96,6 +96,10 @@ int cfg_err(struct cfg_ctx *pc, const struct cfg_node *at, const char *field, co
     __attribute__((format(printf, 4, 5)));
 int cfg_err_at(struct cfg_ctx *pc, const char *file, int line, int col, const char *field,
                const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* An invalid URL's error, the URL shown as everywhere else (cfg_url_redact):
+ * a password or query value in it is no less secret for the typo. */
+int cfg_err_url(struct cfg_ctx *pc, const struct cfg_node *at, const char *field, const char *url,
+                const char *why);
 int cfg_nomem(struct cfg_ctx *pc);
 
 /* A duration's value (config/sections.c), with the reason when it is none. */

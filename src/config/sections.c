@@ -304,7 +304,16 @@ static int restart_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_
     case RK_MAX:
         return cfg_duration_value(pc, v, field, &rs->max_ms);
     case RK_RESET_AFTER:
-        return cfg_duration_value(pc, v, field, &rs->reset_after_ms);
+        r = cfg_duration_value(pc, v, field, &rs->reset_after_ms);
+        /* Every run, even one that crashed at once, would be stable: the
+         * backoff and the give-up window reset at each, and a crash loop
+         * would never give up. */
+        if (r == 0 && rs->reset_after_ms == 0)
+            return cfg_err(pc, v, field,
+                           "reset_after cannot be 0: every run would count as stable and a crash "
+                           "loop would never give up; write how long a run must last, such as "
+                           "60s");
+        return r;
     case RK_WINDOW:
         return cfg_duration_value(pc, v, field, &rs->window_ms);
     case RK_RETRY_AFTER:

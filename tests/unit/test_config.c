@@ -1313,6 +1313,11 @@ static void health_bad(void **state)
                  "services.web.ready.http.url", "it names no host");
     expect_error(WEB "    ready: {http: {url: \"ftp://x\"}}\n", 4, 25,
                  "services.web.ready.http.url", "invalid url 'ftp://x'");
+    /* A typo does not make a password or a query value less secret. */
+    expect_error(WEB "    ready: {http: {url: \"http://u:S3CRET@h:99999/?k=K3Y\"}}\n", 4, 25,
+                 "services.web.ready.http.url", "invalid url 'http://u:***@h:99999/?k=***'");
+    expect_error(WEB "webhooks:\n  - {on: failed, url: \"https://u:S3CRET@h:0/x?key=K3Y\"}\n", 5,
+                 23, "webhooks[0].url", "invalid url 'https://u:***@h:0/x?key=***'");
     expect_error(WEB "    ready: {http: {url: \"http://x\", status: 299-200}}\n", 4, 45,
                  "services.web.ready.http.status", "invalid status '299-200'");
     expect_error(WEB "    ready: {http: {status: 200}}\n", 4, 19, "services.web.ready.http",
@@ -1371,6 +1376,8 @@ static void restart_retry_and_exit_codes_bad(void **state)
     (void)state;
     expect_error(WEB "    restart: {retry_after: 0}\n", 4, 28, "services.web.restart.retry_after",
                  "write 'never' to give up for good");
+    expect_error(WEB "    restart: {reset_after: 0s}\n", 4, 28, "services.web.restart.reset_after",
+                 "a crash loop would never give up");
     expect_error(WEB "    restart: {retry_after: soon}\n", 4, 28,
                  "services.web.restart.retry_after", "invalid duration 'soon'");
     expect_error(WEB "    restart: {retry_aftr: 1m}\n", 4, 15, "services.web.restart.retry_aftr",
