@@ -103,9 +103,11 @@ void sup_run_get(struct sup *s, size_t i, struct sup_run *out)
     out->restarts_at = window_text(&svc->window);
     out->gave_up = svc->gave_up;
     out->stop_then_start = stop_then_start(svc);
-    /* Only where a recall could need it: a thousand starts make none. */
-    if (svc->pid <= 0 && (svc->state == SVC_BACKOFF || svc->state == SVC_FAILED ||
-                          svc->state == SVC_COMPLETED || svc->state == SVC_EXITED))
+    /* Only where a recovery could need it (a recall, an adoption): a
+     * thousand starts under on_recover: restart make none. */
+    if (svc->pid <= 0 ? svc->state == SVC_BACKOFF || svc->state == SVC_FAILED ||
+                            svc->state == SVC_COMPLETED || svc->state == SVC_EXITED
+                      : svc->cfg->on_recover == CFG_RECOVER_ADOPT)
         out->settings = svc_settings_digest(svc);
     if (svc->pid <= 0)
         return;
@@ -153,6 +155,20 @@ static void adopt_cgroup(struct service *svc, const char *path)
     }
 }
 
+static void recall_window(struct service *svc, const char *text);
+
+/* Where the restart policy stood: backoff step, give-up window, give-up. */
+static void resume_policy(struct service *svc, const struct sup_lead *lead)
+{
+    svc->attempt = lead->attempt;
+    svc->gave_up = lead->gave_up;
+    svc->unstable = lead->gave_up || lead->attempt > 0;
+    svc->unstable_restarts = lead->attempt;
+    recall_window(svc, lead->restarts_at);
+    if (lead->reason[0])
+        svc_set_reason(svc, "%s", lead->reason);
+}
+
 static int take_over(struct service *svc, const struct sup_lead *lead, int pidfd)
 {
     struct sup *s = svc->sup;
@@ -174,6 +190,13 @@ static int take_over(struct service *svc, const struct sup_lead *lead, int pidfd
     adopt_cgroup(svc, lead->cgroup);
     svc_set_state(svc, SVC_RUNNING);
     limits_started(svc);
+    if (lead->unclean)
+        resume_policy(svc, lead);
+    /* Restarts since its last stable run: that run is told of once it lasts. */
+    if (svc->unstable) {
+        uint64_t reset = svc->cfg->restart.reset_after_ms, ran = loop_now_ms() - svc->started_ms;
+        loop_timer_arm(s->lp, &svc->timer, ran < reset ? reset - ran : 0);
+    }
     return 0;
 }
 
@@ -210,7 +233,10 @@ int sup_recover(struct sup *s, const struct sup_lead *lead, char *why, size_t si
     /* A restart that the crash cut short is finished, adopt or not: the
      * process was being stopped. */
     bool restarting = lead->unclean && lead->stop_then_start;
-    if (svc->cfg->on_recover == CFG_RECOVER_ADOPT && !svc->operator_stopped && !restarting) {
+    /* Adopted, it would run the old settings with nothing to say so. */
+    bool changed = lead->settings[0] && strcmp(lead->settings, svc_settings_digest(svc)) != 0;
+    if (svc->cfg->on_recover == CFG_RECOVER_ADOPT && !svc->operator_stopped && !restarting &&
+        !changed) {
         sup_emit(s, SUP_EV_ADOPTED, svc, svc->pid, NULL);
         ready_adopted(svc, lead->ready);
         return 1;
@@ -218,6 +244,7 @@ int sup_recover(struct sup *s, const struct sup_lead *lead, char *why, size_t si
     sup_emit(s, SUP_EV_RECOVERING, svc, svc->pid,
              svc->operator_stopped ? "the operator stopped it"
              : restarting          ? "to finish its restart"
+             : changed             ? "to start afresh: its settings changed"
                                    : "to start afresh");
     /* It ran, so it runs again once its old tree is gone: autostart: false
      * (a service started by hand) included. */
@@ -273,12 +300,7 @@ int sup_recall(struct sup *s, const struct sup_lead *lead)
     svc->restarts = lead->restarts;
     svc->exited = lead->exited;
     svc->exit_code = lead->last_exit;
-    svc_set_reason(svc, "%s", lead->reason);
-    svc->attempt = lead->attempt;
-    svc->gave_up = lead->gave_up;
-    svc->unstable = lead->gave_up || lead->attempt > 0;
-    svc->unstable_restarts = lead->attempt;
-    recall_window(svc, lead->restarts_at);
+    resume_policy(svc, lead);
     svc->recalled = true;
     svc_set_state(svc, st);
     if (st == SVC_BACKOFF) {

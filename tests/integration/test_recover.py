@@ -696,3 +696,52 @@ services:
     time.sleep(0.5)
     assert lines(tmp_path / "runs") == 1
     d2.down()
+
+
+def test_an_adopted_service_whose_settings_changed_starts_afresh(daemon):
+    text = """
+services:
+  web:
+    command: [sleep, "1050"]
+    env: {V: "%d"}
+    on_recover: adopt
+"""
+    d1 = daemon(text % 1)
+    pid = d1.wait_state("web", "running")["pid"]
+    d1.wait_recorded("web", pid)
+    kill9(d1)
+    d2 = daemon(text % 2)
+    new = wait_for(lambda: (s := d2.service("web"))["pid"] not in (None, pid) and
+                   s["state"] == "running" and s, what="web started afresh")
+    assert not new["adopted"] and psutil.Process(new["pid"]).environ()["V"] == "2"
+    wait_for(lambda: gone(pid), what="the old web gone")
+    log = (d2.state / "corral.log").read_text()
+    assert f"web: stopping pid {pid} and its tree, left by the previous corral, to start " \
+        "afresh: its settings changed" in log, log
+    d2.down()
+
+
+def test_an_adopted_service_keeps_its_give_up_window(daemon):
+    """Two restarts before the crash, one after: the third restart in the
+    window is the last, as without a crash, not three more."""
+    text = """
+services:
+  cl:
+    command: [sh, -c, 'sleep 1.1; exit 1']
+    restart: {max_restarts: 3, window: 2m, initial: 200ms, multiplier: 2, jitter: 0%}
+    on_recover: adopt
+"""
+    d1 = daemon(text)
+    s = wait_for(lambda: (s := d1.service("cl"))["restarts"] == 2 and s["pid"] and s,
+                 timeout=15, what="cl on its third run")
+    d1.wait_recorded("cl", s["pid"])
+    time.sleep(0.1)
+    kill9(d1)
+    d2 = daemon(text, expect=None)  # up -d may see cl give up, or not yet
+    s = d2.wait_state("cl", "failed", timeout=20)
+    assert s["restarts"] == 3, s
+    assert s["reason"].startswith("gave up after 3 restarts in 120s"), s
+    delays = [e["details"]["delay_ms"] for e in d2.events()
+              if e["kind"] == "restarting" and e.get("service") == "cl"]
+    assert delays[-1] == 800, delays  # the backoff went on from where it was
+    d2.down()
