@@ -274,6 +274,14 @@ const char *client_error(const json_t *body, long status)
     return fallback;
 }
 
+bool client_left_running(const struct client *c)
+{
+    char path[PATH_MAX + 16];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/corral.lock", c->state_dir);
+    return stat(path, &st) == 0 && st.st_size > 0;
+}
+
 bool client_daemon_gone(const struct client *c)
 {
     char path[PATH_MAX + 16];

@@ -41,6 +41,9 @@ long client_stream(struct client *c, const char *path,
 /* The "message" of an API error body, or a fallback. */
 const char *client_error(const json_t *body, long status);
 
+/* The state directory's lock file still carries the running mark, which a
+ * corral clears once every tree it ran is empty. */
+bool client_left_running(const struct client *c);
 /* True when no corral holds the instance's lock. */
 bool client_daemon_gone(const struct client *c);
 

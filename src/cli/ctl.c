@@ -914,6 +914,17 @@ static int cmd_down(struct ctl *t)
         sleep_ms(WAIT_POLL_MS);
         waited += WAIT_POLL_MS;
     }
+    /* The running mark is cleared only once every tree is empty: still
+     * there, the daemon died on the way (a kill -9), or gave up on a
+     * survivor. */
+    if (client_left_running(&t->c)) {
+        fprintf(stderr,
+                "corral: the daemon ended before everything was stopped (killed meanwhile, or a "
+                "process survived SIGKILL; see %s/corral.log): `corral up` takes over what is "
+                "left, `corral cleanup` stops it\n",
+                t->c.state_dir);
+        return CLI_SURVIVOR;
+    }
     printf("corral stopped (%s)\n", t->c.state_dir);
     return CLI_OK;
 }

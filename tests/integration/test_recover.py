@@ -13,7 +13,7 @@ import time
 import psutil
 import pytest
 
-from conftest import MODES, tagged, wait_for
+from conftest import CORRAL, MODES, tagged, wait_for
 
 
 def free_port():
@@ -745,3 +745,25 @@ services:
               if e["kind"] == "restarting" and e.get("service") == "cl"]
     assert delays[-1] == 800, delays  # the backoff went on from where it was
     d2.down()
+
+
+def test_down_says_so_when_corral_dies_before_everything_stopped(daemon):
+    text = """
+services:
+  slow:
+    command: [sh, -c, 'trap "sleep 3; exit 0" TERM; while :; do sleep 0.1; done']
+"""
+    d = daemon(text)
+    pid = d.wait_state("slow", "running")["pid"]
+    down = subprocess.Popen([CORRAL, "down", "-f", str(d.cfg)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: d.service("slow")["state"] == "stopping", what="slow stopping")
+    kill9(d)
+    out, err = down.communicate(timeout=30)
+    assert down.returncode == 3, out + err
+    assert "the daemon ended before everything was stopped" in err and "corral stopped" not \
+        in out, out + err
+    assert not gone(pid)  # still there: the next corral or cleanup takes it over
+    d2 = daemon(text)
+    d2.down()
+    assert gone(pid)
