@@ -688,6 +688,16 @@ static void mark_stopped(struct up *u)
  * corral which services it has and stops only the others' trees (through
  * identity-checked pidfds), does it beside the loop; its report goes to
  * corral.log. */
+/* The cleanup's end, said as its own: not an orphan's (nor a `reaped` hook's). */
+static void on_cleanup_done(void *ctx, pid_t pid, int code)
+{
+    struct up *u = ctx;
+    if (code == 0)
+        say(u, "corral cleanup (pid %d) is done", (int)pid);
+    else
+        say(u, "corral cleanup (pid %d) ended with status %d: see its lines above", (int)pid, code);
+}
+
 static void clean_ghosts(struct up *u)
 {
     char *argv[] = {"corral", "cleanup", "--yes", "-f", (char *)u->m->path, NULL};
@@ -720,6 +730,8 @@ static void clean_ghosts(struct up *u)
             "processes of services no longer configured are left running: corral cleanup "
             "(pid %d) stops them",
             (int)pid);
+    if (r == 0 && sup_child_claim(u->sup, pid, on_cleanup_done, u) < 0)
+        say(u, "warning: out of memory: corral cleanup's end will read as an orphan's");
 }
 
 /* The output holder a crashed corral left, holding its services' pipes; a

@@ -488,6 +488,12 @@ services:
     log = d2.state / "corral.log"
     wait_for(lambda: "stopped 2 processes" in log.read_text(), what="cleanup's report")
     assert "no longer configured" in log.read_text()
+    # The cleanup is corral's own helper: its end is said as such, no orphan's.
+    cleanup = int(re.search(r"corral cleanup \(pid (\d+)\) stops them", log.read_text())[1])
+    wait_for(lambda: f"corral cleanup (pid {cleanup}) is done" in log.read_text(),
+             what="cleanup's end")
+    assert f"reaped orphaned descendant pid {cleanup} " not in log.read_text()
+    assert not [e for e in d2.events() if e["kind"] == "reaped" and e["pid"] == cleanup]
     base = re.search(r"cgroup v2 at (\S+)", log.read_text())
     d2.down()
     # The removed service's emptied cgroup goes with corral's own.
