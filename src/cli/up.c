@@ -42,7 +42,8 @@ static const char *const colours[] = {"\033[36m", "\033[33m", "\033[32m", "\033[
 #define START_STABLE_MS   1000  /* up -d: a run this long counts as started */
 #define UP_MMAP_THRESHOLD (64 * 1024)
 #define LOG_BUF_BYTES     8192
-#define STORE_REST_MS     100 /* after the last use of state.db: a burst shares one open */
+#define STORE_RETRY_MS    5000 /* state.db that did not open (a full disk): tried again */
+#define STORE_REST_MS     100  /* after the last use of state.db: a burst shares one open */
 #define USAGE             "usage: corral up [-f FILE] [-d] [-q] [-t] [--no-color] [SERVICE...]\n"
 
 struct up {
@@ -78,6 +79,7 @@ struct up {
     struct loop_timer start_wait;
     struct loop_timer start_recheck;
     struct loop_timer store_later;  /* a new state.db is made after the first spawns */
+    bool store_retrying;            /* state.db did not open (a full disk): tried again */
     struct loop_timer store_rest;   /* state.db closed and SQLite unloaded after a burst */
     struct loop_timer store_remade; /* a state.db made afresh while running: rewrite it */
     struct out *out;                /* foreground only */
@@ -633,16 +635,55 @@ static void on_store_rewrite(struct loop *lp, void *data)
     save_wishes(u);
 }
 
+/* state.db cannot be opened for now: what the operator stopped is read
+ * without writing anything. */
+static void read_stops_only(struct up *u)
+{
+    struct diag dg;
+    struct store *ro;
+    diag_clear(&dg);
+    ro = store_open_readonly(u->m->state_dir, false, &dg);
+    if (ro && u->n_names == 0 && store_each_stopped(ro, hold_one, u) < 0)
+        say(u, "warning: could not read the operator's stops from state.db");
+    store_close(ro);
+}
+
 /* state.db, and the services an operator stopped before corral last went. A
  * `corral up NAME` names what to run: that wins over an old stop. */
 static void open_store(struct up *u)
 {
     char aside[1024];
     struct diag dg;
+    bool retry = u->store_retrying;
     diag_clear(&dg);
     u->store = store_open(u->m->state_dir, aside, sizeof(aside), &dg);
+    if (!u->store && dg.code == -EAGAIN) {
+        /* A full disk, say: the file is kept, what it says the operator
+         * stopped still holds, and it is opened again later. */
+        if (!retry) {
+            say(u,
+                "warning: %s; trying again every %ds, stops and runs are written once it "
+                "opens",
+                dg.msg, STORE_RETRY_MS / 1000);
+            read_stops_only(u);
+        }
+        u->store_retrying = true;
+        loop_timer_arm(u->lp, &u->store_later, STORE_RETRY_MS);
+        return;
+    }
     if (!u->store) {
         say(u, "warning: %s; stops will not outlive this corral", dg.msg);
+        return;
+    }
+    if (retry) {
+        /* The stops were read at start; what changed since is written. */
+        u->store_retrying = false;
+        say(u, "state.db opens again");
+        store_set_on_use(u->store, on_store_use, u);
+        store_set_on_remade(u->store, on_store_remade, u);
+        on_store_use(u);
+        api_keep_history(u->api, u->store, history_warn, u);
+        save_wishes(u);
         return;
     }
     if (aside[0])

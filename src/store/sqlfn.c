@@ -22,6 +22,7 @@ int sql_fns_load(char *why, size_t size)
         {"sqlite3_exec", &sql_fns.exec},
         {"sqlite3_errmsg", &sql_fns.errmsg},
         {"sqlite3_errstr", &sql_fns.errstr},
+        {"sqlite3_errcode", &sql_fns.errcode},
         {"sqlite3_free", &sql_fns.free},
         {"sqlite3_prepare_v2", &sql_fns.prepare_v2},
         {"sqlite3_step", &sql_fns.step},

@@ -20,6 +20,7 @@ struct sql_fns {
                 char **err);
     const char *(*errmsg)(sqlite3 *db);
     const char *(*errstr)(int rc);
+    int (*errcode)(sqlite3 *db);
     void (*free)(void *p);
     int (*prepare_v2)(sqlite3 *db, const char *sql, int len, sqlite3_stmt **q, const char **tail);
     int (*step)(sqlite3_stmt *q);
@@ -52,6 +53,7 @@ void sql_fns_unload(void);
 #define sqlite3_exec(d, s, f, c, e)         sql_fns.exec(d, s, f, c, e)
 #define sqlite3_errmsg(d)                   sql_fns.errmsg(d)
 #define sqlite3_errstr(rc)                  sql_fns.errstr(rc)
+#define sqlite3_errcode(d)                  sql_fns.errcode(d)
 #define sqlite3_free(p)                     sql_fns.free(p)
 #define sqlite3_prepare_v2(d, s, n, q, t)   sql_fns.prepare_v2(d, s, n, q, t)
 #define sqlite3_step(q)                     sql_fns.step(q)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -138,6 +139,25 @@ static int configure(sqlite3 *db, int flags)
 }
 
 /* Open and make usable, or say why not (the caller moves the file aside). */
+/* A failure of the machine, not of the file: a full disk, an I/O error, no
+ * permission, no memory. The file is then left as it is. */
+static bool machine_error(int code)
+{
+    switch (code & 0xff) {
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_NOMEM:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* 0 with *out open; -EAGAIN when the machine failed (machine_error); -EIO
+ * when the file is no usable corral database. */
 static int try_open(const char *path, sqlite3 **out, char *why, size_t size)
 {
     sqlite3 *db = NULL;
@@ -154,12 +174,28 @@ static int try_open(const char *path, sqlite3 **out, char *why, size_t size)
         snprintf(why, size, "schema %d is newer than this corral's %d", v, STORE_SCHEMA_VERSION);
     } else if (!integrity_ok(db)) {
         snprintf(why, size, "integrity check failed");
+        r = db ? sqlite3_errcode(db) : SQLITE_ERROR;
     } else if (migrate(db, v, why, size) == 0) {
         *out = db;
         return 0;
+    } else {
+        r = sqlite3_errcode(db);
     }
     sqlite3_close(db);
-    return -EIO;
+    return machine_error(r) ? -EAGAIN : -EIO;
+}
+
+/* The -wal and -shm files a failed open left, when the WAL holds nothing:
+ * with them there a reader must map -shm (which a full disk refuses);
+ * without them it reads state.db alone. */
+static void drop_empty_wal(const char *path)
+{
+    char wal[4200], shm[4200];
+    struct stat st;
+    snprintf(wal, sizeof(wal), "%s-wal", path);
+    snprintf(shm, sizeof(shm), "%s-shm", path);
+    if (stat(wal, &st) == 0 && st.st_size == 0 && unlink(wal) == 0)
+        (void)unlink(shm);
 }
 
 static void move_aside(const char *path, const char *why, char *aside, size_t size)
@@ -206,12 +242,20 @@ struct store *store_open(const char *state_dir, char *aside, size_t aside_size, 
         store_close(st);
         return NULL;
     }
-    if (try_open(path, &st->db, why, sizeof(why)) == 0)
+    int r = try_open(path, &st->db, why, sizeof(why));
+    if (r == 0)
         return st;
-    move_aside(path, why, aside, aside_size);
-    if (try_open(path, &st->db, why, sizeof(why)) == 0)
-        return st;
-    diag_set(dg, -EIO, "cannot create %s: %s", path, why);
+    if (r == -EIO) {
+        move_aside(path, why, aside, aside_size);
+        r = try_open(path, &st->db, why, sizeof(why));
+        if (r == 0)
+            return st;
+    }
+    if (r == -EAGAIN) {
+        drop_empty_wal(path);
+        diag_set(dg, -EAGAIN, "cannot open %s: %s (the file is left as it is)", path, why);
+    } else
+        diag_set(dg, -EIO, "cannot create %s: %s", path, why);
     sql_fns_unload();
     store_close(st);
     return NULL;

@@ -21,7 +21,8 @@ struct store;
  * from a newer corral, or locked by another process — is renamed to
  * state.db.bad-<time> and a fresh one made; *aside then names that file and
  * why (else it is ""). NULL with dg filled only when no database at all can
- * be made there. */
+ * be made there; dg->code -EAGAIN when the machine failed (a full disk, an
+ * I/O error, no permission), and the file was left as it is. */
 struct store *store_open(const char *state_dir, char *aside, size_t aside_size, struct diag *dg);
 /* Close the store, open or resting. NULL is a no-op. */
 void store_close(struct store *st);

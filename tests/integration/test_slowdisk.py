@@ -7,6 +7,7 @@ stalled, mounted on the logs directory."""
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import time
 
@@ -207,3 +208,61 @@ services:
     log = tmp_path / "backing" / "flood.log"
     want = "".join(f"{i}\n" for i in range(1, LINES + 1))
     assert want.startswith(log.read_text() if log.exists() else "")
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MiB tmpfs for the state directory, unmounted at the end."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {r.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def fill(path):
+    """Fill the file system that holds path; returns the filler."""
+    filler = path / "filler"
+    with open(filler, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    return filler
+
+
+def test_a_full_disk_keeps_state_db_and_the_operator_s_stops(daemon, small_disk):
+    """A state.db that cannot be opened because the disk is full is no
+    corrupt one: it is left as it is, the stops it holds are kept, and it
+    is written again once there is room."""
+    text = f"""
+state_dir: {small_disk}/st
+services:
+  keep: {{command: [sleep, "1060"]}}
+  held: {{command: [sleep, "1061"]}}
+"""
+    d1 = daemon(text, state=str(small_disk / "st"))
+    d1.wait_state("keep", "running")
+    assert d1.cli("stop", "held").returncode == 0
+    d1.down()
+    filler = fill(small_disk)
+    d2 = daemon(text, state=str(small_disk / "st"))
+    s = d2.service("held")
+    assert s["state"] == "stopped" and s["stopped_by_operator"], s
+    assert not list((small_disk / "st").glob("state.db.bad-*"))
+    log = small_disk / "st" / "corral.log"
+    filler.unlink()
+    wait_for(lambda: "state.db opens again" in log.read_text(errors="replace"), timeout=15,
+             what="state.db opened again")
+    assert d2.cli("stop", "keep").returncode == 0
+    d2.down()
+    with sqlite3.connect(small_disk / "st" / "state.db") as db:
+        stopped = {r[0] for r in db.execute("SELECT name FROM service_wish WHERE stopped = 1")}
+    assert stopped == {"keep", "held"}, stopped
