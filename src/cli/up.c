@@ -841,8 +841,12 @@ static int api_reload(void *ctx, json_t **summary, struct diag *dg)
 {
     struct up *u = ctx;
     int r = reload(u, summary, dg);
-    if (r < 0)
-        reload_refused(u, dg->msg);
+    if (r < 0) {
+        /* With the place in the file, as a SIGHUP's refusal says it. */
+        char why[DIAG_MSG_MAX + DIAG_FILE_MAX + DIAG_FIELD_MAX + 32];
+        diag_format(dg, why, sizeof(why));
+        reload_refused(u, why);
+    }
     return r;
 }
 

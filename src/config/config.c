@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -249,10 +250,60 @@ static void nearer(const char *word, const char *cand, const char **best, size_t
     }
 }
 
+/* What other tools (compose, supervisord, systemd, PM2) call a key, and what
+ * corral calls it: a word no edit distance leads to ("cmd" is one edit from
+ * "cwd", not from "command"). */
+static const char *const aliases[][2] = {
+    {"cmd", "command"},
+    {"exec", "command"},
+    {"program", "command"},
+    {"args", "command"},
+    {"environment", "env"},
+    {"envfile", "env_file"},
+    {"workdir", "cwd"},
+    {"working_dir", "cwd"},
+    {"working_directory", "cwd"},
+    {"directory", "cwd"},
+    {"dir", "cwd"},
+    {"depends", "depends_on"},
+    {"requires", "depends_on"},
+    {"needs", "depends_on"},
+    {"after", "depends_on"},
+    {"restart_policy", "restart"},
+    {"autorestart", "restart"},
+    {"stop_signal", "stop"},
+    {"stopsignal", "stop"},
+    {"stop_timeout", "stop"},
+    {"healthcheck", "liveness"},
+    {"health_check", "liveness"},
+    {"liveness_probe", "liveness"},
+    {"readiness", "ready"},
+    {"readiness_probe", "ready"},
+    {"type", "kind"},
+    {"log", "logs"},
+    {"logging", "logs"},
+    {"auto_start", "autostart"},
+    {"enabled", "autostart"},
+};
+
+static const char *alias_of(const char *word, const char *const *cands, size_t n)
+{
+    for (size_t a = 0; a < sizeof(aliases) / sizeof(*aliases); a++) {
+        if (strcasecmp(word, aliases[a][0]) != 0)
+            continue;
+        for (size_t i = 0; i < n; i++)
+            if (!strcmp(cands[i], aliases[a][1]))
+                return cands[i];
+    }
+    return NULL;
+}
+
 const char *cfg_suggest(const char *word, const char *const *cands, size_t n)
 {
-    const char *best = NULL;
+    const char *best = alias_of(word, cands, n);
     size_t best_d = SIZE_MAX;
+    if (best)
+        return best;
     for (size_t i = 0; i < n; i++)
         nearer(word, cands[i], &best, &best_d);
     return best;

@@ -454,6 +454,27 @@ static int hung_parse(struct cfg_ctx *pc, struct cfg_service *svc, const struct 
     return 0;
 }
 
+/* A ready probe whose first attempt comes after ready_timeout can never pass
+ * in time: the service would fail without a single attempt. */
+static int delay_within_timeout(struct cfg_ctx *pc, const struct cfg_service *svc,
+                                const struct cfg_node *ready, const char *field)
+{
+    const struct cfg_probe *p = svc->ready.probe;
+    const struct cfg_node *k;
+    char sub[DIAG_FIELD_MAX], delay[32], timeout[32];
+    if (svc->ready.kind != CFG_READY_PROBE || !p || !svc->ready.timeout_ms ||
+        p->initial_delay_ms < svc->ready.timeout_ms)
+        return 0;
+    k = cfg_yaml_find_key(ready, "initial_delay");
+    cfg_yaml_field(sub, sizeof(sub), field, "initial_delay");
+    cfg_format_duration(p->initial_delay_ms, delay, sizeof(delay));
+    cfg_format_duration(svc->ready.timeout_ms, timeout, sizeof(timeout));
+    return cfg_err(pc, k ? k->next : ready, sub,
+                   "initial_delay %s is not below ready_timeout %s: the probe could never pass "
+                   "in time",
+                   delay, timeout);
+}
+
 int cfg_health_parse(struct cfg_ctx *pc, struct cfg_service *svc, const struct cfg_health_nodes *hn,
                      const char *base)
 {
@@ -467,6 +488,8 @@ int cfg_health_parse(struct cfg_ctx *pc, struct cfg_service *svc, const struct c
                            "condition: completed in its dependants)");
         r = ready_parse(pc, svc, hn->ready, field);
         if (r < 0)
+            return r;
+        if ((r = delay_within_timeout(pc, svc, hn->ready, field)) < 0)
             return r;
     }
     if (hn->liveness) {

@@ -113,6 +113,8 @@ int cfg_duration_value(struct cfg_ctx *pc, const struct cfg_node *v, const char 
         return cfg_err(pc, v, field, "invalid duration '%s': under 1ms, the least corral keeps", s);
     if (s[0] == '-')
         return cfg_err(pc, v, field, "invalid duration '%s': it cannot be negative", s);
+    if (!s[0])
+        return cfg_err(pc, v, field, "empty duration (expected e.g. 250ms, 10s, 1m30s or 1.5h)");
     if (strspn(s, "0123456789.") == strlen(s))
         return cfg_err(pc, v, field,
                        "invalid duration '%s': missing unit (ms, s, m or h), e.g. %ss", s, s);

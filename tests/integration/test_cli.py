@@ -315,6 +315,9 @@ def test_reload_with_a_broken_config_changes_nothing(daemon):
     assert len(refused) == 2, refused
     assert all(e["reason"].startswith("refused, nothing changed: ") and "comand" in e["reason"]
                for e in refused), refused
+    # Each with the place in the file, however it was asked for.
+    assert all("corral.yaml:9:5: services.cron.comand: unknown key 'comand'" in e["reason"]
+               for e in refused), refused
     # Fixed, the same SIGHUP applies it.
     d.cfg.write_text(good.replace("'1002'", "'1004'"))
     os.kill(d.ps.pid, signal.SIGHUP)

@@ -73,6 +73,13 @@ static void unknown_key_suggests(void **state)
     expect_error(WEB "    restart: {polcy: always}\n", 4, 15, "services.web.restart.polcy",
                  "did you mean 'policy'?");
     expect_error("servics: {}\n", 1, 1, "servics", "did you mean 'services'?");
+    /* Other tools' words for a key: cmd is one edit from cwd, but meant command. */
+    expect_error("services:\n  web:\n    cmd: [a]\n", 3, 5, "services.web.cmd",
+                 "did you mean 'command'?");
+    expect_error(WEB "    working_dir: /srv\n", 4, 5, "services.web.working_dir",
+                 "did you mean 'cwd'?");
+    expect_error(WEB "    stop: {timeout: \"\"}\n", 4, 21, "services.web.stop.timeout",
+                 "empty duration");
     /* Nothing close: list the valid keys instead of guessing. */
     expect_error(WEB "    frobnicate: 1\n", 4, 5, "services.web.frobnicate",
                  "unknown key 'frobnicate' (valid keys: command,");
@@ -1313,6 +1320,9 @@ static void health_bad(void **state)
                  "services.web.ready.http.url", "it names no host");
     expect_error(WEB "    ready: {http: {url: \"ftp://x\"}}\n", 4, 25,
                  "services.web.ready.http.url", "invalid url 'ftp://x'");
+    expect_error(WEB "    ready: {tcp: {port: 80}, initial_delay: 3s}\n    ready_timeout: 1s\n", 4,
+                 45, "services.web.ready.initial_delay",
+                 "initial_delay 3s is not below ready_timeout 1s");
     /* A typo does not make a password or a query value less secret. */
     expect_error(WEB "    ready: {http: {url: \"http://u:S3CRET@h:99999/?k=K3Y\"}}\n", 4, 25,
                  "services.web.ready.http.url", "invalid url 'http://u:***@h:99999/?k=***'");
