@@ -48,6 +48,52 @@ static void usage(const struct ctl *t, FILE *out)
             t->cmd, stream ? "--file" : "-f");
 }
 
+/* The options each command takes beyond -f/--file, --state-dir and --help,
+ * as getopt returns them ('f' is follow for logs and events). One given to a
+ * command that would ignore it is a usage error: `logs --since 1h` printing
+ * the whole tail would mislead. */
+static const struct {
+    const char *cmd;
+    const char *opts;
+} takes_opts[] = {
+    {"status", "jX"},  {"ps", "jX"},    {"start", "WT"}, {"stop", "WT"},
+    {"restart", "WT"}, {"signal", ""},  {"logs", "fLn"}, {"events", "fLnsUj"},
+    {"tree", "j"},     {"reload", "j"}, {"down", "WT"},
+};
+
+static const char *option_name(int c)
+{
+    switch (c) {
+    case 'j':
+        return "--json";
+    case 'W':
+        return "--no-wait";
+    case 'f':
+    case 'L':
+        return "--follow";
+    case 'n':
+        return "-n/--lines";
+    case 's':
+        return "--since";
+    case 'U':
+        return "--until";
+    case 'X':
+        return "--stats";
+    case 'T':
+        return "--timeout";
+    default:
+        return "?";
+    }
+}
+
+static bool takes_option(const char *cmd, int c)
+{
+    for (size_t i = 0; i < sizeof(takes_opts) / sizeof(*takes_opts); i++)
+        if (!strcmp(cmd, takes_opts[i].cmd))
+            return strchr(takes_opts[i].opts, c) != NULL;
+    return true; /* a command not listed is refused later */
+}
+
 static int parse(struct ctl *t, int argc, char **argv)
 {
     /* logs and events read -f as "follow", like tail -f; the file is --file. */
@@ -65,6 +111,13 @@ static int parse(struct ctl *t, int argc, char **argv)
     t->timeout_s = WAIT_DEFAULT_S;
     while ((c = getopt_long(argc, argv, stream ? "fn:h" : "f:n:h", opts, NULL)) != -1) {
         char *end;
+        if (c != 'F' && c != 'S' && c != 'h' && c != '?' && (c != 'f' || stream) &&
+            !takes_option(t->cmd, c)) {
+            fprintf(stderr, "corral %s: %s is not an option of this command\n", t->cmd,
+                    option_name(c));
+            usage(t, stderr);
+            return CLI_USAGE;
+        }
         switch (c) {
         case 'f':
             if (stream)
