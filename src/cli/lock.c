@@ -15,8 +15,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -27,7 +29,9 @@
 /* The holder never accepts, so each probe stays queued (a few hundred bytes
  * of the kernel's) until it exits: past this many the holder is still found,
  * but not its PID. Probes only reach a corral whose lock was lost. */
-#define GUARD_BACKLOG 16
+#define GUARD_BACKLOG  16
+#define GUARD_RETRY_MS 20
+#define GUARD_WAIT_MS  1000 /* a killed corral's guard, freed as it exits */
 
 static int make_dir(const char *dir, struct diag *dg)
 {
@@ -148,12 +152,23 @@ static int take_guard(const char *state_dir, char instance[PROC_INSTANCE_LEN + 1
         return -1;
     }
     len = guard_address(instance, &sa);
-    s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (s >= 0 && bind(s, (const struct sockaddr *)&sa, len) == 0 && listen(s, GUARD_BACKLOG) == 0)
-        return s;
-    r = -errno;
-    if (s >= 0)
-        close(s);
+    /* A corral killed a moment ago has let go of its lock but may hold the
+     * guard for some milliseconds more, while the kernel tears it down: a
+     * start right after a kill -9 waits that out rather than call it a
+     * corral that lost its state directory. */
+    for (int tries = 0;; tries++) {
+        const struct timespec pause = {.tv_nsec = GUARD_RETRY_MS * 1000000L};
+        s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (s >= 0 && bind(s, (const struct sockaddr *)&sa, len) == 0 &&
+            listen(s, GUARD_BACKLOG) == 0)
+            return s;
+        r = -errno;
+        if (s >= 0)
+            close(s);
+        if (r != -EADDRINUSE || tries * GUARD_RETRY_MS >= GUARD_WAIT_MS)
+            break;
+        nanosleep(&pause, NULL);
+    }
     if (r != -EADDRINUSE) {
         diag_set(dg, r, "cannot take the guard of instance %s: %s", instance, strerror(-r));
         return -1;
@@ -183,10 +198,56 @@ static int take_guard(const char *state_dir, char instance[PROC_INSTANCE_LEN + 1
     return -1;
 }
 
+/* Whether pid is on its way out: a SIGKILL pending, exiting (PF_EXITING in
+ * /proc/PID/stat's flags), or a zombie. A corral killed a moment ago holds
+ * its lock until the kernel has torn it down. */
+static bool exiting(pid_t pid)
+{
+    char path[64], text[2048];
+    const char *p;
+    unsigned long long shd = 0, sig = 0;
+    unsigned flags = 0;
+    char state = 0;
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    if (proc_read_at(AT_FDCWD, path, text, sizeof(text)) <= 0 || !(p = strrchr(text, ')')))
+        return false;
+    if (sscanf(p + 1, " %c %*d %*d %*d %*d %*d %u", &state, &flags) != 2)
+        return false;
+    if (state == 'Z' || state == 'X' || (flags & 0x4))
+        return true;
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    if (proc_read_at(AT_FDCWD, path, text, sizeof(text)) <= 0)
+        return false;
+    if ((p = strstr(text, "\nShdPnd:")))
+        shd = strtoull(p + 8, NULL, 16);
+    if ((p = strstr(text, "\nSigPnd:")))
+        sig = strtoull(p + 8, NULL, 16);
+    return ((shd | sig) >> (SIGKILL - 1)) & 1;
+}
+
+/* F_SETLK, waiting out a holder that is being killed. */
+static int lock_file(int fd)
+{
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    for (int tries = 0;; tries++) {
+        const struct timespec pause = {.tv_nsec = GUARD_RETRY_MS * 1000000L};
+        struct flock who = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+        if (fcntl(fd, F_SETLK, &fl) == 0)
+            return 0;
+        if (errno != EAGAIN && errno != EACCES)
+            return -1;
+        if (tries * GUARD_RETRY_MS >= GUARD_WAIT_MS || fcntl(fd, F_GETLK, &who) < 0 ||
+            who.l_type == F_UNLCK || who.l_pid <= 0 || !exiting(who.l_pid)) {
+            errno = EAGAIN;
+            return -1;
+        }
+        nanosleep(&pause, NULL);
+    }
+}
+
 int cli_lock(struct cli_lock *lk, const char *state_dir, struct diag *dg)
 {
     char path[4096];
-    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
     int fd;
     lk->fd = -1;
     lk->guard = -1;
@@ -201,7 +262,7 @@ int cli_lock(struct cli_lock *lk, const char *state_dir, struct diag *dg)
     }
     /* The file first: of two corrals started together, the second is told
      * the lock's holder and since when. */
-    if (fcntl(fd, F_SETLK, &fl) == 0) {
+    if (lock_file(fd) == 0) {
         lk->guard = take_guard(state_dir, lk->instance, dg);
         if (lk->guard < 0) {
             close(fd);

@@ -773,3 +773,27 @@ services:
     d2 = daemon(text)
     d2.down()
     assert gone(pid)
+
+
+def test_up_right_after_a_kill_9_starts(daemon, tmp_path):
+    """The killed corral lets go of its lock at once, of its guard only as
+    the kernel tears it down: an up at once waits that out rather than call
+    it a corral whose state directory was replaced."""
+    # A service that writes a log: corral's io_uring ring makes its teardown
+    # take long enough to be met.
+    text = ("services:\n  web: {command: [sh, -c, 'echo hi; exec sleep 1070']}\n"
+            "  more: {command: [sh, -c, 'echo hi; exec sleep 1071']}\n")
+    d = daemon(text)
+    for _ in range(5):
+        d.wait_state("web", "running")
+        old = d.ps
+        # The kill and the up from one shell: nothing between them.
+        r = subprocess.run(["sh", "-c", f'kill -9 {old.pid}; exec "$0" up -d -f "$1"', CORRAL,
+                            str(d.cfg)], capture_output=True, text=True, timeout=60)
+        # The same instance either way: the fixture's clean-up finds its tags.
+        d._find_daemon()
+        assert r.returncode == 0, r.stdout + r.stderr
+        wait_for(lambda: not old.is_running() or old.status() == psutil.STATUS_ZOMBIE,
+                 what="the killed corral gone")
+        assert d.ps.pid != old.pid
+    d.down()
