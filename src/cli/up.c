@@ -714,6 +714,8 @@ static void on_store_later(struct loop *lp, void *data)
     (void)lp;
     open_store(u);
     runs_set_store(u->runs, u->store);
+    if (u->n_names && u->store)
+        save_wishes(u); /* see serve() */
 }
 
 /* The lock file is marked while a corral runs, and the mark is taken off
@@ -1069,6 +1071,11 @@ static int serve(struct up *u, struct diag *dg)
         clean_ghosts(u);
     if (sup_start(u->sup, (const char *const *)u->names, u->n_names, dg) < 0)
         return CLI_USAGE;
+    /* What up NAME starts, its dependencies included, is no longer stopped
+     * by the operator: said so in state.db too, or the next corral would
+     * hold them again. */
+    if (u->n_names && u->store)
+        save_wishes(u);
     /* The first services go before anything said so far is written, and
      * before the API's socket and corral.log are made; a verdict for up -d
      * (a service blocked at once) makes the socket first. */

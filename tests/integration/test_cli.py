@@ -851,3 +851,19 @@ def test_an_operator_stop_outlives_corral_when_a_new_service_needs_it(daemon):
     assert d2.pids("db") == []
     assert d2.service("x")["reason"] == "dependency 'db' stopped", d2.service("x")
     d2.down()
+
+
+def test_up_name_clears_the_stops_of_what_it_starts(daemon):
+    """up web starts db too, which the operator had stopped: db is no longer
+    stopped, in state.db either, so the next plain up runs it."""
+    d = daemon(STACK)
+    d.wait_state("web", "running")
+    assert d.cli("stop", "db").returncode == 0  # web too
+    d.down()
+    d2 = daemon(STACK, ("web",))
+    assert d2.wait_state("db", "running") and not d2.service("db")["stopped_by_operator"]
+    d2.down()
+    d3 = daemon(STACK)
+    assert d3.wait_state("db", "running") and d3.wait_state("web", "running")
+    assert "stays stopped" not in (d3.state / "corral.log").read_text().split("corral 0.1.0")[-1]
+    d3.down()
