@@ -151,6 +151,12 @@ void out_write(struct out *o, const char *buf, size_t len)
 {
     if (o->dead)
         return;
+    /* Full: written now, before anything is dropped. A file or a reader
+     * that keeps up takes it at once; one that is behind leaves it full. */
+    if (len > OUT_MAX_BYTES - o->len && o->len)
+        out_flush(o);
+    if (o->dead)
+        return;
     if (len > OUT_MAX_BYTES - o->len || !room_for(o, len)) {
         o->dropped += len;
         return;

@@ -83,3 +83,20 @@ def test_hangup_stops_everything(corral):
     assert c.wait_exit() == 0
     assert gone(s)
     assert c.tagged() == {}
+
+
+def test_a_file_as_stdout_gets_every_line(corral):
+    """The foreground view drops output only for a reader that is behind: a
+    file (or a reader that keeps up) takes a flood whole, though one loop
+    turn reads more than the view's buffer holds."""
+    c = corral("""
+services:
+  flood:
+    command: [seq, 1, 300000]
+    restart: {policy: "no"}
+""")
+    assert c.wait_exit(timeout=60) == 0
+    out = c.output()
+    lines = [ln.split("| ", 1)[1] for ln in out.splitlines() if ln.startswith("flood")]
+    assert lines == [str(i) for i in range(1, 300001)], (len(lines), out[-500:])
+    assert "dropped" not in out
