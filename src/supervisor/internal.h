@@ -83,8 +83,9 @@ struct service {
     uint64_t state_ms;
     uint64_t lost_reported; /* log bytes lost, as last reported */
     uint64_t lost_report_ms;
-    uint64_t stop_ms;    /* when the current stop began */
-    uint64_t stop_ticks; /* the same, in the clock of start_ticks */
+    struct loop_timer lost_timer; /* a loss to say once LOST_REPORT_MS has passed (run.c) */
+    uint64_t stop_ms;             /* when the current stop began */
+    uint64_t stop_ticks;          /* the same, in the clock of start_ticks */
     uint64_t kill_ms;
     unsigned attempt;
     unsigned restarts;
@@ -388,6 +389,10 @@ int run_spawn(struct service *svc, struct diag *dg);
  * service, or NULL if none is under way. */
 struct service *run_spawn_finish(struct sup *s);
 void run_close_pipes(struct service *svc);
+/* lost_timer's callback. */
+void run_lost_timer(struct loop *lp, void *data);
+/* A run's end: the log bytes it lost and that were not said yet, now. */
+void run_say_lost(struct service *svc);
 /* An exec probe of the service: its environment, cwd, user and cgroup (or
  * tag), output to /dev/null. 0 with child filled, or -errno. */
 int run_spawn_probe(struct service *svc, char *const *argv, struct proc_child *child);

@@ -214,19 +214,39 @@ static void echo_line(void *ctx, const char *line, size_t len, bool complete)
     ec->when = ec->now;
 }
 
-static void report_lost(struct service *svc)
+static void say_lost(struct service *svc, uint64_t lost, uint64_t now)
 {
-    uint64_t lost = logs_sink_lost_bytes(svc->sink);
-    uint64_t now = loop_now_ms();
     char text[128];
-    if (lost == svc->lost_reported ||
-        (svc->lost_report_ms && now - svc->lost_report_ms < LOST_REPORT_MS))
-        return;
     svc->lost_reported = lost;
     svc->lost_report_ms = now;
     snprintf(text, sizeof(text), "%llu bytes of log output lost so far (log file write failed)",
              (unsigned long long)lost);
     sup_emit(svc->sup, SUP_EV_LOGS_LOST, svc, 0, text);
+}
+
+/* At most once per LOST_REPORT_MS: a loss within that time is said when it
+ * ends (lost_timer), so that the last count is never left unsaid. */
+static void report_lost(struct service *svc)
+{
+    uint64_t lost = logs_sink_lost_bytes(svc->sink);
+    uint64_t now = loop_now_ms();
+    if (lost == svc->lost_reported)
+        return;
+    if (svc->lost_report_ms && now - svc->lost_report_ms < LOST_REPORT_MS) {
+        if (!loop_timer_armed(&svc->lost_timer))
+            loop_timer_arm(svc->sup->lp, &svc->lost_timer,
+                           svc->lost_report_ms + LOST_REPORT_MS - now);
+        return;
+    }
+    say_lost(svc, lost, now);
+}
+
+void run_lost_timer(struct loop *lp, void *data)
+{
+    struct service *svc = data;
+    (void)lp;
+    if (svc->sink)
+        report_lost(svc);
 }
 
 static uint64_t logs_grace_ms(const struct sup *s)
@@ -327,7 +347,11 @@ static void pipe_pause(struct service *svc, enum logs_stream st)
 static void on_sink_idle(void *ctx)
 {
     struct service *svc = ctx;
-    report_lost(svc);
+    /* The last writes of a run that is over: its count is final, say it. */
+    if (svc->pid <= 0 && svc->pipe[LOGS_OUT] < 0 && svc->pipe[LOGS_ERR] < 0)
+        run_say_lost(svc);
+    else
+        report_lost(svc);
     for (int st = 0; st < LOGS__COUNT; st++)
         if (svc->pipe[st] >= 0 && !svc->watch[st])
             svc->watch[st] = loop_watch_add(svc->sup->lp, svc->pipe[st], EPOLLIN, on_pipe, svc);
@@ -471,6 +495,14 @@ void run_close_pipes(struct service *svc)
         (void)pipe_drain(svc, st, 4 * READ_BUDGET, false);
         pipe_close(svc, st);
     }
+}
+
+void run_say_lost(struct service *svc)
+{
+    if (!svc->sink || logs_sink_lost_bytes(svc->sink) == svc->lost_reported)
+        return;
+    loop_timer_disarm(svc->sup->lp, &svc->lost_timer);
+    say_lost(svc, logs_sink_lost_bytes(svc->sink), loop_now_ms());
 }
 
 static int pipes_open(struct service *svc, int child_ends[LOGS__COUNT])

@@ -265,6 +265,7 @@ void svc_tree_empty(struct service *svc)
     svc->fault_stop = false;
     loop_timer_disarm(svc->sup->lp, &svc->timer);
     run_close_pipes(svc);
+    run_say_lost(svc);
     svc->adopted = false;
     svc->inherited = false;
     /* A previous corral's cgroup, or one cgroup.kill was written to (see
@@ -986,6 +987,7 @@ struct service *service_new(struct sup *s, const struct cfg_service *cfg, size_t
     svc->events_fd = -1;
     svc->pipe[LOGS_OUT] = svc->pipe[LOGS_ERR] = -1;
     loop_timer_init(&svc->timer, on_timer, svc);
+    loop_timer_init(&svc->lost_timer, run_lost_timer, svc);
     limits_svc_init(svc);
     stats_svc_init(svc);
     ready_init(svc);
@@ -1001,6 +1003,7 @@ void service_free(struct service *svc)
     loop_timer_disarm(s->lp, &svc->timer);
     loop_watch_del(s->lp, svc->pidfd_watch);
     run_close_pipes(svc);
+    loop_timer_disarm(s->lp, &svc->lost_timer);
     if (svc->pidfd >= 0)
         close(svc->pidfd);
     sup_window_free(&svc->window);

@@ -161,3 +161,21 @@ services:
     stamped = (logs / "stamped.log").read_text()
     assert re.sub(r"^\S+Z out ", "", stamped, flags=re.M).encode() == want
     d.down()
+
+
+def test_a_loss_within_the_report_window_is_said_by_the_run_s_end(corral, tmp_path):
+    """Losses are said at most every 10 s: the last count, lost within that
+    time, is said once the window ends, or at the run's end, never left out."""
+    logs = tmp_path / ".corral" / "logs"
+    logs.mkdir(parents=True)
+    (logs / "chatty.log").symlink_to("/dev/full")
+    c = corral("""
+services:
+  chatty:
+    kind: oneshot
+    command: [sh, -c, 'head -c 100000 /dev/zero; sleep 0.5; head -c 200000 /dev/zero']
+    logs: {timestamps: false}
+""", args=["-q"])
+    assert c.wait_exit(timeout=60) == 0
+    counts = [int(n) for n in re.findall(r"(\d+) bytes of log output lost", c.output())]
+    assert counts and counts[-1] == 300000, c.output()
