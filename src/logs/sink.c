@@ -1007,6 +1007,12 @@ ssize_t logs_sink_splice(struct logs_sink *s, struct logs_relay *relay, int pipe
     return done ? (ssize_t)done : -EAGAIN;
 }
 
+bool logs_sink_file_gone(const struct logs_sink *s)
+{
+    struct stat st;
+    return s && s->fd >= 0 && fstat(s->fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 0;
+}
+
 uint64_t logs_sink_lost_bytes(const struct logs_sink *s)
 {
     return s ? s->lost_bytes : 0;

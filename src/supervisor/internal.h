@@ -371,6 +371,9 @@ bool sup_deliver_claimed(struct sup *s, const siginfo_t *si);
  * their CPU time, to tell its hard limit's SIGKILL). */
 bool sup_model_limits_cpu(const struct cfg_model *m);
 
+/* sup.c: the logs directory made again if it was removed while corral runs. */
+void sup_logs_dir_renew(struct sup *s);
+
 /* reload.c */
 bool reload_stopped(const struct sup *s);
 /* The service's settings as a reload compares them. */

@@ -581,6 +581,14 @@ int run_spawn(struct service *svc, struct diag *dg)
     o.n_rlimits = limits_rlimits(svc, rl, 4);
     if (r >= 0 && (r = env_build(svc, &se)) < 0)
         diag_set(dg, r, "out of memory building the environment");
+    /* A log file removed (or its directory) while corral runs is made
+     * afresh at the next run, not written where nobody can read it. */
+    if (svc->sink && logs_sink_file_gone(svc->sink)) {
+        sup_logs_dir_renew(s);
+        logs_sink_close(svc->sink);
+        svc->sink = NULL;
+        svc->lost_reported = 0; /* the new sink counts from 0 */
+    }
     if (r >= 0 && (r = pipes_open(svc, child_ends)) < 0)
         diag_set(dg, r, "pipe: %s", strerror(-r));
     if (r >= 0 && s->n_spawning == SPAWN_AHEAD)

@@ -898,6 +898,25 @@ static void on_check(struct loop *lp, void *data)
 
 /* --- public ------------------------------------------------------------------------ */
 
+void sup_logs_dir_renew(struct sup *s)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    int fd;
+    if (s->logs_fd < 0 || (fstat(s->logs_fd, &st) == 0 && st.st_nlink > 0))
+        return;
+    /* Removed while corral runs: made again, on the same descriptor, which
+     * every log sink borrows. */
+    snprintf(path, sizeof(path), "%s/logs", s->m->state_dir);
+    if (mkdir(path, 0750) < 0 && errno != EEXIST)
+        return;
+    fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    (void)dup3(fd, s->logs_fd, O_CLOEXEC);
+    close(fd);
+}
+
 int sup_logs_dir(struct sup *s)
 {
     char path[PATH_MAX];
@@ -926,8 +945,21 @@ static int make_dirs(struct sup *s, struct diag *dg)
      * the check falls back to. */
     snprintf(path, sizeof(path), "%s/logs/.", s->m->state_dir);
     r = faccessat(AT_FDCWD, path, W_OK | X_OK, AT_EACCESS);
-    if (r < 0 && errno == ENOENT)
+    if (r < 0 && errno == ENOENT) {
+        struct stat st;
+        /* A symlink to nowhere is no directory to be made: mkdir says
+         * EEXIST and every byte would be lost. */
+        path[strlen(path) - 2] = '\0';
+        if (lstat(path, &st) == 0) {
+            diag_set(dg, -ENOENT,
+                     "cannot write log files in %s: it is a symlink to a missing "
+                     "directory",
+                     path);
+            return -ENOENT;
+        }
+        strcat(path, "/.");
         r = faccessat(AT_FDCWD, s->m->state_dir, W_OK | X_OK, AT_EACCESS);
+    }
     if (r < 0) {
         r = -errno;
         path[strlen(path) - 2] = '\0';
