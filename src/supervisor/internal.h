@@ -285,6 +285,11 @@ void sup_say_unsaid(struct sup *s);
 void sup_emit(struct sup *s, enum sup_event_kind kind, const struct service *svc, pid_t pid,
               const char *text);
 struct service *sup_by_name(struct sup *s, const char *name);
+/* A stop begun by a previous corral, taken up: no stop signal to the main
+ * process (it had it), SIGKILL in left_ms, the sweep sparing what started
+ * after began_ticks. */
+void svc_resume_stop(struct service *svc, enum after_stop after, uint64_t left_ms,
+                     uint64_t began_ticks);
 void svc_begin_stop(struct service *svc, enum after_stop after);
 void sup_kick(struct sup *s);
 /* -ESHUTDOWN or -EBUSY (a reload in progress) with dg filled, else 0: when

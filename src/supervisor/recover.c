@@ -3,6 +3,7 @@
  * pidfd is opened first and the identity checked after, so that a PID reused
  * in between is never signalled. */
 #include "proc/cgroup.h"
+#include "proc/scan.h"
 #include "supervisor/internal.h"
 
 #include <dirent.h>
@@ -99,6 +100,8 @@ void sup_run_get(struct sup *s, size_t i, struct sup_run *out)
         out->due_at_ms = mono_to_wall(svc->timer.due_ms);
     else if (svc->state == SVC_FAILED && svc->retry_pending)
         out->due_at_ms = mono_to_wall(svc->retry_due_ms);
+    else if (svc->state == SVC_STOPPING && !svc->kill_sent && loop_timer_armed(&svc->timer))
+        out->due_at_ms = mono_to_wall(svc->timer.due_ms); /* the stop's SIGKILL */
     out->attempt = svc->attempt;
     out->restarts_at = window_text(&svc->window);
     out->gave_up = svc->gave_up;
@@ -208,6 +211,29 @@ static int stale(struct service *svc, const struct sup_lead *lead, char *why, si
     return 0;
 }
 
+/* A stop the previous corral had begun is taken up where it was: the stop
+ * signal is not sent again (a second SIGTERM or SIGINT means "quit now" to
+ * many programs, and its handler would run twice), SIGKILL comes when it
+ * was due, and what the handler started since is spared by the sweep. */
+static void stop_again(struct service *svc, const struct sup_lead *lead, enum after_stop after)
+{
+    int64_t left = lead->due_at_ms - wall_ms();
+    uint64_t timeout = svc->cfg->stop.timeout_ms, began_ago;
+    long hz = sysconf(_SC_CLK_TCK);
+    uint64_t now_ticks = proc_boottime_ticks();
+    if (!lead->unclean || strcmp(lead->state, "stopping") != 0 || !lead->due_at_ms) {
+        svc_begin_stop(svc, after);
+        return;
+    }
+    if (left < 0)
+        left = 0;
+    if ((uint64_t)left > timeout)
+        left = (int64_t)timeout;
+    began_ago = timeout - (uint64_t)left;
+    svc_resume_stop(svc, after, (uint64_t)left,
+                    now_ticks - began_ago * (uint64_t)(hz > 0 ? hz : 100) / 1000);
+}
+
 int sup_recover(struct sup *s, const struct sup_lead *lead, char *why, size_t size)
 {
     struct service *svc = sup_by_name(s, lead->service);
@@ -248,7 +274,7 @@ int sup_recover(struct sup *s, const struct sup_lead *lead, char *why, size_t si
                                    : "to start afresh");
     /* It ran, so it runs again once its old tree is gone: autostart: false
      * (a service started by hand) included. */
-    svc_begin_stop(svc, svc->operator_stopped ? AFTER_STOPPED : AFTER_START);
+    stop_again(svc, lead, svc->operator_stopped ? AFTER_STOPPED : AFTER_START);
     return 1;
 }
 

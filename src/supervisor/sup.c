@@ -337,6 +337,21 @@ void svc_begin_stop(struct service *svc, enum after_stop after)
     sup_want_check(s, 0);
 }
 
+void svc_resume_stop(struct service *svc, enum after_stop after, uint64_t left_ms,
+                     uint64_t began_ticks)
+{
+    struct sup *s = svc->sup;
+    ready_run_over(svc);
+    svc->after = after;
+    set_state(svc, SVC_STOPPING);
+    svc->stop_ms = loop_now_ms() - (svc->cfg->stop.timeout_ms - left_ms);
+    svc->stop_ticks = began_ticks;
+    svc->term_swept = false;
+    svc->signalled_pgid = 0;
+    loop_timer_arm(s->lp, &svc->timer, left_ms);
+    sup_want_check(s, 0);
+}
+
 /* why: NULL when the stop timed out, else what asked for it. */
 static void kill_tree(struct service *svc, const char *why)
 {

@@ -797,3 +797,32 @@ def test_up_right_after_a_kill_9_starts(daemon, tmp_path):
                  what="the killed corral gone")
         assert d.ps.pid != old.pid
     d.down()
+
+
+def test_a_stop_cut_short_is_taken_up_without_a_second_stop_signal(daemon, tmp_path):
+    """The stop signal's handler was at work when corral was killed: the
+    next corral does not send it again (the handler would run twice, and its
+    own helper be killed), and SIGKILL comes when it was due."""
+    text = """
+services:
+  h:
+    command: [sh, -c, 'trap "date +%s.%N >> term; sleep 2; date +%s.%N > bye; exit 0" TERM; while :; do sleep 0.2; done']
+    stop: {timeout: 20s}
+"""
+    d1 = daemon(text)
+    d1.wait_state("h", "running")
+    assert d1.cli("stop", "--no-wait", "h").returncode == 0
+    con = sqlite3.connect(f"file:{d1.state / 'state.db'}?mode=ro", uri=True, timeout=1)
+    try:
+        wait_for(lambda: con.execute("SELECT state FROM service_run WHERE name = 'h'")
+                 .fetchone()[0] == "stopping", what="h recorded as stopping")
+    finally:
+        con.close()
+    wait_for(lambda: (tmp_path / "term").exists(), what="the handler at work")
+    kill9(d1)
+    d2 = daemon(text)
+    d2.wait_state("h", "stopped", timeout=15)
+    terms = (tmp_path / "term").read_text().split()
+    assert len(terms) == 1, terms
+    assert float((tmp_path / "bye").read_text()) - float(terms[0]) > 1.9
+    d2.down()
