@@ -1290,10 +1290,30 @@ void sup_kill_all(struct sup *s)
     sup_kick(s);
 }
 
+/* Waiting only for what a retry after a give-up may bring: no more than the
+ * pending retry itself does, that keeps nothing alive. */
+static bool waits_on_retry(const struct sup *s, const struct service *svc, unsigned depth)
+{
+    bool any = false;
+    if (svc->state != SVC_WAITING || depth > 64)
+        return false;
+    for (size_t d = 0; d < svc->cfg->n_deps; d++) {
+        const struct service *dep = s->svcs[svc->cfg->deps[d].index];
+        if (sup_dep_met(dep, svc->cfg->deps[d].cond))
+            continue;
+        if (!(dep->state == SVC_FAILED && dep->retry_pending) && !waits_on_retry(s, dep, depth + 1))
+            return false;
+        any = true;
+    }
+    return any;
+}
+
 static bool services_settled(const struct sup *s)
 {
     for (size_t i = 0; i < s->n; i++) {
         enum svc_state st = s->svcs[i]->state;
+        if (st == SVC_WAITING && waits_on_retry(s, s->svcs[i], 0))
+            continue;
         if (st == SVC_WAITING || sup_state_up(st) || st == SVC_BACKOFF || st == SVC_STOPPING ||
             st == SVC_BLOCKED)
             return false;

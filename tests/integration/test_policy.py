@@ -298,3 +298,21 @@ def test_a_failed_oneshot_is_retried_only_when_its_policy_restarts_it(daemon, tm
     assert not events_of(d, "migrate", "gave_up")
     assert len(spawns(tmp_path / "migrate.times")) == 1
     d.down()
+
+
+def test_the_foreground_ends_when_only_a_retry_is_left_to_wait_for(corral):
+    """A pending retry keeps no foreground corral alive, nor does a dependant
+    that waits only for it."""
+    c = corral("""
+services:
+  mig:
+    kind: oneshot
+    command: [sh, -c, 'exit 1']
+    restart: {policy: on-failure, initial: 10ms, max_restarts: 1, window: 1m, retry_after: 1h}
+  app:
+    command: [sleep, "1080"]
+    depends_on: {mig: {condition: completed}}
+""")
+    assert c.wait_exit(timeout=20) == 1
+    assert "mig gave up" in c.output(), c.output()
+    assert "app started" not in c.output()
