@@ -726,11 +726,6 @@ static void mark_stopped(struct up *u)
         cli_lock_mark_stopped(u->lock);
 }
 
-/* What a previous corral left of services that are no longer configured has
- * no settings here to be stopped by: `corral cleanup`, which asks this
- * corral which services it has and stops only the others' trees (through
- * identity-checked pidfds), does it beside the loop; its report goes to
- * corral.log. */
 /* The cleanup's end, said as its own: not an orphan's (nor a `reaped` hook's). */
 static void on_cleanup_done(void *ctx, pid_t pid, int code)
 {
@@ -741,6 +736,11 @@ static void on_cleanup_done(void *ctx, pid_t pid, int code)
         say(u, "corral cleanup (pid %d) ended with status %d: see its lines above", (int)pid, code);
 }
 
+/* What a previous corral left of services that are no longer configured has
+ * no settings here to be stopped by: `corral cleanup`, which asks this
+ * corral which services it has and stops only the others' trees (through
+ * identity-checked pidfds), does it beside the loop; its report goes to
+ * corral.log. */
 static void clean_ghosts(struct up *u)
 {
     char *argv[] = {"corral", "cleanup", "--yes", "-f", (char *)u->m->path, NULL};
