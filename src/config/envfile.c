@@ -112,6 +112,13 @@ static int add_entry(struct dotenv *de, const char *key, size_t klen, const char
     struct cfg_env *e;
     if (cfg_utf8_check(value, strlen(value)) != strlen(value))
         return line_err(de, at, "the value is not valid UTF-8");
+    /* The last value wins, in the place of the first: a key written again is
+     * no new variable, and does not count towards the limit. */
+    for (size_t i = 0; i < de->n; i++)
+        if (strlen(de->env[i].key) == klen && !strncmp(de->env[i].key, key, klen)) {
+            de->env[i].value = cfg_arena_strdup(de->pc->ar, value);
+            return de->env[i].value ? 0 : cfg_nomem(de->pc);
+        }
     if (de->n == de->cap)
         return line_err(de, key, "more than %d variables", CFG_MAX_ENV);
     e = &de->env[de->n];

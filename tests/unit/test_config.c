@@ -510,6 +510,33 @@ static void assert_env(const struct cfg_service *s, size_t i, const char *key, c
     assert_string_equal(s->env[i].value, value);
 }
 
+/* A key written again is no new variable: a file that sets one key 5000
+ * times is within the limit of 4096, the last value winning. */
+static void env_file_repeats_count_once(void **state)
+{
+    char dir[] = "/tmp/corral-env-XXXXXX", path[256];
+    struct cfg_model *m;
+    struct diag dg;
+    FILE *f;
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/dup.env", dir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 5000; i++)
+        fprintf(f, "A=%d\n", i);
+    fputs("B=last\n", f);
+    fclose(f);
+    m = load_in(WEB "    env_file: dup.env\n", dir, &dg);
+    unlink(path);
+    rmdir(dir);
+    assert_non_null(m);
+    assert_int_equal(m->services[0].n_env, 2);
+    assert_env(&m->services[0], 0, "A", "4999");
+    assert_env(&m->services[0], 1, "B", "last");
+    cfg_free(m);
+}
+
 static void env_merge_order(void **state)
 {
     struct cfg_model *m =
@@ -1591,6 +1618,7 @@ int main(void)
         cmocka_unit_test(oneshot_restart_default),
         cmocka_unit_test(on_recover_inherits),
         cmocka_unit_test(env_merge_order),
+        cmocka_unit_test(env_file_repeats_count_once),
         cmocka_unit_test(dotenv_syntax),
         cmocka_unit_test(paths_resolve_against_config_dir),
         cmocka_unit_test(load_from_file),
