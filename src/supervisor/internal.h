@@ -343,6 +343,9 @@ void ready_rebind(struct service *svc);
 /* A PID the reaper does not know: an exec probe's? */
 bool ready_reaped(struct sup *s, pid_t pid, int code);
 /* One output line, for a log probe. */
+/* A log probe reads the service's output line by line: it is never spliced
+ * past it into the file. */
+bool ready_reads_output(const struct service *svc);
 void ready_output(struct service *svc, enum logs_stream st, const char *buf, size_t n);
 /* giveup.c */
 /* Until the retry after a give-up, in ms; -1 when none is due. */

@@ -239,6 +239,11 @@ static void probe_line(void *ctx, const char *line, size_t len, bool complete)
         health_probe_line(svc->live_probe, line, len);
 }
 
+bool ready_reads_output(const struct service *svc)
+{
+    return is_log(svc->cfg->ready.probe) || is_log(svc->cfg->liveness);
+}
+
 void ready_output(struct service *svc, enum logs_stream st, const char *buf, size_t n)
 {
     /* Lines are split only for a log probe that runs. */

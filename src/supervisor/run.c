@@ -430,7 +430,7 @@ static int pipe_splice(struct service *svc, enum logs_stream st, size_t budget)
      * service's) is for read(2) to tell EOF from EAGAIN, so that no log file
      * is made for it. Later splice tells them apart, and FIONREAD would take
      * the pipe's lock under a writer's feet. */
-    if (s->echo)
+    if (s->echo || ready_reads_output(svc))
         return -1;
     if (!svc->sink && (ioctl(svc->pipe[st], FIONREAD, &avail) < 0 || avail == 0))
         return -1;

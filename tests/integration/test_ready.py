@@ -754,3 +754,23 @@ services:
     assert s["pid"] == pid and s["restarts"] == 0
     assert len(events_of(d, "spin", "unhealthy")) == 1  # once per stretch above the line
     d.down()
+
+
+def test_a_log_probe_reads_output_that_is_not_timestamped(daemon):
+    """With timestamps off and nobody following, output is spliced into the
+    file unseen: a service with a log probe is read line by line instead."""
+    d = daemon("""
+services:
+  s:
+    command: [sh, -c, 'sleep 0.3; echo listening on 83; exec sleep 1090']
+    ready: {log: listening}
+    ready_timeout: 5s
+    logs: {timestamps: false}
+  after:
+    command: [sleep, "1091"]
+    depends_on: {s: {condition: ready}}
+""")
+    assert d.wait_state("s", "ready")
+    d.wait_state("after", "running")
+    assert (d.state / "logs" / "s.log").read_text() == "listening on 83\n"
+    d.down()
