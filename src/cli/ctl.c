@@ -5,6 +5,7 @@
 #include "cli/since.h"
 #include "config/config.h"
 #include "health/limits.h"
+#include "util/utf8.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -214,6 +215,19 @@ static const char *jget(const json_t *o, const char *k)
     return s ? s : "";
 }
 
+/* A string of the answer as a terminal may show it (utf8_printable): a
+ * STATUS= or a notify message is the service's, or a stranger's, and must
+ * not drive the operator's terminal. Four at a time may be in use. */
+static const char *jshow(const json_t *o, const char *k)
+{
+    static char bufs[4][2048];
+    static unsigned next;
+    char *b = bufs[next++ % 4];
+    snprintf(b, sizeof(bufs[0]), "%s", jget(o, k));
+    utf8_printable(b);
+    return b;
+}
+
 static json_int_t jint(const json_t *o, const char *k)
 {
     return json_integer_value(json_object_get(o, k));
@@ -258,11 +272,11 @@ static void print_table(const json_t *list, bool stats)
             printf("  %6s  %7s", cpu, rss);
         }
         printf("  %8lld  %-18s  %s%s%s%s%s\n", (long long)jint(s, "restarts"),
-               json_is_object(last) ? jget(last, "text") : "-", jget(s, "reason"), retry,
+               json_is_object(last) ? jshow(last, "text") : "-", jshow(s, "reason"), retry,
                json_is_true(json_object_get(s, "stopped_by_operator")) ? " (stopped by operator)"
                                                                        : "",
                *jget(s, "status") ? (*jget(s, "reason") ? "; status: " : "status: ") : "",
-               jget(s, "status"));
+               jshow(s, "status"));
     }
 }
 
@@ -693,7 +707,7 @@ static int cmd_logs(struct ctl *t)
 
 static void print_event(const json_t *e)
 {
-    const char *svc = jget(e, "service"), *text = jget(e, "text");
+    const char *svc = jget(e, "service"), *text = jshow(e, "text");
     printf("%6lld  %s  %-14s  %s", (long long)jint(e, "id"), jget(e, "time"), jget(e, "kind"),
            *svc ? svc : "corral");
     if (json_is_integer(json_object_get(e, "pid")))
@@ -849,7 +863,7 @@ static void print_children(const json_t *procs, json_int_t parent, int depth)
         if (jint(p, "ppid") != parent)
             continue;
         printf("%*s%-7lld %s  %s%s\n", 2 + 2 * depth, "", (long long)jint(p, "pid"),
-               jget(p, "state"), jget(p, "cmdline"),
+               jget(p, "state"), jshow(p, "cmdline"),
                json_is_true(json_object_get(p, "main")) ? "  (main)" : "");
         if (depth < 32)
             print_children(procs, jint(p, "pid"), depth + 1);

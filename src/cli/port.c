@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 #include "proc/ident.h"
 #include "proc/ports.h"
+#include "util/utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -110,15 +111,16 @@ static void print_table(const struct holders *hs, const unsigned *ports, size_t 
             printf("%-6u free\n", ports[k]);
         for (size_t i = 0; i < hs->n; i++) {
             const struct holder *x = &hs->v[i];
-            char addr[64], pid[16] = "-";
+            char addr[64], pid[16] = "-", cmd[sizeof(x->command)];
             if (x->h.sock.port != ports[k])
                 continue;
             proc_sock_addr_text(&x->h.sock, addr, sizeof(addr));
             if (x->h.pid)
                 snprintf(pid, sizeof(pid), "%d", (int)x->h.pid);
+            snprintf(cmd, sizeof(cmd), "%s", x->command[0] ? x->command : "-");
+            utf8_printable(cmd); /* a command line may hold a newline, or worse */
             printf("%-6u %-5s %-16s %7s  %-10s %-14s %s\n", ports[k], proto_name(&x->h.sock), addr,
-                   pid, x->user, x->service[0] ? x->service : "-",
-                   x->command[0] ? x->command : "-");
+                   pid, x->user, x->service[0] ? x->service : "-", cmd);
         }
     }
 }

@@ -16,6 +16,7 @@
 #include "supervisor/sup.h"
 #include "supervisor/webhooks.h"
 #include "util/utc.h"
+#include "util/utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -181,6 +182,7 @@ static void say(struct up *u, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    utf8_printable(msg); /* event texts carry what services (and strangers) sent */
     if (u->out) {
         prefix(u, NULL);
         out_printf(u->out, "%s\n", msg);

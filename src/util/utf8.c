@@ -60,3 +60,25 @@ char *utf8_cleaned(const char *s)
         utf8_clean(s, len, out);
     return out;
 }
+
+void utf8_printable(char *s)
+{
+    size_t len = strlen(s), i = 0;
+    unsigned char *p = (unsigned char *)s;
+    while (i < len) {
+        int need = continuations(p[i]);
+        if (need < 0 || i + (size_t)need >= len || !complete(p + i, need)) {
+            p[i++] = '?';
+        } else if (need > 0) {
+            if (p[i] == 0xc2 && p[i + 1] <= 0x9f) /* U+0080..U+009F: C1, CSI among them */
+                p[i] = p[i + 1] = '?';
+            i += (size_t)need + 1;
+        } else {
+            if (p[i] == '\t' || p[i] == '\n' || p[i] == '\r')
+                p[i] = ' ';
+            else if (p[i] < 0x20 || p[i] == 0x7f)
+                p[i] = '?';
+            i++;
+        }
+    }
+}

@@ -13,4 +13,11 @@ void utf8_clean(const char *s, size_t len, char *out);
 /* A cleaned copy of the string s, to free(); NULL when out of memory. */
 char *utf8_cleaned(const char *s);
 
+/* In place, s made safe for a terminal: invalid UTF-8 (as utf8_clean), the
+ * C0 and C1 control characters and DEL become '?' (a tab or a newline a
+ * space), so that no text from a service or a stranger (a STATUS=, a notify
+ * message, a command line) can move the cursor or retitle the window of
+ * whoever reads it. Its length is kept. */
+void utf8_printable(char *s);
+
 #endif

@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 
 import psutil
@@ -773,4 +774,30 @@ services:
     assert d.wait_state("s", "ready")
     d.wait_state("after", "running")
     assert (d.state / "logs" / "s.log").read_text() == "listening on 83\n"
+    d.down()
+
+
+NOTIFY_STATUS = r"""
+import os, socket, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+addr = os.environ["NOTIFY_SOCKET"]
+s.sendto(b"READY=1\nSTATUS=\x1b]0;owned\x07\x1b[2Jcleared\x1b[31mRED", "\0" + addr[1:]
+         if addr.startswith("@") else addr)
+time.sleep(1000)
+"""
+
+
+def test_a_status_cannot_drive_the_operator_s_terminal(daemon, tmp_path):
+    (tmp_path / "notify.py").write_text(NOTIFY_STATUS)
+    d = daemon(f"""
+services:
+  s:
+    command: [{sys.executable}, notify.py]
+    ready: notify
+""")
+    d.wait_state("s", "ready")
+    wait_for(lambda: "cleared" in (d.service("s").get("status") or ""), what="the status")
+    out = d.cli("status").stdout
+    assert "?]0;owned??[2Jcleared?[31mRED" in out, out
+    assert not any(ord(c) < 0x20 and c != "\n" for c in out), repr(out)
     d.down()

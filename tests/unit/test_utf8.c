@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 /* cmocka.h uses setjmp.h, stdarg.h and stddef.h without including them. */
@@ -76,6 +77,30 @@ static void test_cleaned_copy(void **state)
     free(c);
 }
 
+static void printable_as(const char *in, const char *want)
+{
+    char buf[256];
+    snprintf(buf, sizeof(buf), "%s", in);
+    utf8_printable(buf);
+    assert_string_equal(buf, want);
+}
+
+/* Nothing a service or a stranger sends can drive the reader's terminal. */
+static void test_printable_for_a_terminal(void **state)
+{
+    (void)state;
+    printable_as("plain text, é and ✓", "plain text, é and ✓");
+    printable_as("\x1b]0;owned\x07\x1b[2Jcleared", "?]0;owned??[2Jcleared");
+    printable_as("tab\tnew\nline\r", "tab new line ");
+    printable_as("del\x7f", "del?");
+    printable_as("c1 csi \xc2\x9b"
+                 "31m",
+                 "c1 csi ??31m"); /* U+009B, CSI */
+    printable_as("nbsp \xc2\xa0 kept", "nbsp \xc2\xa0 kept");
+    printable_as("cut \xe2\x9c", "cut ??");
+    printable_as("bad \xff\xfe", "bad ??");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -83,6 +108,7 @@ int main(void)
         cmocka_unit_test(test_each_bad_byte_becomes_a_question_mark),
         cmocka_unit_test(test_jansson_takes_any_cleaned_bytes),
         cmocka_unit_test(test_cleaned_copy),
+        cmocka_unit_test(test_printable_for_a_terminal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
