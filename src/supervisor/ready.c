@@ -80,6 +80,8 @@ static void fault(struct service *svc, bool liveness, const char *fmt, ...)
     sup_emit(svc->sup, SUP_EV_UNHEALTHY, svc, svc->pid, svc_reason(svc));
     if (liveness && !sup_should_restart(&c->restart, c->kind, 1))
         return;
+    /* A stop begins: said as an operator's or a restart's is. */
+    sup_emit(svc->sup, SUP_EV_STOPPING, svc, svc->pid, NULL);
     svc_begin_stop(svc, svc_after_fault(svc));
     svc->fault_stop = true;
 }
@@ -321,7 +323,7 @@ static void main_pid(struct service *svc, const char *value, pid_t sender)
 {
     char *end;
     unsigned long long n;
-    struct proc_stat st;
+    struct proc_stat st = {0};
     struct loop_watch *w;
     int fd;
     errno = 0;
@@ -333,10 +335,14 @@ static void main_pid(struct service *svc, const char *value, pid_t sender)
     if (fd < 0)
         return;
     if (!in_tree(svc, (pid_t)n) || proc_stat_read((pid_t)n, &st) < 0 || st.state == 'Z') {
-        char msg[64];
-        int len = snprintf(msg, sizeof(msg), "MAINPID=%llu", n);
+        /* The sender is in the tree (else foreign() had it); what it names
+         * is not, or is gone: said as such, and no stranger's message. */
+        char text[160];
+        snprintf(text, sizeof(text), "'MAINPID=%llu' from pid %d: pid %llu is %s: ignored", n,
+                 (int)sender, n,
+                 st.state == 'Z' ? "a zombie" : "not in the service's tree, or gone");
         close(fd);
-        foreign(svc, sender, msg, (size_t)len);
+        sup_emit(svc->sup, SUP_EV_DENIED, svc, sender, text);
         return;
     }
     w = loop_watch_add(svc->sup->lp, fd, EPOLLIN, on_main_exit, svc);

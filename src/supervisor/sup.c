@@ -539,6 +539,14 @@ void sup_own_helper(struct sup *s, pid_t pid)
     s->helper = pid;
 }
 
+static bool handed_over(const struct sup *s, pid_t pid)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->svcs[i]->main_not_leader && s->svcs[i]->run_pgid == pid)
+            return true;
+    return false;
+}
+
 static void reaped(struct sup *s, const struct sup_exit *e)
 {
     const siginfo_t *si = &e->si;
@@ -553,6 +561,8 @@ static void reaped(struct sup *s, const struct sup_exit *e)
         return;
     } else if (ready_reaped(s, si->si_pid, sup_exit_code(si->si_code, si->si_status))) {
         return; /* an exec probe's */
+    } else if (handed_over(s, si->si_pid)) {
+        return; /* a run's first main process, after MAINPID= named another */
     } else if (s->h.on_event) {
         /* An orphaned descendant, reparented to us as subreaper: reaped
          * above so it never lingers as a zombie; its tree's check follows. */

@@ -419,7 +419,8 @@ services:
     # The old run's end is in the history, between the fault and the restart.
     kinds = [(e["kind"], e.get("text")) for e in events_of(d, "db")]
     i = kinds.index(("unhealthy", "watchdog: no WATCHDOG=1 within 1s"))
-    assert kinds[i + 1:i + 3] == [("stopped", "watchdog: no WATCHDOG=1 within 1s"),
+    assert kinds[i + 1:i + 4] == [("stopping", None),
+                                  ("stopped", "watchdog: no WATCHDOG=1 within 1s"),
                                   ("restarting", "watchdog: no WATCHDOG=1 within 1s")], kinds
     d.down()
 
@@ -800,4 +801,41 @@ services:
     out = d.cli("status").stdout
     assert "?]0;owned??[2Jcleared?[31mRED" in out, out
     assert not any(ord(c) < 0x20 and c != "\n" for c in out), repr(out)
+    d.down()
+
+
+MAINPID = r"""
+import os, socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+addr = os.environ["NOTIFY_SOCKET"]
+addr = "\0" + addr[1:] if addr.startswith("@") else addr
+s.sendto(b"MAINPID=1", addr)          # not in the tree: refused
+child = os.fork()
+if child == 0:
+    time.sleep(1000)
+    os._exit(0)
+s.sendto(b"READY=1\nMAINPID=%d" % child, addr)
+time.sleep(0.5)
+sys.exit(0)                              # the main process is the child now
+"""
+
+
+def test_mainpid_moves_the_main_process_within_the_tree_only(daemon, tmp_path):
+    (tmp_path / "mainpid.py").write_text(MAINPID)
+    d = daemon(f"""
+services:
+  s:
+    command: [{sys.executable}, mainpid.py]
+    ready: notify
+""")
+    first = [e for e in d.events() if e["kind"] == "started"][0]["pid"]
+    s = wait_for(lambda: (x := d.service("s"))["pid"] != first and x, what="MAINPID taken")
+    assert s["state"] == "ready" and s["pid"] in d.pids("s"), s
+    # The spawned process ended after handing over: no orphan's end.
+    assert not [e for e in d.events() if e["kind"] == "reaped" and e["pid"] == first]
+    denied = [e for e in d.events() if e["kind"] == "notify_denied"]
+    assert [e["text"] for e in denied] == [
+        f"'MAINPID=1' from pid {first}: pid 1 is not in the service's tree, or gone: ignored"], \
+        denied
+    assert s.get("notify_denied", 0) == 0, s
     d.down()
