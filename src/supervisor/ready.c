@@ -427,9 +427,18 @@ static bool notify_read(struct service *svc)
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
             c->cmsg_len >= CMSG_LEN(sizeof(*cred)))
             cred = (const struct ucred *)CMSG_DATA(c);
-    /* Unattributable, too long, or between runs: dropped. */
-    if (cred && (size_t)n <= NOTIFY_MSG_MAX && svc_up(svc))
+    /* Unattributable, too long, or between runs: dropped; too long is said,
+     * once a run, or a READY=1 in it would be missed without a trace. */
+    if (cred && (size_t)n <= NOTIFY_MSG_MAX && svc_up(svc)) {
         notify_message(svc, buf, (size_t)n, cred->pid);
+    } else if (cred && svc_up(svc) && !svc->notify_told) {
+        char text[160];
+        svc->notify_told = true;
+        snprintf(text, sizeof(text),
+                 "a notify message of %zd bytes from pid %d, over %d: dropped, whatever it said", n,
+                 (int)cred->pid, NOTIFY_MSG_MAX);
+        sup_emit(svc->sup, SUP_EV_DENIED, svc, cred->pid, text);
+    }
     /* Only now: a sender waiting on a barrier fd exits once it is closed,
      * and must still be there while its tree membership is checked. */
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {

@@ -839,3 +839,30 @@ services:
         denied
     assert s.get("notify_denied", 0) == 0, s
     d.down()
+
+
+OVERSIZED = r"""
+import os, socket, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+addr = os.environ["NOTIFY_SOCKET"]
+addr = "\0" + addr[1:] if addr.startswith("@") else addr
+s.sendto(b"READY=1\nSTATUS=" + b"x" * 20000, addr)
+time.sleep(1000)
+"""
+
+
+def test_an_oversized_notify_message_is_said_to_be_dropped(daemon, tmp_path):
+    (tmp_path / "big.py").write_text(OVERSIZED)
+    d = daemon(f"""
+services:
+  s:
+    command: [{sys.executable}, big.py]
+    ready: notify
+    autostart: false
+""")
+    assert d.cli("start", "--no-wait", "s").returncode == 0
+    ev = wait_for(lambda: [e for e in d.events() if e["kind"] == "notify_denied"],
+                  what="the dropped message said")
+    assert "a notify message of 20015 bytes from pid" in ev[0]["text"], ev
+    assert d.service("s")["state"] == "starting"
+    d.down()
