@@ -394,15 +394,19 @@ static void report_survivors(const struct cleanup *cu)
 static int run(struct cleanup *cu)
 {
     size_t survivors;
+    struct diag held_dg;
+    bool held = false;
     int r = load_config(cu);
     if (r)
         return r;
     /* No corral may start while its orphans are stopped and its cgroups go:
-     * hold the lock (not for a dry run, which changes nothing). */
-    if (!cu->dry_run && cu->o.state_dir_exists) {
-        struct diag dg;
-        diag_clear(&dg);
-        (void)cli_lock(&cu->lock, cu->o.c.state_dir, &dg);
+     * hold the lock, or with no state directory the instance's guard alone,
+     * which a corral takes too (not for a dry run, which changes nothing). */
+    if (!cu->dry_run) {
+        diag_clear(&held_dg);
+        held = (cu->o.state_dir_exists
+                    ? cli_lock(&cu->lock, cu->o.c.state_dir, &held_dg)
+                    : cli_guard_only(&cu->lock, cu->o.c.state_dir, cu->o.instance, &held_dg)) == 0;
         cu->o.held_lock_fd = cu->lock.fd;
     }
     r = own_scan(&cu->o);
@@ -433,6 +437,15 @@ static int run(struct cleanup *cu)
                 "go first)\n",
                 cu->o.instance, cu->o.instance, (int)cu->o.guard_foreign_pid,
                 (unsigned)cu->o.guard_foreign_uid);
+        return CLI_FAILED;
+    }
+    /* Held by nobody else, yet not by us: a corral could start in the middle
+     * and have its live services taken for orphans. */
+    if (!cu->dry_run && !held && !cu->o.running) {
+        fprintf(stderr,
+                "corral cleanup: cannot hold %s against a corral starting meanwhile (%s); "
+                "nothing done\n",
+                cu->o.c.state_dir, held_dg.msg);
         return CLI_FAILED;
     }
     if (cu->o.running && cu->o.api != 1) {

@@ -138,7 +138,55 @@ pid_t cli_lock_holder(const char *state_dir, bool *live)
 }
 
 /* Bind and listen on the instance's name: the fd, or -1 with dg filled. */
+/* Whether pid is on its way out: a SIGKILL pending, exiting (PF_EXITING in
+ * /proc/PID/stat's flags), or a zombie. A corral killed a moment ago holds
+ * its lock until the kernel has torn it down. */
+static bool exiting(pid_t pid)
+{
+    char path[64], text[2048];
+    const char *p;
+    unsigned long long shd = 0, sig = 0;
+    unsigned flags = 0;
+    char state = 0;
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    if (proc_read_at(AT_FDCWD, path, text, sizeof(text)) <= 0 || !(p = strrchr(text, ')')))
+        return false;
+    if (sscanf(p + 1, " %c %*d %*d %*d %*d %*d %u", &state, &flags) != 2)
+        return false;
+    if (state == 'Z' || state == 'X' || (flags & 0x4))
+        return true;
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    if (proc_read_at(AT_FDCWD, path, text, sizeof(text)) <= 0)
+        return false;
+    if ((p = strstr(text, "\nShdPnd:")))
+        shd = strtoull(p + 8, NULL, 16);
+    if ((p = strstr(text, "\nSigPnd:")))
+        sig = strtoull(p + 8, NULL, 16);
+    return ((shd | sig) >> (SIGKILL - 1)) & 1;
+}
+
+static int hold_guard(const char *state_dir, const char *instance, struct diag *dg);
+
 static int take_guard(const char *state_dir, char instance[PROC_INSTANCE_LEN + 1], struct diag *dg)
+{
+    int r = proc_instance_of(state_dir, instance);
+    if (r < 0) {
+        diag_set(dg, r, "cannot resolve %s: %s", state_dir, strerror(-r));
+        return -1;
+    }
+    return hold_guard(state_dir, instance, dg);
+}
+
+int cli_guard_only(struct cli_lock *lk, const char *state_dir, const char *instance,
+                   struct diag *dg)
+{
+    lk->fd = -1;
+    snprintf(lk->instance, sizeof(lk->instance), "%s", instance);
+    lk->guard = hold_guard(state_dir, instance, dg);
+    return lk->guard < 0 ? -1 : 0;
+}
+
+static int hold_guard(const char *state_dir, const char *instance, struct diag *dg)
 {
     char who[128];
     struct sockaddr_un sa;
@@ -146,11 +194,6 @@ static int take_guard(const char *state_dir, char instance[PROC_INSTANCE_LEN + 1
     pid_t holder = 0;
     uid_t holder_uid;
     int r, s;
-    r = proc_instance_of(state_dir, instance);
-    if (r < 0) {
-        diag_set(dg, r, "cannot resolve %s: %s", state_dir, strerror(-r));
-        return -1;
-    }
     len = guard_address(instance, &sa);
     /* A corral killed a moment ago has let go of its lock but may hold the
      * guard for some milliseconds more, while the kernel tears it down: a
@@ -165,10 +208,12 @@ static int take_guard(const char *state_dir, char instance[PROC_INSTANCE_LEN + 1
         r = -errno;
         if (s >= 0)
             close(s);
-        if (r != -EADDRINUSE || tries * GUARD_RETRY_MS >= GUARD_WAIT_MS)
+        if (r != -EADDRINUSE || tries * GUARD_RETRY_MS >= GUARD_WAIT_MS ||
+            cli_guard_holder(instance, &holder, NULL) <= 0 || holder <= 0 || !exiting(holder))
             break;
         nanosleep(&pause, NULL);
     }
+    holder = 0;
     if (r != -EADDRINUSE) {
         diag_set(dg, r, "cannot take the guard of instance %s: %s", instance, strerror(-r));
         return -1;
@@ -196,33 +241,6 @@ static int take_guard(const char *state_dir, char instance[PROC_INSTANCE_LEN + 1
              "replaced while it runs; stop it first",
              who, state_dir);
     return -1;
-}
-
-/* Whether pid is on its way out: a SIGKILL pending, exiting (PF_EXITING in
- * /proc/PID/stat's flags), or a zombie. A corral killed a moment ago holds
- * its lock until the kernel has torn it down. */
-static bool exiting(pid_t pid)
-{
-    char path[64], text[2048];
-    const char *p;
-    unsigned long long shd = 0, sig = 0;
-    unsigned flags = 0;
-    char state = 0;
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    if (proc_read_at(AT_FDCWD, path, text, sizeof(text)) <= 0 || !(p = strrchr(text, ')')))
-        return false;
-    if (sscanf(p + 1, " %c %*d %*d %*d %*d %*d %u", &state, &flags) != 2)
-        return false;
-    if (state == 'Z' || state == 'X' || (flags & 0x4))
-        return true;
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    if (proc_read_at(AT_FDCWD, path, text, sizeof(text)) <= 0)
-        return false;
-    if ((p = strstr(text, "\nShdPnd:")))
-        shd = strtoull(p + 8, NULL, 16);
-    if ((p = strstr(text, "\nSigPnd:")))
-        sig = strtoull(p + 8, NULL, 16);
-    return ((shd | sig) >> (SIGKILL - 1)) & 1;
 }
 
 /* F_SETLK, waiting out a holder that is being killed. */

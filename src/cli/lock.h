@@ -44,6 +44,12 @@ void cli_unlock(struct cli_lock *lk);
  * when its backlog is full), 0 when none does, or -errno. Never blocks. */
 int cli_guard_holder(const char *instance, pid_t *pid, uid_t *uid);
 
+/* The instance's guard alone, for a state directory that does not exist
+ * (cleanup after it was removed): no corral of that instance can start while
+ * it is held. 0, or -1 with dg filled. */
+int cli_guard_only(struct cli_lock *lk, const char *state_dir, const char *instance,
+                   struct diag *dg);
+
 /* Whether pid, a holder of the lock or the guard, is `corral cleanup` (which
  * holds both while it stops orphans) rather than a running corral. Only its
  * command line is read. */

@@ -7,6 +7,7 @@
 #include "supervisor/internal.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #define HUNG_SAMPLE_MIN_MS 250
 #define HUNG_SAMPLE_MAX_MS 5000
@@ -34,6 +35,10 @@ static void check(struct service *svc, const struct sup_stats *st)
     if (!st->cpu_percent_ok)
         return; /* the first sample of a run: no rate yet */
     if (st->cpu_percent < (double)h->cpu_above) {
+        /* A stretch that was told of (restart: false) is over: status no
+         * longer says it is hung. */
+        if (svc->hung_told && !h->restart && !strncmp(svc_reason(svc), "hung: ", 6))
+            svc_set_reason(svc, "%s", "");
         svc->hung_since_ms = 0;
         svc->hung_told = false;
         return;
@@ -46,10 +51,12 @@ static void check(struct service *svc, const struct sup_stats *st)
     cfg_format_duration(h->for_ms, t, sizeof(t));
     snprintf(reason, sizeof(reason), "hung: CPU above %u%% for %s (%.0f%% now)", h->cpu_above, t,
              st->cpu_percent);
-    if (h->restart)
+    if (h->restart) {
         ready_fault(svc, reason);
-    else
+    } else {
+        svc_set_reason(svc, "%s", reason); /* status says so while it lasts */
         sup_emit(svc->sup, SUP_EV_UNHEALTHY, svc, svc->pid, reason);
+    }
 }
 
 static void on_tick(struct loop *lp, void *data)

@@ -6,6 +6,7 @@ command line without a tag — are never listed nor touched. Judged by psutil;
 whatever a test plants is killed by PID in its finally block."""
 import json
 import os
+import shutil
 import subprocess
 import time
 
@@ -234,3 +235,28 @@ services:
     assert r.returncode == 0, r.stdout + r.stderr
     assert {n: d.service(n)["pid"] for n in pids} == pids
     assert d.service("rdy")["state"] == "ready"
+
+
+def test_a_corral_cannot_start_during_a_cleanup_of_a_removed_state_dir(daemon):
+    """The operator removed the state directory after a crash, then cleaned
+    up: cleanup holds the instance's guard all the same, so a corral started
+    meanwhile is refused rather than have its live services taken for
+    orphans and its cgroup removed."""
+    d, procs = orphaned(daemon, "cgroup")
+    try:
+        shutil.rmtree(d.state)
+        c = subprocess.Popen([CORRAL, "cleanup", "-f", str(d.cfg), "--yes"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.4)  # within stubborn's 1 s stop timeout
+        r = subprocess.run([CORRAL, "up", "-d", "-f", str(d.cfg)], capture_output=True,
+                           text=True, timeout=60)
+        out, err = c.communicate(timeout=60)
+        if r.returncode == 0:  # started after all: stopped before the test fails
+            subprocess.run([CORRAL, "down", "-f", str(d.cfg)], timeout=60)
+        assert c.returncode == 0, out + err
+        assert r.returncode != 0, (r, out, err)
+        assert f"corral cleanup (pid {c.pid}) is stopping the orphans of this instance" in \
+            r.stderr, r.stderr
+        assert all(gone(p) for p in procs)
+    finally:
+        kill_all(procs)

@@ -755,6 +755,8 @@ services:
     s = d.service("spin")
     assert s["pid"] == pid and s["restarts"] == 0
     assert len(events_of(d, "spin", "unhealthy")) == 1  # once per stretch above the line
+    # Status says so while it lasts.
+    assert s["reason"].startswith("hung: CPU above 30% for 1s"), s
     d.down()
 
 
