@@ -777,11 +777,60 @@ void sup_hookrun_free(struct sup_hookrun *hr)
     free(hr);
 }
 
+static bool same_strings(const char *const *a, size_t na, const char *const *b, size_t nb)
+{
+    if (na != nb)
+        return false;
+    for (size_t i = 0; i < na; i++)
+        if (strcmp(a[i], b[i]) != 0)
+            return false;
+    return true;
+}
+
+/* Whether a reload left a hook as it was (where it is written aside). */
+static bool same_hook(const struct cfg_hook *a, const struct cfg_hook *b)
+{
+    return a->shell == b->shell && a->timeout_ms == b->timeout_ms &&
+           same_strings((const char *const *)a->argv, a->argc, (const char *const *)b->argv,
+                        b->argc) &&
+           same_strings(a->on, a->n_on, b->on, b->n_on) &&
+           same_strings(a->services, a->n_services, b->services, b->n_services);
+}
+
+/* The new model's hook equal to h, or NULL. */
+static const struct cfg_hook *hook_in(const struct cfg_model *m, const struct cfg_hook *h,
+                                      size_t *index)
+{
+    for (size_t i = 0; i < m->n_hooks; i++)
+        if (same_hook(&m->hooks[i], h)) {
+            *index = i;
+            return &m->hooks[i];
+        }
+    return NULL;
+}
+
 void sup_hookrun_retarget(struct sup_hookrun *hr, const struct cfg_model *m)
 {
+    size_t kept = 0, dropped = 0, n;
     if (!hr || hr->m == m)
         return;
-    drop_queue(hr, "the reload replaced the hooks");
+    /* Waiting runs of hooks the reload left as they were wait on: a page for
+     * a failure must not be lost to an unrelated reload. The others go. */
+    n = hr->q_n;
+    for (size_t k = 0; k < n; k++) {
+        struct hook_job job = *queue_at(hr, k);
+        if ((job.hook = hook_in(m, job.hook, &job.index))) {
+            *queue_at(hr, kept++) = job;
+        } else {
+            job_free(&job);
+            dropped++;
+        }
+    }
+    hr->q_n = kept;
+    if (dropped)
+        report(hr, "hooks_dropped",
+               "hooks: %zu waiting runs dropped (the reload changed or removed their hooks)",
+               dropped);
     hr->m = m;
 }
 

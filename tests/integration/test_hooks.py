@@ -435,3 +435,26 @@ hooks:
     assert "HOOK-LINE" not in service_log.read_text()
     assert "SERVICE-LINE" not in (d.state / "hooks.log").read_text()
     d.down()
+
+
+def test_a_reload_keeps_the_waiting_runs_of_unchanged_hooks(daemon, tmp_path):
+    """Hook runs waiting their turn when a reload comes run all the same
+    when the reload left their hook as it was."""
+    d = daemon("""
+services:
+  other: {command: [sleep, "1100"]}
+  f:
+    command: ["true"]
+    restart: {policy: always, initial: 10ms, max: 10ms, max_restarts: 7, window: 60s, retry_after: never}
+    autostart: false
+hooks:
+  - {on: started, services: [f], shell: true, timeout: 30s, command: 'sleep 1; echo ran >> ran.txt'}
+""")
+    assert d.cli("start", "--no-wait", "f").returncode == 0
+    wait_for(lambda: d.service("f")["state"] == "failed", what="f gave up")
+    assert d.cli("reload").returncode == 0
+    wait_for(lambda: (tmp_path / "ran.txt").exists() and
+             len((tmp_path / "ran.txt").read_text().split()) == 8, timeout=20,
+             what="every started hook run")
+    assert not [e for e in d.events() if e["kind"] == "hooks_dropped"], d.events()
+    d.down()
