@@ -38,6 +38,11 @@ struct api_stream {
     char *buf;
     size_t off, len, cap;
     uint64_t dropped;
+    /* The client's socket, watched for its hang-up while the connection is
+     * parked: libmicrohttpd looks at no parked connection, and a client gone
+     * from a quiet stream would keep its slot for ever. */
+    struct loop_watch *hup;
+    bool gone; /* the client hung up: the stream ends */
 };
 
 struct api_listener {

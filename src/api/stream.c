@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 
 #define STREAM_BLOCK 32768
 #define PING_MS      15000 /* SSE comment, so proxies and clients see a live stream */
@@ -38,6 +39,7 @@ static void stream_free(void *cls)
 {
     struct api_stream *st = cls;
     struct api *a = st->api;
+    loop_watch_del(a->lp, st->hup);
     stream_unlink(st);
     if (st->counted && --a->log_followers == 0 && a->h.want_output)
         a->h.want_output(a->h.ctx, false);
@@ -47,10 +49,36 @@ static void stream_free(void *cls)
     free(st);
 }
 
+static void wake(struct api_stream *st);
+
+static void on_hup(struct loop *lp, int fd, uint32_t events, void *data)
+{
+    struct api_stream *st = data;
+    (void)fd;
+    (void)events;
+    loop_watch_del(lp, st->hup);
+    st->hup = NULL;
+    st->gone = true;
+    wake(st); /* its next read ends it, and libmicrohttpd frees it */
+}
+
+/* Watch the parked connection's socket for the client's hang-up. */
+static void watch_hup(struct api_stream *st)
+{
+    const union MHD_ConnectionInfo *ci;
+    if (st->hup || st->gone)
+        return;
+    ci = MHD_get_connection_info(st->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci)
+        st->hup = loop_watch_add(st->api->lp, ci->connect_fd, EPOLLRDHUP, on_hup, st);
+}
+
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     struct api_stream *st = cls;
     (void)pos;
+    if (st->gone)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
     if (st->len > 0) {
         size_t n = st->len < max ? st->len : max;
         memcpy(buf, st->buf + st->off, n);
@@ -62,7 +90,9 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     }
     if (!st->follow)
         return MHD_CONTENT_READER_END_OF_STREAM;
-    /* Nothing to send: park the connection until api_stream_push(). */
+    /* Nothing to send: park the connection until api_stream_push(), or
+     * until the client hangs up. */
+    watch_hup(st);
     MHD_suspend_connection(st->conn);
     st->suspended = true;
     return 0;

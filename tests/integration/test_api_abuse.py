@@ -207,3 +207,29 @@ def test_a_nul_in_a_name_names_nothing(daemon):
     st, body = d.json("GET", "/v1/services/%61")  # other escapes still decode
     assert st == 200 and body["name"] == "a"
     assert d.service("a")["pid"] == pid and d.service("a")["state"] == "running"
+
+
+def metric(d, name):
+    st, body, _ = d.request("GET", "/metrics")
+    for line in body.decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+def test_followed_streams_of_clients_that_went_are_freed(daemon):
+    """A client that follows a quiet service's log (corral logs -f, then
+    Ctrl-C) and goes: its stream ends, rather than hold one of the API's
+    connections for ever until the API takes no one."""
+    d = daemon(STACK)
+    paths = ["/v1/services/a/logs?follow=1&tail=0", "/v1/logs?follow=1&tail=0&service=a",
+             "/v1/events?follow=1&service=a"]
+    for k in range(30):
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(d.sock)
+        s.sendall(f"GET {paths[k % 3]} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        assert s.recv(4096).startswith(b"HTTP/1.1 200")
+        s.close()
+    wait_for(lambda: metric(d, "corral_api_streams") == 0, timeout=5,
+             what="every stream of a client that went freed")
+    d.down()
