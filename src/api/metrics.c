@@ -119,7 +119,9 @@ static void sample(struct out *o, enum svc_metric m, const struct api_metrics_se
             put(o, "%s{service=\"%s\"} %d\n", name, label, s->last_exit_code);
         break;
     case M_CPU:
-        put(o, "%s{service=\"%s\"} %.6f\n", name, label, s->live ? s->cpu_seconds : 0.0);
+        /* As stats says it: a stopped service's cgroup keeps its count, and
+         * a counter that fell to 0 at each stop would be a reset each time. */
+        put(o, "%s{service=\"%s\"} %.6f\n", name, label, s->cpu_seconds);
         break;
     case M_RSS:
         put(o, "%s{service=\"%s\"} %llu\n", name, label,

@@ -496,3 +496,18 @@ def test_a_reload_that_changes_limits_restarts_only_that_service(daemon):
                   what="a restarted")["pid"]
     assert re.search(r"Max open files\s+654\s+654", open(f"/proc/{a2}/limits").read())
     assert d.service("b")["pid"] == b1
+
+
+def test_a_stopped_service_keeps_its_cpu_counter(daemon):
+    """corral_service_cpu_seconds_total is a counter: a stop does not take it
+    back to 0 (Prometheus would count the next start's CPU again)."""
+    d = daemon("services:\n  spin:\n    command: [sh, -c, 'i=0; while [ $i -lt 300000 ]; do "
+               "i=$((i+1)); done; exec sleep 1000']\n")
+    m = wait_for(lambda: (m := parse_metrics(d.request("GET", "/metrics")[1].decode())) and
+                 m[("corral_service_cpu_seconds_total", frozenset({("service", "spin")}))] > 0.05
+                 and m, timeout=30, what="spin's CPU counted")
+    before = m[("corral_service_cpu_seconds_total", frozenset({("service", "spin")}))]
+    assert d.cli("stop", "spin").returncode == 0
+    m = parse_metrics(d.request("GET", "/metrics")[1].decode())
+    assert m[("corral_service_cpu_seconds_total", frozenset({("service", "spin")}))] >= before
+    d.down()
