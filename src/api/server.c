@@ -102,8 +102,12 @@ static enum MHD_Result respond_with_header(struct MHD_Connection *c, unsigned st
                                            const char *header, const char *value, const char *code,
                                            const char *msg)
 {
-    struct MHD_Response *resp = json_response(
-        json_pack("{s:{s:s,s:s,s:n}}", "error", "code", code, "message", msg, "field"));
+    /* The message may quote the client's bytes (its method, cut to size):
+     * made valid UTF-8, or jansson would refuse it and no answer go out. */
+    char *clean = utf8_cleaned(msg);
+    struct MHD_Response *resp = json_response(json_pack("{s:{s:s,s:s,s:n}}", "error", "code", code,
+                                                        "message", clean ? clean : code, "field"));
+    free(clean);
     if (resp)
         MHD_add_response_header(resp, header, value);
     return queue(c, status, resp);

@@ -233,3 +233,17 @@ def test_followed_streams_of_clients_that_went_are_freed(daemon):
     wait_for(lambda: metric(d, "corral_api_streams") == 0, timeout=5,
              what="every stream of a client that went freed")
     d.down()
+
+
+def test_a_method_that_is_not_utf8_gets_a_json_405(daemon):
+    d = daemon(STACK)
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(d.sock)
+    s.sendall(b"G\xc3T /v1/services HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    answer = b""
+    while chunk := s.recv(65536):
+        answer += chunk
+    s.close()
+    assert answer.startswith(b"HTTP/1.1 405"), answer
+    assert b'"method_not_allowed"' in answer, answer
+    d.down()
