@@ -313,6 +313,7 @@ void svc_tree_empty(struct service *svc)
         } else {
             /* The old run's end is in the history too, not only the new start. */
             sup_emit(svc->sup, SUP_EV_STOPPED, svc, 0, "stopped to start again");
+            svc_set_reason(svc, "%s", ""); /* an earlier exit's: not why it runs now */
             svc->attempt = 0;
             set_state(svc, SVC_WAITING);
         }

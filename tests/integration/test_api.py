@@ -368,3 +368,21 @@ def test_corrals_own_events_have_every_events_fields(daemon):
     for e in own:
         assert e["instance"] == d.info["instance"] and e["details"] == {}, e
         assert e["reason"] == e.get("text"), e
+
+
+def test_an_operator_restart_clears_an_earlier_exit_s_reason(daemon):
+    d = daemon("""
+services:
+  web:
+    command: [sleep, "1110"]
+    restart: {policy: always, initial: 10ms}
+""")
+    pid = d.wait_state("web", "running")["pid"]
+    assert d.json("POST", "/v1/services/web/signal", {"signal": "HUP"})[0] == 200
+    s = wait_for(lambda: (s := d.service("web"))["pid"] not in (None, pid) and
+                 s["state"] == "running" and s, what="web restarted after its HUP")
+    assert s["reason"] == "killed by SIGHUP", s
+    assert d.cli("restart", "web").returncode == 0
+    s = d.wait_state("web", "running")
+    assert s["reason"] == "", s  # the operator's restart is why it runs now
+    d.down()
