@@ -664,6 +664,13 @@ static bool events_query(struct MHD_Connection *c, struct api_events_query *q, c
     q->limit = (size_t)limit;
     if (q_svc && *q_svc) {
         n = api_parse_names(q_svc, buf, size, names, API_NAMES_MAX);
+        if (n == -EINVAL) {
+            api_respond_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "service",
+                              "service holds a name that is no service name (letters, digits, "
+                              "'.', '_', '-'; at most %d characters)",
+                              CFG_MAX_NAME);
+            return false;
+        }
         if (n <= 0) {
             api_respond_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "service",
                               "service must be a comma-separated list of at most %d names",

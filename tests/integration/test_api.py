@@ -386,3 +386,13 @@ services:
     s = d.wait_state("web", "running")
     assert s["reason"] == "", s  # the operator's restart is why it runs now
     d.down()
+
+
+def test_an_invalid_name_in_the_events_filter_is_said_as_such(daemon):
+    d = daemon("services:\n  web: {command: [sleep, '1111']}\n")
+    for q in ("service=%ff", "service=web," + "a" * 127):
+        st, body = d.json("GET", f"/v1/events?{q}")
+        assert st == 400 and "no service name" in body["error"]["message"], (q, body)
+    st, body = d.json("GET", "/v1/events?service=" + ",".join(f"s{i}" for i in range(65)))
+    assert st == 400 and "at most 64 names" in body["error"]["message"], body
+    d.down()
