@@ -192,8 +192,8 @@ static int hold_guard(const char *state_dir, const char *instance, struct diag *
     struct sockaddr_un sa;
     socklen_t len;
     pid_t holder = 0;
-    uid_t holder_uid;
-    int r, s;
+    uid_t holder_uid = (uid_t)-1;
+    int r, s, found = 0;
     len = guard_address(instance, &sa);
     /* A corral killed a moment ago has let go of its lock but may hold the
      * guard for some milliseconds more, while the kernel tears it down: a
@@ -208,18 +208,22 @@ static int hold_guard(const char *state_dir, const char *instance, struct diag *
         r = -errno;
         if (s >= 0)
             close(s);
-        if (r != -EADDRINUSE || tries * GUARD_RETRY_MS >= GUARD_WAIT_MS ||
-            cli_guard_holder(instance, &holder, NULL) <= 0 || holder <= 0 || !exiting(holder))
+        if (r != -EADDRINUSE)
+            break;
+        /* One probe per try: each stays queued at a holder that never
+         * accepts (see GUARD_BACKLOG), and is what names it below. */
+        holder = 0;
+        found = cli_guard_holder(instance, &holder, &holder_uid);
+        if (tries * GUARD_RETRY_MS >= GUARD_WAIT_MS || found <= 0 || holder <= 0 ||
+            !exiting(holder))
             break;
         nanosleep(&pause, NULL);
     }
-    holder = 0;
     if (r != -EADDRINUSE) {
         diag_set(dg, r, "cannot take the guard of instance %s: %s", instance, strerror(-r));
         return -1;
     }
-    if (cli_guard_holder(instance, &holder, &holder_uid) > 0 && holder > 0 &&
-        holder_uid != geteuid()) {
+    if (found > 0 && holder > 0 && holder_uid != geteuid()) {
         /* Not a corral of ours: anyone on the host may bind an abstract name. */
         diag_set(dg, -EADDRINUSE,
                  "the guard of instance %s (@corral/%s) is held by pid %d of uid %u, not by a "
