@@ -780,12 +780,16 @@ services:
     d.down()
 
 
-NOTIFY_STATUS = r"""
-import os, socket, time
+# A raw notify client: s and addr (the NOTIFY_SOCKET, abstract or a path).
+NOTIFIER = r"""
+import os, socket, sys, time
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 addr = os.environ["NOTIFY_SOCKET"]
-s.sendto(b"READY=1\nSTATUS=\x1b]0;owned\x07\x1b[2Jcleared\x1b[31mRED", "\0" + addr[1:]
-         if addr.startswith("@") else addr)
+addr = "\0" + addr[1:] if addr.startswith("@") else addr
+"""
+
+NOTIFY_STATUS = NOTIFIER + r"""
+s.sendto(b"READY=1\nSTATUS=\x1b]0;owned\x07\x1b[2Jcleared\x1b[31mRED", addr)
 time.sleep(1000)
 """
 
@@ -806,11 +810,7 @@ services:
     d.down()
 
 
-MAINPID = r"""
-import os, socket, sys, time
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-addr = os.environ["NOTIFY_SOCKET"]
-addr = "\0" + addr[1:] if addr.startswith("@") else addr
+MAINPID = NOTIFIER + r"""
 s.sendto(b"MAINPID=1", addr)          # not in the tree: refused
 child = os.fork()
 if child == 0:
@@ -843,11 +843,7 @@ services:
     d.down()
 
 
-OVERSIZED = r"""
-import os, socket, time
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-addr = os.environ["NOTIFY_SOCKET"]
-addr = "\0" + addr[1:] if addr.startswith("@") else addr
+OVERSIZED = NOTIFIER + r"""
 s.sendto(b"READY=1\nSTATUS=" + b"x" * 20000, addr)
 time.sleep(1000)
 """
