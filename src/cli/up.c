@@ -254,7 +254,11 @@ static void say_event(struct up *u, const struct sup_event *ev)
         say(u, "%s: %s", n, ev->text);
         break;
     case SUP_EV_REAPED:
-        say(u, "reaped orphaned descendant pid %d (status %d)", (int)ev->pid, ev->exit_code);
+        if (ev->text)
+            say(u, "reaped orphaned descendant pid %d of %s (status %d)", (int)ev->pid, ev->text,
+                ev->exit_code);
+        else
+            say(u, "reaped orphaned descendant pid %d (status %d)", (int)ev->pid, ev->exit_code);
         break;
     case SUP_EV_ADOPTED:
         say(u, "%s: adopted pid %d, left running by the previous corral", n, (int)ev->pid);

@@ -99,6 +99,35 @@ int contain_init(struct sup *s, struct diag *dg)
     return 0;
 }
 
+void contain_cgroup_owner(const struct sup *s, pid_t pid, char *out, size_t size)
+{
+    char path[64], text[4096], cg[PATH_MAX];
+    const char *base = s->cg_base + s->cg_mount_len;
+    size_t blen = strlen(base);
+    int n;
+    out[0] = '\0';
+    if (!s->use_cgroup)
+        return;
+    snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+    n = proc_read_at(AT_FDCWD, path, text, sizeof(text));
+    if (n <= 0 || proc_cgroup_self_parse(text, cg, sizeof(cg)) < 0)
+        return;
+    if (strncmp(cg, base, blen) == 0 && cg[blen] == '/') {
+        snprintf(out, size, "%.*s", (int)strcspn(cg + blen + 1, "/"), cg + blen + 1);
+        return;
+    }
+    /* An adopted tree kept in a previous corral's subtree. */
+    for (size_t i = 0; i < s->n; i++) {
+        const char *own = s->svcs[i]->cg_path;
+        size_t olen = own ? strlen(own) - s->cg_mount_len : 0;
+        if (own && strncmp(cg, own + s->cg_mount_len, olen) == 0 &&
+            (cg[olen] == '/' || !cg[olen])) {
+            snprintf(out, size, "%s", s->svcs[i]->cfg->name);
+            return;
+        }
+    }
+}
+
 void contain_cg_path(const struct service *svc, char *buf, size_t size)
 {
     if (svc->cg_path)

@@ -9,6 +9,7 @@
 #include "proc/tree.h"
 #include "supervisor/policy.h"
 #include "supervisor/sup.h"
+#include "util/pidmap.h"
 
 #include <limits.h>
 #include <signal.h>
@@ -158,6 +159,11 @@ struct service {
 struct sup_exit {
     siginfo_t si;
     uint64_t cpu_ms;
+    /* Of a process that was no child corral knows (an orphan), looked at
+     * before it was reaped: the service whose tree it was in, or "", and
+     * whether that tree was being stopped (its end is the stop's). */
+    char owner[CFG_MAX_NAME + 1];
+    bool owner_stopping;
 };
 
 /* A child claimed by another part of corral: see sup_child_claim(). */
@@ -228,6 +234,8 @@ struct sup {
     struct sup_exit *reaped;  /* exits taken from the kernel, to be handled */
     bool want_cpu;            /* a service has limits.cpu_time: exits carry their CPU time */
     pid_t helper;             /* see sup_own_helper(), or 0 */
+    struct pidmap mains;      /* service->pid → service, for every pid not 0 */
+    bool mains_partial;       /* ... but one, without memory: searched too */
     size_t n_reaped, cap_reaped;
     bool reaping; /* sup_reap() is handling the queue */
     size_t n_claims, cap_claims;
@@ -285,6 +293,10 @@ void sup_say_unsaid(struct sup *s);
 void sup_emit(struct sup *s, enum sup_event_kind kind, const struct service *svc, pid_t pid,
               const char *text);
 struct service *sup_by_name(struct sup *s, const char *name);
+/* The service whose main process pid is, or NULL. */
+struct service *sup_by_main(const struct sup *s, pid_t pid);
+/* svc->pid, kept in the map sup_by_main() reads. */
+void svc_set_pid(struct service *svc, pid_t pid);
 /* A stop begun by a previous corral, taken up: no stop signal to the main
  * process (it had it), SIGKILL in left_ms, the sweep sparing what started
  * after began_ticks. */
@@ -425,6 +437,9 @@ void contain_release(struct service *svc);
 int contain_prepare(struct service *svc);
 /* The service's cgroup directory, absolute. */
 void contain_cg_path(const struct service *svc, char *buf, size_t size);
+/* The name of the service whose cgroup holds pid (a zombie too), or "" when
+ * none does or cgroups are not in use. */
+void contain_cgroup_owner(const struct sup *s, pid_t pid, char *out, size_t size);
 void contain_signal(struct service *svc, int sig);
 /* 1 when something of the tree is left besides the main process, 0 if not.
  * Cheap: used right after the main process exits. */

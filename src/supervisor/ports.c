@@ -103,25 +103,6 @@ static void user_name(uid_t uid, char *out, size_t size)
         snprintf(out, size, "%u", (unsigned)uid);
 }
 
-/* The service whose cgroup in this corral's subtree holds pid, or "". */
-static void cgroup_service(const struct sup *s, pid_t pid, char *out, size_t size)
-{
-    char path[64], text[4096], cg[PATH_MAX];
-    const char *base = s->cg_base + s->cg_mount_len;
-    size_t blen = strlen(base);
-    int n;
-    out[0] = '\0';
-    if (!s->use_cgroup)
-        return;
-    snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
-    n = proc_read_at(AT_FDCWD, path, text, sizeof(text));
-    if (n <= 0 || proc_cgroup_self_parse(text, cg, sizeof(cg)) < 0)
-        return;
-    if (strncmp(cg, base, blen) != 0 || cg[blen] != '/')
-        return;
-    snprintf(out, size, "%.*s", (int)strcspn(cg + blen + 1, "/"), cg + blen + 1);
-}
-
 /* Which service of this corral pid belongs to, by its tag or else by its
  * cgroup; returns true when that service is not live (an orphan). */
 static bool owner_of(struct sup *s, pid_t pid, char *env, char *service, size_t size)
@@ -135,7 +116,7 @@ static bool owner_of(struct sup *s, pid_t pid, char *env, char *service, size_t 
     snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
     n = proc_read_at(AT_FDCWD, path, env, ENVIRON_MAX);
     if (n <= 0 || !proc_environ_tag(env, (size_t)n, s->instance, service, size))
-        cgroup_service(s, pid, service, size);
+        contain_cgroup_owner(s, pid, service, size);
     if (!service[0])
         return false;
     o = sup_by_name(s, service);

@@ -356,7 +356,7 @@ static void main_pid(struct service *svc, const char *value, pid_t sender)
         close(svc->pidfd);
     svc->pidfd_watch = w;
     svc->pidfd = fd;
-    svc->pid = (pid_t)n;
+    svc_set_pid(svc, (pid_t)n);
     svc->start_ticks = st.start_ticks;
     svc->main_not_leader = true;
 }

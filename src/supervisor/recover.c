@@ -179,7 +179,7 @@ static int take_over(struct service *svc, const struct sup_lead *lead, int pidfd
     svc->pidfd_watch = loop_watch_add(s->lp, pidfd, EPOLLIN, on_adopted_exit, svc);
     if (!svc->pidfd_watch)
         return -errno;
-    svc->pid = lead->pid;
+    svc_set_pid(svc, lead->pid);
     svc->pidfd = pidfd;
     svc->start_ticks = lead->start_ticks;
     svc->adopted = true;

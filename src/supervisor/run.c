@@ -618,7 +618,7 @@ int run_spawn(struct service *svc, struct diag *dg)
         run_close_pipes(svc);
         return r;
     }
-    svc->pid = svc->spawn.pid;
+    svc_set_pid(svc, svc->spawn.pid);
     svc->pidfd = svc->spawn.pidfd;
     svc->spawn_env = se;
     svc->spawning = true;

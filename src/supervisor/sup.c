@@ -213,6 +213,29 @@ struct service *sup_by_name(struct sup *s, const char *name)
     return NULL;
 }
 
+struct service *sup_by_main(const struct sup *s, pid_t pid)
+{
+    struct service *svc = pidmap_get(&s->mains, pid);
+    if (svc && svc->pid == pid)
+        return svc;
+    /* Only once the map could not grow: it holds every main otherwise. */
+    if (s->mains_partial)
+        for (size_t i = 0; i < s->n; i++)
+            if (s->svcs[i]->pid == pid)
+                return s->svcs[i];
+    return NULL;
+}
+
+void svc_set_pid(struct service *svc, pid_t pid)
+{
+    struct sup *s = svc->sup;
+    if (svc->pid && pidmap_get(&s->mains, svc->pid) == svc)
+        pidmap_del(&s->mains, svc->pid);
+    svc->pid = pid;
+    if (pid && pidmap_put(&s->mains, pid, svc) < 0)
+        s->mains_partial = true;
+}
+
 /* --- exits and stops ------------------------------------------------------------ */
 
 static void describe_exit(int code, char *buf, size_t size)
@@ -418,7 +441,7 @@ void svc_main_exit(struct service *svc, int code)
     svc->pidfd_watch = NULL;
     close(svc->pidfd);
     svc->pidfd = -1;
-    svc->pid = 0;
+    svc_set_pid(svc, 0);
     svc->start_ticks = 0;
     health_files_close_proc(&svc->files); /* kept open for stats, on a process now gone */
     /* An adopted process we stopped ended as asked; its status is unknown. */
@@ -551,10 +574,7 @@ static bool handed_over(const struct sup *s, pid_t pid)
 static void reaped(struct sup *s, const struct sup_exit *e)
 {
     const siginfo_t *si = &e->si;
-    struct service *svc = NULL;
-    for (size_t i = 0; i < s->n && !svc; i++)
-        if (s->svcs[i]->pid == si->si_pid)
-            svc = s->svcs[i];
+    struct service *svc = sup_by_main(s, si->si_pid);
     if (svc) {
         svc->exit_cpu_ms = e->cpu_ms;
         svc_main_exit(svc, sup_exit_code(si->si_code, si->si_status));
@@ -564,12 +584,15 @@ static void reaped(struct sup *s, const struct sup_exit *e)
         return; /* an exec probe's */
     } else if (handed_over(s, si->si_pid)) {
         return; /* a run's first main process, after MAINPID= named another */
+    } else if (e->owner_stopping) {
+        return; /* ended by its service's stop, which accounts for its tree */
     } else if (s->h.on_event) {
         /* An orphaned descendant, reparented to us as subreaper: reaped
          * above so it never lingers as a zombie; its tree's check follows. */
         struct sup_event ev = {.kind = SUP_EV_REAPED,
                                .pid = si->si_pid,
-                               .exit_code = sup_exit_code(si->si_code, si->si_status)};
+                               .exit_code = sup_exit_code(si->si_code, si->si_status),
+                               .text = e->owner[0] ? e->owner : NULL};
         s->h.on_event(s->h.ctx, &ev);
     }
 }
@@ -594,10 +617,7 @@ static bool known_child(const struct sup *s, pid_t pid)
     for (size_t i = 0; i < s->n_claims; i++)
         if (s->claims[i].pid == pid)
             return true;
-    for (size_t i = 0; i < s->n; i++)
-        if (s->svcs[i]->pid == pid)
-            return true;
-    return false;
+    return sup_by_main(s, pid) != NULL;
 }
 
 /* A zombie that was part of a hook run's tree: in its cgroup, or in the
@@ -640,21 +660,49 @@ static bool take_exit(struct sup *s, idtype_t type, pid_t pid, struct sup_exit *
     return true;
 }
 
-/* The next exit, taken from the kernel; false when there is none. While hooks
- * have run, an exit is first looked at (WNOWAIT) and a hook's leftover is
+/* The service whose tree an unknown process (a zombie) was in, by its cgroup,
+ * else by its process group or session (which a zombie keeps). */
+static void orphan_owner(struct sup *s, pid_t pid, struct sup_exit *e)
+{
+    const struct service *o = NULL;
+    struct proc_stat st;
+    if (s->use_cgroup) {
+        contain_cgroup_owner(s, pid, e->owner, sizeof(e->owner));
+        o = e->owner[0] ? sup_by_name(s, e->owner) : NULL;
+    } else if (proc_stat_read(pid, &st) == 0) {
+        for (size_t i = 0; i < s->n && !o; i++)
+            if (s->svcs[i]->run_pgid > 0 &&
+                (s->svcs[i]->run_pgid == st.pgid || s->svcs[i]->run_pgid == st.sid))
+                o = s->svcs[i];
+    }
+    if (!o) {
+        e->owner[0] = '\0';
+        return;
+    }
+    snprintf(e->owner, sizeof(e->owner), "%s", o->cfg->name);
+    /* A tree exists only while its service is up or stopping: one that is
+     * neither has had its stop (the process died in it, unreaped till now). */
+    e->owner_stopping = !sup_state_up(o->state);
+}
+
+/* The next exit, taken from the kernel; false when there is none. An exit is
+ * first looked at (WNOWAIT): a process no part of corral knows is an orphan,
+ * whose service is found while /proc still shows it; a hook's leftover is
  * taken without being handed on: *report false. */
 static bool reap_next(struct sup *s, struct sup_exit *e, bool *report)
 {
     pid_t pid;
     *report = true;
     memset(e, 0, sizeof(*e));
-    if (!s->n_hook_leaders)
-        return take_exit(s, P_ALL, 0, e);
     if (waitid(P_ALL, 0, &e->si, WEXITED | WNOHANG | WNOWAIT) < 0 || e->si.si_pid == 0)
         return false;
     pid = e->si.si_pid;
-    *report = known_child(s, pid) || !hook_leftover(s, pid);
     memset(e, 0, sizeof(*e));
+    if (!known_child(s, pid)) {
+        *report = !s->n_hook_leaders || !hook_leftover(s, pid);
+        if (*report)
+            orphan_owner(s, pid, e);
+    }
     return take_exit(s, P_PID, pid, e);
 }
 
@@ -676,8 +724,12 @@ void sup_reap_only(struct sup *s)
         }
         if (!reap_next(s, &e, &report))
             return;
-        if (e.si.si_pid == s->helper)
-            s->helper = 0; /* its PID is free for reuse from now on */
+        if (e.si.si_pid == s->helper) {
+            /* corral's own, no orphan; its going is seen by its owner. Its
+             * PID is free for reuse from now on. */
+            s->helper = 0;
+            report = false;
+        }
         if (report)
             s->reaped[s->n_reaped++] = e;
     }
@@ -1058,6 +1110,7 @@ void service_free(struct service *svc)
     if (!svc)
         return;
     s = svc->sup;
+    svc_set_pid(svc, 0);
     loop_timer_disarm(s->lp, &svc->timer);
     loop_watch_del(s->lp, svc->pidfd_watch);
     run_close_pipes(svc);
@@ -1175,6 +1228,7 @@ void sup_free(struct sup *s)
     free(s->live_dependants);
     free(s->claims);
     free(s->reaped);
+    pidmap_clear(&s->mains);
     free(s);
 }
 

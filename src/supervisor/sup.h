@@ -158,7 +158,8 @@ void sup_reap(struct sup *s);
 /* A child of corral's that is no service's and that nobody claims (the
  * output holder, reparented to corral): a stop's check knows it is no
  * service's leftover. pid must be an unreaped child, so that it names the
- * same process until sup_reap() takes it and forgets it; 0 forgets it. */
+ * same process until sup_reap() takes it and forgets it (its exit is no
+ * orphan's, and not reported); 0 forgets it. */
 void sup_own_helper(struct sup *s, pid_t pid);
 
 /* A child another part of corral started (a hook) and wants the exit of:

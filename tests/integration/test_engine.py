@@ -6,7 +6,7 @@ import time
 import psutil
 import pytest
 
-from conftest import MODES, check, wait_for
+from conftest import MODES, check, gone, wait_for
 
 
 def test_services_are_tagged_in_own_group(corral):
@@ -134,8 +134,43 @@ services:
 """)
     wait_for(lambda: c.pids("zombies"), what="running")
     wait_for(lambda: c.output().count("reaped orphaned descendant") >= 30, what="30 orphans reaped")
+    assert c.output().count(" of zombies (status 0)") == 30, c.output()
     assert c.zombies_under_corral() == []
     assert c.stop() == 0
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_what_a_stop_ends_is_no_orphan_but_a_running_services_is(daemon, tmp_path, mode):
+    """A `sh -c` whose children outlive it by a moment at a stop: they are the
+    stopped service's tree, not orphans, and fired a `reaped` event (and its
+    hooks) at every routine stop, restart and shutdown. An orphan that ends
+    while its service runs is still one, and names that service."""
+    (tmp_path / "child.sh").write_text(
+        "trap 'sleep 0.3; exit 0' TERM\nwhile :; do sleep 1; done\n")
+    d = daemon(f"""
+containment: {mode}
+services:
+  shell:
+    command: [sh, -c, 'sh child.sh & sh child.sh & wait']
+  leaker:
+    command: [sh, -c, '(sleep 0.3 &); exec sleep 1000']
+""")
+    reaped = lambda: [e for e in d.events() if e["kind"] == "reaped"]
+    wait_for(reaped, what="the leaker's orphan reaped")
+    wait_for(lambda: len(d.pids("shell")) == 5, what="sh, two child.sh and their sleeps")
+    children = [p for p in d.pids("shell") if p != d.service("shell")["pid"]]
+    for verb in ("restart", "stop"):
+        r = d.cli(verb, "shell")
+        assert r.returncode == 0, r.stdout + r.stderr
+    assert all(not psutil.pid_exists(p) or gone(psutil.Process(p)) for p in children)
+    assert not [e for e in reaped() if e["pid"] in children], reaped()
+    assert [e["text"] for e in reaped()] == ["leaker"], reaped()
+    r = d.cli("start", "shell")
+    assert r.returncode == 0, r.stdout + r.stderr
+    wait_for(lambda: len(d.pids("shell")) == 5, what="shell started again")
+    d.down()
+    log = (d.state / "corral.log").read_text()
+    assert log.count("reaped orphaned descendant") == 1, log
 
 
 def test_interrupt_during_startup_stops_everything(corral):
