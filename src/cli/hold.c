@@ -281,6 +281,11 @@ pid_t hold_child(const struct hold *h)
     return h ? h->child : 0;
 }
 
+int hold_sock(const struct hold *h)
+{
+    return h->sock;
+}
+
 int hold_fetch(struct hold *h, void (*fn)(void *ctx, const struct hold_entry *e), void *ctx)
 {
     struct hold_entry *e = calloc(HOLD_FDS_MAX, sizeof(*e));

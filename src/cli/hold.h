@@ -49,6 +49,8 @@ struct hold;
 struct hold *hold_open(const char *state_dir, bool start, char *why, size_t size);
 /* The holder's PID when this corral started it, else 0. */
 pid_t hold_child(const struct hold *h);
+/* The connection to the holder: it hangs up when the holder goes. */
+int hold_sock(const struct hold *h);
 /* Ask for everything held; fn gets each entry and owns its fd. 0 or -errno. */
 int hold_fetch(struct hold *h, void (*fn)(void *ctx, const struct hold_entry *e), void *ctx);
 /* Queue a service's reading ends (fds stay corral's; copies are sent). */

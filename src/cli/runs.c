@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,9 +22,13 @@ struct runs {
     bool *dirty; /* per service index */
     pid_t *held; /* per service index: the run whose pipes the holder has */
     size_t n;
-    struct hold *hold;    /* the output holder, or NULL */
-    const char *hold_dir; /* start one there at the next flush, if none yet */
-    size_t taken;         /* pipes taken back at recovery */
+    struct hold *hold;             /* the output holder, or NULL */
+    const char *hold_dir;          /* start one there at the next flush, if none yet */
+    char *hold_home;               /* the state directory: a holder that goes is replaced there */
+    struct loop_watch *hold_watch; /* the holder's going */
+    uint64_t hold_since_ms;
+    bool hold_replaced; /* the holder is a replacement, started at hold_since_ms */
+    size_t taken;       /* pipes taken back at recovery */
     struct loop_timer flush;
     bool failing; /* the last write failed: said once, retried */
 };
@@ -34,6 +39,9 @@ struct runs {
 #define LAZY_MS         50
 #define RUNS_TRIM_AFTER 64   /* records in one flush: a burst worth a malloc_trim() */
 #define UNSETTLED_MS    1000 /* a tree stopped after its main process: looked at again */
+/* A replacement that goes sooner after its start is not replaced again: one
+ * that cannot live would otherwise be started over and over. */
+#define HOLD_MIN_LIFE_MS 10000
 
 static void say(struct runs *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -62,6 +70,47 @@ static void hand_over(struct runs *r, size_t i, const char *name, pid_t pid)
     r->held[i] = pid;
 }
 
+static void on_hold_gone(struct loop *lp, int fd, uint32_t events, void *data);
+
+/* Its going is watched (a hang-up of its socket, no wake-up otherwise): until
+ * a new one holds every service's pipes, a crash of corral would end with
+ * SIGPIPE the services it would have adopted. */
+static void watch_hold(struct runs *r)
+{
+    r->hold_since_ms = loop_now_ms();
+    r->hold_watch = loop_watch_add(r->lp, hold_sock(r->hold), EPOLLRDHUP, on_hold_gone, r);
+}
+
+static void hold_lost(struct runs *r)
+{
+    bool again =
+        r->hold_home && (!r->hold_replaced || loop_now_ms() - r->hold_since_ms >= HOLD_MIN_LIFE_MS);
+    loop_watch_del(r->lp, r->hold_watch);
+    r->hold_watch = NULL;
+    hold_close(r->hold);
+    r->hold = NULL;
+    memset(r->held, 0, r->n * sizeof(*r->held));
+    if (!again) {
+        say(r, "warning: the output holder went away; services' output will not outlive a "
+               "crash of corral");
+        return;
+    }
+    say(r, "warning: the output holder went away; starting another, which is given every "
+           "service's output pipes");
+    r->hold_dir = r->hold_home;
+    r->hold_replaced = true;
+    if (!loop_timer_armed(&r->flush) || r->failing)
+        loop_timer_arm(r->lp, &r->flush, 0);
+}
+
+static void on_hold_gone(struct loop *lp, int fd, uint32_t events, void *data)
+{
+    (void)lp;
+    (void)fd;
+    (void)events;
+    hold_lost(data);
+}
+
 /* Started after the first spawns rather than before: a start of the stack
  * does not wait for it. Every live service's pipes then go to it. */
 static void start_hold(struct runs *r)
@@ -78,6 +127,7 @@ static void start_hold(struct runs *r)
         return;
     }
     sup_own_helper(r->sup, hold_child(r->hold));
+    watch_hold(r);
     for (size_t i = 0; i < r->n; i++)
         r->dirty[i] = true;
 }
@@ -171,12 +221,8 @@ static void flush(struct loop *lp, void *data)
         free((char *)out[i].restarts_at);
     }
     free(out);
-    if (hold_flush(r->hold) < 0) {
-        say(r, "warning: the output holder went away; services' output will not outlive a "
-               "crash of corral");
-        hold_close(r->hold);
-        r->hold = NULL;
-    }
+    if (r->hold && hold_flush(r->hold) < 0)
+        hold_lost(r);
     /* A burst of starts (the config parsed, the spawns, these records) ends
      * here, on a wake-up that happens anyway: give back the heap it freed,
      * which malloc would keep resident for the rest of corral's life. */
@@ -204,9 +250,12 @@ struct runs *runs_new(struct loop *lp, struct sup *s, struct store *st, struct h
     r->st = st;
     r->hold = hold;
     r->hold_dir = hold ? NULL : hold_dir;
+    r->hold_home = hold_dir ? strdup(hold_dir) : NULL; /* without memory: not replaced */
     r->say = fn;
     r->ctx = ctx;
     loop_timer_init(&r->flush, flush, r);
+    if (hold)
+        watch_hold(r);
     return r;
 }
 
@@ -219,7 +268,9 @@ void runs_free(struct runs *r)
             flush(r->lp, r);
         loop_timer_disarm(r->lp, &r->flush);
     }
+    loop_watch_del(r->lp, r->hold_watch);
     hold_quit(r->hold);
+    free(r->hold_home);
     free(r->dirty);
     free(r->held);
     free(r);
@@ -402,6 +453,8 @@ static void take_output_back(struct runs *r)
     r->taken = 0;
     if (hold_fetch(r->hold, take_one, r) < 0) {
         say(r, "warning: the output holder did not answer; adopted services' output is lost");
+        loop_watch_del(r->lp, r->hold_watch);
+        r->hold_watch = NULL;
         hold_close(r->hold);
         r->hold = NULL;
         return;

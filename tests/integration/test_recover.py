@@ -431,6 +431,31 @@ def test_adopted_output_outlives_the_crash(daemon, mode):
     assert not (d2.state / "fdhold.sock").exists()
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_an_output_holder_that_goes_is_replaced(daemon, mode):
+    """A holder killed while corral runs was noticed only at the next write to
+    it, and never replaced: the next crash of corral then ended the services
+    it would have adopted with SIGPIPE."""
+    text = TALKER.format(mode=mode)
+    d1 = daemon(text)
+    pid = d1.wait_state("talker", "running")["pid"]
+    d1.wait_recorded("talker", pid)
+    old = wait_for(lambda: holders(d1.state), what="the holder")[0]
+    old.kill()
+    wait_for(lambda: [h for h in holders(d1.state) if h.pid != old.pid], what="a new holder")
+    log = (d1.state / "corral.log").read_text()
+    assert "the output holder went away; starting another" in log, log
+    assert not [e for e in d1.events() if e["kind"] == "reaped"]  # corral's own, no orphan
+    kill9(d1)
+    time.sleep(1.0)
+    assert not gone(pid), "the talker died with its pipe"
+    d2 = daemon(text)
+    assert d2.service("talker")["pid"] == pid
+    assert "took back 2 output pipes from the output holder" in (d2.state / "corral.log").read_text()
+    d2.down()
+    wait_for(lambda: not holders(d2.state), what="the holder gone after down")
+
+
 def abstract_names():
     """Every abstract unix socket name bound on the host, as "@name"."""
     with open("/proc/net/unix") as f:
