@@ -37,6 +37,11 @@
  * write through the ring costs a wake-up of the kernel's worker, so fewer,
  * larger ones keep up with a flood. */
 #define SEG_MAX (1024 * 1024)
+/* Through a ring, each file's bytes that are on disk leave the page cache but
+ * for the newest CACHE_KEPT, CACHE_STEP at a time: see drop_behind(). */
+#define CACHE_KEPT (16ull << 20)
+#define CACHE_STEP (8ull << 20)
+#define CACHE_MAX  (1ull << 30) /* one drop's range: the kernel takes 32 bits */
 
 _Static_assert(SINK_STAMP_MAX - 1 + 9 + 4 <= SINK_PREFIX_MAX, "prefix bound");
 _Static_assert(SINK_OUT_BYTES >= SINK_PREFIX_MAX + LOGS_MAX_LINE + 1, "one line fits the batch");
@@ -87,6 +92,17 @@ struct logs_sink {
     struct logs_relay *own_relay; /* where spliced bytes wait for their write */
     bool relay_used;              /* a SEG_RELAY is queued */
     unsigned rot_step;            /* of the rotation at the head */
+    /* Drop-behind (through a ring only): the current file's offset after what
+     * was written to it, and below which its bytes were dropped; the drop in
+     * flight works on its own copy of the fd (-1: none in flight). */
+    uint64_t file_at, cached_from;
+    unsigned file_gen; /* each open of the live file */
+    struct logs_op drop;
+    int drop_fd;
+    bool drop_synced; /* the range is on disk: its drop from the cache is next */
+    bool no_drop;     /* refused by the kernel: not tried again */
+    unsigned drop_gen;
+    uint64_t drop_from, drop_to;
     char rot_from[SINK_PATH_MAX], rot_to[SINK_PATH_MAX];
     logs_idle_fn on_idle;
     void *idle_ctx;
@@ -645,10 +661,14 @@ static void opened(struct logs_sink *s, int res)
         close(s->fd);
     s->fd = res >= 0 ? res : -1; /* -1: queued bytes are lost until a reopen */
     add_file_size(s);
+    s->file_gen++;
     /* Raw files have no O_APPEND, and writes through the ring go to the
-     * file's position: start it at the end of what the file holds. */
-    if (s->fd >= 0 && !s->opts.timestamps)
-        (void)lseek(s->fd, 0, SEEK_END);
+     * file's position: start it at the end of what the file holds (with
+     * O_APPEND the position does not matter, and tells the offset). */
+    if (s->fd >= 0) {
+        off_t end = lseek(s->fd, 0, SEEK_END);
+        s->file_at = s->cached_from = end > 0 ? (uint64_t)end : 0;
+    }
 }
 
 /* Bytes queued for the file the head is about to open or write, and whether
@@ -764,10 +784,14 @@ static bool relay_unload(struct logs_sink *s, struct sink_seg *g, bool keep_byte
 }
 
 /* A write or splice step ended; true when the head is done with. */
+static void drop_behind(struct logs_sink *s);
+
 static bool io_result(struct logs_sink *s, struct sink_seg *g, int res)
 {
     if (res > 0) {
         g->done += (size_t)res;
+        s->file_at += (uint64_t)res;
+        drop_behind(s);
         return g->done >= g->len;
     }
     if (res == -EINTR || res == -EAGAIN)
@@ -782,6 +806,79 @@ static bool io_result(struct logs_sink *s, struct sink_seg *g, int res)
     else
         s->lost_bytes += g->len - g->done;
     return true;
+}
+
+/* --- drop-behind ------------------------------------------------------------------ */
+
+static void sink_free(struct logs_sink *s);
+
+/* A log file is written once and seldom read, yet each of its pages stays in
+ * the page cache until memory runs short, pushing out what the services
+ * read; and a page cache that keeps growing takes fresh pages, which on a
+ * VM whose host takes freed memory back cost a fault on the host each
+ * (writes into the cache ran at a third of the speed of writes whose pages
+ * are dropped and reused: see docs/benchmarks.md). So, through the ring, in
+ * the kernel's worker: once CACHE_STEP more bytes than CACHE_KEPT are in the
+ * file, wait for the oldest of them to be on disk (sync_file_range), then
+ * drop them (POSIX_FADV_DONTNEED). Followers and tails read the newest
+ * bytes, which stay cached. Without a ring nothing is dropped: the waits
+ * would hold up the loop. */
+static void drop_end(struct logs_sink *s)
+{
+    close(s->drop_fd);
+    s->drop_fd = -1;
+    if (s->drop_gen == s->file_gen && s->drop_to > s->cached_from)
+        s->cached_from = s->drop_to; /* tried once, whatever came of it */
+}
+
+static void on_dropped(struct logs_op *op, int res)
+{
+    struct logs_sink *s = (struct logs_sink *)((char *)op - offsetof(struct logs_sink, drop));
+    struct io_uring_sqe *sqe;
+    if (res == -EINVAL || res == -EOPNOTSUPP || res == -ENOSYS)
+        s->no_drop = true; /* a kernel without these operations */
+    if (!s->drop_synced && res >= 0 && !s->closing && (sqe = logs_ring_sqe(s->ring, &s->drop))) {
+        s->drop_synced = true;
+        io_uring_prep_fadvise(sqe, s->drop_fd, s->drop_from, (off_t)(s->drop_to - s->drop_from),
+                              POSIX_FADV_DONTNEED);
+        (void)logs_ring_submit(s->ring);
+        return;
+    }
+    drop_end(s);
+    if (s->closing) {
+        if (settled(s))
+            sink_free(s);
+        return;
+    }
+    drop_behind(s);
+}
+
+static void drop_behind(struct logs_sink *s)
+{
+    struct io_uring_sqe *sqe;
+    uint64_t to;
+    if (!s->ring || s->no_drop || s->drop_fd >= 0 || s->closing || s->fd < 0 ||
+        s->file_at < s->cached_from + CACHE_KEPT + CACHE_STEP)
+        return;
+    to = (s->file_at - CACHE_KEPT) & ~(uint64_t)4095;
+    if (to - s->cached_from > CACHE_MAX)
+        to = s->cached_from + CACHE_MAX;
+    s->drop_fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 3);
+    if (s->drop_fd < 0)
+        return; /* tried again at the next write */
+    if (!(sqe = logs_ring_sqe(s->ring, &s->drop))) {
+        close(s->drop_fd);
+        s->drop_fd = -1;
+        return;
+    }
+    s->drop_gen = s->file_gen;
+    s->drop_from = s->cached_from;
+    s->drop_to = to;
+    s->drop_synced = false;
+    io_uring_prep_sync_file_range(sqe, s->drop_fd, (unsigned)(to - s->drop_from), s->drop_from,
+                                  SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                      SYNC_FILE_RANGE_WAIT_AFTER);
+    (void)logs_ring_submit(s->ring);
 }
 
 static void prep(struct logs_sink *s, struct io_uring_sqe *sqe)
@@ -888,8 +985,6 @@ static void kick(struct logs_sink *s)
     }
 }
 
-static void sink_free(struct logs_sink *s);
-
 static void on_done(struct logs_op *op, int res)
 {
     struct logs_sink *s = (struct logs_sink *)((char *)op - offsetof(struct logs_sink, op));
@@ -899,7 +994,7 @@ static void on_done(struct logs_op *op, int res)
     if (settled(s) && s->out_len)
         flush_out(s);
     if (s->closing) {
-        if (settled(s))
+        if (settled(s) && s->drop_fd < 0)
             sink_free(s);
         return;
     }
@@ -913,6 +1008,7 @@ void logs_sink_use_ring(struct logs_sink *s, struct logs_ring *ring)
         return;
     s->ring = ring;
     s->op.done = on_done;
+    s->drop.done = on_dropped;
 }
 
 void logs_sink_on_idle(struct logs_sink *s, logs_idle_fn fn, void *ctx)
@@ -1074,7 +1170,7 @@ void logs_sink_close(struct logs_sink *s)
             flush_held(s, (enum logs_stream)st);
         flush_out(s);
     }
-    if (!settled(s)) {
+    if (!settled(s) || s->drop_fd >= 0) {
         /* Freed by the last completion (logs_ring_drain() waits for it). */
         s->closing = true;
         s->on_idle = NULL;
@@ -1115,6 +1211,7 @@ struct logs_sink *logs_sink_open(int dirfd, const char *name, const struct cfg_l
         goto fail;
     }
     s->fd = -1;
+    s->drop_fd = -1;
     s->dirfd = dirfd;
     s->opts = *opts;
     memcpy(s->name, name, strlen(name) + 1);
