@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define SINK_OUT_BYTES (64 * 1024) /* batch buffer of the timestamped path */
@@ -66,6 +67,12 @@ struct logs_sink {
     uint64_t lost_bytes;
     bool rotate_failed; /* rename refused: no retry until the next write call */
     bool no_splice;     /* the file system refused splice(2): bytes go through read */
+    /* With timestamps: a failed write (disk full) left the file ending in
+     * part of a line, so its next bytes start with a newline: no record is
+     * glued to the cut one. cut_writing: that newline is in the write in
+     * flight, whose result counts it first; cut_iov: that write's vector. */
+    bool cut, cut_writing;
+    struct iovec cut_iov[2];
     /* The rest serves the timestamped path only. */
     struct logs_linebuf lines[LOGS__COUNT];
     struct timespec held_ts[LOGS__COUNT]; /* when each held partial line began */
@@ -164,21 +171,56 @@ static int open_file(struct logs_sink *s)
 
 /* Writes everything or counts the rest as lost; never blocks on anything but
  * the regular-file write itself. */
+/* Of the last write that failed, the bytes that went: true when they end in
+ * part of a line. */
+static bool cut_at(const struct logs_sink *s, const char *p, size_t done)
+{
+    return s->opts.timestamps && done > 0 && p[done - 1] != '\n';
+}
+
+/* The newline a cut line waits for, then p: for a writev. */
+static void cut_first(struct iovec iov[2], const char *p, size_t n)
+{
+    iov[0] = (struct iovec){.iov_base = "\n", .iov_len = 1};
+    iov[1] = (struct iovec){.iov_base = (void *)p, .iov_len = n};
+}
+
+/* write(2), with the newline a cut line waits for in front: the bytes of p
+ * written (0 when only the newline went), or -1. */
+static ssize_t write_now(struct logs_sink *s, const char *p, size_t n)
+{
+    struct iovec iov[2];
+    ssize_t w;
+    if (!s->cut)
+        return write(s->fd, p, n);
+    cut_first(iov, p, n);
+    w = writev(s->fd, iov, 2);
+    if (w <= 0)
+        return w;
+    s->cut = false;
+    s->size_bytes++;
+    return w - 1;
+}
+
 static void write_all(struct logs_sink *s, const char *p, size_t n)
 {
+    const char *start = p;
     while (n > 0) {
         ssize_t w;
+        bool was_cut = s->cut;
         if (s->fd < 0)
             break;
-        w = write(s->fd, p, n);
+        w = write_now(s, p, n);
         if (w < 0 && errno == EINTR)
             continue;
-        if (w <= 0)
+        if (w < 0 || (w == 0 && !was_cut))
             break;
         s->size_bytes += (uint64_t)w;
         p += w;
         n -= (size_t)w;
     }
+    if (n > 0 && cut_at(s, start, (size_t)(p - start)))
+        s->cut = true;
     s->lost_bytes += n;
 }
 
@@ -662,6 +704,7 @@ static void opened(struct logs_sink *s, int res)
     s->fd = res >= 0 ? res : -1; /* -1: queued bytes are lost until a reopen */
     add_file_size(s);
     s->file_gen++;
+    s->cut = false; /* a fresh file */
     /* Raw files have no O_APPEND, and writes through the ring go to the
      * file's position: start it at the end of what the file holds (with
      * O_APPEND the position does not matter, and tells the offset). */
@@ -788,6 +831,16 @@ static void drop_behind(struct logs_sink *s);
 
 static bool io_result(struct logs_sink *s, struct sink_seg *g, int res)
 {
+    if (s->cut_writing) {
+        s->cut_writing = false;
+        if (res > 0) {
+            s->cut = false;
+            s->size_bytes++;
+            s->file_at++;
+            if (--res == 0)
+                return false; /* only the newline went: the bytes next */
+        }
+    }
     if (res > 0) {
         g->done += (size_t)res;
         s->file_at += (uint64_t)res;
@@ -801,10 +854,13 @@ static bool io_result(struct logs_sink *s, struct sink_seg *g, int res)
         return !relay_unload(s, g, true);
     }
     /* Disk full, I/O error, or a write that took nothing. */
-    if (g->kind == SEG_RELAY)
+    if (g->kind == SEG_RELAY) {
         (void)relay_unload(s, g, false);
-    else
-        s->lost_bytes += g->len - g->done;
+        return true;
+    }
+    if (cut_at(s, g->data, g->done))
+        s->cut = true;
+    s->lost_bytes += g->len - g->done;
     return true;
 }
 
@@ -888,6 +944,12 @@ static void prep(struct logs_sink *s, struct io_uring_sqe *sqe)
     switch (g->kind) {
     case SEG_BYTES:
         /* Offset -1: at the file's position (raw) or its end (O_APPEND). */
+        if (s->cut) {
+            cut_first(s->cut_iov, g->data + g->done, n);
+            s->cut_writing = true;
+            io_uring_prep_writev(sqe, s->fd, s->cut_iov, 2, (uint64_t)-1);
+            return;
+        }
         io_uring_prep_write(sqe, s->fd, g->data + g->done, (unsigned)n, (uint64_t)-1);
         return;
     case SEG_RELAY:
@@ -921,6 +983,13 @@ static int step_now(struct logs_sink *s)
     ssize_t r = -1;
     switch (g->kind) {
     case SEG_BYTES:
+        if (s->cut) {
+            struct iovec iov[2];
+            cut_first(iov, g->data + g->done, n);
+            s->cut_writing = true;
+            r = writev(s->fd, iov, 2);
+            break;
+        }
         r = write(s->fd, g->data + g->done, n);
         break;
     case SEG_RELAY:

@@ -18,6 +18,16 @@ CORRAL = os.environ.get("CORRAL_BIN") or os.path.join(
 MODES = ["cgroup", "pgroup"]
 
 
+def deny_io_uring():
+    """As a container's seccomp profile does: io_uring_setup fails with EPERM.
+    For preexec_fn; the test needs python3-seccomp (pytest.importorskip)."""
+    import errno
+    import seccomp
+    f = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
+    f.add_rule(seccomp.ERRNO(errno.EPERM), "io_uring_setup")
+    f.load()
+
+
 def wait_for(cond, timeout=10.0, interval=0.02, what="condition"):
     """Poll cond() until it returns a truthy value or the deadline passes."""
     deadline = time.monotonic() + timeout

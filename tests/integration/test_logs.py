@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from conftest import CORRAL, wait_for
+from conftest import CORRAL, deny_io_uring, wait_for
 
 
 def test_log_lines_have_time_and_stream(corral, tmp_path):
@@ -178,15 +178,6 @@ services:
     if timestamps:  # lines, the last one cut by head -c ended as one
         data, expect = re.sub(rb"(?m)^\S+Z out ", b"", data), expect + b"\n"
     assert data == expect
-
-
-def deny_io_uring():
-    """As a container's seccomp profile does: io_uring_setup fails with EPERM."""
-    import errno
-    import seccomp
-    f = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
-    f.add_rule(seccomp.ERRNO(errno.EPERM), "io_uring_setup")
-    f.load()
 
 
 def test_logs_are_written_directly_where_io_uring_is_refused(daemon, tmp_path):

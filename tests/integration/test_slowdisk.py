@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import CORRAL, gone, proc, wait_for
+from conftest import CORRAL, deny_io_uring, gone, proc, wait_for
 
 STALLFS = os.path.join(os.path.dirname(CORRAL), "stallfs")
 LINES = 200000  # `seq` output: 1.3 MB, more than a pipe and a sink's queue hold
@@ -266,3 +266,41 @@ services:
     with sqlite3.connect(small_disk / "st" / "state.db") as db:
         stopped = {r[0] for r in db.execute("SELECT name FROM service_wish WHERE stopped = 1")}
     assert stopped == {"keep", "held"}, stopped
+
+
+@pytest.mark.parametrize("ring", [True, False])
+def test_a_line_cut_by_a_full_disk_has_the_next_record_on_its_own_line(
+        daemon, tmp_path, small_disk, ring):
+    """The write that fills the disk takes part of a line; once there is room
+    again, the next record starts on a line of its own instead of being glued
+    to the cut one, where no log reader could find its timestamp."""
+    logs = small_disk / "logs"
+    logs.mkdir()
+    (tmp_path / ".corral").mkdir()
+    (tmp_path / ".corral" / "logs").symlink_to(logs)
+    filler = small_disk / "filler"
+    filler.write_bytes(b"\0" * (1536 * 1024))  # of 2 MiB: the lines fill the rest
+    pad = "x" * 80
+    if not ring:
+        pytest.importorskip("seccomp")
+    kw = {} if ring else {"preexec_fn": deny_io_uring}
+    d = daemon(f"""
+services:
+  chatty:
+    shell: true
+    command: |
+      i=0; while [ $i -lt 20000 ]; do echo "line $i {pad}"; i=$((i+1)); done
+      while [ ! -e go ]; do sleep 0.05; done
+      echo after 1; echo after 2
+      exec sleep 1000
+""", **kw)
+    wait_for(lambda: [e for e in d.events() if e["kind"] == "logs_lost"], timeout=20,
+             what="bytes lost to the full disk")
+    filler.unlink()
+    (tmp_path / "go").touch()
+    log = logs / "chatty.log"
+    wait_for(lambda: b"after 2" in log.read_bytes(), what="the lines after the room came back")
+    d.down()
+    text = log.read_text()
+    for n in (1, 2):
+        assert re.search(rf"(?m)^\S+Z out after {n}$", text), text[-400:]
