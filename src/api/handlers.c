@@ -18,18 +18,31 @@
 #define TREE_MAX       4096
 
 static const char *const event_names[SUP_EV__COUNT] = {
-    [SUP_EV_STARTED] = "started",      [SUP_EV_EXITED] = "exited",
-    [SUP_EV_LEFTOVER] = "leftover",    [SUP_EV_RESTARTING] = "restarting",
-    [SUP_EV_COMPLETED] = "completed",  [SUP_EV_FAILED] = "failed",
-    [SUP_EV_STOPPING] = "stopping",    [SUP_EV_KILLING] = "killing",
-    [SUP_EV_SURVIVOR] = "survivor",    [SUP_EV_STOPPED] = "stopped",
-    [SUP_EV_LOGS_LOST] = "logs_lost",  [SUP_EV_REAPED] = "reaped",
-    [SUP_EV_ADOPTED] = "adopted",      [SUP_EV_RECOVERING] = "recovering",
-    [SUP_EV_STALE] = "stale",          [SUP_EV_BLOCKED] = "blocked",
-    [SUP_EV_ORPHAN] = "orphan",        [SUP_EV_LIMIT_EXCEEDED] = "limit_exceeded",
-    [SUP_EV_STARTING] = "starting",    [SUP_EV_READY] = "ready",
-    [SUP_EV_DENIED] = "notify_denied", [SUP_EV_UNHEALTHY] = "unhealthy",
-    [SUP_EV_GAVE_UP] = "gave_up",      [SUP_EV_RECOVERED] = "recovered",
+    [SUP_EV_STARTED] = "started",
+    [SUP_EV_EXITED] = "exited",
+    [SUP_EV_LEFTOVER] = "leftover",
+    [SUP_EV_RESTARTING] = "restarting",
+    [SUP_EV_COMPLETED] = "completed",
+    [SUP_EV_FAILED] = "failed",
+    [SUP_EV_STOPPING] = "stopping",
+    [SUP_EV_KILLING] = "killing",
+    [SUP_EV_SURVIVOR] = "survivor",
+    [SUP_EV_STOPPED] = "stopped",
+    [SUP_EV_LOGS_LOST] = "logs_lost",
+    [SUP_EV_REAPED] = "reaped",
+    [SUP_EV_ADOPTED] = "adopted",
+    [SUP_EV_RECOVERING] = "recovering",
+    [SUP_EV_STALE] = "stale",
+    [SUP_EV_BLOCKED] = "blocked",
+    [SUP_EV_ORPHAN] = "orphan",
+    [SUP_EV_LIMIT_EXCEEDED] = "limit_exceeded",
+    [SUP_EV_STARTING] = "starting",
+    [SUP_EV_READY] = "ready",
+    [SUP_EV_DENIED] = "notify_denied",
+    [SUP_EV_UNHEALTHY] = "unhealthy",
+    [SUP_EV_GAVE_UP] = "gave_up",
+    [SUP_EV_RECOVERED] = "recovered",
+    [SUP_EV_NOT_ROTATED] = "logs_not_rotated",
 };
 
 const char *api_event_name(enum sup_event_kind kind)
@@ -540,6 +553,7 @@ static void event_details(struct jtext *j, const struct sup_event *ev)
     case SUP_EV_KILLING:
     case SUP_EV_SURVIVOR:
     case SUP_EV_LOGS_LOST:
+    case SUP_EV_NOT_ROTATED:
     case SUP_EV_REAPED:
     case SUP_EV_ADOPTED:
     case SUP_EV_RECOVERING:

@@ -251,6 +251,7 @@ static void say_event(struct up *u, const struct sup_event *ev)
             ev->text ? ")" : "");
         break;
     case SUP_EV_LOGS_LOST:
+    case SUP_EV_NOT_ROTATED:
         say(u, "%s: %s", n, ev->text);
         break;
     case SUP_EV_REAPED:

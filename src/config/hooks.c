@@ -10,10 +10,11 @@
 /* The events a hook may be run on: the supervisor's event kinds, as the API
  * names them (a unit test holds the two lists together). */
 const char *const cfg_event_names[] = {
-    "started",  "exited",     "leftover",  "restarting",    "completed", "failed",
-    "stopping", "killing",    "survivor",  "stopped",       "logs_lost", "reaped",
-    "adopted",  "recovering", "stale",     "blocked",       "orphan",    "limit_exceeded",
-    "starting", "ready",      "unhealthy", "notify_denied", "gave_up",   "recovered",
+    "started",   "exited",        "leftover",       "restarting", "completed",
+    "failed",    "stopping",      "killing",        "survivor",   "stopped",
+    "logs_lost", "reaped",        "adopted",        "recovering", "stale",
+    "blocked",   "orphan",        "limit_exceeded", "starting",   "ready",
+    "unhealthy", "notify_denied", "gave_up",        "recovered",  "logs_not_rotated",
 };
 const size_t cfg_n_event_names = sizeof(cfg_event_names) / sizeof(cfg_event_names[0]);
 

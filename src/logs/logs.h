@@ -93,6 +93,9 @@ void logs_sink_on_idle(struct logs_sink *s, logs_idle_fn fn, void *ctx);
 /* Bytes dropped so far because the file could not be opened or a write
  * failed (disk full, I/O error). */
 uint64_t logs_sink_lost_bytes(const struct logs_sink *s);
+/* Rotations refused so far (the live file could not be renamed): the file
+ * grows past max_size meanwhile, nothing is lost. *err: why the last was. */
+uint64_t logs_sink_rotate_refusals(const struct logs_sink *s, int *err);
 /* The live file was removed (unlinked, or its directory with it): what is
  * written goes where nobody can read it. */
 bool logs_sink_file_gone(const struct logs_sink *s);

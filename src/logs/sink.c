@@ -65,8 +65,10 @@ struct logs_sink {
     struct cfg_logs opts;
     uint64_t size_bytes; /* of the current file, tracked in memory */
     uint64_t lost_bytes;
-    bool rotate_failed; /* rename refused: no retry until the next write call */
-    bool no_splice;     /* the file system refused splice(2): bytes go through read */
+    bool rotate_failed;       /* rename refused: no retry until the next write call */
+    uint64_t rotate_refusals; /* rotations the file system refused so far */
+    int rotate_errno;         /* why the last one was */
+    bool no_splice;           /* the file system refused splice(2): bytes go through read */
     /* With timestamps: a failed write (disk full) left the file ending in
      * part of a line, so its next bytes start with a newline: no record is
      * glued to the cut one. cut_writing: that newline is in the write in
@@ -396,6 +398,7 @@ int logs_rotate_files(int dirfd, const char *name, unsigned keep)
  * keeps its inode; nothing is truncated. */
 static void rotate(struct logs_sink *s)
 {
+    int r = -ENOMEM;
     if (s->ring) {
         /* Bytes queued from now on belong to the next file. */
         if (!queue_put(s, SEG_ROTATE, NULL, 0))
@@ -404,7 +407,7 @@ static void rotate(struct logs_sink *s)
         kick(s);
         return;
     }
-    if (logs_rotate_files(s->dirfd, s->name, s->opts.keep) < 0)
+    if ((r = logs_rotate_files(s->dirfd, s->name, s->opts.keep)) < 0)
         goto refused;
     if (s->fd >= 0)
         close(s->fd);
@@ -416,6 +419,8 @@ static void rotate(struct logs_sink *s)
 refused:
     /* Keep appending to the current file rather than lose output. */
     s->rotate_failed = true;
+    s->rotate_refusals++;
+    s->rotate_errno = -r;
 }
 
 /* Would adding extra bytes to the file (after what is batched) pass max_size?
@@ -776,6 +781,8 @@ static bool rot_result(struct logs_sink *s, int res)
     if (s->rot_step == keep && res < 0 && res != -ENOENT) {
         /* The live file could not be moved: keep appending to it. */
         s->rotate_failed = true;
+        s->rotate_refusals++;
+        s->rotate_errno = -res;
         add_file_size(s);
         s->rot_step = 0;
         return true;
@@ -1181,6 +1188,12 @@ bool logs_sink_file_gone(const struct logs_sink *s)
 uint64_t logs_sink_lost_bytes(const struct logs_sink *s)
 {
     return s ? s->lost_bytes : 0;
+}
+
+uint64_t logs_sink_rotate_refusals(const struct logs_sink *s, int *err)
+{
+    *err = s ? s->rotate_errno : 0;
+    return s ? s->rotate_refusals : 0;
 }
 
 uint64_t logs_sink_pending(const struct logs_sink *s)

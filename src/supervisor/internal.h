@@ -84,6 +84,8 @@ struct service {
     uint64_t state_ms;
     uint64_t lost_reported; /* log bytes lost, as last reported */
     uint64_t lost_report_ms;
+    uint64_t rot_reported; /* refused log rotations, as last reported */
+    uint64_t rot_report_ms;
     struct loop_timer lost_timer; /* a loss to say once LOST_REPORT_MS has passed (run.c) */
     uint64_t stop_ms;             /* when the current stop began */
     uint64_t stop_ticks;          /* the same, in the clock of start_ticks */

@@ -22,6 +22,7 @@
 #define PIPE_FLOOD     (1024 * 1024) /* pipe-max-size's default: allowed without privilege */
 #define SUP_GROUPS_MAX 256
 #define LOST_REPORT_MS 10000 /* a full disk is reported, but not once per read */
+#define ROT_REPORT_MS  60000 /* a rotation refused, likewise */
 
 extern char **environ;
 
@@ -241,6 +242,25 @@ static void report_lost(struct service *svc)
     say_lost(svc, lost, now);
 }
 
+/* A rotation the file system refuses is tried again at the next output, so
+ * refusals come in floods: the first is said at once, more at most once a
+ * minute. */
+static void report_rotation(struct service *svc)
+{
+    int err;
+    uint64_t n = logs_sink_rotate_refusals(svc->sink, &err), now = loop_now_ms();
+    char text[256];
+    if (n == svc->rot_reported || (svc->rot_report_ms && now - svc->rot_report_ms < ROT_REPORT_MS))
+        return;
+    svc->rot_reported = n;
+    svc->rot_report_ms = now;
+    snprintf(text, sizeof(text),
+             "cannot rotate %s.log (%s): it grows past max_size until a rotation succeeds "
+             "(%llu refused so far)",
+             svc->cfg->name, strerror(err), (unsigned long long)n);
+    sup_emit(svc->sup, SUP_EV_NOT_ROTATED, svc, 0, text);
+}
+
 void run_lost_timer(struct loop *lp, void *data)
 {
     struct service *svc = data;
@@ -352,6 +372,7 @@ static void on_sink_idle(void *ctx)
         run_say_lost(svc);
     else
         report_lost(svc);
+    report_rotation(svc);
     for (int st = 0; st < LOGS__COUNT; st++)
         if (svc->pipe[st] >= 0 && !svc->watch[st])
             svc->watch[st] = loop_watch_add(svc->sup->lp, svc->pipe[st], EPOLLIN, on_pipe, svc);
@@ -381,6 +402,7 @@ static void output_chunk(struct service *svc, enum logs_stream st, const char *b
     if (sink_of(svc)) {
         logs_sink_write(svc->sink, st, buf, n, &now);
         report_lost(svc);
+        report_rotation(svc);
     }
     if (s->echo && (svc->echo[st].cap || logs_linebuf_init(&svc->echo[st], LOGS_MAX_LINE) == 0)) {
         struct echo_ctx ec = {.s = s, .svc = svc, .st = st, .now = &now};
@@ -588,6 +610,7 @@ int run_spawn(struct service *svc, struct diag *dg)
         logs_sink_close(svc->sink);
         svc->sink = NULL;
         svc->lost_reported = 0; /* the new sink counts from 0 */
+        svc->rot_reported = 0;
     }
     if (r >= 0 && (r = pipes_open(svc, child_ends)) < 0)
         diag_set(dg, r, "pipe: %s", strerror(-r));

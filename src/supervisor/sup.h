@@ -97,6 +97,7 @@ enum sup_event_kind {
     SUP_EV_DENIED,         /* a notify message from outside the tree: pid, text */
     SUP_EV_GAVE_UP,        /* max_restarts in window: failed; text = reason, retry_in_ms */
     SUP_EV_RECOVERED,      /* a run lasted reset_after after restarts or a give-up: text */
+    SUP_EV_NOT_ROTATED,    /* the log file could not be rotated: text = why, how often */
     SUP_EV__COUNT
 };
 

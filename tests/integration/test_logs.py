@@ -258,3 +258,32 @@ def test_a_dangling_logs_symlink_is_refused(tmp_path):
         subprocess.run([CORRAL, "down", "-f", str(tmp_path / "corral.yaml")], timeout=60)
     assert r.returncode == 1, r
     assert "it is a symlink to a missing directory" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("ring", [True, False])
+def test_a_refused_rotation_is_reported_and_loses_nothing(daemon, tmp_path, ring):
+    """A live file that cannot be renamed (here its rotated name is a
+    directory) grows past max_size rather than lose output; that was said
+    nowhere, so a log could fill the disk unseen."""
+    if not ring:
+        pytest.importorskip("seccomp")
+    logs = tmp_path / ".corral" / "logs"
+    (logs / "web.log.1").mkdir(parents=True)
+    (logs / "web.log.1" / "keep").write_text("not a log\n")
+    d = daemon("""
+services:
+  web:
+    kind: oneshot
+    command: [seq, "60000"]
+    logs: {max_size: 100K, keep: 1}
+""", **({} if ring else {"preexec_fn": deny_io_uring}))
+    d.wait_state("web", "completed")
+    got = wait_for(lambda: [e for e in d.events() if e["kind"] == "logs_not_rotated"],
+                   what="the refusal reported")
+    assert len(got) == 1, got  # a flood of refusals, said once
+    assert got[0]["service"] == "web", got
+    assert "cannot rotate web.log (Is a directory)" in got[0]["text"], got
+    d.down()
+    text = (logs / "web.log").read_text()
+    assert re.sub(r"(?m)^\S+Z out ", "", text) == "".join(f"{i}\n" for i in range(1, 60001))
+    assert "cannot rotate web.log" in (d.state / "corral.log").read_text()
