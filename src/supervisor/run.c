@@ -404,6 +404,10 @@ static void output_chunk(struct service *svc, enum logs_stream st, const char *b
         report_lost(svc);
         report_rotation(svc);
     }
+    /* A start pass that left its started events held (sup_kick_now) says
+     * them before the first line of what it started is shown. */
+    if (s->echo && s->n_unsaid > 0)
+        sup_say_unsaid(s);
     if (s->echo && (svc->echo[st].cap || logs_linebuf_init(&svc->echo[st], LOGS_MAX_LINE) == 0)) {
         struct echo_ctx ec = {.s = s, .svc = svc, .st = st, .now = &now};
         ec.when = svc->echo[st].len ? &svc->echo_ts[st] : &now;

@@ -100,3 +100,23 @@ services:
     lines = [ln.split("| ", 1)[1] for ln in out.splitlines() if ln.startswith("flood")]
     assert lines == [str(i) for i in range(1, 300001)], (len(lines), out[-500:])
     assert "dropped" not in out
+
+
+def test_a_service_s_started_line_comes_before_its_output(corral):
+    """A start pass may leave its started events to the next loop pass; a
+    service quick to print had its first line shown before corral said it
+    started."""
+    names = [f"s{i}" for i in range(8)]
+    services = "".join(
+        f"  {n}:\n    command: [sh, -c, 'echo hello-{n}; exec sleep 1000']\n"
+        + (f"    depends_on: [{names[i - 1]}]\n" if i else "")
+        for i, n in enumerate(names))
+    for _ in range(3):
+        c = corral("services:\n" + services)
+        wait_for(lambda: all(f"hello-{n}" in c.output() for n in names), what="every hello")
+        assert c.stop() == 0
+        lines = c.output().splitlines()
+        for n in names:
+            said = next(i for i, ln in enumerate(lines) if f"{n} started" in ln)
+            shown = next(i for i, ln in enumerate(lines) if f"hello-{n}" in ln)
+            assert said < shown, "\n".join(lines)
