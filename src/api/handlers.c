@@ -376,10 +376,16 @@ static void push_tail(struct api *a, struct api_stream *st, const char *service,
     for (uint64_t seen = 0; start > 0; start--)
         if (buf[start - 1] == '\n' && ++seen == n)
             break;
+    /* A first line cut by the byte limit is left out, unless it is all there
+     * is: the end of a line longer than the limit (raw output), not nothing. */
+    if (from > 0 && start == 0 && !memchr(buf, '\n', len)) {
+        push_log_line(st, service, buf, len);
+        start = len + 1;
+    }
     while (start <= len) {
         char *nl = memchr(buf + start, '\n', len - start);
         size_t end = nl ? (size_t)(nl - buf) : len;
-        if (from == 0 || start > 0) /* a first line cut by the byte limit is left out */
+        if (from == 0 || start > 0)
             push_log_line(st, service, buf + start, end - start);
         start = end + 1;
     }

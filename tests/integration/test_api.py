@@ -170,6 +170,24 @@ services:
     assert all(e["service"] == "talk" and e["line"].startswith("line ") for e in events)
 
 
+def test_the_tail_of_a_line_longer_than_the_tail_window_is_shown(daemon):
+    """Raw output with a last line over 1 MiB (the most a tail reads) gave an
+    empty tail: the end of that line is shown instead."""
+    d = daemon("""
+services:
+  blob:
+    kind: oneshot
+    command: [sh, -c, 'echo first; head -c 1500000 /dev/zero | tr "\\0" x; echo']
+    logs: {timestamps: false}
+""")
+    d.wait_state("blob", "completed")
+    st, data, _ = d.request("GET", "/v1/services/blob/logs?tail=1")
+    assert st == 200
+    assert data.endswith(b"x\n") and data.count(b"\n") == 1 and set(data[:-1]) == {ord("x")}
+    assert 1000 * 1024 <= len(data) <= 1024 * 1024 + 1, len(data)
+    d.down()
+
+
 def test_event_stream_history_and_resume(daemon):
     d = daemon(STACK)
     d.wait_state("web", "running")
