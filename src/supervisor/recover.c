@@ -312,20 +312,33 @@ static void rearm(struct service *svc, uint64_t due)
     loop_timer_arm(svc->sup->lp, &svc->timer, due > now ? due - now : 0);
 }
 
+/* Stopped by the operator, it stays stopped (state.db's wishes say so); its
+ * counters are those it had, as for a service kept in its state. */
+static void recall_counters(struct service *svc, const struct sup_lead *lead)
+{
+    svc->runs = lead->runs;
+    svc->restarts = lead->restarts;
+    svc->exited = lead->exited;
+    svc->exit_code = lead->last_exit;
+}
+
 int sup_recall(struct sup *s, const struct sup_lead *lead)
 {
     struct service *svc = sup_by_name(s, lead->service);
     enum svc_state st;
     if (!svc || !lead->unclean || lead->pid > 0 || svc->pid > 0 || svc->state != SVC_STOPPED ||
-        svc->operator_stopped || strcmp(lead->boot_id, s->boot_id) != 0 ||
-        !recallable(svc, lead->state, &st))
+        strcmp(lead->boot_id, s->boot_id) != 0)
+        return 0;
+    if (svc->operator_stopped) {
+        if (!strcmp(lead->state, sup_state_name(SVC_STOPPED)))
+            recall_counters(svc, lead);
+        return 0;
+    }
+    if (!recallable(svc, lead->state, &st))
         return 0;
     if (strcmp(lead->settings, svc_settings_digest(svc)) != 0)
         return -ESTALE; /* changed meanwhile: it starts afresh, as after a reload */
-    svc->runs = lead->runs;
-    svc->restarts = lead->restarts;
-    svc->exited = lead->exited;
-    svc->exit_code = lead->last_exit;
+    recall_counters(svc, lead);
     resume_policy(svc, lead);
     svc->recalled = true;
     svc_set_state(svc, st);

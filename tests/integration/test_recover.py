@@ -236,6 +236,32 @@ services:
     d2.down()
 
 
+def test_an_operator_stopped_service_keeps_its_counters_across_a_kill_9(daemon, tmp_path):
+    """Its runs, restarts and last exit started again from 0, as if it had
+    never run, where a service kept in backoff or failed kept them."""
+    text = """
+services:
+  flaky:
+    shell: true
+    # Two quick failures, then it stays up.
+    command: 'n=$(cat n 2>/dev/null || echo 0); echo $((n+1)) > n; [ $n -ge 2 ] || exit 3; exec sleep 1009'
+    restart: {policy: on-failure, initial: 10ms, jitter: 0%}
+"""
+    d1 = daemon(text)
+    wait_for(lambda: d1.service("flaky")["runs"] == 3 and d1.service("flaky")["state"] == "running",
+             what="two restarts, then running")
+    assert d1.cli("stop", "flaky").returncode == 0
+    before = d1.service("flaky")
+    assert before["restarts"] == 2, before
+    d1.wait_recorded("flaky", 0)
+    kill9(d1)
+    d2 = daemon(text)
+    after = d2.service("flaky")
+    assert after["state"] == "stopped" and after["stopped_by_operator"], after
+    assert (after["runs"], after["restarts"]) == (3, 2), after
+    d2.down()
+
+
 def test_a_stop_cut_short_by_a_kill_9_is_said_to_stay_a_stop(daemon):
     """The operator's stop was under way (a slow TERM handler) when corral
     was killed: the next corral finishes it and says so, not 'to start
