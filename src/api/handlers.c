@@ -297,13 +297,14 @@ static enum MHD_Result h_tree(struct api *a, struct MHD_Connection *c, const str
 
 /* --- logs ------------------------------------------------------------------------------ */
 
-static bool wants_sse(struct MHD_Connection *c)
+/* format=sse, or format=plain (the endpoint's own: "text" or "json"), else
+ * the Accept header: 0 with *sse set, or -1 for another format. */
+static int stream_format(struct MHD_Connection *c, const char *plain, bool *sse)
 {
     const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept");
     const char *format = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "format");
-    if (format)
-        return strcmp(format, "sse") == 0;
-    return accept && strstr(accept, "text/event-stream");
+    *sse = format ? strcmp(format, "sse") == 0 : accept && strstr(accept, "text/event-stream");
+    return !format || *sse || strcmp(format, plain) == 0 ? 0 : -1;
 }
 
 static void push_log_line(struct api_stream *st, const char *service, const char *line, size_t len)
@@ -401,8 +402,11 @@ static enum MHD_Result h_logs(struct api *a, struct MHD_Connection *c, const str
     char buf[API_NAMES_MAX * API_NAME_MAX];
     struct api_stream *st;
     uint64_t tail;
-    bool follow;
+    bool follow, sse;
     int n = 0;
+    if (stream_format(c, "text", &sse) < 0)
+        return api_respond_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "format",
+                                 "format must be text or sse");
     if (api_parse_uint(q_tail, API_TAIL_MAX, TAIL_DEFAULT, &tail) < 0)
         return api_respond_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "tail",
                                  "tail must be a number of lines from 0 to %d", API_TAIL_MAX);
@@ -430,7 +434,7 @@ static enum MHD_Result h_logs(struct api *a, struct MHD_Connection *c, const str
     }
     st->n_want = sup_count(a->sup);
     st->all = r->id != API_R_SERVICE_LOGS && !(q_svc && *q_svc);
-    st->sse = wants_sse(c);
+    st->sse = sse;
     st->follow = follow;
     st->prefix = r->id == API_R_LOGS;
     for (int k = 0; k < n; k++) {
@@ -728,7 +732,10 @@ static enum MHD_Result h_events(struct api *a, struct MHD_Connection *c)
     struct api_events_query q;
     struct api_history_list l;
     struct api_stream *st;
-    bool follow, sse = wants_sse(c);
+    bool follow, sse;
+    if (stream_format(c, "json", &sse) < 0)
+        return api_respond_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "format",
+                                 "format must be json or sse");
     if (!events_query(c, &q, names, buf, sizeof(buf)))
         return MHD_YES;
     if (api_parse_flag(q_follow, sse, &follow) < 0)

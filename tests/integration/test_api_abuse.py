@@ -195,6 +195,17 @@ def test_event_ids_past_the_range_are_refused_not_wrapped(daemon):
     assert r.returncode == 2 and "-f goes on past --until" in r.stderr, r
 
 
+def test_an_unknown_stream_format_is_refused_not_ignored(daemon):
+    d = daemon(STACK)
+    d.wait_state("a", "running")
+    for path in ("/v1/events?format=xml", "/v1/logs?format=json",
+                 "/v1/services/a/logs?format=SSE"):
+        st, body = d.json("GET", path)
+        assert st == 400 and body["error"]["field"] == "format", (path, st, body)
+    assert d.json("GET", "/v1/events?format=json")[0] == 200
+    assert d.request("GET", "/v1/services/a/logs?format=text&tail=1")[0] == 200
+
+
 def test_a_nul_in_a_name_names_nothing(daemon):
     # libmicrohttpd decodes %00 into a NUL that ends the string: "a%00x"
     # was read as a, and a stop of it stopped a.
