@@ -378,7 +378,10 @@ static const char *url_authority(const char *p, const char **why)
 
 int cfg_check_url(const char *s, const char **why)
 {
-    const char *p = !strncmp(s, "http://", 7) ? s + 7 : !strncmp(s, "https://", 8) ? s + 8 : NULL;
+    /* A scheme is case-insensitive (RFC 3986), as libcurl reads it. */
+    const char *p = !strncasecmp(s, "http://", 7)    ? s + 7
+                    : !strncasecmp(s, "https://", 8) ? s + 8
+                                                     : NULL;
     if (!p) {
         *why = "expected http://... or https://...";
         return -EINVAL;

@@ -88,6 +88,8 @@ static void urls(void **state)
         "http://[::1]:8080/p",
         "http://user:secret@hooks.example:443/x",
         "http://h:65535",
+        "HTTP://127.0.0.1:9000/hook", /* a scheme is case-insensitive (RFC 3986) */
+        "Https://example.org",
     };
     static const char *const bad[] = {
         "ftp://x",         "http://",      "http:///path", "http:// spaces /",
