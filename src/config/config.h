@@ -289,6 +289,7 @@ struct cfg_model {
     const char *dir;       /* its directory */
     const char *state_dir; /* absolute; default <dir>/.corral */
     enum cfg_containment containment;
+    struct cfg_pos state_dir_pos, containment_pos; /* of their values, when set */
     struct cfg_api api;
     const struct cfg_service *services; /* in file order */
     size_t n_services;

@@ -85,8 +85,10 @@ static int top_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_node
     switch ((enum top_key)key) {
     case TK_STATE_DIR:
         t->state_dir = v;
+        t->m->state_dir_pos = v->pos;
         return cfg_path_value(pc, v, field, &t->m->state_dir);
     case TK_CONTAINMENT:
+        t->m->containment_pos = v->pos;
         r = cfg_yaml_enum(pc, v, field, cfg_containment_names, CFG_CONTAIN__COUNT, &c);
         t->m->containment = (enum cfg_containment)c;
         return r;

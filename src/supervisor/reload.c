@@ -66,13 +66,18 @@ static int refuse(struct sup *s, const struct cfg_model *next, struct diag *dg)
     int r = sup_refuse_busy(s, dg);
     if (r < 0)
         return r;
+    /* Where the new value is (the file's start when it went back to the
+     * default), so that the refusal reads like any config error. */
     if (strcmp(next->state_dir, s->m->state_dir) != 0) {
-        diag_set(dg, -EINVAL, "state_dir changed (%s -> %s): that needs a restart of corral",
-                 s->m->state_dir, next->state_dir);
+        diag_at(dg, next->path, next->state_dir_pos.line, next->state_dir_pos.col, "state_dir",
+                "state_dir changed (%s -> %s): that needs a restart of corral", s->m->state_dir,
+                next->state_dir);
         return -EINVAL;
     }
     if (next->containment != s->m->containment) {
-        diag_set(dg, -EINVAL, "containment changed: that needs a restart of corral");
+        diag_at(dg, next->path, next->containment_pos.line, next->containment_pos.col,
+                "containment", "containment changed (%s -> %s): that needs a restart of corral",
+                cfg_containment_name(s->m->containment), cfg_containment_name(next->containment));
         return -EINVAL;
     }
     return 0;

@@ -325,6 +325,26 @@ def test_reload_with_a_broken_config_changes_nothing(daemon):
     assert d.pids("db") == before["db"]
 
 
+def test_a_reload_refused_for_state_dir_or_containment_says_where(daemon):
+    """These need a restart of corral; the refusal had no file, line or field,
+    as every other config error has."""
+    d = daemon(STACK)
+    d.wait_state("web", "running")
+    good = d.cfg.read_text()
+    d.cfg.write_text("containment: pgroup\n" + good)
+    r = d.cli("reload")
+    assert r.returncode == 2, r
+    assert "corral.yaml:1:14: containment: containment changed (auto -> pgroup): that needs a " \
+        "restart of corral" in r.stderr, r.stderr
+    d.cfg.write_text("state_dir: ./elsewhere\n" + good)
+    st, body = d.json("POST", "/v1/reload")
+    err = body["error"]
+    assert st == 422 and err["field"] == "state_dir" and (err["line"], err["column"]) == (1, 12)
+    assert err["file"] == str(d.cfg), err
+    d.cfg.write_text(good)
+    d.down()
+
+
 def cmdlines(d, name):
     out = []
     for pid in d.pids(name):
