@@ -241,12 +241,13 @@ static int spawn_holder(const struct sockaddr_un *sa, pid_t *child, char *why, s
     return 0;
 }
 
-struct hold *hold_open(const char *state_dir, bool start, char *why, size_t size)
+struct hold *hold_open(const char *state_dir, enum hold_how how, char *why, size_t size)
 {
     struct sockaddr_un sa;
     struct hold *h;
     pid_t child = 0;
-    int s;
+    bool start = how != HOLD_CONNECT;
+    int s = -ECONNREFUSED;
     why[0] = '\0';
     if (sock_path(state_dir, &sa) < 0) {
         snprintf(why, size, "%s/fdhold.sock: path too long", state_dir);
@@ -256,7 +257,8 @@ struct hold *hold_open(const char *state_dir, bool start, char *why, size_t size
      * learn that. */
     if (!start && access(sa.sun_path, F_OK) < 0 && errno == ENOENT)
         return NULL;
-    s = connect_to(&sa);
+    if (how != HOLD_START)
+        s = connect_to(&sa);
     if (s < 0 && !start)
         return NULL;
     if (s < 0 && (spawn_holder(&sa, &child, why, size) < 0 || (s = connect_to(&sa)) < 0)) {

@@ -43,10 +43,18 @@ int hold_recv(int sock, char *kind, struct hold_entry *e, size_t max);
 
 struct hold;
 
-/* Connect to the holder a crashed corral left, or (start) start one. NULL
- * when neither works (why says so, "" when there was none to connect to and
- * start was false): corral runs on without it. */
-struct hold *hold_open(const char *state_dir, bool start, char *why, size_t size);
+enum hold_how {
+    HOLD_CONNECT,          /* to the holder a crashed corral left */
+    HOLD_CONNECT_OR_START, /* ... or start one */
+    /* Start one: in place of one that went, whose dying listener could
+     * still take a connection and then reset it. */
+    HOLD_START,
+};
+
+/* Connect to a holder or start one, as how says. NULL when that does not
+ * work (why says so, "" when there was none to connect to): corral runs on
+ * without it. */
+struct hold *hold_open(const char *state_dir, enum hold_how how, char *why, size_t size);
 /* The holder's PID when this corral started it, else 0. */
 pid_t hold_child(const struct hold *h);
 /* The connection to the holder: it hangs up when the holder goes. */

@@ -118,7 +118,8 @@ static void start_hold(struct runs *r)
     char why[512];
     const char *dir = r->hold_dir;
     r->hold_dir = NULL;
-    r->hold = hold_open(dir, true, why, sizeof(why));
+    r->hold =
+        hold_open(dir, r->hold_replaced ? HOLD_START : HOLD_CONNECT_OR_START, why, sizeof(why));
     if (!r->hold) {
         say(r,
             "warning: no output holder (%s); services' output will not outlive a crash of "

@@ -789,7 +789,7 @@ static void clean_ghosts(struct up *u)
 static struct hold *open_hold(struct up *u)
 {
     char why[512];
-    struct hold *h = hold_open(u->m->state_dir, false, why, sizeof(why));
+    struct hold *h = hold_open(u->m->state_dir, HOLD_CONNECT, why, sizeof(why));
     if (!h && why[0])
         say(u, "warning: the output holder did not answer (%s)", why);
     return h;

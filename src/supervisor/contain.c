@@ -465,20 +465,22 @@ static int pid_order(const void *a, const void *b)
 /* Once its main process is reaped, what is left of a tree has reparented to
  * corral, the subreaper: it is below a child of corral that is no service's
  * main. When every child of corral is a main (or an unreaped zombie of one)
- * or the helper (sup_own_helper), no tree whose main is gone has anything
+ * or a helper (sup_own_helper), no tree whose main is gone has anything
  * left, and no walk down every child's tree is needed to know it. */
 static bool only_mains_below(struct sup *s)
 {
     size_t n_known = 0, max = s->n + 16;
-    pid_t *known = malloc((s->n + 1) * sizeof(*known)), *kids = malloc(max * sizeof(*kids));
+    pid_t *known = malloc((s->n + SUP_HELPERS) * sizeof(*known));
+    pid_t *kids = malloc(max * sizeof(*kids));
     bool only = false;
     int n;
     if (known && kids && (n = proc_self_children(kids, max)) >= 0) {
         for (size_t i = 0; i < s->n; i++)
             if (s->svcs[i]->pid > 0 && !s->svcs[i]->adopted)
                 known[n_known++] = s->svcs[i]->pid;
-        if (s->helper > 0)
-            known[n_known++] = s->helper;
+        for (size_t i = 0; i < SUP_HELPERS; i++)
+            if (s->helpers[i] > 0)
+                known[n_known++] = s->helpers[i];
         qsort(known, n_known, sizeof(*known), pid_order);
         only = true;
         for (int i = 0; i < n && only; i++)

@@ -21,6 +21,7 @@
 #define SUP_NOTIFY_PATH  108 /* sun_path */
 #define SUP_IDENT_VARS   4   /* HOME, USER, LOGNAME, SHELL */
 #define SUP_HOOK_LEADERS 64
+#define SUP_HELPERS      4
 #define SUP_HOOK_LEFT    256
 
 struct health_probe;
@@ -235,9 +236,11 @@ struct sup {
     struct sup_claim *claims; /* few: one per hook running */
     struct sup_exit *reaped;  /* exits taken from the kernel, to be handled */
     bool want_cpu;            /* a service has limits.cpu_time: exits carry their CPU time */
-    pid_t helper;             /* see sup_own_helper(), or 0 */
-    struct pidmap mains;      /* service->pid → service, for every pid not 0 */
-    bool mains_partial;       /* ... but one, without memory: searched too */
+    /* See sup_own_helper(); 0: a free slot. Several: a holder that died is
+     * reaped after its replacement is owned. */
+    pid_t helpers[SUP_HELPERS];
+    struct pidmap mains; /* service->pid → service, for every pid not 0 */
+    bool mains_partial;  /* ... but one, without memory: searched too */
     size_t n_reaped, cap_reaped;
     bool reaping; /* sup_reap() is handling the queue */
     size_t n_claims, cap_claims;

@@ -560,7 +560,19 @@ bool sup_model_limits_cpu(const struct cfg_model *m)
 
 void sup_own_helper(struct sup *s, pid_t pid)
 {
-    s->helper = pid;
+    for (size_t i = 0; pid > 0 && i < SUP_HELPERS; i++)
+        if (!s->helpers[i]) {
+            s->helpers[i] = pid;
+            return;
+        }
+}
+
+static bool is_helper(const struct sup *s, pid_t pid)
+{
+    for (size_t i = 0; i < SUP_HELPERS; i++)
+        if (s->helpers[i] == pid)
+            return true;
+    return false;
 }
 
 static bool handed_over(const struct sup *s, pid_t pid)
@@ -612,7 +624,7 @@ void sup_note_hook_left(struct sup *s, pid_t pid)
 
 static bool known_child(const struct sup *s, pid_t pid)
 {
-    if (pid == s->helper)
+    if (is_helper(s, pid))
         return true;
     for (size_t i = 0; i < s->n_claims; i++)
         if (s->claims[i].pid == pid)
@@ -724,12 +736,13 @@ void sup_reap_only(struct sup *s)
         }
         if (!reap_next(s, &e, &report))
             return;
-        if (e.si.si_pid == s->helper) {
-            /* corral's own, no orphan; its going is seen by its owner. Its
-             * PID is free for reuse from now on. */
-            s->helper = 0;
-            report = false;
-        }
+        for (size_t i = 0; i < SUP_HELPERS; i++)
+            if (s->helpers[i] == e.si.si_pid) {
+                /* corral's own, no orphan; its going is seen by its owner.
+                 * Its PID is free for reuse from now on. */
+                s->helpers[i] = 0;
+                report = false;
+            }
         if (report)
             s->reaped[s->n_reaped++] = e;
     }

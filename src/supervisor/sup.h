@@ -160,7 +160,8 @@ void sup_reap(struct sup *s);
  * output holder, reparented to corral): a stop's check knows it is no
  * service's leftover. pid must be an unreaped child, so that it names the
  * same process until sup_reap() takes it and forgets it (its exit is no
- * orphan's, and not reported); 0 forgets it. */
+ * orphan's, and not reported). A few at a time: one that went is known
+ * until it is reaped, though its replacement is owned already. */
 void sup_own_helper(struct sup *s, pid_t pid);
 
 /* A child another part of corral started (a hook) and wants the exit of:
