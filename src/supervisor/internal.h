@@ -22,6 +22,7 @@
 #define SUP_IDENT_VARS   4   /* HOME, USER, LOGNAME, SHELL */
 #define SUP_HOOK_LEADERS 64
 #define SUP_HELPERS      4
+#define SUP_STOP_HIT     64
 #define SUP_HOOK_LEFT    256
 
 struct health_probe;
@@ -253,6 +254,11 @@ struct sup {
      * killed (a ring): without a cgroup, their ends are known this way. */
     pid_t hook_left[SUP_HOOK_LEFT];
     size_t next_hook_left;
+    /* Members of stopping trees found by their tag and signalled (a ring):
+     * one that left its group and session (setsid) is known by its PID when
+     * its end is reaped, as the stop's and no orphan's. */
+    pid_t stop_hit[SUP_STOP_HIT];
+    size_t next_stop_hit;
 };
 
 /* sup.c */
@@ -286,6 +292,8 @@ bool sup_reap_queued(const struct sup *s, pid_t pid);
 void sup_note_hook_leader(struct sup *s, pid_t leader);
 /* A hook run's leftover is being killed: its end is no orphan's. */
 void sup_note_hook_left(struct sup *s, pid_t pid);
+/* A member of a stopping tree found by its tag was signalled: likewise. */
+void sup_note_stop_hit(struct sup *s, pid_t pid);
 /* An entry of corral's environment that no child gets: a parent corral's
  * CORRAL_* tag, corral's own NOTIFY_SOCKET and WATCHDOG_*. */
 bool sup_env_private(const char *entry);

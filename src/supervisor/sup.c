@@ -622,6 +622,19 @@ void sup_note_hook_left(struct sup *s, pid_t pid)
     s->hook_left[s->next_hook_left++ % SUP_HOOK_LEFT] = pid;
 }
 
+void sup_note_stop_hit(struct sup *s, pid_t pid)
+{
+    s->stop_hit[s->next_stop_hit++ % SUP_STOP_HIT] = pid;
+}
+
+static bool stop_hit(const struct sup *s, pid_t pid)
+{
+    for (size_t i = 0; i < SUP_STOP_HIT && i < s->next_stop_hit; i++)
+        if (s->stop_hit[i] == pid)
+            return true;
+    return false;
+}
+
 static bool known_child(const struct sup *s, pid_t pid)
 {
     if (is_helper(s, pid))
@@ -689,6 +702,7 @@ static void orphan_owner(struct sup *s, pid_t pid, struct sup_exit *e)
     }
     if (!o) {
         e->owner[0] = '\0';
+        e->owner_stopping = stop_hit(s, pid); /* out of its group: by its tag */
         return;
     }
     snprintf(e->owner, sizeof(e->owner), "%s", o->cfg->name);

@@ -151,7 +151,8 @@ def test_what_a_stop_ends_is_no_orphan_but_a_running_services_is(daemon, tmp_pat
 containment: {mode}
 services:
   shell:
-    command: [sh, -c, 'sh child.sh & sh child.sh & wait']
+    # The second child leaves the group and session: found by its tag.
+    command: [sh, -c, 'sh child.sh & setsid sh child.sh & wait']
   leaker:
     command: [sh, -c, '(sleep 0.3 &); exec sleep 1000']
 """)
