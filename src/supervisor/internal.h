@@ -424,6 +424,10 @@ int run_spawn(struct service *svc, struct diag *dg);
  * exec_failed is set with the reason and it exits 127 next. Returns that
  * service, or NULL if none is under way. */
 struct service *run_spawn_finish(struct sup *s);
+/* With output shown (corral up in the foreground): what the service wrote
+ * before its main process exited, read now, so that its lines come before
+ * the exit's. */
+void run_take_output(struct service *svc);
 void run_close_pipes(struct service *svc);
 /* lost_timer's callback. */
 void run_lost_timer(struct loop *lp, void *data);

@@ -511,6 +511,15 @@ static void on_pipe(struct loop *lp, int fd, uint32_t events, void *data)
         pipe_pause(svc, st);
 }
 
+void run_take_output(struct service *svc)
+{
+    if (!svc->sup->echo)
+        return;
+    for (int st = 0; st < LOGS__COUNT; st++)
+        if (svc->pipe[st] >= 0 && svc->watch[st] && !pipe_drain(svc, st, READ_BUDGET, true))
+            pipe_close(svc, st);
+}
+
 void run_close_pipes(struct service *svc)
 {
     for (int st = 0; st < LOGS__COUNT; st++) {

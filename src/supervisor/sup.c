@@ -464,6 +464,7 @@ void svc_main_exit(struct service *svc, int code)
     }
     limits_exited(svc, code);
     svc->exec_failed = false;
+    run_take_output(svc);
     struct sup_event ev = svc_event(SUP_EV_EXITED, svc, 0, svc_reason(svc));
     ev.ran_ms = ran_ms;
     sup_emit_event(svc->sup, &ev);

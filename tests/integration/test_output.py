@@ -120,3 +120,22 @@ def test_a_service_s_started_line_comes_before_its_output(corral):
             said = next(i for i, ln in enumerate(lines) if f"{n} started" in ln)
             shown = next(i for i, ln in enumerate(lines) if f"hello-{n}" in ln)
             assert said < shown, "\n".join(lines)
+
+
+def test_a_run_s_output_comes_before_its_exit(corral):
+    """What a service wrote just before it exited was read after its exit was
+    handled: 'job exited 1' came before the run's last lines."""
+    names = [f"job{i}" for i in range(10)]
+    c = corral("services:\n" + "".join(
+        f"  {n}:\n    command: [sh, -c, 'seq 1 300; exit 1']\n"
+        "    restart: {policy: on-failure, initial: 20ms, jitter: 0%, max_restarts: 5}\n"
+        for n in names))
+    wait_for(lambda: all(c.output().count(f"{n} exited 1") >= 3 for n in names), timeout=20,
+             what="three runs of each")
+    assert c.stop() == 0
+    lines = c.output().splitlines()
+    for n in names:
+        exits = [i for i, ln in enumerate(lines) if f"{n} exited 1" in ln]
+        lasts = [i for i, ln in enumerate(lines) if ln.replace(" ", "") == f"{n}|300"]
+        for k, at in enumerate(exits):
+            assert sum(1 for i in lasts if i < at) == k + 1, "\n".join(lines[:at + 1][-40:])
