@@ -171,8 +171,6 @@ static int open_file(struct logs_sink *s)
     return 0;
 }
 
-/* Writes everything or counts the rest as lost; never blocks on anything but
- * the regular-file write itself. */
 /* Of the last write that failed, the bytes that went: true when they end in
  * part of a line. */
 static bool cut_at(const struct logs_sink *s, const char *p, size_t done)
@@ -204,6 +202,8 @@ static ssize_t write_now(struct logs_sink *s, const char *p, size_t n)
     return w - 1;
 }
 
+/* Writes everything or counts the rest as lost; never blocks on anything but
+ * the regular-file write itself. */
 static void write_all(struct logs_sink *s, const char *p, size_t n)
 {
     const char *start = p;
@@ -833,9 +833,9 @@ static bool relay_unload(struct logs_sink *s, struct sink_seg *g, bool keep_byte
     return true;
 }
 
-/* A write or splice step ended; true when the head is done with. */
 static void drop_behind(struct logs_sink *s);
 
+/* A write or splice step ended; true when the head is done with. */
 static bool io_result(struct logs_sink *s, struct sink_seg *g, int res)
 {
     if (s->cut_writing) {
