@@ -312,8 +312,9 @@ static void rearm(struct service *svc, uint64_t due)
     loop_timer_arm(svc->sup->lp, &svc->timer, due > now ? due - now : 0);
 }
 
-/* Stopped by the operator, it stays stopped (state.db's wishes say so); its
- * counters are those it had, as for a service kept in its state. */
+/* The counters it had: kept across a crash by a service kept in its state,
+ * and by one the operator stopped (which stays stopped: state.db's wishes
+ * say so). */
 static void recall_counters(struct service *svc, const struct sup_lead *lead)
 {
     svc->runs = lead->runs;
