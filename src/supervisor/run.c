@@ -470,6 +470,7 @@ static int pipe_splice(struct service *svc, enum logs_stream st, size_t budget)
     if (n > 0) {
         pipe_grow(svc, st, (size_t)n);
         report_lost(svc);
+        report_rotation(svc);
     }
     return n != 0;
 }

@@ -260,8 +260,8 @@ def test_a_dangling_logs_symlink_is_refused(tmp_path):
     assert "it is a symlink to a missing directory" in r.stderr, r.stderr
 
 
-@pytest.mark.parametrize("ring", [True, False])
-def test_a_refused_rotation_is_reported_and_loses_nothing(daemon, tmp_path, ring):
+@pytest.mark.parametrize("ring,timestamps", [(True, True), (False, True), (True, False)])
+def test_a_refused_rotation_is_reported_and_loses_nothing(daemon, tmp_path, ring, timestamps):
     """A live file that cannot be renamed (here its rotated name is a
     directory) grows past max_size rather than lose output; that was said
     nowhere, so a log could fill the disk unseen."""
@@ -275,8 +275,8 @@ services:
   web:
     kind: oneshot
     command: [seq, "60000"]
-    logs: {max_size: 100K, keep: 1}
-""", **({} if ring else {"preexec_fn": deny_io_uring}))
+    logs: {max_size: 100K, keep: 1, timestamps: %s}
+""" % str(timestamps).lower(), **({} if ring else {"preexec_fn": deny_io_uring}))
     d.wait_state("web", "completed")
     got = wait_for(lambda: [e for e in d.events() if e["kind"] == "logs_not_rotated"],
                    what="the refusal reported")
