@@ -900,7 +900,7 @@ static void on_dropped(struct logs_op *op, int res)
     struct io_uring_sqe *sqe;
     if (res == -EINVAL || res == -EOPNOTSUPP || res == -ENOSYS)
         s->no_drop = true; /* a kernel without these operations */
-    if (!s->drop_synced && res >= 0 && !s->closing && (sqe = logs_ring_sqe(s->ring, &s->drop))) {
+    if (!s->drop_synced && res >= 0 && (sqe = logs_ring_sqe(s->ring, &s->drop))) {
         s->drop_synced = true;
         io_uring_prep_fadvise(sqe, s->drop_fd, s->drop_from, (off_t)(s->drop_to - s->drop_from),
                               POSIX_FADV_DONTNEED);
@@ -908,19 +908,17 @@ static void on_dropped(struct logs_op *op, int res)
         return;
     }
     drop_end(s);
-    if (s->closing) {
-        if (settled(s))
-            sink_free(s);
-        return;
-    }
+    /* A closed file's last bytes too: its writer may have ended mid-drop. */
     drop_behind(s);
+    if (s->closing && settled(s) && s->drop_fd < 0)
+        sink_free(s);
 }
 
 static void drop_behind(struct logs_sink *s)
 {
     struct io_uring_sqe *sqe;
     uint64_t to;
-    if (!s->ring || s->no_drop || s->drop_fd >= 0 || s->closing || s->fd < 0 ||
+    if (!s->ring || s->no_drop || s->drop_fd >= 0 || s->fd < 0 ||
         s->file_at < s->cached_from + CACHE_KEPT + CACHE_STEP)
         return;
     to = (s->file_at - CACHE_KEPT) & ~(uint64_t)4095;
