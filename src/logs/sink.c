@@ -43,6 +43,10 @@
 #define CACHE_KEPT (16ull << 20)
 #define CACHE_STEP (8ull << 20)
 #define CACHE_MAX  (1ull << 30) /* one drop's range: the kernel takes 32 bits */
+/* A drop's ends, on this boundary: the page cache holds a file in folios of
+ * up to 2 MiB, each aligned to its size, and drops only whole ones, so a
+ * folio across an end would stay cached for good. */
+#define CACHE_ALIGN (2ull << 20)
 
 _Static_assert(SINK_STAMP_MAX - 1 + 9 + 4 <= SINK_PREFIX_MAX, "prefix bound");
 _Static_assert(SINK_OUT_BYTES >= SINK_PREFIX_MAX + LOGS_MAX_LINE + 1, "one line fits the batch");
@@ -921,9 +925,9 @@ static void drop_behind(struct logs_sink *s)
     if (!s->ring || s->no_drop || s->drop_fd >= 0 || s->fd < 0 ||
         s->file_at < s->cached_from + CACHE_KEPT + CACHE_STEP)
         return;
-    to = (s->file_at - CACHE_KEPT) & ~(uint64_t)4095;
+    to = (s->file_at - CACHE_KEPT) & ~(CACHE_ALIGN - 1);
     if (to - s->cached_from > CACHE_MAX)
-        to = s->cached_from + CACHE_MAX;
+        to = (s->cached_from + CACHE_MAX) & ~(CACHE_ALIGN - 1);
     s->drop_fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 3);
     if (s->drop_fd < 0)
         return; /* tried again at the next write */
@@ -933,7 +937,7 @@ static void drop_behind(struct logs_sink *s)
         return;
     }
     s->drop_gen = s->file_gen;
-    s->drop_from = s->cached_from;
+    s->drop_from = s->cached_from & ~(CACHE_ALIGN - 1); /* the first: a file's old end */
     s->drop_to = to;
     s->drop_synced = false;
     io_uring_prep_sync_file_range(sqe, s->drop_fd, (unsigned)(to - s->drop_from), s->drop_from,
