@@ -261,6 +261,13 @@ static void report_rotation(struct service *svc)
     sup_emit(svc->sup, SUP_EV_NOT_ROTATED, svc, 0, text);
 }
 
+/* What a write to the sink may have changed: lost bytes, refused rotations. */
+static void report_sink(struct service *svc)
+{
+    report_lost(svc);
+    report_rotation(svc);
+}
+
 void run_lost_timer(struct loop *lp, void *data)
 {
     struct service *svc = data;
@@ -401,8 +408,7 @@ static void output_chunk(struct service *svc, enum logs_stream st, const char *b
     clock_gettime(CLOCK_REALTIME, &now);
     if (sink_of(svc)) {
         logs_sink_write(svc->sink, st, buf, n, &now);
-        report_lost(svc);
-        report_rotation(svc);
+        report_sink(svc);
     }
     /* A start pass that left its started events held (sup_kick_now) says
      * them before the first line of what it started is shown. */
@@ -469,8 +475,7 @@ static int pipe_splice(struct service *svc, enum logs_stream st, size_t budget)
         return -1;
     if (n > 0) {
         pipe_grow(svc, st, (size_t)n);
-        report_lost(svc);
-        report_rotation(svc);
+        report_sink(svc);
     }
     return n != 0;
 }
