@@ -370,12 +370,12 @@ static void on_member(void *ctx, const char *service, const struct proc_member *
         emit_survivor(svc, m->pid);
     if (svc->kill_sent) {
         (void)proc_member_signal(m, SIGKILL);
-        sup_note_stop_hit(sc->s, m->pid);
+        pid_ring_note(&sc->s->stop_hit, m->pid);
     } else if (!svc->term_swept && m->pgid != svc->signalled_pgid &&
                !born_after_stop(svc, m->start_ticks)) {
         (void)proc_member_signal(m, svc->cfg->stop.signal);
         (void)proc_member_signal(m, SIGCONT); /* see continue_main() */
-        sup_note_stop_hit(sc->s, m->pid);
+        pid_ring_note(&sc->s->stop_hit, m->pid);
     }
 }
 

@@ -290,7 +290,7 @@ static bool kill_leftovers(struct hook_run *run, pid_t leader)
         return true;
     /* Each through a pidfd opened before its start time is checked again. */
     for (size_t i = 0; i < ms.n; i++) {
-        sup_note_hook_left(run->hr->s, ms.v[i].pid);
+        pid_ring_note(&run->hr->s->hook_left, ms.v[i].pid);
         (void)proc_member_signal(&ms.v[i], SIGKILL);
     }
     return false;

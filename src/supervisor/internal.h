@@ -22,10 +22,29 @@
 #define SUP_IDENT_VARS   4   /* HOME, USER, LOGNAME, SHELL */
 #define SUP_HOOK_LEADERS 64
 #define SUP_HELPERS      4
-#define SUP_STOP_HIT     64
-#define SUP_HOOK_LEFT    256
+#define SUP_PID_RING     256
 
 struct health_probe;
+
+/* The last SUP_PID_RING PIDs noted: members of a tree that corral killed by
+ * their tag, so that their ends, reaped later, are known as no orphans'. */
+struct pid_ring {
+    pid_t pid[SUP_PID_RING];
+    size_t next;
+};
+
+static inline void pid_ring_note(struct pid_ring *r, pid_t pid)
+{
+    r->pid[r->next++ % SUP_PID_RING] = pid;
+}
+
+static inline bool pid_ring_has(const struct pid_ring *r, pid_t pid)
+{
+    for (size_t i = 0; i < SUP_PID_RING && i < r->next; i++)
+        if (r->pid[i] == pid)
+            return true;
+    return false;
+}
 
 /* What a stop in progress leads to once the tree is empty. */
 enum after_stop {
@@ -251,14 +270,12 @@ struct sup {
     pid_t hook_leaders[SUP_HOOK_LEADERS];
     size_t n_hook_leaders;
     /* Members of hook runs' trees found by their tag outside the session and
-     * killed (a ring): without a cgroup, their ends are known this way. */
-    pid_t hook_left[SUP_HOOK_LEFT];
-    size_t next_hook_left;
-    /* Members of stopping trees found by their tag and signalled (a ring):
-     * one that left its group and session (setsid) is known by its PID when
-     * its end is reaped, as the stop's and no orphan's. */
-    pid_t stop_hit[SUP_STOP_HIT];
-    size_t next_stop_hit;
+     * killed: without a cgroup, their ends are known this way. */
+    struct pid_ring hook_left;
+    /* Members of stopping trees found by their tag and signalled: one that
+     * left its group and session (setsid) is known by its PID when its end
+     * is reaped, as the stop's and no orphan's. */
+    struct pid_ring stop_hit;
 };
 
 /* sup.c */
@@ -291,9 +308,7 @@ bool sup_reap_queued(const struct sup *s, pid_t pid);
 /* A hook run began: its leader's session is the hook's. */
 void sup_note_hook_leader(struct sup *s, pid_t leader);
 /* A hook run's leftover is being killed: its end is no orphan's. */
-void sup_note_hook_left(struct sup *s, pid_t pid);
 /* A member of a stopping tree found by its tag was signalled: likewise. */
-void sup_note_stop_hit(struct sup *s, pid_t pid);
 /* An entry of corral's environment that no child gets: a parent corral's
  * CORRAL_* tag, corral's own NOTIFY_SOCKET and WATCHDOG_*. */
 bool sup_env_private(const char *entry);

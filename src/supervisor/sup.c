@@ -618,24 +618,6 @@ void sup_note_hook_leader(struct sup *s, pid_t leader)
     s->hook_leaders[s->n_hook_leaders++] = leader;
 }
 
-void sup_note_hook_left(struct sup *s, pid_t pid)
-{
-    s->hook_left[s->next_hook_left++ % SUP_HOOK_LEFT] = pid;
-}
-
-void sup_note_stop_hit(struct sup *s, pid_t pid)
-{
-    s->stop_hit[s->next_stop_hit++ % SUP_STOP_HIT] = pid;
-}
-
-static bool stop_hit(const struct sup *s, pid_t pid)
-{
-    for (size_t i = 0; i < SUP_STOP_HIT && i < s->next_stop_hit; i++)
-        if (s->stop_hit[i] == pid)
-            return true;
-    return false;
-}
-
 static bool known_child(const struct sup *s, pid_t pid)
 {
     if (is_helper(s, pid))
@@ -659,9 +641,8 @@ static bool hook_leftover(const struct sup *s, pid_t pid)
         if (proc_read_at(AT_FDCWD, path, text, sizeof(text)) > 0 && strstr(text, "/.hook-"))
             return true;
     }
-    for (size_t i = 0; i < SUP_HOOK_LEFT && i < s->next_hook_left; i++)
-        if (s->hook_left[i] == pid)
-            return true;
+    if (pid_ring_has(&s->hook_left, pid))
+        return true;
     if (proc_stat_read(pid, &st) < 0)
         return false;
     for (size_t i = 0; i < s->n_hook_leaders; i++)
@@ -703,7 +684,7 @@ static void orphan_owner(struct sup *s, pid_t pid, struct sup_exit *e)
     }
     if (!o) {
         e->owner[0] = '\0';
-        e->owner_stopping = stop_hit(s, pid); /* out of its group: by its tag */
+        e->owner_stopping = pid_ring_has(&s->stop_hit, pid); /* out of its group: by its tag */
         return;
     }
     snprintf(e->owner, sizeof(e->owner), "%s", o->cfg->name);
