@@ -237,7 +237,6 @@ struct sup {
     size_t n_unsaid;  /* events held: start_unsaid and stop_unsaid */
     bool starting;    /* in advance()'s start pass: started events are held */
     bool hold_events; /* sup_kick_now(): a pass that leaves them held */
-    bool any_failed;
     bool any_survivor;
     struct rlimit nofile; /* corral's original limit, restored in children */
     int cg_ctrl;          /* health_ctrl bits enabled for service cgroups */

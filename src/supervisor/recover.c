@@ -350,9 +350,6 @@ int sup_recall(struct sup *s, const struct sup_lead *lead)
         svc->retry_due_ms = wall_to_mono(lead->due_at_ms);
         rearm(svc, svc->retry_due_ms);
     }
-    if (st == SVC_FAILED ||
-        (st == SVC_EXITED && !sup_exit_success(&svc->cfg->restart, svc->exit_code)))
-        s->any_failed = true;
     return 1;
 }
 

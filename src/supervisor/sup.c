@@ -185,7 +185,6 @@ void svc_fail(struct service *svc, const char *fmt, ...)
     va_start(ap, fmt);
     set_reason_v(svc, fmt, ap);
     va_end(ap);
-    svc->sup->any_failed = true;
     set_state(svc, SVC_FAILED);
     sup_emit(svc->sup, SUP_EV_FAILED, svc, 0, svc_reason(svc));
 }
@@ -415,9 +414,8 @@ static enum after_stop after_exit(struct service *svc, int code)
     if (c->kind == CFG_KIND_ONESHOT)
         return AFTER_FAILED;
     /* Not restarted by its policy, it is "exited", not given up on; a run
-     * that did not succeed still makes corral's exit status say so. */
-    if (!sup_exit_success(&c->restart, code))
-        s->any_failed = true;
+     * that did not succeed still makes corral's exit status say so
+     * (sup_any_failed()). */
     return AFTER_EXITED;
 }
 
@@ -1403,9 +1401,19 @@ bool sup_settled(const struct sup *s)
     return services_settled(s);
 }
 
+/* By where each service ended, not by what happened on the way: one that
+ * failed and came back through retry_after, or that the operator restarted or
+ * stopped since, does not make corral's exit a failure. */
 bool sup_any_failed(const struct sup *s)
 {
-    return s->any_failed;
+    for (size_t i = 0; i < s->n; i++) {
+        const struct service *svc = s->svcs[i];
+        if (svc->state == SVC_FAILED)
+            return true;
+        if (svc->state == SVC_EXITED && !sup_exit_success(&svc->cfg->restart, svc->exit_code))
+            return true;
+    }
+    return false;
 }
 
 bool sup_any_survivor(const struct sup *s)

@@ -179,7 +179,8 @@ void sup_child_unclaim(struct sup *s, pid_t pid);
 void sup_set_output(struct sup *s, bool on);
 
 bool sup_settled(const struct sup *s);
-/* True when a service ended FAILED (gave up, oneshot or dependency failed). */
+/* True when a service is FAILED (gave up, oneshot or dependency failed) or
+ * EXITED unsuccessfully: what corral's exit status says. */
 bool sup_any_failed(const struct sup *s);
 /* True when a stop left a process alive after SIGKILL. */
 bool sup_any_survivor(const struct sup *s);

@@ -316,3 +316,40 @@ services:
     assert c.wait_exit(timeout=20) == 1
     assert "mig gave up" in c.output(), c.output()
     assert "app started" not in c.output()
+
+
+def test_exit_status_says_where_services_ended_not_what_they_went_through(corral, tmp_path):
+    """A service that failed, came back through retry_after and runs when
+    corral is stopped leaves corral's exit status 0; one still failed, 1."""
+    c = corral("""
+services:
+  keep:  # a pending retry alone would not keep corral in the foreground
+    command: [sleep, "1000"]
+  flaky:
+    command: [sh, -c, 'n=$(cat n 2>/dev/null || echo 0); echo $((n+1)) > n; [ $n -ge 2 ] && exec sleep 1000; exit 1']
+    restart: {initial: 10ms, jitter: 0%, max_restarts: 1, window: 1m, retry_after: 1s}
+  broken:
+    command: [sh, -c, 'exit 1']
+    restart: {initial: 10ms, jitter: 0%, max_restarts: 1, window: 1m, retry_after: never}
+""")
+    c.wait_output(r"flaky failed: gave up")
+    c.wait_output(r"broken failed: gave up")
+    wait_for(lambda: (tmp_path / "n").read_text().strip() == "3", timeout=15,
+             what="the retry's run")
+    time.sleep(0.5)  # running, not only spawned
+    assert c.stop() == 1, c.output()  # broken is still failed
+
+    (tmp_path / "n").unlink()
+    c = corral("""
+services:
+  keep:  # a pending retry alone would not keep corral in the foreground
+    command: [sleep, "1000"]
+  flaky:
+    command: [sh, -c, 'n=$(cat n 2>/dev/null || echo 0); echo $((n+1)) > n; [ $n -ge 2 ] && exec sleep 1000; exit 1']
+    restart: {initial: 10ms, jitter: 0%, max_restarts: 1, window: 1m, retry_after: 1s}
+""")
+    c.wait_output(r"flaky failed: gave up")
+    wait_for(lambda: (tmp_path / "n").exists() and (tmp_path / "n").read_text().strip() == "3",
+             timeout=15, what="the retry's run")
+    time.sleep(0.5)  # running, not only spawned
+    assert c.stop() == 0, c.output()
