@@ -1,5 +1,6 @@
 /* api/handlers.c — what each route does, in JSON. */
 #include "api/internal.h"
+#include "logs/tail.h"
 #include "util/jtext.h"
 #include "util/utc.h"
 #include "util/utf8.h"
@@ -15,6 +16,7 @@
 
 #define TAIL_DEFAULT   100
 #define TAIL_MAX_BYTES API_STREAM_BUFFER /* more could not be queued anyway */
+#define TAIL_MIN_BYTES (64 * 1024)       /* of each of many services' tails */
 #define TREE_MAX       4096
 
 static const char *const event_names[SUP_EV__COUNT] = {
@@ -343,54 +345,62 @@ static void push_log_line(struct api_stream *st, const char *service, const char
     }
 }
 
-/* The last n lines of the service's current log file, oldest first. */
-static void push_tail(struct api *a, struct api_stream *st, const char *service, uint64_t n)
+/* The last n lines of the service's current log file, read up to max bytes. */
+static void read_tail(struct api *a, const char *service, uint64_t n, size_t max,
+                      struct logs_tail *t)
 {
     char path[PATH_MAX];
-    struct stat sb;
-    char *buf;
-    size_t len, start;
-    off_t from;
     int fd;
-    if (n == 0)
-        return;
+    memset(t, 0, sizeof(*t));
     snprintf(path, sizeof(path), "%s/logs/%s.log", a->m->state_dir, service);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return;
-    if (fstat(fd, &sb) < 0 || sb.st_size == 0) {
-        close(fd);
-        return;
-    }
-    from = sb.st_size > TAIL_MAX_BYTES ? sb.st_size - TAIL_MAX_BYTES : 0;
-    len = (size_t)(sb.st_size - from);
-    buf = malloc(len);
-    if (!buf || pread(fd, buf, len, from) != (ssize_t)len) {
-        free(buf);
-        close(fd);
-        return;
-    }
+    (void)logs_tail_read(fd, max, n, t);
     close(fd);
-    if (len && buf[len - 1] == '\n')
-        len--;
-    start = len;
-    for (uint64_t seen = 0; start > 0; start--)
-        if (buf[start - 1] == '\n' && ++seen == n)
-            break;
-    /* A first line cut by the byte limit is left out, unless it is all there
-     * is: the end of a line longer than the limit (raw output), not nothing. */
-    if (from > 0 && start == 0 && !memchr(buf, '\n', len)) {
-        push_log_line(st, service, buf, len);
-        start = len + 1;
+}
+
+/* Of the tails, the one whose next line is the oldest: lines without a time
+ * stamp (raw output) first, as their time is not known; -1 when all are done. */
+static int oldest_tail(struct logs_tail *tails, int n)
+{
+    int best = -1;
+    const char *best_stamp = NULL;
+    for (int k = 0; k < n; k++) {
+        const char *stamp = logs_tail_stamp(&tails[k]);
+        if (tails[k].at > tails[k].len || !tails[k].buf)
+            continue;
+        if (!stamp)
+            return k;
+        if (best < 0 || memcmp(stamp, best_stamp, LOGS_STAMP_LEN) < 0) {
+            best = k;
+            best_stamp = stamp;
+        }
     }
-    while (start <= len) {
-        char *nl = memchr(buf + start, '\n', len - start);
-        size_t end = nl ? (size_t)(nl - buf) : len;
-        if (from == 0 || start > 0)
-            push_log_line(st, service, buf + start, end - start);
-        start = end + 1;
-    }
-    free(buf);
+    return best;
+}
+
+/* The services' last n lines each, merged by time, oldest first. All the
+ * tails together are read up to what the stream can hold. */
+static void push_tails(struct api *a, struct api_stream *st, const char *const *names, int n,
+                       uint64_t lines)
+{
+    struct logs_tail tails[API_NAMES_MAX];
+    size_t max = TAIL_MAX_BYTES / (size_t)(n > 0 ? n : 1);
+    const char *line;
+    size_t len;
+    int k;
+    if (lines == 0)
+        return;
+    if (max < TAIL_MIN_BYTES)
+        max = TAIL_MIN_BYTES;
+    for (k = 0; k < n; k++)
+        read_tail(a, names[k], lines, max, &tails[k]);
+    while ((k = oldest_tail(tails, n)) >= 0 && !st->dropped)
+        if (logs_tail_next(&tails[k], &line, &len))
+            push_log_line(st, names[k], line, len);
+    for (k = 0; k < n; k++)
+        logs_tail_free(&tails[k]);
 }
 
 static enum MHD_Result h_logs(struct api *a, struct MHD_Connection *c, const struct api_route *r)
@@ -449,10 +459,7 @@ static enum MHD_Result h_logs(struct api *a, struct MHD_Connection *c, const str
         if ((int)strlen(names[k]) > st->width)
             st->width = (int)strlen(names[k]);
     }
-    /* Reading stops once the stream is full: the loop never reads more log
-     * than one response can hold. */
-    for (int k = 0; k < n && !st->dropped; k++)
-        push_tail(a, st, names[k], tail);
+    push_tails(a, st, names, n, tail);
     return api_stream_start(a, c, st);
 }
 

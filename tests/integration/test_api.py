@@ -188,6 +188,32 @@ services:
     d.down()
 
 
+def test_the_tails_of_several_services_are_merged_by_time(daemon, tmp_path):
+    """`corral logs a b` reads as one story: the services' lines by their
+    time stamps, not all of a's lines, then all of b's."""
+    d = daemon("""
+services:
+  ping:
+    kind: oneshot
+    command: [sh, -c, 'for i in 1 3 5 7; do until [ -e turn$i ]; do sleep 0.01; done; echo ping $i; touch turn$((i+1)); done']
+  pong:
+    kind: oneshot
+    command: [sh, -c, 'for i in 2 4 6 8; do until [ -e turn$i ]; do sleep 0.01; done; echo pong $i; touch turn$((i+1)); done']
+""")
+    (tmp_path / "turn1").touch()
+    d.wait_state("ping", "completed")
+    d.wait_state("pong", "completed")
+    st, data, _ = d.request("GET", "/v1/logs?service=ping,pong&tail=10")
+    assert st == 200
+    said = [line.split(" | ")[1].split()[-1] for line in data.decode().splitlines()]
+    assert said == [str(i) for i in range(1, 9)], data.decode()
+    # tail counts lines per service: the last two of each, still by time.
+    st, data, _ = d.request("GET", "/v1/logs?service=pong,ping&tail=2")
+    said = [line.split(" | ")[1].split()[-1] for line in data.decode().splitlines()]
+    assert said == ["5", "6", "7", "8"], data.decode()
+    d.down()
+
+
 def test_event_stream_history_and_resume(daemon):
     d = daemon(STACK)
     d.wait_state("web", "running")

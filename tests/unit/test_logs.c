@@ -3,6 +3,7 @@
 #include "logs/file.h"
 #include "logs/logs.h"
 #include "logs/ring.h"
+#include "logs/tail.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -1394,9 +1395,89 @@ static int ring_teardown(void **state)
     return 0;
 }
 
+/* ---- tails ---- */
+
+/* The lines logs_tail_read(max, n) gives of text, joined by '|'. */
+static char *tail_of(const char *text, size_t max, uint64_t n)
+{
+    static char out[4096];
+    char path[] = "/tmp/corral-tail-XXXXXX";
+    struct logs_tail t;
+    const char *line;
+    size_t len, o = 0, lines = 0;
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    assert_int_equal(logs_tail_read(fd, max, n, &t), 0);
+    close(fd);
+    out[0] = '\0';
+    while (logs_tail_next(&t, &line, &len)) {
+        o += (size_t)snprintf(out + o, sizeof(out) - o, "%s%.*s", lines++ ? "|" : "", (int)len,
+                              line);
+        assert_true(o < sizeof(out));
+    }
+    logs_tail_free(&t);
+    return out;
+}
+
+static void tail_gives_the_last_lines(void **state)
+{
+    (void)state;
+    assert_string_equal(tail_of("a\nb\nc\n", 1024, 2), "b|c");
+    assert_string_equal(tail_of("a\nb\nc\n", 1024, 10), "a|b|c");
+    assert_string_equal(tail_of("a\nb\nc", 1024, 1), "c"); /* unfinished: shown */
+    assert_string_equal(tail_of("a\n\nc\n", 1024, 2), "|c");
+    assert_string_equal(tail_of("\n", 1024, 5), "");
+    assert_string_equal(tail_of("", 1024, 5), "");
+    assert_string_equal(tail_of("a\nb\n", 1024, 0), "");
+}
+
+static void tail_leaves_out_a_line_cut_by_its_limit(void **state)
+{
+    (void)state;
+    /* 6 bytes of "abcdef\nxy\n": "ef" is a cut line, left out. */
+    assert_string_equal(tail_of("abcdef\nxy\n", 5, 10), "xy");
+    /* Nothing but the cut line: its end, not nothing. */
+    assert_string_equal(tail_of("abcdefgh\n", 4, 10), "fgh");
+    assert_string_equal(tail_of("abcdefgh", 4, 10), "efgh");
+}
+
+static void tail_stamps_are_those_of_timestamped_lines(void **state)
+{
+    char path[] = "/tmp/corral-tail-XXXXXX";
+    const char *text = "2026-12-01T08:00:00.000001Z out a\nraw line\n"
+                       "2026-12-01T08:00:00.000002Z err b\n2026-12-01T08:00:00.0000Z x\n";
+    struct logs_tail t;
+    const char *line;
+    size_t len;
+    int fd = mkstemp(path);
+    (void)state;
+    assert_true(fd >= 0);
+    unlink(path);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    assert_int_equal(logs_tail_read(fd, 1024, 10, &t), 0);
+    close(fd);
+    assert_non_null(logs_tail_stamp(&t));
+    assert_memory_equal(logs_tail_stamp(&t), "2026-12-01T08:00:00.000001Z", LOGS_STAMP_LEN);
+    assert_true(logs_tail_next(&t, &line, &len));
+    assert_null(logs_tail_stamp(&t)); /* raw */
+    assert_true(logs_tail_next(&t, &line, &len));
+    assert_memory_equal(logs_tail_stamp(&t), "2026-12-01T08:00:00.000002Z", LOGS_STAMP_LEN);
+    assert_true(logs_tail_next(&t, &line, &len));
+    assert_null(logs_tail_stamp(&t)); /* not the shape of one */
+    assert_true(logs_tail_next(&t, &line, &len));
+    assert_null(logs_tail_stamp(&t)); /* the end */
+    assert_false(logs_tail_next(&t, &line, &len));
+    logs_tail_free(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(tail_gives_the_last_lines),
+        cmocka_unit_test(tail_leaves_out_a_line_cut_by_its_limit),
+        cmocka_unit_test(tail_stamps_are_those_of_timestamped_lines),
         cmocka_unit_test(line_prefix_as_the_file_has_it),
         cmocka_unit_test(test_linebuf_complete_lines),
         cmocka_unit_test(test_linebuf_split_feeds),
