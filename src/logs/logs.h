@@ -104,6 +104,13 @@ bool logs_sink_file_gone(const struct logs_sink *s);
  * gathering in the batch of timestamped lines. */
 uint64_t logs_sink_pending(const struct logs_sink *s);
 
+/* With timestamps, the start of a line of stream st that is still being
+ * read (held until its end comes), and when its first bytes were: for a
+ * follower that joins mid-line, so that it sees the whole line. Returns its
+ * length; 0 without one. */
+size_t logs_sink_held(const struct logs_sink *s, enum logs_stream st, const char **data,
+                      struct timespec *since);
+
 /* The "2026-11-28T19:53:43.123456Z out " a timestamped log line starts with,
  * written to buf (LOGS_PREFIX_MAX bytes, not NUL-terminated), for whoever
  * shows live lines as the file has them. Returns its length. */

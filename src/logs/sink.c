@@ -1181,6 +1181,16 @@ ssize_t logs_sink_splice(struct logs_sink *s, struct logs_relay *relay, int pipe
     return done ? (ssize_t)done : -EAGAIN;
 }
 
+size_t logs_sink_held(const struct logs_sink *s, enum logs_stream st, const char **data,
+                      struct timespec *since)
+{
+    if (!s || !s->opts.timestamps || s->lines[st].len == 0)
+        return 0;
+    *data = s->lines[st].buf;
+    *since = s->held_ts[st];
+    return s->lines[st].len;
+}
+
 bool logs_sink_file_gone(const struct logs_sink *s)
 {
     struct stat st;

@@ -1448,13 +1448,34 @@ const char *sup_boot_id(const struct sup *s)
     return s->boot_id;
 }
 
+static void no_line(void *ctx, const char *line, size_t len, bool complete)
+{
+    (void)ctx, (void)line, (void)len, (void)complete;
+}
+
+/* Output shown from now on starts where the log file's lines are: a line
+ * begun before is taken from the sink, which holds it until its end. */
+static void echo_join(struct service *svc)
+{
+    for (int st = 0; st < LOGS__COUNT; st++) {
+        const char *held;
+        size_t n = logs_sink_held(svc->sink, (enum logs_stream)st, &held, &svc->echo_ts[st]);
+        if (n && logs_linebuf_init(&svc->echo[st], LOGS_MAX_LINE) == 0)
+            logs_linebuf_feed(&svc->echo[st], held, n, no_line, NULL); /* no newline in it */
+    }
+}
+
 void sup_set_output(struct sup *s, bool on)
 {
     if (on == s->echo || (on && !s->h.on_output))
         return;
     s->echo = on;
-    if (!on)
-        for (size_t i = 0; i < s->n; i++)
-            for (int st = 0; st < LOGS__COUNT; st++)
-                logs_linebuf_free(&s->svcs[i]->echo[st]); /* partial lines go too */
+    for (size_t i = 0; i < s->n; i++) {
+        if (on) {
+            echo_join(s->svcs[i]);
+            continue;
+        }
+        for (int st = 0; st < LOGS__COUNT; st++)
+            logs_linebuf_free(&s->svcs[i]->echo[st]); /* partial lines go too */
+    }
 }

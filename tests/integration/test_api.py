@@ -170,6 +170,34 @@ services:
     assert all(e["service"] == "talk" and e["line"].startswith("line ") for e in events)
 
 
+def test_a_follower_that_joins_mid_line_sees_the_whole_line(daemon, tmp_path):
+    """A line begun before the follower came is shown whole, with the time
+    its first bytes were read, as the log file has it, not from mid-line."""
+    d = daemon("""
+services:
+  slow:
+    command: [sh, -c, 'printf begun-; touch said; until [ -e go ]; do sleep 0.01; done; echo ended; exec sleep 1000']
+""")
+    wait_for(lambda: (tmp_path / "said").exists(), what="the line begun")
+    time.sleep(0.3)  # read by corral, held by the log file's writer
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(d.sock)
+    s.sendall(b"GET /v1/services/slow/logs?tail=0&follow=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        buf += s.recv(4096)
+    (tmp_path / "go").touch()
+    while b"ended" not in buf:
+        buf += s.recv(4096)
+    s.close()
+    line = next(l for l in buf.split(b"\n") if b"ended" in l).decode().strip()
+    assert line.endswith(" out begun-ended"), buf
+    d.down()
+    logged = (d.state / "logs" / "slow.log").read_text().splitlines()
+    assert logged == [line], (logged, line)  # the same time stamp
+
+
 def test_the_tail_of_a_line_longer_than_the_tail_window_is_shown(daemon):
     """Raw output with a last line over 1 MiB (the most a tail reads) gave an
     empty tail: the end of that line is shown instead."""
