@@ -247,7 +247,8 @@ def test_setsid_descendant_of_a_live_main_gets_the_stop_signal(corral, tmp_path,
     child, it is found below the main and gets TERM long before the main's
     SIGKILL."""
     c, main, child = term_ignoring_main_with_child(corral, tmp_path, mode, "setsid sleep 1000")
-    assert child.ppid() == main.pid and os.getsid(child.pid) == child.pid
+    wait_for(lambda: os.getsid(child.pid) == child.pid, what="the child in its own session")
+    assert child.ppid() == main.pid
     stop_reaches_child_before_main(c, main, child)
 
 
