@@ -235,6 +235,39 @@ static enum MHD_Result h_control(struct api *a, struct MHD_Connection *c, const 
                             json_pack("{s:o}", "service", api_service_json(a, (size_t)i)));
 }
 
+/* Several services restarted as one: what depends on another of them is
+ * stopped first and started after it (one request per service would stop
+ * each at once). */
+static enum MHD_Result h_restart_many(struct api *a, struct MHD_Connection *c)
+{
+    const char *q_svc = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "service");
+    const char *names[API_NAMES_MAX];
+    char buf[API_NAMES_MAX * API_NAME_MAX];
+    struct diag dg;
+    json_t *list;
+    int n = q_svc && *q_svc ? api_parse_names(q_svc, buf, sizeof(buf), names, API_NAMES_MAX) : 0;
+    int err;
+    if (n <= 0)
+        return api_respond_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "service",
+                                 "service must be a comma-separated list of names (at most %d)",
+                                 API_NAMES_MAX);
+    for (int k = 0; k < n; k++)
+        if (service_index(a, c, names[k]) < 0)
+            return MHD_YES;
+    diag_clear(&dg);
+    err = sup_restart(a->sup, names, (size_t)n, &dg);
+    if (err == -ESHUTDOWN)
+        diag_set(&dg, err, "corral is shutting down");
+    if (err < 0)
+        return api_respond_error(c, status_of(err), code_of(err), NULL, "%s", dg.msg);
+    if (a->h.controlled)
+        a->h.controlled(a->h.ctx);
+    list = json_array();
+    for (int k = 0; list && k < n; k++)
+        json_array_append_new(list, api_service_json(a, (size_t)sup_find(a->sup, names[k])));
+    return api_respond_json(c, MHD_HTTP_ACCEPTED, json_pack("{s:o*}", "services", list));
+}
+
 static enum MHD_Result h_signal(struct api *a, struct MHD_Connection *c, const struct api_route *r,
                                 const struct api_req *req)
 {
@@ -902,6 +935,8 @@ enum MHD_Result api_dispatch(struct api *a, struct MHD_Connection *c, const stru
         return h_tree(a, c, r);
     case API_R_EVENTS:
         return h_events(a, c);
+    case API_R_RESTART_MANY:
+        return h_restart_many(a, c);
     case API_R_RELOAD:
         return h_reload(a, c);
     case API_R_SHUTDOWN:

@@ -24,6 +24,7 @@ static const struct fixed_route fixed[] = {
     {"GET", "/v1/logs", API_R_LOGS},
     {"GET", "/v1/tree", API_R_TREE},
     {"GET", "/v1/events", API_R_EVENTS},
+    {"POST", "/v1/restart", API_R_RESTART_MANY},
     {"POST", "/v1/reload", API_R_RELOAD},
     {"POST", "/v1/shutdown", API_R_SHUTDOWN},
     {"GET", "/metrics", API_R_METRICS},

@@ -28,6 +28,7 @@ enum api_route_id {
     API_R_LOGS,         /* GET /v1/logs?service=a,b */
     API_R_TREE,         /* GET /v1/tree */
     API_R_EVENTS,       /* GET /v1/events */
+    API_R_RESTART_MANY, /* POST /v1/restart?service=a,b */
     API_R_RELOAD,       /* POST /v1/reload */
     API_R_SHUTDOWN,     /* POST /v1/shutdown */
     API_R_METRICS,      /* GET /metrics, Prometheus text */

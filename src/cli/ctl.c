@@ -580,20 +580,42 @@ static int wait_all(struct ctl *t, const json_int_t *runs_before, bool *pending)
     return r;
 }
 
-/* Ask for every service first, then wait for all of them together. */
-static int cmd_control(struct ctl *t)
+static int names_param(const struct ctl *t, char *buf, size_t size);
+
+/* Several restarts in one request, so that they are done in dependency
+ * order; *gone when corral gave no answer. */
+static int ask_restart_many(struct ctl *t, json_int_t *runs, bool *pending, bool *gone)
 {
-    json_int_t *runs = calloc((size_t)t->n_args + 1, sizeof(*runs));
-    bool *pending = calloc((size_t)t->n_args + 1, sizeof(*pending));
+    char path[NAMES_PARAM_MAX + 64], names[NAMES_PARAM_MAX];
+    json_t *body, *list;
+    long st;
     int r = CLI_OK;
-    bool gone = false; /* no answer: nothing more is asked */
-    if (t->n_args == 0 || !runs || !pending) {
-        fprintf(stderr, "corral %s: name at least one service\n", t->cmd);
-        free(runs);
-        free(pending);
-        return t->n_args == 0 ? CLI_USAGE : CLI_FAILED;
+    if (names_param(t, names, sizeof(names)) < 0) {
+        fprintf(stderr, "corral restart: too many names\n");
+        return CLI_USAGE;
     }
-    for (int i = 0; i < t->n_args && !gone; i++) {
+    snprintf(path, sizeof(path), "/v1/restart?service=%s", names);
+    st = client_call(&t->c, "POST", path, NULL, &body);
+    list = json_object_get(body, "services");
+    if (st != 202 || json_array_size(list) != (size_t)t->n_args) {
+        r = api_failed(body, st);
+        *gone = st < 0;
+    } else {
+        for (int i = 0; i < t->n_args; i++) {
+            runs[i] = jint(json_array_get(list, (size_t)i), "runs");
+            pending[i] = !t->no_wait;
+        }
+    }
+    json_decref(body);
+    return r;
+}
+
+/* One request per service, each said as it fails; *gone when corral gave
+ * no answer (nothing more is asked then). */
+static int ask_each(struct ctl *t, json_int_t *runs, bool *pending, bool *gone)
+{
+    int r = CLI_OK;
+    for (int i = 0; i < t->n_args && !*gone; i++) {
         char path[512];
         json_t *body;
         long st;
@@ -601,14 +623,34 @@ static int cmd_control(struct ctl *t)
         st = client_call(&t->c, "POST", path, NULL, &body);
         if (st != 202) {
             int e = api_failed(body, st);
-            gone = st < 0;
-            r = gone || r == CLI_OK ? e : r;
+            *gone = st < 0;
+            r = *gone || r == CLI_OK ? e : r;
         } else {
             runs[i] = jint(json_object_get(body, "service"), "runs");
             pending[i] = !t->no_wait;
         }
         json_decref(body);
     }
+    return r;
+}
+
+/* Ask for every service first, then wait for all of them together. */
+static int cmd_control(struct ctl *t)
+{
+    json_int_t *runs = calloc((size_t)t->n_args + 1, sizeof(*runs));
+    bool *pending = calloc((size_t)t->n_args + 1, sizeof(*pending));
+    int r;
+    bool gone = false;
+    if (t->n_args == 0 || !runs || !pending) {
+        fprintf(stderr, "corral %s: name at least one service\n", t->cmd);
+        free(runs);
+        free(pending);
+        return t->n_args == 0 ? CLI_USAGE : CLI_FAILED;
+    }
+    if (!strcmp(t->cmd, "restart") && t->n_args > 1)
+        r = ask_restart_many(t, runs, pending, &gone);
+    else
+        r = ask_each(t, runs, pending, &gone);
     if (!gone) {
         int e = wait_all(t, runs, pending);
         r = r == CLI_OK ? e : r;

@@ -66,11 +66,11 @@ static void waiting_for(const struct service *svc, char *buf, size_t size)
     const struct cfg_service *c = svc->cfg;
     for (size_t d = 0; d < c->n_deps; d++) {
         const struct service *dep = svc->sup->svcs[c->deps[d].index];
-        if (sup_dep_met(dep, c->deps[d].cond))
+        if (sup_dep_met(dep, c->deps[d].cond) && !dep->restart_pending)
             continue;
         snprintf(buf, size, "waiting for %s to %s (it is %s)", dep->cfg->name,
                  dep_verbs[c->deps[d].cond] ? dep_verbs[c->deps[d].cond] : "start",
-                 sup_state_name(dep->state));
+                 dep->restart_pending ? "restarting" : sup_state_name(dep->state));
         return;
     }
 }
@@ -171,9 +171,11 @@ out:
     return r;
 }
 
+/* A running service is stopped by the next pass, after its dependants that
+ * restart too and before its dependencies that do: a restart of db and web
+ * stops web, then db, and starts db, then web, as `down` and `up` would. */
 static void restart_one(struct service *svc)
 {
-    struct sup *s = svc->sup;
     svc->want_stop = false;
     svc->operator_stopped = false;
     switch (svc->state) {
@@ -181,8 +183,7 @@ static void restart_one(struct service *svc)
     case SVC_RUNNING:
     case SVC_READY:
     case SVC_UNHEALTHY:
-        sup_emit(s, SUP_EV_STOPPING, svc, svc->pid, NULL);
-        svc_begin_stop(svc, AFTER_START);
+        svc->restart_pending = true;
         break;
     case SVC_STOPPING:
         svc->after = AFTER_START;

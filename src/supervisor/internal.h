@@ -72,7 +72,11 @@ struct service {
     size_t idx; /* in sup.svcs, which is config order */
     enum svc_state state;
     enum after_stop after;
-    bool want_stop;    /* stop once no dependant is alive */
+    bool want_stop; /* stop once no dependant is alive */
+    /* A restart asked for: stopped once no dependant that restarts too is
+     * alive (as want_stop), then started again, and what depends on it waits
+     * for that start. */
+    bool restart_pending;
     bool stop_unsaid;  /* signalled by advance()'s pass, its stopping event to come */
     bool start_unsaid; /* spawned by advance()'s pass, its started event to come */
     bool term_swept;   /* stop signal sent to the tagged members found by a scan */

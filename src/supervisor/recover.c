@@ -81,8 +81,9 @@ const char *svc_settings_digest(struct service *svc)
 
 static bool stop_then_start(const struct service *svc)
 {
-    return svc->state == SVC_STOPPING &&
-           (svc->after == AFTER_START || svc->after == AFTER_RESTART || svc->reload_restart);
+    return svc->restart_pending ||
+           (svc->state == SVC_STOPPING &&
+            (svc->after == AFTER_START || svc->after == AFTER_RESTART || svc->reload_restart));
 }
 
 void sup_run_get(struct sup *s, size_t i, struct sup_run *out)
@@ -222,7 +223,12 @@ static void stop_again(struct service *svc, const struct sup_lead *lead, enum af
     long hz = sysconf(_SC_CLK_TCK);
     uint64_t now_ticks = proc_boottime_ticks();
     if (!lead->unclean || strcmp(lead->state, "stopping") != 0 || !lead->due_at_ms) {
-        svc_begin_stop(svc, after);
+        /* Restarted as `corral restart` does it, all of them at once: what
+         * depends on it and restarts too is stopped first. */
+        if (after == AFTER_START)
+            svc->restart_pending = true;
+        else
+            svc_begin_stop(svc, after);
         return;
     }
     if (left < 0)

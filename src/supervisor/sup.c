@@ -846,7 +846,8 @@ static void try_start(struct service *svc)
                      svc_reason(dep)[0] ? ": " : "", svc_reason(dep));
             return;
         }
-        if (!sup_dep_met(dep, c->deps[d].cond))
+        /* Met now, but about to be restarted: its next run is the one. */
+        if (!sup_dep_met(dep, c->deps[d].cond) || dep->restart_pending)
             return;
     }
     spawn_now(svc);
@@ -869,19 +870,40 @@ static void count_live_dependants(struct sup *s)
             continue;
         for (size_t d = 0; d < o->cfg->n_deps; d++) {
             size_t idx = o->cfg->deps[d].index;
-            /* A service stopped for a reload waits only for dependants that
-             * are stopped too (for the reload, or by the operator meanwhile);
-             * the others keep running across the restart, as with `restart`. */
-            if (!s->svcs[idx]->reload_stop || o->reload_stop || o->want_stop ||
+            /* A service stopped for a reload or a restart waits only for
+             * dependants that are stopped too (for the reload, the restart,
+             * or by the operator meanwhile); the others keep running across
+             * its restart. */
+            bool alone = s->svcs[idx]->reload_stop || s->svcs[idx]->restart_pending;
+            if (!alone || o->reload_stop || o->restart_pending || o->want_stop ||
                 o->state == SVC_STOPPING)
                 s->live_dependants[idx]++;
         }
     }
 }
 
+/* A restart asked for while the service ran, that finds it no longer up:
+ * whatever it went through meanwhile, it is started again now. */
+static void restart_idle(struct service *svc)
+{
+    svc->restart_pending = false;
+    if (svc->state == SVC_STOPPING) {
+        if (svc->after != AFTER_RESTART)
+            svc->after = AFTER_START;
+        return;
+    }
+    make_waiting(svc);
+}
+
 static void try_stop(struct service *svc, size_t idx)
 {
     struct sup *s = svc->sup;
+    bool restart = svc->restart_pending && !svc->want_stop;
+    if (restart && !svc_up(svc)) {
+        restart_idle(svc);
+        return;
+    }
+    svc->restart_pending = restart; /* a stop asked for since wins */
     switch (svc->state) {
     case SVC_WAITING:
     case SVC_BACKOFF:
@@ -899,7 +921,8 @@ static void try_stop(struct service *svc, size_t idx)
         if (s->live_dependants[idx] > 0)
             return;
         svc->want_stop = false;
-        svc_begin_stop(svc, AFTER_STOPPED);
+        svc->restart_pending = false;
+        svc_begin_stop(svc, restart ? AFTER_START : AFTER_STOPPED);
         svc->stop_unsaid = true; /* announced once the whole pass has signalled */
         s->n_unsaid++;
         return;
@@ -946,7 +969,7 @@ static void advance(struct loop *lp, void *data)
     sup_spawn_settle(s);
     s->starting = false;
     for (size_t k = 0; k < s->n; k++)
-        if (s->svcs[k]->want_stop) {
+        if (s->svcs[k]->want_stop || s->svcs[k]->restart_pending) {
             count_live_dependants(s);
             break;
         }
@@ -959,7 +982,7 @@ static void advance(struct loop *lp, void *data)
      * entries to reap them. */
     for (size_t k = 0; k < s->n; k++) {
         struct service *svc = s->svcs[order[k]];
-        if (svc->want_stop)
+        if (svc->want_stop || svc->restart_pending)
             try_stop(svc, order[k]);
     }
     if (!s->hold_events)

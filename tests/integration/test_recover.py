@@ -881,3 +881,57 @@ services:
     assert float((tmp_path / "bye").read_text()) - float(terms[0]) > 1.9
     d2.down()
 
+
+ORDERED = """
+services:
+  db:
+    shell: true
+    command: |
+      date +%s.%N >> db.starts
+      touch db.up
+      trap 'rm -f db.up; sleep 0.5; exit 0' TERM
+      while :; do sleep 0.05; done
+  web:
+    depends_on: [db]
+    shell: true
+    command: |
+      date +%s.%N >> web.starts
+      trap 'sleep 0.2; if [ -e db.up ]; then echo db-up; else echo db-gone; fi >> web.saw; exit 0' TERM
+      while :; do sleep 0.05; done
+"""
+
+
+def starts(path):
+    return [float(x) for x in path.read_text().split()]
+
+
+@pytest.mark.parametrize("how", ["restart", "recovery"])
+def test_a_restart_of_a_service_and_its_dependant_stops_the_dependant_first(daemon, tmp_path,
+                                                                             how):
+    """web is stopped while db still runs (its stop may need it), then db;
+    db starts again before web, whether asked (`corral restart db web`) or
+    after a crash of corral (on_recover: restart)."""
+    d = daemon(ORDERED)
+    settled_copies(d, ["db", "web"])
+    if how == "restart":
+        r = d.cli("restart", "db", "web")
+        assert r.returncode == 0, r.stdout + r.stderr
+    else:
+        kill9(d)
+        d = daemon(ORDERED)
+    wait_for(lambda: len(starts(tmp_path / "web.starts")) == 2, timeout=20, what="web again")
+    settled_copies(d, ["db", "web"])
+    assert (tmp_path / "web.saw").read_text().split() == ["db-up"]
+    assert starts(tmp_path / "db.starts")[1] < starts(tmp_path / "web.starts")[1]
+    # Alone, db restarts under a running web, which is left alone.
+    web = d.service("web")["pid"]
+    r = d.cli("restart", "db")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert len(starts(tmp_path / "db.starts")) == 3 and d.service("web")["pid"] == web
+    # One request for several: an unknown name restarts none of them.
+    st, body = d.json("POST", "/v1/restart?service=db,nosuch")
+    assert st == 404 and body["error"]["code"] == "unknown_service", body
+    st, body = d.json("POST", "/v1/restart")
+    assert st == 400, body
+    assert len(starts(tmp_path / "db.starts")) == 3
+    d.down()

@@ -31,6 +31,9 @@ static void fixed_routes(void **state)
     assert_int_equal(r.id, API_R_HEALTH_READY);
     assert_int_equal(match("POST", "/v1/reload", &r), 0);
     assert_int_equal(r.id, API_R_RELOAD);
+    assert_int_equal(match("POST", "/v1/restart", &r), 0);
+    assert_int_equal(r.id, API_R_RESTART_MANY);
+    assert_int_equal(match("GET", "/v1/restart", &r), 405);
     assert_int_equal(match("GET", "/v1/events", &r), 0);
     assert_int_equal(r.id, API_R_EVENTS);
     assert_int_equal(match("GET", "/metrics", &r), 0);
