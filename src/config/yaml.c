@@ -18,6 +18,7 @@ struct builder {
     int docs;
     struct cfg_node *root;
     struct cfg_pos pos; /* of the latest event that had one */
+    struct fy_mark end; /* where that event ended, or past an empty item's '-' */
     const char *src;    /* the input, for single-quoted scalars */
     size_t src_len;
 };
@@ -28,15 +29,54 @@ static int err_here(struct builder *b, const char *msg)
     return cfg_err(b->pc, &at, "", "%s", msg);
 }
 
+static bool mark_ok(const struct builder *b, const struct fy_mark *mk)
+{
+    return mk && mk->line >= 0 && mk->column >= 0 && mk->line < INT_MAX - 1 &&
+           mk->column < INT_MAX - 1 && mk->input_pos <= b->src_len;
+}
+
 static void track_pos(struct builder *b, struct fy_event *ev)
 {
     /* Empty scalars carry no mark; they keep the position of what precedes
-     * them, which for "key:" is the key. */
-    const struct fy_mark *mk = fy_event_start_mark(ev);
-    if (mk && mk->line >= 0 && mk->column >= 0 && mk->line < INT_MAX - 1 &&
-        mk->column < INT_MAX - 1) {
+     * them, which for "key:" is the key (an empty list item: empty_item). */
+    const struct fy_mark *mk = fy_event_start_mark(ev), *end = fy_event_end_mark(ev);
+    if (mark_ok(b, mk)) {
         b->pos.line = mk->line + 1;
         b->pos.col = mk->column + 1;
+        b->end = mark_ok(b, end) ? *end : *mk;
+    }
+}
+
+/* An empty item of a block list ("-" alone on its line) has no mark of its
+ * own, and the position of what precedes it is the item before. Its '-' is
+ * the next thing after that, past blanks, line breaks and comments, so the
+ * item is placed there; when no '-' follows (a form not foreseen), it keeps
+ * the position it had. */
+static void empty_item(struct builder *b)
+{
+    size_t i = b->end.input_pos;
+    int line = b->end.line, col = b->end.column;
+    while (i < b->src_len && line < INT_MAX - 1 && col < INT_MAX - 1) {
+        char c = b->src[i];
+        if (c == '-' && (i + 1 == b->src_len || strchr(" \t\r\n", b->src[i + 1]))) {
+            b->pos = (struct cfg_pos){line + 1, col + 1};
+            b->end = (struct fy_mark){.input_pos = i + 1, .line = line, .column = col + 1};
+            return;
+        }
+        if (c == '#') {
+            while (i < b->src_len && b->src[i] != '\n')
+                i++;
+            continue;
+        }
+        if (c == '\n') {
+            line++;
+            col = 0;
+        } else if (c == ' ' || c == '\t' || c == '\r') {
+            col++;
+        } else {
+            return;
+        }
+        i++;
     }
 }
 
@@ -162,6 +202,8 @@ static int on_scalar(struct builder *b, struct fy_event *ev)
     int r = scalar_text(b, ev->scalar.value, &s, &len);
     if (r < 0)
         return r;
+    if (!fy_event_start_mark(ev) && b->depth > 0 && b->open[b->depth - 1]->type == CFG_NODE_SEQ)
+        empty_item(b);
     /* Escapes ("\0", "\ud800") can put into a scalar what the file check
      * could not see. */
     if (memchr(s, '\0', len))

@@ -112,6 +112,45 @@ static void wrong_type(void **state)
                  "expected true or false, got 'yes'");
 }
 
+/* An empty item has no mark of its own: it is placed at its '-', not at the
+ * item before it. */
+static void empty_list_item(void **state)
+{
+    (void)state;
+    expect_error("services:\n"
+                 "  web:\n"
+                 "    command:\n"
+                 "      - sh\n"
+                 "      -\n"
+                 "      - x\n",
+                 5, 7, "services.web.command[1]", "expected a string, got an empty value");
+    expect_error("services:\n"
+                 "  web:\n"
+                 "    command:\n"
+                 "      - sh   # the shell\n"
+                 "\n"
+                 "      # then nothing\n"
+                 "      -\n"
+                 "      -\n",
+                 7, 7, "services.web.command[1]", "got an empty value");
+    expect_error(WEB "    ports:\n"
+                     "      - 80\n"
+                     "      - 81\n"
+                     "      - \n",
+                 7, 7, "services.web.ports[2]", "got an empty value");
+    /* The first item, and a flow list's explicit null. */
+    expect_error("services:\n"
+                 "  web:\n"
+                 "    command:\n"
+                 "      -\n"
+                 "      - x\n",
+                 4, 7, "services.web.command[0]", "got an empty value");
+    expect_error("services:\n  web:\n    command: [sh, ~, x]\n", 3, 19, "services.web.command[1]",
+                 "got an empty value");
+    /* libfyaml refuses an empty item in a flow list; it names the comma. */
+    expect_error("services:\n  web:\n    command: [sh, , x]\n", 3, 19, "", "invalid YAML");
+}
+
 static void bad_values(void **state)
 {
     (void)state;
@@ -1599,6 +1638,7 @@ int main(void)
         cmocka_unit_test(unknown_key_suggests),
         cmocka_unit_test(wrong_type),
         cmocka_unit_test(bad_values),
+        cmocka_unit_test(empty_list_item),
         cmocka_unit_test(missing_command),
         cmocka_unit_test(unknown_signal),
         cmocka_unit_test(dependency_cycle),
