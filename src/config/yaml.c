@@ -23,10 +23,40 @@ struct builder {
     size_t src_len;
 };
 
+/* The key path of the node about to be attached ("services.web.command[1]"),
+ * as the schema code names fields: a key's value takes the key's name, a list
+ * item its index. A key itself, or a key that is no string, ends the path at
+ * the mapping that holds it. */
+static void open_path(const struct builder *b, char *buf, size_t size)
+{
+    char sub[DIAG_FIELD_MAX];
+    buf[0] = '\0';
+    for (int d = 0; d < b->depth; d++) {
+        const struct cfg_node *p = b->open[d], *c = d + 1 < b->depth ? b->open[d + 1] : NULL;
+        const struct cfg_node *key = NULL;
+        size_t i = 0;
+        /* Position of c among p's children; p->n (the next) when not attached. */
+        for (const struct cfg_node *it = p->child; c && it != c; it = it->next, i++)
+            key = it;
+        if (!c)
+            key = b->tail[d];
+        if (p->type == CFG_NODE_SEQ) {
+            snprintf(sub, sizeof(sub), "%s[%zu]", buf, c ? i : p->n);
+        } else {
+            if ((c ? i : p->n) % 2 == 0 || !key || key->type != CFG_NODE_SCALAR)
+                return;
+            cfg_yaml_field(sub, sizeof(sub), buf, key->text);
+        }
+        snprintf(buf, size, "%s", sub);
+    }
+}
+
 static int err_here(struct builder *b, const char *msg)
 {
     struct cfg_node at = {.pos = b->pos};
-    return cfg_err(b->pc, &at, "", "%s", msg);
+    char field[DIAG_FIELD_MAX];
+    open_path(b, field, sizeof(field));
+    return cfg_err(b->pc, &at, field, "%s", msg);
 }
 
 static bool mark_ok(const struct builder *b, const struct fy_mark *mk)

@@ -406,7 +406,7 @@ static void yaml_syntax_error(void **state)
     expect_error("services:\n"
                  "  web: &w {command: [a]}\n"
                  "  api: *w\n",
-                 3, 8, "", "aliases");
+                 3, 8, "services.api", "aliases");
     expect_error("services: {a: {command: [b]}}\n"
                  "---\n"
                  "services: {}\n",
@@ -423,7 +423,8 @@ static void bad_bytes(void **state)
     assert_int_equal(dg.line, 2);
     assert_int_equal(dg.col, 18);
     assert_non_null(strstr(dg.msg, "NUL"));
-    expect_error("services:\n  a: {command: [\"x\\0y\"]}\n", 2, 18, "", "NUL character");
+    expect_error("services:\n  a: {command: [\"x\\0y\"]}\n", 2, 18, "services.a.command[0]",
+                 "NUL character");
     expect_error("services:\n  a: {command: [\xff]}\n", 2, 17, "", "not valid UTF-8");
 }
 
@@ -431,7 +432,7 @@ static void limits(void **state)
 {
     size_t cap = (CFG_MAX_SERVICES + 1) * 32 + 32, off = 0;
     char *yaml = malloc(cap);
-    char deep[256] = "services: ";
+    char deep[256] = "services: ", path[256];
     (void)state;
     assert_non_null(yaml);
     off += (size_t)snprintf(yaml, cap, "services:\n");
@@ -441,7 +442,28 @@ static void limits(void **state)
     free(yaml);
     for (int i = 0; i < 40; i++)
         strcat(deep, "[");
-    expect_error(deep, 1, 42, "", "nesting is too deep"); /* the 32nd level */
+    /* The 32nd level: the 31st list in services, where the key path ends. */
+    strcpy(path, "services");
+    for (int i = 0; i < 31; i++)
+        strcat(path, "[0]");
+    expect_error(deep, 1, 42, path, "nesting is too deep");
+}
+
+/* Errors the YAML reader finds name the key path they occur under. */
+static void yaml_errors_name_the_field(void **state)
+{
+    (void)state;
+    expect_error(WEB "    restart:\n"
+                     "      initial: &d 1s\n"
+                     "      max: *d\n",
+                 6, 12, "services.web.restart.max", "YAML aliases (*name) are not supported");
+    expect_error(WEB "    env: {A: \"1\", B: \"x\\0\"}\n", 4, 23, "services.web.env.B",
+                 "a string contains a NUL character");
+    expect_error(WEB "    env:\n"
+                     "      - *x\n",
+                 5, 9, "services.web.env[0]", "YAML aliases");
+    /* A key has no field of its own: the mapping that holds it is named. */
+    expect_error(WEB "    env: {*x : 1}\n", 4, 11, "services.web.env", "YAML aliases");
 }
 
 static void merge_over_defaults(void **state)
@@ -1652,6 +1674,7 @@ int main(void)
         cmocka_unit_test(env_file_with_a_bom),
         cmocka_unit_test(yaml_syntax_error),
         cmocka_unit_test(bad_bytes),
+        cmocka_unit_test(yaml_errors_name_the_field),
         cmocka_unit_test(limits),
         cmocka_unit_test(merge_over_defaults),
         cmocka_unit_test(builtin_defaults),
