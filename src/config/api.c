@@ -49,7 +49,7 @@ static int api_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_node
     (void)k;
     switch ((enum api_key)key) {
     case AK_LISTEN:
-        r = cfg_yaml_scalar(pc, v, field, &s);
+        r = cfg_yaml_value(pc, v, field, "an IP address and a port", &s);
         if (r < 0)
             return r;
         if (cfg_parse_listen(s, api->listen_addr, sizeof(api->listen_addr), &api->listen_port) < 0)
@@ -62,7 +62,7 @@ static int api_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_node
     case AK_TOKEN_FILE:
         return cfg_path_value(pc, v, field, &api->token_file);
     case AK_EVENTS_KEEP:
-        r = cfg_yaml_scalar(pc, v, field, &s);
+        r = cfg_yaml_value(pc, v, field, "a whole number", &s);
         if (r < 0)
             return r;
         if (cfg_parse_uint(s, CFG_MAX_EVENTS_KEEP, &api->events_keep) < 0 || api->events_keep == 0)

@@ -107,7 +107,7 @@ static int uint_value(struct cfg_ctx *pc, const struct cfg_node *v, const char *
                       uint64_t max, uint64_t *out)
 {
     const char *s;
-    int r = cfg_yaml_scalar(pc, v, field, &s);
+    int r = cfg_yaml_value(pc, v, field, "a whole number", &s);
     if (r < 0)
         return r;
     if (cfg_parse_uint(s, max, out) == 0 && *out >= min)
@@ -130,7 +130,7 @@ static int tcp_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_node
         p->port = (unsigned)n;
         return r;
     }
-    r = cfg_yaml_scalar(pc, v, field, &s);
+    r = cfg_yaml_value(pc, v, field, "an IP address", &s);
     if (r < 0)
         return r;
     if (!strcmp(s, "localhost"))
@@ -152,7 +152,8 @@ static int status_range(struct cfg_ctx *pc, struct cfg_probe *p, const struct cf
     char lo[8] = "", *dash;
     uint64_t a, b;
     const char *s;
-    int r = cfg_yaml_scalar(pc, v, field, &s);
+    int r =
+        cfg_yaml_value(pc, v, field, "a status code such as 200, or a range such as 200-299", &s);
     if (r < 0)
         return r;
     snprintf(lo, sizeof(lo), "%s", s);
@@ -411,7 +412,9 @@ static int hung_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_nod
     (void)k;
     if (key == HU_FOR)
         return cfg_duration_value(pc, v, field, &h->for_ms);
-    if ((r = cfg_yaml_scalar(pc, v, field, &s)) < 0)
+    r = cfg_yaml_value(pc, v, field,
+                       key == HU_RESTART ? "true or false" : "a percentage such as 95%", &s);
+    if (r < 0)
         return r;
     if (key == HU_RESTART) {
         if (cfg_parse_bool(s, &h->restart) == 0)

@@ -120,12 +120,12 @@ static int hook_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_nod
         hb->command = v;
         return 0;
     case HK_SHELL:
-        r = cfg_yaml_scalar(pc, v, field, &s);
+        r = cfg_yaml_value(pc, v, field, "true or false", &s);
         if (r < 0 || cfg_parse_bool(s, &hb->h->shell) == 0)
             return r;
         return cfg_err(pc, v, field, "expected true or false, got '%s'", s);
     case HK_TIMEOUT:
-        r = cfg_yaml_scalar(pc, v, field, &s);
+        r = cfg_yaml_value(pc, v, field, "a duration such as 10s", &s);
         if (r < 0)
             return r;
         if (cfg_parse_duration(s, &hb->h->timeout_ms) < 0 || hb->h->timeout_ms == 0 ||
@@ -319,7 +319,7 @@ static int webhook_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_
     case WK_URL:
         return webhook_url(pc, v, field, &w->url);
     case WK_TIMEOUT:
-        if ((r = cfg_yaml_scalar(pc, v, field, &s)) < 0)
+        if ((r = cfg_yaml_value(pc, v, field, "a duration such as 2s", &s)) < 0)
             return r;
         if (cfg_parse_duration(s, &w->timeout_ms) < 0 || w->timeout_ms == 0 ||
             w->timeout_ms > CFG_WEBHOOK_TIMEOUT_MAX_MS)
@@ -327,7 +327,7 @@ static int webhook_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_
                            "invalid timeout '%s' (expected a duration from 1ms to 5m, e.g. 2s)", s);
         return 0;
     case WK_RETRIES:
-        if ((r = cfg_yaml_scalar(pc, v, field, &s)) < 0)
+        if ((r = cfg_yaml_value(pc, v, field, "a whole number", &s)) < 0)
             return r;
         errno = 0;
         n = strtoul(s, &end, 10);

@@ -115,6 +115,10 @@ int cfg_yaml_expect(struct cfg_ctx *pc, const struct cfg_node *n, enum cfg_node_
 /* A scalar's text, possibly empty; null, lists and mappings are type errors. */
 int cfg_yaml_scalar(struct cfg_ctx *pc, const struct cfg_node *n, const char *field,
                     const char **out);
+/* A typed key's text: null, lists and mappings are errors that say what the
+ * key takes ("expected true or false, got an empty value"). */
+int cfg_yaml_value(struct cfg_ctx *pc, const struct cfg_node *n, const char *field,
+                   const char *what, const char **out);
 /* The first key of map whose text is text, or NULL. */
 const struct cfg_node *cfg_yaml_find_key(const struct cfg_node *map, const char *text);
 /* "base.key" into buf (or "key" when base is empty). */

@@ -133,7 +133,7 @@ static int svc_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_node
         sb->command = v;
         return 0;
     case SK_SHELL:
-        r = cfg_yaml_scalar(pc, v, field, &path);
+        r = cfg_yaml_value(pc, v, field, "true or false", &path);
         if (r < 0 || cfg_parse_bool(path, &sb->svc->shell) == 0)
             return r;
         return cfg_err(pc, v, field, "expected true or false, got '%s'", path);

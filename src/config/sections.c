@@ -106,7 +106,7 @@ int cfg_duration_value(struct cfg_ctx *pc, const struct cfg_node *v, const char 
                        uint64_t *out)
 {
     const char *s;
-    int r = cfg_yaml_scalar(pc, v, field, &s);
+    int r = cfg_yaml_value(pc, v, field, "a duration such as 10s", &s);
     if (r < 0 || (r = cfg_parse_duration(s, out)) == 0)
         return r;
     if (r == -ERANGE)
@@ -128,7 +128,7 @@ static int uint_value(struct cfg_ctx *pc, const struct cfg_node *v, const char *
                       uint64_t *out)
 {
     const char *s;
-    int r = cfg_yaml_scalar(pc, v, field, &s);
+    int r = cfg_yaml_value(pc, v, field, "a whole number", &s);
     if (r < 0 || cfg_parse_uint(s, max, out) == 0)
         return r;
     return cfg_err(pc, v, field, "invalid number '%s' (expected a whole number from 0 to %llu)", s,
@@ -138,7 +138,7 @@ static int uint_value(struct cfg_ctx *pc, const struct cfg_node *v, const char *
 static int bool_value(struct cfg_ctx *pc, const struct cfg_node *v, const char *field, bool *out)
 {
     const char *s;
-    int r = cfg_yaml_scalar(pc, v, field, &s);
+    int r = cfg_yaml_value(pc, v, field, "true or false", &s);
     if (r < 0 || cfg_parse_bool(s, out) == 0)
         return r;
     return cfg_err(pc, v, field, "expected true or false, got '%s'", s);
@@ -149,7 +149,10 @@ static int restart_number(struct cfg_ctx *pc, struct cfg_restart *rs, int key,
 {
     const char *s;
     uint64_t n;
-    int r = cfg_yaml_scalar(pc, v, field, &s);
+    const char *what = key == RK_JITTER       ? "a percentage such as 10%"
+                       : key == RK_MULTIPLIER ? "a number from 1 to 100"
+                                              : "a whole number";
+    int r = cfg_yaml_value(pc, v, field, what, &s);
     if (r < 0)
         return r;
     if (key == RK_JITTER && cfg_parse_fraction(s, &rs->jitter) < 0)
@@ -174,7 +177,7 @@ static int retry_after_value(struct cfg_ctx *pc, const struct cfg_node *v, const
                              uint64_t *out)
 {
     const char *s;
-    int r = cfg_yaml_scalar(pc, v, field, &s);
+    int r = cfg_yaml_value(pc, v, field, "a duration such as 10m, or never", &s);
     if (r < 0)
         return r;
     if (strcmp(s, "never") == 0) {
@@ -196,7 +199,7 @@ static int exit_code_value(struct cfg_ctx *pc, const struct cfg_node *v, const c
 {
     const char *s;
     uint64_t n;
-    int sig, r = cfg_yaml_scalar(pc, v, field, &s);
+    int sig, r = cfg_yaml_value(pc, v, field, "an exit code (0 to 255) or a signal name", &s);
     if (r < 0)
         return r;
     if (s[0] >= '0' && s[0] <= '9') {
@@ -343,7 +346,7 @@ static int stop_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_nod
     (void)k;
     switch ((enum stop_key)key) {
     case STK_SIGNAL:
-        r = cfg_yaml_scalar(pc, v, field, &s);
+        r = cfg_yaml_value(pc, v, field, "a signal name such as TERM", &s);
         if (r < 0)
             return r;
         st->signal = cfg_signal_parse(s);
@@ -371,7 +374,7 @@ static int logs_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_nod
     (void)k;
     switch ((enum logs_key)key) {
     case LK_MAX_SIZE:
-        r = cfg_yaml_scalar(pc, v, field, &s);
+        r = cfg_yaml_value(pc, v, field, "a size such as 10M", &s);
         if (r < 0 || cfg_parse_size(s, &lg->max_size_bytes) == 0)
             return r;
         return cfg_err(pc, v, field,
@@ -396,7 +399,7 @@ static int limit_size(struct cfg_ctx *pc, const struct cfg_node *v, const char *
                       uint64_t *out)
 {
     const char *s;
-    int r = cfg_yaml_scalar(pc, v, field, &s);
+    int r = cfg_yaml_value(pc, v, field, "a size such as 512M, or off", &s);
     if (r < 0)
         return r;
     if (!strcmp(s, "off") || !strcmp(s, "0")) {
@@ -423,7 +426,7 @@ static int limit_count(struct cfg_ctx *pc, const struct cfg_node *v, const char 
 {
     const char *s;
     uint64_t n;
-    int r = cfg_yaml_scalar(pc, v, field, &s);
+    int r = cfg_yaml_value(pc, v, field, "a number, or off", &s);
     if (r < 0)
         return r;
     if (!strcmp(s, "off")) {
@@ -450,7 +453,7 @@ static int limits_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_n
     case LIM_ADDRESS_SPACE:
         return limit_size(pc, v, field, &lim->address_space_bytes);
     case LIM_CPU:
-        r = cfg_yaml_scalar(pc, v, field, &s);
+        r = cfg_yaml_value(pc, v, field, "a percentage such as 50%, a number of cores, or off", &s);
         if (r < 0)
             return r;
         if (!strcmp(s, "off")) {
@@ -468,7 +471,7 @@ static int limits_key(struct cfg_ctx *pc, void *obj, int key, const struct cfg_n
     case LIM_NOFILE:
         return limit_count(pc, v, field, CFG_MAX_NOFILE, &lim->nofile);
     case LIM_CPU_TIME:
-        r = cfg_yaml_scalar(pc, v, field, &s);
+        r = cfg_yaml_value(pc, v, field, "a duration such as 10m, or off", &s);
         if (r < 0)
             return r;
         if (!strcmp(s, "off")) {
@@ -548,7 +551,7 @@ static int user_value(struct cfg_ctx *pc, struct cfg_base *b, const struct cfg_n
     const char *s;
     uint64_t id = 0;
     bool num;
-    int r = cfg_yaml_scalar(pc, v, field, &s);
+    int r = cfg_yaml_value(pc, v, field, "a user name or uid", &s);
     if (r < 0)
         return r;
     num = numeric_id(s, &id);
@@ -576,7 +579,7 @@ static int group_value(struct cfg_ctx *pc, struct cfg_base *b, const struct cfg_
     const char *s;
     uint64_t id = 0;
     bool num;
-    int r = cfg_yaml_scalar(pc, v, field, &s);
+    int r = cfg_yaml_value(pc, v, field, "a group name or gid", &s);
     if (r < 0)
         return r;
     num = numeric_id(s, &id);
@@ -595,7 +598,7 @@ int cfg_path_value(struct cfg_ctx *pc, const struct cfg_node *v, const char *fie
                    const char **out)
 {
     const char *s;
-    int r = cfg_yaml_scalar(pc, v, field, &s);
+    int r = cfg_yaml_value(pc, v, field, "a path", &s);
     if (r < 0)
         return r;
     if (!s[0])

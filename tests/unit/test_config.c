@@ -151,6 +151,44 @@ static void empty_list_item(void **state)
     expect_error("services:\n  web:\n    command: [sh, , x]\n", 3, 19, "", "invalid YAML");
 }
 
+/* A null where a typed key is expected says what the key takes. */
+static void null_says_what_is_expected(void **state)
+{
+    (void)state;
+    expect_error(WEB "    autostart: ~\n", 4, 16, "services.web.autostart",
+                 "expected true or false, got an empty value");
+    expect_error(WEB "    autostart:\n", 4, 5, "services.web.autostart",
+                 "expected true or false, got an empty value");
+    expect_error(WEB "    shell: null\n", 4, 12, "services.web.shell",
+                 "expected true or false, got an empty value");
+    expect_error(WEB "    autostart: [true]\n", 4, 16, "services.web.autostart",
+                 "expected true or false, got a list");
+    expect_error(WEB "    logs: {timestamps: ~}\n", 4, 24, "services.web.logs.timestamps",
+                 "expected true or false, got an empty value");
+    expect_error(WEB "    restart: {window: ~}\n", 4, 23, "services.web.restart.window",
+                 "expected a duration such as 10s, got an empty value");
+    expect_error(WEB "    restart: {max_restarts: ~}\n", 4, 29, "services.web.restart.max_restarts",
+                 "expected a whole number, got an empty value");
+    expect_error(WEB "    restart: {policy: ~}\n", 4, 23, "services.web.restart.policy",
+                 "expected one of: no, on-failure, always (got an empty value)");
+    expect_error(WEB "    restart: {retry_after: ~}\n", 4, 28, "services.web.restart.retry_after",
+                 "expected a duration such as 10m, or never, got an empty value");
+    expect_error(WEB "    stop: {signal: ~}\n", 4, 20, "services.web.stop.signal",
+                 "expected a signal name such as TERM, got an empty value");
+    expect_error(WEB "    logs: {max_size: ~}\n", 4, 22, "services.web.logs.max_size",
+                 "expected a size such as 10M, got an empty value");
+    expect_error(WEB "    limits: {memory: ~}\n", 4, 22, "services.web.limits.memory",
+                 "expected a size such as 512M, or off, got an empty value");
+    expect_error(WEB "    cwd: ~\n", 4, 10, "services.web.cwd",
+                 "expected a path, got an empty value");
+    expect_error(WEB "    user: ~\n", 4, 11, "services.web.user",
+                 "expected a user name or uid, got an empty value");
+    expect_error(WEB "    kind: ~\n", 4, 11, "services.web.kind",
+                 "expected one of: longrun, oneshot (got an empty value)");
+    expect_error("defaults: {autostart: ~}\n" WEB, 1, 23, "defaults.autostart",
+                 "expected true or false, got an empty value");
+}
+
 static void bad_values(void **state)
 {
     (void)state;
@@ -1660,6 +1698,7 @@ int main(void)
         cmocka_unit_test(unknown_key_suggests),
         cmocka_unit_test(wrong_type),
         cmocka_unit_test(bad_values),
+        cmocka_unit_test(null_says_what_is_expected),
         cmocka_unit_test(empty_list_item),
         cmocka_unit_test(missing_command),
         cmocka_unit_test(unknown_signal),
