@@ -138,7 +138,9 @@ static int parse_line(struct dotenv *de, char *line)
     int r;
     if (!*p || *p == '#')
         return 0;
-    if (strncmp(p, "export", 6) == 0 && (p[6] == ' ' || p[6] == '\t'))
+    /* "export FOO=1" is the shell's prefix; in "export = 1" nothing follows
+     * it but '=', so export is the variable's name, as in "export=1". */
+    if (strncmp(p, "export", 6) == 0 && (p[6] == ' ' || p[6] == '\t') && *skip_ws(p + 6) != '=')
         p = skip_ws(p + 6);
     key = p;
     klen = strcspn(p, "= \t");

@@ -687,6 +687,22 @@ static void dotenv_syntax(void **state)
     cfg_free(m);
 }
 
+/* "export = 1" sets a variable named export; "export FOO=1" is the
+ * prefix, however many blanks follow it. */
+static void dotenv_export(void **state)
+{
+    struct cfg_model *m = load_ok("services: {a: {command: [x], env_file: export.env}}\n");
+    const struct cfg_service *a = &m->services[0];
+    (void)state;
+    assert_int_equal(a->n_env, 3);
+    assert_env(a, 0, "export", "4x");
+    assert_env(a, 1, "FOO", "2");
+    assert_env(a, 2, "BAR", "3");
+    cfg_free(m);
+    expect_error_in(WEB "    env_file: export_bad.env\n", CONFIG_DIR "/export_bad.env", 2, 9,
+                    "services.web.env_file", "invalid variable name '9X'");
+}
+
 static void paths_resolve_against_config_dir(void **state)
 {
     struct diag dg;
@@ -1722,6 +1738,7 @@ int main(void)
         cmocka_unit_test(env_merge_order),
         cmocka_unit_test(env_file_repeats_count_once),
         cmocka_unit_test(dotenv_syntax),
+        cmocka_unit_test(dotenv_export),
         cmocka_unit_test(paths_resolve_against_config_dir),
         cmocka_unit_test(load_from_file),
         cmocka_unit_test(start_order_is_stable),
