@@ -117,8 +117,11 @@ static void text_policies(const struct cfg_service *s, FILE *out)
     fprintf(out, "  restart      %s: delay %s, x%g per failure, up to %s, jitter %g%%\n",
             cfg_restart_policy_name(r->policy), a, r->multiplier, b, r->jitter * 100.0);
     fprintf(out, "               backoff resets after %s up; ", c);
-    if (r->max_restarts)
+    if (r->max_restarts && r->window_ms)
         fprintf(out, "gives up after %u restarts in %s\n", r->max_restarts, d);
+    else if (r->max_restarts) /* window 0: no time bound, only a stable run resets the count */
+        fprintf(out, "gives up after %u restarts with no run of %s between them\n", r->max_restarts,
+                c);
     else
         fprintf(out, "never gives up\n");
     text_retry(r, out);

@@ -2,6 +2,7 @@
 #include "supervisor/policy.h"
 
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 
@@ -122,4 +123,21 @@ unsigned sup_window_note(struct sup_window *w, const struct cfg_restart *r, uint
 bool sup_window_exceeded(const struct cfg_restart *r, unsigned restarts_in_window)
 {
     return r->max_restarts && restarts_in_window > r->max_restarts;
+}
+
+void sup_giveup_text(const struct cfg_restart *r, unsigned restarts, char *buf, size_t size)
+{
+    const char *s = restarts == 1 ? "" : "s";
+    char d[32];
+    if (!r->window_ms) {
+        cfg_format_duration(r->reset_after_ms, d, sizeof(d));
+        snprintf(buf, size, "%u restart%s with no run of %s between them", restarts, s, d);
+        return;
+    }
+    /* Whole seconds as before ("in 60s"); a window of 1500ms is not "1s". */
+    if (r->window_ms % 1000 == 0)
+        snprintf(d, sizeof(d), "%llus", (unsigned long long)(r->window_ms / 1000));
+    else
+        cfg_format_duration(r->window_ms, d, sizeof(d));
+    snprintf(buf, size, "%u restart%s in %s", restarts, s, d);
 }

@@ -56,4 +56,9 @@ unsigned sup_window_note(struct sup_window *w, const struct cfg_restart *r, uint
 /* True when a restart now would pass max_restarts within the window. */
 bool sup_window_exceeded(const struct cfg_restart *r, unsigned restarts_in_window);
 
+/* What a give-up after restarts restarts counted: "2 restarts in 60s", or,
+ * with window 0 (no time bound: every restart since the last stable run
+ * counts), "2 restarts with no run of 1m between them". */
+void sup_giveup_text(const struct cfg_restart *r, unsigned restarts, char *buf, size_t size);
+
 #endif

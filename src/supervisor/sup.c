@@ -399,11 +399,10 @@ static enum after_stop after_exit(struct service *svc, int code)
         unsigned n = sup_window_note(&svc->window, &c->restart, loop_now_ms());
         if (!sup_window_exceeded(&c->restart, n))
             return AFTER_RESTART;
-        char last[SUP_REASON_MAX];
+        char last[SUP_REASON_MAX], counted[128];
         snprintf(last, sizeof(last), "%s", svc_reason(svc));
-        svc_set_reason(svc, "gave up after %u restart%s in %llus (last: %s)", n - 1,
-                       n - 1 == 1 ? "" : "s", (unsigned long long)(c->restart.window_ms / 1000),
-                       last);
+        sup_giveup_text(&c->restart, n - 1, counted, sizeof(counted));
+        svc_set_reason(svc, "gave up after %s (last: %s)", counted, last);
         svc->giving_up = true;
         return AFTER_FAILED;
     }

@@ -962,6 +962,27 @@ static void dump_json_round_trip(void **state)
     cfg_free(m);
 }
 
+/* window: 0 is no time bound: restarts count until a run lasts reset_after. */
+static void restart_window_zero(void **state)
+{
+    struct cfg_model *m =
+        load_ok(WEB "    restart: {max_restarts: 3, window: 0, reset_after: 30s}\n");
+    char *text = dump(m, false);
+    (void)state;
+    assert_int_equal(m->services[0].restart.window_ms, 0);
+    assert_null(strstr(text, " in 0"));
+    assert_non_null(strstr(text, "gives up after 3 restarts with no run of 30s between them\n"));
+    free(text);
+    cfg_free(m);
+    m = load_ok(WEB "    restart: {max_restarts: 3, window: 2m}\n");
+    text = dump(m, false);
+    assert_non_null(strstr(text, "gives up after 3 restarts in 2m\n"));
+    free(text);
+    cfg_free(m);
+    expect_error(WEB "    restart: {window: -1s}\n", 4, 23, "services.web.restart.window",
+                 "cannot be negative");
+}
+
 static void api_listener(void **state)
 {
     struct cfg_model *m;
@@ -1746,6 +1767,7 @@ int main(void)
         cmocka_unit_test(users_and_groups),
         cmocka_unit_test(issue_example_parses),
         cmocka_unit_test(dump_json_round_trip),
+        cmocka_unit_test(restart_window_zero),
         cmocka_unit_test(api_listener),
         cmocka_unit_test(api_token_file_is_checked),
         cmocka_unit_test(state_dir_without_a_full_load),

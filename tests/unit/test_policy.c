@@ -204,6 +204,23 @@ static void window_unlimited(void **state)
     assert_null(w.times_ms); /* nothing allocated when there is no limit */
 }
 
+static void giveup_text(void **state)
+{
+    struct cfg_restart r = policy();
+    char buf[128];
+    (void)state;
+    sup_giveup_text(&r, 10, buf, sizeof(buf));
+    assert_string_equal(buf, "10 restarts in 60s");
+    r.window_ms = 1500;
+    sup_giveup_text(&r, 1, buf, sizeof(buf));
+    assert_string_equal(buf, "1 restart in 1s500ms");
+    /* window: 0 has no time bound: only a stable run resets the count. */
+    r.window_ms = 0;
+    r.reset_after_ms = 60000;
+    sup_giveup_text(&r, 2, buf, sizeof(buf));
+    assert_string_equal(buf, "2 restarts with no run of 1m between them");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -218,6 +235,7 @@ int main(void)
         cmocka_unit_test(backoff_jitter_bounds),
         cmocka_unit_test(window_gives_up),
         cmocka_unit_test(window_unlimited),
+        cmocka_unit_test(giveup_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
