@@ -67,3 +67,9 @@ size_t api_events_after(const struct api_events *ev, uint64_t after)
         return ev->n;
     return (size_t)(after - first + 1);
 }
+
+bool api_events_within(const struct api_event_bounds *b, uint64_t id, int64_t time_ms)
+{
+    return id > b->after_id && (!b->has_before || id < b->before_id) && time_ms >= b->from_ms &&
+           (!b->has_to || time_ms < b->to_ms);
+}

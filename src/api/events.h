@@ -4,6 +4,7 @@
 #ifndef CORRAL_API_EVENTS_H
 #define CORRAL_API_EVENTS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,21 @@ struct api_events {
     uint64_t next_id;  /* the first event gets id 1 */
     uint64_t recorded; /* by this corral: next_id also counts the history's */
 };
+
+/* Which events a query takes, by id and time. Every u64 is an id bound and
+ * every instant a time bound, so that a bound given is never read as none:
+ * whether an upper bound was given is said apart. */
+struct api_event_bounds {
+    uint64_t after_id;  /* ids above this (0: from the first) */
+    uint64_t before_id; /* ids below this, when has_before */
+    int64_t from_ms;    /* times at or after this */
+    int64_t to_ms;      /* times before this, when has_to */
+    bool has_before;
+    bool has_to;
+};
+
+/* Whether an event of this id and time lies within b. */
+bool api_events_within(const struct api_event_bounds *b, uint64_t id, int64_t time_ms);
 
 /* 0, or -ENOMEM. */
 int api_events_init(struct api_events *ev);

@@ -696,28 +696,20 @@ static bool events_query(struct MHD_Connection *c, struct api_events_query *q, c
     const char *q_to = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "until_time");
     const char *q_limit = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "limit");
     const char *q_svc = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "service");
-    const char *bad_time;
+    const char *bad;
     uint64_t limit;
     int n;
     memset(q, 0, sizeof(*q));
-    if (api_parse_uint(last_id ? last_id : q_since, UINT64_MAX / 10, 0, &q->after_id) < 0) {
-        api_respond_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "since",
-                          "since (or Last-Event-ID) must be an event id");
-        return false;
-    }
-    /* Ids start at 1: until=0 would read as no bound at all. */
-    if (api_parse_uint(q_until, UINT64_MAX / 10, 0, &q->before_id) < 0 ||
-        (q_until && q->before_id == 0)) {
-        api_respond_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "until",
-                          "until must be an event id (1 or more)");
-        return false;
-    }
-    bad_time = q_from && api_parse_time(q_from, &q->from_ms) < 0 ? "since_time"
-               : q_to && api_parse_time(q_to, &q->to_ms) < 0     ? "until_time"
-                                                                 : NULL;
-    if (bad_time) {
-        api_respond_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", bad_time,
-                          "%s must be a time such as 2026-11-29T10:00:00Z (RFC 3339)", bad_time);
+    if (api_parse_event_bounds(q_since, last_id, q_until, q_from, q_to, &q->b, &bad) < 0) {
+        if (!strcmp(bad, "since"))
+            api_respond_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", bad,
+                              "since (or Last-Event-ID) must be an event id");
+        else if (!strcmp(bad, "until"))
+            api_respond_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", bad,
+                              "until must be an event id (1 or more)");
+        else
+            api_respond_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", bad,
+                              "%s must be a time such as 2026-11-29T10:00:00Z (RFC 3339)", bad);
         return false;
     }
     if (api_parse_uint(q_limit, API_EVENTS_LIMIT_MAX, API_EVENTS_KEEP, &limit) < 0 || limit == 0) {
@@ -782,7 +774,7 @@ static enum MHD_Result h_events(struct api *a, struct MHD_Connection *c)
         return api_respond_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "follow",
                                  "follow must be 1 or 0 (or true/false, yes/no)");
     /* New events all come after any bound: following past one would not end. */
-    if (follow && (q.before_id || q.to_ms))
+    if (follow && (q.b.has_before || q.b.has_to))
         return api_respond_error(c, MHD_HTTP_BAD_REQUEST, "bad_request", "follow",
                                  "follow goes on past any until or until_time: use one or the "
                                  "other (follow=0 with an event stream)");

@@ -256,8 +256,7 @@ static bool wanted_service(const struct api_events_query *q, const char *service
 
 static bool matches(const struct api_events_query *q, const struct api_event_rec *rec)
 {
-    return (!q->before_id || rec->id < q->before_id) && rec->time_ms >= q->from_ms &&
-           (!q->to_ms || rec->time_ms < q->to_ms) && wanted_service(q, rec->service);
+    return api_events_within(&q->b, rec->id, rec->time_ms) && wanted_service(q, rec->service);
 }
 
 static int push(struct api_history_list *l, uint64_t id, const char *json, bool copy)
@@ -302,20 +301,23 @@ int api_history_collect(struct api *a, const struct api_events_query *q, struct 
     /* Newest first, then reversed. */
     for (size_t k = ev->n; k-- > 0 && l->n < want;) {
         const struct api_event_rec *rec = api_events_at(ev, k);
-        if (rec->id <= q->after_id) {
+        if (rec->id <= q->b.after_id) {
             covered = true;
             break;
         }
         if (matches(q, rec) && push(l, rec->id, rec->json, false) < 0)
             return -ENOMEM;
     }
-    if (l->n < want && !covered && a->hist.store && q->after_id + 1 < ring_first &&
-        (!q->before_id || q->after_id + 1 < q->before_id)) {
+    /* ring_first and before_id are 1 or more: no bound wraps. */
+    if (l->n < want && !covered && a->hist.store && q->b.after_id < ring_first - 1 &&
+        (!q->b.has_before || q->b.after_id < q->b.before_id - 1)) {
         struct store_event_query sq = {
-            .after_id = q->after_id,
-            .before_id = q->before_id && q->before_id < ring_first ? q->before_id : ring_first,
-            .from_ms = q->from_ms,
-            .to_ms = q->to_ms,
+            .after_id = q->b.after_id,
+            .before_id =
+                q->b.has_before && q->b.before_id < ring_first ? q->b.before_id : ring_first,
+            .from_ms = q->b.from_ms,
+            .to_ms = q->b.to_ms,
+            .has_to = q->b.has_to,
             .services = q->services,
             .n_services = q->n_services,
             .limit = want - l->n,

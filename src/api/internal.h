@@ -66,12 +66,9 @@ struct api_history {
     void *warn_ctx;
 };
 
-/* What GET /v1/events asks for; a zero bound is no bound. */
+/* What GET /v1/events asks for. */
 struct api_events_query {
-    uint64_t after_id;  /* since=, Last-Event-ID */
-    uint64_t before_id; /* until= */
-    int64_t from_ms;    /* since_time=, inclusive */
-    int64_t to_ms;      /* until_time=, exclusive */
+    struct api_event_bounds b; /* since (Last-Event-ID), until, since_time, until_time */
     const char *const *services;
     size_t n_services;
     size_t limit; /* the newest this many of those that match */

@@ -197,6 +197,26 @@ int api_parse_time(const char *s, int64_t *ms)
     return 0;
 }
 
+int api_parse_event_bounds(const char *since, const char *last_id, const char *until,
+                           const char *since_time, const char *until_time,
+                           struct api_event_bounds *b, const char **field)
+{
+    memset(b, 0, sizeof(*b));
+    *field = NULL;
+    if (api_parse_uint(last_id ? last_id : since, UINT64_MAX, 0, &b->after_id) < 0)
+        *field = "since";
+    /* No id is below 0: until=0 asks for nothing, most likely by mistake. */
+    else if (until && (api_parse_uint(until, UINT64_MAX, 0, &b->before_id) < 0 || !b->before_id))
+        *field = "until";
+    else if (since_time && api_parse_time(since_time, &b->from_ms) < 0)
+        *field = "since_time";
+    else if (until_time && api_parse_time(until_time, &b->to_ms) < 0)
+        *field = "until_time";
+    b->has_before = until != NULL;
+    b->has_to = until_time != NULL;
+    return *field ? -EINVAL : 0;
+}
+
 int api_parse_flag(const char *s, bool def, bool *out)
 {
     if (!s) {

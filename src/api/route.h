@@ -4,6 +4,8 @@
 #ifndef CORRAL_API_ROUTE_H
 #define CORRAL_API_ROUTE_H
 
+#include "api/events.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -54,6 +56,13 @@ int api_parse_uint(const char *s, uint64_t max, uint64_t def, uint64_t *out);
  * of a second (".250") and "Z" or an offset ("+01:00"); years 1970 to 9999.
  * 0 and *ms since the epoch, or -EINVAL. */
 int api_parse_time(const char *s, int64_t *ms);
+/* The bounds of an event query: since (or last_id, the Last-Event-ID header,
+ * which wins), until, since_time, until_time; each NULL when absent. Any u64
+ * is an id bound but until=0, which no id is below. 0, or -EINVAL with
+ * *field naming the parameter at fault ("since" for last_id too). */
+int api_parse_event_bounds(const char *since, const char *last_id, const char *until,
+                           const char *since_time, const char *until_time,
+                           struct api_event_bounds *b, const char **field);
 /* "1", "true", "yes" / "0", "false", "no"; NULL gives def. 0 or -EINVAL. */
 int api_parse_flag(const char *s, bool def, bool *out);
 /* "a,b,c" into names (pointers into buf, which receives a copy of s). Returns

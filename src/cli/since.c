@@ -97,7 +97,7 @@ int cli_when_parse(const char *s, int64_t now_ms, struct cli_when *w, char *msg,
     uint64_t v;
     memset(w, 0, sizeof(*w));
     if (s && *s && strspn(s, "0123456789") == strlen(s)) {
-        if (api_parse_uint(s, UINT64_MAX / 10, 0, &v) == 0) {
+        if (api_parse_uint(s, UINT64_MAX, 0, &v) == 0) {
             w->is_id = true;
             w->id = v;
             return 0;

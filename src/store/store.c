@@ -683,7 +683,7 @@ int store_events_each(struct store *st, const struct store_event_query *qy,
         sqlite3_bind_int64(q, 1, qy->after_id > INT64_MAX ? INT64_MAX : (int64_t)qy->after_id);
         sqlite3_bind_int64(q, 2, bound(qy->before_id));
         sqlite3_bind_int64(q, 3, qy->from_ms);
-        sqlite3_bind_int64(q, 4, qy->to_ms ? qy->to_ms : INT64_MAX);
+        sqlite3_bind_int64(q, 4, qy->has_to ? qy->to_ms : INT64_MAX);
         sqlite3_bind_int64(q, 5, qy->limit ? bound(qy->limit) : -1);
         for (size_t i = 0; i < qy->n_services; i++)
             sqlite3_bind_text(q, (int)i + 6, qy->services[i], -1, SQLITE_STATIC);

@@ -113,12 +113,13 @@ int store_events_last_id(struct store *st, uint64_t *id);
 
 #define STORE_EVENT_SERVICES_MAX 64
 
-/* Which events store_events_each() gives; a zero bound is no bound. */
+/* Which events store_events_each() gives; a zero id bound is no bound. */
 struct store_event_query {
-    uint64_t after_id;           /* ids above this */
-    uint64_t before_id;          /* ids below this */
-    int64_t from_ms;             /* times at or after this */
-    int64_t to_ms;               /* times before this */
+    uint64_t after_id;  /* ids above this */
+    uint64_t before_id; /* ids below this */
+    int64_t from_ms;    /* times at or after this */
+    int64_t to_ms;      /* times before this, when has_to: the epoch is one too */
+    bool has_to;
     const char *const *services; /* only these services' events */
     size_t n_services;           /* 0: every event, corral's own included */
     size_t limit;                /* the newest limit of those that match */

@@ -329,3 +329,35 @@ def test_a_signal_stop_is_told_in_order(daemon):
     assert at[("stopping", "web")] < at[("stopped", "web")], kinds
     assert at[("stopping", "db")] < at[("stopped", "db")], kinds
     assert kinds[-1] == ("corral_stopped", None), kinds
+
+
+def test_the_largest_event_id_is_a_bound_not_an_error(daemon):
+    # Any u64 is an id bound: 2^64 - 1 is the widest until and a since past
+    # every event, not a 400.
+    d = daemon(STACK)
+    d.wait_state("web", "running")
+    ids = [e["id"] for e in all_events(d)]
+    st, body = d.json("GET", "/v1/events?since=0&until=18446744073709551615&limit=10000")
+    assert st == 200, body
+    assert [e["id"] for e in body["events"]] == ids
+    st, body = d.json("GET", "/v1/events?since=18446744073709551615")
+    assert st == 200 and body["events"] == [] and body["more"] is False, body
+    r = d.cli("events", "--json", "--since", "0", "--until", "18446744073709551615")
+    assert r.returncode == 0, r.stderr
+    assert [json.loads(l)["id"] for l in r.stdout.splitlines()] == ids
+    r = d.cli("events", "--since", "18446744073709551615")
+    assert r.returncode == 0 and r.stdout == "", r
+
+
+def test_until_time_at_the_epoch_is_a_bound_not_its_absence(daemon):
+    d = daemon(STACK)
+    d.wait_state("web", "running")
+    assert all_events(d)
+    for when in ("1970-01-01T00:00:00Z", "1970-01-01T00:00:00.000Z"):
+        st, body = d.json("GET", f"/v1/events?since=0&until_time={when}")
+        assert st == 200 and body["events"] == [] and body["more"] is False, (when, body)
+    # As any other until_time, it cannot go with a follow.
+    st, body = d.json("GET", "/v1/events?follow=1&until_time=1970-01-01T00:00:00Z")
+    assert st == 400 and body["error"]["field"] == "follow", body
+    r = d.cli("events", "--until", "1970-01-01T00:00:00Z")
+    assert r.returncode == 0 and r.stdout == "", r

@@ -122,6 +122,68 @@ static void numbers_and_flags(void **state)
     assert_int_equal(api_parse_flag("maybe", true, &f), -EINVAL);
 }
 
+static void event_bounds(void **state)
+{
+    struct api_event_bounds b;
+    const char *field;
+    (void)state;
+    assert_int_equal(api_parse_event_bounds(NULL, NULL, NULL, NULL, NULL, &b, &field), 0);
+    assert_true(b.after_id == 0 && !b.has_before && !b.has_to);
+    /* 2^64 - 1 is an id bound like any other, the largest. */
+    assert_int_equal(api_parse_event_bounds("18446744073709551615", NULL, "18446744073709551615",
+                                            NULL, NULL, &b, &field),
+                     0);
+    assert_true(b.after_id == UINT64_MAX && b.has_before && b.before_id == UINT64_MAX);
+    assert_int_equal(
+        api_parse_event_bounds("18446744073709551616", NULL, NULL, NULL, NULL, &b, &field),
+        -EINVAL);
+    assert_string_equal(field, "since");
+    assert_int_equal(
+        api_parse_event_bounds(NULL, NULL, "18446744073709551616", NULL, NULL, &b, &field),
+        -EINVAL);
+    assert_string_equal(field, "until");
+    assert_int_equal(api_parse_event_bounds(NULL, NULL, "0", NULL, NULL, &b, &field), -EINVAL);
+    assert_string_equal(field, "until");
+    /* Last-Event-ID wins over since. */
+    assert_int_equal(api_parse_event_bounds("5", "7", NULL, NULL, NULL, &b, &field), 0);
+    assert_true(b.after_id == 7);
+    assert_int_equal(api_parse_event_bounds(NULL, "x", NULL, NULL, NULL, &b, &field), -EINVAL);
+    assert_string_equal(field, "since");
+    /* The epoch is an instant, not the absence of one. */
+    assert_int_equal(
+        api_parse_event_bounds(NULL, NULL, NULL, NULL, "1970-01-01T00:00:00Z", &b, &field), 0);
+    assert_true(b.has_to);
+    assert_int_equal(b.to_ms, 0);
+    assert_int_equal(api_parse_event_bounds(NULL, NULL, NULL, "1970-01-01", NULL, &b, &field),
+                     -EINVAL);
+    assert_string_equal(field, "since_time");
+    assert_int_equal(api_parse_event_bounds(NULL, NULL, NULL, NULL, "x", &b, &field), -EINVAL);
+    assert_string_equal(field, "until_time");
+}
+
+static void events_within_bounds(void **state)
+{
+    struct api_event_bounds b = {0};
+    (void)state;
+    assert_true(api_events_within(&b, 1, 0));
+    assert_true(api_events_within(&b, UINT64_MAX, INT64_MAX));
+    b = (struct api_event_bounds){.has_to = true, .to_ms = 0};
+    assert_false(api_events_within(&b, 1, 0));
+    assert_false(api_events_within(&b, 1, 1795946400000LL));
+    b = (struct api_event_bounds){.has_before = true, .before_id = UINT64_MAX};
+    assert_true(api_events_within(&b, UINT64_MAX - 1, 0));
+    assert_false(api_events_within(&b, UINT64_MAX, 0));
+    b = (struct api_event_bounds){.after_id = 10};
+    assert_false(api_events_within(&b, 10, 0));
+    assert_true(api_events_within(&b, 11, 0));
+    b = (struct api_event_bounds){.after_id = UINT64_MAX};
+    assert_false(api_events_within(&b, UINT64_MAX, 0));
+    b = (struct api_event_bounds){.from_ms = 1000, .has_to = true, .to_ms = 2000};
+    assert_false(api_events_within(&b, 1, 999));
+    assert_true(api_events_within(&b, 1, 1000));
+    assert_false(api_events_within(&b, 1, 2000));
+}
+
 static void times(void **state)
 {
     int64_t ms;
@@ -259,6 +321,7 @@ int main(void)
         cmocka_unit_test(numbers_and_flags), cmocka_unit_test(name_lists),
         cmocka_unit_test(signal_bodies),     cmocka_unit_test(tokens),
         cmocka_unit_test(event_ring),        cmocka_unit_test(times),
+        cmocka_unit_test(event_bounds),      cmocka_unit_test(events_within_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,11 @@ static void ids(void **state)
     assert_int_equal(cli_when_parse("0", NOW_MS, &w, msg, sizeof(msg)), 0);
     assert_true(w.is_id);
     assert_int_equal(w.id, 0);
+    /* Every u64 is an event id: the largest is the widest bound. */
+    assert_int_equal(cli_when_parse("18446744073709551615", NOW_MS, &w, msg, sizeof(msg)), 0);
+    assert_true(w.is_id);
+    assert_true(w.id == UINT64_MAX);
+    assert_int_equal(cli_when_parse("18446744073709551616", NOW_MS, &w, msg, sizeof(msg)), -EINVAL);
 }
 
 static void durations_count_back_from_now(void **state)

@@ -399,9 +399,13 @@ static void events_are_filtered(void **state)
     /* Times: from inclusive, to exclusive. */
     assert_int_equal(query(st, &(struct store_event_query){.from_ms = 27000}, got), 4);
     assert_string_equal(got, "30 29 28 27 ");
-    assert_int_equal(query(st, &(struct store_event_query){.from_ms = 3000, .to_ms = 5000}, got),
-                     2);
+    assert_int_equal(
+        query(st, &(struct store_event_query){.from_ms = 3000, .to_ms = 5000, .has_to = 1}, got),
+        2);
     assert_string_equal(got, "4 3 ");
+    /* A bound at the epoch is one: nothing before it. */
+    assert_int_equal(query(st, &(struct store_event_query){.to_ms = 0, .has_to = true}, got), 0);
+    assert_int_equal(query(st, &(struct store_event_query){.to_ms = 5000}, got), 30);
     /* The newest of those that match. */
     assert_int_equal(query(st, &(struct store_event_query){.limit = 3}, got), 3);
     assert_string_equal(got, "30 29 28 ");
