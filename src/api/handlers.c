@@ -799,6 +799,7 @@ static enum MHD_Result h_events(struct api *a, struct MHD_Connection *c)
     st->sse = sse;
     st->follow = true; /* so that the history goes out through the same path */
     st->conn = c;
+    st->after_id = q.b.after_id;
     if (q.n_services && !(st->only = only_list(&q))) {
         api_history_list_free(&l);
         free(st);

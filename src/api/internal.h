@@ -35,6 +35,9 @@ struct api_stream {
     size_t n_want;
     bool all;   /* logs of every service, those a reload adds included */
     char *only; /* events: ",a,b," for service=a,b; NULL = every event */
+    /* events: since= (or Last-Event-ID); a new event at or below it is
+     * skipped too, as the history's are. */
+    uint64_t after_id;
     char *buf;
     size_t off, len, cap;
     uint64_t dropped;

@@ -235,7 +235,8 @@ void api_streams_broadcast_event(struct api *a, uint64_t id, const char *service
     int hn = snprintf(head, sizeof(head), "id: %llu\ndata: ", (unsigned long long)id);
     size_t jn = strlen(json);
     for (struct api_stream *st = a->streams; st; st = st->next) {
-        if (st->kind != API_STREAM_EVENTS || !st->follow || !wants_event(st, service))
+        if (st->kind != API_STREAM_EVENTS || !st->follow || id <= st->after_id ||
+            !wants_event(st, service))
             continue;
         if (st->sse) {
             char *msg = malloc((size_t)hn + jn + 3);

@@ -361,3 +361,23 @@ def test_until_time_at_the_epoch_is_a_bound_not_its_absence(daemon):
     assert st == 400 and body["error"]["field"] == "follow", body
     r = d.cli("events", "--until", "1970-01-01T00:00:00Z")
     assert r.returncode == 0 and r.stdout == "", r
+
+
+def test_a_followed_since_past_the_newest_skips_new_events_up_to_it(daemon):
+    # since=ID means the events after ID, live ones too: a follow from past
+    # the newest id sends none up to ID, then every one after it.
+    d = daemon(STACK)
+    d.wait_state("web", "running")
+    newest = d.events()[-1]["id"]
+    since = newest + 3
+    c = UnixHTTP(d.sock)
+    try:
+        c.request("GET", f"/v1/events?follow=1&since={since}")
+        resp = c.getresponse()
+        assert resp.status == 200
+        while d.events(since)[-1:] == [] or d.events(since)[-1]["id"] < since + 2:
+            assert d.cli("restart", "web").returncode == 0
+        got = [json.loads(resp.readline())["id"] for _ in range(2)]
+    finally:
+        c.close()
+    assert got == [since + 1, since + 2], (since, got)
