@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,12 +21,15 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define API_CONN_LIMIT   256
 #define API_IDLE_TIMEOUT 15          /* seconds without traffic on a request/response */
 #define API_CONN_MEMORY  (32 * 1024) /* request line + headers per connection */
 #define API_PER_IP_LIMIT 64          /* TCP: one host cannot take every slot */
+/* At a stop, how long the ended streams are given to send what they hold. */
+#define API_DRAIN_MS 2000
 
 /* --- responses ----------------------------------------------------------------------- */
 
@@ -611,12 +615,46 @@ static void listener_stop(struct api *a, struct api_listener *l)
     l->d = NULL;
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int listener_epoll_fd(const struct api_listener *l)
+{
+    const union MHD_DaemonInfo *info =
+        l->d ? MHD_get_daemon_info(l->d, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
+    return info ? info->epoll_fd : -1;
+}
+
+/* The ended streams are run to their end before the server stops: stopping
+ * it cuts every connection, and a client whose stream still held data would
+ * see it break off instead of end, as if corral had died. The one wait of
+ * the loop's owner, at its end, bounded by API_DRAIN_MS. */
+static void streams_drain(struct api *a)
+{
+    int64_t deadline = mono_ms() + API_DRAIN_MS;
+    struct pollfd fds[2] = {{.fd = listener_epoll_fd(&a->unix_l), .events = POLLIN},
+                            {.fd = listener_epoll_fd(&a->tcp_l), .events = POLLIN}};
+    while (a->streams) {
+        int64_t left = deadline - mono_ms();
+        if (left <= 0)
+            break;
+        /* A short wait: a resumed connection may be due without a wakeup. */
+        (void)poll(fds, 2, left < 10 ? (int)left : 10);
+        api_poke(a);
+    }
+}
+
 void api_free(struct api *a)
 {
     if (!a)
         return;
     api_history_free(a);
     api_streams_end_all(a);
+    streams_drain(a);
     listener_stop(a, &a->unix_l);
     listener_stop(a, &a->tcp_l);
     loop_timer_disarm(a->lp, &a->mhd_timer);
