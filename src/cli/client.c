@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,37 +118,46 @@ static size_t collect(char *p, size_t size, size_t n, void *ctx)
     return len;
 }
 
-/* Says why a request got no answer; CLIENT_DOWN or CLIENT_MUTE. */
+static void say(const struct client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void say(const struct client *c, const char *fmt, ...)
+{
+    va_list ap;
+    if (c->quiet)
+        return;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+}
+
+/* Says why a request got no answer (unless quiet); CLIENT_DOWN or CLIENT_MUTE. */
 static long not_running(const struct client *c, CURLcode rc)
 {
     bool live = false;
     pid_t holder = rc == CURLE_COULDNT_CONNECT ? cli_lock_holder(c->state_dir, &live) : 0;
     if (holder > 0 && cli_holder_is_cleanup(holder)) {
-        fprintf(stderr,
-                "corral: not running for %s: corral cleanup (pid %d) is stopping its orphans\n",
-                c->state_dir, (int)holder);
+        say(c, "corral: not running for %s: corral cleanup (pid %d) is stopping its orphans\n",
+            c->state_dir, (int)holder);
         return CLIENT_DOWN;
     }
     if (holder > 0 && live) {
-        fprintf(stderr,
-                "corral: a corral (pid %d) holds %s, but nothing listened on %s within %lds: "
-                "it may be hung, or the socket was removed (corral doctor tells more)\n",
-                (int)holder, c->state_dir, c->sock, CLIENT_TIMEOUT_S);
+        say(c,
+            "corral: a corral (pid %d) holds %s, but nothing listened on %s within %lds: "
+            "it may be hung, or the socket was removed (corral doctor tells more)\n",
+            (int)holder, c->state_dir, c->sock, CLIENT_TIMEOUT_S);
         return CLIENT_MUTE;
     }
     if (rc == CURLE_COULDNT_CONNECT) {
-        fprintf(stderr, "corral: not running for %s (nothing listens on %s)\n", c->state_dir,
-                c->sock);
+        say(c, "corral: not running for %s (nothing listens on %s)\n", c->state_dir, c->sock);
         return CLIENT_DOWN;
     }
     if (rc == CURLE_OPERATION_TIMEDOUT)
-        fprintf(stderr,
-                "corral: the daemon at %s took the request but did not answer within %lds: it "
-                "may be hung or stopped (corral doctor tells more)\n",
-                c->sock, CLIENT_TIMEOUT_S);
+        say(c,
+            "corral: the daemon at %s took the request but did not answer within %lds: it "
+            "may be hung or stopped (corral doctor tells more)\n",
+            c->sock, CLIENT_TIMEOUT_S);
     else
-        fprintf(stderr, "corral: cannot talk to the daemon at %s: %s\n", c->sock,
-                curl_easy_strerror(rc));
+        say(c, "corral: cannot talk to the daemon at %s: %s\n", c->sock, curl_easy_strerror(rc));
     return CLIENT_MUTE;
 }
 
@@ -254,6 +264,14 @@ long client_stream(struct client *c, const char *path,
     if (rc != CURLE_OK && rc != CURLE_WRITE_ERROR && status == 0) {
         free(sc.error.data);
         return not_running(c, rc);
+    }
+    /* Begun, then cut off before the server ended it: corral died (kill -9,
+     * a crash) or the connection broke. That is no end of the stream. */
+    if (rc != CURLE_OK && rc != CURLE_WRITE_ERROR && status == 200) {
+        free(sc.error.data);
+        fprintf(stderr, "corral: the stream from %s broke off: %s\n", c->sock,
+                curl_easy_strerror(rc));
+        return CLIENT_BROKEN;
     }
     if (status != 200) {
         json_t *body = sc.error.data ? json_loadb(sc.error.data, sc.error.len, 0, NULL) : NULL;

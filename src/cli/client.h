@@ -12,6 +12,7 @@ struct client {
     char state_dir[PATH_MAX];
     char sock[PATH_MAX];
     void *curl;
+    bool quiet; /* a request that gets no answer is not explained on stderr */
 };
 
 /* Pick the instance: state_dir when given, else the config file's state_dir
@@ -22,7 +23,10 @@ int client_open(struct client *c, const char *file, const char *state_dir);
 /* What a request that got no answer returns (after saying why). */
 #define CLIENT_DOWN (-1) /* nothing listens on the socket: corral is not running */
 #define CLIENT_MUTE (-2) /* corral took the request and did not answer in time */
-/* The exit status for either: CLI_NOT_RUNNING (4) or CLI_FAILED (1). */
+/* What a stream that broke off after it began returns (after saying why):
+ * the connection was reset or closed before the response's end. */
+#define CLIENT_BROKEN (-3)
+/* The exit status for any of these: CLI_NOT_RUNNING (4) or CLI_FAILED (1). */
 int client_exit_status(long status);
 void client_close(struct client *c);
 
@@ -34,7 +38,10 @@ long client_call(struct client *c, const char *method, const char *path, const c
 
 /* GET path and hand each piece of the body to fn as it arrives, until the
  * server ends it or fn returns false. A refusal (any status but 200) is not
- * handed on: its message is printed on stderr. Returns the HTTP status or -1. */
+ * handed on: its message is printed on stderr. Returns the HTTP status (200
+ * when the server ended the stream or fn stopped it), CLIENT_DOWN or
+ * CLIENT_MUTE when it got no answer, or CLIENT_BROKEN when the stream broke
+ * off before its end; each of those after saying why. */
 long client_stream(struct client *c, const char *path,
                    bool (*fn)(void *ctx, const char *data, size_t len), void *ctx);
 

@@ -706,11 +706,41 @@ static int names_param(const struct ctl *t, char *buf, size_t size)
     return 0;
 }
 
+/* A followed stream that corral ended whole: it stopped, or (logs) a reload
+ * removed every service the stream followed. Which is asked of corral,
+ * quietly: one that no longer answers has stopped, which is the end of a
+ * follow, exit 0. A stream that broke off instead is CLIENT_BROKEN, 1. */
+static int follow_ended(struct ctl *t, bool logs)
+{
+    json_t *body = NULL, *list;
+    int r = CLI_OK;
+    long st;
+    if (ferror(stdout))
+        return CLI_FAILED; /* the output stopped it, not corral */
+    t->c.quiet = true;
+    st = logs ? client_call(&t->c, "GET", "/v1/services", NULL, &body) : -1;
+    t->c.quiet = false;
+    list = json_object_get(body, "services");
+    if (st == 200 && t->n_args == 0 && json_array_size(list) == 0) {
+        fprintf(stderr, "corral: no service is configured any more (a reload removed them)\n");
+        r = CLI_FAILED;
+    }
+    for (int i = 0; st == 200 && i < t->n_args; i++)
+        if (!has_service(list, t->args[i])) {
+            fprintf(stderr, "corral: %s is no longer configured (a reload removed it)\n",
+                    t->args[i]);
+            r = CLI_FAILED;
+        }
+    json_decref(body);
+    if (r == CLI_OK)
+        fprintf(stderr, "corral: the follow ended: corral stopped\n");
+    return r;
+}
+
 static int cmd_logs(struct ctl *t)
 {
     char path[NAMES_PARAM_MAX + 128], names[NAMES_PARAM_MAX];
     long tail = t->tail >= 0 ? t->tail : (t->follow ? 10 : 100);
-    json_t *body = NULL;
     long st;
     if (names_param(t, names, sizeof(names)) < 0) {
         fprintf(stderr, "corral logs: too many names\n");
@@ -723,21 +753,8 @@ static int cmd_logs(struct ctl *t)
         snprintf(path, sizeof(path), "/v1/logs?tail=%ld&follow=%d%s%s", tail, t->follow,
                  t->n_args ? "&service=" : "", names);
     st = client_stream(&t->c, path, print_raw, NULL);
-    /* A followed stream ends when corral stops or a reload removed what it
-     * followed: say which, rather than end as if all were well. */
-    if (st == 200 && t->follow) {
-        int r = CLI_OK;
-        if ((st = client_call(&t->c, "GET", "/v1/services", NULL, &body)) < 0)
-            return client_exit_status(st); /* it said why */
-        for (int i = 0; i < t->n_args; i++)
-            if (!has_service(json_object_get(body, "services"), t->args[i])) {
-                fprintf(stderr, "corral: %s is no longer configured (a reload removed it)\n",
-                        t->args[i]);
-                r = CLI_FAILED;
-            }
-        json_decref(body);
-        return r;
-    }
+    if (st == 200 && t->follow)
+        return follow_ended(t, true);
     if (st == 200)
         return CLI_OK;
     if (st > 0) {
@@ -867,11 +884,10 @@ static int cmd_events(struct ctl *t)
         l->json = t->json;
         st = client_stream(&t->c, path, event_lines, l);
         free(l);
+        if (st == 200) /* only a stopping corral ends an event stream */
+            return follow_ended(t, false);
         /* A refusal was said by client_stream(), an error later on by event_lines(). */
-        return st == 200   ? CLI_OK
-               : st < 0    ? client_exit_status(st)
-               : st == 400 ? CLI_USAGE
-                           : CLI_FAILED;
+        return st < 0 ? client_exit_status(st) : st == 400 ? CLI_USAGE : CLI_FAILED;
     }
     st = client_call(&t->c, "GET", path, NULL, &body);
     if (st != 200) {

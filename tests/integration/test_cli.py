@@ -887,3 +887,60 @@ def test_up_name_clears_the_stops_of_what_it_starts(daemon):
     assert d3.wait_state("db", "running") and d3.wait_state("web", "running")
     assert "stays stopped" not in (d3.state / "corral.log").read_text().split("corral 0.1.0")[-1]
     d3.down()
+
+
+def exit_of(f):
+    """The exit status of a Follow, its output read meanwhile so that a full
+    pipe does not hold it."""
+    wait_for(lambda: f.output() is not None and f.p.poll() is not None, timeout=20,
+             what=f"{f.p.args[1]} -f to exit")
+    return f.p.returncode
+
+
+FLOOD = """
+services:
+  flood:
+    command: [sh, -c, 'yes 0123456789012345678901234567890123456789']
+    logs: {timestamps: false}
+"""
+
+
+def test_a_follow_ends_0_when_corral_stops(daemon):
+    # corral ending the stream is the follow's end: exit 0, said on stderr,
+    # however much output the stream still held when corral stopped.
+    for _ in range(3):
+        d = daemon(FLOOD)
+        d.wait_state("flood", "running")
+        logs = Follow("logs", "--file", str(d.cfg), "-f", "-n", "0", "flood")
+        events = Follow("events", "--file", str(d.cfg), "-f", "-n", "0")
+        try:
+            wait_for(lambda: len(logs.output()) > 100000, what="followed output")
+            # The follow is read while corral stops: one that reads nothing is
+            # cut off once corral has waited long enough.
+            down = subprocess.Popen([CORRAL, "down", "-f", str(d.cfg)], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+            for f in (logs, events):
+                rc = exit_of(f)
+                err = f.p.stderr.read().decode()
+                assert rc == 0 and "the follow ended: corral stopped" in err, (f.p.args, rc, err)
+            assert down.wait(60) == 0
+        finally:
+            logs.close()
+            events.close()
+
+
+def test_a_follow_whose_stream_breaks_off_exits_1(daemon):
+    d = daemon(FLOOD)
+    d.wait_state("flood", "running")
+    logs = Follow("logs", "--file", str(d.cfg), "-f", "-n", "0", "flood")
+    events = Follow("events", "--file", str(d.cfg), "-f")
+    try:
+        wait_for(lambda: len(logs.output()) > 1000 and events.output(), what="followed output")
+        d.ps.kill()  # the daemon this test started, by its psutil handle
+        for f in (logs, events):
+            rc = exit_of(f)
+            err = f.p.stderr.read().decode()
+            assert rc == 1 and "broke off" in err, (f.p.args, rc, err)
+    finally:
+        logs.close()
+        events.close()
