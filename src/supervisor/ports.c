@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define ORPHANS_MAX 8 /* stopped at once per service; more wait for the next retry */
@@ -54,6 +55,12 @@ struct ports_block {
     size_t n_found;
     struct orphan orphans[ORPHANS_MAX];
     struct loop_timer kill_timer;
+    /* A holder not corral's, watched through a pidfd (only watched, never
+     * signalled): its exit brings the next check forward, so the service
+     * starts, and its reason stops naming it, at once. */
+    int holder_fd;
+    pid_t holder_pid;
+    struct loop_watch *holder_watch;
 };
 
 /* One check: the holder to name (a foreign one before an orphan, which is
@@ -165,6 +172,7 @@ static struct ports_block *block_of(struct service *svc)
     if (!pb)
         return NULL;
     pb->svc = svc;
+    pb->holder_fd = -1;
     loop_timer_init(&pb->kill_timer, on_kill_due, pb);
     for (size_t i = 0; i < ORPHANS_MAX; i++) {
         pb->orphans[i].pb = pb;
@@ -314,6 +322,46 @@ static void stop_orphan(struct ports_block *pb, const struct found *f, char *env
 
 /* --- blocked ------------------------------------------------------------------------ */
 
+static void holder_close(struct ports_block *pb)
+{
+    loop_watch_del(pb->svc->sup->lp, pb->holder_watch);
+    pb->holder_watch = NULL;
+    if (pb->holder_fd >= 0)
+        close(pb->holder_fd);
+    pb->holder_fd = -1;
+    pb->holder_pid = 0;
+}
+
+static void on_holder_exit(struct loop *lp, int fd, uint32_t events, void *data)
+{
+    struct ports_block *pb = data;
+    (void)fd;
+    (void)events;
+    holder_close(pb);
+    if (pb->svc->state == SVC_BLOCKED)
+        loop_timer_arm(lp, &pb->svc->timer, 0);
+}
+
+/* A PID reused between the check and the open only brings a check forward. */
+static void watch_holder(struct ports_block *pb)
+{
+    const struct sup_holder *h = &pb->holder;
+    if (!h->pid || h->orphan) { /* an orphan has its own watch (stop_orphan) */
+        holder_close(pb);
+        return;
+    }
+    if (pb->holder_fd >= 0 && pb->holder_pid == h->pid)
+        return;
+    holder_close(pb);
+    pb->holder_fd = (int)syscall(SYS_pidfd_open, h->pid, 0);
+    if (pb->holder_fd < 0)
+        return; /* gone already, or no pidfd: the next retry sees to it */
+    pb->holder_pid = h->pid;
+    pb->holder_watch = loop_watch_add(pb->svc->sup->lp, pb->holder_fd, EPOLLIN, on_holder_exit, pb);
+    if (!pb->holder_watch)
+        holder_close(pb);
+}
+
 /* Most telling first: a long command line is what a full buffer cuts. */
 static void describe(const struct sup_holder *h, char *buf, size_t size)
 {
@@ -344,6 +392,7 @@ void ports_blocked(struct service *svc)
     h = &pb->holder;
     describe(h, why, sizeof(why));
     svc_set_reason(svc, "%s", why);
+    watch_holder(pb);
     /* A socket whose owner was not seen is most often one being closed as
      * /proc was read: no news about a port already reported. */
     if (!pb->reported || (h->pid && pb->report_pid != h->pid) || pb->report_port != h->port ||
@@ -377,6 +426,7 @@ void ports_unblock(struct service *svc)
         return;
     if (pb->blocked)
         svc_set_reason(svc, "%s", ""); /* it said which port was held */
+    holder_close(pb);
     pb->blocked = false;
     pb->reported = false;
     pb->attempt = 0;
@@ -401,6 +451,7 @@ void ports_free(struct service *svc)
         orphan_close(o);
     }
     loop_timer_disarm(svc->sup->lp, &pb->kill_timer);
+    holder_close(pb);
     free(pb);
     svc->ports = NULL;
 }

@@ -486,3 +486,29 @@ services:
         assert hello("tcp", port)
     finally:
         held.close()
+
+
+def test_a_holder_s_exit_starts_the_blocked_service_at_once(stack, tmp_path):
+    """The next check after the holder's exit is not left to the backoff
+    (here 20 s): its exit is seen through a pidfd, and the service starts at
+    once, no longer naming a process that is gone. The holder is only
+    watched, never signalled."""
+    port = free_port()
+    p, marker = stack.holder(port)
+    d = stack(f"""
+services:
+  web:
+    command: [sleep, '1000']
+    ports: [{port}]
+    restart: {{initial: 20s, max: 20s, jitter: 0%}}
+""")
+    s = d.wait_state("web", "blocked")
+    assert f"by pid {p.pid} " in s["reason"], s
+    time.sleep(0.5)
+    assert p.poll() is None and not marker.exists()
+    t0 = time.monotonic()
+    p.kill()
+    p.wait()
+    s = d.wait_state("web", "running", timeout=10)
+    assert time.monotonic() - t0 < 5, "the start waited for the backoff"
+    assert s["runs"] == 1 and s["reason"] == ""
