@@ -374,6 +374,14 @@ static void check_started(struct up *u, bool timed_out)
             held_used < sizeof(held))
             held_used += (size_t)snprintf(held + held_used, sizeof(held) - held_used, "%s%s",
                                           held_used ? ", " : "", in.name);
+        /* A recovery's restart not begun yet (it waits for a dependant's
+         * stop): its old run is no start. */
+        if (in.restart_pending) {
+            if (wanted(u, &in) && used < sizeof(pending))
+                used += (size_t)snprintf(pending + used, sizeof(pending) - used,
+                                         "%s%s (restarting)", used ? ", " : "", in.name);
+            continue;
+        }
         up += in.state == SVC_RUNNING || in.state == SVC_READY || in.state == SVC_UNHEALTHY ||
               in.state == SVC_COMPLETED;
         if (in.state == SVC_RUNNING && in.uptime_ms < START_STABLE_MS && wanted(u, &in) &&

@@ -214,6 +214,7 @@ struct sup_info {
     const char *reason;    /* why it failed or last exited; "" when none */
     bool autostart;
     bool operator_stopped; /* stopped through stop, not by itself */
+    bool restart_pending;  /* up, but a restart will stop and start it */
     bool adopted;          /* pid was started by a previous corral */
     /* While BLOCKED, what holds the port, else NULL; valid until the loop runs. */
     const struct sup_holder *holder;
