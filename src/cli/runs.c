@@ -2,6 +2,7 @@
 #include "cli/runs.h"
 
 #include "cli/hold.h"
+#include "util/utc.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -410,13 +411,6 @@ static void collect(void *ctx, const struct store_run *run)
     l->n++;
 }
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void recover_one(struct runs *r, const struct sup_lead *lead)
 {
     char why[256];
@@ -470,7 +464,7 @@ static void take_output_back(struct runs *r)
 static void recall_one(struct runs *r, const struct sup_lead *lead)
 {
     char due[64] = "";
-    int64_t in_ms = lead->due_at_ms - wall_ms();
+    int64_t in_ms = lead->due_at_ms - utc_now_ms();
     int got = sup_recall(r->sup, lead);
     if (got == -ESTALE)
         say(r,

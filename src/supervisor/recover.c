@@ -5,6 +5,7 @@
 #include "proc/cgroup.h"
 #include "proc/scan.h"
 #include "supervisor/internal.h"
+#include "util/utc.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -17,24 +18,17 @@
 #include <time.h>
 #include <unistd.h>
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A time of the loop's clock, as wall-clock ms. */
 static int64_t mono_to_wall(uint64_t mono_ms)
 {
-    return wall_ms() + ((int64_t)mono_ms - (int64_t)loop_now_ms());
+    return utc_now_ms() + ((int64_t)mono_ms - (int64_t)loop_now_ms());
 }
 
 /* A recorded wall-clock time on the loop's clock; one from before this
  * clock's start (the boot) reads as its start. */
 static uint64_t wall_to_mono(int64_t wall)
 {
-    int64_t ago = wall_ms() - wall;
+    int64_t ago = utc_now_ms() - wall;
     uint64_t now = loop_now_ms();
     if (ago <= 0)
         return now + (uint64_t)-ago;
@@ -124,7 +118,7 @@ void sup_run_get(struct sup *s, size_t i, struct sup_run *out)
     out->pid = svc->pid;
     out->pgid = svc->pid; /* each run is its own session and group leader */
     out->start_ticks = svc->start_ticks;
-    out->started_at_ms = wall_ms() - (int64_t)(loop_now_ms() - svc->started_ms);
+    out->started_at_ms = utc_now_ms() - (int64_t)(loop_now_ms() - svc->started_ms);
     if (svc->cg_fd >= 0)
         contain_cg_path(svc, out->cgroup, sizeof(out->cgroup));
 }
@@ -176,7 +170,7 @@ static void resume_policy(struct service *svc, const struct sup_lead *lead)
 static int take_over(struct service *svc, const struct sup_lead *lead, int pidfd)
 {
     struct sup *s = svc->sup;
-    int64_t age = wall_ms() - lead->started_at_ms;
+    int64_t age = utc_now_ms() - lead->started_at_ms;
     svc->pidfd_watch = loop_watch_add(s->lp, pidfd, EPOLLIN, on_adopted_exit, svc);
     if (!svc->pidfd_watch)
         return -errno;
@@ -218,7 +212,7 @@ static int stale(struct service *svc, const struct sup_lead *lead, char *why, si
  * was due, and what the handler started since is spared by the sweep. */
 static void stop_again(struct service *svc, const struct sup_lead *lead, enum after_stop after)
 {
-    int64_t left = lead->due_at_ms - wall_ms();
+    int64_t left = lead->due_at_ms - utc_now_ms();
     uint64_t timeout = svc->cfg->stop.timeout_ms, began_ago;
     long hz = sysconf(_SC_CLK_TCK);
     uint64_t now_ticks = proc_boottime_ticks();

@@ -52,3 +52,10 @@ bool utc_tm(time_t t, struct tm *tm)
     };
     return true;
 }
+
+int64_t utc_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
