@@ -142,6 +142,7 @@ json_t *api_service_json(const struct api *a, size_t i)
         json_object_set_new(o, "probe", jstrn(in.probe_last, strlen(in.probe_last)));
         json_object_set_new(o, "notify_denied", json_integer(in.notify_denied));
         json_object_set_new(o, "notify_stopping", json_boolean(in.notify_stopping));
+        json_object_set_new(o, "log_lost_bytes", json_integer((json_int_t)in.log_lost_bytes));
         retry_json(o, in.retry_in_ms);
     }
     return o;

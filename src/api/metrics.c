@@ -69,6 +69,7 @@ enum svc_metric {
     M_READY,
     M_STATE,
     M_RESTARTS,
+    M_LOG_LOST,
     M_LAST_EXIT,
     M_CPU,
     M_RSS,
@@ -85,6 +86,9 @@ static const struct {
                  "1 for the state the service is in (label state)."},
     [M_RESTARTS] = {"corral_service_restarts_total", "counter",
                     "Automatic restarts by the restart policy since corral started."},
+    [M_LOG_LOST] = {"corral_service_log_lost_bytes_total", "counter",
+                    "Bytes of the service's output its log file could not take (disk full, "
+                    "I/O error)."},
     [M_LAST_EXIT] = {"corral_service_last_exit_code", "gauge",
                      "Status of the last run's main process, as a shell's $? (128+N: signal N)."},
     [M_CPU] = {"corral_service_cpu_seconds_total", "counter",
@@ -113,6 +117,9 @@ static void sample(struct out *o, enum svc_metric m, const struct api_metrics_se
     }
     case M_RESTARTS:
         put(o, "%s{service=\"%s\"} %u\n", name, label, s->restarts);
+        break;
+    case M_LOG_LOST:
+        put(o, "%s{service=\"%s\"} %llu\n", name, label, (unsigned long long)s->log_lost_bytes);
         break;
     case M_LAST_EXIT:
         if (s->exited)

@@ -16,6 +16,7 @@ struct api_metrics_service {
     bool up;    /* a live main process */
     bool ready; /* see api_metrics_ready() in handlers.c */
     unsigned restarts;
+    uint64_t log_lost_bytes;
     bool exited; /* last_exit_code holds the last run's status */
     int last_exit_code;
     bool live; /* the figures below were sampled from a live tree */

@@ -108,6 +108,7 @@ enum MHD_Result api_metrics_respond(struct api *a, struct MHD_Connection *c)
                 .up = in.pid > 0,
                 .ready = metrics_ready(&in),
                 .restarts = in.restarts,
+                .log_lost_bytes = in.log_lost_bytes,
                 .exited = in.exited && in.exit_code >= 0,
                 .last_exit_code = in.exit_code,
                 .live = st[i].live,

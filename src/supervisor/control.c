@@ -94,6 +94,7 @@ void sup_info(const struct sup *s, size_t i, struct sup_info *out)
     out->autostart = svc->cfg->autostart;
     out->operator_stopped = svc->operator_stopped;
     out->restart_pending = svc->restart_pending;
+    out->log_lost_bytes = svc->lost_earlier + logs_sink_lost_bytes(svc->sink);
     out->adopted = svc->adopted;
     out->holder = ports_holder(svc);
     out->ready_kind = svc->cfg->ready.kind;

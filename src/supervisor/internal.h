@@ -108,6 +108,7 @@ struct service {
     uint64_t started_ms;
     uint64_t state_ms;
     uint64_t lost_reported; /* log bytes lost, as last reported */
+    uint64_t lost_earlier;  /* ... by log sinks made afresh since (a file removed) */
     uint64_t lost_report_ms;
     uint64_t rot_reported; /* refused log rotations, as last reported */
     uint64_t rot_report_ms;

@@ -626,6 +626,7 @@ int run_spawn(struct service *svc, struct diag *dg)
      * afresh at the next run, not written where nobody can read it. */
     if (svc->sink && logs_sink_file_gone(svc->sink)) {
         sup_logs_dir_renew(s);
+        svc->lost_earlier += logs_sink_lost_bytes(svc->sink);
         logs_sink_close(svc->sink);
         svc->sink = NULL;
         svc->lost_reported = 0; /* the new sink counts from 0 */

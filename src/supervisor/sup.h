@@ -213,9 +213,10 @@ struct sup_info {
     int exit_code;         /* like a shell's $?: 128+N for signal N */
     const char *reason;    /* why it failed or last exited; "" when none */
     bool autostart;
-    bool operator_stopped; /* stopped through stop, not by itself */
-    bool restart_pending;  /* up, but a restart will stop and start it */
-    bool adopted;          /* pid was started by a previous corral */
+    bool operator_stopped;   /* stopped through stop, not by itself */
+    bool restart_pending;    /* up, but a restart will stop and start it */
+    uint64_t log_lost_bytes; /* of its output, not written to its log file */
+    bool adopted;            /* pid was started by a previous corral */
     /* While BLOCKED, what holds the port, else NULL; valid until the loop runs. */
     const struct sup_holder *holder;
     /* readiness and liveness */

@@ -294,8 +294,14 @@ services:
       echo after 1; echo after 2
       exec sleep 1000
 """, **kw)
-    wait_for(lambda: [e for e in d.events() if e["kind"] == "logs_lost"], timeout=20,
-             what="bytes lost to the full disk")
+    lost = wait_for(lambda: [e for e in d.events() if e["kind"] == "logs_lost"], timeout=20,
+                    what="bytes lost to the full disk")
+    # The count is in the service and its metric too, at least what was said.
+    said = int(re.search(r"(\d+) bytes", lost[-1]["text"]).group(1))
+    assert d.service("chatty")["log_lost_bytes"] >= said > 0
+    _, metrics, _ = d.request("GET", "/metrics")
+    m = re.search(rb'corral_service_log_lost_bytes_total\{service="chatty"\} (\d+)', metrics)
+    assert m and int(m.group(1)) >= said, metrics[-2000:]
     filler.unlink()
     (tmp_path / "go").touch()
     log = logs / "chatty.log"

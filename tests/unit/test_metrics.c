@@ -41,6 +41,7 @@ static void families_and_samples(void **state)
          .up = true,
          .ready = true,
          .restarts = 3,
+         .log_lost_bytes = 12345,
          .exited = true,
          .last_exit_code = 137,
          .live = true,
@@ -68,6 +69,9 @@ static void families_and_samples(void **state)
     assert_non_null(strstr(text, "corral_service_ready{service=\"web\"} 1\n"));
     assert_non_null(strstr(text, "corral_service_state{service=\"web\",state=\"running\"} 1\n"));
     assert_non_null(strstr(text, "corral_service_restarts_total{service=\"web\"} 3\n"));
+    assert_int_equal(count(text, "# TYPE corral_service_log_lost_bytes_total counter\n"), 1);
+    assert_non_null(strstr(text, "corral_service_log_lost_bytes_total{service=\"web\"} 12345\n"));
+    assert_non_null(strstr(text, "corral_service_log_lost_bytes_total{service=\"we\\\"ird\"} 0\n"));
     assert_non_null(strstr(text, "corral_service_last_exit_code{service=\"web\"} 137\n"));
     /* No exit yet: no sample rather than a made-up 0. */
     assert_null(strstr(text, "corral_service_last_exit_code{service=\"we\\\"ird"));
