@@ -29,6 +29,8 @@ struct api_hooks {
     /* The HTTP server, started at the first connection, could not start:
      * corral cannot be controlled, why says what failed. */
     void (*broken)(void *ctx, const char *why);
+    /* For /metrics: the webhooks' deliveries so far (optional). */
+    void (*webhook_counts)(void *ctx, uint64_t *delivered, uint64_t *failed, uint64_t *dropped);
     void *ctx;
 };
 

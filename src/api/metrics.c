@@ -161,6 +161,15 @@ static void self_metrics(struct out *o, const struct api_metrics_self *m, size_t
     put(o, "corral_process_cpu_seconds_total %.6f\n", m->cpu_seconds);
     family(o, "corral_process_start_time_seconds", "gauge", "When corral started, unix time.");
     put(o, "corral_process_start_time_seconds %.3f\n", m->start_time);
+    family(o, "corral_webhook_deliveries_total", "counter",
+           "Webhook deliveries by how they ended: delivered (a 2xx), failed (after their "
+           "retries), dropped (from a full queue).");
+    put(o, "corral_webhook_deliveries_total{result=\"delivered\"} %llu\n",
+        (unsigned long long)m->webhooks_delivered);
+    put(o, "corral_webhook_deliveries_total{result=\"failed\"} %llu\n",
+        (unsigned long long)m->webhooks_failed);
+    put(o, "corral_webhook_deliveries_total{result=\"dropped\"} %llu\n",
+        (unsigned long long)m->webhooks_dropped);
 }
 
 char *api_metrics_format(const struct api_metrics_service *svcs, size_t n,

@@ -33,6 +33,7 @@ struct api_metrics_self {
     uint64_t rss_bytes;    /* corral's own */
     double cpu_seconds;    /* corral's own */
     double start_time;     /* unix seconds */
+    uint64_t webhooks_delivered, webhooks_failed, webhooks_dropped;
 };
 
 /* Escape a label value: backslash, double quote and newline. out holds at

@@ -87,6 +87,9 @@ static void metrics_self(const struct api *a, struct api_metrics_self *m)
     (void)health_self(&m->rss_bytes, &cpu_ns);
     m->cpu_seconds = (double)cpu_ns / 1e9;
     m->start_time = (double)a->started_at;
+    if (a->h.webhook_counts)
+        a->h.webhook_counts(a->h.ctx, &m->webhooks_delivered, &m->webhooks_failed,
+                            &m->webhooks_dropped);
 }
 
 /* Every tree is sampled for a scrape: the only time corral reads them. */

@@ -1026,9 +1026,20 @@ static int start_signals(struct up *u)
     return loop_signals(u->lp, &set, on_signal, u);
 }
 
+static void api_webhook_counts(void *ctx, uint64_t *delivered, uint64_t *failed, uint64_t *dropped)
+{
+    struct up *u = ctx;
+    struct sup_webhook_counts c;
+    sup_webhooks_counts(u->webhooks, &c);
+    *delivered = c.delivered;
+    *failed = c.failed;
+    *dropped = c.dropped;
+}
+
 static int start_api(struct up *u, struct diag *dg)
 {
     struct api_hooks ah = {.reload = api_reload,
+                           .webhook_counts = api_webhook_counts,
                            .shutdown = api_shutdown,
                            .controlled = api_controlled,
                            .want_output = api_want_output,

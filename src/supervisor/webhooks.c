@@ -32,6 +32,7 @@ struct sup_webhooks {
     struct delivery *head, *tail;
     size_t held, in_flight;
     uint64_t dropped, dropped_told;
+    uint64_t delivered, failed; /* for good, after the retries */
     bool draining;
     bool pumping, repump; /* pump() is not re-entered: it scans again instead */
     void (*done)(void *ctx);
@@ -119,6 +120,7 @@ static void failed(struct delivery *d, const char *why)
     snprintf(d->last, sizeof(d->last), "%s", why);
     if (!d->retries_left || w->draining) {
         char url[1024];
+        w->failed++;
         cfg_url_redact(d->url, url, sizeof(url));
         say(w, "webhook_failed", "webhook %s failed after %u attempt%s: %s", url, d->attempts,
             d->attempts == 1 ? "" : "s", why);
@@ -139,6 +141,7 @@ static void on_answer(void *ctx, const struct http_answer *a)
     d->req = NULL;
     d->w->in_flight--;
     if (a->ok && a->status >= 200 && a->status < 300) {
+        d->w->delivered++;
         finished(d);
         return;
     }
@@ -333,4 +336,14 @@ void sup_webhooks_free(struct sup_webhooks *w)
     loop_timer_disarm(w->lp, &w->grace);
     http_client_free(w->http);
     free(w);
+}
+
+void sup_webhooks_counts(const struct sup_webhooks *w, struct sup_webhook_counts *out)
+{
+    *out = (struct sup_webhook_counts){0};
+    if (!w)
+        return;
+    out->delivered = w->delivered;
+    out->failed = w->failed;
+    out->dropped = w->dropped;
 }

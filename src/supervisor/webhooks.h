@@ -45,6 +45,13 @@ void sup_webhooks_retarget(struct sup_webhooks *w, const struct cfg_model *m);
 void sup_webhooks_fire(struct sup_webhooks *w, const char *kind, const char *service,
                        const char *json);
 
+/* Deliveries since corral started: answered with a 2xx, failed after their
+ * retries, dropped from a full queue (or for want of memory). */
+struct sup_webhook_counts {
+    uint64_t delivered, failed, dropped;
+};
+void sup_webhooks_counts(const struct sup_webhooks *w, struct sup_webhook_counts *out);
+
 /* True when nothing is in flight, waiting or due for a retry. */
 bool sup_webhooks_idle(const struct sup_webhooks *w);
 /* corral is about to end: no more retries; what is in flight and waiting is

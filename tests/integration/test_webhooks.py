@@ -3,6 +3,7 @@ retried with backoff, reported when they fail for good, and never in the way of
 supervision. Judged from what a real HTTP server on loopback received, from
 spawn times the services write and from the event history."""
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -79,6 +80,13 @@ def notes(d, kind):
     return [e for e in d.events() if e["kind"] == kind]
 
 
+def deliveries(d):
+    """corral_webhook_deliveries_total of /metrics, by result."""
+    _, text, _ = d.request("GET", "/metrics")
+    return {m.group(1).decode(): int(m.group(2)) for m in re.finditer(
+        rb'^corral_webhook_deliveries_total\{result="(\w+)"\} (\d+)$', text, re.M)}
+
+
 def test_webhook_posts_the_event_json(daemon, receiver):
     port, log = receiver()
     d = daemon(f"""
@@ -123,6 +131,8 @@ webhooks:
     assert [g["status"] for g in got] == [500, 500, 200]
     assert len({json.loads(g["body"])["id"] for g in got}) == 1  # the same event, again
     assert not notes(d, "webhook_failed")
+    # One delivery, after its retries: so /metrics counts it.
+    assert deliveries(d) == {"delivered": 1, "failed": 0, "dropped": 0}
     d.down()
 
 
@@ -145,6 +155,7 @@ webhooks:
     note = notes(d, "webhook_failed")[0]
     # Its secrets are not repeated where the event goes (history, hooks, logs).
     assert f"http://me:***@127.0.0.1:{closed}/?token=*** failed after 2 attempts" in note["text"]
+    assert deliveries(d)["failed"] >= 1 and deliveries(d)["delivered"] == 0
     assert "s3cret" not in (d.state / "corral.log").read_text()
     wait_for(lambda: len((tmp_path / "spawns").read_text().split()) >= 12, timeout=30,
              what="a dozen spawns")
@@ -233,6 +244,7 @@ webhooks:
         assert r.returncode == 0, r.stderr
         wait_for(lambda: notes(d, "webhooks_dropped"), timeout=60, what="deliveries dropped")
         assert "queue full (256)" in notes(d, "webhooks_dropped")[0]["text"]
+        assert deliveries(d)["dropped"] >= 1
         time.sleep(2)
         assert 1 <= int(most.read_text()) <= 4  # never more than 4 requests at once
         # Supervision went on at its pace meanwhile.

@@ -54,7 +54,9 @@ static void families_and_samples(void **state)
                                           .events_total = 7,
                                           .rss_bytes = 4096,
                                           .cpu_seconds = 0.25,
-                                          .start_time = 1700000000};
+                                          .start_time = 1700000000,
+                                          .webhooks_delivered = 5,
+                                          .webhooks_dropped = 2};
     size_t len = 0;
     char *text = api_metrics_format(svcs, 2, &self, &len);
     (void)state;
@@ -80,6 +82,10 @@ static void families_and_samples(void **state)
     assert_non_null(strstr(text, "corral_service_processes{service=\"web\"} 4\n"));
     assert_non_null(strstr(text, "corral_service_processes{service=\"we\\\"ird\"} 0\n"));
     assert_non_null(strstr(text, "corral_loop_wakeups_total 42\n"));
+    assert_int_equal(count(text, "# TYPE corral_webhook_deliveries_total counter\n"), 1);
+    assert_non_null(strstr(text, "corral_webhook_deliveries_total{result=\"delivered\"} 5\n"));
+    assert_non_null(strstr(text, "corral_webhook_deliveries_total{result=\"failed\"} 0\n"));
+    assert_non_null(strstr(text, "corral_webhook_deliveries_total{result=\"dropped\"} 2\n"));
     assert_non_null(strstr(text, "corral_process_resident_memory_bytes 4096\n"));
     assert_non_null(strstr(text, "corral_services 2\n"));
     /* Every sample follows its own family's TYPE line: a family's samples
