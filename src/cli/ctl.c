@@ -15,12 +15,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define WAIT_POLL_MS    50
-#define STABLE_MS       1000 /* a run this long counts as started */
-#define WAIT_DEFAULT_S  120
-#define NAMES_PARAM_MAX 8192
-#define STATS_WINDOW_MS 500       /* status --stats: between the two samples of a CPU rate */
-#define TIMEOUT_MAX_S   31536000L /* a year: --timeout in ms must not overflow */
+#define WAIT_POLL_MS      50
+#define STABLE_MS         1000 /* a run this long counts as started */
+#define WAIT_DEFAULT_S    120
+#define NAMES_PARAM_MAX   8192
+#define API_NAMES_MAX_CLI 64        /* of POST /v1/restart; more go one by one */
+#define STATS_WINDOW_MS   500       /* status --stats: between the two samples of a CPU rate */
+#define TIMEOUT_MAX_S     31536000L /* a year: --timeout in ms must not overflow */
 
 struct ctl {
     const char *cmd;
@@ -647,7 +648,7 @@ static int cmd_control(struct ctl *t)
         free(pending);
         return t->n_args == 0 ? CLI_USAGE : CLI_FAILED;
     }
-    if (!strcmp(t->cmd, "restart") && t->n_args > 1)
+    if (!strcmp(t->cmd, "restart") && t->n_args > 1 && t->n_args <= API_NAMES_MAX_CLI)
         r = ask_restart_many(t, runs, pending, &gone);
     else
         r = ask_each(t, runs, pending, &gone);
